@@ -1,0 +1,203 @@
+//! The accept side: the listen limit and the order to stop accepting.
+//!
+//! # Deadlock safety
+//!
+//! A task waiting in [`Acceptor::reserve`] for a free slot is woken by a closing connection
+//! *and* by the stop, so a shutdown never hangs on a full server (Go's `LimitListener` does).
+
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use event_listener::IntoNotification;
+
+use crate::conn::Conn;
+use crate::shared::Shared;
+
+/// The accept side of a [`Graceful`](crate::Graceful) server: hands out slots under the
+/// listen limit and says when to stop accepting. Cheap to clone.
+///
+/// An accept loop reserves a slot *before* it accepts, so that with limit N the N+1th
+/// connection waits in the kernel's backlog, and stops (dropping its listener, so that new
+/// connections are refused) once [`reserve`](Acceptor::reserve) returns `None` or
+/// [`stopped`](Acceptor::stopped) resolves.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer};
+///
+/// # futures::executor::block_on(async {
+/// let graceful = Graceful::builder().listen_limit(Some(1)).build(ManualTimer::new()).unwrap();
+/// let acceptor = graceful.acceptor();
+///
+/// let slot = acceptor.reserve().await.unwrap();
+/// // let stream = listener.accept().await?;
+/// let conn = slot.register();
+/// assert!(acceptor.try_reserve().is_err(), "the limit is reached");
+/// drop(conn);
+/// assert!(acceptor.try_reserve().is_ok(), "a closed connection frees its slot");
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Acceptor {
+    shared: Arc<Shared>,
+}
+
+impl Acceptor {
+    pub(crate) fn new(shared: Arc<Shared>) -> Acceptor {
+        Acceptor { shared }
+    }
+
+    /// Waits for a free slot under the listen limit. Returns `None` once accepting must stop:
+    /// drop the listener then.
+    pub async fn reserve(&self) -> Option<Slot> {
+        loop {
+            let listener = match self.try_reserve() {
+                Ok(slot) => return Some(slot),
+                Err(TryReserveError::Stopped) => return None,
+                Err(TryReserveError::Full) => self.shared.accept_event.listen(),
+            };
+            // Check again: a slot may have been freed, or the stop sent, before we listened.
+            match self.try_reserve() {
+                Ok(slot) => return Some(slot),
+                Err(TryReserveError::Stopped) => return None,
+                Err(TryReserveError::Full) => listener.await,
+            }
+        }
+    }
+
+    /// Takes a free slot if there is one, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TryReserveError::Stopped`] once accepting must stop, [`TryReserveError::Full`] when
+    /// the listen limit is reached.
+    pub fn try_reserve(&self) -> Result<Slot, TryReserveError> {
+        if self.is_stopped() {
+            return Err(TryReserveError::Stopped);
+        }
+        let Some(limit) = self.shared.listen_limit else {
+            return Ok(Slot {
+                shared: self.shared.clone(),
+                permit: None,
+            });
+        };
+        let in_use = &self.shared.in_use;
+        let mut current = in_use.load(Ordering::Acquire);
+        loop {
+            if current >= limit {
+                return Err(TryReserveError::Full);
+            }
+            match in_use.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    let permit = Some(Permit(self.shared.clone()));
+                    return Ok(Slot {
+                        shared: self.shared.clone(),
+                        permit,
+                    });
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Whether accepting must stop.
+    pub fn is_stopped(&self) -> bool {
+        self.shared.stopping.load(Ordering::Acquire)
+    }
+
+    /// Resolves once accepting must stop. Race it against the listener's `accept`.
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let shared = self.shared.clone();
+        async move {
+            loop {
+                if shared.stopping.load(Ordering::Acquire) {
+                    return;
+                }
+                let listener = shared.accept_event.listen();
+                if shared.stopping.load(Ordering::Acquire) {
+                    return;
+                }
+                listener.await;
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acceptor")
+            .field("listen_limit", &self.shared.listen_limit)
+            .field("in_use", &self.shared.in_use.load(Ordering::Relaxed))
+            .field("stopped", &self.is_stopped())
+            .finish()
+    }
+}
+
+/// Room for one connection under the listen limit. [`register`](Slot::register) it once the
+/// connection is accepted; dropping it unused gives the room back.
+#[must_use = "a slot holds room under the listen limit until it is registered or dropped"]
+pub struct Slot {
+    shared: Arc<Shared>,
+    permit: Option<Permit>,
+}
+
+impl Slot {
+    /// Registers the accepted connection: it starts `New` and is tracked until the returned
+    /// handle is dropped. A connection registered after the drain began is drained too.
+    pub fn register(self) -> Conn {
+        Conn::register(self.shared, self.permit)
+    }
+}
+
+impl fmt::Debug for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot")
+            .field("limited", &self.permit.is_some())
+            .finish()
+    }
+}
+
+/// One unit of the listen limit, given back on drop.
+pub(crate) struct Permit(Arc<Shared>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.in_use.fetch_sub(1, Ordering::AcqRel);
+        self.0.accept_event.notify(1.additional());
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Permit")
+    }
+}
+
+/// Why [`Acceptor::try_reserve`] gave no slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TryReserveError {
+    /// Accepting must stop: the server is shutting down.
+    Stopped,
+    /// The listen limit is reached.
+    Full,
+}
+
+impl fmt::Display for TryReserveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryReserveError::Stopped => "the server stopped accepting connections",
+            TryReserveError::Full => "the listen limit is reached",
+        })
+    }
+}
+
+impl Error for TryReserveError {}

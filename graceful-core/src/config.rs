@@ -1,0 +1,213 @@
+//! Configuration, validated once when the server is built.
+
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::conn::ConnId;
+use crate::shared::Shared;
+use crate::state::ConnState;
+use crate::timer::Timer;
+use crate::Graceful;
+
+pub(crate) type BeforeShutdown = Arc<dyn Fn() -> bool + Send + Sync>;
+pub(crate) type OnShutdown = Arc<dyn Fn() + Send + Sync>;
+pub(crate) type OnStateChange = Arc<dyn Fn(ConnId, ConnState) + Send + Sync>;
+
+/// The longest timeout or quiet period accepted: ten years. Longer ones are almost certainly a
+/// unit mistake; use `None` to wait forever.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Settings and hooks for a [`Graceful`] server, validated by [`build`](Builder::build).
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer};
+/// use std::time::Duration;
+///
+/// let graceful = Graceful::builder()
+///     .timeout(Some(Duration::from_secs(10)))
+///     .quiet_period(Duration::from_millis(100))
+///     .listen_limit(Some(1024))
+///     .before_shutdown(|| true)
+///     .on_shutdown(|| eprintln!("draining"))
+///     .build(ManualTimer::new())
+///     .unwrap();
+/// # drop(graceful);
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) quiet_period: Duration,
+    pub(crate) listen_limit: Option<usize>,
+    pub(crate) before_shutdown: Option<BeforeShutdown>,
+    pub(crate) on_shutdown: Option<OnShutdown>,
+    pub(crate) on_state_change: Option<OnStateChange>,
+}
+
+impl Builder {
+    /// The default timeout: 30 seconds.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The default quiet period: 250 ms.
+    pub const DEFAULT_QUIET_PERIOD: Duration = Duration::from_millis(250);
+
+    pub(crate) fn new() -> Builder {
+        Builder {
+            timeout: Some(Builder::DEFAULT_TIMEOUT),
+            quiet_period: Builder::DEFAULT_QUIET_PERIOD,
+            listen_limit: None,
+            before_shutdown: None,
+            on_shutdown: None,
+            on_state_change: None,
+        }
+    }
+
+    /// How long a drain may last before every remaining connection is killed (Go's
+    /// `Timeout`). `None` waits forever. Defaults to 30 s.
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Builder {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long a `New` or `Idle` connection must have been quiet before a drain closes it at
+    /// once. One quiet for less gets the rest of this period, so that a keep-alive client in
+    /// the middle of a request loop is answered instead of racing the close. `Duration::ZERO`
+    /// closes quiet connections at once. Defaults to 250 ms.
+    pub fn quiet_period(mut self, quiet_period: Duration) -> Builder {
+        self.quiet_period = quiet_period;
+        self
+    }
+
+    /// At most this many connections open at once (Go's `ListenLimit`); accepting waits for a
+    /// free slot. `None`, the default, sets no limit.
+    pub fn listen_limit(mut self, limit: Option<usize>) -> Builder {
+        self.listen_limit = limit;
+        self
+    }
+
+    /// Called when a graceful shutdown is requested, before anything stops. Returning `false`
+    /// vetoes it: the server keeps serving and a later stop is asked again. [`force`] is not
+    /// subject to the veto.
+    ///
+    /// [`force`]: crate::Shutdown::force
+    pub fn before_shutdown(mut self, hook: impl Fn() -> bool + Send + Sync + 'static) -> Builder {
+        self.before_shutdown = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called once, after accepting has been told to stop and before connections are drained
+    /// (Go's `ShutdownInitiated`).
+    pub fn on_shutdown(mut self, hook: impl Fn() + Send + Sync + 'static) -> Builder {
+        self.on_shutdown = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called on every state change of every connection, `New` and `Closed` included (Go's
+    /// `ConnState`). It runs inline on the connection's task, on the request path: keep it
+    /// short and never block in it.
+    pub fn on_state_change(
+        mut self,
+        observer: impl Fn(ConnId, ConnState) + Send + Sync + 'static,
+    ) -> Builder {
+        self.on_state_change = Some(Arc::new(observer));
+        self
+    }
+
+    /// Checks the settings and builds the server around `timer`.
+    ///
+    /// # Errors
+    ///
+    /// A zero listen limit (nothing could ever be accepted), a zero timeout (use
+    /// [`force`](crate::Shutdown::force) to stop at once), a timeout or quiet period longer
+    /// than [`MAX_DURATION`], or a quiet period not shorter than the timeout (quiet
+    /// connections would be killed instead of closed).
+    pub fn build(self, timer: impl Timer) -> Result<Graceful, ConfigError> {
+        self.validate()?;
+        Ok(Graceful::from_shared(Shared::new(self, Arc::new(timer))))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen_limit == Some(0) {
+            return Err(ConfigError::ZeroListenLimit);
+        }
+        if self.quiet_period > MAX_DURATION {
+            return Err(ConfigError::QuietPeriodTooLong(self.quiet_period));
+        }
+        if let Some(timeout) = self.timeout {
+            if timeout.is_zero() {
+                return Err(ConfigError::ZeroTimeout);
+            }
+            if timeout > MAX_DURATION {
+                return Err(ConfigError::TimeoutTooLong(timeout));
+            }
+            if self.quiet_period >= timeout {
+                return Err(ConfigError::QuietPeriodNotShorterThanTimeout {
+                    quiet_period: self.quiet_period,
+                    timeout,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("timeout", &self.timeout)
+            .field("quiet_period", &self.quiet_period)
+            .field("listen_limit", &self.listen_limit)
+            .field("before_shutdown", &self.before_shutdown.is_some())
+            .field("on_shutdown", &self.on_shutdown.is_some())
+            .field("on_state_change", &self.on_state_change.is_some())
+            .finish()
+    }
+}
+
+/// A setting that makes no sense, reported by [`Builder::build`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `listen_limit(Some(0))`: no connection could ever be accepted.
+    ZeroListenLimit,
+    /// `timeout(Some(ZERO))`: every connection would be killed at once.
+    ZeroTimeout,
+    /// A timeout longer than [`MAX_DURATION`].
+    TimeoutTooLong(Duration),
+    /// A quiet period longer than [`MAX_DURATION`].
+    QuietPeriodTooLong(Duration),
+    /// The quiet period is as long as the timeout or longer.
+    QuietPeriodNotShorterThanTimeout {
+        /// The quiet period asked for.
+        quiet_period: Duration,
+        /// The timeout asked for.
+        timeout: Duration,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::ZeroListenLimit => {
+                f.write_str("listen limit is zero: no connection could ever be accepted")
+            }
+            ConfigError::ZeroTimeout => f.write_str(
+                "shutdown timeout is zero: use `None` to wait forever or `force` to stop at once",
+            ),
+            ConfigError::TimeoutTooLong(t) => {
+                write!(f, "shutdown timeout of {t:?} is longer than ten years: use `None` to wait forever")
+            }
+            ConfigError::QuietPeriodTooLong(q) => {
+                write!(f, "quiet period of {q:?} is longer than ten years")
+            }
+            ConfigError::QuietPeriodNotShorterThanTimeout { quiet_period, timeout } => write!(
+                f,
+                "quiet period of {quiet_period:?} is not shorter than the shutdown timeout of {timeout:?}"
+            ),
+        }
+    }
+}
+
+impl Error for ConfigError {}

@@ -1,0 +1,145 @@
+//! Runtime-neutral connection tracking and graceful shutdown for network servers.
+//!
+//! graceful-core is the heart of the [graceful] workspace: the connection state machine and
+//! the manager future that shuts a server down without breaking work in progress. It names no
+//! runtime: adapters (graceful-tokio, graceful-smol) supply sockets, signals, spawning and a
+//! [`Timer`]; protocol hooks (graceful-hyper) report what each connection is doing. A library
+//! that must stay runtime neutral can use this crate directly.
+//!
+//! # The pieces
+//!
+//! - [`Graceful`], built by [`Builder`]: one server's shared state.
+//! - [`Acceptor`]: the accept side. Hands out [`Slot`]s under the listen limit and says when
+//!   to stop accepting.
+//! - [`Conn`]: one connection, from accept to close. Protocol code marks it
+//!   [`Active`](ConnState::Active), [`Idle`](ConnState::Idle) or
+//!   [`Hijacked`](ConnState::Hijacked); dropping it is `Closed`. It is told to
+//!   [drain](Conn::drained) or [die](Conn::killed).
+//! - [`Shutdown`]: starts, forces and awaits the shutdown; reads live [`ConnCounts`].
+//! - [`Graceful::run`]: the manager future. Poll it (spawn it, or join it with the accept
+//!   loop) and it resolves with a [`ShutdownReport`] once the server has stopped.
+//!
+//! # What a shutdown does
+//!
+//! 1. A trigger arrives ([`Shutdown::stop`], or a signal through an adapter). The
+//!    [`before_shutdown`](Builder::before_shutdown) hook may veto it.
+//! 2. Accepting stops, and accepts waiting on the listen limit wake up.
+//! 3. The [`on_shutdown`](Builder::on_shutdown) hook runs.
+//! 4. Connections quiet for at least the [quiet period](Builder::quiet_period) are told to
+//!    drain at once; those quiet for less, at the end of it, so that a keep-alive client in
+//!    mid-loop is answered (with `Connection: close`) rather than raced.
+//! 5. Active and hijacked connections are told to drain: finish the work in flight, then
+//!    close.
+//! 6. Once no connection is left, the report is out. At the [timeout](Builder::timeout), or
+//!    on a second trigger, every connection left is killed and counted.
+//!
+//! # Examples
+//!
+//! A whole (fake) server on a hand-driven clock:
+//!
+//! ```
+//! use graceful_core::{Graceful, ManualTimer, Outcome};
+//! use futures::FutureExt;
+//! use std::time::Duration;
+//!
+//! let timer = ManualTimer::new();
+//! let graceful = Graceful::builder().timeout(Some(Duration::from_secs(5))).build(timer.clone())?;
+//! let shutdown = graceful.shutdown();
+//! let acceptor = graceful.acceptor();
+//! let mut run = graceful.run();
+//!
+//! let busy = acceptor.try_reserve()?.register();
+//! busy.mark_active();
+//! let idle = acceptor.try_reserve()?.register();
+//! timer.advance(Duration::from_secs(1)); // longer than the quiet period
+//!
+//! shutdown.stop();
+//! assert!((&mut run).now_or_never().is_none());
+//! assert!(idle.drained().now_or_never().is_some(), "quiet: told to close at once");
+//! assert!(busy.drained().now_or_never().is_some(), "active: told to finish, then close");
+//! assert!(acceptor.try_reserve().is_err(), "accepting stopped");
+//!
+//! drop(idle);
+//! busy.mark_idle(); // its response is written...
+//! drop(busy); // ...and it closes
+//!
+//! let report = run.now_or_never().unwrap();
+//! assert_eq!(report.outcome, Outcome::Drained);
+//! assert_eq!((report.completed, report.idle_closed, report.killed), (1, 1, 0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [graceful]: https://example.invalid/graceful
+
+mod accept;
+mod config;
+mod conn;
+mod manager;
+#[cfg(feature = "test-util")]
+mod manual;
+mod report;
+mod shared;
+mod shutdown;
+mod state;
+mod timer;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use crate::accept::{Acceptor, Slot, TryReserveError};
+pub use crate::config::{Builder, ConfigError, MAX_DURATION};
+pub use crate::conn::{Conn, ConnId, Drained, Killed};
+pub use crate::manager::Run;
+#[cfg(feature = "test-util")]
+pub use crate::manual::ManualTimer;
+pub use crate::report::{ConnCounts, Outcome, ShutdownReport};
+pub use crate::shutdown::Shutdown;
+pub use crate::state::ConnState;
+pub use crate::timer::{Sleep, Timer};
+
+use crate::shared::Shared;
+
+/// One server's connection tracking and shutdown: the root every other handle comes from.
+///
+/// Build it with [`Graceful::builder`], take the [`Shutdown`] and [`Acceptor`] handles you
+/// need, then turn it into the manager future with [`run`](Graceful::run).
+pub struct Graceful {
+    shared: Arc<Shared>,
+}
+
+impl Graceful {
+    /// Settings with their defaults: 30 s timeout, 250 ms quiet period, no listen limit.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Graceful {
+        Graceful { shared }
+    }
+
+    /// A handle to start, force and await the shutdown.
+    pub fn shutdown(&self) -> Shutdown {
+        Shutdown::new(self.shared.clone())
+    }
+
+    /// A handle for accept loops.
+    pub fn acceptor(&self) -> Acceptor {
+        Acceptor::new(self.shared.clone())
+    }
+
+    /// The manager future: waits for a trigger, drives the shutdown, and resolves with its
+    /// report. It must be polled for the shutdown to happen.
+    pub fn run(self) -> Run {
+        Run::new(self.shared)
+    }
+}
+
+impl fmt::Debug for Graceful {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Graceful")
+            .field("timeout", &self.shared.timeout)
+            .field("quiet_period", &self.shared.quiet_period)
+            .field("listen_limit", &self.shared.listen_limit)
+            .finish()
+    }
+}

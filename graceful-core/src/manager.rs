@@ -1,0 +1,273 @@
+//! The manager future: the shutdown sequence, after Go graceful's `shutdown`.
+//!
+//! # The sequence
+//!
+//! 1. Wait for a trigger. Unless it is forced, ask the veto hook; on a veto, serve on.
+//! 2. Tell acceptors to stop (they drop their listeners; waiters on the limit wake).
+//! 3. Run the shutdown-initiated hook.
+//! 4. Under the registry lock, mark every connection as seen by the drain and tell active,
+//!    hijacked and long-quiet ones to drain at once; schedule the others at the end of their
+//!    quiet period.
+//! 5. Until no connection is left: tell scheduled connections to drain when their time comes,
+//!    schedule connections accepted late, and on the timeout or a second trigger kill
+//!    everything left.
+//!
+//! # Invariants
+//!
+//! - The manager never reads the clock or sleeps except through the `Timer`.
+//! - It wakes only for triggers, and during the drain for connections opening and closing and
+//!   for its own deadlines: serving costs it nothing.
+//! - If the future is dropped before it ends, every connection left is killed and the report
+//!   says `Aborted`, so nothing waits forever on a server that is gone.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_util::future::{select, Either};
+
+use crate::conn::ConnInner;
+use crate::report::{Outcome, ShutdownReport};
+use crate::shared::{Phase, Shared};
+use crate::state::{self, DRAIN, KILL, NOTED, WORKED};
+
+/// The manager future returned by [`Graceful::run`](crate::Graceful::run): drives the
+/// shutdown and resolves with its report.
+///
+/// Nothing happens to connections until it is polled; a stop asked for earlier takes effect
+/// on its first poll. Dropping it before it resolves kills every connection left and reports
+/// [`Outcome::Aborted`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Run {
+    inner: Pin<Box<dyn Future<Output = ShutdownReport> + Send>>,
+}
+
+impl Run {
+    pub(crate) fn new(shared: Arc<Shared>) -> Run {
+        Run {
+            inner: Box::pin(run(shared)),
+        }
+    }
+}
+
+impl Future for Run {
+    type Output = ShutdownReport;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ShutdownReport> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Run")
+    }
+}
+
+async fn run(shared: Arc<Shared>) -> ShutdownReport {
+    let mut guard = AbortGuard {
+        shared: shared.clone(),
+        start: None,
+    };
+    let timeout = accept_trigger(&shared).await;
+
+    let start = shared.timer.now();
+    guard.start = Some(start);
+    shared.stop_accepting();
+    if let Some(hook) = &shared.on_shutdown {
+        hook();
+    }
+
+    let deadline = timeout.and_then(|t| start.checked_add(t));
+    let mut drain = Drain::new(&shared);
+    drain.begin(shared.ms_floor(start));
+
+    let outcome = loop {
+        let listener = shared.manager_event.listen();
+        if shared.control().force {
+            break Outcome::Forced;
+        }
+        let now = shared.timer.now();
+        if drain.step(shared.ms_floor(now)) {
+            break Outcome::Drained;
+        }
+        if deadline.is_some_and(|d| now >= d) {
+            break Outcome::TimedOut;
+        }
+        let wake_at = match (deadline, drain.next_due()) {
+            (Some(d), Some(n)) => Some(d.min(n)),
+            (d, n) => d.or(n),
+        };
+        match wake_at {
+            Some(at) => {
+                let sleep = shared.timer.sleep_until(at);
+                if let Either::Right(_) = select(listener, sleep).await {
+                    continue;
+                }
+            }
+            None => listener.await,
+        }
+    };
+    guard.finish(outcome)
+}
+
+/// Waits for a shutdown request that is forced or not vetoed; returns its timeout.
+async fn accept_trigger(shared: &Shared) -> Option<Duration> {
+    loop {
+        let listener = shared.manager_event.listen();
+        let requested = {
+            let control = shared.control();
+            (control.phase == Phase::Requested).then_some(control.force)
+        };
+        let Some(force) = requested else {
+            listener.await;
+            continue;
+        };
+        // The hook runs with no lock held.
+        let vetoed = !force && shared.before_shutdown.as_ref().is_some_and(|hook| !hook());
+        let mut control = shared.control();
+        if vetoed && !control.force {
+            control.phase = Phase::Serving;
+            control.timeout = None;
+            continue;
+        }
+        control.phase = Phase::Draining;
+        return control.timeout.unwrap_or(shared.timeout);
+    }
+}
+
+/// The connections the drain still has to tell, by the time their quiet period ends.
+struct Drain<'a> {
+    shared: &'a Shared,
+    quiet_ms: u64,
+    /// Sorted by due time, in ms since the epoch.
+    scheduled: Vec<(u64, Arc<ConnInner>)>,
+}
+
+impl<'a> Drain<'a> {
+    fn new(shared: &'a Shared) -> Drain<'a> {
+        let quiet = shared.quiet_period;
+        let quiet_ms = quiet.as_secs() * 1000 + u64::from(quiet.subsec_nanos().div_ceil(1_000_000));
+        Drain {
+            shared,
+            quiet_ms,
+            scheduled: Vec::new(),
+        }
+    }
+
+    /// Marks every live connection and tells or schedules it.
+    fn begin(&mut self, now_ms: u64) {
+        let mut registry = self.shared.registry();
+        self.shared.draining.store(true, Ordering::SeqCst);
+        for (_, conn) in registry.conns.iter() {
+            let word = conn.word.fetch_or(NOTED, Ordering::AcqRel);
+            match word & state::STATE_MASK {
+                state::ACTIVE => conn.signal(WORKED | DRAIN),
+                state::HIJACKED => conn.signal(DRAIN),
+                _ => self.schedule(conn, state::quiet_since_ms(word), now_ms),
+            }
+        }
+        // Registered before `draining` was set: already seen above.
+        registry.late.clear();
+        drop(registry);
+        self.scheduled.sort_by_key(|(due, _)| *due);
+    }
+
+    /// Tells a quiet connection to drain now, or when its quiet period ends.
+    fn schedule(&mut self, conn: &Arc<ConnInner>, quiet_since_ms: u64, now_ms: u64) {
+        let due = quiet_since_ms.saturating_add(self.quiet_ms);
+        if self.quiet_ms == 0 || due <= now_ms {
+            conn.signal(DRAIN);
+        } else {
+            let at = self.scheduled.partition_point(|(d, _)| *d <= due);
+            self.scheduled.insert(at, (due, conn.clone()));
+        }
+    }
+
+    /// Schedules late connections and tells those whose time came. Returns whether no
+    /// connection is left.
+    fn step(&mut self, now_ms: u64) -> bool {
+        let (late, empty) = {
+            let mut registry = self.shared.registry();
+            (
+                std::mem::take(&mut registry.late),
+                registry.conns.is_empty(),
+            )
+        };
+        if empty {
+            return true;
+        }
+        for conn in &late {
+            let word = conn.word.load(Ordering::Acquire);
+            match word & state::STATE_MASK {
+                state::NEW | state::IDLE => {
+                    self.schedule(conn, state::quiet_since_ms(word), now_ms)
+                }
+                _ => conn.signal(DRAIN),
+            }
+        }
+        let due = self.scheduled.partition_point(|(d, _)| *d <= now_ms);
+        for (_, conn) in self.scheduled.drain(..due) {
+            conn.signal(DRAIN);
+        }
+        false
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.scheduled
+            .first()
+            .map(|(due, _)| self.shared.instant_at_ms(*due))
+    }
+}
+
+/// Publishes the report, and if the manager is dropped early, kills what is left.
+struct AbortGuard {
+    shared: Arc<Shared>,
+    /// When the shutdown was accepted.
+    start: Option<Instant>,
+}
+
+impl AbortGuard {
+    fn finish(&mut self, outcome: Outcome) -> ShutdownReport {
+        let shared = &self.shared;
+        let (tally, killed) = {
+            let registry = shared.registry();
+            let killed = match outcome {
+                Outcome::Drained => 0,
+                _ => {
+                    for (_, conn) in registry.conns.iter() {
+                        conn.signal(NOTED | DRAIN | KILL);
+                    }
+                    registry.conns.len()
+                }
+            };
+            (registry.tally, killed)
+        };
+        let elapsed = self.start.map_or(Duration::ZERO, |start| {
+            shared.timer.now().saturating_duration_since(start)
+        });
+        let report = ShutdownReport {
+            completed: tally.completed,
+            idle_closed: tally.idle_closed,
+            hijacked: tally.hijacked,
+            killed,
+            outcome,
+            elapsed,
+        };
+        shared.publish(report);
+        report
+    }
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if self.shared.control().phase != Phase::Stopped {
+            self.shared.stop_accepting();
+            self.finish(Outcome::Aborted);
+        }
+    }
+}

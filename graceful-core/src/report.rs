@@ -1,0 +1,109 @@
+//! What a shutdown did.
+
+use std::fmt;
+use std::time::Duration;
+
+/// How a shutdown ended, and what it did to each connection alive during the drain.
+///
+/// Every connection alive when the drain began (or accepted just after) is counted in exactly
+/// one of `completed`, `idle_closed`, `hijacked` and `killed`.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer, Outcome};
+///
+/// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+/// graceful.shutdown().stop();
+/// let report = futures::executor::block_on(graceful.run());
+/// assert_eq!(report.outcome, Outcome::Drained);
+/// assert_eq!(report.total(), 0);
+/// println!("{report}");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Connections that had work in flight during the drain and closed on their own once it
+    /// was done.
+    pub completed: usize,
+    /// `New` or `Idle` connections closed by the drain without serving anything more.
+    pub idle_closed: usize,
+    /// Hijacked connections that were told of the drain and closed on their own.
+    pub hijacked: usize,
+    /// Connections still open at the timeout or at a forced stop, killed.
+    pub killed: usize,
+    /// Why the shutdown ended.
+    pub outcome: Outcome,
+    /// From the moment the shutdown was accepted (after the veto hook) to the report.
+    pub elapsed: Duration,
+}
+
+impl ShutdownReport {
+    /// Every connection the shutdown dealt with.
+    pub fn total(&self) -> usize {
+        self.completed + self.idle_closed + self.hijacked + self.killed
+    }
+}
+
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} in {:.3?}: {} completed, {} idle closed, {} hijacked, {} killed",
+            self.outcome,
+            self.elapsed,
+            self.completed,
+            self.idle_closed,
+            self.hijacked,
+            self.killed
+        )
+    }
+}
+
+/// Why a shutdown ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Every connection closed on its own.
+    Drained,
+    /// The timeout passed; the connections left were killed.
+    TimedOut,
+    /// A second trigger or [`Shutdown::force`](crate::Shutdown::force) killed the connections
+    /// left.
+    Forced,
+    /// The manager future was dropped before the shutdown ended; connections left were
+    /// killed.
+    Aborted,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Drained => "drained",
+            Outcome::TimedOut => "timed out",
+            Outcome::Forced => "forced",
+            Outcome::Aborted => "aborted",
+        })
+    }
+}
+
+/// How many live connections are in each state, from [`Shutdown::counts`](crate::Shutdown::counts).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnCounts {
+    /// Accepted, nothing received yet.
+    pub new: usize,
+    /// Work in flight.
+    pub active: usize,
+    /// Kept alive between requests.
+    pub idle: usize,
+    /// Left the protocol.
+    pub hijacked: usize,
+}
+
+impl ConnCounts {
+    /// All live connections.
+    pub fn total(&self) -> usize {
+        self.new + self.active + self.idle + self.hijacked
+    }
+}

@@ -1,0 +1,166 @@
+//! State shared by the manager, the handles and every connection.
+//!
+//! # Locks
+//!
+//! Two mutexes, never held together and never held across an `.await`:
+//! - `control`: the shutdown's phase and requests. Taken by triggers and the manager.
+//! - `registry`: the live connections and the report's tally. Taken when a connection opens
+//!   or closes, when counts are read, and by the manager when it signals connections.
+//!
+//! The per-request path (`Conn::mark_active` / `mark_idle`) takes neither: it is one
+//! compare-and-swap on the connection's own word.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use event_listener::Event;
+use slab::Slab;
+
+use crate::config::{BeforeShutdown, Builder, OnShutdown, OnStateChange};
+use crate::conn::ConnInner;
+use crate::report::ShutdownReport;
+use crate::timer::Timer;
+
+pub(crate) struct Shared {
+    pub(crate) timer: Arc<dyn Timer>,
+    /// The instant that connection timestamps count from.
+    epoch: Instant,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) quiet_period: Duration,
+    pub(crate) listen_limit: Option<usize>,
+    pub(crate) before_shutdown: Option<BeforeShutdown>,
+    pub(crate) on_shutdown: Option<OnShutdown>,
+    pub(crate) on_state_change: Option<OnStateChange>,
+
+    /// Set once accepting must stop. Never cleared.
+    pub(crate) stopping: AtomicBool,
+    /// Set (under the registry lock) once connections are being drained. Never cleared.
+    pub(crate) draining: AtomicBool,
+    pub(crate) control: Mutex<Control>,
+    pub(crate) registry: Mutex<Registry>,
+
+    /// Wakes the manager: a trigger, or (while draining) a connection opened or closed.
+    pub(crate) manager_event: Event,
+    /// Wakes acceptors waiting for a slot under the listen limit, or for the stop.
+    pub(crate) accept_event: Event,
+    /// Wakes those awaiting the report.
+    pub(crate) done_event: Event,
+
+    /// Connections holding a slot under the listen limit.
+    pub(crate) in_use: AtomicUsize,
+    pub(crate) illegal_transitions: AtomicUsize,
+    pub(crate) next_id: AtomicU64,
+}
+
+/// Where the shutdown is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Serving; no shutdown asked for (or the last one was vetoed).
+    Serving,
+    /// A shutdown was asked for; the manager has not acted on it yet.
+    Requested,
+    /// Accepting has stopped and connections are being drained.
+    Draining,
+    /// The report is out.
+    Stopped,
+}
+
+#[derive(Debug)]
+pub(crate) struct Control {
+    pub(crate) phase: Phase,
+    /// The timeout the request asked for, if it overrode the configured one.
+    pub(crate) timeout: Option<Option<Duration>>,
+    pub(crate) force: bool,
+    pub(crate) report: Option<ShutdownReport>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    pub(crate) conns: Slab<Arc<ConnInner>>,
+    /// Connections registered after the drain began, for the manager to schedule.
+    pub(crate) late: Vec<Arc<ConnInner>>,
+    pub(crate) tally: Tally,
+}
+
+/// How connections alive during the drain ended, before the timeout.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) completed: usize,
+    pub(crate) idle_closed: usize,
+    pub(crate) hijacked: usize,
+}
+
+impl Shared {
+    pub(crate) fn new(builder: Builder, timer: Arc<dyn Timer>) -> Arc<Shared> {
+        let epoch = timer.now();
+        Arc::new(Shared {
+            timer,
+            epoch,
+            timeout: builder.timeout,
+            quiet_period: builder.quiet_period,
+            listen_limit: builder.listen_limit,
+            before_shutdown: builder.before_shutdown,
+            on_shutdown: builder.on_shutdown,
+            on_state_change: builder.on_state_change,
+            stopping: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            control: Mutex::new(Control {
+                phase: Phase::Serving,
+                timeout: None,
+                force: false,
+                report: None,
+            }),
+            registry: Mutex::new(Registry::default()),
+            manager_event: Event::new(),
+            accept_event: Event::new(),
+            done_event: Event::new(),
+            in_use: AtomicUsize::new(0),
+            illegal_transitions: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
+        })
+    }
+
+    /// Milliseconds since the epoch, rounded up, so that a connection never looks quiet for
+    /// longer than it was.
+    pub(crate) fn now_ms_ceil(&self) -> u64 {
+        let d = self.timer.now().saturating_duration_since(self.epoch);
+        d.as_secs() * 1000 + u64::from(d.subsec_nanos().div_ceil(1_000_000))
+    }
+
+    /// Milliseconds since the epoch, rounded down.
+    pub(crate) fn ms_floor(&self, at: Instant) -> u64 {
+        let d = at.saturating_duration_since(self.epoch);
+        d.as_secs() * 1000 + u64::from(d.subsec_millis())
+    }
+
+    pub(crate) fn instant_at_ms(&self, ms: u64) -> Instant {
+        self.epoch
+            .checked_add(Duration::from_millis(ms))
+            .unwrap_or(self.epoch)
+    }
+
+    pub(crate) fn control(&self) -> MutexGuard<'_, Control> {
+        // A hook that panicked must not wedge the shutdown: the data stays consistent because
+        // no hook runs while a lock is held.
+        self.control.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tells acceptors to stop, once.
+    pub(crate) fn stop_accepting(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.accept_event.notify(usize::MAX);
+    }
+
+    pub(crate) fn publish(&self, report: ShutdownReport) {
+        let mut control = self.control();
+        control.phase = Phase::Stopped;
+        control.report = Some(report);
+        drop(control);
+        self.done_event.notify(usize::MAX);
+    }
+}

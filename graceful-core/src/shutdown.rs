@@ -1,0 +1,160 @@
+//! The handle that starts, forces and awaits a shutdown.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::report::{ConnCounts, ShutdownReport};
+use crate::shared::{Phase, Shared};
+use crate::state::ConnState;
+
+/// Starts, forces and awaits the shutdown of a [`Graceful`](crate::Graceful) server.
+///
+/// Cheap to clone, `Send + Sync`. Triggers are idempotent: many concurrent
+/// [`stop`](Shutdown::stop)s make one shutdown, and a stop before the server runs is
+/// remembered and takes effect as soon as it does.
+///
+/// | call | before the shutdown | during the drain |
+/// |------|---------------------|------------------|
+/// | [`stop`](Shutdown::stop) | starts it (subject to the veto hook) | nothing |
+/// | [`signal`](Shutdown::signal) | starts it (subject to the veto hook) | kills what is left |
+/// | [`force`](Shutdown::force) | stops at once, no veto | kills what is left |
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer, Outcome};
+/// use std::time::Duration;
+///
+/// # futures::executor::block_on(async {
+/// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+/// let shutdown = graceful.shutdown();
+///
+/// // Go's `Stop(timeout)`, before serving even started: remembered.
+/// shutdown.stop_with_timeout(Some(Duration::from_secs(5)));
+/// assert!(!shutdown.is_shutting_down());
+///
+/// let (report, waited) = futures::join!(graceful.run(), shutdown.wait());
+/// assert_eq!(report, waited);
+/// assert_eq!(report.outcome, Outcome::Drained);
+/// assert!(shutdown.is_shutting_down());
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Shutdown {
+    shared: Arc<Shared>,
+}
+
+impl Shutdown {
+    pub(crate) fn new(shared: Arc<Shared>) -> Shutdown {
+        Shutdown { shared }
+    }
+
+    /// Starts a graceful shutdown with the configured timeout. Does nothing if one is already
+    /// asked for or under way.
+    pub fn stop(&self) {
+        self.request(None, false);
+    }
+
+    /// Starts a graceful shutdown that kills what is left after `timeout` (`None`: wait
+    /// forever), overriding the configured timeout (Go's `Stop(timeout)`). Does nothing if one
+    /// is already asked for or under way.
+    pub fn stop_with_timeout(&self, timeout: Option<Duration>) {
+        self.request(Some(timeout), false);
+    }
+
+    /// Stops at once: accepting stops and every connection is killed. Not subject to the veto
+    /// hook. During a drain, ends it.
+    pub fn force(&self) {
+        self.request(None, true);
+    }
+
+    /// What a signal handler calls: the first signal starts a graceful shutdown, any further
+    /// one while it is pending or under way forces it.
+    pub fn signal(&self) {
+        let force = self.shared.control().phase != Phase::Serving;
+        self.request(None, force);
+    }
+
+    fn request(&self, timeout: Option<Option<Duration>>, force: bool) {
+        let mut control = self.shared.control();
+        match control.phase {
+            Phase::Serving => {
+                control.phase = Phase::Requested;
+                control.timeout = timeout;
+                control.force = force;
+            }
+            Phase::Requested | Phase::Draining if force => control.force = true,
+            _ => return,
+        }
+        drop(control);
+        self.shared.manager_event.notify(usize::MAX);
+    }
+
+    /// Whether a shutdown has begun: it was asked for and not vetoed.
+    pub fn is_shutting_down(&self) -> bool {
+        matches!(
+            self.shared.control().phase,
+            Phase::Draining | Phase::Stopped
+        )
+    }
+
+    /// The report, once the shutdown has ended.
+    pub fn report(&self) -> Option<ShutdownReport> {
+        self.shared.control().report
+    }
+
+    /// Resolves with the report once the shutdown has ended (Go's `StopChan`). Any number of
+    /// tasks may wait.
+    pub fn wait(&self) -> impl Future<Output = ShutdownReport> + Send + 'static {
+        let shared = self.shared.clone();
+        async move {
+            loop {
+                if let Some(report) = shared.control().report {
+                    return report;
+                }
+                let listener = shared.done_event.listen();
+                if let Some(report) = shared.control().report {
+                    return report;
+                }
+                listener.await;
+            }
+        }
+    }
+
+    /// How many live connections are in each state now.
+    ///
+    /// Counts are derived from the connections themselves, never kept on the side, so they
+    /// cannot drift. This walks every live connection under a lock: fine for a metrics scrape,
+    /// not meant for a hot loop.
+    pub fn counts(&self) -> ConnCounts {
+        let registry = self.shared.registry();
+        let mut counts = ConnCounts::default();
+        for (_, conn) in registry.conns.iter() {
+            match ConnState::from_bits(conn.word.load(Ordering::Acquire)) {
+                ConnState::New => counts.new += 1,
+                ConnState::Active => counts.active += 1,
+                ConnState::Idle => counts.idle += 1,
+                ConnState::Hijacked | ConnState::Closed => counts.hijacked += 1,
+            }
+        }
+        counts
+    }
+
+    /// How many illegal transitions protocol code attempted. Each is a bug in the caller: it
+    /// fails a debug assertion in debug builds and is counted here, leaving the state as it
+    /// was, in release builds.
+    pub fn illegal_transitions(&self) -> usize {
+        self.shared.illegal_transitions.load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shutdown")
+            .field("phase", &self.shared.control().phase)
+            .finish()
+    }
+}

@@ -1,0 +1,23 @@
+//! `cargo xtask ci`: runs `.ci/run`, the one definition of what CI checks.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The workspace root: xtask lives one level below it.
+pub(crate) fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+pub(crate) fn run() -> Result<(), String> {
+    let status = Command::new("bash")
+        .arg(".ci/run")
+        .current_dir(root())
+        .status()
+        .map_err(|err| format!("cannot start bash .ci/run: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(".ci/run failed: {status}"))
+    }
+}
