@@ -13,13 +13,14 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
 
 use crate::accept::Permit;
+use crate::loom::AtomicU64;
 use crate::shared::Shared;
 use crate::state::{self, ConnState, Event, DRAIN, KILL, NOTED, WORKED};
 
@@ -127,7 +128,10 @@ impl Conn {
             // `draining` only changes under this lock, so the manager either saw this
             // connection in its scan or finds it in `late`.
             let late = shared.draining.load(Ordering::Acquire);
-            if late {
+            if shared.finished.load(Ordering::Acquire) {
+                // Accepted after the server stopped: nobody will drain it.
+                inner.signal(NOTED | DRAIN | KILL);
+            } else if late {
                 inner.word.fetch_or(NOTED, Ordering::AcqRel);
                 registry.late.push(inner.clone());
             }
@@ -218,32 +222,20 @@ impl Conn {
     }
 
     fn transition(&self, event: Event) {
-        let word = &self.inner.word;
-        let mut stamp = None;
-        let mut now_ms = || *stamp.get_or_insert_with(|| self.shared.now_ms_ceil());
-        let mut current = word.load(Ordering::Acquire);
-        loop {
-            let next = match state::apply(current, event, &mut now_ms) {
-                Ok(next) => next,
-                Err(illegal) => {
-                    self.shared
-                        .illegal_transitions
-                        .fetch_add(1, Ordering::Relaxed);
-                    debug_assert!(false, "{illegal} ({})", self.inner.id);
-                    return;
-                }
-            };
-            match word.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => {
-                    let (from, to) = (ConnState::from_bits(current), ConnState::from_bits(next));
-                    if from != to {
-                        if let Some(observer) = &self.shared.on_state_change {
-                            observer(self.inner.id, to);
-                        }
+        match state::transition(&self.inner.word, event, || self.shared.now_ms_ceil()) {
+            Ok((current, next)) => {
+                let (from, to) = (ConnState::from_bits(current), ConnState::from_bits(next));
+                if from != to {
+                    if let Some(observer) = &self.shared.on_state_change {
+                        observer(self.inner.id, to);
                     }
-                    return;
                 }
-                Err(actual) => current = actual,
+            }
+            Err(illegal) => {
+                self.shared
+                    .illegal_transitions
+                    .fetch_add(1, Ordering::Relaxed);
+                debug_assert!(false, "{illegal} ({})", self.inner.id);
             }
         }
     }

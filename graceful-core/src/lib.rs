@@ -74,6 +74,7 @@
 mod accept;
 mod config;
 mod conn;
+mod loom;
 mod manager;
 #[cfg(feature = "test-util")]
 mod manual;

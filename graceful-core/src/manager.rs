@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures_util::future::{select, Either};
+use futures_util::future::select;
 
 use crate::conn::ConnInner;
 use crate::report::{Outcome, ShutdownReport};
@@ -48,8 +48,14 @@ pub struct Run {
 
 impl Run {
     pub(crate) fn new(shared: Arc<Shared>) -> Run {
+        // The guard is an argument, so it is dropped (and kills what is left) even if the
+        // future is dropped before its first poll.
+        let guard = AbortGuard {
+            shared: shared.clone(),
+            start: None,
+        };
         Run {
-            inner: Box::pin(run(shared)),
+            inner: Box::pin(run(shared, guard)),
         }
     }
 }
@@ -68,11 +74,7 @@ impl fmt::Debug for Run {
     }
 }
 
-async fn run(shared: Arc<Shared>) -> ShutdownReport {
-    let mut guard = AbortGuard {
-        shared: shared.clone(),
-        start: None,
-    };
+async fn run(shared: Arc<Shared>, mut guard: AbortGuard) -> ShutdownReport {
     let timeout = accept_trigger(&shared).await;
 
     let start = shared.timer.now();
@@ -104,10 +106,7 @@ async fn run(shared: Arc<Shared>) -> ShutdownReport {
         };
         match wake_at {
             Some(at) => {
-                let sleep = shared.timer.sleep_until(at);
-                if let Either::Right(_) = select(listener, sleep).await {
-                    continue;
-                }
+                select(listener, shared.timer.sleep_until(at)).await;
             }
             None => listener.await,
         }
@@ -236,16 +235,13 @@ impl AbortGuard {
         let shared = &self.shared;
         let (tally, killed) = {
             let registry = shared.registry();
-            let killed = match outcome {
-                Outcome::Drained => 0,
-                _ => {
-                    for (_, conn) in registry.conns.iter() {
-                        conn.signal(NOTED | DRAIN | KILL);
-                    }
-                    registry.conns.len()
-                }
-            };
-            (registry.tally, killed)
+            // After a drain this finds nothing, unless a connection was accepted in the last
+            // instant: it is killed and counted rather than left without a manager.
+            shared.finished.store(true, Ordering::SeqCst);
+            for (_, conn) in registry.conns.iter() {
+                conn.signal(NOTED | DRAIN | KILL);
+            }
+            (registry.tally, registry.conns.len())
         };
         let elapsed = self.start.map_or(Duration::ZERO, |start| {
             shared.timer.now().saturating_duration_since(start)

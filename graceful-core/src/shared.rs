@@ -37,6 +37,9 @@ pub(crate) struct Shared {
     pub(crate) stopping: AtomicBool,
     /// Set (under the registry lock) once connections are being drained. Never cleared.
     pub(crate) draining: AtomicBool,
+    /// Set (under the registry lock) once the manager has killed what was left and published
+    /// the report: a connection registered after that is killed at once. Never cleared.
+    pub(crate) finished: AtomicBool,
     pub(crate) control: Mutex<Control>,
     pub(crate) registry: Mutex<Registry>,
 
@@ -105,6 +108,7 @@ impl Shared {
             on_state_change: builder.on_state_change,
             stopping: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
             control: Mutex::new(Control {
                 phase: Phase::Serving,
                 timeout: None,

@@ -55,45 +55,53 @@ impl Shutdown {
     /// Starts a graceful shutdown with the configured timeout. Does nothing if one is already
     /// asked for or under way.
     pub fn stop(&self) {
-        self.request(None, false);
+        self.request(Trigger::Stop(None));
     }
 
     /// Starts a graceful shutdown that kills what is left after `timeout` (`None`: wait
     /// forever), overriding the configured timeout (Go's `Stop(timeout)`). Does nothing if one
-    /// is already asked for or under way.
+    /// is already asked for or under way. A zero timeout runs the hooks and then kills every
+    /// connection at once, reporting [`Outcome::TimedOut`](crate::Outcome::TimedOut).
     pub fn stop_with_timeout(&self, timeout: Option<Duration>) {
-        self.request(Some(timeout), false);
+        self.request(Trigger::Stop(Some(timeout)));
     }
 
     /// Stops at once: accepting stops and every connection is killed. Not subject to the veto
     /// hook. During a drain, ends it.
     pub fn force(&self) {
-        self.request(None, true);
+        self.request(Trigger::Force);
     }
 
     /// What a signal handler calls: the first signal starts a graceful shutdown, any further
     /// one while it is pending or under way forces it.
     pub fn signal(&self) {
-        let force = self.shared.control().phase != Phase::Serving;
-        self.request(None, force);
+        self.request(Trigger::Signal);
     }
 
-    fn request(&self, timeout: Option<Option<Duration>>, force: bool) {
+    fn request(&self, trigger: Trigger) {
         let mut control = self.shared.control();
-        match control.phase {
-            Phase::Serving => {
+        match (control.phase, trigger) {
+            (Phase::Serving, Trigger::Stop(timeout)) => {
                 control.phase = Phase::Requested;
                 control.timeout = timeout;
-                control.force = force;
             }
-            Phase::Requested | Phase::Draining if force => control.force = true,
+            (Phase::Serving, Trigger::Signal) => control.phase = Phase::Requested,
+            (Phase::Serving, Trigger::Force) => {
+                control.phase = Phase::Requested;
+                control.force = true;
+            }
+            (Phase::Requested | Phase::Draining, Trigger::Force | Trigger::Signal) => {
+                control.force = true;
+            }
             _ => return,
         }
         drop(control);
         self.shared.manager_event.notify(usize::MAX);
     }
 
-    /// Whether a shutdown has begun: it was asked for and not vetoed.
+    /// Whether a shutdown has begun: it was asked for and not vetoed. The drain itself begins
+    /// just after, once the shutdown-initiated hook has run; the report counts the
+    /// connections alive at that point.
     pub fn is_shutting_down(&self) -> bool {
         matches!(
             self.shared.control().phase,
@@ -149,6 +157,13 @@ impl Shutdown {
     pub fn illegal_transitions(&self) -> usize {
         self.shared.illegal_transitions.load(Ordering::Relaxed)
     }
+}
+
+#[derive(Clone, Copy)]
+enum Trigger {
+    Stop(Option<Option<Duration>>),
+    Force,
+    Signal,
 }
 
 impl fmt::Debug for Shutdown {

@@ -2,8 +2,9 @@
 //!
 //! Every connection owns one `AtomicU64`, its *word*, that packs its state, how many units of
 //! work are in flight on it, when it last went quiet, and the signals the manager sent it. All
-//! transitions are pure functions on that word ([`apply`]); `Conn` runs them in a
+//! transitions are pure functions on that word ([`apply`]); [`transition`] runs them in a
 //! compare-and-swap loop, so the owner and the manager can both touch the word without a lock.
+//! The loom tests at the end of this file check that loop against a concurrent manager.
 //!
 //! # Legal transitions
 //!
@@ -30,6 +31,9 @@
 //! | 24..64 | when the connection last went quiet, in ms since the server's epoch  |
 
 use std::fmt;
+use std::sync::atomic::Ordering;
+
+use crate::loom::AtomicU64;
 
 /// The state of a tracked connection, after Go's `http.ConnState`.
 ///
@@ -156,7 +160,7 @@ impl fmt::Display for Illegal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "illegal connection transition: {} on a {} connection",
+            "illegal connection transition: {} while {}",
             self.event, self.from
         )
     }
@@ -197,6 +201,28 @@ pub(crate) fn apply(word: u64, event: Event, now_ms: impl FnOnce() -> u64) -> Re
             NEW | ACTIVE | IDLE => Ok(keep | HIJACKED),
             _ => Err(illegal()),
         },
+    }
+}
+
+/// Applies `event` to a live connection's word: the compare-and-swap loop around [`apply`].
+///
+/// Returns the word before and after the change. `now_ms` is called at most once, and only if
+/// the connection goes quiet. Signal bits the manager sets concurrently are never lost: a
+/// failed exchange retries on the word as it now is. An illegal event leaves the word as it
+/// was.
+pub(crate) fn transition(
+    word: &AtomicU64,
+    event: Event,
+    mut now_ms: impl FnMut() -> u64,
+) -> Result<(u64, u64), Illegal> {
+    let mut stamp = None;
+    let mut current = word.load(Ordering::Acquire);
+    loop {
+        let next = apply(current, event, || *stamp.get_or_insert_with(&mut now_ms))?;
+        match word.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Ok((current, next)),
+            Err(actual) => current = actual,
+        }
     }
 }
 
@@ -288,5 +314,118 @@ mod tests {
     #[test]
     fn timestamps_saturate() {
         assert_eq!(quiet_since_ms(new_word(u64::MAX)), MAX_QUIET_MS);
+    }
+}
+
+/// The owner's transitions against a concurrent manager, in every interleaving loom finds.
+///
+/// `RUSTFLAGS="--cfg loom" cargo test -p graceful-core --lib --release loom`
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use ::loom::sync::Arc;
+    use ::loom::thread;
+
+    /// What the manager does to one connection: note it when the drain begins (telling it to
+    /// drain at once, and that it worked, if it was active then), then kill it.
+    fn manager(word: &AtomicU64) -> bool {
+        let seen = word.fetch_or(NOTED, Ordering::AcqRel);
+        let was_active = seen & STATE_MASK == ACTIVE;
+        let drain = if was_active { WORKED | DRAIN } else { DRAIN };
+        word.fetch_or(drain, Ordering::AcqRel);
+        word.fetch_or(KILL, Ordering::AcqRel);
+        was_active
+    }
+
+    /// Whether the word before a `mark_active` shows the drain had begun: then that request
+    /// was served during the drain and must be counted as work.
+    fn worked_during_drain(before: u64) -> bool {
+        before & NOTED != 0
+    }
+
+    #[test]
+    fn loom_owner_and_manager_lose_no_bits() {
+        ::loom::model(|| {
+            // One request in flight when the test starts.
+            let word = Arc::new(AtomicU64::new(
+                apply(new_word(1), Event::Active, || 0).unwrap(),
+            ));
+            let owner = {
+                let word = word.clone();
+                thread::spawn(move || {
+                    transition(&word, Event::Idle, || 10).unwrap();
+                    let (before, _) = transition(&word, Event::Active, || 11).unwrap();
+                    transition(&word, Event::Idle, || 20).unwrap();
+                    worked_during_drain(before)
+                })
+            };
+            let manager_saw_work = manager(&word);
+            let owner_saw_drain = owner.join().unwrap();
+
+            let last = word.load(Ordering::Acquire);
+            assert_eq!(ConnState::from_bits(last), ConnState::Idle);
+            assert_eq!(in_flight(last), 0);
+            assert_eq!(quiet_since_ms(last), 20);
+            assert_eq!(last & (NOTED | DRAIN | KILL), NOTED | DRAIN | KILL);
+            assert_eq!(last & WORKED != 0, manager_saw_work || owner_saw_drain);
+        });
+    }
+
+    #[test]
+    fn loom_streams_on_two_threads_keep_the_count() {
+        // Three threads of CAS loops: bound the preemptions to keep it to seconds.
+        let mut model = ::loom::model::Builder::new();
+        model.preemption_bound = Some(3);
+        model.check(|| {
+            // The connection's read loop holds one unit; two HTTP/2 streams come and go on
+            // their own threads while the manager notes the connection.
+            let word = Arc::new(AtomicU64::new(
+                apply(new_word(0), Event::Active, || 0).unwrap(),
+            ));
+            let streams: Vec<_> = (0..2)
+                .map(|i| {
+                    let word = word.clone();
+                    thread::spawn(move || {
+                        transition(&word, Event::Active, || unreachable!()).unwrap();
+                        transition(&word, Event::Idle, || 5 + i).unwrap();
+                    })
+                })
+                .collect();
+            word.fetch_or(NOTED, Ordering::AcqRel);
+            for stream in streams {
+                stream.join().unwrap();
+            }
+
+            let word = word.load(Ordering::Acquire);
+            assert_eq!(ConnState::from_bits(word), ConnState::Active);
+            assert_eq!(in_flight(word), 1, "no unit of work lost or doubled");
+            assert_eq!(word & NOTED, NOTED);
+        });
+    }
+
+    #[test]
+    fn loom_an_illegal_event_changes_nothing_the_manager_set() {
+        ::loom::model(|| {
+            let word = Arc::new(AtomicU64::new(new_word(3)));
+            let owner = {
+                let word = word.clone();
+                thread::spawn(move || {
+                    transition(&word, Event::Hijacked, || 0).unwrap();
+                    let before = word.load(Ordering::Acquire);
+                    let err = transition(&word, Event::Idle, || 0).unwrap_err();
+                    assert_eq!(err.from, ConnState::Hijacked);
+                    before
+                })
+            };
+            manager(&word);
+            let before_illegal = owner.join().unwrap();
+
+            let last = word.load(Ordering::Acquire);
+            assert_eq!(ConnState::from_bits(last), ConnState::Hijacked);
+            assert_eq!(last & (NOTED | DRAIN | KILL), NOTED | DRAIN | KILL);
+            assert_eq!(quiet_since_ms(last), 3);
+            // Whatever the manager had set by then is still there.
+            assert_eq!(last & before_illegal, before_illegal);
+        });
     }
 }

@@ -1,0 +1,28 @@
+//! The shutdown scenarios of Go graceful's own test suite that apply to the core, and the
+//! behaviours graceful adds, on a [`ManualTimer`] and a single-threaded executor.
+//!
+//! Every test drives the manager through [`Harness`], whose [`LocalPool`] only polls the tasks
+//! that were woken: a missing wake-up makes these tests fail instead of hang.
+//!
+//! - `triggers`: stop, stop with a timeout, veto, force, signals, hooks, races.
+//! - `drain`: what the drain does to each connection, and the timeout.
+//! - `accounting`: the observer, the listen limit, counts, the report, settings.
+//!
+//! [`ManualTimer`]: graceful_core::ManualTimer
+//! [`Harness`]: common::Harness
+//! [`LocalPool`]: futures::executor::LocalPool
+
+mod common;
+
+#[path = "scenarios/accounting.rs"]
+mod accounting;
+#[path = "scenarios/drain.rs"]
+mod drain;
+#[path = "scenarios/triggers.rs"]
+mod triggers;
+
+use graceful_core::{Builder, Graceful};
+
+fn builder() -> Builder {
+    Graceful::builder()
+}
