@@ -119,8 +119,13 @@ async fn accept_trigger(shared: &Shared) -> Option<Duration> {
     loop {
         let listener = shared.manager_event.listen();
         let requested = {
-            let control = shared.control();
-            (control.phase == Phase::Requested).then_some(control.force)
+            let mut control = shared.control();
+            let requested = control.phase == Phase::Requested;
+            if requested {
+                control.phase = Phase::Deciding;
+                control.again = false;
+            }
+            requested.then_some(control.force)
         };
         let Some(force) = requested else {
             listener.await;
@@ -130,8 +135,15 @@ async fn accept_trigger(shared: &Shared) -> Option<Duration> {
         let vetoed = !force && shared.before_shutdown.as_ref().is_some_and(|hook| !hook());
         let mut control = shared.control();
         if vetoed && !control.force {
-            control.phase = Phase::Serving;
-            control.timeout = None;
+            // A stop asked for while the hook ran is asked again, not lost.
+            control.phase = if control.again {
+                Phase::Requested
+            } else {
+                Phase::Serving
+            };
+            if !control.again {
+                control.timeout = None;
+            }
             continue;
         }
         control.phase = Phase::Draining;

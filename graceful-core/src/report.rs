@@ -24,7 +24,8 @@ use std::time::Duration;
 #[non_exhaustive]
 pub struct ShutdownReport {
     /// Connections that had work in flight during the drain and closed on their own once it
-    /// was done.
+    /// was done. A client that hangs up while its work is in flight counts here too: its
+    /// connection ended on its own, with nothing left to wait for.
     pub completed: usize,
     /// `New` or `Idle` connections closed by the drain without serving anything more.
     pub idle_closed: usize,

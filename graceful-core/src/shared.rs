@@ -63,6 +63,8 @@ pub(crate) enum Phase {
     Serving,
     /// A shutdown was asked for; the manager has not acted on it yet.
     Requested,
+    /// The veto hook is deciding on a request.
+    Deciding,
     /// Accepting has stopped and connections are being drained.
     Draining,
     /// The report is out.
@@ -75,6 +77,8 @@ pub(crate) struct Control {
     /// The timeout the request asked for, if it overrode the configured one.
     pub(crate) timeout: Option<Option<Duration>>,
     pub(crate) force: bool,
+    /// A stop arrived while the veto hook was deciding: if it vetoes, ask it again.
+    pub(crate) again: bool,
     pub(crate) report: Option<ShutdownReport>,
 }
 
@@ -113,6 +117,7 @@ impl Shared {
                 phase: Phase::Serving,
                 timeout: None,
                 force: false,
+                again: false,
                 report: None,
             }),
             registry: Mutex::new(Registry::default()),

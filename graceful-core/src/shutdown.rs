@@ -90,9 +90,14 @@ impl Shutdown {
                 control.phase = Phase::Requested;
                 control.force = true;
             }
-            (Phase::Requested | Phase::Draining, Trigger::Force | Trigger::Signal) => {
-                control.force = true;
+            (Phase::Deciding, Trigger::Stop(timeout)) => {
+                control.again = true;
+                control.timeout = timeout.or(control.timeout);
             }
+            (
+                Phase::Requested | Phase::Deciding | Phase::Draining,
+                Trigger::Force | Trigger::Signal,
+            ) => control.force = true,
             _ => return,
         }
         drop(control);

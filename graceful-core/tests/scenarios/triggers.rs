@@ -143,6 +143,39 @@ fn veto_keeps_serving_and_a_later_stop_works() {
 }
 
 #[test]
+fn a_stop_that_arrives_while_the_veto_hook_decides_is_asked_again() {
+    // The hook stands for a slow decision during which another task calls `stop`.
+    let shutdown = Arc::new(OnceLock::<graceful_core::Shutdown>::new());
+    let calls = Arc::new(Mutex::new(0));
+    let hook = {
+        let (shutdown, calls) = (shutdown.clone(), calls.clone());
+        move || {
+            let mut calls = calls.lock().unwrap();
+            *calls += 1;
+            if *calls == 1 {
+                shutdown.get().unwrap().stop(); // arrives mid-decision
+                return false; // this one is vetoed
+            }
+            true
+        }
+    };
+    // Not the Harness: it installs its own veto hook.
+    let graceful = builder()
+        .before_shutdown(hook)
+        .build(ManualTimer::new())
+        .unwrap();
+    let handle = graceful.shutdown();
+    shutdown.set(handle.clone()).unwrap();
+    let mut run = graceful.run();
+
+    handle.stop();
+    let report = poll_once(&mut run).expect("the second stop went through");
+    assert_eq!(*calls.lock().unwrap(), 2, "the veto hook was asked again");
+    assert!(handle.is_shutting_down());
+    assert_eq!(report.outcome, Outcome::Drained);
+}
+
+#[test]
 fn a_vetoed_stop_with_timeout_does_not_leave_its_timeout_behind() {
     let mut h = Harness::running(builder().timeout(Some(Duration::from_secs(10))));
     let conn = h.open();
