@@ -16,6 +16,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
 
@@ -159,6 +160,31 @@ impl Conn {
     /// The current state: never `Closed`, as a live handle is not closed.
     pub fn state(&self) -> ConnState {
         ConnState::from_bits(self.inner.word.load(Ordering::Acquire))
+    }
+
+    /// The server's [quiet period](crate::Builder::quiet_period): when the drain begins, a
+    /// connection idle for less than this is told to drain only once it has been idle this
+    /// long.
+    ///
+    /// Protocol code that keeps a connection open during a drain so that a client's next
+    /// request is answered rather than raced (an HTTP/1 keep-alive linger, say) reads it here,
+    /// so it waits as long as the manager does and needs no setting of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use std::time::Duration;
+    ///
+    /// let graceful = Graceful::builder()
+    ///     .quiet_period(Duration::from_millis(100))
+    ///     .build(ManualTimer::new())
+    ///     .unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// assert_eq!(conn.quiet_period(), Duration::from_millis(100));
+    /// ```
+    pub fn quiet_period(&self) -> Duration {
+        self.shared.quiet_period
     }
 
     /// A unit of work started: a request head was read, or an HTTP/2 stream opened.

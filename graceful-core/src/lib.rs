@@ -18,6 +18,9 @@
 //! - [`Shutdown`]: starts, forces and awaits the shutdown; reads live [`ConnCounts`].
 //! - [`Graceful::run`]: the manager future. Poll it (spawn it, or join it with the accept
 //!   loop) and it resolves with a [`ShutdownReport`] once the server has stopped.
+//! - [`serve`]: the accept loop, written once, that the adapters run: accept under the
+//!   listen limit, spawn each connection, drive the manager; skip or back off on accept
+//!   errors.
 //!
 //! # What a shutdown does
 //!
@@ -79,6 +82,7 @@ mod manager;
 #[cfg(feature = "test-util")]
 mod manual;
 mod report;
+pub mod serve;
 mod shared;
 mod shutdown;
 mod state;

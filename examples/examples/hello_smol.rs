@@ -1,0 +1,15 @@
+//! The `hello_smol` HTTP example (see `examples::http` for the contract every HTTP example keeps).
+//!
+//! ```sh
+//! cargo run --release -p examples --example hello_smol -- --addr 127.0.0.1:3000 --timeout 30
+//! curl http://127.0.0.1:3000/sleep/3000   # then Ctrl-C the server: the response still comes
+//! ```
+//!
+//! SIGTERM or Ctrl-C starts a graceful shutdown; a second one stops at once. The report goes
+//! to stderr.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    ExitCode::from(examples::hello_smol::main_with(std::env::args().skip(1)))
+}

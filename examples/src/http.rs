@@ -1,0 +1,228 @@
+//! What the HTTP examples share: their command line, their routes, and the runtime seam.
+//!
+//! Every HTTP example (`hello_tokio`, `hello_smol`, `hello_async_std`, `axum_tokio`) keeps
+//! one contract, which the benchmarks, the drills and the `http_*` tests rely on:
+//!
+//! - flags `--addr HOST:PORT` (default [`DEFAULT_ADDR`]) and `--timeout SECS` (a decimal
+//!   number of seconds, default 30);
+//! - `listening on http://ADDR` on stdout once it accepts connections;
+//! - `GET /` answers `200 hello`; `GET /sleep/{ms}` answers `200 slept` after `ms`
+//!   milliseconds;
+//! - SIGTERM or SIGINT starts a graceful shutdown, a second signal stops at once; the process
+//!   exits 0 and prints the shutdown report on stderr.
+//!
+//! The hyper examples also answer `GET /upgrade` with `Upgrade: echo`: `101`, then the
+//! connection echoes what it receives; told of the drain, it writes `bye\n` and closes.
+//! `GET /upgrade?stubborn` ignores the drain and lasts until it is killed. They show
+//! graceful-hyper's [`upgrade`](graceful_hyper::upgrade) handles.
+
+use std::convert::Infallible;
+use std::future::{poll_fn, Future};
+use std::io::{self, Write as _};
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::{select, Either};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::rt::{Read, ReadBuf, Write};
+
+use crate::args::{Args, ArgsError};
+
+/// The address the HTTP examples listen on unless told otherwise.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+/// The drain's timeout unless `--timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One line of help, for error messages.
+pub const USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS]";
+
+/// A future the examples hand to their runtime.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// What the routes need of a runtime: a clock to sleep on and a way to spawn.
+pub trait Runtime: Clone + Send + Sync + 'static {
+    /// Resolves after `duration`.
+    fn sleep(&self, duration: Duration) -> Task;
+    /// Runs `task` in the background.
+    fn spawn(&self, task: Task);
+}
+
+/// Parses an HTTP example's command line: [`Args`] with [`DEFAULT_ADDR`] as the default
+/// address and [`DEFAULT_TIMEOUT`] as the default timeout.
+///
+/// # Errors
+///
+/// As [`Args::parse`].
+///
+/// # Examples
+///
+/// ```
+/// use examples::http::parse_args;
+/// use std::time::Duration;
+///
+/// let args = parse_args(Vec::new())?;
+/// assert_eq!(args.addr, "127.0.0.1:3000");
+/// assert_eq!(args.timeout, Some(Duration::from_secs(30)));
+/// let args = parse_args(["--timeout", "1.5"].map(String::from))?;
+/// assert_eq!(args.timeout, Some(Duration::from_millis(1500)));
+/// # Ok::<(), examples::args::ArgsError>(())
+/// ```
+pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, ArgsError> {
+    let mut parsed = Args::parse_with_default_addr(args, DEFAULT_ADDR)?;
+    parsed.timeout = Some(parsed.timeout.unwrap_or(DEFAULT_TIMEOUT));
+    Ok(parsed)
+}
+
+/// Prints `listening on http://ADDR` on stdout, flushed: the line scripts wait for.
+pub fn announce(addr: io::Result<SocketAddr>, fallback: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = match addr {
+        Ok(addr) => writeln!(stdout, "listening on http://{addr}"),
+        Err(_) => writeln!(stdout, "listening on http://{fallback}"),
+    };
+    let _ = stdout.flush();
+}
+
+/// The body of every response.
+pub type Body = Full<Bytes>;
+
+/// Answers one request (see the module docs for the routes).
+///
+/// # Examples
+///
+/// ```
+/// use examples::http::{route, Runtime, Task};
+/// use http_body_util::{BodyExt, Empty};
+/// use std::time::Duration;
+///
+/// #[derive(Clone)]
+/// struct Inline;
+/// impl Runtime for Inline {
+///     fn sleep(&self, _: Duration) -> Task { Box::pin(async {}) }
+///     fn spawn(&self, task: Task) { smol::block_on(task) }
+/// }
+///
+/// let request = http::Request::get("/sleep/10").body(Empty::<bytes::Bytes>::new())?;
+/// let response = smol::block_on(route(request, Inline))?;
+/// assert_eq!(response.status(), 200);
+/// let body = smol::block_on(response.into_body().collect())?.to_bytes();
+/// assert_eq!(body, "slept");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn route<B, R: Runtime>(
+    mut req: Request<B>,
+    runtime: R,
+) -> Result<Response<Body>, Infallible> {
+    if req.method() != Method::GET {
+        return Ok(status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"));
+    }
+    let path = req.uri().path();
+    if path == "/" {
+        return Ok(Response::new(Full::new(Bytes::from_static(b"hello"))));
+    }
+    if let Some(ms) = path.strip_prefix("/sleep/") {
+        let Ok(ms) = ms.parse::<u64>() else {
+            return Ok(status(StatusCode::BAD_REQUEST, "expected /sleep/{ms}"));
+        };
+        runtime.sleep(Duration::from_millis(ms)).await;
+        return Ok(Response::new(Full::new(Bytes::from_static(b"slept"))));
+    }
+    if path == "/upgrade" {
+        if !req.headers().contains_key(header::UPGRADE) {
+            return Ok(status(
+                StatusCode::BAD_REQUEST,
+                "expected an `upgrade` header",
+            ));
+        }
+        let stubborn = req.uri().query() == Some("stubborn");
+        let upgrade = graceful_hyper::upgrade::on(&mut req);
+        runtime.spawn(Box::pin(async move {
+            if let Ok(upgraded) = upgrade.await {
+                echo(upgraded, stubborn).await;
+            }
+        }));
+        let mut response = status(StatusCode::SWITCHING_PROTOCOLS, "");
+        let headers = response.headers_mut();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("echo"));
+        return Ok(response);
+    }
+    Ok(status(StatusCode::NOT_FOUND, "not found"))
+}
+
+fn status(code: StatusCode, text: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = code;
+    response
+}
+
+/// The upgraded protocol: echo what arrives until the client leaves; on the drain, say
+/// `bye` and close (unless `stubborn`); on the kill, drop the connection.
+async fn echo(upgraded: graceful_hyper::upgrade::Upgraded, stubborn: bool) {
+    enum Next {
+        Echo(usize),
+        Bye,
+        Leave,
+    }
+    let (mut io, hijack) = upgraded.into_parts();
+    let mut buf = [0u8; 1024];
+    let mut killed = pin!(hijack.killed());
+    loop {
+        let next = {
+            let read = pin!(read(&mut io, &mut buf));
+            let drained = pin!(async {
+                if stubborn {
+                    std::future::pending::<()>().await;
+                }
+                hijack.drained().await;
+            });
+            let notice = pin!(select(drained, killed.as_mut()));
+            match select(read, notice).await {
+                Either::Left((Ok(n), _)) if n > 0 => Next::Echo(n),
+                Either::Left(_) => Next::Leave,
+                Either::Right((Either::Left(_), _)) => Next::Bye,
+                Either::Right((Either::Right(_), _)) => Next::Leave,
+            }
+        };
+        let written = match next {
+            Next::Echo(n) => write_all(&mut io, &buf[..n]).await,
+            Next::Bye => {
+                let _ = write_all(&mut io, b"bye\n").await;
+                return;
+            }
+            Next::Leave => return,
+        };
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+/// One read on hyper's IO traits.
+async fn read<I: Read + Unpin>(io: &mut I, buf: &mut [u8]) -> io::Result<usize> {
+    poll_fn(|cx| {
+        let mut read_buf = ReadBuf::new(buf);
+        match Pin::new(&mut *io).poll_read(cx, read_buf.unfilled()) {
+            std::task::Poll::Ready(Ok(())) => std::task::Poll::Ready(Ok(read_buf.filled().len())),
+            std::task::Poll::Ready(Err(err)) => std::task::Poll::Ready(Err(err)),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// Writes all of `bytes` on hyper's IO traits.
+async fn write_all<I: Write + Unpin>(io: &mut I, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let n = poll_fn(|cx| Pin::new(&mut *io).poll_write(cx, bytes)).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[n..];
+    }
+    poll_fn(|cx| Pin::new(&mut *io).poll_flush(cx)).await
+}

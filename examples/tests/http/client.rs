@@ -1,0 +1,178 @@
+//! A blocking HTTP/1.1 client that sees every byte: it tells a response from a connection
+//! closed before any answer, and from a response cut short.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// A parsed response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    /// The response says `Connection: close`.
+    pub close: bool,
+    pub body: Vec<u8>,
+}
+
+/// Why no response was read.
+#[derive(Debug)]
+pub enum Failure {
+    /// The connection ended (end of stream, or reset) before the first byte of a response.
+    Closed,
+    /// The connection ended in the middle of a response.
+    Truncated,
+    /// The read timed out, or another error.
+    Io(io::Error),
+}
+
+/// One client connection.
+pub struct Conn {
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    /// Connects, with reads bounded by `read_timeout`.
+    pub fn connect(addr: SocketAddr, read_timeout: Duration) -> io::Result<Conn> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(read_timeout))?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            reader: BufReader::new(stream),
+        })
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        self.reader.get_ref()
+    }
+
+    /// Writes raw bytes.
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.reader.get_mut().write_all(bytes)
+    }
+
+    /// Writes `GET path`.
+    pub fn send_get(&mut self, path: &str) -> io::Result<()> {
+        self.send(format!("GET {path} HTTP/1.1\r\nhost: test\r\n\r\n").as_bytes())
+    }
+
+    /// Writes `GET path` and reads its response.
+    pub fn get(&mut self, path: &str) -> Result<Response, Failure> {
+        self.send_get(path).map_err(|_| Failure::Closed)?;
+        self.response()
+    }
+
+    /// Reads one response.
+    pub fn response(&mut self) -> Result<Response, Failure> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => return Err(Failure::Closed),
+            Ok(_) => {}
+            Err(err) if is_reset(&err) => return Err(Failure::Closed),
+            Err(err) => return Err(Failure::Io(err)),
+        }
+        let truncated = |err: io::Error| {
+            if is_reset(&err) || err.kind() == io::ErrorKind::UnexpectedEof {
+                Failure::Truncated
+            } else {
+                Failure::Io(err)
+            }
+        };
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or(Failure::Truncated)?;
+        let (mut close, mut length, mut chunked) = (false, None, false);
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line).map_err(truncated)? == 0 {
+                return Err(Failure::Truncated);
+            }
+            let header = line.trim_end().to_ascii_lowercase();
+            if header.is_empty() {
+                break;
+            }
+            let Some((name, value)) = header.split_once(':') else {
+                continue;
+            };
+            match (name.trim(), value.trim()) {
+                ("connection", value) => close |= value.split(',').any(|o| o.trim() == "close"),
+                ("content-length", value) => length = value.parse().ok(),
+                ("transfer-encoding", value) => chunked = value.contains("chunked"),
+                _ => {}
+            }
+        }
+        let mut body = Vec::new();
+        if status == 101 {
+            // The connection now speaks the upgraded protocol.
+        } else if chunked {
+            loop {
+                line.clear();
+                if self.reader.read_line(&mut line).map_err(truncated)? == 0 {
+                    return Err(Failure::Truncated);
+                }
+                let size =
+                    usize::from_str_radix(line.trim(), 16).map_err(|_| Failure::Truncated)?;
+                let mut chunk = vec![0; size + 2];
+                self.reader.read_exact(&mut chunk).map_err(truncated)?;
+                body.extend_from_slice(&chunk[..size]);
+                if size == 0 {
+                    break;
+                }
+            }
+        } else {
+            body.resize(length.unwrap_or(0), 0);
+            self.reader.read_exact(&mut body).map_err(truncated)?;
+        }
+        Ok(Response {
+            status,
+            close,
+            body,
+        })
+    }
+
+    /// Reads exactly `n` bytes of an upgraded connection.
+    pub fn read_exact(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        let mut bytes = vec![0; n];
+        self.reader.read_exact(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Waits until the server closes the connection (end of stream or reset) with nothing
+    /// more to read; `false` if data came, or nothing within `within`.
+    pub fn closed_within(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let mut byte = [0u8; 1];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let _ = self.reader.get_ref().set_read_timeout(Some(left));
+            return match self.reader.read(&mut byte) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(err) if is_reset(&err) => true,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => false,
+            };
+        }
+    }
+}
+
+fn is_reset(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// Whether a new connection is refused.
+pub fn refused(addr: SocketAddr) -> bool {
+    match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+        Err(err) => err.kind() == io::ErrorKind::ConnectionRefused,
+        Ok(_) => false,
+    }
+}

@@ -1,0 +1,578 @@
+//! The serve loop: accept under the listen limit, spawn each connection, drive the manager.
+//!
+//! Runtime neutral: it names no runtime. The adapter passes in what is runtime specific (a
+//! [`Listener`], its [`Timer`], a spawn function, its signal watcher) through [`Setup`], so
+//! that the loop is written once, here, and every adapter serves the same way.
+//!
+//! # Invariants
+//!
+//! - A slot under the listen limit is reserved *before* `accept`, so connection N+1 waits in
+//!   the kernel's backlog rather than in the process.
+//! - Every wait of the loop (for a slot, for a connection, in a backoff) is raced against
+//!   the stop, and the listener is dropped as soon as the loop ends, so new connections are
+//!   refused from then on. A connection accepted after the stop is dropped unserved.
+//! - A connection task is its handler raced against [`Conn::killed`]; a panic in it (or in
+//!   the handler call itself) is caught and logged: it neither takes the server down (some
+//!   executors abort the process on a panicking task) nor leaks the connection, whose `Conn`
+//!   is dropped with the handler's future.
+//! - Accept errors never end the loop nor make it spin (see `accept_error`).
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+
+use futures_util::future::{join, join_all, pending, select, Either};
+use futures_util::FutureExt;
+
+use crate::serve::accept_error::{classify, AcceptErrorKind, Backoff};
+use crate::serve::{Listener, SocketOptions};
+use crate::{Acceptor, Conn, Graceful, Killed, ShutdownReport, Timer};
+
+/// A connection's task, as handed to the spawn function: the handler's future, raced against
+/// the kill, with its panics caught. It ends on its own; the spawner may detach it.
+pub type ConnectionTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Runs a connection's task on the runtime (`tokio::spawn`, `smol::spawn`, ...).
+pub type Spawn = Arc<dyn Fn(ConnectionTask) + Send + Sync>;
+
+/// A future polled for as long as the server serves: a signal watcher, or a user's trigger.
+pub type Watcher = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// What an adapter brings to [`serve`]: its clock, its way to spawn a task, the options for
+/// accepted sockets, and the futures to watch while serving.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::serve::{Setup, SocketOptions};
+/// use graceful_core::ManualTimer;
+///
+/// let setup = Setup::new(ManualTimer::new(), |task| {
+///     std::thread::spawn(move || futures::executor::block_on(task));
+/// })
+/// .socket_options(SocketOptions::default().with_tcp_nodelay(true))
+/// .watch(async { /* e.g. wait for a signal, then call `Shutdown::signal` */ });
+/// # drop(setup);
+/// ```
+#[must_use = "a setup does nothing until passed to `serve`"]
+pub struct Setup {
+    options: SocketOptions,
+    timer: Arc<dyn Timer>,
+    spawn: Spawn,
+    watchers: Vec<Watcher>,
+}
+
+impl Setup {
+    /// A setup with the default [`SocketOptions`] and nothing to watch.
+    ///
+    /// `timer` should be the clock the [`Graceful`] was built with: the loop times its
+    /// accept-error backoff on it. `spawn` runs each [`ConnectionTask`] on the runtime.
+    pub fn new(timer: impl Timer, spawn: impl Fn(ConnectionTask) + Send + Sync + 'static) -> Setup {
+        Setup {
+            options: SocketOptions::default(),
+            timer: Arc::new(timer),
+            spawn: Arc::new(spawn),
+            watchers: Vec::new(),
+        }
+    }
+
+    /// The options set on every accepted socket, through [`Listener::configure`].
+    pub fn socket_options(mut self, options: SocketOptions) -> Setup {
+        self.options = options;
+        self
+    }
+
+    /// Polls `watcher` for as long as the server serves, and drops it when serving ends: a
+    /// signal handler forwarding to [`Shutdown::signal`](crate::Shutdown::signal), a user's
+    /// trigger calling [`Shutdown::stop`](crate::Shutdown::stop). May be called more than
+    /// once.
+    pub fn watch(mut self, watcher: impl Future<Output = ()> + Send + 'static) -> Setup {
+        self.watchers.push(Box::pin(watcher));
+        self
+    }
+}
+
+impl fmt::Debug for Setup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Setup")
+            .field("options", &self.options)
+            .field("watchers", &self.watchers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serves `listener` until the shutdown ends, and returns its report: the accept loop,
+/// written once, for every adapter.
+///
+/// It accepts under the listen limit, sets the [`SocketOptions`] on each accepted socket,
+/// and spawns `handler(io, conn)` for it as a [`ConnectionTask`] (raced against
+/// [`Conn::killed`], panics caught and logged with `tracing`). Meanwhile it drives
+/// [`Graceful::run`] and the [watchers](Setup::watch). Accept errors never end it: errors
+/// about one connection are skipped, others back off from 5 ms, doubling up to 1 s, on the
+/// setup's timer.
+///
+/// Dropping the future before it resolves kills every connection left.
+///
+/// # Examples
+///
+/// A whole server on in-memory connections, each served on a thread of its own; the third
+/// connection stops it:
+///
+/// ```
+/// use graceful_core::serve::{self, Listener, Setup};
+/// use graceful_core::{Graceful, ManualTimer, Outcome};
+/// use std::future::pending;
+/// use std::sync::{Arc, Mutex};
+///
+/// struct Three(u32);
+///
+/// impl Listener for Three {
+///     type Io = u32;
+///
+///     async fn accept(&mut self) -> std::io::Result<u32> {
+///         if self.0 == 3 {
+///             pending::<()>().await;
+///         }
+///         self.0 += 1;
+///         Ok(self.0)
+///     }
+/// }
+///
+/// let timer = ManualTimer::new();
+/// let graceful = Graceful::builder().build(timer.clone())?;
+/// let shutdown = graceful.shutdown();
+/// let setup = Setup::new(timer, |task| {
+///     std::thread::spawn(move || futures::executor::block_on(task));
+/// });
+///
+/// let served = Arc::new(Mutex::new(Vec::new()));
+/// let log = served.clone();
+/// let handler = move |id, conn: graceful_core::Conn| {
+///     let (log, shutdown) = (log.clone(), shutdown.clone());
+///     async move {
+///         conn.mark_active();
+///         log.lock().unwrap().push(id);
+///         conn.mark_idle();
+///         if id == 3 {
+///             shutdown.stop();
+///         }
+///     }
+/// };
+///
+/// let report = futures::executor::block_on(serve::serve(graceful, Three(0), handler, setup));
+/// assert_eq!(report.outcome, Outcome::Drained);
+/// served.lock().unwrap().sort();
+/// assert_eq!(*served.lock().unwrap(), [1, 2, 3]);
+/// # Ok::<(), graceful_core::ConfigError>(())
+/// ```
+pub async fn serve<L, H, F>(
+    graceful: Graceful,
+    listener: L,
+    handler: H,
+    setup: Setup,
+) -> ShutdownReport
+where
+    L: Listener,
+    H: Fn(L::Io, Conn) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let Setup {
+        options,
+        timer,
+        spawn,
+        watchers,
+    } = setup;
+    let accepting = AcceptLoop {
+        acceptor: graceful.acceptor(),
+        options,
+        timer,
+        spawn,
+    }
+    .run(listener, handler);
+    let serving = join(graceful.run(), accepting);
+    let watching = async move {
+        join_all(watchers).await;
+        pending::<Infallible>().await
+    };
+    match race(serving, watching).await {
+        Either::Left((report, ())) => report,
+        Either::Right(never) => match never {},
+    }
+}
+
+struct AcceptLoop {
+    acceptor: Acceptor,
+    options: SocketOptions,
+    timer: Arc<dyn Timer>,
+    spawn: Spawn,
+}
+
+impl AcceptLoop {
+    async fn run<L, H, F>(self, mut listener: L, handler: H)
+    where
+        L: Listener,
+        H: Fn(L::Io, Conn) -> F,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let acceptor = &self.acceptor;
+        let mut backoff = Backoff::default();
+        'serve: while let Some(slot) = acceptor.reserve().await {
+            let io = loop {
+                match race(listener.accept(), acceptor.stopped()).await {
+                    Either::Left(Ok(io)) => break io,
+                    Either::Left(Err(error)) => {
+                        if !self.recover(&mut backoff, &error).await {
+                            break 'serve;
+                        }
+                    }
+                    Either::Right(()) => break 'serve,
+                }
+            };
+            if let Some(errors) = backoff.succeeded() {
+                tracing::info!(errors, "accepting connections again");
+            }
+            if acceptor.is_stopped() {
+                break;
+            }
+            if let Err(error) = L::configure(&io, &self.options) {
+                tracing::debug!(%error, "could not set socket options on an accepted connection");
+            }
+            let conn = slot.register();
+            let killed = conn.killed();
+            match std::panic::catch_unwind(AssertUnwindSafe(|| handler(io, conn))) {
+                Ok(work) => (self.spawn)(Box::pin(supervise(work, killed))),
+                Err(panic) => {
+                    tracing::error!(
+                        panic = panic_message(&*panic),
+                        "connection handler panicked"
+                    );
+                }
+            }
+        }
+        // Dropping the listener here refuses new connections while the drain goes on.
+        drop(listener);
+    }
+
+    /// Handles a failed accept. Returns `false` if the stop came while backing off.
+    async fn recover(&self, backoff: &mut Backoff, error: &io::Error) -> bool {
+        let kind = classify(error);
+        if kind == AcceptErrorKind::Connection {
+            tracing::debug!(%error, "skipped a connection that failed while being accepted");
+            return true;
+        }
+        let wait = backoff.failed();
+        if wait.first {
+            let delay = wait.delay;
+            if kind == AcceptErrorKind::Resources {
+                tracing::warn!(%error, ?delay, "accept failed for lack of resources; backing off until it succeeds");
+            } else {
+                tracing::error!(%error, ?delay, "accept failed; backing off until it succeeds");
+            }
+        }
+        let now = self.timer.now();
+        let Some(deadline) = now.checked_add(wait.delay) else {
+            return true;
+        };
+        let sleep = self.timer.sleep_until(deadline);
+        matches!(race(sleep, self.acceptor.stopped()).await, Either::Left(()))
+    }
+}
+
+/// A connection's task: the handler's work, until it ends or the connection is killed.
+async fn supervise<F: Future<Output = ()>>(work: F, killed: Killed) {
+    let work = AssertUnwindSafe(work).catch_unwind();
+    if let Either::Left(Err(panic)) = race(work, killed).await {
+        tracing::error!(
+            panic = panic_message(&*panic),
+            "connection handler panicked"
+        );
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message
+    } else {
+        "(not a string)"
+    }
+}
+
+/// Waits for the first of two futures; drops the other. Polls `a` first.
+async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    match select(pin!(a), pin!(b)).await {
+        Either::Left((a, _)) => Either::Left(a),
+        Either::Right((b, _)) => Either::Right(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The loop on a hand-driven clock and a single-threaded pool: accept-error backoff,
+    //! stops, and panicking handlers. The adapters' tests cover real sockets.
+
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use futures::executor::LocalPool;
+    use futures::task::LocalSpawnExt;
+
+    use super::*;
+    use crate::{ManualTimer, Outcome, Shutdown};
+
+    /// What `accept` does next.
+    enum Step {
+        Fail(io::Error),
+        Accept(u32),
+        /// Asks for a stop, waits until accepting has stopped, then accepts this connection.
+        StopThenAccept(Shutdown, Acceptor, u32),
+    }
+
+    /// Follows its script, then waits forever (or fails forever with `endless`).
+    struct Scripted {
+        steps: VecDeque<Step>,
+        endless: Option<io::ErrorKind>,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Scripted {
+        fn new(steps: impl IntoIterator<Item = Step>) -> (Scripted, Arc<AtomicUsize>) {
+            let calls = Arc::new(AtomicUsize::new(0));
+            let listener = Scripted {
+                steps: steps.into_iter().collect(),
+                endless: None,
+                calls: calls.clone(),
+            };
+            (listener, calls)
+        }
+    }
+
+    impl Listener for Scripted {
+        type Io = u32;
+
+        async fn accept(&mut self) -> io::Result<u32> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(kind) = self.endless {
+                return Err(io::Error::from(kind));
+            }
+            match self.steps.pop_front() {
+                Some(Step::Fail(error)) => Err(error),
+                Some(Step::Accept(id)) => Ok(id),
+                Some(Step::StopThenAccept(shutdown, acceptor, id)) => {
+                    shutdown.stop();
+                    acceptor.stopped().await;
+                    Ok(id)
+                }
+                None => pending().await,
+            }
+        }
+    }
+
+    /// A server on a `LocalPool`: connection tasks are queued by the spawn function and
+    /// moved onto the pool by `run`.
+    struct Harness {
+        pool: LocalPool,
+        queue: Arc<Mutex<Vec<ConnectionTask>>>,
+        timer: ManualTimer,
+        graceful: Option<Graceful>,
+        report: Arc<Mutex<Option<ShutdownReport>>>,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let timer = ManualTimer::new();
+            let graceful = Graceful::builder().build(timer.clone()).unwrap();
+            Harness {
+                pool: LocalPool::new(),
+                queue: Arc::default(),
+                timer,
+                graceful: Some(graceful),
+                report: Arc::default(),
+            }
+        }
+
+        fn shutdown(&self) -> Shutdown {
+            self.graceful.as_ref().unwrap().shutdown()
+        }
+
+        fn acceptor(&self) -> Acceptor {
+            self.graceful.as_ref().unwrap().acceptor()
+        }
+
+        fn serve<H, F>(&mut self, listener: Scripted, handler: H)
+        where
+            H: Fn(u32, Conn) -> F + Send + Sync + 'static,
+            F: Future<Output = ()> + Send + 'static,
+        {
+            let queue = self.queue.clone();
+            let setup = Setup::new(self.timer.clone(), move |task| {
+                queue.lock().unwrap().push(task);
+            });
+            let graceful = self.graceful.take().unwrap();
+            let report = self.report.clone();
+            let serving = serve(graceful, listener, handler, setup);
+            self.pool
+                .spawner()
+                .spawn_local(async move {
+                    *report.lock().unwrap() = Some(serving.await);
+                })
+                .unwrap();
+        }
+
+        /// Runs the server and its connection tasks until nothing is left to do.
+        fn run(&mut self) {
+            loop {
+                self.pool.run_until_stalled();
+                let tasks = std::mem::take(&mut *self.queue.lock().unwrap());
+                if tasks.is_empty() {
+                    return;
+                }
+                for task in tasks {
+                    self.pool.spawner().spawn_local(task).unwrap();
+                }
+            }
+        }
+
+        fn advance(&mut self, by: Duration) {
+            self.timer.advance(by);
+            self.run();
+        }
+
+        fn report(&self) -> Option<ShutdownReport> {
+            *self.report.lock().unwrap()
+        }
+    }
+
+    #[test]
+    fn failing_accepts_back_off_on_the_timer_until_the_stop() {
+        let mut server = Harness::new();
+        let (mut listener, calls) = Scripted::new([]);
+        listener.endless = Some(io::ErrorKind::OutOfMemory);
+        let shutdown = server.shutdown();
+        server.serve(listener, |_, _conn| async {});
+        server.run();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "waits 5 ms before the next"
+        );
+        server.advance(Duration::from_millis(4));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        server.advance(Duration::from_millis(1));
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "then 10 ms");
+        server.advance(Duration::from_millis(9));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        server.advance(Duration::from_millis(1));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+        shutdown.stop();
+        server.run();
+        let report = server
+            .report()
+            .expect("the stop cuts the 20 ms backoff short");
+        assert_eq!((report.outcome, report.total()), (Outcome::Drained, 0));
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "no accept after the stop");
+    }
+
+    #[test]
+    fn connection_errors_are_skipped_and_panicking_handlers_contained() {
+        let mut server = Harness::new();
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        let (listener, calls) = Scripted::new([
+            Step::Fail(reset),
+            Step::Accept(1),
+            Step::Accept(2),
+            Step::Accept(3),
+        ]);
+        let shutdown = server.shutdown();
+        let called = Arc::new(AtomicUsize::new(0));
+        let handler_called = called.clone();
+        server.serve(listener, move |id, conn| {
+            handler_called.fetch_add(1, Ordering::SeqCst);
+            assert_ne!(id, 1, "a panic in the handler call itself");
+            async move {
+                assert_ne!(id, 2, "a panic in the connection's task");
+                conn.mark_active();
+                conn.drained().await;
+                conn.mark_idle();
+            }
+        });
+        server.run();
+        assert_eq!(calls.load(Ordering::SeqCst), 5, "no wait after the reset");
+        assert_eq!(called.load(Ordering::SeqCst), 3);
+        let counts = shutdown.counts();
+        assert_eq!((counts.total(), counts.active), (1, 1), "only 3 is left");
+
+        shutdown.stop();
+        server.run();
+        let report = server.report().expect("served until the drain ended");
+        assert_eq!(report.outcome, Outcome::Drained);
+        assert_eq!((report.completed, report.total()), (1, 1));
+    }
+
+    #[test]
+    fn a_connection_accepted_after_the_stop_is_dropped_unserved() {
+        let mut server = Harness::new();
+        let step = Step::StopThenAccept(server.shutdown(), server.acceptor(), 1);
+        let (listener, calls) = Scripted::new([step]);
+        let called = Arc::new(AtomicUsize::new(0));
+        let handler_called = called.clone();
+        server.serve(listener, move |_, _conn| {
+            handler_called.fetch_add(1, Ordering::SeqCst);
+            async {}
+        });
+        server.run();
+        let report = server.report().expect("the stop ended serving");
+        assert_eq!((report.outcome, report.total()), (Outcome::Drained, 0));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(called.load(Ordering::SeqCst), 0, "never served");
+    }
+
+    #[test]
+    fn watchers_run_while_serving_and_are_dropped_after() {
+        let mut server = Harness::new();
+        let (listener, _calls) = Scripted::new([]);
+        let shutdown = server.shutdown();
+        let (stop_tx, stop_rx) = futures::channel::oneshot::channel::<()>();
+        let watched = Arc::new(());
+        let held = watched.clone();
+        let setup_shutdown = shutdown.clone();
+        let queue = server.queue.clone();
+        let setup = Setup::new(server.timer.clone(), move |task| {
+            queue.lock().unwrap().push(task);
+        })
+        .watch(async move {
+            let _ = stop_rx.await;
+            setup_shutdown.stop();
+        })
+        .watch(async move {
+            let _held = held;
+            pending::<()>().await
+        });
+        let graceful = server.graceful.take().unwrap();
+        let report = server.report.clone();
+        let serving = serve(graceful, listener, |_, _conn| async {}, setup);
+        server
+            .pool
+            .spawner()
+            .spawn_local(async move {
+                *report.lock().unwrap() = Some(serving.await);
+            })
+            .unwrap();
+        server.run();
+        assert!(!shutdown.is_shutting_down());
+        assert_eq!(Arc::strong_count(&watched), 2, "the watcher is alive");
+
+        stop_tx.send(()).unwrap();
+        server.run();
+        assert_eq!(server.report().map(|r| r.outcome), Some(Outcome::Drained));
+        assert_eq!(Arc::strong_count(&watched), 1, "and dropped with serve");
+    }
+}

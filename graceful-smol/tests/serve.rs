@@ -1,0 +1,150 @@
+//! graceful-smol's own tests: what the cross-runtime suite (examples/tests) cannot show.
+//! The spawner, triggers, Unix sockets, socket options.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::channel::{mpsc, oneshot};
+use futures::StreamExt;
+use graceful_smol::{Outcome, Server};
+use smol::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+#[test]
+fn connections_run_on_the_given_spawner() {
+    async_std::task::block_on(async {
+        let listener = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let spawned = Arc::new(AtomicUsize::new(0));
+        let counter = spawned.clone();
+        let server = Server::builder()
+            .signals(false)
+            .spawner(move |task| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(async_std::task::spawn(task));
+            })
+            .build()
+            .unwrap();
+        let shutdown = server.shutdown();
+        let (tx, mut rx) = mpsc::unbounded();
+        let serving = async_std::task::spawn(server.serve(listener, move |_stream, _conn| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.unbounded_send(async_std::task::try_current().is_some());
+            }
+        }));
+        for _ in 0..2 {
+            let _client = smol::net::TcpStream::connect(addr).await.unwrap();
+            let on_async_std = async_std::future::timeout(Duration::from_secs(10), rx.next()).await;
+            assert_eq!(
+                on_async_std,
+                Ok(Some(true)),
+                "an async-std task runs the handler"
+            );
+        }
+        assert_eq!(spawned.load(Ordering::SeqCst), 2);
+        shutdown.stop();
+        assert_eq!(serving.await.outcome, Outcome::Drained);
+    });
+}
+
+#[test]
+fn a_trigger_future_stops_the_server() {
+    smol::block_on(async {
+        let listener = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (trigger, triggered) = oneshot::channel::<()>();
+        let server = Server::builder()
+            .signals(false)
+            .shutdown_on(async move {
+                let _ = triggered.await;
+            })
+            .build()
+            .unwrap();
+        let shutdown = server.shutdown();
+        let serving = smol::spawn(server.serve(listener, |_stream, _conn| async {}));
+        smol::future::yield_now().await;
+        assert!(!shutdown.is_shutting_down());
+        trigger.send(()).unwrap();
+        assert_eq!(serving.await.outcome, Outcome::Drained);
+    });
+}
+
+#[cfg(unix)]
+#[test]
+fn unix_sockets_are_served() {
+    smol::block_on(async {
+        let path = std::env::temp_dir().join(format!("graceful-smol-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = smol::net::unix::UnixListener::bind(&path).unwrap();
+        let server = Server::builder().signals(false).build().unwrap();
+        let shutdown = server.shutdown();
+        let serving = smol::spawn(server.serve(listener, |stream, conn| async move {
+            let mut stream = BufReader::new(stream);
+            let mut line = String::new();
+            while stream.read_line(&mut line).await.is_ok_and(|n| n > 0) {
+                conn.mark_active();
+                let _ = stream.get_mut().write_all(line.as_bytes()).await;
+                conn.mark_idle();
+                line.clear();
+            }
+        }));
+
+        let stream = smol::net::unix::UnixStream::connect(&path).await.unwrap();
+        let mut client = BufReader::new(stream);
+        client
+            .get_mut()
+            .write_all(b"over a unix socket\n")
+            .await
+            .unwrap();
+        let mut echo = String::new();
+        client.read_line(&mut echo).await.unwrap();
+        assert_eq!(echo, "over a unix socket\n");
+        drop(client);
+
+        shutdown.stop();
+        assert_eq!(serving.await.outcome, Outcome::Drained);
+        let _ = std::fs::remove_file(&path);
+    });
+}
+
+/// Serves one connection with `builder`'s options and returns what the accepted socket says
+/// of them: (SO_KEEPALIVE, TCP_KEEPIDLE if keep-alive is on, TCP_NODELAY).
+fn accepted_socket_options(builder: graceful_smol::Builder) -> (bool, Option<Duration>, bool) {
+    smol::block_on(async {
+        let listener = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = builder.signals(false).build().unwrap();
+        let shutdown = server.shutdown();
+        let (tx, mut rx) = mpsc::unbounded();
+        let serving = smol::spawn(server.serve(listener, move |stream, _conn| {
+            let socket = socket2::SockRef::from(&stream);
+            let keepalive = socket.keepalive().unwrap();
+            let idle = keepalive.then(|| socket.tcp_keepalive_time().unwrap());
+            let _ = tx.unbounded_send((keepalive, idle, socket.tcp_nodelay().unwrap()));
+            async move { drop(stream) }
+        }));
+        let _client = smol::net::TcpStream::connect(addr).await.unwrap();
+        let options = rx.next().await.unwrap();
+        shutdown.stop();
+        serving.await;
+        options
+    })
+}
+
+#[test]
+fn accepted_sockets_get_keepalive_and_nodelay() {
+    let custom = Server::builder()
+        .tcp_keepalive(Some(Duration::from_secs(7)))
+        .tcp_nodelay(true);
+    assert_eq!(
+        accepted_socket_options(custom),
+        (true, Some(Duration::from_secs(7)), true)
+    );
+    assert_eq!(
+        accepted_socket_options(Server::builder()),
+        (true, Some(Duration::from_secs(180)), false),
+        "Go's default: keep-alive every 3 minutes"
+    );
+    let off = Server::builder().tcp_keepalive(None);
+    assert_eq!(accepted_socket_options(off), (false, None, false));
+}
