@@ -1,0 +1,235 @@
+//! [`Http`]: the settings of a graceful hyper server, and the entry point that serves a
+//! connection.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use graceful_core::{Conn, MAX_DURATION};
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper::rt::bounds::Http2ServerConnExec;
+use hyper::rt::{Read, Timer, Write};
+use hyper::server::conn::{http1, http2};
+use hyper::service::Service;
+
+use crate::body::ResponseBody;
+use crate::error::Error;
+use crate::service::ResponseFuture;
+use crate::timer::SharedTimer;
+
+/// hyper's header read timeout, set by default: a client that never finishes its request
+/// head is closed after it.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection that has sent part of a request head when the drain reaches it has
+/// to complete it.
+pub const DEFAULT_HEADER_GRACE: Duration = Duration::from_secs(1);
+
+/// Which protocols connections may speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocols {
+    Auto,
+    Http1,
+    Http2,
+}
+
+pub(crate) struct Config<E> {
+    pub(crate) h1: http1::Builder,
+    pub(crate) h2: http2::Builder<E>,
+    pub(crate) timer: SharedTimer,
+    pub(crate) protocols: Protocols,
+    /// Also bounds the wait for the first bytes in automatic mode, before hyper reads.
+    pub(crate) header_read_timeout: Option<Duration>,
+    pub(crate) header_grace: Duration,
+}
+
+impl<E: Clone> Clone for Config<E> {
+    fn clone(&self) -> Self {
+        Config {
+            h1: self.h1.clone(),
+            h2: self.h2.clone(),
+            timer: self.timer.clone(),
+            protocols: self.protocols,
+            header_read_timeout: self.header_read_timeout,
+            header_grace: self.header_grace,
+        }
+    }
+}
+
+/// Serves hyper connections tied to graceful-core connection handles, on any runtime.
+///
+/// Build it once with the runtime's hyper [`Timer`] and executor, then call
+/// [`serve_connection`](Http::serve_connection) for each accepted connection with its
+/// [`Conn`]. By default a connection may speak HTTP/1 or HTTP/2 (told apart by the HTTP/2
+/// preface), hyper's header read timeout is 30 s and the header grace 1 s. The keep-alive
+/// linger during a drain is the server's quiet period, which each connection's [`Conn`]
+/// carries ([`Conn::quiet_period`]): it is set once, on graceful-core's
+/// [`Builder`](graceful_core::Builder::quiet_period), not here.
+///
+/// Cloning is cheap: the settings are shared.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_hyper::Http;
+/// use hyper_util::rt::{TokioExecutor, TokioTimer};
+/// use std::time::Duration;
+///
+/// let mut http = Http::new(TokioTimer::new(), TokioExecutor::new())
+///     .http1_only()
+///     .header_grace(Duration::from_millis(500));
+/// http.http1().max_buf_size(64 * 1024); // hyper's own settings
+/// # let _ = http;
+/// ```
+pub struct Http<E> {
+    config: Arc<Config<E>>,
+}
+
+impl<E> Http<E> {
+    /// Settings with their defaults, on the runtime's timer and executor (for example
+    /// `TokioTimer` and `TokioExecutor` from hyper-util, or `SmolTimer` from smol-hyper and
+    /// an executor that spawns on smol).
+    ///
+    /// The timer drives hyper's timeouts as well as graceful-hyper's own waits; the executor
+    /// runs HTTP/2 streams.
+    pub fn new<T>(timer: T, executor: E) -> Http<E>
+    where
+        T: Timer + Send + Sync + 'static,
+    {
+        let timer = SharedTimer::new(timer);
+        let mut h1 = http1::Builder::new();
+        h1.timer(timer.clone())
+            .header_read_timeout(DEFAULT_HEADER_READ_TIMEOUT);
+        let mut h2 = http2::Builder::new(executor);
+        h2.timer(timer.clone());
+        Http {
+            config: Arc::new(Config {
+                h1,
+                h2,
+                timer,
+                protocols: Protocols::Auto,
+                header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
+                header_grace: DEFAULT_HEADER_GRACE,
+            }),
+        }
+    }
+}
+
+impl<E: Clone> Http<E> {
+    fn config_mut(&mut self) -> &mut Config<E> {
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// Serves HTTP/1 only (no look for the HTTP/2 preface).
+    pub fn http1_only(mut self) -> Self {
+        self.config_mut().protocols = Protocols::Http1;
+        self
+    }
+
+    /// Serves HTTP/2 only (prior knowledge, or TLS with ALPN `h2`).
+    pub fn http2_only(mut self) -> Self {
+        self.config_mut().protocols = Protocols::Http2;
+        self
+    }
+
+    /// Serves HTTP/1 and HTTP/2, told apart by the first bytes: the default.
+    pub fn auto(mut self) -> Self {
+        self.config_mut().protocols = Protocols::Auto;
+        self
+    }
+
+    /// hyper's HTTP/1 header read timeout: a client that has not sent a whole request head
+    /// within it (after connecting or after the previous response) is closed. In automatic
+    /// mode it also bounds the wait for the first bytes, which graceful-hyper reads itself
+    /// to tell HTTP/2 from HTTP/1. `None` turns it off. Default: 30 s. Durations above
+    /// [`MAX_DURATION`] count as `MAX_DURATION`.
+    pub fn header_read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        let timeout = timeout.map(|t| t.min(MAX_DURATION));
+        let config = self.config_mut();
+        config.header_read_timeout = timeout;
+        config.h1.header_read_timeout(timeout);
+        self
+    }
+
+    /// How long an HTTP/1 connection that has sent part of a request head when the drain
+    /// reaches it has to complete it; the request is then served with `Connection: close`,
+    /// and a connection that has not completed its head by then is closed. Default: 1 s.
+    /// Durations above [`MAX_DURATION`] count as `MAX_DURATION`.
+    pub fn header_grace(mut self, grace: Duration) -> Self {
+        self.config_mut().header_grace = grace.min(MAX_DURATION);
+        self
+    }
+
+    /// hyper's HTTP/1 settings. The timer stays set, whatever you change. Set the header
+    /// read timeout with [`Http::header_read_timeout`], which also bounds the first read.
+    pub fn http1(&mut self) -> &mut http1::Builder {
+        &mut self.config_mut().h1
+    }
+
+    /// hyper's HTTP/2 settings, for example `enable_connect_protocol` for WebSockets over
+    /// HTTP/2. The timer stays set, whatever you change.
+    pub fn http2(&mut self) -> &mut http2::Builder<E> {
+        &mut self.config_mut().h2
+    }
+}
+
+impl<E> Http<E> {
+    /// Serves one connection with `service`, reporting its states on `conn`, until it
+    /// closes.
+    ///
+    /// - A request makes the connection `Active` when its head has been read, until its
+    ///   response body ended; HTTP/2 streams nest. Otherwise it is `Idle` (`New` before its
+    ///   first request).
+    /// - While the server drains, HTTP/1 responses carry `Connection: close`.
+    /// - When `conn` is told to drain, the connection finishes what is in flight and closes:
+    ///   HTTP/1 as described in the crate docs (a partial request head gets the
+    ///   [header grace](Http::header_grace)), HTTP/2 with GOAWAY.
+    /// - When `conn` is killed, the connection is dropped at once.
+    /// - After an upgrade taken with [`upgrade::on`](crate::upgrade::on), the future lives
+    ///   until the upgraded connection's [`Hijack`](crate::upgrade::Hijack) is dropped, to
+    ///   tell it of the drain.
+    ///
+    /// The future is `Send` and `'static` when the IO, the service and the executor are, so
+    /// it can be spawned. A tower service (such as an axum `Router`) is served through
+    /// hyper-util's `TowerToHyperService`.
+    ///
+    /// # Errors
+    ///
+    /// The connection failed or the client broke the protocol: see [`Error`].
+    pub fn serve_connection<I, S, B>(
+        &self,
+        io: I,
+        conn: Conn,
+        service: S,
+    ) -> impl Future<Output = Result<(), Error>>
+    where
+        I: Read + Write + Unpin + Send + 'static,
+        S: Service<Request<Incoming>, Response = Response<B>>,
+        S::Error: Into<Box<dyn StdError + Send + Sync>>,
+        B: Body + 'static,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+        E: Http2ServerConnExec<ResponseFuture<S::Future>, ResponseBody<B>>,
+    {
+        crate::serve::serve(self.config.clone(), io, conn, service)
+    }
+}
+
+impl<E> Clone for Http<E> {
+    fn clone(&self) -> Self {
+        Http {
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl<E> fmt::Debug for Http<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http")
+            .field("protocols", &self.config.protocols)
+            .field("header_grace", &self.config.header_grace)
+            .finish()
+    }
+}

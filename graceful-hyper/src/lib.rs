@@ -1,0 +1,134 @@
+//! Graceful shutdown of hyper 1.x HTTP/1 and HTTP/2 servers, on any runtime, with no request
+//! lost.
+//!
+//! graceful-hyper is the HTTP hook of the [graceful] workspace. Go's `net/http` reports each
+//! connection's state through `ConnState`; hyper has no such callback, so this crate serves
+//! hyper connections itself and reports their exact states to a graceful-core [`Conn`], and
+//! acts on the drain and the kill per connection. It names no runtime: it uses `hyper::rt`
+//! only, with the timer and executor you give [`Http::new`].
+//!
+//! # Exact states
+//!
+//! A connection is `Active` from the moment a request head has been read until its response
+//! body has ended (a streaming response keeps it active to its last frame); for HTTP/2, while
+//! any stream is open. Otherwise it is `Idle`, or `New` before its first request.
+//!
+//! # The drain, per connection
+//!
+//! - **While the server drains, every HTTP/1 response carries `Connection: close`.** A
+//!   keep-alive client in a request loop learns from the response itself that the
+//!   connection ends, so it never writes a request into a closing socket.
+//! - **Active HTTP/1**: the response in flight completes, with `Connection: close` if it was
+//!   not sent yet; then the connection closes. If its head had already gone out promising
+//!   keep-alive, the connection lingers for the server's
+//!   [quiet period](graceful_core::Builder::quiet_period) after it (read from its [`Conn`]),
+//!   so the client's next request is answered (with `Connection: close`) rather than raced.
+//! - **Idle HTTP/1**: graceful-core tells a connection quiet for at least the quiet period to
+//!   drain at once, and it closes; one quiet for less is told at the end of its quiet period,
+//!   and a request arriving meanwhile is answered with `Connection: close`.
+//! - **Partial request head**: a connection that has sent part of a head gets the
+//!   [header grace](Http::header_grace) (1 s) to complete it, then is closed. Silent or
+//!   half-speaking clients cannot hold the process until the timeout.
+//! - **HTTP/2**: GOAWAY; open streams complete; no new streams are accepted.
+//! - **Upgrades** (WebSocket, CONNECT) taken with [`upgrade::on`]: counted `Hijacked`, told
+//!   of the drain through their [`Hijack`](upgrade::Hijack) handle so they can close
+//!   politely, waited for until the timeout, then killed; the report counts them.
+//! - **Kill** (the timeout, or a second signal): the connection is dropped at once.
+//!
+//! ## Pipelined HTTP/1 requests
+//!
+//! When the drain reaches a connection on which a client has pipelined several requests,
+//! the request being answered completes, with `Connection: close` (or, if its head was
+//! already out, followed by one more request, answered with `Connection: close`). Requests
+//! the client sent after that one are not answered: the connection closes after that
+//! response, as RFC 9112 (section 9.6) allows, and the client must retry them on a new
+//! connection.
+//!
+//! # Examples
+//!
+//! Serving connections by hand with graceful-core, on tokio (the adapter crates,
+//! graceful-tokio and graceful-smol, run this accept loop and the signal handling for you):
+//!
+//! ```
+//! use graceful_core::{Graceful, Outcome, Sleep, Timer};
+//! use graceful_hyper::Http;
+//! use http_body_util::Full;
+//! use hyper::body::Bytes;
+//! use hyper::service::service_fn;
+//! use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+//! use std::convert::Infallible;
+//! use std::time::Instant;
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! #[derive(Debug)]
+//! struct Clock; // graceful-core's clock, on tokio's (graceful-tokio provides one).
+//! impl Timer for Clock {
+//!     fn now(&self) -> Instant {
+//!         tokio::time::Instant::now().into_std()
+//!     }
+//!     fn sleep_until(&self, deadline: Instant) -> Sleep {
+//!         Box::pin(tokio::time::sleep_until(deadline.into()))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let graceful = Graceful::builder().build(Clock)?;
+//! let acceptor = graceful.acceptor();
+//! let shutdown = graceful.shutdown();
+//! let run = tokio::spawn(graceful.run());
+//! let http = Http::new(TokioTimer::new(), TokioExecutor::new());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//!
+//! // A client: one request, then it stops the server (a signal handler would, in real life).
+//! tokio::spawn(async move {
+//!     let mut stream = tokio::net::TcpStream::connect(addr).await?;
+//!     stream.write_all(b"GET / HTTP/1.1\r\nhost: example\r\n\r\n").await?;
+//!     let mut response = vec![0; 1024];
+//!     let n = stream.read(&mut response).await?;
+//!     assert!(response[..n].ends_with(b"hello"));
+//!     shutdown.stop();
+//!     Ok::<_, std::io::Error>(())
+//! });
+//!
+//! while let Some(slot) = acceptor.reserve().await {
+//!     let (stream, _) = tokio::select! {
+//!         accepted = listener.accept() => accepted?,
+//!         () = acceptor.stopped() => break,
+//!     };
+//!     let conn = slot.register();
+//!     let service = service_fn(|_request| async {
+//!         Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("hello"))))
+//!     });
+//!     tokio::spawn(http.serve_connection(TokioIo::new(stream), conn, service));
+//! }
+//! drop(listener); // new connections are refused from here
+//! let report = run.await?;
+//! assert_eq!(report.outcome, Outcome::Drained);
+//! eprintln!("{report}");
+//! # Ok(()) }
+//! ```
+//!
+//! [graceful]: https://example.invalid/graceful
+//! [`Conn`]: graceful_core::Conn
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+mod body;
+mod builder;
+mod drain;
+mod error;
+mod io;
+mod serve;
+mod service;
+mod shared;
+mod timer;
+pub mod upgrade;
+
+pub use crate::body::ResponseBody;
+pub use crate::builder::{Http, DEFAULT_HEADER_GRACE, DEFAULT_HEADER_READ_TIMEOUT};
+pub use crate::error::Error;
+pub use crate::service::ResponseFuture;

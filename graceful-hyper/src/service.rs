@@ -1,0 +1,171 @@
+//! The service wrapper: sees each request start and its response leave.
+//!
+//! hyper calls the service once it has read a request head (HTTP/1) or a stream's headers
+//! (HTTP/2): that is the moment the connection becomes `Active`. The response future then
+//! carries the unit of work into the response body, which releases it at its end.
+//!
+//! # Invariants
+//!
+//! - While the server drains, every HTTP/1 response (but a protocol switch) carries
+//!   `Connection: close`, decided when the response is produced. This is what keeps a
+//!   keep-alive client in a request loop from writing into a closing socket: it learns from
+//!   the response itself that the connection ends there.
+//! - Otherwise an HTTP/1 response that lets the client reuse the connection sets `PROMISED`,
+//!   so that a drain arriving while it is in flight waits for the client's next request
+//!   rather than closing under it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use http::header::{HeaderMap, HeaderValue, CONNECTION};
+use http::{Method, Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use hyper::service::Service;
+use pin_project_lite::pin_project;
+
+use crate::body::ResponseBody;
+use crate::shared::{ConnShared, WorkGuard, PROMISED};
+use crate::upgrade::Slot;
+
+/// Wraps the application's service for one connection.
+pub(crate) struct TrackedService<S> {
+    inner: S,
+    shared: Arc<ConnShared>,
+}
+
+impl<S> TrackedService<S> {
+    pub(crate) fn new(inner: S, shared: Arc<ConnShared>) -> TrackedService<S> {
+        TrackedService { inner, shared }
+    }
+}
+
+impl<S, B> Service<Request<Incoming>> for TrackedService<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>>,
+{
+    type Response = Response<ResponseBody<B>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        let http1 = matches!(
+            req.version(),
+            Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
+        );
+        let guard = WorkGuard::start(self.shared.clone(), http1);
+        // hyper offers an upgrade on exactly these requests; only they pay for the extension.
+        if req
+            .extensions()
+            .get::<hyper::upgrade::OnUpgrade>()
+            .is_some()
+        {
+            let slot = Slot::new(self.shared.clone(), http1);
+            req.extensions_mut().insert(slot);
+        }
+        let connect = req.method() == Method::CONNECT;
+        ResponseFuture {
+            inner: self.inner.call(req),
+            guard: Some(guard),
+            http1,
+            connect,
+        }
+    }
+}
+
+impl<S> fmt::Debug for TrackedService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrackedService")
+            .field("conn", &self.shared.conn.id())
+            .finish()
+    }
+}
+
+pin_project! {
+    /// The future of a response, as graceful-hyper hands it to hyper: the application's
+    /// response future, with its body wrapped in a [`ResponseBody`] and, while the server
+    /// drains, `Connection: close` added to HTTP/1 responses.
+    ///
+    /// You meet this type only in bounds, for example that of the executor given to
+    /// [`Http::new`](crate::Http::new).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        guard: Option<WorkGuard>,
+        http1: bool,
+        connect: bool,
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = match ready!(this.inner.poll(cx)) {
+            Ok(response) => response,
+            // The guard goes with the future: the unit of work ends here.
+            Err(err) => {
+                this.guard.take();
+                return Poll::Ready(Err(err));
+            }
+        };
+        let guard = this.guard.take();
+        if let Some(guard) = &guard {
+            let status = response.status();
+            let switching =
+                status == StatusCode::SWITCHING_PROTOCOLS || (*this.connect && status.is_success());
+            if *this.http1 && !switching {
+                let shared = guard.shared();
+                if shared.conn.is_draining() {
+                    response
+                        .headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                } else if !says_close(response.headers()) {
+                    shared.set(PROMISED);
+                }
+            }
+        }
+        Poll::Ready(Ok(response.map(|body| ResponseBody::new(body, guard))))
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("http1", &self.http1)
+            .finish()
+    }
+}
+
+/// Whether the `Connection` header holds the `close` option.
+fn says_close(headers: &HeaderMap) -> bool {
+    headers.get_all(CONNECTION).iter().any(|value| {
+        value.to_str().is_ok_and(|value| {
+            value
+                .split(',')
+                .any(|option| option.trim().eq_ignore_ascii_case("close"))
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_is_found_among_options() {
+        let mut headers = HeaderMap::new();
+        assert!(!says_close(&headers));
+        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+        assert!(!says_close(&headers));
+        headers.append(CONNECTION, HeaderValue::from_static("Upgrade, Close"));
+        assert!(says_close(&headers));
+    }
+}
