@@ -270,7 +270,7 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         let shared = &self.shared;
-        {
+        let last = {
             let mut registry = shared.registry();
             registry.conns.try_remove(self.key);
             // Read under the lock: the manager marks and kills under it too.
@@ -283,11 +283,14 @@ impl Drop for Conn {
                     _ => tally.idle_closed += 1,
                 }
             }
-        }
+            registry.conns.is_empty()
+        };
         if let Some(observer) = &shared.on_state_change {
             observer(self.inner.id, ConnState::Closed);
         }
-        if shared.draining.load(Ordering::Acquire) {
+        // The manager waits for the last connection only: closing 5,000 idle connections
+        // wakes it once, not 5,000 times.
+        if last && shared.draining.load(Ordering::Acquire) {
             shared.manager_event.notify(usize::MAX);
         }
     }

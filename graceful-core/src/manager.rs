@@ -8,15 +8,16 @@
 //! 4. Under the registry lock, mark every connection as seen by the drain and tell active,
 //!    hijacked and long-quiet ones to drain at once; schedule the others at the end of their
 //!    quiet period.
-//! 5. Until no connection is left: tell scheduled connections to drain when their time comes,
-//!    schedule connections accepted late, and on the timeout or a second trigger kill
-//!    everything left.
+//! 5. Until no connection is left (the last one to close wakes the manager): tell scheduled
+//!    connections to drain when their time comes, schedule connections accepted late, and on
+//!    the timeout or a second trigger kill everything left.
 //!
 //! # Invariants
 //!
 //! - The manager never reads the clock or sleeps except through the `Timer`.
-//! - It wakes only for triggers, and during the drain for connections opening and closing and
-//!   for its own deadlines: serving costs it nothing.
+//! - It wakes only for triggers, and during the drain for connections accepted late, for the
+//!   last connection closing and for its own deadlines: serving costs it nothing, and a drain
+//!   of N connections wakes it O(1) times, not N.
 //! - If the future is dropped before it ends, every connection left is killed and the report
 //!   says `Aborted`, so nothing waits forever on a server that is gone.
 
