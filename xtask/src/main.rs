@@ -1,9 +1,25 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
 //! - `ci`: exactly what CI runs (`.ci/run`).
-//! - `bench`: benchmarks (see `bench.rs`).
+//! - `bench`: graceful against raw hyper and hyper-util: throughput, CPU and memory per
+//!   connection, shutdown latency (see `bench.rs`).
+//! - `drill`: the shutdown drills against every server, side by side (see `drill.rs`).
+//! - `matrix`: the conformance suite on every runtime (see `matrix.rs`).
+//! - `micro`: graceful-core's per-request hot path, alone (see `micro.rs`).
+//! - `load`: the bench's load generator alone, against a server started by hand (see
+//!   `loadgen.rs`).
 
+mod bench;
 mod ci;
+mod cli;
+mod client;
+mod drill;
+mod loadgen;
+mod machine;
+mod matrix;
+mod micro;
+mod report;
+mod server;
 
 use std::process::ExitCode;
 
@@ -11,8 +27,13 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
+        Some("bench") => bench::run(&args[1..]),
+        Some("drill") => drill::run(&args[1..]),
+        Some("matrix") => matrix::run(&args[1..]),
+        Some("micro") => micro::run(&args[1..]),
+        Some("load") => loadgen::task(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci>");
+            eprintln!("usage: cargo xtask <ci|bench|drill|matrix|micro|load> [flags]");
             return ExitCode::from(2);
         }
     };
