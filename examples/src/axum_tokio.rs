@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::extract::Path;
 use axum::routing::get;
 use axum::Router;
+use futures::FutureExt;
 use graceful_hyper::Http;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -87,10 +88,11 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
         let report = server
             .serve(listener, move |stream, conn| {
                 let service = TowerToHyperService::new(router.clone());
-                let serving = hyper.serve_connection(TokioIo::new(stream), conn, service);
-                async move {
-                    let _ = serving.await;
-                }
+                // A client that breaks the protocol or vanishes concerns only itself. `map`
+                // rather than an `async` block, which would hold the future twice over.
+                hyper
+                    .serve_connection(TokioIo::new(stream), conn, service)
+                    .map(drop)
             })
             .await;
         eprintln!("{NAME}: {report}");

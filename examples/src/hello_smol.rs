@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use futures::FutureExt;
 use graceful_hyper::Http;
 use hyper::service::service_fn;
 use smol::net::TcpListener;
@@ -110,10 +111,11 @@ pub fn serve_on(
         let report = server
             .serve(listener, move |stream, conn| {
                 let service = service_fn(move |req| http::route(req, runtime));
-                let serving = hyper.serve_connection(FuturesIo::new(stream), conn, service);
-                async move {
-                    let _ = serving.await;
-                }
+                // A client that breaks the protocol or vanishes concerns only itself. `map`
+                // rather than an `async` block, which would hold the future twice over.
+                hyper
+                    .serve_connection(FuturesIo::new(stream), conn, service)
+                    .map(drop)
             })
             .await;
         eprintln!("{name}: {report}");

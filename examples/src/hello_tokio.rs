@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use futures::FutureExt;
 use graceful_hyper::Http;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -73,11 +74,11 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
         let report = server
             .serve(listener, move |stream, conn| {
                 let service = service_fn(|req| http::route(req, Tokio));
-                let serving = hyper.serve_connection(TokioIo::new(stream), conn, service);
-                async move {
-                    // A client that breaks the protocol or vanishes concerns only itself.
-                    let _ = serving.await;
-                }
+                // A client that breaks the protocol or vanishes concerns only itself. `map`
+                // rather than an `async` block, which would hold the future twice over.
+                hyper
+                    .serve_connection(TokioIo::new(stream), conn, service)
+                    .map(drop)
             })
             .await;
         eprintln!("{NAME}: {report}");

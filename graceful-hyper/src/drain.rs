@@ -50,6 +50,7 @@ use graceful_core::ConnState;
 use hyper::rt::{Sleep, Timer};
 
 use crate::io::Protocol;
+use crate::notice::Registered;
 use crate::shared::{ConnShared, DRAIN_SEEN, ENDED, PROMISED, READ};
 use crate::timer::SharedTimer;
 
@@ -89,6 +90,8 @@ pub(crate) struct Drainer {
     sleep: Option<(Instant, Pin<Box<dyn Sleep>>)>,
     /// When a response that promised keep-alive ended while the server was draining.
     promised_end: Option<Instant>,
+    /// The drain notification's waker, registered once per task (see `notice.rs`).
+    drained: Registered,
 }
 
 impl Drainer {
@@ -100,6 +103,7 @@ impl Drainer {
             phase: Phase::Serving,
             sleep: None,
             promised_end: None,
+            drained: Registered::default(),
         }
     }
 
@@ -122,7 +126,11 @@ impl Drainer {
                         // The clock is read only here, never while serving normally.
                         self.promised_end = Some(self.timer.now());
                     }
-                    if Pin::new(&mut shared.conn.drained()).poll(cx).is_pending() {
+                    let requested = shared.conn.is_drain_requested();
+                    let drained = self.drained.poll(cx, requested, |cx| {
+                        Pin::new(&mut shared.conn.drained()).poll(cx)
+                    });
+                    if drained.is_pending() {
                         return Poll::Pending;
                     }
                     shared.relay(DRAIN_SEEN);

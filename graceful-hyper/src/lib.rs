@@ -122,6 +122,7 @@ mod builder;
 mod drain;
 mod error;
 mod io;
+mod notice;
 mod serve;
 mod service;
 mod shared;

@@ -25,7 +25,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
 
-use futures_util::future::{join, join_all, pending, select, Either};
+use futures_util::future::{join, join_all, pending, select, try_join, Either};
 use futures_util::FutureExt;
 
 use crate::serve::accept_error::{classify, AcceptErrorKind, Backoff};
@@ -283,14 +283,27 @@ impl AcceptLoop {
 }
 
 /// A connection's task: the handler's work, until it ends or the connection is killed.
-async fn supervise<F: Future<Output = ()>>(work: F, killed: Killed) {
-    let work = AssertUnwindSafe(work).catch_unwind();
-    if let Either::Left(Err(panic)) = race(work, killed).await {
-        tracing::error!(
-            panic = panic_message(&*panic),
-            "connection handler panicked"
-        );
-    }
+///
+/// Built from combinators rather than as an `async fn`, so that `work` is stored once, in
+/// place: an `async fn` keeps its arguments in slots of their own next to the locals they are
+/// moved into, and every such layer would add a copy of the handler's future (often the
+/// largest part of a connection's memory) to the task. `try_join` is the race: both sides
+/// only ever resolve to `Err`, so it ends with whichever ends first, polling `work` first.
+fn supervise<F: Future<Output = ()>>(work: F, killed: Killed) -> impl Future<Output = ()> {
+    let work = AssertUnwindSafe(work)
+        .catch_unwind()
+        .map(|ended| Err::<Infallible, _>(ended.err()));
+    let killed = killed.map(|()| Err::<Infallible, _>(None));
+    try_join(work, killed).map(|ended| match ended {
+        Ok((never, _)) => match never {},
+        Err(Some(panic)) => {
+            tracing::error!(
+                panic = panic_message(&*panic),
+                "connection handler panicked"
+            );
+        }
+        Err(None) => {}
+    })
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
