@@ -53,7 +53,18 @@ pub(crate) struct ConnInner {
 impl ConnInner {
     /// Sets signal bits and wakes whoever waits on them.
     pub(crate) fn signal(&self, bits: u64) {
+        self.mark(bits);
+        self.wake(bits);
+    }
+
+    /// Sets signal bits without waking anyone: under a lock, where no executor code may run.
+    /// Follow with [`wake`](ConnInner::wake) once the lock is released.
+    pub(crate) fn mark(&self, bits: u64) {
         self.word.fetch_or(bits, Ordering::AcqRel);
+    }
+
+    /// Wakes whoever waits on these signal bits.
+    pub(crate) fn wake(&self, bits: u64) {
         if bits & (DRAIN | KILL) != 0 {
             self.drain.wake();
         }
@@ -130,8 +141,9 @@ impl Conn {
             // connection in its scan or finds it in `late`.
             let late = shared.draining.load(Ordering::Acquire);
             if shared.finished.load(Ordering::Acquire) {
-                // Accepted after the server stopped: nobody will drain it.
-                inner.signal(NOTED | DRAIN | KILL);
+                // Accepted after the server stopped: nobody will drain it. Nobody waits on it
+                // yet, so there is no one to wake.
+                inner.mark(NOTED | DRAIN | KILL);
             } else if late {
                 inner.word.fetch_or(NOTED, Ordering::AcqRel);
                 registry.late.push(inner.clone());

@@ -102,6 +102,7 @@ pub use crate::shutdown::Shutdown;
 pub use crate::state::ConnState;
 pub use crate::timer::{Sleep, Timer};
 
+use crate::manager::AbortGuard;
 use crate::shared::Shared;
 
 /// One server's connection tracking and shutdown: the root every other handle comes from.
@@ -109,7 +110,9 @@ use crate::shared::Shared;
 /// Build it with [`Graceful::builder`], take the [`Shutdown`] and [`Acceptor`] handles you
 /// need, then turn it into the manager future with [`run`](Graceful::run).
 pub struct Graceful {
-    shared: Arc<Shared>,
+    /// Publishes an `Aborted` report and kills what is left if the server is dropped before
+    /// its manager ends; moves into the manager by [`run`](Graceful::run).
+    guard: AbortGuard,
 }
 
 impl Graceful {
@@ -119,32 +122,37 @@ impl Graceful {
     }
 
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Graceful {
-        Graceful { shared }
+        Graceful {
+            guard: AbortGuard::new(shared),
+        }
     }
 
     /// A handle to start, force and await the shutdown.
     pub fn shutdown(&self) -> Shutdown {
-        Shutdown::new(self.shared.clone())
+        Shutdown::new(self.guard.shared.clone())
     }
 
     /// A handle for accept loops.
     pub fn acceptor(&self) -> Acceptor {
-        Acceptor::new(self.shared.clone())
+        Acceptor::new(self.guard.shared.clone())
     }
 
     /// The manager future: waits for a trigger, drives the shutdown, and resolves with its
-    /// report. It must be polled for the shutdown to happen.
+    /// report. It must be polled for the shutdown to happen. Dropping the `Graceful` without
+    /// running it ends the server the way dropping [`Run`] does: connections are killed and
+    /// the report says [`Outcome::Aborted`].
     pub fn run(self) -> Run {
-        Run::new(self.shared)
+        Run::new(self.guard)
     }
 }
 
 impl fmt::Debug for Graceful {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = &self.guard.shared;
         f.debug_struct("Graceful")
-            .field("timeout", &self.shared.timeout)
-            .field("quiet_period", &self.shared.quiet_period)
-            .field("listen_limit", &self.shared.listen_limit)
+            .field("timeout", &shared.timeout)
+            .field("quiet_period", &shared.quiet_period)
+            .field("listen_limit", &shared.listen_limit)
             .finish()
     }
 }

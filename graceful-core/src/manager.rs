@@ -48,13 +48,10 @@ pub struct Run {
 }
 
 impl Run {
-    pub(crate) fn new(shared: Arc<Shared>) -> Run {
+    pub(crate) fn new(guard: AbortGuard) -> Run {
         // The guard is an argument, so it is dropped (and kills what is left) even if the
         // future is dropped before its first poll.
-        let guard = AbortGuard {
-            shared: shared.clone(),
-            start: None,
-        };
+        let shared = guard.shared.clone();
         Run {
             inner: Box::pin(run(shared, guard)),
         }
@@ -173,30 +170,50 @@ impl<'a> Drain<'a> {
 
     /// Marks every live connection and tells or schedules it.
     fn begin(&mut self, now_ms: u64) {
+        let mut told = Vec::new();
         let mut registry = self.shared.registry();
         self.shared.draining.store(true, Ordering::SeqCst);
         for (_, conn) in registry.conns.iter() {
             let word = conn.word.fetch_or(NOTED, Ordering::AcqRel);
-            match word & state::STATE_MASK {
-                state::ACTIVE => conn.signal(WORKED | DRAIN),
-                state::HIJACKED => conn.signal(DRAIN),
-                _ => self.schedule(conn, state::quiet_since_ms(word), now_ms),
-            }
+            let bits = match word & state::STATE_MASK {
+                state::ACTIVE => WORKED | DRAIN,
+                state::HIJACKED => DRAIN,
+                _ => match self.due(state::quiet_since_ms(word), now_ms) {
+                    Some(due) => {
+                        // Sorted once below: inserting in order would be quadratic.
+                        self.scheduled.push((due, conn.clone()));
+                        continue;
+                    }
+                    None => DRAIN,
+                },
+            };
+            conn.mark(bits);
+            told.push(conn.clone());
         }
         // Registered before `draining` was set: already seen above.
         registry.late.clear();
         drop(registry);
+        // Wakers run executor code: never under the registry lock.
+        for conn in told {
+            conn.wake(DRAIN);
+        }
         self.scheduled.sort_by_key(|(due, _)| *due);
+    }
+
+    /// When a connection quiet since `quiet_since_ms` is due to drain: `None` if now.
+    fn due(&self, quiet_since_ms: u64, now_ms: u64) -> Option<u64> {
+        let due = quiet_since_ms.saturating_add(self.quiet_ms);
+        (self.quiet_ms != 0 && due > now_ms).then_some(due)
     }
 
     /// Tells a quiet connection to drain now, or when its quiet period ends.
     fn schedule(&mut self, conn: &Arc<ConnInner>, quiet_since_ms: u64, now_ms: u64) {
-        let due = quiet_since_ms.saturating_add(self.quiet_ms);
-        if self.quiet_ms == 0 || due <= now_ms {
-            conn.signal(DRAIN);
-        } else {
-            let at = self.scheduled.partition_point(|(d, _)| *d <= due);
-            self.scheduled.insert(at, (due, conn.clone()));
+        match self.due(quiet_since_ms, now_ms) {
+            None => conn.signal(DRAIN),
+            Some(due) => {
+                let at = self.scheduled.partition_point(|(d, _)| *d <= due);
+                self.scheduled.insert(at, (due, conn.clone()));
+            }
         }
     }
 
@@ -237,13 +254,23 @@ impl<'a> Drain<'a> {
 }
 
 /// Publishes the report, and if the manager is dropped early, kills what is left.
-struct AbortGuard {
-    shared: Arc<Shared>,
+///
+/// [`Graceful`](crate::Graceful) holds it from the start, so that dropping the server before
+/// running it also ends everything that waits on it.
+pub(crate) struct AbortGuard {
+    pub(crate) shared: Arc<Shared>,
     /// When the shutdown was accepted.
     start: Option<Instant>,
 }
 
 impl AbortGuard {
+    pub(crate) fn new(shared: Arc<Shared>) -> AbortGuard {
+        AbortGuard {
+            shared,
+            start: None,
+        }
+    }
+
     fn finish(&mut self, outcome: Outcome) -> ShutdownReport {
         let shared = &self.shared;
         let (tally, killed) = {
@@ -251,11 +278,21 @@ impl AbortGuard {
             // After a drain this finds nothing, unless a connection was accepted in the last
             // instant: it is killed and counted rather than left without a manager.
             shared.finished.store(true, Ordering::SeqCst);
-            for (_, conn) in registry.conns.iter() {
-                conn.signal(NOTED | DRAIN | KILL);
+            let killed: Vec<_> = registry
+                .conns
+                .iter()
+                .map(|(_, conn)| conn.clone())
+                .collect();
+            for conn in &killed {
+                conn.mark(NOTED | DRAIN | KILL);
             }
-            (registry.tally, registry.conns.len())
+            (registry.tally, killed)
         };
+        // Wakers run executor code: never under the registry lock.
+        for conn in &killed {
+            conn.wake(KILL);
+        }
+        let killed = killed.len();
         let elapsed = self.start.map_or(Duration::ZERO, |start| {
             shared.timer.now().saturating_duration_since(start)
         });

@@ -2,7 +2,8 @@
 //!
 //! # Locks
 //!
-//! Two mutexes, never held together and never held across an `.await`:
+//! Two mutexes, never held together, never held across an `.await`, a hook, or a waker (wakers
+//! are executor code: the manager sets signal bits under the registry lock and wakes after):
 //! - `control`: the shutdown's phase and requests. Taken by triggers and the manager.
 //! - `registry`: the live connections and the report's tally. Taken when a connection opens
 //!   or closes, when counts are read, and by the manager when it signals connections.

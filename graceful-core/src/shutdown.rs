@@ -59,9 +59,13 @@ impl Shutdown {
     }
 
     /// Starts a graceful shutdown that kills what is left after `timeout` (`None`: wait
-    /// forever), overriding the configured timeout (Go's `Stop(timeout)`). Does nothing if one
-    /// is already asked for or under way. A zero timeout runs the hooks and then kills every
-    /// connection at once, reporting [`Outcome::TimedOut`](crate::Outcome::TimedOut).
+    /// forever), overriding the configured timeout (Go's `Stop(timeout)`). Does nothing once
+    /// the drain is under way; while the veto hook is deciding on an earlier request, it asks
+    /// again after a veto, and its timeout (if given) replaces the earlier one. A zero timeout
+    /// runs the hooks and then kills whatever connection is left at once
+    /// ([`Outcome::TimedOut`](crate::Outcome::TimedOut); with none left, the drain simply
+    /// ends). Unlike the configured timeout, it is not checked against the quiet period: one
+    /// shorter than the quiet period kills connections that are still quiet.
     pub fn stop_with_timeout(&self, timeout: Option<Duration>) {
         self.request(Trigger::Stop(Some(timeout)));
     }

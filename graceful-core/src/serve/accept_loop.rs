@@ -262,7 +262,10 @@ impl AcceptLoop {
         let kind = classify(error);
         if kind == AcceptErrorKind::Connection {
             tracing::debug!(%error, "skipped a connection that failed while being accepted");
-            return true;
+            // A listener that fails at once, again and again, must neither spin nor starve
+            // the stop: give the task's other futures (the manager, the signals) their turn.
+            yield_now().await;
+            return !self.acceptor.is_stopped();
         }
         let wait = backoff.failed();
         if wait.first {
@@ -314,6 +317,20 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     } else {
         "(not a string)"
     }
+}
+
+/// Returns `Pending` once, after asking to be polled again.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
 }
 
 /// Waits for the first of two futures; drops the other. Polls `a` first.
@@ -371,8 +388,9 @@ mod tests {
         type Io = u32;
 
         async fn accept(&mut self) -> io::Result<u32> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
+            let calls = self.calls.fetch_add(1, Ordering::SeqCst);
             if let Some(kind) = self.endless {
+                assert!(calls < 10_000, "the accept loop spun on failing accepts");
                 return Err(io::Error::from(kind));
             }
             match self.steps.pop_front() {
@@ -492,6 +510,31 @@ mod tests {
             .expect("the stop cuts the 20 ms backoff short");
         assert_eq!((report.outcome, report.total()), (Outcome::Drained, 0));
         assert_eq!(calls.load(Ordering::SeqCst), 3, "no accept after the stop");
+    }
+
+    #[test]
+    fn a_listener_failing_at_once_forever_neither_spins_nor_hides_the_stop() {
+        let mut server = Harness::new();
+        let (mut listener, calls) = Scripted::new([]);
+        listener.endless = Some(io::ErrorKind::ConnectionReset);
+        let shutdown = server.shutdown();
+        // Another task on the same thread: it only runs if the accept loop yields.
+        let seen = calls.clone();
+        server
+            .pool
+            .spawner()
+            .spawn_local(async move {
+                while seen.load(Ordering::SeqCst) < 3 {
+                    yield_now().await;
+                }
+                shutdown.stop();
+            })
+            .unwrap();
+        server.serve(listener, |_, _conn| async {});
+        server.run();
+        let report = server.report().expect("the stop was seen");
+        assert_eq!(report.outcome, Outcome::Drained);
+        assert!(calls.load(Ordering::SeqCst) < 10, "{calls:?}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use graceful_core::Outcome;
+use graceful_core::{ManualTimer, Outcome};
 
 use crate::builder;
 use crate::common::{ms, poll_once, Harness};
@@ -229,6 +229,18 @@ fn dropping_the_manager_before_its_first_poll_kills_connections_and_reports_abor
     assert_eq!((report.outcome, report.killed), (Outcome::Aborted, 1));
     assert!(conn.is_killed());
     assert!(h.acceptor.is_stopped());
+}
+
+#[test]
+fn dropping_the_server_without_running_it_kills_connections_and_reports_aborted() {
+    let graceful = builder().build(ManualTimer::new()).unwrap();
+    let (shutdown, acceptor) = (graceful.shutdown(), graceful.acceptor());
+    let conn = acceptor.try_reserve().unwrap().register();
+    drop(graceful); // `run` never called
+    let report = futures::executor::block_on(shutdown.wait());
+    assert_eq!((report.outcome, report.killed), (Outcome::Aborted, 1));
+    assert!(conn.is_killed());
+    assert!(acceptor.is_stopped());
 }
 
 #[test]
