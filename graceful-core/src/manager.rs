@@ -33,7 +33,7 @@ use futures_util::future::select;
 
 use crate::conn::ConnInner;
 use crate::report::{Outcome, ShutdownReport};
-use crate::shared::{Phase, Shared};
+use crate::shared::{ms_ceil, Phase, Shared};
 use crate::state::{self, DRAIN, KILL, NOTED, WORKED};
 
 /// The manager future returned by [`Graceful::run`](crate::Graceful::run): drives the
@@ -159,11 +159,9 @@ struct Drain<'a> {
 
 impl<'a> Drain<'a> {
     fn new(shared: &'a Shared) -> Drain<'a> {
-        let quiet = shared.quiet_period;
-        let quiet_ms = quiet.as_secs() * 1000 + u64::from(quiet.subsec_nanos().div_ceil(1_000_000));
         Drain {
             shared,
-            quiet_ms,
+            quiet_ms: ms_ceil(shared.quiet_period),
             scheduled: Vec::new(),
         }
     }

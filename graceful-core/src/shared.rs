@@ -134,8 +134,7 @@ impl Shared {
     /// Milliseconds since the epoch, rounded up, so that a connection never looks quiet for
     /// longer than it was.
     pub(crate) fn now_ms_ceil(&self) -> u64 {
-        let d = self.timer.now().saturating_duration_since(self.epoch);
-        d.as_secs() * 1000 + u64::from(d.subsec_nanos().div_ceil(1_000_000))
+        ms_ceil(self.timer.now().saturating_duration_since(self.epoch))
     }
 
     /// Milliseconds since the epoch, rounded down.
@@ -173,4 +172,9 @@ impl Shared {
         drop(control);
         self.done_event.notify(usize::MAX);
     }
+}
+
+/// `d` in whole milliseconds, rounded up.
+pub(crate) fn ms_ceil(d: Duration) -> u64 {
+    d.as_secs() * 1000 + u64::from(d.subsec_nanos().div_ceil(1_000_000))
 }
