@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         .quiet_period(args.quiet_period())
         .timeout(
             args.timeout
-                .or(Some(graceful_core::Builder::DEFAULT_TIMEOUT)),
+                .unwrap_or(graceful_core::Builder::DEFAULT_TIMEOUT),
         )
         .build();
     let server = match server {

@@ -33,7 +33,7 @@ async fn main() -> ExitCode {
         .quiet_period(args.quiet_period())
         .timeout(
             args.timeout
-                .or(Some(graceful_core::Builder::DEFAULT_TIMEOUT)),
+                .unwrap_or(graceful_core::Builder::DEFAULT_TIMEOUT),
         )
         .build();
     let server = match server {

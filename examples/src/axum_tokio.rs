@@ -1,18 +1,14 @@
-//! The `axum_tokio` example: an axum `Router` on tokio through graceful-hyper and
-//! graceful-tokio.
+//! The `axum_tokio` example: an axum `Router` on tokio, served as it is by `serve_http`.
 //!
 //! axum's own `serve` knows nothing of connection states; here each connection is served by
-//! graceful-hyper, with the router adapted by hyper-util's `TowerToHyperService`.
+//! graceful-hyper, which reports them exactly.
 
 use std::time::Duration;
 
 use axum::extract::Path;
 use axum::routing::get;
 use axum::Router;
-use futures::FutureExt;
-use graceful_hyper::Http;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
+use graceful_tokio::Server;
 use tokio::net::TcpListener;
 
 use crate::http;
@@ -45,57 +41,24 @@ pub fn router() -> Router {
 /// out) until it has shut down; returns the process's exit code.
 pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
     const NAME: &str = "axum_tokio";
-    let args = match http::parse_args(args) {
+    let args = match http::start(NAME, args) {
         Ok(args) => args,
-        Err(error) => {
-            eprintln!("{NAME}: {error}\n{}", http::USAGE);
-            return 2;
-        }
+        Err(code) => return code,
     };
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .try_init();
-    let server = graceful_tokio::Server::builder()
-        .timeout(args.timeout)
-        .quiet_period(args.quiet_period())
-        .build();
-    let server = match server {
+    let server: Server = match http::server(NAME, &args) {
         Ok(server) => server,
-        Err(error) => {
-            eprintln!("{NAME}: {error}");
-            return 2;
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("{NAME}: cannot start tokio: {error}");
-            return 1;
-        }
+    let Ok(runtime) = tokio::runtime::Runtime::new() else {
+        eprintln!("{NAME}: cannot start tokio");
+        return 1;
     };
     runtime.block_on(async {
-        let listener = match TcpListener::bind(&args.addr).await {
-            Ok(listener) => listener,
-            Err(error) => {
-                eprintln!("{NAME}: cannot listen on {}: {error}", args.addr);
-                return 1;
-            }
+        let Ok(listener) = TcpListener::bind(&args.addr).await else {
+            eprintln!("{NAME}: cannot listen on {}", args.addr);
+            return 1;
         };
         http::announce(listener.local_addr(), &args.addr);
-
-        let hyper = Http::new(TokioTimer::new(), TokioExecutor::new());
-        let router = router();
-        let report = server
-            .serve(listener, move |stream, conn| {
-                let service = TowerToHyperService::new(router.clone());
-                // A client that breaks the protocol or vanishes concerns only itself. `map`
-                // rather than an `async` block, which would hold the future twice over.
-                hyper
-                    .serve_connection(TokioIo::new(stream), conn, service)
-                    .map(drop)
-            })
-            .await;
-        eprintln!("{NAME}: {report}");
-        0
+        http::finish(NAME, server.serve_http(listener, router()).await)
     })
 }

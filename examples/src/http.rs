@@ -17,7 +17,7 @@
 //! graceful-hyper's [`upgrade`](graceful_hyper::upgrade) handles.
 
 use std::convert::Infallible;
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
@@ -28,6 +28,9 @@ use futures::future::{select, Either};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::rt::{Read, ReadBuf, Write};
+
+use graceful_core::serve::Runtime as GracefulRuntime;
+use graceful_core::{Server, Timer as _};
 
 use crate::args::{Args, ArgsError};
 
@@ -40,15 +43,58 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// One line of help, for error messages.
 pub const USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS]";
 
-/// A future the examples hand to their runtime.
-pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+/// Starts an HTTP example: parses its command line (printing the usage on an error) and
+/// sends `tracing`'s output to stderr. `Err` holds the exit code.
+///
+/// # Errors
+///
+/// Exit code 2 for a command line that does not parse.
+pub fn start(name: &str, args: impl IntoIterator<Item = String>) -> Result<Args, u8> {
+    let args = parse_args(args).map_err(|error| {
+        eprintln!("{name}: {error}\n{USAGE}");
+        2
+    })?;
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .try_init();
+    Ok(args)
+}
 
-/// What the routes need of a runtime: a clock to sleep on and a way to spawn.
-pub trait Runtime: Clone + Send + Sync + 'static {
-    /// Resolves after `duration`.
-    fn sleep(&self, duration: Duration) -> Task;
-    /// Runs `task` in the background.
-    fn spawn(&self, task: Task);
+/// The server settings the flags ask for: `--timeout` and the quiet period it implies.
+///
+/// # Errors
+///
+/// Exit code 2, after printing why, for settings graceful refuses.
+pub fn server<R: GracefulRuntime + Default>(name: &str, args: &Args) -> Result<Server<R>, u8> {
+    server_on(name, args, R::default())
+}
+
+/// [`server`] on `runtime`.
+///
+/// # Errors
+///
+/// As [`server`].
+pub fn server_on<R>(name: &str, args: &Args, runtime: R) -> Result<Server<R>, u8>
+where
+    R: GracefulRuntime + Default,
+{
+    let builder = Server::<R>::builder()
+        .runtime(runtime)
+        .quiet_period(args.quiet_period());
+    let builder = match args.timeout {
+        Some(timeout) => builder.timeout(timeout),
+        None => builder.no_timeout(),
+    };
+    builder.build().map_err(|error| {
+        eprintln!("{name}: {error}");
+        2
+    })
+}
+
+/// Prints the shutdown report on stderr and returns the exit code, 0.
+pub fn finish(name: &str, report: graceful_core::ShutdownReport) -> u8 {
+    eprintln!("{name}: {report}");
+    0
 }
 
 /// Parses an HTTP example's command line: [`Args`] with [`DEFAULT_ADDR`] as the default
@@ -95,25 +141,18 @@ pub type Body = Full<Bytes>;
 /// # Examples
 ///
 /// ```
-/// use examples::http::{route, Runtime, Task};
+/// use examples::http::route;
+/// use graceful_smol::Smol;
 /// use http_body_util::{BodyExt, Empty};
-/// use std::time::Duration;
-///
-/// #[derive(Clone)]
-/// struct Inline;
-/// impl Runtime for Inline {
-///     fn sleep(&self, _: Duration) -> Task { Box::pin(async {}) }
-///     fn spawn(&self, task: Task) { smol::block_on(task) }
-/// }
 ///
 /// let request = http::Request::get("/sleep/10").body(Empty::<bytes::Bytes>::new())?;
-/// let response = smol::block_on(route(request, Inline))?;
+/// let response = smol::block_on(route(request, Smol::default()))?;
 /// assert_eq!(response.status(), 200);
 /// let body = smol::block_on(response.into_body().collect())?.to_bytes();
 /// assert_eq!(body, "slept");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub async fn route<B, R: Runtime>(
+pub async fn route<B, R: GracefulRuntime>(
     mut req: Request<B>,
     runtime: R,
 ) -> Result<Response<Body>, Infallible> {
@@ -128,7 +167,10 @@ pub async fn route<B, R: Runtime>(
         let Ok(ms) = ms.parse::<u64>() else {
             return Ok(status(StatusCode::BAD_REQUEST, "expected /sleep/{ms}"));
         };
-        runtime.sleep(Duration::from_millis(ms)).await;
+        let timer = runtime.timer();
+        timer
+            .sleep_until(timer.now() + Duration::from_millis(ms))
+            .await;
         return Ok(Response::new(Full::new(Bytes::from_static(b"slept"))));
     }
     if path == "/upgrade" {

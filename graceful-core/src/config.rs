@@ -128,6 +128,12 @@ impl Builder {
         Ok(Graceful::from_shared(Shared::new(self, Arc::new(timer))))
     }
 
+    /// Builds settings known to be valid (the defaults, checked by a test) without checking.
+    pub(crate) fn build_valid(self, timer: impl Timer) -> Graceful {
+        debug_assert!(self.validate().is_ok());
+        Graceful::from_shared(Shared::new(self, Arc::new(timer)))
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if self.listen_limit == Some(0) {
             return Err(ConfigError::ZeroListenLimit);

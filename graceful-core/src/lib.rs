@@ -98,6 +98,7 @@ pub use crate::manager::Run;
 #[cfg(feature = "test-util")]
 pub use crate::manual::ManualTimer;
 pub use crate::report::{ConnCounts, Outcome, ShutdownReport};
+pub use crate::serve::{Server, ServerBuilder};
 pub use crate::shutdown::Shutdown;
 pub use crate::state::ConnState;
 pub use crate::timer::{Sleep, Timer};

@@ -1,35 +1,22 @@
-//! Graceful shutdown of TCP and Unix-socket servers on smol and async-std.
+//! Graceful shutdown of TCP, Unix-socket and HTTP servers on smol and async-std.
 //!
-//! Pick smol (or async-std) by picking this crate: it brings graceful-core's connection
-//! tracking and shutdown manager to async-io's sockets and timers, async-signal's signals and
-//! smol's executor. async-std runs on the same reactor, so an async-std program uses this
-//! crate unchanged, and can keep its connection tasks on its own runtime with
-//! [`Builder::spawner`]. (For tokio, pick graceful-tokio; for a library that must stay
-//! runtime neutral, graceful-core.)
+//! Pick smol (or async-std) by picking this crate. async-std runs on smol's reactor
+//! (async-io), so an async-std program uses this crate unchanged, and keeps its tasks on
+//! its own executor with [`Smol::spawner`]. (For tokio, pick graceful-tokio; for a library
+//! that must stay runtime neutral, graceful-core.)
 //!
 //! # The pieces
 //!
-//! - [`serve`]: bind an address, serve until SIGINT or SIGTERM, return the report.
-//! - [`Server`], built by [`Builder`]: the same with settings (timeout, quiet period, listen
-//!   limit, TCP keep-alive and `TCP_NODELAY`, signals on or off, hooks, the spawner), your
-//!   own [`Listener`], and a [`Shutdown`] handle to stop it from code.
-//! - [`Listener`]: what the serve loop accepts from; implemented for
-//!   [`smol::net::TcpListener`] and [`smol::net::unix::UnixListener`].
-//! - [`SmolTimer`]: graceful-core's [`Timer`] on async-io's timers.
-//!
-//! # The handler
-//!
-//! Each connection runs in its own task as `handler(stream, conn)`. The handler tells
-//! graceful what the connection does: [`Conn::mark_active`] when work starts,
-//! [`Conn::mark_idle`] when it is answered; and it closes when told to drain: while idle,
-//! when [`Conn::drained`] resolves, after a response, when [`Conn::is_draining`]. It need not
-//! watch for the kill: its task stops at the timeout or on a second signal.
-//!
-//! # Accept errors
-//!
-//! None ends serving. Errors about one connection (reset, aborted) are skipped. Running out
-//! of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) backs off from 5 ms, doubling
-//! up to 1 s, with one `tracing` warning per episode, until an accept succeeds again.
+//! - [`serve_http`]: HTTP/1 and HTTP/2 with a hyper or tower service, one call.
+//! - [`Server`] is `graceful_core::Server<Smol>` and [`Builder`] its settings:
+//!   [`Server::serve`] serves a protocol of your own; the docs there say what a handler owes
+//!   the server and how accept errors are handled.
+//! - [`Smol`]: async-io's timers and sockets, async-signal's signals, smol's executor or
+//!   your spawner. [`Listener`] covers [`smol::net::TcpListener`] and
+//!   [`smol::net::unix::UnixListener`].
+//! - [`SmolTimer`]: one clock for graceful-core and hyper.
+//! - With the `http` feature (default): [`Http`] settings, and this crate's own hyper glue:
+//!   [`HyperIo`] (no buffer zeroed per read) and [`SmolExecutor`].
 //!
 //! # Examples
 //!
@@ -38,7 +25,7 @@
 //! ```
 //! use futures::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 //! use futures::FutureExt;
-//! use graceful_smol::{Outcome, Server};
+//! use graceful_smol::{Outcome, Server, Smol};
 //! use smol::net::{TcpListener, TcpStream};
 //!
 //! # async_std::task::block_on(async {
@@ -46,7 +33,7 @@
 //! let addr = listener.local_addr()?;
 //! let server = Server::builder()
 //!     .signals(false)
-//!     .spawner(|task| drop(async_std::task::spawn(task)))
+//!     .runtime(Smol::spawner(|task| drop(async_std::task::spawn(task))))
 //!     .build()
 //!     .unwrap();
 //! let shutdown = server.shutdown();
@@ -85,18 +72,34 @@
 //! # }).unwrap();
 //! ```
 
+#[cfg(feature = "http")]
+mod http;
 mod listener;
-mod server;
+mod runtime;
 mod signal;
 mod timer;
 
-pub use crate::listener::Listener;
-pub use crate::server::{serve, Builder, Server};
+#[cfg(feature = "http")]
+pub use crate::http::{Http, HyperIo, SmolExecutor};
+pub use crate::runtime::Smol;
 pub use crate::timer::SmolTimer;
 
 pub use graceful_core;
-pub use graceful_core::serve::{ConnectionTask, SocketOptions};
+pub use graceful_core::serve::{serve_http, ConnectionTask, Listener, Runtime, SocketOptions};
 pub use graceful_core::{
     ConfigError, Conn, ConnCounts, ConnId, ConnState, Drained, Killed, Outcome, Shutdown,
     ShutdownReport, Sleep, Timer,
 };
+#[cfg(feature = "http")]
+pub use graceful_hyper::MakeService;
+
+/// A server that shuts down gracefully, on smol or async-std: graceful-core's [`Server`] on
+/// [`Smol`].
+///
+/// [`Server`]: graceful_core::Server
+pub type Server = graceful_core::Server<Smol>;
+
+/// The settings of a [`Server`]: graceful-core's [`ServerBuilder`] on [`Smol`].
+///
+/// [`ServerBuilder`]: graceful_core::ServerBuilder
+pub type Builder = graceful_core::ServerBuilder<Smol>;

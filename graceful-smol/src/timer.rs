@@ -1,10 +1,11 @@
-//! graceful-core's clock on async-io, the reactor under smol and async-std.
+//! The one clock of a smol or async-std server, for graceful-core and hyper alike.
 
 use std::time::Instant;
 
 use graceful_core::{Sleep, Timer};
 
-/// The [`Timer`] of graceful-core on async-io's timers, which smol and async-std share.
+/// async-io's timers (which smol and async-std share), as graceful-core's [`Timer`] and
+/// (with the `http` feature) hyper's `hyper::rt::Timer`: one type for both.
 ///
 /// It reads the system's monotonic clock: these runtimes have no virtual time, so tests of
 /// a smol server use short real timeouts.
@@ -32,5 +33,49 @@ impl Timer for SmolTimer {
         Box::pin(async move {
             async_io::Timer::at(deadline).await;
         })
+    }
+}
+
+#[cfg(feature = "http")]
+mod hyper_timer {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::{Duration, Instant};
+
+    use super::SmolTimer;
+
+    /// An async-io timer as hyper's `Sleep`.
+    struct AsyncIoSleep(async_io::Timer);
+
+    impl Future for AsyncIoSleep {
+        type Output = ();
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            Pin::new(&mut self.0).poll(cx).map(drop)
+        }
+    }
+
+    impl hyper::rt::Sleep for AsyncIoSleep {}
+
+    impl hyper::rt::Timer for SmolTimer {
+        fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+            Box::pin(AsyncIoSleep(async_io::Timer::after(duration)))
+        }
+
+        fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+            Box::pin(AsyncIoSleep(async_io::Timer::at(deadline)))
+        }
+
+        fn now(&self) -> Instant {
+            Instant::now()
+        }
+
+        fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
+            match sleep.as_mut().downcast_mut_pin::<AsyncIoSleep>() {
+                Some(mut sleep) => sleep.0.set_at(new_deadline),
+                None => *sleep = hyper::rt::Timer::sleep_until(self, new_deadline),
+            }
+        }
     }
 }

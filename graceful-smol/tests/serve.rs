@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
-use graceful_smol::{Outcome, Server};
+use graceful_smol::{Outcome, Server, Smol};
 use smol::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 #[test]
@@ -19,10 +19,10 @@ fn connections_run_on_the_given_spawner() {
         let counter = spawned.clone();
         let server = Server::builder()
             .signals(false)
-            .spawner(move |task| {
+            .runtime(Smol::spawner(move |task| {
                 counter.fetch_add(1, Ordering::SeqCst);
                 drop(async_std::task::spawn(task));
-            })
+            }))
             .build()
             .unwrap();
         let shutdown = server.shutdown();
@@ -134,7 +134,7 @@ fn accepted_socket_options(builder: graceful_smol::Builder) -> (bool, Option<Dur
 #[test]
 fn accepted_sockets_get_keepalive_and_nodelay() {
     let custom = Server::builder()
-        .tcp_keepalive(Some(Duration::from_secs(7)))
+        .tcp_keepalive(Duration::from_secs(7))
         .tcp_nodelay(true);
     assert_eq!(
         accepted_socket_options(custom),
@@ -145,6 +145,6 @@ fn accepted_sockets_get_keepalive_and_nodelay() {
         (true, Some(Duration::from_secs(180)), false),
         "Go's default: keep-alive every 3 minutes"
     );
-    let off = Server::builder().tcp_keepalive(None);
+    let off = Server::builder().no_tcp_keepalive();
     assert_eq!(accepted_socket_options(off), (false, None, false));
 }

@@ -1,32 +1,20 @@
-//! Graceful shutdown of TCP and Unix-socket servers on tokio.
+//! Graceful shutdown of TCP, Unix-socket and HTTP servers on tokio.
 //!
-//! Pick tokio by picking this crate: it brings graceful-core's connection tracking and
-//! shutdown manager to tokio's sockets, tasks, signals and clock. (For smol or async-std,
-//! pick graceful-smol; for a library that must stay runtime neutral, graceful-core.)
+//! Pick tokio by picking this crate: it is graceful-core's one [`Server`] on tokio's
+//! sockets, tasks, signals and clock. (For smol or async-std, pick graceful-smol; for a
+//! library that must stay runtime neutral, graceful-core.)
 //!
 //! # The pieces
 //!
-//! - [`serve`]: bind an address, serve until SIGINT or SIGTERM, return the report.
-//! - [`Server`], built by [`Builder`]: the same with settings (timeout, quiet period, listen
-//!   limit, TCP keep-alive and `TCP_NODELAY`, signals on or off, hooks), your own
-//!   [`Listener`], and a [`Shutdown`] handle to stop it from code.
-//! - [`Listener`]: what the serve loop accepts from; implemented for
+//! - [`serve_http`]: serve a hyper or tower service (an axum `Router`) on a listener until
+//!   SIGINT or SIGTERM, return the report.
+//! - [`Server`] (`graceful_core::Server<Tokio>`), set up by [`Builder`]: the same with
+//!   settings, [`Server::serve`] for a protocol of your own, and a [`Shutdown`] handle.
+//!   What a handler owes the server, and how accept errors are handled, is documented there.
+//! - [`Tokio`]: the runtime impls; [`Listener`] is implemented for tokio's
 //!   [`TcpListener`](tokio::net::TcpListener) and [`UnixListener`](tokio::net::UnixListener).
-//! - [`TokioTimer`]: graceful-core's [`Timer`] on tokio's clock, so paused time works.
-//!
-//! # The handler
-//!
-//! Each connection runs in its own task as `handler(stream, conn)`. The handler tells
-//! graceful what the connection does: [`Conn::mark_active`] when work starts,
-//! [`Conn::mark_idle`] when it is answered; and it closes when told to drain: while idle,
-//! when [`Conn::drained`] resolves, after a response, when [`Conn::is_draining`]. It need not
-//! watch for the kill: its task is dropped at the timeout or on a second signal.
-//!
-//! # Accept errors
-//!
-//! None ends serving. Errors about one connection (reset, aborted) are skipped. Running out
-//! of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) backs off from 5 ms, doubling
-//! up to 1 s, with one `tracing` warning per episode, until an accept succeeds again.
+//! - [`TokioTimer`]: the one clock, for graceful-core and hyper, so paused time works.
+//! - [`Http`] (feature `http`, on by default): the HTTP settings, graceful-hyper's.
 //!
 //! # Examples
 //!
@@ -78,18 +66,33 @@
 //! # }
 //! ```
 
+#[cfg(feature = "http")]
+mod http;
 mod listener;
-mod server;
+mod runtime;
 mod signal;
 mod timer;
 
-pub use crate::listener::Listener;
-pub use crate::server::{serve, Builder, Server};
+#[cfg(feature = "http")]
+pub use crate::http::Http;
+pub use crate::runtime::Tokio;
 pub use crate::timer::TokioTimer;
 
 pub use graceful_core;
-pub use graceful_core::serve::SocketOptions;
+pub use graceful_core::serve::{serve_http, Listener, Runtime, SocketOptions};
 pub use graceful_core::{
     ConfigError, Conn, ConnCounts, ConnId, ConnState, Drained, Killed, Outcome, Shutdown,
     ShutdownReport, Sleep, Timer,
 };
+#[cfg(feature = "http")]
+pub use graceful_hyper::MakeService;
+
+/// A server that shuts down gracefully, on tokio: graceful-core's [`Server`] on [`Tokio`].
+///
+/// [`Server`]: graceful_core::Server
+pub type Server = graceful_core::Server<Tokio>;
+
+/// The settings of a [`Server`]: graceful-core's [`ServerBuilder`] on [`Tokio`].
+///
+/// [`ServerBuilder`]: graceful_core::ServerBuilder
+pub type Builder = graceful_core::ServerBuilder<Tokio>;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use graceful_tokio::{Listener, Outcome, Server, Timer, TokioTimer};
+use graceful_tokio::{Listener, Outcome, Server, Timer, Tokio, TokioTimer};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -49,7 +49,7 @@ impl Scripted {
     }
 }
 
-impl Listener for Scripted {
+impl Listener<Tokio> for Scripted {
     type Io = u32;
 
     async fn accept(&mut self) -> io::Result<u32> {
@@ -253,7 +253,7 @@ async fn accepted_socket_options(
 #[tokio::test]
 async fn accepted_sockets_get_keepalive_and_nodelay() {
     let custom = Server::builder()
-        .tcp_keepalive(Some(Duration::from_secs(7)))
+        .tcp_keepalive(Duration::from_secs(7))
         .tcp_nodelay(true);
     assert_eq!(
         accepted_socket_options(custom).await,
@@ -264,7 +264,7 @@ async fn accepted_sockets_get_keepalive_and_nodelay() {
         (true, Some(Duration::from_secs(180)), false),
         "Go's default: keep-alive every 3 minutes"
     );
-    let off = Server::builder().tcp_keepalive(None);
+    let off = Server::builder().no_tcp_keepalive();
     assert_eq!(accepted_socket_options(off).await, (false, None, false));
 }
 
@@ -290,6 +290,6 @@ async fn a_trigger_future_stops_the_server() {
 
 #[test]
 fn bad_settings_are_reported_by_build() {
-    let err = Server::builder().listen_limit(Some(0)).build().unwrap_err();
+    let err = Server::builder().listen_limit(0).build().unwrap_err();
     assert_eq!(err, graceful_tokio::ConfigError::ZeroListenLimit);
 }

@@ -126,21 +126,27 @@ impl Probe {
     }
 }
 
-/// Applies [`Settings`] to a graceful-tokio or graceful-smol builder (same method names).
-macro_rules! configure {
-    ($builder:expr, $settings:expr) => {{
-        let settings: &$crate::conformance::Settings = $settings;
-        let (asked, started) = (settings.probe.clone(), settings.probe.clone());
-        $builder
-            .timeout(settings.timeout)
-            .quiet_period(settings.quiet_period)
-            .listen_limit(settings.listen_limit)
-            .signals(settings.signals)
-            .before_shutdown(move || asked.before_shutdown())
-            .on_shutdown(move || started.on_shutdown())
-    }};
+/// Applies [`Settings`] to a graceful-tokio or graceful-smol builder: one generic builder,
+/// `graceful_core::ServerBuilder<R>`, under both.
+pub fn configure<R: graceful_core::serve::Runtime>(
+    builder: graceful_core::ServerBuilder<R>,
+    settings: &Settings,
+) -> graceful_core::ServerBuilder<R> {
+    let (asked, started) = (settings.probe.clone(), settings.probe.clone());
+    let builder = match settings.timeout {
+        Some(timeout) => builder.timeout(timeout),
+        None => builder.no_timeout(),
+    };
+    let builder = match settings.listen_limit {
+        Some(limit) => builder.listen_limit(limit),
+        None => builder,
+    };
+    builder
+        .quiet_period(settings.quiet_period)
+        .signals(settings.signals)
+        .before_shutdown(move || asked.before_shutdown())
+        .on_shutdown(move || started.on_shutdown())
 }
-pub(crate) use configure;
 
 /// The server side of a harness, on its runtime's thread: hands the server's address and
 /// handle to the test, serves, and sends the report.

@@ -43,7 +43,7 @@ impl Harness for TokioCurrent {
 async fn serve_tokio(settings: Settings, started: Started) {
     let listener = tokio::net::TcpListener::bind(LOOPBACK).await.expect("bind");
     let addr = listener.local_addr().expect("local address");
-    let server = configure!(graceful_tokio::Server::builder(), &settings)
+    let server = configure(graceful_tokio::Server::builder(), &settings)
         .build()
         .expect("valid settings");
     let shutdown = server.shutdown();
@@ -61,7 +61,7 @@ impl Harness for Smol {
     fn start(settings: Settings) -> Running {
         spawn_server("smol", settings.probe.clone(), move |started| {
             smol::block_on(async move {
-                let server = configure!(graceful_smol::Server::builder(), &settings);
+                let server = configure(graceful_smol::Server::builder(), &settings);
                 serve_smol(server, settings, started).await;
             });
         })
@@ -76,8 +76,9 @@ impl Harness for AsyncStd {
     fn start(settings: Settings) -> Running {
         spawn_server("async-std", settings.probe.clone(), move |started| {
             async_std::task::block_on(async move {
-                let server = configure!(graceful_smol::Server::builder(), &settings)
-                    .spawner(|task| drop(async_std::task::spawn(task)));
+                let server = configure(graceful_smol::Server::builder(), &settings).runtime(
+                    graceful_smol::Smol::spawner(|task| drop(async_std::task::spawn(task))),
+                );
                 serve_smol(server, settings, started).await;
             });
         })

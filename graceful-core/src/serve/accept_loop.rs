@@ -37,29 +37,15 @@ use crate::{Acceptor, Conn, Graceful, Killed, ShutdownReport, Timer};
 pub type ConnectionTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Runs a connection's task on the runtime (`tokio::spawn`, `smol::spawn`, ...).
-pub type Spawn = Arc<dyn Fn(ConnectionTask) + Send + Sync>;
+pub(crate) type Spawn = Arc<dyn Fn(ConnectionTask) + Send + Sync>;
 
 /// A future polled for as long as the server serves: a signal watcher, or a user's trigger.
 pub type Watcher = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
-/// What an adapter brings to [`serve`]: its clock, its way to spawn a task, the options for
-/// accepted sockets, and the futures to watch while serving.
-///
-/// # Examples
-///
-/// ```
-/// use graceful_core::serve::{Setup, SocketOptions};
-/// use graceful_core::ManualTimer;
-///
-/// let setup = Setup::new(ManualTimer::new(), |task| {
-///     std::thread::spawn(move || futures::executor::block_on(task));
-/// })
-/// .socket_options(SocketOptions::default().with_tcp_nodelay(true))
-/// .watch(async { /* e.g. wait for a signal, then call `Shutdown::signal` */ });
-/// # drop(setup);
-/// ```
+/// What the server brings to [`serve`]: its runtime's clock and spawn function, the options
+/// for accepted sockets, and the futures to watch while serving.
 #[must_use = "a setup does nothing until passed to `serve`"]
-pub struct Setup {
+pub(crate) struct Setup {
     options: SocketOptions,
     timer: Arc<dyn Timer>,
     spawn: Spawn,
@@ -71,7 +57,10 @@ impl Setup {
     ///
     /// `timer` should be the clock the [`Graceful`] was built with: the loop times its
     /// accept-error backoff on it. `spawn` runs each [`ConnectionTask`] on the runtime.
-    pub fn new(timer: impl Timer, spawn: impl Fn(ConnectionTask) + Send + Sync + 'static) -> Setup {
+    pub(crate) fn new(
+        timer: impl Timer,
+        spawn: impl Fn(ConnectionTask) + Send + Sync + 'static,
+    ) -> Setup {
         Setup {
             options: SocketOptions::default(),
             timer: Arc::new(timer),
@@ -81,7 +70,7 @@ impl Setup {
     }
 
     /// The options set on every accepted socket, through [`Listener::configure`].
-    pub fn socket_options(mut self, options: SocketOptions) -> Setup {
+    pub(crate) fn socket_options(mut self, options: SocketOptions) -> Setup {
         self.options = options;
         self
     }
@@ -90,7 +79,7 @@ impl Setup {
     /// signal handler forwarding to [`Shutdown::signal`](crate::Shutdown::signal), a user's
     /// trigger calling [`Shutdown::stop`](crate::Shutdown::stop). May be called more than
     /// once.
-    pub fn watch(mut self, watcher: impl Future<Output = ()> + Send + 'static) -> Setup {
+    pub(crate) fn watch(mut self, watcher: impl Future<Output = ()> + Send + 'static) -> Setup {
         self.watchers.push(Box::pin(watcher));
         self
     }
@@ -106,7 +95,7 @@ impl fmt::Debug for Setup {
 }
 
 /// Serves `listener` until the shutdown ends, and returns its report: the accept loop,
-/// written once, for every adapter.
+/// written once, for every runtime.
 ///
 /// It accepts under the listen limit, sets the [`SocketOptions`] on each accepted socket,
 /// and spawns `handler(io, conn)` for it as a [`ConnectionTask`] (raced against
@@ -116,67 +105,14 @@ impl fmt::Debug for Setup {
 /// setup's timer.
 ///
 /// Dropping the future before it resolves kills every connection left.
-///
-/// # Examples
-///
-/// A whole server on in-memory connections, each served on a thread of its own; the third
-/// connection stops it:
-///
-/// ```
-/// use graceful_core::serve::{self, Listener, Setup};
-/// use graceful_core::{Graceful, ManualTimer, Outcome};
-/// use std::future::pending;
-/// use std::sync::{Arc, Mutex};
-///
-/// struct Three(u32);
-///
-/// impl Listener for Three {
-///     type Io = u32;
-///
-///     async fn accept(&mut self) -> std::io::Result<u32> {
-///         if self.0 == 3 {
-///             pending::<()>().await;
-///         }
-///         self.0 += 1;
-///         Ok(self.0)
-///     }
-/// }
-///
-/// let timer = ManualTimer::new();
-/// let graceful = Graceful::builder().build(timer.clone())?;
-/// let shutdown = graceful.shutdown();
-/// let setup = Setup::new(timer, |task| {
-///     std::thread::spawn(move || futures::executor::block_on(task));
-/// });
-///
-/// let served = Arc::new(Mutex::new(Vec::new()));
-/// let log = served.clone();
-/// let handler = move |id, conn: graceful_core::Conn| {
-///     let (log, shutdown) = (log.clone(), shutdown.clone());
-///     async move {
-///         conn.mark_active();
-///         log.lock().unwrap().push(id);
-///         conn.mark_idle();
-///         if id == 3 {
-///             shutdown.stop();
-///         }
-///     }
-/// };
-///
-/// let report = futures::executor::block_on(serve::serve(graceful, Three(0), handler, setup));
-/// assert_eq!(report.outcome, Outcome::Drained);
-/// served.lock().unwrap().sort();
-/// assert_eq!(*served.lock().unwrap(), [1, 2, 3]);
-/// # Ok::<(), graceful_core::ConfigError>(())
-/// ```
-pub async fn serve<L, H, F>(
+pub(crate) async fn serve<R, L, H, F>(
     graceful: Graceful,
     listener: L,
     handler: H,
     setup: Setup,
 ) -> ShutdownReport
 where
-    L: Listener,
+    L: Listener<R>,
     H: Fn(L::Io, Conn) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
@@ -192,7 +128,7 @@ where
         timer,
         spawn,
     }
-    .run(listener, handler);
+    .run::<R, L, H, F>(listener, handler);
     let serving = join(graceful.run(), accepting);
     let watching = async move {
         join_all(watchers).await;
@@ -212,9 +148,9 @@ struct AcceptLoop {
 }
 
 impl AcceptLoop {
-    async fn run<L, H, F>(self, mut listener: L, handler: H)
+    async fn run<R, L, H, F>(self, mut listener: L, handler: H)
     where
-        L: Listener,
+        L: Listener<R>,
         H: Fn(L::Io, Conn) -> F,
         F: Future<Output = ()> + Send + 'static,
     {
@@ -384,7 +320,7 @@ mod tests {
         }
     }
 
-    impl Listener for Scripted {
+    impl Listener<()> for Scripted {
         type Io = u32;
 
         async fn accept(&mut self) -> io::Result<u32> {
@@ -448,7 +384,7 @@ mod tests {
             });
             let graceful = self.graceful.take().unwrap();
             let report = self.report.clone();
-            let serving = serve(graceful, listener, handler, setup);
+            let serving = serve::<(), _, _, _>(graceful, listener, handler, setup);
             self.pool
                 .spawner()
                 .spawn_local(async move {
@@ -614,7 +550,7 @@ mod tests {
         });
         let graceful = server.graceful.take().unwrap();
         let report = server.report.clone();
-        let serving = serve(graceful, listener, |_, _conn| async {}, setup);
+        let serving = serve::<(), _, _, _>(graceful, listener, |_, _conn| async {}, setup);
         server
             .pool
             .spawner()

@@ -1,26 +1,23 @@
 //! `Listener`: what the serve loop accepts from.
 //!
-//! This crate names no runtime, so it implements the trait for no listener: each adapter
-//! has a `Listener` trait of its own, of the same shape, implemented for its runtime's TCP and
-//! Unix listeners (Rust's orphan rule forbids an adapter to implement *this* trait for a
-//! runtime's types), and wraps the user's listener in a private type that implements this
-//! one by forwarding.
+//! The trait is generic over a runtime marker `R`: an adapter implements
+//! `Listener<Tokio> for tokio::net::TcpListener` in its own crate, which the orphan rule
+//! allows because `Tokio` is local there. The serve loop itself never looks at `R`.
 
 use std::future::Future;
 use std::io;
 
 use crate::serve::SocketOptions;
 
-/// A source of connections for [`serve`](crate::serve::serve).
+/// A source of connections for [`Server::serve`](crate::Server::serve) on runtime `R`.
 ///
-/// Implement it for whatever accepts connections on your runtime (a TCP listener, a TLS
-/// acceptor, a test double that fails on demand). The adapters (graceful-tokio,
-/// graceful-smol) implement it for you: their own `Listener` traits are what their users
-/// implement.
+/// The adapters implement it for their runtime's TCP and Unix listeners. Implement it to
+/// serve from anything else that accepts connections (a TLS acceptor, a listener inherited
+/// from systemd, a test double that fails on demand).
 ///
 /// # Examples
 ///
-/// A listener that hands out three in-memory connections, then none:
+/// A listener that hands out three in-memory connections, then none, on any runtime:
 ///
 /// ```
 /// use graceful_core::serve::Listener;
@@ -31,7 +28,7 @@ use crate::serve::SocketOptions;
 ///     next: u32,
 /// }
 ///
-/// impl Listener for Three {
+/// impl<R> Listener<R> for Three {
 ///     type Io = u32;
 ///
 ///     async fn accept(&mut self) -> io::Result<u32> {
@@ -44,10 +41,10 @@ use crate::serve::SocketOptions;
 /// }
 ///
 /// let mut three = Three { next: 0 };
-/// assert_eq!(futures::executor::block_on(three.accept())?, 1);
+/// assert_eq!(futures::executor::block_on(Listener::<()>::accept(&mut three))?, 1);
 /// # Ok::<(), io::Error>(())
 /// ```
-pub trait Listener: Send + 'static {
+pub trait Listener<R>: Send + 'static {
     /// An accepted connection.
     type Io: Send + 'static;
 

@@ -1,0 +1,98 @@
+//! `Runtime`: what a server needs of an async runtime, in one small trait.
+//!
+//! graceful-core names no runtime. Everything runtime specific that a [`Server`] needs
+//! (the clock, spawning a connection's task, the shutdown signals, and the settings of the
+//! runtime's HTTP hook) comes through this trait, which each adapter implements once for a
+//! marker type of its own (`graceful_tokio::Tokio`, `graceful_smol::Smol`). That marker also
+//! parameterizes [`Listener`](crate::serve::Listener), so an adapter may implement the
+//! core's trait for its runtime's listener types: the orphan rule is satisfied by the local
+//! marker.
+//!
+//! [`Server`]: crate::Server
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+
+use crate::serve::{ConnectionTask, Watcher};
+use crate::{Conn, Shutdown, Timer};
+
+/// An async runtime, as a [`Server`](crate::Server) uses it.
+///
+/// The adapters implement it (`graceful_tokio::Tokio`, `graceful_smol::Smol`); implement it
+/// to serve on a runtime that has no adapter.
+///
+/// # Examples
+///
+/// A runtime that serves each connection on a thread of its own, on a hand-driven clock:
+///
+/// ```
+/// use graceful_core::serve::{ConnectionTask, Runtime, Watcher};
+/// use graceful_core::{ManualTimer, Shutdown};
+///
+/// #[derive(Clone, Debug, Default)]
+/// struct Threads(ManualTimer);
+///
+/// impl Runtime for Threads {
+///     type Timer = ManualTimer;
+///     type Http = ();
+///
+///     fn timer(&self) -> ManualTimer {
+///         self.0.clone()
+///     }
+///
+///     fn http(&self) {}
+///
+///     fn spawn(&self, task: ConnectionTask) {
+///         std::thread::spawn(move || futures::executor::block_on(task));
+///     }
+///
+///     fn signals(&self, _shutdown: Shutdown) -> std::io::Result<Watcher> {
+///         Err(std::io::ErrorKind::Unsupported.into())
+///     }
+/// }
+/// ```
+pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
+    /// The runtime's clock: the manager's deadlines and the accept loop's backoff run on it.
+    type Timer: Timer + Clone;
+
+    /// The settings of the runtime's HTTP hook, reachable through
+    /// [`ServerBuilder::http`](crate::ServerBuilder::http): graceful-hyper's settings on the
+    /// runtime's timer and executor for the adapters, `()` for a runtime without one.
+    type Http: Clone + fmt::Debug + Send + Sync + 'static;
+
+    /// The clock.
+    fn timer(&self) -> Self::Timer;
+
+    /// The HTTP settings with their defaults.
+    fn http(&self) -> Self::Http;
+
+    /// Runs a connection's task in the background. The task ends on its own; it may be
+    /// detached.
+    fn spawn(&self, task: ConnectionTask);
+
+    /// Registers the shutdown signals (SIGINT and SIGTERM; Ctrl-C on Windows) now, and
+    /// returns the future that forwards each one to [`Shutdown::signal`] for as long as the
+    /// server serves.
+    ///
+    /// # Errors
+    ///
+    /// When the handlers cannot be registered; the server then serves without them.
+    fn signals(&self, shutdown: Shutdown) -> io::Result<Watcher>;
+}
+
+/// A runtime that can serve HTTP connections of type `Io` with the service `S`: what
+/// [`Server::serve_http`](crate::Server::serve_http) asks of its runtime.
+///
+/// `M` tells apart the kinds of service a runtime accepts (a hyper service, a tower service)
+/// so that one method takes them all. The adapters implement it through graceful-hyper.
+pub trait ServeHttp<Io, S, M>: Runtime {
+    /// Serves one connection with `service`, reporting its states on `conn`, until it
+    /// closes. A connection that fails concerns only itself: errors are not returned.
+    fn serve_connection(
+        http: &Self::Http,
+        io: Io,
+        conn: Conn,
+        service: &S,
+    ) -> impl Future<Output = ()> + Send + 'static + use<Self, Io, S, M>;
+}

@@ -1,0 +1,465 @@
+//! `Server` and `ServerBuilder`: one server, generic over its [`Runtime`].
+//!
+//! Every adapter serves through this type: graceful-tokio's `Server` is `Server<Tokio>`,
+//! graceful-smol's is `Server<Smol>`. The settings, the signal and trigger handling and the
+//! serve loop are written here once; an adapter brings only its runtime's impls.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::serve::accept_loop::{self, Setup};
+use crate::serve::{Listener, Runtime, ServeHttp, SocketOptions, Watcher};
+use crate::{Builder, ConfigError, Conn, ConnId, ConnState, Graceful, Shutdown, ShutdownReport};
+
+type HttpConfig<R> = Arc<dyn Fn(<R as Runtime>::Http) -> <R as Runtime>::Http + Send + Sync>;
+
+/// Settings for a [`Server`]: the shutdown's, the sockets', the signals' and HTTP's.
+///
+/// Every setting has a default; [`build`](ServerBuilder::build) checks that they make sense
+/// together. With the defaults, [`Server::new`] needs no check at all.
+///
+/// # Examples
+///
+/// ```
+/// # use graceful_core::serve::{ConnectionTask, Runtime, Watcher};
+/// # use graceful_core::{ManualTimer, Shutdown};
+/// # #[derive(Clone, Debug, Default)]
+/// # struct Threads(ManualTimer);
+/// # impl Runtime for Threads {
+/// #     type Timer = ManualTimer;
+/// #     type Http = ();
+/// #     fn timer(&self) -> ManualTimer { self.0.clone() }
+/// #     fn http(&self) {}
+/// #     fn spawn(&self, task: ConnectionTask) { std::thread::spawn(move || futures::executor::block_on(task)); }
+/// #     fn signals(&self, _: Shutdown) -> std::io::Result<Watcher> { Err(std::io::ErrorKind::Unsupported.into()) }
+/// # }
+/// use graceful_core::{ConfigError, Server};
+/// use std::time::Duration;
+///
+/// let server = Server::<Threads>::builder()
+///     .timeout(Duration::from_secs(10))
+///     .quiet_period(Duration::from_millis(100))
+///     .listen_limit(1024)
+///     .tcp_keepalive(Duration::from_secs(60))
+///     .tcp_nodelay(true)
+///     .signals(false)
+///     .on_shutdown(|| eprintln!("draining"))
+///     .build()?;
+/// # drop(server);
+///
+/// let nonsense = Server::<Threads>::builder().timeout(Duration::ZERO).build();
+/// assert_eq!(nonsense.unwrap_err(), ConfigError::ZeroTimeout);
+/// # Ok::<(), ConfigError>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ServerBuilder<R: Runtime> {
+    runtime: R,
+    core: Builder,
+    options: SocketOptions,
+    signals: bool,
+    triggers: Vec<Watcher>,
+    http: Option<HttpConfig<R>>,
+}
+
+impl<R: Runtime> ServerBuilder<R> {
+    fn new(runtime: R) -> ServerBuilder<R> {
+        ServerBuilder {
+            runtime,
+            core: Graceful::builder(),
+            options: SocketOptions::default(),
+            signals: true,
+            triggers: Vec::new(),
+            http: None,
+        }
+    }
+
+    /// Serves on `runtime`: for instance graceful-smol's `Smol` with a spawner of another
+    /// executor. Defaults to `R::default()`.
+    pub fn runtime(mut self, runtime: R) -> ServerBuilder<R> {
+        self.runtime = runtime;
+        self
+    }
+
+    /// How long a drain may last before every remaining connection is killed (Go's
+    /// `Timeout`). Defaults to 30 s; see [`no_timeout`](ServerBuilder::no_timeout).
+    pub fn timeout(mut self, timeout: Duration) -> ServerBuilder<R> {
+        self.core = self.core.timeout(Some(timeout));
+        self
+    }
+
+    /// Lets a drain last as long as its connections do: no timeout.
+    pub fn no_timeout(mut self) -> ServerBuilder<R> {
+        self.core = self.core.timeout(None);
+        self
+    }
+
+    /// How long an idle connection must have been quiet before a drain closes it at once;
+    /// one quiet for less is closed at the end of this period, so that a keep-alive client
+    /// in mid-loop is answered instead of raced. Defaults to 250 ms.
+    pub fn quiet_period(mut self, quiet_period: Duration) -> ServerBuilder<R> {
+        self.core = self.core.quiet_period(quiet_period);
+        self
+    }
+
+    /// At most `limit` connections open at once (Go's `ListenLimit`); more wait in the
+    /// kernel's backlog. There is no limit by default.
+    pub fn listen_limit(mut self, limit: usize) -> ServerBuilder<R> {
+        self.core = self.core.listen_limit(Some(limit));
+        self
+    }
+
+    /// The TCP keep-alive period of accepted connections (Go's `TCPKeepAlive`), so that
+    /// peers that vanished are found and their connections closed. Defaults to 3 minutes,
+    /// like Go; see [`no_tcp_keepalive`](ServerBuilder::no_tcp_keepalive).
+    pub fn tcp_keepalive(mut self, period: Duration) -> ServerBuilder<R> {
+        self.options = self.options.with_tcp_keepalive(Some(period));
+        self
+    }
+
+    /// Leaves TCP keep-alive as the system has it (usually off).
+    pub fn no_tcp_keepalive(mut self) -> ServerBuilder<R> {
+        self.options = self.options.with_tcp_keepalive(None);
+        self
+    }
+
+    /// Sets `TCP_NODELAY` on accepted connections (turns Nagle's algorithm off). `false`, the
+    /// default, leaves the system default.
+    pub fn tcp_nodelay(mut self, nodelay: bool) -> ServerBuilder<R> {
+        self.options = self.options.with_tcp_nodelay(nodelay);
+        self
+    }
+
+    /// Whether SIGINT and SIGTERM (Ctrl-C on Windows) stop the server while it serves: the
+    /// first starts a graceful shutdown, a second one while draining kills what is left.
+    /// Defaults to `true`; turn it off (Go's `NoSignalHandling`) to stop only through
+    /// [`Server::shutdown`] or [`shutdown_on`](ServerBuilder::shutdown_on).
+    pub fn signals(mut self, enabled: bool) -> ServerBuilder<R> {
+        self.signals = enabled;
+        self
+    }
+
+    /// Starts a graceful shutdown ([`Shutdown::stop`]) when `trigger` resolves: a channel, a
+    /// health check, another runtime's signal. May be called more than once: any trigger
+    /// stops the server.
+    pub fn shutdown_on(
+        mut self,
+        trigger: impl Future<Output = ()> + Send + 'static,
+    ) -> ServerBuilder<R> {
+        self.triggers.push(Box::pin(trigger));
+        self
+    }
+
+    /// Called when a graceful shutdown is requested, before anything stops; returning
+    /// `false` vetoes it and the server keeps serving. A forced stop is not subject to it.
+    pub fn before_shutdown(
+        mut self,
+        hook: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> ServerBuilder<R> {
+        self.core = self.core.before_shutdown(hook);
+        self
+    }
+
+    /// Called once, after accepting stopped and before connections are drained (Go's
+    /// `ShutdownInitiated`).
+    pub fn on_shutdown(mut self, hook: impl Fn() + Send + Sync + 'static) -> ServerBuilder<R> {
+        self.core = self.core.on_shutdown(hook);
+        self
+    }
+
+    /// Called on every state change of every connection (Go's `ConnState`), inline on the
+    /// connection's task: keep it short.
+    pub fn on_state_change(
+        mut self,
+        observer: impl Fn(ConnId, ConnState) + Send + Sync + 'static,
+    ) -> ServerBuilder<R> {
+        self.core = self.core.on_state_change(observer);
+        self
+    }
+
+    /// Adjusts the HTTP settings that [`Server::serve_http`] uses, starting from their
+    /// defaults (for the adapters: graceful-hyper's `Http`, so protocols, header read
+    /// timeout, header grace and hyper's own HTTP/1 and HTTP/2 options). Called again, the
+    /// adjustments add up.
+    pub fn http(mut self, adjust: impl Fn(R::Http) -> R::Http + Send + Sync + 'static) -> Self {
+        self.http = Some(match self.http.take() {
+            None => Arc::new(adjust),
+            Some(before) => Arc::new(move |http| adjust(before(http))),
+        });
+        self
+    }
+
+    /// Checks the settings and builds the server.
+    ///
+    /// # Errors
+    ///
+    /// A zero listen limit, a zero timeout, a timeout or quiet period over
+    /// [`MAX_DURATION`](crate::MAX_DURATION), or a quiet period not shorter than the
+    /// timeout: see [`ConfigError`].
+    pub fn build(self) -> Result<Server<R>, ConfigError> {
+        let graceful = self.core.build(self.runtime.timer())?;
+        Ok(Server {
+            graceful,
+            runtime: self.runtime,
+            options: self.options,
+            signals: self.signals,
+            triggers: self.triggers,
+            http: self.http,
+        })
+    }
+}
+
+impl<R: Runtime + Default> Default for ServerBuilder<R> {
+    fn default() -> ServerBuilder<R> {
+        ServerBuilder::new(R::default())
+    }
+}
+
+impl<R: Runtime> fmt::Debug for ServerBuilder<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("runtime", &self.runtime)
+            .field("core", &self.core)
+            .field("options", &self.options)
+            .field("signals", &self.signals)
+            .field("triggers", &self.triggers.len())
+            .field("http", &self.http.is_some())
+            .finish()
+    }
+}
+
+/// A server that shuts down gracefully, on runtime `R`.
+///
+/// Create it ([`new`](Server::new) for the defaults, [`builder`](Server::builder) for
+/// settings), keep its [`shutdown`](Server::shutdown) handle if you stop it from code, and
+/// [`serve`](Server::serve) a listener with a connection handler, or
+/// [`serve_http`](Server::serve_http) it with an HTTP service. The adapters name it for their
+/// runtime: `graceful_tokio::Server`, `graceful_smol::Server`.
+///
+/// # Examples
+///
+/// A server on in-memory connections, each served on a thread of its own; the third
+/// connection stops it:
+///
+/// ```
+/// use graceful_core::serve::{ConnectionTask, Listener, Runtime, Watcher};
+/// use graceful_core::{ManualTimer, Outcome, Server, Shutdown};
+/// use std::future::pending;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+///
+/// #[derive(Clone, Debug, Default)]
+/// struct Threads(ManualTimer);
+///
+/// impl Runtime for Threads {
+///     type Timer = ManualTimer;
+///     type Http = ();
+///     fn timer(&self) -> ManualTimer {
+///         self.0.clone()
+///     }
+///     fn http(&self) {}
+///     fn spawn(&self, task: ConnectionTask) {
+///         std::thread::spawn(move || futures::executor::block_on(task));
+///     }
+///     fn signals(&self, _: Shutdown) -> std::io::Result<Watcher> {
+///         Err(std::io::ErrorKind::Unsupported.into())
+///     }
+/// }
+///
+/// struct Three(u32);
+///
+/// impl Listener<Threads> for Three {
+///     type Io = u32;
+///     async fn accept(&mut self) -> std::io::Result<u32> {
+///         if self.0 == 3 {
+///             pending::<()>().await;
+///         }
+///         self.0 += 1;
+///         Ok(self.0)
+///     }
+/// }
+///
+/// let server = Server::<Threads>::builder().signals(false).build()?;
+/// let shutdown = server.shutdown();
+/// let served = Arc::new(AtomicU32::new(0));
+/// let count = served.clone();
+/// let report = futures::executor::block_on(server.serve(Three(0), move |id, conn| {
+///     let (shutdown, count) = (shutdown.clone(), count.clone());
+///     async move {
+///         conn.mark_active();
+///         count.fetch_add(1, Ordering::SeqCst);
+///         conn.mark_idle();
+///         if id == 3 {
+///             shutdown.stop();
+///         }
+///     }
+/// }));
+/// assert_eq!(report.outcome, Outcome::Drained);
+/// assert_eq!(served.load(Ordering::SeqCst), 3);
+/// # Ok::<(), graceful_core::ConfigError>(())
+/// ```
+pub struct Server<R: Runtime> {
+    graceful: Graceful,
+    runtime: R,
+    options: SocketOptions,
+    signals: bool,
+    triggers: Vec<Watcher>,
+    http: Option<HttpConfig<R>>,
+}
+
+impl<R: Runtime + Default> Server<R> {
+    /// A server with the default settings: 30 s timeout, 250 ms quiet period, no listen
+    /// limit, 3 min TCP keep-alive, signals on, the HTTP hook's defaults.
+    pub fn new() -> Server<R> {
+        ServerBuilder::<R>::default().build_valid()
+    }
+
+    /// Settings, starting from the defaults of [`new`](Server::new).
+    pub fn builder() -> ServerBuilder<R> {
+        ServerBuilder::default()
+    }
+}
+
+impl<R: Runtime + Default> Default for Server<R> {
+    fn default() -> Server<R> {
+        Server::new()
+    }
+}
+
+impl<R: Runtime> ServerBuilder<R> {
+    /// Builds settings known to be valid (the defaults) without checking them again.
+    fn build_valid(self) -> Server<R> {
+        let graceful = self.core.build_valid(self.runtime.timer());
+        Server {
+            graceful,
+            runtime: self.runtime,
+            options: self.options,
+            signals: self.signals,
+            triggers: self.triggers,
+            http: self.http,
+        }
+    }
+}
+
+impl<R: Runtime> Server<R> {
+    /// A handle to stop the server, force it, await its report and read live counts.
+    pub fn shutdown(&self) -> Shutdown {
+        self.graceful.shutdown()
+    }
+
+    /// Serves `listener` until the server has shut down, and returns the report.
+    ///
+    /// Each connection runs in its own task (the runtime's spawn) as `handler(io, conn)`,
+    /// raced against [`Conn::killed`]: the handler marks `conn` active and idle around each
+    /// unit of work, closes when told to drain, and keeps `conn` for as long as the
+    /// connection lives. A panicking handler is logged and its connection closed; serving
+    /// goes on. Signals (if on) and the [`shutdown_on`](ServerBuilder::shutdown_on) triggers
+    /// are watched meanwhile.
+    ///
+    /// # The handler
+    ///
+    /// The handler tells graceful what the connection does: [`Conn::mark_active`] when work
+    /// starts, [`Conn::mark_idle`] when it is answered; and it closes when told to drain:
+    /// while idle, when [`Conn::drained`] resolves; after a response, when
+    /// [`Conn::is_draining`]. It need not watch for the kill: its task is dropped at the
+    /// timeout or on a second signal.
+    ///
+    /// # Accept errors
+    ///
+    /// None ends serving. Errors about one connection (reset, aborted) are skipped. Running
+    /// out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) backs off from 5 ms,
+    /// doubling up to 1 s, with one `tracing` warning per episode, until an accept succeeds.
+    ///
+    /// Dropping the future before it resolves kills every connection left.
+    pub fn serve<L, H, F>(self, listener: L, handler: H) -> impl Future<Output = ShutdownReport>
+    where
+        L: Listener<R>,
+        H: Fn(L::Io, Conn) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let Server {
+            graceful,
+            runtime,
+            options,
+            signals,
+            triggers,
+            http: _,
+        } = self;
+        let spawner = runtime.clone();
+        let mut setup =
+            Setup::new(runtime.timer(), move |task| spawner.spawn(task)).socket_options(options);
+        for trigger in triggers {
+            let shutdown = graceful.shutdown();
+            setup = setup.watch(async move {
+                trigger.await;
+                shutdown.stop();
+            });
+        }
+        if signals {
+            match runtime.signals(graceful.shutdown()) {
+                Ok(watcher) => setup = setup.watch(watcher),
+                Err(error) => tracing::error!(%error, "cannot handle signals; serving without"),
+            }
+        }
+        accept_loop::serve::<R, L, H, F>(graceful, listener, handler, setup)
+    }
+
+    /// Serves HTTP on `listener` with `service` until the server has shut down, and returns
+    /// the report: [`serve`](Server::serve) with the runtime's HTTP hook as the handler.
+    ///
+    /// For the adapters, `service` is a hyper `Service` (such as `service_fn`) or a tower
+    /// `Service` (such as an axum `Router`), cloned for each connection; the HTTP settings
+    /// are those of [`ServerBuilder::http`].
+    pub fn serve_http<L, S, M>(
+        mut self,
+        listener: L,
+        service: S,
+    ) -> impl Future<Output = ShutdownReport>
+    where
+        L: Listener<R>,
+        R: ServeHttp<L::Io, S, M>,
+        S: Send + Sync + 'static,
+    {
+        let http = match self.http.take() {
+            Some(adjust) => adjust(self.runtime.http()),
+            None => self.runtime.http(),
+        };
+        self.serve(listener, move |io, conn| {
+            R::serve_connection(&http, io, conn, &service)
+        })
+    }
+}
+
+impl<R: Runtime> fmt::Debug for Server<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("graceful", &self.graceful)
+            .field("runtime", &self.runtime)
+            .field("options", &self.options)
+            .field("signals", &self.signals)
+            .field("triggers", &self.triggers.len())
+            .field("http", &self.http.is_some())
+            .finish()
+    }
+}
+
+/// Serves HTTP on `listener` with `service` and the default settings until a signal has
+/// shut the server down; returns the report: `Server::<R>::new().serve_http(listener,
+/// service)`, with the runtime `R` told by the listener's type.
+///
+/// The adapters re-export it: `graceful_tokio::serve_http` serves a tokio listener,
+/// `graceful_smol::serve_http` a smol one. `service` is a hyper `Service` (such as
+/// `service_fn`) or a tower `Service` (such as an axum `Router`), as it is: no adapter, no
+/// clone in your code. For settings, use [`Server::serve_http`].
+///
+/// An axum app, with graceful-tokio (which re-exports this function):
+/// `graceful_tokio::serve_http(listener, Router::new().route("/", get(|| async { "hello" })))`.
+pub fn serve_http<R, L, S, M>(listener: L, service: S) -> impl Future<Output = ShutdownReport>
+where
+    R: Runtime + Default + ServeHttp<L::Io, S, M>,
+    L: Listener<R>,
+    S: Send + Sync + 'static,
+{
+    Server::<R>::new().serve_http(listener, service)
+}

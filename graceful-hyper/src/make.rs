@@ -1,0 +1,270 @@
+//! `MakeService`: the services graceful serves HTTP with, hyper's and tower's alike.
+//!
+//! A server clones its service for each connection. hyper's `Service` takes `&self` and
+//! needs nothing more; a tower `Service` (an axum `Router`, a `tower::ServiceBuilder` stack)
+//! takes `&mut self` and must be ready before it is called, so each request gets a clone of
+//! its own, driven through `poll_ready` and `call` ([`TowerService`]). The marker types
+//! [`Hyper`] and [`Tower`] let one generic method take either: a type implements
+//! `MakeService<Hyper>` or `MakeService<Tower>`, and the compiler picks the one that fits.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use pin_project_lite::pin_project;
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// Marks a hyper [`Service`](hyper::service::Service) for [`MakeService`].
+#[derive(Clone, Copy, Debug)]
+pub enum Hyper {}
+
+/// Marks a tower [`Service`](tower_service::Service) for [`MakeService`].
+#[derive(Clone, Copy, Debug)]
+pub enum Tower {}
+
+/// A service that graceful can serve HTTP connections with: a hyper `Service` such as
+/// `service_fn`, or a tower `Service` such as an axum `Router`. It is cloned for each
+/// connection; `M` is [`Hyper`] or [`Tower`], and inferred.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_hyper::MakeService;
+/// use http_body_util::Full;
+/// use hyper::body::Bytes;
+/// use std::convert::Infallible;
+///
+/// fn servable<M>(_: &impl MakeService<M>) {}
+///
+/// let hello = hyper::service::service_fn(|_request| async {
+///     Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("hello"))))
+/// });
+/// servable(&hello);
+/// servable(&axum::Router::new().route("/", axum::routing::get(|| async { "hello" })));
+/// ```
+///
+/// A service whose future is not `Send` cannot be served on a multi-threaded runtime, and
+/// says so:
+///
+/// ```compile_fail
+/// use graceful_hyper::MakeService;
+/// use http_body_util::Full;
+/// use hyper::body::Bytes;
+/// use std::convert::Infallible;
+/// use std::rc::Rc;
+///
+/// fn servable<M>(_: &impl MakeService<M>) {}
+///
+/// let not_send = hyper::service::service_fn(|_request| async {
+///     let rc = Rc::new(());
+///     std::future::ready(()).await;
+///     drop(rc);
+///     Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("hello"))))
+/// });
+/// servable(&not_send);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an HTTP service graceful can serve",
+    label = "not a `Clone + Send + Sync + 'static` hyper or tower service of `Request<Incoming>` with a `Send` future and body",
+    note = "serve a hyper `Service` (for instance `hyper::service::service_fn`) or a tower `Service` (for instance an axum `Router`); it is cloned for each connection, and its futures run on other threads, so they must be `Send`"
+)]
+pub trait MakeService<M>: Send + Sync + 'static {
+    /// The response body.
+    type Body: Body<Data = Self::Data, Error = Self::BodyError> + Send + 'static;
+    /// The body's chunks.
+    type Data: bytes_buf::Buf + Send + 'static;
+    /// The body's error.
+    type BodyError: Into<BoxError>;
+    /// The service's error.
+    type Error: Into<BoxError>;
+    /// The service's future.
+    type Future: Future<Output = Result<Response<Self::Body>, Self::Error>> + Send + 'static;
+    /// What serves one connection.
+    type Service: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<Self::Body>,
+            Error = Self::Error,
+            Future = Self::Future,
+        > + Send
+        + 'static;
+
+    /// The service for one more connection.
+    fn make_service(&self) -> Self::Service;
+}
+
+mod bytes_buf {
+    pub use hyper::body::Buf;
+}
+
+impl<S, B> MakeService<Hyper> for S
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Body = B;
+    type Data = B::Data;
+    type BodyError = B::Error;
+    type Error = S::Error;
+    type Future = S::Future;
+    type Service = S;
+
+    fn make_service(&self) -> S {
+        self.clone()
+    }
+}
+
+impl<S, B> MakeService<Tower> for S
+where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Body = B;
+    type Data = B::Data;
+    type BodyError = B::Error;
+    type Error = S::Error;
+    type Future = TowerFuture<S>;
+    type Service = TowerService<S>;
+
+    fn make_service(&self) -> TowerService<S> {
+        TowerService(self.clone())
+    }
+}
+
+/// A tower service as a hyper service: each request is served by a clone of its own, made
+/// ready, then called.
+#[derive(Clone, Debug)]
+pub struct TowerService<S>(pub S);
+
+impl<S, Req> hyper::service::Service<Req> for TowerService<S>
+where
+    S: tower_service::Service<Req> + Clone,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = TowerFuture<S, Req>;
+
+    fn call(&self, request: Req) -> Self::Future {
+        TowerFuture {
+            state: State::Ready {
+                service: self.0.clone(),
+                request: Some(request),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of a [`TowerService`].
+    pub struct TowerFuture<S, Req = Request<Incoming>>
+    where
+        S: tower_service::Service<Req>,
+    {
+        #[pin]
+        state: State<S, Req>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, Req>
+    where
+        S: tower_service::Service<Req>,
+    {
+        Ready { service: S, request: Option<Req> },
+        Called { #[pin] future: S::Future },
+    }
+}
+
+impl<S, Req> Future for TowerFuture<S, Req>
+where
+    S: tower_service::Service<Req>,
+{
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Ready { service, request } => {
+                    ready!(service.poll_ready(cx))?;
+                    let Some(request) = request.take() else {
+                        // Only reachable if polled again after a panic in `call`.
+                        return Poll::Pending;
+                    };
+                    let future = service.call(request);
+                    state.set(State::Called { future });
+                }
+                StateProj::Called { future } => return future.poll(cx),
+            }
+        }
+    }
+}
+
+impl<S, Req> fmt::Debug for TowerFuture<S, Req>
+where
+    S: tower_service::Service<Req>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TowerFuture").finish_non_exhaustive()
+    }
+}
+
+/// Implements graceful-core's `ServeHttp` for an adapter's runtime marker: connections of
+/// any IO type with the given traits, wrapped in `$io` to become hyper's IO, served by any
+/// [`MakeService`] through the runtime's `Http` settings.
+///
+/// This is how graceful-tokio and graceful-smol say, once, that they serve HTTP the same
+/// way and differ only in their IO glue. The runtime's `Http` settings must be
+/// [`Http`](crate::Http).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __serve_http_on {
+    ($runtime:ty, $io:path, $($bounds:tt)+) => {
+        impl<Io, S, M> $crate::__private::ServeHttp<Io, S, M> for $runtime
+        where
+            Io: $($bounds)+ + Unpin + Send + 'static,
+            S: $crate::MakeService<M>,
+        {
+            fn serve_connection(
+                http: &<$runtime as $crate::__private::Runtime>::Http,
+                io: Io,
+                conn: $crate::__private::Conn,
+                service: &S,
+            ) -> impl ::std::future::Future<Output = ()> + Send + 'static + use<Io, S, M> {
+                $crate::__private::FutureExt::map(
+                    http.serve_connection($io(io), conn, service.make_service()),
+                    drop,
+                )
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use futures_util::FutureExt;
+    pub use graceful_core::serve::{Runtime, ServeHttp};
+    pub use graceful_core::Conn;
+}

@@ -1,0 +1,134 @@
+//! HTTP on smol and async-std: graceful-hyper with this crate's own IO glue and executor.
+//!
+//! # Invariants
+//!
+//! - [`HyperIo`] never zeroes a buffer per read. hyper hands out uninitialized memory, and
+//!   filling it straight from a futures-io reader would take `unsafe` (or zeroing it first,
+//!   which is what made smol-hyper's glue cost two thirds of a request). Instead each read
+//!   fills a per-thread scratch buffer, initialized once, and copies what was read: a copy
+//!   of the bytes that arrived, nothing more.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use hyper::rt::ReadBufCursor;
+use smol::io::{AsyncRead, AsyncWrite};
+
+use crate::Smol;
+
+/// The HTTP settings of a smol or async-std server: graceful-hyper's, on
+/// [`SmolTimer`](crate::SmolTimer) and [`SmolExecutor`]. Adjust them with
+/// [`Builder::http`](graceful_core::ServerBuilder::http).
+pub type Http = graceful_hyper::Http<SmolExecutor>;
+
+/// hyper's executor (HTTP/2 streams) on a [`Smol`] runtime: smol's global executor, or the
+/// runtime's spawner.
+#[derive(Clone, Debug, Default)]
+pub struct SmolExecutor(pub Smol);
+
+impl<F> hyper::rt::Executor<F> for SmolExecutor
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    fn execute(&self, future: F) {
+        self.0.run(future);
+    }
+}
+
+/// The largest read handed to the inner reader at once.
+const SCRATCH: usize = 16 * 1024;
+
+thread_local! {
+    static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH].into_boxed_slice());
+}
+
+/// A futures-io stream (smol's, async-std's) as hyper's IO, without zeroing per read.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_smol::HyperIo;
+///
+/// # smol::block_on(async {
+/// let listener = smol::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let stream = smol::net::TcpStream::connect(listener.local_addr()?).await?;
+/// let io = HyperIo::new(stream); // hyper::rt::Read + hyper::rt::Write
+/// # drop(io);
+/// # std::io::Result::Ok(()) }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct HyperIo<T> {
+    inner: T,
+}
+
+impl<T> HyperIo<T> {
+    /// Wraps `inner`.
+    pub fn new(inner: T) -> HyperIo<T> {
+        HyperIo { inner }
+    }
+
+    /// The wrapped stream.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
+impl<T: AsyncRead + Unpin> hyper::rt::Read for HyperIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let want = buf.remaining().min(SCRATCH);
+        let inner = Pin::new(&mut self.get_mut().inner);
+        SCRATCH_BUF.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => {
+                let n = ready!(inner.poll_read(cx, &mut scratch[..want]))?;
+                buf.put_slice(&scratch[..n]);
+                Poll::Ready(Ok(()))
+            }
+            // Only if a reader polls another `HyperIo` from inside its own read.
+            Err(_) => {
+                let mut scratch = vec![0; want];
+                let n = ready!(inner.poll_read(cx, &mut scratch))?;
+                buf.put_slice(&scratch[..n]);
+                Poll::Ready(Ok(()))
+            }
+        })
+    }
+}
+
+impl<T: AsyncWrite + Unpin> hyper::rt::Write for HyperIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_close(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+}
+
+graceful_hyper::__serve_http_on!(Smol, HyperIo::new, AsyncRead + AsyncWrite);

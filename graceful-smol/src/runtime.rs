@@ -1,0 +1,92 @@
+//! `Smol`: graceful-core's [`Runtime`] on smol, or on async-std through a spawner.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+
+use graceful_core::serve::{ConnectionTask, Runtime, Watcher};
+use graceful_core::Shutdown;
+
+use crate::{signal, SmolTimer};
+
+type Spawner = Arc<dyn Fn(ConnectionTask) + Send + Sync>;
+
+/// smol's runtime (async-io's reactor and timers, async-signal's signals), as a graceful
+/// [`Server`](crate::Server) uses it. Tasks go to smol's global executor unless a
+/// [`spawner`](Smol::spawner) says otherwise: async-std runs on the same reactor, so an
+/// async-std program keeps its connections' tasks on its own executor with one.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_smol::{Server, Smol};
+///
+/// // smol: the default.
+/// let on_smol = Server::new();
+/// // async-std: its executor runs the connections' tasks.
+/// let on_async_std = Server::builder()
+///     .runtime(Smol::spawner(|task| drop(async_std::task::spawn(task))))
+///     .build()?;
+/// # drop((on_smol, on_async_std));
+/// # Ok::<(), graceful_smol::ConfigError>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct Smol {
+    spawner: Option<Spawner>,
+}
+
+impl Smol {
+    /// Runs every task of the server (connections, HTTP/2 streams) with `spawn` instead of
+    /// smol's global executor, for instance `|task| drop(async_std::task::spawn(task))`. Each
+    /// task ends on its own; `spawn` may detach it.
+    pub fn spawner(spawn: impl Fn(ConnectionTask) + Send + Sync + 'static) -> Smol {
+        Smol {
+            spawner: Some(Arc::new(spawn)),
+        }
+    }
+
+    /// Runs `task` on the spawner, or detached on smol's global executor.
+    pub(crate) fn run<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
+        match &self.spawner {
+            Some(spawn) => spawn(Box::pin(task)),
+            None => smol::spawn(task).detach(),
+        }
+    }
+}
+
+impl fmt::Debug for Smol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Smol")
+            .field("spawner", &self.spawner.is_some())
+            .finish()
+    }
+}
+
+impl Runtime for Smol {
+    type Timer = SmolTimer;
+    #[cfg(feature = "http")]
+    type Http = crate::Http;
+    #[cfg(not(feature = "http"))]
+    type Http = ();
+
+    fn timer(&self) -> SmolTimer {
+        SmolTimer
+    }
+
+    #[cfg(feature = "http")]
+    fn http(&self) -> crate::Http {
+        crate::Http::new(SmolTimer, crate::SmolExecutor(self.clone()))
+    }
+
+    #[cfg(not(feature = "http"))]
+    fn http(&self) {}
+
+    fn spawn(&self, task: ConnectionTask) {
+        self.run(task);
+    }
+
+    fn signals(&self, shutdown: Shutdown) -> io::Result<Watcher> {
+        signal::watch(shutdown)
+    }
+}

@@ -1,0 +1,58 @@
+//! `Tokio`: graceful-core's [`Runtime`] on tokio.
+
+use std::io;
+
+use graceful_core::serve::{ConnectionTask, Runtime, Watcher};
+use graceful_core::Shutdown;
+
+use crate::{signal, TokioTimer};
+
+/// The tokio runtime, as a graceful [`Server`](crate::Server) uses it: [`TokioTimer`] for
+/// the clock, `tokio::spawn` for the connections' tasks, `tokio::signal` for SIGINT and
+/// SIGTERM, and hyper-util's tokio IO and executor for HTTP.
+///
+/// It is the `R` of [`Server`](crate::Server) = `graceful_core::Server<Tokio>`; there is
+/// nothing to set on it.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_tokio::{Runtime, Tokio, Timer};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let start = Tokio.timer().now();
+/// Tokio.timer().sleep_until(start + std::time::Duration::from_secs(5)).await;
+/// assert!(Tokio.timer().now() >= start + std::time::Duration::from_secs(5));
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tokio;
+
+impl Runtime for Tokio {
+    type Timer = TokioTimer;
+    #[cfg(feature = "http")]
+    type Http = crate::Http;
+    #[cfg(not(feature = "http"))]
+    type Http = ();
+
+    fn timer(&self) -> TokioTimer {
+        TokioTimer
+    }
+
+    #[cfg(feature = "http")]
+    fn http(&self) -> crate::Http {
+        crate::Http::new(TokioTimer, hyper_util::rt::TokioExecutor::new())
+    }
+
+    #[cfg(not(feature = "http"))]
+    fn http(&self) {}
+
+    fn spawn(&self, task: ConnectionTask) {
+        drop(tokio::spawn(task));
+    }
+
+    fn signals(&self, shutdown: Shutdown) -> io::Result<Watcher> {
+        signal::watch(shutdown)
+    }
+}
