@@ -12,6 +12,12 @@ use crate::http;
 /// Runs the `hello_tokio` server with these command-line arguments (the program name left
 /// out) until it has shut down; returns the process's exit code.
 pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
+    main_on(args, tokio::runtime::Builder::new_multi_thread())
+}
+
+/// [`main_with`] on a runtime of the given flavor (the tests run it on a current-thread
+/// runtime too: every connection then shares the thread of the accept loop).
+pub fn main_on(args: impl IntoIterator<Item = String>, mut flavor: tokio::runtime::Builder) -> u8 {
     const NAME: &str = "hello_tokio";
     let args = match http::start(NAME, args) {
         Ok(args) => args,
@@ -21,7 +27,7 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
         Ok(server) => server,
         Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match flavor.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("{NAME}: cannot start tokio: {error}");

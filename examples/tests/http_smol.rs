@@ -29,4 +29,6 @@ http::http_suite!(hello_async_std:
     s1_idle_and_in_flight,
     s3_second_signal,
     s4_keep_alive_loop_loses_nothing,
+    s6_silent_and_half_heads,
+    s7_http2,
 );
