@@ -31,22 +31,10 @@ pub struct Tokio;
 
 impl Runtime for Tokio {
     type Timer = TokioTimer;
-    #[cfg(feature = "http")]
-    type Http = crate::Http;
-    #[cfg(not(feature = "http"))]
-    type Http = ();
 
     fn timer(&self) -> TokioTimer {
         TokioTimer
     }
-
-    #[cfg(feature = "http")]
-    fn http(&self) -> crate::Http {
-        crate::Http::new(TokioTimer, hyper_util::rt::TokioExecutor::new())
-    }
-
-    #[cfg(not(feature = "http"))]
-    fn http(&self) {}
 
     fn spawn(&self, task: ConnectionTask) {
         drop(tokio::spawn(task));
@@ -55,4 +43,19 @@ impl Runtime for Tokio {
     fn signals(&self, shutdown: Shutdown) -> io::Result<Watcher> {
         signal::watch(shutdown)
     }
+
+    // HTTP: graceful-hyper on hyper-util's executor, or nothing without the feature.
+    #[cfg(feature = "http")]
+    type Http = crate::Http;
+
+    #[cfg(feature = "http")]
+    fn http(&self) -> crate::Http {
+        crate::Http::new(TokioTimer, hyper_util::rt::TokioExecutor::new())
+    }
+
+    #[cfg(not(feature = "http"))]
+    type Http = ();
+
+    #[cfg(not(feature = "http"))]
+    fn http(&self) {}
 }
