@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
 
@@ -197,6 +197,43 @@ impl Conn {
     /// ```
     pub fn quiet_period(&self) -> Duration {
         self.shared.quiet_period
+    }
+
+    /// Since when the connection has been quiet: the instant it was accepted (`New`) or its
+    /// last unit of work ended (`Idle`), on the server's clock, rounded up to the
+    /// millisecond; `None` while it is `Active` or `Hijacked`.
+    ///
+    /// Protocol code bounds how long a connection may stay quiet with it (an HTTP/1 header
+    /// read timeout, say) without a timer per request: one timer per connection, which on
+    /// firing compares the deadline with this stamp and, if the connection worked in
+    /// between, sleeps again until `quiet_since + timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().build(timer.clone()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// let accepted = conn.quiet_since().unwrap();
+    /// assert!(accepted >= timer.now());
+    ///
+    /// conn.mark_active();
+    /// assert_eq!(conn.quiet_since(), None);
+    /// timer.advance(Duration::from_secs(5));
+    /// conn.mark_idle();
+    /// assert!(conn.quiet_since().unwrap() >= accepted + Duration::from_secs(5));
+    /// ```
+    pub fn quiet_since(&self) -> Option<Instant> {
+        let word = self.inner.word.load(Ordering::Acquire);
+        match ConnState::from_bits(word) {
+            ConnState::New | ConnState::Idle => {
+                Some(self.shared.instant_at_ms(state::quiet_since_ms(word)))
+            }
+            _ => None,
+        }
     }
 
     /// A unit of work started: a request head was read, or an HTTP/2 stream opened.
