@@ -6,6 +6,8 @@
 //! - `drill`: the shutdown drills against every server, side by side (see `drill.rs`).
 //! - `matrix`: the conformance suite on every runtime (see `matrix.rs`).
 //! - `micro`: graceful-core's per-request hot path, alone (see `micro.rs`).
+//! - `instructions`: instructions per request under callgrind, every server (see
+//!   `instructions.rs`).
 //! - `load`: the bench's load generator alone, against a server started by hand (see
 //!   `loadgen.rs`).
 
@@ -14,6 +16,7 @@ mod ci;
 mod cli;
 mod client;
 mod drill;
+mod instructions;
 mod loadgen;
 mod machine;
 mod matrix;
@@ -31,9 +34,10 @@ fn main() -> ExitCode {
         Some("drill") => drill::run(&args[1..]),
         Some("matrix") => matrix::run(&args[1..]),
         Some("micro") => micro::run(&args[1..]),
+        Some("instructions") => instructions::run(&args[1..]),
         Some("load") => loadgen::task(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench|drill|matrix|micro|load> [flags]");
+            eprintln!("usage: cargo xtask <ci|bench|drill|matrix|micro|instructions|load> [flags]");
             return ExitCode::from(2);
         }
     };

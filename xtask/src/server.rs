@@ -63,6 +63,8 @@ pub(crate) const RAW_HTTP1: &str = "hyper-http1";
 pub(crate) const RAW_AUTO: &str = "hyper-auto";
 /// The raw hyper auto build on smol: the floor for servers on smol.
 pub(crate) const RAW_SMOL: &str = "hyper-smol";
+/// axum's own `serve` with `with_graceful_shutdown`: what an axum user runs instead.
+pub(crate) const AXUM_SERVE: &str = "axum-serve";
 /// hyper-util's GracefulShutdown, the peer most users would pick.
 pub(crate) const HYPER_UTIL: &str = "hyper-util-graceful";
 
@@ -146,8 +148,16 @@ pub(crate) const ALL: &[Spec] = &[
         name: "axum_tokio",
         program: Program::Example("axum_tokio"),
         args: &[],
-        baseline: None,
+        baseline: Some(AXUM_SERVE),
         ours: true,
+        optional: true,
+    },
+    Spec {
+        name: AXUM_SERVE,
+        program: Program::Peer("peer_axum_serve"),
+        args: &[],
+        baseline: None,
+        ours: false,
         optional: true,
     },
 ];
@@ -299,8 +309,26 @@ pub(crate) struct Server {
 impl Server {
     /// Starts `spec` with `--timeout timeout_secs` and waits for its announcement.
     pub(crate) fn start(spec: &Spec, timeout_secs: f64) -> Result<Server, String> {
+        Server::start_under(spec, timeout_secs, &[])
+    }
+
+    /// [`start`](Server::start), the binary run by `wrapper` (a command and its flags, such
+    /// as valgrind's) when it is not empty.
+    pub(crate) fn start_under(
+        spec: &Spec,
+        timeout_secs: f64,
+        wrapper: &[String],
+    ) -> Result<Server, String> {
         let binary = spec.binary();
-        let mut child = Command::new(&binary)
+        let mut command = match wrapper.split_first() {
+            None => Command::new(&binary),
+            Some((program, flags)) => {
+                let mut command = Command::new(program);
+                command.args(flags).arg(&binary);
+                command
+            }
+        };
+        let mut child = command
             .args([
                 "--addr",
                 "127.0.0.1:0",
