@@ -282,21 +282,34 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         let shared = &self.shared;
-        let last = {
+        let (last, closed) = {
             let mut registry = shared.registry();
             registry.conns.try_remove(self.key);
             // Read under the lock: the manager marks and kills under it too.
             let word = self.inner.word.load(Ordering::Acquire);
+            let mut closed = None;
             if word & NOTED != 0 && word & KILL == 0 {
                 let tally = &mut registry.tally;
-                match ConnState::from_bits(word) {
-                    ConnState::Hijacked => tally.hijacked += 1,
-                    _ if word & WORKED != 0 => tally.completed += 1,
-                    _ => tally.idle_closed += 1,
-                }
+                closed = Some(match ConnState::from_bits(word) {
+                    ConnState::Hijacked => {
+                        tally.hijacked += 1;
+                        "hijacked"
+                    }
+                    _ if word & WORKED != 0 => {
+                        tally.completed += 1;
+                        "completed"
+                    }
+                    _ => {
+                        tally.idle_closed += 1;
+                        "idle closed"
+                    }
+                });
             }
-            registry.conns.is_empty()
+            (registry.conns.is_empty(), closed)
         };
+        if let Some(how) = closed {
+            tracing::trace!(conn = %self.inner.id, how, "connection closed during the drain");
+        }
         if let Some(observer) = &shared.on_state_change {
             observer(self.inner.id, ConnState::Closed);
         }

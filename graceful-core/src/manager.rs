@@ -30,11 +30,12 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::future::select;
+use tracing::Instrument;
 
 use crate::conn::ConnInner;
-use crate::report::{Outcome, ShutdownReport};
-use crate::shared::{ms_ceil, Phase, Shared};
-use crate::state::{self, DRAIN, KILL, NOTED, WORKED};
+use crate::report::{ConnCounts, Outcome, ShutdownReport};
+use crate::shared::{ms_ceil, Phase, Shared, Trigger};
+use crate::state::{self, ConnState, DRAIN, KILL, NOTED, WORKED};
 
 /// The manager future returned by [`Graceful::run`](crate::Graceful::run): drives the
 /// shutdown and resolves with its report.
@@ -72,19 +73,37 @@ impl fmt::Debug for Run {
     }
 }
 
-async fn run(shared: Arc<Shared>, mut guard: AbortGuard) -> ShutdownReport {
-    let timeout = accept_trigger(&shared).await;
+async fn run(shared: Arc<Shared>, guard: AbortGuard) -> ShutdownReport {
+    let accepted = accept_trigger(&shared).await;
+    let span = tracing::info_span!("shutdown", trigger = accepted.trigger.name());
+    drive(shared, guard, accepted).instrument(span).await
+}
+
+/// Drives an accepted shutdown to its report.
+async fn drive(shared: Arc<Shared>, mut guard: AbortGuard, accepted: Accepted) -> ShutdownReport {
+    let Accepted { timeout, trigger } = accepted;
+    tracing::info!(trigger = trigger.name(), timeout = ?timeout, "shutdown triggered");
 
     let start = shared.timer.now();
     guard.start = Some(start);
     shared.stop_accepting();
+    tracing::info!("accepting stopped");
     if let Some(hook) = &shared.on_shutdown {
         hook();
     }
 
     let deadline = timeout.and_then(|t| start.checked_add(t));
     let mut drain = Drain::new(&shared);
-    drain.begin(shared.ms_floor(start));
+    let begun = drain.begin(shared.ms_floor(start));
+    tracing::info!(
+        new = begun.counts.new,
+        active = begun.counts.active,
+        idle = begun.counts.idle,
+        hijacked = begun.counts.hijacked,
+        told = begun.told,
+        scheduled = begun.scheduled,
+        "drain begun"
+    );
 
     let outcome = loop {
         let listener = shared.manager_event.listen();
@@ -109,11 +128,27 @@ async fn run(shared: Arc<Shared>, mut guard: AbortGuard) -> ShutdownReport {
             None => listener.await,
         }
     };
+    match outcome {
+        Outcome::Forced => {
+            let by = shared.control().forced_by.unwrap_or(Trigger::Force);
+            tracing::warn!(by = by.name(), "shutdown forced");
+        }
+        Outcome::TimedOut => tracing::warn!(timeout = ?timeout, "shutdown timed out"),
+        _ => {}
+    }
     guard.finish(outcome)
 }
 
-/// Waits for a shutdown request that is forced or not vetoed; returns its timeout.
-async fn accept_trigger(shared: &Shared) -> Option<Duration> {
+/// A shutdown request the manager accepted.
+struct Accepted {
+    /// Its timeout: the configured one, or the override it asked for.
+    timeout: Option<Duration>,
+    /// What asked for it.
+    trigger: Trigger,
+}
+
+/// Waits for a shutdown request that is forced or not vetoed.
+async fn accept_trigger(shared: &Shared) -> Accepted {
     loop {
         let listener = shared.manager_event.listen();
         let requested = {
@@ -123,9 +158,9 @@ async fn accept_trigger(shared: &Shared) -> Option<Duration> {
                 control.phase = Phase::Deciding;
                 control.again = false;
             }
-            requested.then_some(control.force)
+            requested.then_some((control.force, control.trigger))
         };
-        let Some(force) = requested else {
+        let Some((force, trigger)) = requested else {
             listener.await;
             continue;
         };
@@ -133,6 +168,11 @@ async fn accept_trigger(shared: &Shared) -> Option<Duration> {
         let vetoed = !force && shared.before_shutdown.as_ref().is_some_and(|hook| !hook());
         let mut control = shared.control();
         if vetoed && !control.force {
+            tracing::info!(
+                trigger = trigger.name(),
+                again = control.again,
+                "shutdown vetoed"
+            );
             // A stop asked for while the hook ran is asked again, not lost.
             control.phase = if control.again {
                 Phase::Requested
@@ -145,8 +185,21 @@ async fn accept_trigger(shared: &Shared) -> Option<Duration> {
             continue;
         }
         control.phase = Phase::Draining;
-        return control.timeout.unwrap_or(shared.timeout);
+        return Accepted {
+            timeout: control.timeout.unwrap_or(shared.timeout),
+            trigger: control.trigger,
+        };
     }
+}
+
+/// What [`Drain::begin`] found.
+struct Begun {
+    /// The live connections by state.
+    counts: ConnCounts,
+    /// How many were told to drain at once.
+    told: usize,
+    /// How many were scheduled for the end of their quiet period.
+    scheduled: usize,
 }
 
 /// The connections the drain still has to tell, by the time their quiet period ends.
@@ -167,17 +220,20 @@ impl<'a> Drain<'a> {
     }
 
     /// Marks every live connection and tells or schedules it.
-    fn begin(&mut self, now_ms: u64) {
+    fn begin(&mut self, now_ms: u64) -> Begun {
         let mut told = Vec::new();
+        let mut counts = ConnCounts::default();
         let mut registry = self.shared.registry();
         self.shared.draining.store(true, Ordering::SeqCst);
         for (_, conn) in registry.conns.iter() {
             let word = conn.word.fetch_or(NOTED, Ordering::AcqRel);
+            counts.add(ConnState::from_bits(word));
             let bits = match word & state::STATE_MASK {
                 state::ACTIVE => WORKED | DRAIN,
                 state::HIJACKED => DRAIN,
                 _ => match self.due(state::quiet_since_ms(word), now_ms) {
                     Some(due) => {
+                        tracing::trace!(conn = %conn.id, due_ms = due - now_ms, "drain scheduled");
                         // Sorted once below: inserting in order would be quadratic.
                         self.scheduled.push((due, conn.clone()));
                         continue;
@@ -192,10 +248,16 @@ impl<'a> Drain<'a> {
         registry.late.clear();
         drop(registry);
         // Wakers run executor code: never under the registry lock.
-        for conn in told {
+        for conn in &told {
+            tracing::trace!(conn = %conn.id, "told to drain");
             conn.wake(DRAIN);
         }
         self.scheduled.sort_by_key(|(due, _)| *due);
+        Begun {
+            counts,
+            told: told.len(),
+            scheduled: self.scheduled.len(),
+        }
     }
 
     /// When a connection quiet since `quiet_since_ms` is due to drain: `None` if now.
@@ -230,6 +292,7 @@ impl<'a> Drain<'a> {
         }
         for conn in &late {
             let word = conn.word.load(Ordering::Acquire);
+            tracing::debug!(conn = %conn.id, "connection accepted during the drain");
             match word & state::STATE_MASK {
                 state::NEW | state::IDLE => {
                     self.schedule(conn, state::quiet_since_ms(word), now_ms)
@@ -239,6 +302,7 @@ impl<'a> Drain<'a> {
         }
         let due = self.scheduled.partition_point(|(d, _)| *d <= now_ms);
         for (_, conn) in self.scheduled.drain(..due) {
+            tracing::trace!(conn = %conn.id, "told to drain: quiet period over");
             conn.signal(DRAIN);
         }
         false
@@ -287,10 +351,24 @@ impl AbortGuard {
             (registry.tally, killed)
         };
         // Wakers run executor code: never under the registry lock.
+        let mut killed_in = ConnCounts::default();
         for conn in &killed {
+            let state = ConnState::from_bits(conn.word.load(Ordering::Acquire));
+            killed_in.add(state);
+            tracing::debug!(conn = %conn.id, state = %state, "connection killed");
             conn.wake(KILL);
         }
         let killed = killed.len();
+        if killed > 0 {
+            tracing::warn!(
+                killed,
+                new = killed_in.new,
+                active = killed_in.active,
+                idle = killed_in.idle,
+                hijacked = killed_in.hijacked,
+                "connections killed"
+            );
+        }
         let elapsed = self.start.map_or(Duration::ZERO, |start| {
             shared.timer.now().saturating_duration_since(start)
         });
@@ -302,6 +380,15 @@ impl AbortGuard {
             outcome,
             elapsed,
         };
+        tracing::info!(
+            outcome = %report.outcome,
+            elapsed = ?report.elapsed,
+            completed = report.completed,
+            idle_closed = report.idle_closed,
+            hijacked = report.hijacked,
+            killed = report.killed,
+            "shutdown done"
+        );
         shared.publish(report);
         report
     }
@@ -310,6 +397,7 @@ impl AbortGuard {
 impl Drop for AbortGuard {
     fn drop(&mut self) {
         if self.shared.control().phase != Phase::Stopped {
+            tracing::warn!("the shutdown manager was dropped: killing what is left");
             self.shared.stop_accepting();
             self.finish(Outcome::Aborted);
         }

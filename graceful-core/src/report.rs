@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::state::ConnState;
+
 /// How a shutdown ended, and what it did to each connection alive during the drain.
 ///
 /// Every connection alive when the drain began (or accepted just after) is counted in exactly
@@ -103,6 +105,17 @@ pub struct ConnCounts {
 }
 
 impl ConnCounts {
+    /// Counts one more connection in `state` (`Closed` counts nowhere).
+    pub(crate) fn add(&mut self, state: ConnState) {
+        match state {
+            ConnState::New => self.new += 1,
+            ConnState::Active => self.active += 1,
+            ConnState::Idle => self.idle += 1,
+            ConnState::Hijacked => self.hijacked += 1,
+            ConnState::Closed => {}
+        }
+    }
+
     /// All live connections.
     pub fn total(&self) -> usize {
         self.new + self.active + self.idle + self.hijacked

@@ -72,12 +72,40 @@ pub(crate) enum Phase {
     Stopped,
 }
 
+/// Which call asked for a shutdown, as the logs name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// [`Shutdown::stop`](crate::Shutdown::stop).
+    Stop,
+    /// [`Shutdown::stop_with_timeout`](crate::Shutdown::stop_with_timeout): a timeout override.
+    StopWithTimeout,
+    /// [`Shutdown::signal`](crate::Shutdown::signal).
+    Signal,
+    /// [`Shutdown::force`](crate::Shutdown::force).
+    Force,
+}
+
+impl Trigger {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Trigger::Stop => "stop",
+            Trigger::StopWithTimeout => "stop_with_timeout",
+            Trigger::Signal => "signal",
+            Trigger::Force => "force",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Control {
     pub(crate) phase: Phase,
     /// The timeout the request asked for, if it overrode the configured one.
     pub(crate) timeout: Option<Option<Duration>>,
     pub(crate) force: bool,
+    /// What asked for the shutdown that is pending or under way, for the logs.
+    pub(crate) trigger: Trigger,
+    /// What forced it, once forced, for the logs.
+    pub(crate) forced_by: Option<Trigger>,
     /// A stop arrived while the veto hook was deciding: if it vetoes, ask it again.
     pub(crate) again: bool,
     pub(crate) report: Option<ShutdownReport>,
@@ -118,6 +146,8 @@ impl Shared {
                 phase: Phase::Serving,
                 timeout: None,
                 force: false,
+                trigger: Trigger::Stop,
+                forced_by: None,
                 again: false,
                 report: None,
             }),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::report::{ConnCounts, ShutdownReport};
-use crate::shared::{Phase, Shared};
+use crate::shared::{Phase, Shared, Trigger};
 use crate::state::ConnState;
 
 /// Starts, forces and awaits the shutdown of a [`Graceful`](crate::Graceful) server.
@@ -55,7 +55,7 @@ impl Shutdown {
     /// Starts a graceful shutdown with the configured timeout. Does nothing if one is already
     /// asked for or under way.
     pub fn stop(&self) {
-        self.request(Trigger::Stop(None));
+        self.request(Request::Stop(None));
     }
 
     /// Starts a graceful shutdown that kills what is left after `timeout` (`None`: wait
@@ -67,42 +67,49 @@ impl Shutdown {
     /// ends). Unlike the configured timeout, it is not checked against the quiet period: one
     /// shorter than the quiet period kills connections that are still quiet.
     pub fn stop_with_timeout(&self, timeout: Option<Duration>) {
-        self.request(Trigger::Stop(Some(timeout)));
+        self.request(Request::Stop(Some(timeout)));
     }
 
     /// Stops at once: accepting stops and every connection is killed. Not subject to the veto
     /// hook. During a drain, ends it.
     pub fn force(&self) {
-        self.request(Trigger::Force);
+        self.request(Request::Force);
     }
 
     /// What a signal handler calls: the first signal starts a graceful shutdown, any further
     /// one while it is pending or under way forces it.
     pub fn signal(&self) {
-        self.request(Trigger::Signal);
+        self.request(Request::Signal);
     }
 
-    fn request(&self, trigger: Trigger) {
+    fn request(&self, request: Request) {
+        let trigger = request.trigger();
         let mut control = self.shared.control();
-        match (control.phase, trigger) {
-            (Phase::Serving, Trigger::Stop(timeout)) => {
+        match (control.phase, request) {
+            (Phase::Serving, Request::Stop(timeout)) => {
                 control.phase = Phase::Requested;
                 control.timeout = timeout;
             }
-            (Phase::Serving, Trigger::Signal) => control.phase = Phase::Requested,
-            (Phase::Serving, Trigger::Force) => {
+            (Phase::Serving, Request::Signal) => control.phase = Phase::Requested,
+            (Phase::Serving, Request::Force) => {
                 control.phase = Phase::Requested;
                 control.force = true;
             }
-            (Phase::Deciding, Trigger::Stop(timeout)) => {
+            (Phase::Deciding, Request::Stop(timeout)) => {
                 control.again = true;
                 control.timeout = timeout.or(control.timeout);
             }
             (
                 Phase::Requested | Phase::Deciding | Phase::Draining,
-                Trigger::Force | Trigger::Signal,
-            ) => control.force = true,
+                Request::Force | Request::Signal,
+            ) => {
+                control.force = true;
+                control.forced_by.get_or_insert(trigger);
+            }
             _ => return,
+        }
+        if control.phase == Phase::Requested && control.forced_by.is_none() {
+            control.trigger = trigger;
         }
         drop(control);
         self.shared.manager_event.notify(usize::MAX);
@@ -150,12 +157,7 @@ impl Shutdown {
         let registry = self.shared.registry();
         let mut counts = ConnCounts::default();
         for (_, conn) in registry.conns.iter() {
-            match ConnState::from_bits(conn.word.load(Ordering::Acquire)) {
-                ConnState::New => counts.new += 1,
-                ConnState::Active => counts.active += 1,
-                ConnState::Idle => counts.idle += 1,
-                ConnState::Hijacked | ConnState::Closed => counts.hijacked += 1,
-            }
+            counts.add(ConnState::from_bits(conn.word.load(Ordering::Acquire)));
         }
         counts
     }
@@ -169,10 +171,21 @@ impl Shutdown {
 }
 
 #[derive(Clone, Copy)]
-enum Trigger {
+enum Request {
     Stop(Option<Option<Duration>>),
     Force,
     Signal,
+}
+
+impl Request {
+    fn trigger(self) -> Trigger {
+        match self {
+            Request::Stop(None) => Trigger::Stop,
+            Request::Stop(Some(_)) => Trigger::StopWithTimeout,
+            Request::Force => Trigger::Force,
+            Request::Signal => Trigger::Signal,
+        }
+    }
 }
 
 impl fmt::Debug for Shutdown {
