@@ -152,6 +152,7 @@ impl Conn {
         };
         if late {
             shared.manager_event.notify(usize::MAX);
+            shared.progress_event.notify(usize::MAX);
         }
         if let Some(observer) = &shared.on_state_change {
             observer(id, ConnState::New);
@@ -263,6 +264,11 @@ impl Conn {
         match state::transition(&self.inner.word, event, || self.shared.now_ms_ceil()) {
             Ok((current, next)) => {
                 let (from, to) = (ConnState::from_bits(current), ConnState::from_bits(next));
+                // `NOTED` comes with the word the swap read: before the drain this costs
+                // nothing, and during it a notification with no listener is an atomic load.
+                if from != to && current & NOTED != 0 {
+                    self.shared.progress_event.notify(usize::MAX);
+                }
                 if from != to {
                     if let Some(observer) = &self.shared.on_state_change {
                         observer(self.inner.id, to);
@@ -282,15 +288,15 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         let shared = &self.shared;
-        let (last, closed) = {
+        let (last, noted, how) = {
             let mut registry = shared.registry();
             registry.conns.try_remove(self.key);
             // Read under the lock: the manager marks and kills under it too.
             let word = self.inner.word.load(Ordering::Acquire);
-            let mut closed = None;
+            let mut how = None;
             if word & NOTED != 0 && word & KILL == 0 {
                 let tally = &mut registry.tally;
-                closed = Some(match ConnState::from_bits(word) {
+                how = Some(match ConnState::from_bits(word) {
                     ConnState::Hijacked => {
                         tally.hijacked += 1;
                         "hijacked"
@@ -305,9 +311,9 @@ impl Drop for Conn {
                     }
                 });
             }
-            (registry.conns.is_empty(), closed)
+            (registry.conns.is_empty(), word & NOTED != 0, how)
         };
-        if let Some(how) = closed {
+        if let Some(how) = how {
             tracing::trace!(conn = %self.inner.id, how, "connection closed during the drain");
         }
         if let Some(observer) = &shared.on_state_change {
@@ -317,6 +323,11 @@ impl Drop for Conn {
         // wakes it once, not 5,000 times.
         if last && shared.draining.load(Ordering::Acquire) {
             shared.manager_event.notify(usize::MAX);
+        }
+        // Progress observers hear of every close the drain saw; with none listening this is
+        // an atomic load.
+        if noted {
+            shared.progress_event.notify(usize::MAX);
         }
     }
 }

@@ -81,6 +81,7 @@ mod loom;
 mod manager;
 #[cfg(feature = "test-util")]
 mod manual;
+mod progress;
 mod report;
 pub mod serve;
 mod shared;
@@ -97,6 +98,7 @@ pub use crate::conn::{Conn, ConnId, Drained, Killed};
 pub use crate::manager::Run;
 #[cfg(feature = "test-util")]
 pub use crate::manual::ManualTimer;
+pub use crate::progress::{Changed, Progress, ShutdownPhase, Watch};
 pub use crate::report::{ConnCounts, Outcome, ShutdownReport};
 pub use crate::shutdown::Shutdown;
 pub use crate::state::ConnState;

@@ -93,8 +93,10 @@ async fn drive(shared: Arc<Shared>, mut guard: AbortGuard, accepted: Accepted) -
     }
 
     let deadline = timeout.and_then(|t| start.checked_add(t));
+    shared.control().deadline = deadline;
     let mut drain = Drain::new(&shared);
     let begun = drain.begin(shared.ms_floor(start));
+    shared.progress_event.notify(usize::MAX);
     tracing::info!(
         new = begun.counts.new,
         active = begun.counts.active,

@@ -20,7 +20,8 @@ use slab::Slab;
 
 use crate::config::{BeforeShutdown, Builder, OnShutdown, OnStateChange};
 use crate::conn::ConnInner;
-use crate::report::ShutdownReport;
+use crate::report::{ConnCounts, ShutdownReport};
+use crate::state::ConnState;
 use crate::timer::Timer;
 
 pub(crate) struct Shared {
@@ -50,6 +51,9 @@ pub(crate) struct Shared {
     pub(crate) accept_event: Event,
     /// Wakes those awaiting the report.
     pub(crate) done_event: Event,
+    /// Wakes progress observers: the phase changed, or (while draining) a connection opened,
+    /// closed or changed state.
+    pub(crate) progress_event: Event,
 
     /// Connections holding a slot under the listen limit.
     pub(crate) in_use: AtomicUsize,
@@ -108,6 +112,8 @@ pub(crate) struct Control {
     pub(crate) forced_by: Option<Trigger>,
     /// A stop arrived while the veto hook was deciding: if it vetoes, ask it again.
     pub(crate) again: bool,
+    /// When the drain's timeout kills what is left, once the drain has begun.
+    pub(crate) deadline: Option<Instant>,
     pub(crate) report: Option<ShutdownReport>,
 }
 
@@ -149,12 +155,14 @@ impl Shared {
                 trigger: Trigger::Stop,
                 forced_by: None,
                 again: false,
+                deadline: None,
                 report: None,
             }),
             registry: Mutex::new(Registry::default()),
             manager_event: Event::new(),
             accept_event: Event::new(),
             done_event: Event::new(),
+            progress_event: Event::new(),
             in_use: AtomicUsize::new(0),
             illegal_transitions: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
@@ -201,6 +209,17 @@ impl Shared {
         control.report = Some(report);
         drop(control);
         self.done_event.notify(usize::MAX);
+        self.progress_event.notify(usize::MAX);
+    }
+
+    /// How many live connections are in each state now: one walk under the registry lock.
+    pub(crate) fn counts(&self) -> ConnCounts {
+        let registry = self.registry();
+        let mut counts = ConnCounts::default();
+        for (_, conn) in registry.conns.iter() {
+            counts.add(ConnState::from_bits(conn.word.load(Ordering::Acquire)));
+        }
+        counts
     }
 }
 

@@ -6,9 +6,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::progress::{Changed, Progress, Watch};
 use crate::report::{ConnCounts, ShutdownReport};
 use crate::shared::{Phase, Shared, Trigger};
-use crate::state::ConnState;
 
 /// Starts, forces and awaits the shutdown of a [`Graceful`](crate::Graceful) server.
 ///
@@ -154,12 +154,102 @@ impl Shutdown {
     /// cannot drift. This walks every live connection under a lock: fine for a metrics scrape,
     /// not meant for a hot loop.
     pub fn counts(&self) -> ConnCounts {
-        let registry = self.shared.registry();
-        let mut counts = ConnCounts::default();
-        for (_, conn) in registry.conns.iter() {
-            counts.add(ConnState::from_bits(conn.word.load(Ordering::Acquire)));
-        }
-        counts
+        self.shared.counts()
+    }
+
+    /// A snapshot of the shutdown now: its phase, the live connections by state, and the time
+    /// left before the timeout kills what is left. Walks every live connection under a lock,
+    /// as [`counts`](Shutdown::counts) does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, ShutdownPhase};
+    /// use futures::FutureExt;
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().timeout(Some(Duration::from_secs(30))).build(timer.clone())?;
+    /// let shutdown = graceful.shutdown();
+    /// let conn = graceful.acceptor().try_reserve()?.register();
+    /// conn.mark_active();
+    /// let mut run = graceful.run();
+    ///
+    /// shutdown.stop();
+    /// assert!((&mut run).now_or_never().is_none());
+    /// timer.advance(Duration::from_millis(2500));
+    /// let progress = shutdown.progress();
+    /// assert_eq!(progress.phase, ShutdownPhase::Draining);
+    /// assert_eq!(progress.counts.active, 1);
+    /// assert_eq!(progress.time_left, Some(Duration::from_millis(27_500)));
+    /// # drop(conn);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn progress(&self) -> Progress {
+        Progress::of(&self.shared)
+    }
+
+    /// A future that resolves at the next change of [`progress`](Shutdown::progress): the
+    /// shutdown began or ended, or, during the drain, a connection opened, closed or changed
+    /// state. Before the shutdown, connections coming and going are not changes: it resolves
+    /// when the shutdown begins. Once the report is out, it resolves at once.
+    ///
+    /// It listens from the moment it is created: take it *before* reading the progress, and
+    /// no change in between is missed. Several changes before it is polled are one change.
+    /// [`watch`](Shutdown::watch) wraps this loop in a stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::FutureExt;
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new())?;
+    /// let shutdown = graceful.shutdown();
+    /// let conn = graceful.acceptor().try_reserve()?.register();
+    /// conn.mark_active();
+    /// let mut run = graceful.run();
+    /// shutdown.stop();
+    /// assert!((&mut run).now_or_never().is_none());
+    ///
+    /// let mut changed = shutdown.changed();
+    /// assert_eq!(shutdown.progress().counts.active, 1);
+    /// assert!((&mut changed).now_or_never().is_none());
+    /// conn.mark_idle(); // during the drain: a change
+    /// assert!(changed.now_or_never().is_some());
+    /// # drop(conn);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn changed(&self) -> Changed {
+        Changed::new(&self.shared)
+    }
+
+    /// A stream of [`Progress`]: the progress now, then again after each
+    /// [change](Shutdown::changed), ending after the one that says the shutdown has stopped.
+    /// Changes that come while the consumer is busy are coalesced, so a consumer that waits a
+    /// second between items sees at most one a second.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, ShutdownPhase};
+    /// use futures::StreamExt;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// let mut watch = shutdown.watch();
+    /// assert_eq!(watch.next().await.unwrap().phase, ShutdownPhase::Serving);
+    ///
+    /// shutdown.stop();
+    /// let report = graceful.run().await;
+    /// let last = watch.next().await.unwrap();
+    /// assert_eq!((last.phase, last.counts.total()), (ShutdownPhase::Stopped, report.total()));
+    /// assert!(watch.next().await.is_none());
+    /// # });
+    /// ```
+    pub fn watch(&self) -> Watch {
+        Watch::new(self.shared.clone())
     }
 
     /// How many illegal transitions protocol code attempted. Each is a bug in the caller: it
