@@ -29,6 +29,8 @@ pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// The progress line for `progress`, or `None` unless the server is draining.
 ///
 /// States with no connection are left out; the time left is rounded to a tenth of a second.
+/// The line ends with what a second signal does, as the HTTP examples' second signal stops
+/// at once.
 ///
 /// # Examples
 ///
@@ -53,22 +55,13 @@ pub fn line(progress: &Progress) -> Option<String> {
     ))
 }
 
-/// `2 active, 1 hijacked`: the states that have connections, busiest first.
+/// `2 active, 1 hijacked`: graceful-core's `Display` of the counts, which names only the
+/// states that have connections.
 fn counts(counts: &ConnCounts) -> String {
-    let parts: Vec<String> = [
-        (counts.active, "active"),
-        (counts.idle, "idle"),
-        (counts.new, "new"),
-        (counts.hijacked, "hijacked"),
-    ]
-    .into_iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, state)| format!("{n} {state}"))
-    .collect();
-    if parts.is_empty() {
+    if counts.total() == 0 {
         "no connection left".to_owned()
     } else {
-        parts.join(", ")
+        counts.to_string()
     }
 }
 
@@ -281,7 +274,7 @@ mod tests {
             (
                 counts(1, 3, 2, 0),
                 Some(ms(12_049)),
-                "draining: 1 active, 3 idle, 2 new, 12.0 s left (signal again to stop now)",
+                "draining: 2 new, 1 active, 3 idle, 12.0 s left (signal again to stop now)",
             ),
             (
                 counts(0, 0, 0, 1),

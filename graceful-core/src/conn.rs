@@ -296,6 +296,7 @@ impl Drop for Conn {
             let mut how = None;
             if word & NOTED != 0 && word & KILL == 0 {
                 let tally = &mut registry.tally;
+                tally.last_close = Some(shared.timer.now());
                 how = Some(match ConnState::from_bits(word) {
                     ConnState::Hijacked => {
                         tally.hijacked += 1;

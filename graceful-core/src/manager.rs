@@ -374,6 +374,10 @@ impl AbortGuard {
         let elapsed = self.start.map_or(Duration::ZERO, |start| {
             shared.timer.now().saturating_duration_since(start)
         });
+        let slowest = match (self.start, tally.last_close) {
+            (Some(start), Some(last)) => last.saturating_duration_since(start),
+            _ => Duration::ZERO,
+        };
         let report = ShutdownReport {
             completed: tally.completed,
             idle_closed: tally.idle_closed,
@@ -381,6 +385,8 @@ impl AbortGuard {
             killed,
             outcome,
             elapsed,
+            slowest,
+            killed_in,
         };
         tracing::info!(
             outcome = %report.outcome,
@@ -389,6 +395,7 @@ impl AbortGuard {
             idle_closed = report.idle_closed,
             hijacked = report.hijacked,
             killed = report.killed,
+            slowest = ?report.slowest,
             "shutdown done"
         );
         shared.publish(report);

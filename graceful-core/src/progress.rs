@@ -34,6 +34,8 @@ use crate::shared::{Phase, Shared};
 
 /// Where a shutdown is, as [`Progress`] reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum ShutdownPhase {
     /// Serving: no shutdown asked for, or the veto hook is deciding, or it vetoed.
@@ -68,6 +70,7 @@ pub enum ShutdownPhase {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Progress {
     /// Where the shutdown is.

@@ -131,6 +131,8 @@ pub(crate) struct Tally {
     pub(crate) completed: usize,
     pub(crate) idle_closed: usize,
     pub(crate) hijacked: usize,
+    /// When the last of them closed: the slowest, as closes come in order.
+    pub(crate) last_close: Option<Instant>,
 }
 
 impl Shared {

@@ -3,6 +3,7 @@
 //!
 //! - `tracing`: the span and the events of each kind of shutdown.
 //! - `progress`: `Shutdown::progress`, `changed` and `watch` on the manual timer.
+//! - `report`: the slowest connection, the killed ones by state, `Display`, `serde`.
 
 mod common;
 
@@ -10,6 +11,8 @@ mod common;
 mod capture;
 #[path = "observe/progress.rs"]
 mod progress;
+#[path = "observe/report.rs"]
+mod report;
 #[path = "observe/tracing.rs"]
 mod tracing_events;
 
