@@ -5,7 +5,10 @@
 //! draining: 2 active, 1 hijacked, 27.5 s left (signal again to stop now)
 //! ```
 //!
-//! A line is printed when the drain begins, then when the counts change, at most once per
+//! During a drain delay the line reads
+//! `serving on before the drain: 3 active, 4.0 s to go (signal again to stop now)`.
+//!
+//! A line is printed when the drain (or its delay) begins, then when the counts change, at most once per
 //! [`INTERVAL`], and at least every [`HEARTBEAT`] while they do not, so the time left stays
 //! in view. Nothing is printed while serving, nor once the report is out.
 //!
@@ -26,7 +29,8 @@ pub const INTERVAL: Duration = Duration::from_secs(1);
 /// The longest time between two progress lines while the drain lasts.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// The progress line for `progress`, or `None` unless the server is draining.
+/// The progress line for `progress`, or `None` unless the server is draining or serving on
+/// in its drain delay.
 ///
 /// States with no connection are left out; the time left is rounded to a tenth of a second.
 /// The line ends with what a second signal does, as the HTTP examples' second signal stops
@@ -42,17 +46,24 @@ pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// assert_eq!(line(&graceful.shutdown().progress()), None, "serving: no line");
 /// ```
 pub fn line(progress: &Progress) -> Option<String> {
-    if progress.phase != ShutdownPhase::Draining {
-        return None;
-    }
-    let time = match progress.time_left {
-        Some(left) => format!("{:.1} s left", left.as_secs_f64()),
-        None => "no timeout".to_owned(),
+    let (what, time) = match (progress.phase, progress.time_left, progress.delay_left) {
+        (ShutdownPhase::Draining, Some(left), _) => ("draining", format!("{} left", secs(left))),
+        (ShutdownPhase::Draining, None, _) => ("draining", "no timeout".to_owned()),
+        (ShutdownPhase::DrainDelay, _, left) => (
+            "serving on before the drain",
+            format!("{} to go", secs(left.unwrap_or_default())),
+        ),
+        _ => return None,
     };
     Some(format!(
-        "draining: {}, {time} (signal again to stop now)",
+        "{what}: {}, {time} (signal again to stop now)",
         counts(&progress.counts)
     ))
+}
+
+/// `27.5 s`.
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
 }
 
 /// `2 active, 1 hijacked`: graceful-core's `Display` of the counts, which names only the
@@ -285,6 +296,27 @@ mod tests {
         for (counts, left, expected) in cases {
             assert_eq!(line(&draining(counts, left)).as_deref(), Some(expected));
         }
+    }
+
+    #[test]
+    fn the_line_during_the_drain_delay_says_how_long_until_the_drain() {
+        let timer = ManualTimer::new();
+        let graceful = Graceful::builder()
+            .drain_delay(Duration::from_secs(5))
+            .build(timer.clone())
+            .unwrap();
+        let shutdown = graceful.shutdown();
+        let conn = graceful.acceptor().try_reserve().unwrap().register();
+        conn.mark_active();
+        let mut run = graceful.run();
+        shutdown.signal();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(std::pin::Pin::new(&mut run).poll(&mut cx).is_pending());
+        timer.advance(ms(1000));
+        assert_eq!(
+            line(&shutdown.progress()).as_deref(),
+            Some("serving on before the drain: 1 active, 4.0 s to go (signal again to stop now)")
+        );
     }
 
     #[test]

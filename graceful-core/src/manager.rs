@@ -3,12 +3,13 @@
 //! # The sequence
 //!
 //! 1. Wait for a trigger. Unless it is forced, ask the veto hook; on a veto, serve on.
-//! 2. Tell acceptors to stop (they drop their listeners; waiters on the limit wake).
-//! 3. Run the shutdown-initiated hook.
-//! 4. Under the registry lock, mark every connection as seen by the drain and tell active,
+//! 2. Serve on as before for the drain delay, if any (a second trigger ends it at once).
+//! 3. Tell acceptors to stop (they drop their listeners; waiters on the limit wake).
+//! 4. Run the shutdown-initiated hook.
+//! 5. Under the registry lock, mark every connection as seen by the drain and tell active,
 //!    hijacked and long-quiet ones to drain at once; schedule the others at the end of their
 //!    quiet period.
-//! 5. Until no connection is left (the last one to close wakes the manager): tell scheduled
+//! 6. Until no connection is left (the last one to close wakes the manager): tell scheduled
 //!    connections to drain when their time comes, schedule connections accepted late, and on
 //!    the timeout or a second trigger kill everything left.
 //!
@@ -81,10 +82,20 @@ async fn run(shared: Arc<Shared>, guard: AbortGuard) -> ShutdownReport {
 
 /// Drives an accepted shutdown to its report.
 async fn drive(shared: Arc<Shared>, mut guard: AbortGuard, accepted: Accepted) -> ShutdownReport {
-    let Accepted { timeout, trigger } = accepted;
+    let Accepted {
+        timeout,
+        trigger,
+        delay,
+    } = accepted;
     tracing::info!(trigger = trigger.name(), timeout = ?timeout, "shutdown triggered");
-
-    let start = shared.timer.now();
+    let start = match delay {
+        Some(delay) => {
+            let (begun, ended) = serve_on(&shared, delay).await;
+            guard.delayed = ended.saturating_duration_since(begun);
+            ended
+        }
+        None => shared.timer.now(),
+    };
     guard.start = Some(start);
     shared.stop_accepting();
     tracing::info!("accepting stopped");
@@ -141,12 +152,49 @@ async fn drive(shared: Arc<Shared>, mut guard: AbortGuard, accepted: Accepted) -
     guard.finish(outcome)
 }
 
+/// The drain delay: serves on as before (accepting, connections untold) for `delay`, or until
+/// a second trigger forces the shutdown, and leaves the phase at `Draining`. Returns when it
+/// began and when it ended: its deadline, however late the timer woke the manager, so that
+/// the timeout counts from the end of the delay proper; or the instant it was forced.
+async fn serve_on(shared: &Shared, delay: Duration) -> (Instant, Instant) {
+    let begun = shared.timer.now();
+    let until = begun.checked_add(delay);
+    shared.control().delay_until = until;
+    shared.progress_event.notify(usize::MAX);
+    tracing::info!(delay = ?delay, "drain delay begun");
+    loop {
+        let listener = shared.manager_event.listen();
+        let forced = shared.control().force;
+        let now = shared.timer.now();
+        let ended = match until {
+            _ if forced => Some(now),
+            Some(until) if now < until => None,
+            Some(until) => Some(until),
+            None => Some(now),
+        };
+        if let Some(ended) = ended {
+            let mut control = shared.control();
+            control.phase = Phase::Draining;
+            control.delay_until = None;
+            drop(control);
+            let lasted = ended.saturating_duration_since(begun);
+            tracing::info!(lasted = ?lasted, forced, "drain delay over");
+            return (begun, ended);
+        }
+        if let Some(until) = until {
+            select(listener, shared.timer.sleep_until(until)).await;
+        }
+    }
+}
+
 /// A shutdown request the manager accepted.
 struct Accepted {
     /// Its timeout: the configured one, or the override it asked for.
     timeout: Option<Duration>,
     /// What asked for it.
     trigger: Trigger,
+    /// The drain delay to serve on for first, unless none or forced.
+    delay: Option<Duration>,
 }
 
 /// Waits for a shutdown request that is forced or not vetoed.
@@ -186,10 +234,16 @@ async fn accept_trigger(shared: &Shared) -> Accepted {
             }
             continue;
         }
-        control.phase = Phase::Draining;
+        let delay = (!control.force && !shared.drain_delay.is_zero()).then_some(shared.drain_delay);
+        control.phase = if delay.is_some() {
+            Phase::Delaying
+        } else {
+            Phase::Draining
+        };
         return Accepted {
             timeout: control.timeout.unwrap_or(shared.timeout),
             trigger: control.trigger,
+            delay,
         };
     }
 }
@@ -323,8 +377,10 @@ impl<'a> Drain<'a> {
 /// running it also ends everything that waits on it.
 pub(crate) struct AbortGuard {
     pub(crate) shared: Arc<Shared>,
-    /// When the shutdown was accepted.
+    /// When the drain began.
     start: Option<Instant>,
+    /// How long the drain delay lasted.
+    delayed: Duration,
 }
 
 impl AbortGuard {
@@ -332,6 +388,7 @@ impl AbortGuard {
         AbortGuard {
             shared,
             start: None,
+            delayed: Duration::ZERO,
         }
     }
 
@@ -387,6 +444,7 @@ impl AbortGuard {
             elapsed,
             slowest,
             killed_in,
+            delayed: self.delayed,
         };
         tracing::info!(
             outcome = %report.outcome,
@@ -396,6 +454,7 @@ impl AbortGuard {
             hijacked = report.hijacked,
             killed = report.killed,
             slowest = ?report.slowest,
+            delayed = ?report.delayed,
             "shutdown done"
         );
         shared.publish(report);

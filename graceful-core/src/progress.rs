@@ -40,6 +40,9 @@ use crate::shared::{Phase, Shared};
 pub enum ShutdownPhase {
     /// Serving: no shutdown asked for, or the veto hook is deciding, or it vetoed.
     Serving,
+    /// The shutdown was accepted, and the server serves on as before for the
+    /// [drain delay](crate::Builder::drain_delay).
+    DrainDelay,
     /// Accepting has stopped and connections are being drained.
     Draining,
     /// The report is out.
@@ -79,29 +82,30 @@ pub struct Progress {
     pub counts: ConnCounts,
     /// While draining with a timeout: how long until the connections left are killed.
     pub time_left: Option<Duration>,
+    /// During the drain delay: how long until the drain begins.
+    pub delay_left: Option<Duration>,
 }
 
 impl Progress {
     pub(crate) fn of(shared: &Shared) -> Progress {
-        let (phase, deadline) = {
+        let (phase, until) = {
             let control = shared.control();
-            let phase = match control.phase {
-                Phase::Serving | Phase::Requested | Phase::Deciding => ShutdownPhase::Serving,
-                Phase::Draining => ShutdownPhase::Draining,
-                Phase::Stopped => ShutdownPhase::Stopped,
-            };
-            (phase, control.deadline)
-        };
-        let time_left = match (phase, deadline) {
-            (ShutdownPhase::Draining, Some(deadline)) => {
-                Some(deadline.saturating_duration_since(shared.timer.now()))
+            match control.phase {
+                Phase::Serving | Phase::Requested | Phase::Deciding => {
+                    (ShutdownPhase::Serving, None)
+                }
+                Phase::Delaying => (ShutdownPhase::DrainDelay, control.delay_until),
+                Phase::Draining => (ShutdownPhase::Draining, control.deadline),
+                Phase::Stopped => (ShutdownPhase::Stopped, None),
             }
-            _ => None,
         };
+        let left = until.map(|until| until.saturating_duration_since(shared.timer.now()));
+        let delaying = phase == ShutdownPhase::DrainDelay;
         Progress {
             phase,
             counts: shared.counts(),
-            time_left,
+            time_left: left.filter(|_| !delaying),
+            delay_left: left.filter(|_| delaying),
         }
     }
 }

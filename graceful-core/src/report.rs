@@ -38,7 +38,8 @@ pub struct ShutdownReport {
     pub killed: usize,
     /// Why the shutdown ended.
     pub outcome: Outcome,
-    /// From the moment the shutdown was accepted (after the veto hook) to the report.
+    /// From the start of the drain (once the shutdown was accepted by the veto hook and the
+    /// drain delay is over) to the report: the time the timeout is measured against.
     pub elapsed: Duration,
     /// How long the slowest connection that closed on its own took, from the drain's start to
     /// its close (`ZERO` if none did). Killed connections are not in it: they lasted until
@@ -47,6 +48,9 @@ pub struct ShutdownReport {
     /// The connections killed, by the state each was in when it was killed: `killed` is its
     /// total.
     pub killed_in: ConnCounts,
+    /// How long the server served on in the [drain delay](crate::Builder::drain_delay)
+    /// before the drain: `ZERO` without one, less than the delay if a second trigger cut it.
+    pub delayed: Duration,
 }
 
 impl ShutdownReport {
@@ -59,7 +63,8 @@ impl ShutdownReport {
 /// `drained in 1.201s: 1 completed, 0 idle closed, 0 hijacked, 0 killed; slowest 1.150s`.
 ///
 /// The text up to `killed` is stable (scripts parse it); what follows only ever grows at the
-/// end: the killed connections by state, when any were, then the slowest connection.
+/// end: the killed connections by state, when any were, the slowest connection, then the drain
+/// delay, when there was one.
 impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -75,7 +80,11 @@ impl fmt::Display for ShutdownReport {
         if self.killed_in.total() > 0 {
             write!(f, " ({})", self.killed_in)?;
         }
-        write!(f, "; slowest {:.3?}", self.slowest)
+        write!(f, "; slowest {:.3?}", self.slowest)?;
+        if !self.delayed.is_zero() {
+            write!(f, "; after a drain delay of {:.3?}", self.delayed)?;
+        }
+        Ok(())
     }
 }
 

@@ -31,6 +31,7 @@ pub(crate) struct Shared {
     pub(crate) timeout: Option<Duration>,
     pub(crate) quiet_period: Duration,
     pub(crate) listen_limit: Option<usize>,
+    pub(crate) drain_delay: Duration,
     pub(crate) before_shutdown: Option<BeforeShutdown>,
     pub(crate) on_shutdown: Option<OnShutdown>,
     pub(crate) on_state_change: Option<OnStateChange>,
@@ -70,6 +71,8 @@ pub(crate) enum Phase {
     Requested,
     /// The veto hook is deciding on a request.
     Deciding,
+    /// The shutdown was accepted; the server serves on for the drain delay.
+    Delaying,
     /// Accepting has stopped and connections are being drained.
     Draining,
     /// The report is out.
@@ -114,6 +117,8 @@ pub(crate) struct Control {
     pub(crate) again: bool,
     /// When the drain's timeout kills what is left, once the drain has begun.
     pub(crate) deadline: Option<Instant>,
+    /// When the drain delay ends, while it lasts.
+    pub(crate) delay_until: Option<Instant>,
     pub(crate) report: Option<ShutdownReport>,
 }
 
@@ -144,6 +149,7 @@ impl Shared {
             timeout: builder.timeout,
             quiet_period: builder.quiet_period,
             listen_limit: builder.listen_limit,
+            drain_delay: builder.drain_delay,
             before_shutdown: builder.before_shutdown,
             on_shutdown: builder.on_shutdown,
             on_state_change: builder.on_state_change,
@@ -158,6 +164,7 @@ impl Shared {
                 forced_by: None,
                 again: false,
                 deadline: None,
+                delay_until: None,
                 report: None,
             }),
             registry: Mutex::new(Registry::default()),

@@ -16,7 +16,7 @@ use crate::shared::{Phase, Shared, Trigger};
 /// [`stop`](Shutdown::stop)s make one shutdown, and a stop before the server runs is
 /// remembered and takes effect as soon as it does.
 ///
-/// | call | before the shutdown | during the drain |
+/// | call | before the shutdown | during the drain delay or the drain |
 /// |------|---------------------|------------------|
 /// | [`stop`](Shutdown::stop) | starts it (subject to the veto hook) | nothing |
 /// | [`signal`](Shutdown::signal) | starts it (subject to the veto hook) | kills what is left |
@@ -100,7 +100,7 @@ impl Shutdown {
                 control.timeout = timeout.or(control.timeout);
             }
             (
-                Phase::Requested | Phase::Deciding | Phase::Draining,
+                Phase::Requested | Phase::Deciding | Phase::Delaying | Phase::Draining,
                 Request::Force | Request::Signal,
             ) => {
                 control.force = true;
@@ -115,13 +115,38 @@ impl Shutdown {
         self.shared.manager_event.notify(usize::MAX);
     }
 
-    /// Whether a shutdown has begun: it was asked for and not vetoed. The drain itself begins
-    /// just after, once the shutdown-initiated hook has run; the report counts the
-    /// connections alive at that point.
+    /// Whether a shutdown has begun: it was asked for and not vetoed. True from the start of
+    /// the [drain delay](crate::Builder::drain_delay), while the server still serves: what a
+    /// readiness probe answers 503 on. The drain itself begins once the delay is over and the
+    /// shutdown-initiated hook has run; the report counts the connections alive at that
+    /// point.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::FutureExt;
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().drain_delay(Duration::from_secs(5)).build(timer.clone())?;
+    /// let (shutdown, acceptor) = (graceful.shutdown(), graceful.acceptor());
+    /// let mut run = graceful.run();
+    /// let ready = |shutdown: &graceful_core::Shutdown| if shutdown.is_shutting_down() { 503 } else { 200 };
+    ///
+    /// assert_eq!(ready(&shutdown), 200);
+    /// shutdown.signal();
+    /// assert!((&mut run).now_or_never().is_none());
+    /// assert_eq!(ready(&shutdown), 503);
+    /// assert!(!acceptor.is_stopped(), "still accepting during the delay");
+    /// timer.advance(Duration::from_secs(5));
+    /// assert!(run.now_or_never().is_some(), "no connection: drained at once");
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn is_shutting_down(&self) -> bool {
         matches!(
             self.shared.control().phase,
-            Phase::Draining | Phase::Stopped
+            Phase::Delaying | Phase::Draining | Phase::Stopped
         )
     }
 

@@ -161,3 +161,32 @@ fn changes_while_the_consumer_is_busy_are_coalesced() {
         "one item for nine changes"
     );
 }
+
+#[test]
+fn the_watch_stream_sees_the_drain_delay() {
+    let mut h = Harness::running(builder().drain_delay(ms(3000)));
+    let conn = h.open();
+    conn.mark_active();
+    let mut watch = h.shutdown.watch();
+    assert_eq!(
+        poll_once(&mut watch.next()).flatten().unwrap().phase,
+        ShutdownPhase::Serving
+    );
+    h.shutdown.signal();
+    h.settle();
+    let item = poll_once(&mut watch.next()).flatten().unwrap();
+    assert_eq!(
+        (item.phase, item.delay_left),
+        (ShutdownPhase::DrainDelay, Some(ms(3000)))
+    );
+    // Requests during the delay are no changes: the server serves as before.
+    conn.mark_idle();
+    conn.mark_active();
+    assert!(poll_once(&mut watch.next()).is_none());
+    h.advance(ms(3000));
+    let item = poll_once(&mut watch.next()).flatten().unwrap();
+    assert_eq!(
+        (item.phase, item.counts.active),
+        (ShutdownPhase::Draining, 1)
+    );
+}

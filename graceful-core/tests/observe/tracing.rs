@@ -272,3 +272,40 @@ fn a_manager_dropped_early_logs_the_abort() {
         );
     });
 }
+
+#[test]
+fn the_drain_delay_is_logged_when_it_begins_and_ends() {
+    capture(|captured| {
+        let mut h = Harness::running(builder().drain_delay(ms(2000)));
+        h.shutdown.signal();
+        h.settle();
+        let records = captured.take();
+        assert_eq!(
+            messages(&records),
+            ["shutdown triggered", "drain delay begun"]
+        );
+        assert_eq!(
+            find(&records, "drain delay begun").field("delay"),
+            Some("2s")
+        );
+        assert_eq!(records[1].spans, ["shutdown"]);
+
+        h.advance(ms(2000));
+        let records = captured.take();
+        assert_eq!(
+            at_least(&records, Level::INFO),
+            [
+                "drain delay over",
+                "accepting stopped",
+                "drain begun",
+                "shutdown done"
+            ]
+        );
+        let over = find(&records, "drain delay over");
+        assert_eq!(
+            (over.field("lasted"), over.field("forced")),
+            (Some("2s"), Some("false"))
+        );
+        assert_eq!(find(&records, "shutdown done").field("delayed"), Some("2s"));
+    });
+}
