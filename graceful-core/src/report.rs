@@ -55,6 +55,19 @@ pub struct ShutdownReport {
 
 impl ShutdownReport {
     /// Every connection the shutdown dealt with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// graceful.shutdown().force();
+    /// let report = futures::executor::block_on(graceful.run());
+    /// assert_eq!((report.killed, report.total()), (1, 1));
+    /// # drop(conn);
+    /// ```
     pub fn total(&self) -> usize {
         self.completed + self.idle_closed + self.hijacked + self.killed
     }
@@ -145,6 +158,19 @@ impl ConnCounts {
     }
 
     /// All live connections.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active();
+    /// let counts = graceful.shutdown().counts();
+    /// assert_eq!(counts.total(), counts.new + counts.active + counts.idle + counts.hijacked);
+    /// assert_eq!(counts.to_string(), "1 active");
+    /// ```
     pub fn total(&self) -> usize {
         self.new + self.active + self.idle + self.hijacked
     }

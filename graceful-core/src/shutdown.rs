@@ -54,6 +54,19 @@ impl Shutdown {
 
     /// Starts a graceful shutdown with the configured timeout. Does nothing if one is already
     /// asked for or under way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, Outcome};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// shutdown.stop();
+    /// shutdown.stop(); // one shutdown, however many stops
+    /// let report = futures::executor::block_on(graceful.run());
+    /// assert_eq!(report.outcome, Outcome::Drained);
+    /// ```
     pub fn stop(&self) {
         self.request(Request::Stop(None));
     }
@@ -66,18 +79,75 @@ impl Shutdown {
     /// ([`Outcome::TimedOut`](crate::Outcome::TimedOut); with none left, the drain simply
     /// ends). Unlike the configured timeout, it is not checked against the quiet period: one
     /// shorter than the quiet period kills connections that are still quiet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, Outcome};
+    /// use futures::FutureExt;
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().timeout(Some(Duration::from_secs(30))).build(timer.clone())?;
+    /// let shutdown = graceful.shutdown();
+    /// let conn = graceful.acceptor().try_reserve()?.register();
+    /// conn.mark_active();
+    /// let mut run = graceful.run();
+    ///
+    /// shutdown.stop_with_timeout(Some(Duration::from_secs(2)));
+    /// assert!((&mut run).now_or_never().is_none());
+    /// timer.advance(Duration::from_secs(2)); // not 30
+    /// let report = run.now_or_never().unwrap();
+    /// assert_eq!((report.outcome, report.killed), (Outcome::TimedOut, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stop_with_timeout(&self, timeout: Option<Duration>) {
         self.request(Request::Stop(Some(timeout)));
     }
 
     /// Stops at once: accepting stops and every connection is killed. Not subject to the veto
     /// hook. During a drain, ends it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, Outcome};
+    ///
+    /// let graceful = Graceful::builder()
+    ///     .before_shutdown(|| false) // vetoes every graceful stop...
+    ///     .build(ManualTimer::new())
+    ///     .unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// graceful.shutdown().force(); // ...but not this
+    /// let report = futures::executor::block_on(graceful.run());
+    /// assert_eq!((report.outcome, report.killed), (Outcome::Forced, 1));
+    /// assert!(conn.is_killed());
+    /// ```
     pub fn force(&self) {
         self.request(Request::Force);
     }
 
     /// What a signal handler calls: the first signal starts a graceful shutdown, any further
     /// one while it is pending or under way forces it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, Outcome};
+    /// use futures::FutureExt;
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active();
+    /// let mut run = graceful.run();
+    ///
+    /// shutdown.signal(); // SIGTERM: drain
+    /// assert!((&mut run).now_or_never().is_none());
+    /// assert!(conn.is_drain_requested() && !conn.is_killed());
+    /// shutdown.signal(); // SIGTERM again: stop now
+    /// assert_eq!(run.now_or_never().unwrap().outcome, Outcome::Forced);
+    /// ```
     pub fn signal(&self) {
         self.request(Request::Signal);
     }
@@ -151,12 +221,40 @@ impl Shutdown {
     }
 
     /// The report, once the shutdown has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// assert_eq!(shutdown.report(), None);
+    /// shutdown.stop();
+    /// let report = futures::executor::block_on(graceful.run());
+    /// assert_eq!(shutdown.report(), Some(report));
+    /// ```
     pub fn report(&self) -> Option<ShutdownReport> {
         self.shared.control().report
     }
 
     /// Resolves with the report once the shutdown has ended (Go's `StopChan`). Any number of
     /// tasks may wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// let waiters = futures::future::join(shutdown.wait(), shutdown.wait());
+    /// shutdown.stop();
+    /// let (report, (a, b)) = futures::join!(graceful.run(), waiters);
+    /// assert_eq!((a, b), (report, report));
+    /// # });
+    /// ```
     pub fn wait(&self) -> impl Future<Output = ShutdownReport> + Send + 'static {
         let shared = self.shared.clone();
         async move {
@@ -178,6 +276,23 @@ impl Shutdown {
     /// Counts are derived from the connections themselves, never kept on the side, so they
     /// cannot drift. This walks every live connection under a lock: fine for a metrics scrape,
     /// not meant for a hot loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let acceptor = graceful.acceptor();
+    /// let a = acceptor.try_reserve().unwrap().register();
+    /// let b = acceptor.try_reserve().unwrap().register();
+    /// a.mark_active();
+    /// b.mark_hijacked();
+    /// let counts = graceful.shutdown().counts();
+    /// assert_eq!((counts.active, counts.hijacked, counts.total()), (1, 1, 2));
+    /// drop(b);
+    /// assert_eq!(graceful.shutdown().counts().total(), 1);
+    /// ```
     pub fn counts(&self) -> ConnCounts {
         self.shared.counts()
     }
@@ -280,6 +395,19 @@ impl Shutdown {
     /// How many illegal transitions protocol code attempted. Each is a bug in the caller: it
     /// fails a debug assertion in debug builds and is counted here, leaving the state as it
     /// was, in release builds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active();
+    /// conn.mark_idle();
+    /// // `conn.mark_idle()` again would be illegal: a debug assertion, and counted here.
+    /// assert_eq!(graceful.shutdown().illegal_transitions(), 0);
+    /// ```
     pub fn illegal_transitions(&self) -> usize {
         self.shared.illegal_transitions.load(Ordering::Relaxed)
     }
