@@ -9,6 +9,7 @@ pub mod hello_smol;
 pub mod hello_tokio;
 pub mod http;
 pub mod line;
+pub mod progress;
 
 /// The workspace README's code blocks, compiled as doctests so they cannot rot.
 #[cfg(doctest)]

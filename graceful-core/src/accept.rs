@@ -53,6 +53,24 @@ impl Acceptor {
 
     /// Waits for a free slot under the listen limit. Returns `None` once accepting must stop:
     /// drop the listener then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::FutureExt;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let acceptor = graceful.acceptor();
+    /// let conn = acceptor.reserve().await.expect("serving").register();
+    /// graceful.shutdown().stop();
+    /// let mut run = graceful.run();
+    /// assert!((&mut run).now_or_never().is_none(), "draining");
+    /// assert!(acceptor.reserve().await.is_none(), "stopped: drop the listener");
+    /// # drop(conn);
+    /// # });
+    /// ```
     pub async fn reserve(&self) -> Option<Slot> {
         loop {
             let listener = match self.try_reserve() {
@@ -75,6 +93,22 @@ impl Acceptor {
     ///
     /// [`TryReserveError::Stopped`] once accepting must stop, [`TryReserveError::Full`] when
     /// the listen limit is reached.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, TryReserveError};
+    ///
+    /// let graceful = Graceful::builder().listen_limit(Some(1)).build(ManualTimer::new()).unwrap();
+    /// let acceptor = graceful.acceptor();
+    /// let slot = acceptor.try_reserve().unwrap();
+    /// assert_eq!(acceptor.try_reserve().unwrap_err(), TryReserveError::Full);
+    /// drop(slot); // unused: its room is given back
+    /// assert!(acceptor.try_reserve().is_ok());
+    /// graceful.shutdown().force();
+    /// futures::executor::block_on(graceful.run());
+    /// assert_eq!(acceptor.try_reserve().unwrap_err(), TryReserveError::Stopped);
+    /// ```
     pub fn try_reserve(&self) -> Result<Slot, TryReserveError> {
         if self.is_stopped() {
             return Err(TryReserveError::Stopped);
@@ -110,11 +144,41 @@ impl Acceptor {
     }
 
     /// Whether accepting must stop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let acceptor = graceful.acceptor();
+    /// assert!(!acceptor.is_stopped());
+    /// graceful.shutdown().stop();
+    /// futures::executor::block_on(graceful.run());
+    /// assert!(acceptor.is_stopped());
+    /// ```
     pub fn is_stopped(&self) -> bool {
         self.shared.stopping.load(Ordering::Acquire)
     }
 
     /// Resolves once accepting must stop. Race it against the listener's `accept`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::future::{select, Either};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let acceptor = graceful.acceptor();
+    /// let accept = futures::future::pending::<std::io::Result<()>>(); // listener.accept()
+    /// graceful.shutdown().stop();
+    /// let stopped = Box::pin(acceptor.stopped());
+    /// let (_, raced) = futures::join!(graceful.run(), select(Box::pin(accept), stopped));
+    /// assert!(matches!(raced, Either::Right(_)), "the stop wins: drop the listener");
+    /// # });
+    /// ```
     pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
         let shared = self.shared.clone();
         async move {
@@ -153,6 +217,19 @@ pub struct Slot {
 impl Slot {
     /// Registers the accepted connection: it starts `New` and is tracked until the returned
     /// handle is dropped. A connection registered after the drain began is drained too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{ConnState, Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let slot = graceful.acceptor().try_reserve().unwrap();
+    /// // let (stream, peer) = listener.accept().await?;
+    /// let conn = slot.register();
+    /// assert_eq!(conn.state(), ConnState::New);
+    /// assert_eq!(graceful.shutdown().counts().new, 1);
+    /// ```
     pub fn register(self) -> Conn {
         Conn::register(self.shared, self.permit)
     }

@@ -42,6 +42,7 @@ pub struct Builder {
     pub(crate) timeout: Option<Duration>,
     pub(crate) quiet_period: Duration,
     pub(crate) listen_limit: Option<usize>,
+    pub(crate) drain_delay: Duration,
     pub(crate) before_shutdown: Option<BeforeShutdown>,
     pub(crate) on_shutdown: Option<OnShutdown>,
     pub(crate) on_state_change: Option<OnStateChange>,
@@ -58,6 +59,7 @@ impl Builder {
             timeout: Some(Builder::DEFAULT_TIMEOUT),
             quiet_period: Builder::DEFAULT_QUIET_PERIOD,
             listen_limit: None,
+            drain_delay: Duration::ZERO,
             before_shutdown: None,
             on_shutdown: None,
             on_state_change: None,
@@ -84,6 +86,31 @@ impl Builder {
     /// free slot. `None`, the default, sets no limit.
     pub fn listen_limit(mut self, limit: Option<usize>) -> Builder {
         self.listen_limit = limit;
+        self
+    }
+
+    /// How long to keep serving, exactly as before, once a shutdown is accepted: the listener
+    /// stays open, keep-alive stays on and connections are not told, while
+    /// [`Shutdown::is_shutting_down`](crate::Shutdown::is_shutting_down) is already true, so
+    /// that a readiness probe can answer 503 and a load balancer take the server out of its
+    /// rotation before it stops accepting. The drain, and its timeout, begin after it. A second
+    /// signal (or [`force`](crate::Shutdown::force)) during the delay stops at once. Defaults to
+    /// `ZERO`: the drain begins at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use std::time::Duration;
+    ///
+    /// let graceful = Graceful::builder()
+    ///     .drain_delay(Duration::from_secs(5))
+    ///     .build(ManualTimer::new())?;
+    /// # drop(graceful);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
+    pub fn drain_delay(mut self, delay: Duration) -> Builder {
+        self.drain_delay = delay;
         self
     }
 
@@ -121,7 +148,7 @@ impl Builder {
     ///
     /// A zero listen limit (nothing could ever be accepted), a zero timeout (use
     /// [`force`](crate::Shutdown::force) to stop at once), a timeout or quiet period longer
-    /// than [`MAX_DURATION`], or a quiet period not shorter than the timeout (quiet
+    /// than [`MAX_DURATION`], a drain delay longer than that, or a quiet period not shorter than the timeout (quiet
     /// connections would be killed instead of closed).
     pub fn build(self, timer: impl Timer) -> Result<Graceful, ConfigError> {
         self.validate()?;
@@ -137,6 +164,9 @@ impl Builder {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.listen_limit == Some(0) {
             return Err(ConfigError::ZeroListenLimit);
+        }
+        if self.drain_delay > MAX_DURATION {
+            return Err(ConfigError::DrainDelayTooLong(self.drain_delay));
         }
         if self.quiet_period > MAX_DURATION {
             return Err(ConfigError::QuietPeriodTooLong(self.quiet_period));
@@ -165,6 +195,7 @@ impl fmt::Debug for Builder {
             .field("timeout", &self.timeout)
             .field("quiet_period", &self.quiet_period)
             .field("listen_limit", &self.listen_limit)
+            .field("drain_delay", &self.drain_delay)
             .field("before_shutdown", &self.before_shutdown.is_some())
             .field("on_shutdown", &self.on_shutdown.is_some())
             .field("on_state_change", &self.on_state_change.is_some())
@@ -184,6 +215,8 @@ pub enum ConfigError {
     TimeoutTooLong(Duration),
     /// A quiet period longer than [`MAX_DURATION`].
     QuietPeriodTooLong(Duration),
+    /// A drain delay longer than [`MAX_DURATION`].
+    DrainDelayTooLong(Duration),
     /// The quiet period is as long as the timeout or longer.
     QuietPeriodNotShorterThanTimeout {
         /// The quiet period asked for.
@@ -207,6 +240,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::QuietPeriodTooLong(q) => {
                 write!(f, "quiet period of {q:?} is longer than ten years")
+            }
+            ConfigError::DrainDelayTooLong(d) => {
+                write!(f, "drain delay of {d:?} is longer than ten years")
             }
             ConfigError::QuietPeriodNotShorterThanTimeout { quiet_period, timeout } => write!(
                 f,

@@ -31,6 +31,19 @@ pub struct ConnId(pub(crate) u64);
 
 impl ConnId {
     /// The number behind the id: connections are numbered from 0 in the order they register.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let acceptor = graceful.acceptor();
+    /// let first = acceptor.try_reserve().unwrap().register();
+    /// let second = acceptor.try_reserve().unwrap().register();
+    /// assert_eq!((first.id().as_u64(), second.id().as_u64()), (0, 1));
+    /// assert_eq!(second.id().to_string(), "conn#1");
+    /// ```
     pub fn as_u64(self) -> u64 {
         self.0
     }
@@ -152,6 +165,7 @@ impl Conn {
         };
         if late {
             shared.manager_event.notify(usize::MAX);
+            shared.progress_event.notify(usize::MAX);
         }
         if let Some(observer) = &shared.on_state_change {
             observer(id, ConnState::New);
@@ -165,11 +179,39 @@ impl Conn {
     }
 
     /// This connection's id, as the state observer sees it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{ConnState, Graceful, ManualTimer};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let record = seen.clone();
+    /// let graceful = Graceful::builder()
+    ///     .on_state_change(move |id, state| record.lock().unwrap().push((id, state)))
+    ///     .build(ManualTimer::new())
+    ///     .unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// assert_eq!(seen.lock().unwrap()[..], [(conn.id(), ConnState::New)]);
+    /// ```
     pub fn id(&self) -> ConnId {
         self.inner.id
     }
 
     /// The current state: never `Closed`, as a live handle is not closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{ConnState, Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// assert_eq!(conn.state(), ConnState::New);
+    /// conn.mark_active();
+    /// assert_eq!(conn.state(), ConnState::Active);
+    /// ```
     pub fn state(&self) -> ConnState {
         ConnState::from_bits(self.inner.word.load(Ordering::Acquire))
     }
@@ -240,12 +282,37 @@ impl Conn {
     ///
     /// Calls nest: the connection is `Active` until every `mark_active` is matched by a
     /// [`mark_idle`](Conn::mark_idle). Illegal on a `Hijacked` connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{ConnState, Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active(); // HTTP/2: stream 1 opens
+    /// conn.mark_active(); // stream 3 opens
+    /// conn.mark_idle(); // stream 1 ends
+    /// assert_eq!(conn.state(), ConnState::Active, "stream 3 is still in flight");
+    /// ```
     pub fn mark_active(&self) {
         self.transition(Event::Active);
     }
 
     /// A unit of work finished: its response was fully written. The last one makes the
     /// connection `Idle` and starts its quiet period. Illegal unless `Active`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{ConnState, Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active();
+    /// conn.mark_idle();
+    /// assert_eq!(conn.state(), ConnState::Idle);
+    /// ```
     pub fn mark_idle(&self) {
         self.transition(Event::Idle);
     }
@@ -253,6 +320,27 @@ impl Conn {
     /// The connection left the protocol, for example after a WebSocket upgrade. A drain sends
     /// it the drain notification and waits for it like an active connection. Illegal on a
     /// connection already `Hijacked`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{ConnState, Graceful, ManualTimer, Outcome};
+    /// use futures::FutureExt;
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active(); // GET /chat, Upgrade: websocket
+    /// conn.mark_hijacked(); // 101 Switching Protocols
+    /// assert_eq!(conn.state(), ConnState::Hijacked);
+    ///
+    /// shutdown.stop();
+    /// let mut run = graceful.run();
+    /// assert!((&mut run).now_or_never().is_none());
+    /// assert!(conn.drained().now_or_never().is_some(), "told: say goodbye, then close");
+    /// drop(conn);
+    /// assert_eq!(run.now_or_never().unwrap().hijacked, 1);
+    /// ```
     pub fn mark_hijacked(&self) {
         self.transition(Event::Hijacked);
     }
@@ -260,17 +348,68 @@ impl Conn {
     /// Whether the server is draining. Protocol code uses it to ask the client not to reuse
     /// the connection, for example with `Connection: close`, and to close once the work in
     /// flight is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::FutureExt;
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active();
+    /// assert!(!conn.is_draining());
+    /// graceful.shutdown().stop();
+    /// let mut run = graceful.run();
+    /// assert!((&mut run).now_or_never().is_none());
+    /// assert!(conn.is_draining(), "answer this request with `Connection: close`");
+    /// # drop(conn);
+    /// ```
     pub fn is_draining(&self) -> bool {
         self.shared.draining.load(Ordering::Acquire)
     }
 
     /// Whether this connection has been told to drain (or was killed): what
     /// [`drained`](Conn::drained) waits for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::FutureExt;
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().quiet_period(Duration::from_millis(100)).build(timer.clone())?;
+    /// let conn = graceful.acceptor().try_reserve()?.register(); // quiet since now
+    /// graceful.shutdown().stop();
+    /// let mut run = graceful.run();
+    /// assert!((&mut run).now_or_never().is_none());
+    /// assert!(conn.is_draining() && !conn.is_drain_requested(), "its quiet period is not over");
+    /// timer.advance(Duration::from_millis(100));
+    /// assert!((&mut run).now_or_never().is_none());
+    /// assert!(conn.is_drain_requested());
+    /// # drop(conn);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_drain_requested(&self) -> bool {
         self.inner.word.load(Ordering::Acquire) & DRAIN != 0
     }
 
     /// Whether this connection has been killed: what [`killed`](Conn::killed) waits for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// assert!(!conn.is_killed());
+    /// graceful.shutdown().force();
+    /// futures::executor::block_on(graceful.run());
+    /// assert!(conn.is_killed() && conn.is_drain_requested());
+    /// ```
     pub fn is_killed(&self) -> bool {
         self.inner.word.load(Ordering::Acquire) & KILL != 0
     }
@@ -281,6 +420,26 @@ impl Conn {
     ///
     /// Only the task that last polled a `Drained` of this connection is woken: await it from
     /// the one task that runs the connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active(); // a request is in flight
+    /// let connection = async move {
+    ///     conn.drained().await; // the server is shutting down
+    ///     conn.mark_idle(); // finish the response, then close
+    /// };
+    /// shutdown.stop();
+    /// let (report, ()) = futures::join!(graceful.run(), connection);
+    /// assert_eq!(report.completed, 1);
+    /// # });
+    /// ```
     pub fn drained(&self) -> Drained<'_> {
         Drained { conn: self }
     }
@@ -290,6 +449,29 @@ impl Conn {
     /// to the protocol and race the protocol against it.
     ///
     /// As with [`drained`](Conn::drained), only the last task to poll one is woken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::future::{select, Either};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// let killed = conn.killed();
+    /// let protocol = Box::pin(async move {
+    ///     conn.mark_active();
+    ///     futures::future::pending::<()>().await; // a handler that never ends
+    ///     drop(conn);
+    /// });
+    /// shutdown.force();
+    /// let (report, ended) = futures::join!(graceful.run(), select(protocol, killed));
+    /// assert!(matches!(ended, Either::Right(_)), "the adapter drops the protocol when killed");
+    /// assert_eq!(report.killed, 1);
+    /// # });
+    /// ```
     pub fn killed(&self) -> Killed {
         Killed {
             inner: self.inner.clone(),
@@ -300,6 +482,11 @@ impl Conn {
         match state::transition(&self.inner.word, event, || self.shared.now_ms_ceil()) {
             Ok((current, next)) => {
                 let (from, to) = (ConnState::from_bits(current), ConnState::from_bits(next));
+                // `NOTED` comes with the word the swap read: before the drain this costs
+                // nothing, and during it a notification with no listener is an atomic load.
+                if from != to && current & NOTED != 0 {
+                    self.shared.progress_event.notify(usize::MAX);
+                }
                 if from != to {
                     if let Some(observer) = &self.shared.on_state_change {
                         observer(self.inner.id, to);
@@ -319,21 +506,35 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         let shared = &self.shared;
-        let last = {
+        let (last, noted, how) = {
             let mut registry = shared.registry();
             registry.conns.try_remove(self.key);
             // Read under the lock: the manager marks and kills under it too.
             let word = self.inner.word.load(Ordering::Acquire);
+            let mut how = None;
             if word & NOTED != 0 && word & KILL == 0 {
                 let tally = &mut registry.tally;
-                match ConnState::from_bits(word) {
-                    ConnState::Hijacked => tally.hijacked += 1,
-                    _ if word & WORKED != 0 => tally.completed += 1,
-                    _ => tally.idle_closed += 1,
-                }
+                tally.last_close = Some(shared.timer.now());
+                how = Some(match ConnState::from_bits(word) {
+                    ConnState::Hijacked => {
+                        tally.hijacked += 1;
+                        "hijacked"
+                    }
+                    _ if word & WORKED != 0 => {
+                        tally.completed += 1;
+                        "completed"
+                    }
+                    _ => {
+                        tally.idle_closed += 1;
+                        "idle closed"
+                    }
+                });
             }
-            registry.conns.is_empty()
+            (registry.conns.is_empty(), word & NOTED != 0, how)
         };
+        if let Some(how) = how {
+            tracing::trace!(conn = %self.inner.id, how, "connection closed during the drain");
+        }
         if let Some(observer) = &shared.on_state_change {
             observer(self.inner.id, ConnState::Closed);
         }
@@ -341,6 +542,11 @@ impl Drop for Conn {
         // wakes it once, not 5,000 times.
         if last && shared.draining.load(Ordering::Acquire) {
             shared.manager_event.notify(usize::MAX);
+        }
+        // Progress observers hear of every close the drain saw; with none listening this is
+        // an atomic load.
+        if noted {
+            shared.progress_event.notify(usize::MAX);
         }
     }
 }

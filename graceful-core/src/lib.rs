@@ -81,6 +81,7 @@ mod loom;
 mod manager;
 #[cfg(feature = "test-util")]
 mod manual;
+mod progress;
 mod report;
 pub mod serve;
 mod shared;
@@ -97,6 +98,7 @@ pub use crate::conn::{Conn, ConnId, Drained, Killed};
 pub use crate::manager::Run;
 #[cfg(feature = "test-util")]
 pub use crate::manual::ManualTimer;
+pub use crate::progress::{Changed, Progress, ShutdownPhase, Watch};
 pub use crate::report::{ConnCounts, Outcome, ShutdownReport};
 pub use crate::serve::{Server, ServerBuilder};
 pub use crate::shutdown::Shutdown;
@@ -118,6 +120,17 @@ pub struct Graceful {
 
 impl Graceful {
     /// Settings with their defaults: 30 s timeout, 250 ms quiet period, no listen limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use std::time::Duration;
+    ///
+    /// let graceful = Graceful::builder().timeout(Some(Duration::from_secs(10))).build(ManualTimer::new())?;
+    /// # drop(graceful);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn builder() -> Builder {
         Builder::new()
     }
@@ -129,11 +142,36 @@ impl Graceful {
     }
 
     /// A handle to start, force and await the shutdown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// let for_the_signal_handler = shutdown.clone();
+    /// for_the_signal_handler.signal();
+    /// let report = futures::executor::block_on(graceful.run());
+    /// assert_eq!(shutdown.report(), Some(report));
+    /// ```
     pub fn shutdown(&self) -> Shutdown {
         Shutdown::new(self.guard.shared.clone())
     }
 
     /// A handle for accept loops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let acceptor = graceful.acceptor();
+    /// let conn = acceptor.try_reserve().unwrap().register();
+    /// assert_eq!(graceful.shutdown().counts().total(), 1);
+    /// # drop(conn);
+    /// ```
     pub fn acceptor(&self) -> Acceptor {
         Acceptor::new(self.guard.shared.clone())
     }
@@ -142,6 +180,23 @@ impl Graceful {
     /// report. It must be polled for the shutdown to happen. Dropping the `Graceful` without
     /// running it ends the server the way dropping [`Run`] does: connections are killed and
     /// the report says [`Outcome::Aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, Outcome};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// let serving = async {
+    ///     // accept loop: `while let Some(slot) = acceptor.reserve().await { ... }`
+    ///     shutdown.stop();
+    /// };
+    /// let (report, ()) = futures::join!(graceful.run(), serving);
+    /// assert_eq!(report.outcome, Outcome::Drained);
+    /// # });
+    /// ```
     pub fn run(self) -> Run {
         Run::new(self.guard)
     }

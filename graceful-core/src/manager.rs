@@ -3,12 +3,13 @@
 //! # The sequence
 //!
 //! 1. Wait for a trigger. Unless it is forced, ask the veto hook; on a veto, serve on.
-//! 2. Tell acceptors to stop (they drop their listeners; waiters on the limit wake).
-//! 3. Run the shutdown-initiated hook.
-//! 4. Under the registry lock, mark every connection as seen by the drain and tell active,
+//! 2. Serve on as before for the drain delay, if any (a second trigger ends it at once).
+//! 3. Tell acceptors to stop (they drop their listeners; waiters on the limit wake).
+//! 4. Run the shutdown-initiated hook.
+//! 5. Under the registry lock, mark every connection as seen by the drain and tell active,
 //!    hijacked and long-quiet ones to drain at once; schedule the others at the end of their
 //!    quiet period.
-//! 5. Until no connection is left (the last one to close wakes the manager): tell scheduled
+//! 6. Until no connection is left (the last one to close wakes the manager): tell scheduled
 //!    connections to drain when their time comes, schedule connections accepted late, and on
 //!    the timeout or a second trigger kill everything left.
 //!
@@ -30,11 +31,12 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::future::select;
+use tracing::Instrument;
 
 use crate::conn::ConnInner;
-use crate::report::{Outcome, ShutdownReport};
-use crate::shared::{ms_ceil, Phase, Shared};
-use crate::state::{self, DRAIN, KILL, NOTED, WORKED};
+use crate::report::{ConnCounts, Outcome, ShutdownReport};
+use crate::shared::{ms_ceil, Phase, Shared, Trigger};
+use crate::state::{self, ConnState, DRAIN, KILL, NOTED, WORKED};
 
 /// The manager future returned by [`Graceful::run`](crate::Graceful::run): drives the
 /// shutdown and resolves with its report.
@@ -72,19 +74,49 @@ impl fmt::Debug for Run {
     }
 }
 
-async fn run(shared: Arc<Shared>, mut guard: AbortGuard) -> ShutdownReport {
-    let timeout = accept_trigger(&shared).await;
+async fn run(shared: Arc<Shared>, guard: AbortGuard) -> ShutdownReport {
+    let accepted = accept_trigger(&shared).await;
+    let span = tracing::info_span!("shutdown", trigger = accepted.trigger.name());
+    drive(shared, guard, accepted).instrument(span).await
+}
 
-    let start = shared.timer.now();
+/// Drives an accepted shutdown to its report.
+async fn drive(shared: Arc<Shared>, mut guard: AbortGuard, accepted: Accepted) -> ShutdownReport {
+    let Accepted {
+        timeout,
+        trigger,
+        delay,
+    } = accepted;
+    tracing::info!(trigger = trigger.name(), timeout = ?timeout, "shutdown triggered");
+    let start = match delay {
+        Some(delay) => {
+            let (begun, ended) = serve_on(&shared, delay).await;
+            guard.delayed = ended.saturating_duration_since(begun);
+            ended
+        }
+        None => shared.timer.now(),
+    };
     guard.start = Some(start);
     shared.stop_accepting();
+    tracing::info!("accepting stopped");
     if let Some(hook) = &shared.on_shutdown {
         hook();
     }
 
     let deadline = timeout.and_then(|t| start.checked_add(t));
+    shared.control().deadline = deadline;
     let mut drain = Drain::new(&shared);
-    drain.begin(shared.ms_floor(start));
+    let begun = drain.begin(shared.ms_floor(start));
+    shared.progress_event.notify(usize::MAX);
+    tracing::info!(
+        new = begun.counts.new,
+        active = begun.counts.active,
+        idle = begun.counts.idle,
+        hijacked = begun.counts.hijacked,
+        told = begun.told,
+        scheduled = begun.scheduled,
+        "drain begun"
+    );
 
     let outcome = loop {
         let listener = shared.manager_event.listen();
@@ -109,11 +141,64 @@ async fn run(shared: Arc<Shared>, mut guard: AbortGuard) -> ShutdownReport {
             None => listener.await,
         }
     };
+    match outcome {
+        Outcome::Forced => {
+            let by = shared.control().forced_by.unwrap_or(Trigger::Force);
+            tracing::warn!(by = by.name(), "shutdown forced");
+        }
+        Outcome::TimedOut => tracing::warn!(timeout = ?timeout, "shutdown timed out"),
+        _ => {}
+    }
     guard.finish(outcome)
 }
 
-/// Waits for a shutdown request that is forced or not vetoed; returns its timeout.
-async fn accept_trigger(shared: &Shared) -> Option<Duration> {
+/// The drain delay: serves on as before (accepting, connections untold) for `delay`, or until
+/// a second trigger forces the shutdown, and leaves the phase at `Draining`. Returns when it
+/// began and when it ended: its deadline, however late the timer woke the manager, so that
+/// the timeout counts from the end of the delay proper; or the instant it was forced.
+async fn serve_on(shared: &Shared, delay: Duration) -> (Instant, Instant) {
+    let begun = shared.timer.now();
+    let until = begun.checked_add(delay);
+    shared.control().delay_until = until;
+    shared.progress_event.notify(usize::MAX);
+    tracing::info!(delay = ?delay, "drain delay begun");
+    loop {
+        let listener = shared.manager_event.listen();
+        let forced = shared.control().force;
+        let now = shared.timer.now();
+        let ended = match until {
+            _ if forced => Some(now),
+            Some(until) if now < until => None,
+            Some(until) => Some(until),
+            None => Some(now),
+        };
+        if let Some(ended) = ended {
+            let mut control = shared.control();
+            control.phase = Phase::Draining;
+            control.delay_until = None;
+            drop(control);
+            let lasted = ended.saturating_duration_since(begun);
+            tracing::info!(lasted = ?lasted, forced, "drain delay over");
+            return (begun, ended);
+        }
+        if let Some(until) = until {
+            select(listener, shared.timer.sleep_until(until)).await;
+        }
+    }
+}
+
+/// A shutdown request the manager accepted.
+struct Accepted {
+    /// Its timeout: the configured one, or the override it asked for.
+    timeout: Option<Duration>,
+    /// What asked for it.
+    trigger: Trigger,
+    /// The drain delay to serve on for first, unless none or forced.
+    delay: Option<Duration>,
+}
+
+/// Waits for a shutdown request that is forced or not vetoed.
+async fn accept_trigger(shared: &Shared) -> Accepted {
     loop {
         let listener = shared.manager_event.listen();
         let requested = {
@@ -123,9 +208,9 @@ async fn accept_trigger(shared: &Shared) -> Option<Duration> {
                 control.phase = Phase::Deciding;
                 control.again = false;
             }
-            requested.then_some(control.force)
+            requested.then_some((control.force, control.trigger))
         };
-        let Some(force) = requested else {
+        let Some((force, trigger)) = requested else {
             listener.await;
             continue;
         };
@@ -133,6 +218,11 @@ async fn accept_trigger(shared: &Shared) -> Option<Duration> {
         let vetoed = !force && shared.before_shutdown.as_ref().is_some_and(|hook| !hook());
         let mut control = shared.control();
         if vetoed && !control.force {
+            tracing::info!(
+                trigger = trigger.name(),
+                again = control.again,
+                "shutdown vetoed"
+            );
             // A stop asked for while the hook ran is asked again, not lost.
             control.phase = if control.again {
                 Phase::Requested
@@ -144,9 +234,28 @@ async fn accept_trigger(shared: &Shared) -> Option<Duration> {
             }
             continue;
         }
-        control.phase = Phase::Draining;
-        return control.timeout.unwrap_or(shared.timeout);
+        let delay = (!control.force && !shared.drain_delay.is_zero()).then_some(shared.drain_delay);
+        control.phase = if delay.is_some() {
+            Phase::Delaying
+        } else {
+            Phase::Draining
+        };
+        return Accepted {
+            timeout: control.timeout.unwrap_or(shared.timeout),
+            trigger: control.trigger,
+            delay,
+        };
     }
+}
+
+/// What [`Drain::begin`] found.
+struct Begun {
+    /// The live connections by state.
+    counts: ConnCounts,
+    /// How many were told to drain at once.
+    told: usize,
+    /// How many were scheduled for the end of their quiet period.
+    scheduled: usize,
 }
 
 /// The connections the drain still has to tell, by the time their quiet period ends.
@@ -167,17 +276,20 @@ impl<'a> Drain<'a> {
     }
 
     /// Marks every live connection and tells or schedules it.
-    fn begin(&mut self, now_ms: u64) {
+    fn begin(&mut self, now_ms: u64) -> Begun {
         let mut told = Vec::new();
+        let mut counts = ConnCounts::default();
         let mut registry = self.shared.registry();
         self.shared.draining.store(true, Ordering::SeqCst);
         for (_, conn) in registry.conns.iter() {
             let word = conn.word.fetch_or(NOTED, Ordering::AcqRel);
+            counts.add(ConnState::from_bits(word));
             let bits = match word & state::STATE_MASK {
                 state::ACTIVE => WORKED | DRAIN,
                 state::HIJACKED => DRAIN,
                 _ => match self.due(state::quiet_since_ms(word), now_ms) {
                     Some(due) => {
+                        tracing::trace!(conn = %conn.id, due_ms = due - now_ms, "drain scheduled");
                         // Sorted once below: inserting in order would be quadratic.
                         self.scheduled.push((due, conn.clone()));
                         continue;
@@ -192,10 +304,16 @@ impl<'a> Drain<'a> {
         registry.late.clear();
         drop(registry);
         // Wakers run executor code: never under the registry lock.
-        for conn in told {
+        for conn in &told {
+            tracing::trace!(conn = %conn.id, "told to drain");
             conn.wake(DRAIN);
         }
         self.scheduled.sort_by_key(|(due, _)| *due);
+        Begun {
+            counts,
+            told: told.len(),
+            scheduled: self.scheduled.len(),
+        }
     }
 
     /// When a connection quiet since `quiet_since_ms` is due to drain: `None` if now.
@@ -230,6 +348,7 @@ impl<'a> Drain<'a> {
         }
         for conn in &late {
             let word = conn.word.load(Ordering::Acquire);
+            tracing::debug!(conn = %conn.id, "connection accepted during the drain");
             match word & state::STATE_MASK {
                 state::NEW | state::IDLE => {
                     self.schedule(conn, state::quiet_since_ms(word), now_ms)
@@ -239,6 +358,7 @@ impl<'a> Drain<'a> {
         }
         let due = self.scheduled.partition_point(|(d, _)| *d <= now_ms);
         for (_, conn) in self.scheduled.drain(..due) {
+            tracing::trace!(conn = %conn.id, "told to drain: quiet period over");
             conn.signal(DRAIN);
         }
         false
@@ -257,8 +377,10 @@ impl<'a> Drain<'a> {
 /// running it also ends everything that waits on it.
 pub(crate) struct AbortGuard {
     pub(crate) shared: Arc<Shared>,
-    /// When the shutdown was accepted.
+    /// When the drain began.
     start: Option<Instant>,
+    /// How long the drain delay lasted.
+    delayed: Duration,
 }
 
 impl AbortGuard {
@@ -266,6 +388,7 @@ impl AbortGuard {
         AbortGuard {
             shared,
             start: None,
+            delayed: Duration::ZERO,
         }
     }
 
@@ -287,13 +410,31 @@ impl AbortGuard {
             (registry.tally, killed)
         };
         // Wakers run executor code: never under the registry lock.
+        let mut killed_in = ConnCounts::default();
         for conn in &killed {
+            let state = ConnState::from_bits(conn.word.load(Ordering::Acquire));
+            killed_in.add(state);
+            tracing::debug!(conn = %conn.id, state = %state, "connection killed");
             conn.wake(KILL);
         }
         let killed = killed.len();
+        if killed > 0 {
+            tracing::warn!(
+                killed,
+                new = killed_in.new,
+                active = killed_in.active,
+                idle = killed_in.idle,
+                hijacked = killed_in.hijacked,
+                "connections killed"
+            );
+        }
         let elapsed = self.start.map_or(Duration::ZERO, |start| {
             shared.timer.now().saturating_duration_since(start)
         });
+        let slowest = match (self.start, tally.last_close) {
+            (Some(start), Some(last)) => last.saturating_duration_since(start),
+            _ => Duration::ZERO,
+        };
         let report = ShutdownReport {
             completed: tally.completed,
             idle_closed: tally.idle_closed,
@@ -301,7 +442,21 @@ impl AbortGuard {
             killed,
             outcome,
             elapsed,
+            slowest,
+            killed_in,
+            delayed: self.delayed,
         };
+        tracing::info!(
+            outcome = %report.outcome,
+            elapsed = ?report.elapsed,
+            completed = report.completed,
+            idle_closed = report.idle_closed,
+            hijacked = report.hijacked,
+            killed = report.killed,
+            slowest = ?report.slowest,
+            delayed = ?report.delayed,
+            "shutdown done"
+        );
         shared.publish(report);
         report
     }
@@ -310,6 +465,7 @@ impl AbortGuard {
 impl Drop for AbortGuard {
     fn drop(&mut self) {
         if self.shared.control().phase != Phase::Stopped {
+            tracing::warn!("the shutdown manager was dropped: killing what is left");
             self.shared.stop_accepting();
             self.finish(Outcome::Aborted);
         }

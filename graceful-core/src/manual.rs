@@ -49,6 +49,16 @@ struct Sleeper {
 
 impl ManualTimer {
     /// A new clock, standing still.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{ManualTimer, Timer};
+    ///
+    /// let timer = ManualTimer::new();
+    /// let start = timer.now();
+    /// assert_eq!(timer.now(), start, "it stands still");
+    /// ```
     pub fn new() -> ManualTimer {
         ManualTimer {
             inner: Arc::new(Mutex::new(Clock {
@@ -59,6 +69,18 @@ impl ManualTimer {
     }
 
     /// Moves the clock forward by `by` and wakes every sleep whose deadline has passed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{ManualTimer, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let start = timer.now();
+    /// timer.advance(Duration::from_millis(1500));
+    /// assert_eq!(timer.now() - start, Duration::from_millis(1500));
+    /// ```
     pub fn advance(&self, by: Duration) {
         let wakers: Vec<Waker> = {
             let mut clock = self.lock();
@@ -75,6 +97,21 @@ impl ManualTimer {
     }
 
     /// The earliest deadline among live sleeps that has not passed yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{ManualTimer, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// assert_eq!(timer.next_deadline(), None);
+    /// let deadline = timer.now() + Duration::from_secs(1);
+    /// let sleep = timer.sleep_until(deadline);
+    /// assert_eq!(timer.next_deadline(), Some(deadline));
+    /// drop(sleep);
+    /// assert_eq!(timer.next_deadline(), None);
+    /// ```
     pub fn next_deadline(&self) -> Option<Instant> {
         let clock = self.lock();
         clock

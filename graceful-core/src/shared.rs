@@ -20,7 +20,8 @@ use slab::Slab;
 
 use crate::config::{BeforeShutdown, Builder, OnShutdown, OnStateChange};
 use crate::conn::ConnInner;
-use crate::report::ShutdownReport;
+use crate::report::{ConnCounts, ShutdownReport};
+use crate::state::ConnState;
 use crate::timer::Timer;
 
 pub(crate) struct Shared {
@@ -30,6 +31,7 @@ pub(crate) struct Shared {
     pub(crate) timeout: Option<Duration>,
     pub(crate) quiet_period: Duration,
     pub(crate) listen_limit: Option<usize>,
+    pub(crate) drain_delay: Duration,
     pub(crate) before_shutdown: Option<BeforeShutdown>,
     pub(crate) on_shutdown: Option<OnShutdown>,
     pub(crate) on_state_change: Option<OnStateChange>,
@@ -50,6 +52,9 @@ pub(crate) struct Shared {
     pub(crate) accept_event: Event,
     /// Wakes those awaiting the report.
     pub(crate) done_event: Event,
+    /// Wakes progress observers: the phase changed, or (while draining) a connection opened,
+    /// closed or changed state.
+    pub(crate) progress_event: Event,
 
     /// Connections holding a slot under the listen limit.
     pub(crate) in_use: AtomicUsize,
@@ -66,10 +71,36 @@ pub(crate) enum Phase {
     Requested,
     /// The veto hook is deciding on a request.
     Deciding,
+    /// The shutdown was accepted; the server serves on for the drain delay.
+    Delaying,
     /// Accepting has stopped and connections are being drained.
     Draining,
     /// The report is out.
     Stopped,
+}
+
+/// Which call asked for a shutdown, as the logs name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// [`Shutdown::stop`](crate::Shutdown::stop).
+    Stop,
+    /// [`Shutdown::stop_with_timeout`](crate::Shutdown::stop_with_timeout): a timeout override.
+    StopWithTimeout,
+    /// [`Shutdown::signal`](crate::Shutdown::signal).
+    Signal,
+    /// [`Shutdown::force`](crate::Shutdown::force).
+    Force,
+}
+
+impl Trigger {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Trigger::Stop => "stop",
+            Trigger::StopWithTimeout => "stop_with_timeout",
+            Trigger::Signal => "signal",
+            Trigger::Force => "force",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -78,8 +109,16 @@ pub(crate) struct Control {
     /// The timeout the request asked for, if it overrode the configured one.
     pub(crate) timeout: Option<Option<Duration>>,
     pub(crate) force: bool,
+    /// What asked for the shutdown that is pending or under way, for the logs.
+    pub(crate) trigger: Trigger,
+    /// What forced it, once forced, for the logs.
+    pub(crate) forced_by: Option<Trigger>,
     /// A stop arrived while the veto hook was deciding: if it vetoes, ask it again.
     pub(crate) again: bool,
+    /// When the drain's timeout kills what is left, once the drain has begun.
+    pub(crate) deadline: Option<Instant>,
+    /// When the drain delay ends, while it lasts.
+    pub(crate) delay_until: Option<Instant>,
     pub(crate) report: Option<ShutdownReport>,
 }
 
@@ -97,6 +136,8 @@ pub(crate) struct Tally {
     pub(crate) completed: usize,
     pub(crate) idle_closed: usize,
     pub(crate) hijacked: usize,
+    /// When the last of them closed: the slowest, as closes come in order.
+    pub(crate) last_close: Option<Instant>,
 }
 
 impl Shared {
@@ -108,6 +149,7 @@ impl Shared {
             timeout: builder.timeout,
             quiet_period: builder.quiet_period,
             listen_limit: builder.listen_limit,
+            drain_delay: builder.drain_delay,
             before_shutdown: builder.before_shutdown,
             on_shutdown: builder.on_shutdown,
             on_state_change: builder.on_state_change,
@@ -118,13 +160,18 @@ impl Shared {
                 phase: Phase::Serving,
                 timeout: None,
                 force: false,
+                trigger: Trigger::Stop,
+                forced_by: None,
                 again: false,
+                deadline: None,
+                delay_until: None,
                 report: None,
             }),
             registry: Mutex::new(Registry::default()),
             manager_event: Event::new(),
             accept_event: Event::new(),
             done_event: Event::new(),
+            progress_event: Event::new(),
             in_use: AtomicUsize::new(0),
             illegal_transitions: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
@@ -171,6 +218,17 @@ impl Shared {
         control.report = Some(report);
         drop(control);
         self.done_event.notify(usize::MAX);
+        self.progress_event.notify(usize::MAX);
+    }
+
+    /// How many live connections are in each state now: one walk under the registry lock.
+    pub(crate) fn counts(&self) -> ConnCounts {
+        let registry = self.registry();
+        let mut counts = ConnCounts::default();
+        for (_, conn) in registry.conns.iter() {
+            counts.add(ConnState::from_bits(conn.word.load(Ordering::Acquire)));
+        }
+        counts
     }
 }
 

@@ -6,9 +6,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::progress::{Changed, Progress, Watch};
 use crate::report::{ConnCounts, ShutdownReport};
-use crate::shared::{Phase, Shared};
-use crate::state::ConnState;
+use crate::shared::{Phase, Shared, Trigger};
 
 /// Starts, forces and awaits the shutdown of a [`Graceful`](crate::Graceful) server.
 ///
@@ -16,7 +16,7 @@ use crate::state::ConnState;
 /// [`stop`](Shutdown::stop)s make one shutdown, and a stop before the server runs is
 /// remembered and takes effect as soon as it does.
 ///
-/// | call | before the shutdown | during the drain |
+/// | call | before the shutdown | during the drain delay or the drain |
 /// |------|---------------------|------------------|
 /// | [`stop`](Shutdown::stop) | starts it (subject to the veto hook) | nothing |
 /// | [`signal`](Shutdown::signal) | starts it (subject to the veto hook) | kills what is left |
@@ -54,8 +54,21 @@ impl Shutdown {
 
     /// Starts a graceful shutdown with the configured timeout. Does nothing if one is already
     /// asked for or under way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, Outcome};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// shutdown.stop();
+    /// shutdown.stop(); // one shutdown, however many stops
+    /// let report = futures::executor::block_on(graceful.run());
+    /// assert_eq!(report.outcome, Outcome::Drained);
+    /// ```
     pub fn stop(&self) {
-        self.request(Trigger::Stop(None));
+        self.request(Request::Stop(None));
     }
 
     /// Starts a graceful shutdown that kills what is left after `timeout` (`None`: wait
@@ -66,65 +79,182 @@ impl Shutdown {
     /// ([`Outcome::TimedOut`](crate::Outcome::TimedOut); with none left, the drain simply
     /// ends). Unlike the configured timeout, it is not checked against the quiet period: one
     /// shorter than the quiet period kills connections that are still quiet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, Outcome};
+    /// use futures::FutureExt;
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().timeout(Some(Duration::from_secs(30))).build(timer.clone())?;
+    /// let shutdown = graceful.shutdown();
+    /// let conn = graceful.acceptor().try_reserve()?.register();
+    /// conn.mark_active();
+    /// let mut run = graceful.run();
+    ///
+    /// shutdown.stop_with_timeout(Some(Duration::from_secs(2)));
+    /// assert!((&mut run).now_or_never().is_none());
+    /// timer.advance(Duration::from_secs(2)); // not 30
+    /// let report = run.now_or_never().unwrap();
+    /// assert_eq!((report.outcome, report.killed), (Outcome::TimedOut, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stop_with_timeout(&self, timeout: Option<Duration>) {
-        self.request(Trigger::Stop(Some(timeout)));
+        self.request(Request::Stop(Some(timeout)));
     }
 
     /// Stops at once: accepting stops and every connection is killed. Not subject to the veto
     /// hook. During a drain, ends it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, Outcome};
+    ///
+    /// let graceful = Graceful::builder()
+    ///     .before_shutdown(|| false) // vetoes every graceful stop...
+    ///     .build(ManualTimer::new())
+    ///     .unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// graceful.shutdown().force(); // ...but not this
+    /// let report = futures::executor::block_on(graceful.run());
+    /// assert_eq!((report.outcome, report.killed), (Outcome::Forced, 1));
+    /// assert!(conn.is_killed());
+    /// ```
     pub fn force(&self) {
-        self.request(Trigger::Force);
+        self.request(Request::Force);
     }
 
     /// What a signal handler calls: the first signal starts a graceful shutdown, any further
     /// one while it is pending or under way forces it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, Outcome};
+    /// use futures::FutureExt;
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active();
+    /// let mut run = graceful.run();
+    ///
+    /// shutdown.signal(); // SIGTERM: drain
+    /// assert!((&mut run).now_or_never().is_none());
+    /// assert!(conn.is_drain_requested() && !conn.is_killed());
+    /// shutdown.signal(); // SIGTERM again: stop now
+    /// assert_eq!(run.now_or_never().unwrap().outcome, Outcome::Forced);
+    /// ```
     pub fn signal(&self) {
-        self.request(Trigger::Signal);
+        self.request(Request::Signal);
     }
 
-    fn request(&self, trigger: Trigger) {
+    fn request(&self, request: Request) {
+        let trigger = request.trigger();
         let mut control = self.shared.control();
-        match (control.phase, trigger) {
-            (Phase::Serving, Trigger::Stop(timeout)) => {
+        match (control.phase, request) {
+            (Phase::Serving, Request::Stop(timeout)) => {
                 control.phase = Phase::Requested;
                 control.timeout = timeout;
             }
-            (Phase::Serving, Trigger::Signal) => control.phase = Phase::Requested,
-            (Phase::Serving, Trigger::Force) => {
+            (Phase::Serving, Request::Signal) => control.phase = Phase::Requested,
+            (Phase::Serving, Request::Force) => {
                 control.phase = Phase::Requested;
                 control.force = true;
             }
-            (Phase::Deciding, Trigger::Stop(timeout)) => {
+            (Phase::Deciding, Request::Stop(timeout)) => {
                 control.again = true;
                 control.timeout = timeout.or(control.timeout);
             }
             (
-                Phase::Requested | Phase::Deciding | Phase::Draining,
-                Trigger::Force | Trigger::Signal,
-            ) => control.force = true,
+                Phase::Requested | Phase::Deciding | Phase::Delaying | Phase::Draining,
+                Request::Force | Request::Signal,
+            ) => {
+                control.force = true;
+                control.forced_by.get_or_insert(trigger);
+            }
             _ => return,
+        }
+        if control.phase == Phase::Requested && control.forced_by.is_none() {
+            control.trigger = trigger;
         }
         drop(control);
         self.shared.manager_event.notify(usize::MAX);
     }
 
-    /// Whether a shutdown has begun: it was asked for and not vetoed. The drain itself begins
-    /// just after, once the shutdown-initiated hook has run; the report counts the
-    /// connections alive at that point.
+    /// Whether a shutdown has begun: it was asked for and not vetoed. True from the start of
+    /// the [drain delay](crate::Builder::drain_delay), while the server still serves: what a
+    /// readiness probe answers 503 on. The drain itself begins once the delay is over and the
+    /// shutdown-initiated hook has run; the report counts the connections alive at that
+    /// point.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::FutureExt;
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().drain_delay(Duration::from_secs(5)).build(timer.clone())?;
+    /// let (shutdown, acceptor) = (graceful.shutdown(), graceful.acceptor());
+    /// let mut run = graceful.run();
+    /// let ready = |shutdown: &graceful_core::Shutdown| if shutdown.is_shutting_down() { 503 } else { 200 };
+    ///
+    /// assert_eq!(ready(&shutdown), 200);
+    /// shutdown.signal();
+    /// assert!((&mut run).now_or_never().is_none());
+    /// assert_eq!(ready(&shutdown), 503);
+    /// assert!(!acceptor.is_stopped(), "still accepting during the delay");
+    /// timer.advance(Duration::from_secs(5));
+    /// assert!(run.now_or_never().is_some(), "no connection: drained at once");
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn is_shutting_down(&self) -> bool {
         matches!(
             self.shared.control().phase,
-            Phase::Draining | Phase::Stopped
+            Phase::Delaying | Phase::Draining | Phase::Stopped
         )
     }
 
     /// The report, once the shutdown has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// assert_eq!(shutdown.report(), None);
+    /// shutdown.stop();
+    /// let report = futures::executor::block_on(graceful.run());
+    /// assert_eq!(shutdown.report(), Some(report));
+    /// ```
     pub fn report(&self) -> Option<ShutdownReport> {
         self.shared.control().report
     }
 
     /// Resolves with the report once the shutdown has ended (Go's `StopChan`). Any number of
     /// tasks may wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// let waiters = futures::future::join(shutdown.wait(), shutdown.wait());
+    /// shutdown.stop();
+    /// let (report, (a, b)) = futures::join!(graceful.run(), waiters);
+    /// assert_eq!((a, b), (report, report));
+    /// # });
+    /// ```
     pub fn wait(&self) -> impl Future<Output = ShutdownReport> + Send + 'static {
         let shared = self.shared.clone();
         async move {
@@ -146,33 +276,159 @@ impl Shutdown {
     /// Counts are derived from the connections themselves, never kept on the side, so they
     /// cannot drift. This walks every live connection under a lock: fine for a metrics scrape,
     /// not meant for a hot loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let acceptor = graceful.acceptor();
+    /// let a = acceptor.try_reserve().unwrap().register();
+    /// let b = acceptor.try_reserve().unwrap().register();
+    /// a.mark_active();
+    /// b.mark_hijacked();
+    /// let counts = graceful.shutdown().counts();
+    /// assert_eq!((counts.active, counts.hijacked, counts.total()), (1, 1, 2));
+    /// drop(b);
+    /// assert_eq!(graceful.shutdown().counts().total(), 1);
+    /// ```
     pub fn counts(&self) -> ConnCounts {
-        let registry = self.shared.registry();
-        let mut counts = ConnCounts::default();
-        for (_, conn) in registry.conns.iter() {
-            match ConnState::from_bits(conn.word.load(Ordering::Acquire)) {
-                ConnState::New => counts.new += 1,
-                ConnState::Active => counts.active += 1,
-                ConnState::Idle => counts.idle += 1,
-                ConnState::Hijacked | ConnState::Closed => counts.hijacked += 1,
-            }
-        }
-        counts
+        self.shared.counts()
+    }
+
+    /// A snapshot of the shutdown now: its phase, the live connections by state, and the time
+    /// left before the timeout kills what is left. Walks every live connection under a lock,
+    /// as [`counts`](Shutdown::counts) does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, ShutdownPhase};
+    /// use futures::FutureExt;
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().timeout(Some(Duration::from_secs(30))).build(timer.clone())?;
+    /// let shutdown = graceful.shutdown();
+    /// let conn = graceful.acceptor().try_reserve()?.register();
+    /// conn.mark_active();
+    /// let mut run = graceful.run();
+    ///
+    /// shutdown.stop();
+    /// assert!((&mut run).now_or_never().is_none());
+    /// timer.advance(Duration::from_millis(2500));
+    /// let progress = shutdown.progress();
+    /// assert_eq!(progress.phase, ShutdownPhase::Draining);
+    /// assert_eq!(progress.counts.active, 1);
+    /// assert_eq!(progress.time_left, Some(Duration::from_millis(27_500)));
+    /// # drop(conn);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn progress(&self) -> Progress {
+        Progress::of(&self.shared)
+    }
+
+    /// A future that resolves at the next change of [`progress`](Shutdown::progress): the
+    /// shutdown began or ended, or, during the drain, a connection opened, closed or changed
+    /// state. Before the shutdown, connections coming and going are not changes: it resolves
+    /// when the shutdown begins. Once the report is out, it resolves at once.
+    ///
+    /// It listens from the moment it is created: take it *before* reading the progress, and
+    /// no change in between is missed. Several changes before it is polled are one change.
+    /// [`watch`](Shutdown::watch) wraps this loop in a stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::FutureExt;
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new())?;
+    /// let shutdown = graceful.shutdown();
+    /// let conn = graceful.acceptor().try_reserve()?.register();
+    /// conn.mark_active();
+    /// let mut run = graceful.run();
+    /// shutdown.stop();
+    /// assert!((&mut run).now_or_never().is_none());
+    ///
+    /// let mut changed = shutdown.changed();
+    /// assert_eq!(shutdown.progress().counts.active, 1);
+    /// assert!((&mut changed).now_or_never().is_none());
+    /// conn.mark_idle(); // during the drain: a change
+    /// assert!(changed.now_or_never().is_some());
+    /// # drop(conn);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn changed(&self) -> Changed {
+        Changed::new(&self.shared)
+    }
+
+    /// A stream of [`Progress`]: the progress now, then again after each
+    /// [change](Shutdown::changed), ending after the one that says the shutdown has stopped.
+    /// Changes that come while the consumer is busy are coalesced, so a consumer that waits a
+    /// second between items sees at most one a second.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, ShutdownPhase};
+    /// use futures::StreamExt;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// let mut watch = shutdown.watch();
+    /// assert_eq!(watch.next().await.unwrap().phase, ShutdownPhase::Serving);
+    ///
+    /// shutdown.stop();
+    /// let report = graceful.run().await;
+    /// let last = watch.next().await.unwrap();
+    /// assert_eq!((last.phase, last.counts.total()), (ShutdownPhase::Stopped, report.total()));
+    /// assert!(watch.next().await.is_none());
+    /// # });
+    /// ```
+    pub fn watch(&self) -> Watch {
+        Watch::new(self.shared.clone())
     }
 
     /// How many illegal transitions protocol code attempted. Each is a bug in the caller: it
     /// fails a debug assertion in debug builds and is counted here, leaving the state as it
     /// was, in release builds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active();
+    /// conn.mark_idle();
+    /// // `conn.mark_idle()` again would be illegal: a debug assertion, and counted here.
+    /// assert_eq!(graceful.shutdown().illegal_transitions(), 0);
+    /// ```
     pub fn illegal_transitions(&self) -> usize {
         self.shared.illegal_transitions.load(Ordering::Relaxed)
     }
 }
 
 #[derive(Clone, Copy)]
-enum Trigger {
+enum Request {
     Stop(Option<Option<Duration>>),
     Force,
     Signal,
+}
+
+impl Request {
+    fn trigger(self) -> Trigger {
+        match self {
+            Request::Stop(None) => Trigger::Stop,
+            Request::Stop(Some(_)) => Trigger::StopWithTimeout,
+            Request::Force => Trigger::Force,
+            Request::Signal => Trigger::Signal,
+        }
+    }
 }
 
 impl fmt::Debug for Shutdown {

@@ -70,6 +70,18 @@ pub enum ConnState {
 impl ConnState {
     /// Whether a drain may close the connection once it has been quiet long enough:
     /// `New` and `Idle`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::ConnState;
+    ///
+    /// let quiet: Vec<_> = [ConnState::New, ConnState::Active, ConnState::Idle, ConnState::Hijacked]
+    ///     .into_iter()
+    ///     .filter(|state| state.is_quiet())
+    ///     .collect();
+    /// assert_eq!(quiet, [ConnState::New, ConnState::Idle]);
+    /// ```
     pub fn is_quiet(self) -> bool {
         matches!(self, ConnState::New | ConnState::Idle)
     }

@@ -6,6 +6,7 @@
 //!
 //! - `triggers`: stop, stop with a timeout, veto, force, signals, hooks, races.
 //! - `drain`: what the drain does to each connection, and the timeout.
+//! - `delay`: the drain delay: serving on, readiness, the timeout after it, a second signal.
 //! - `accounting`: the observer, the listen limit, counts, the report, settings.
 //!
 //! [`ManualTimer`]: graceful_core::ManualTimer
@@ -16,6 +17,8 @@ mod common;
 
 #[path = "scenarios/accounting.rs"]
 mod accounting;
+#[path = "scenarios/delay.rs"]
+mod delay;
 #[path = "scenarios/drain.rs"]
 mod drain;
 #[path = "scenarios/triggers.rs"]

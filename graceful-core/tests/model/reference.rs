@@ -67,6 +67,8 @@ pub struct Model {
     pub completed: usize,
     pub idle_closed: usize,
     pub hijacked: usize,
+    /// When the last connection the drain saw closed on its own.
+    pub last_close_us: Option<u64>,
     pub report: Option<ShutdownReport>,
 
     pub before_shutdown_calls: usize,
@@ -97,6 +99,7 @@ impl Model {
             completed: 0,
             idle_closed: 0,
             hijacked: 0,
+            last_close_us: None,
             report: None,
             before_shutdown_calls: 0,
             on_shutdown_calls: 0,
@@ -187,6 +190,7 @@ impl Model {
     pub fn close(&mut self, i: usize) {
         let conn = self.conns.remove(i);
         if conn.noted && !conn.kill {
+            self.last_close_us = Some(self.now_us);
             if conn.state == ConnState::Hijacked {
                 self.hijacked += 1;
             } else if conn.worked {
@@ -313,18 +317,32 @@ impl Model {
             conn.due_ms = None;
         }
         self.phase = Phase::Stopped;
-        self.report = Some(report(
+        let mut report = report(
             self.completed,
             self.idle_closed,
             self.hijacked,
             self.conns.len(),
             outcome,
             Duration::from_micros(self.now_us - self.start_us),
-        ));
+        );
+        report.slowest = self.last_close_us.map_or(Duration::ZERO, |last| {
+            Duration::from_micros(last - self.start_us)
+        });
+        for conn in &self.conns {
+            let counts = &mut report.killed_in;
+            match conn.state {
+                ConnState::New => counts.new += 1,
+                ConnState::Active => counts.active += 1,
+                ConnState::Idle => counts.idle += 1,
+                ConnState::Hijacked | ConnState::Closed => counts.hijacked += 1,
+            }
+        }
+        self.report = Some(report);
     }
 }
 
-/// `ShutdownReport` is `#[non_exhaustive]`: build the expected one by editing a real one.
+/// `ShutdownReport` is `#[non_exhaustive]`: build the expected one by editing a real one
+/// (forced with no connection: its `slowest` is zero and its `killed_in` empty).
 fn report(
     completed: usize,
     idle_closed: usize,

@@ -164,8 +164,15 @@ fn the_report_adds_up() {
     assert_eq!(report.total(), 4);
     assert_eq!(
         report.to_string(),
-        "timed out in 1.000s: 1 completed, 1 idle closed, 1 hijacked, 1 killed"
+        "timed out in 1.000s: 1 completed, 1 idle closed, 1 hijacked, 1 killed (1 active); \
+         slowest 100.000ms"
     );
+    assert_eq!(
+        report.slowest,
+        ms(100),
+        "idle and hijacked closed at 100 ms"
+    );
+    assert_eq!((report.killed_in.active, report.killed_in.total()), (1, 1));
     drop(stuck); // after the report: it was killed, and counted as such only
     assert_eq!(h.shutdown.report(), Some(report));
 }

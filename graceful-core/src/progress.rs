@@ -1,0 +1,201 @@
+//! Watching a shutdown as it happens: [`Progress`] snapshots, the [`Changed`] future and the
+//! [`Watch`] stream.
+//!
+//! # Cost
+//!
+//! Nothing is kept on the side for observers: a snapshot walks the live connections under the
+//! registry lock, as [`Shutdown::counts`](crate::Shutdown::counts) does. Observers wait on one
+//! `event_listener::Event`, which allocates only while someone listens. It is notified when
+//! the phase changes and, only during the drain, when a connection opens, closes or changes
+//! state. A connection knows whether the drain has seen it from the `NOTED` bit of its own
+//! word, which the compare-and-swap of `mark_active`/`mark_idle` returns anyway: before the
+//! shutdown the request path pays nothing more, and during the drain one notification with no
+//! listener is an atomic load.
+//!
+//! # Invariants
+//!
+//! - [`Changed`] starts listening when it is created, not when it is first polled: take it,
+//!   then read the snapshot, and no change between the two is missed.
+//! - Once the report is out, `Changed` resolves at once and `Watch` ends after one last
+//!   `Stopped` snapshot: nothing waits for a change that cannot come.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use event_listener::EventListener;
+use futures_util::stream::Stream;
+
+use crate::report::ConnCounts;
+use crate::shared::{Phase, Shared};
+
+/// Where a shutdown is, as [`Progress`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum ShutdownPhase {
+    /// Serving: no shutdown asked for, or the veto hook is deciding, or it vetoed.
+    Serving,
+    /// The shutdown was accepted, and the server serves on as before for the
+    /// [drain delay](crate::Builder::drain_delay).
+    DrainDelay,
+    /// Accepting has stopped and connections are being drained.
+    Draining,
+    /// The report is out.
+    Stopped,
+}
+
+/// A snapshot of a shutdown: its phase, the live connections by state, the time left.
+///
+/// From [`Shutdown::progress`](crate::Shutdown::progress), or each item of
+/// [`Shutdown::watch`](crate::Shutdown::watch).
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer, ShutdownPhase};
+/// use std::time::Duration;
+///
+/// let timer = ManualTimer::new();
+/// let graceful = Graceful::builder().timeout(Some(Duration::from_secs(30))).build(timer.clone())?;
+/// let shutdown = graceful.shutdown();
+/// let conn = graceful.acceptor().try_reserve()?.register();
+/// conn.mark_active();
+///
+/// let progress = shutdown.progress();
+/// assert_eq!(progress.phase, ShutdownPhase::Serving);
+/// assert_eq!((progress.counts.active, progress.time_left), (1, None));
+/// # drop(conn);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Progress {
+    /// Where the shutdown is.
+    pub phase: ShutdownPhase,
+    /// The live connections by state.
+    pub counts: ConnCounts,
+    /// While draining with a timeout: how long until the connections left are killed.
+    pub time_left: Option<Duration>,
+    /// During the drain delay: how long until the drain begins.
+    pub delay_left: Option<Duration>,
+}
+
+impl Progress {
+    pub(crate) fn of(shared: &Shared) -> Progress {
+        let (phase, until) = {
+            let control = shared.control();
+            match control.phase {
+                Phase::Serving | Phase::Requested | Phase::Deciding => {
+                    (ShutdownPhase::Serving, None)
+                }
+                Phase::Delaying => (ShutdownPhase::DrainDelay, control.delay_until),
+                Phase::Draining => (ShutdownPhase::Draining, control.deadline),
+                Phase::Stopped => (ShutdownPhase::Stopped, None),
+            }
+        };
+        let left = until.map(|until| until.saturating_duration_since(shared.timer.now()));
+        let delaying = phase == ShutdownPhase::DrainDelay;
+        Progress {
+            phase,
+            counts: shared.counts(),
+            time_left: left.filter(|_| !delaying),
+            delay_left: left.filter(|_| delaying),
+        }
+    }
+}
+
+/// Future returned by [`Shutdown::changed`](crate::Shutdown::changed): resolves at the next
+/// change of the shutdown's [`Progress`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Changed {
+    /// `None` once the report is out: nothing more can change.
+    listener: Option<EventListener>,
+}
+
+impl Changed {
+    pub(crate) fn new(shared: &Shared) -> Changed {
+        let listener = shared.progress_event.listen();
+        // Checked after listening: a report published in between is not missed.
+        let stopped = shared.control().phase == Phase::Stopped;
+        Changed {
+            listener: (!stopped).then_some(listener),
+        }
+    }
+}
+
+impl Future for Changed {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.listener {
+            Some(listener) => Pin::new(listener).poll(cx),
+            None => Poll::Ready(()),
+        }
+    }
+}
+
+impl fmt::Debug for Changed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Changed")
+            .field("stopped", &self.listener.is_none())
+            .finish()
+    }
+}
+
+/// Stream returned by [`Shutdown::watch`](crate::Shutdown::watch): the [`Progress`] now, then
+/// after each change, ending after the `Stopped` one.
+///
+/// Changes that happen while the consumer is busy are coalesced into one item: a consumer
+/// that polls once a second sees at most one item a second.
+#[must_use = "streams do nothing unless polled"]
+pub struct Watch {
+    shared: Arc<Shared>,
+    /// Listening for the next change since the last item; `None` before the first.
+    changed: Option<Changed>,
+    done: bool,
+}
+
+impl Watch {
+    pub(crate) fn new(shared: Arc<Shared>) -> Watch {
+        Watch {
+            shared,
+            changed: None,
+            done: false,
+        }
+    }
+}
+
+impl Stream for Watch {
+    type Item = Progress;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Progress>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if let Some(changed) = &mut self.changed {
+            if Pin::new(changed).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        // Listen before the snapshot, so a change just after it is not missed.
+        self.changed = Some(Changed::new(&self.shared));
+        let progress = Progress::of(&self.shared);
+        if progress.phase == ShutdownPhase::Stopped {
+            self.done = true;
+            self.changed = None;
+        }
+        Poll::Ready(Some(progress))
+    }
+}
+
+impl fmt::Debug for Watch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Watch").field("done", &self.done).finish()
+    }
+}
