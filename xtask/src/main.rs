@@ -6,6 +6,9 @@
 //! - `drill`: the shutdown drills against every server, side by side (see `drill.rs`).
 //! - `matrix`: the conformance suite on every runtime (see `matrix.rs`).
 //! - `micro`: graceful-core's per-request hot path, alone (see `micro.rs`).
+//! - `soak`: the shutdown drills many times over with random signal timing, per runtime
+//!   (see `soak.rs`); `chaos`: the same with resetting clients and EMFILE.
+//! - `fuzz`: long runs of graceful-hyper's fuzz test (see `fuzz.rs`).
 //! - `load`: the bench's load generator alone, against a server started by hand (see
 //!   `loadgen.rs`).
 
@@ -14,12 +17,15 @@ mod ci;
 mod cli;
 mod client;
 mod drill;
+mod fuzz;
 mod loadgen;
 mod machine;
 mod matrix;
 mod micro;
 mod report;
 mod server;
+mod soak;
+mod soak_clients;
 
 use std::process::ExitCode;
 
@@ -32,8 +38,13 @@ fn main() -> ExitCode {
         Some("matrix") => matrix::run(&args[1..]),
         Some("micro") => micro::run(&args[1..]),
         Some("load") => loadgen::task(&args[1..]),
+        Some("soak") => soak::run(&args[1..], false),
+        Some("chaos") => soak::run(&args[1..], true),
+        Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench|drill|matrix|micro|load> [flags]");
+            eprintln!(
+                "usage: cargo xtask <ci|bench|drill|matrix|micro|load|soak|chaos|fuzz> [flags]"
+            );
             return ExitCode::from(2);
         }
     };

@@ -397,6 +397,19 @@ impl Server {
         self.exit.wait(deadline)
     }
 
+    /// Lowers the process's open-file limit (soft and hard) to `limit`, as `prlimit` does:
+    /// its next accepts past the limit fail with EMFILE.
+    pub(crate) fn set_nofile_limit(&self, limit: u64) -> Result<(), String> {
+        use rustix::process::{prlimit, Resource, Rlimit};
+        let new = Rlimit {
+            current: Some(limit),
+            maximum: Some(limit),
+        };
+        prlimit(Some(self.pid), Resource::Nofile, new)
+            .map(drop)
+            .map_err(|err| format!("cannot lower the open-file limit of {}: {err}", self.name))
+    }
+
     /// Resident memory (`VmRSS`), in bytes.
     pub(crate) fn rss(&self) -> Result<u64, String> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid.as_raw_pid()))
