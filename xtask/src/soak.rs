@@ -225,9 +225,9 @@ fn one_round(
     for _ in 0..8 {
         tasks.push(rt.spawn(clients::looping(addr, stop_at)));
     }
-    for _ in 0..2 {
-        tasks.push(rt.spawn(clients::http2(addr, 4, stop_at)));
-    }
+    let h2: Vec<_> = (0..2)
+        .map(|_| rt.spawn(clients::http2(addr, 4, stop_at)))
+        .collect();
     let sleepers = rt.block_on(open(addr, 10))?;
     for client in sleepers {
         let path = format!("/sleep/{}", rng.ms(50, 700).as_millis());
@@ -264,10 +264,21 @@ fn one_round(
     }
     let exited = server.wait_exit(signalled + EXIT_BOUND);
     let hung = exited.is_none_or(|at| at > deadline);
-    let log = server.log();
+    // The report is on its way through the stderr reader thread: wait for it (bounded).
+    let mut log = server.log();
+    let read_by = Instant::now() + Duration::from_secs(1);
+    while exited.is_some() && !log.contains(" completed, ") && Instant::now() < read_by {
+        std::thread::sleep(Duration::from_millis(5));
+        log = server.log();
+    }
     drop(server);
     let mut tally = Tally::default();
+    let mut h2_tally = Tally::default();
     rt.block_on(async {
+        for task in h2 {
+            h2_tally += task.await.unwrap_or_default();
+        }
+        tally += h2_tally;
         for task in tasks {
             tally += task.await.unwrap_or_default();
         }
@@ -295,12 +306,14 @@ fn one_round(
     progress(
         step,
         &format!(
-            "{} requests, lost {}, truncated {}, exit {}{}{}{}",
+            "{} requests ({} HTTP/2), lost {} ({} HTTP/2), truncated {}, exit {}{}{}{}",
             seen.tally.requests,
+            h2_tally.requests,
             seen.tally.lost,
+            h2_tally.lost,
             seen.tally.truncated,
             exited
-                .map(|at| format!("{:.0?}", at - signalled))
+                .map(|at| crate::report::ms(at - signalled))
                 .unwrap_or_else(|| "none".into()),
             if hung { " HUNG" } else { "" },
             if forced { ", second signal" } else { "" },
