@@ -334,8 +334,10 @@ impl Server {
             let log = log.clone();
             std::thread::spawn(move || {
                 let mut chunk = [0u8; 4096];
+                // As it comes: a line may arrive in several reads (stderr is unbuffered, so
+                // one `eprintln!` can be several writes).
                 while let Ok(n @ 1..) = stderr.read(&mut chunk) {
-                    append(&log, String::from_utf8_lossy(&chunk[..n]).trim_end());
+                    append_raw(&log, &String::from_utf8_lossy(&chunk[..n]));
                 }
             });
         }
@@ -460,6 +462,11 @@ fn schedstat_ns(pid: i32) -> Option<u64> {
 }
 
 fn append(log: &Mutex<String>, line: &str) {
+    append_raw(log, line);
+    append_raw(log, "\n");
+}
+
+fn append_raw(log: &Mutex<String>, text: &str) {
     if let Ok(mut log) = log.lock() {
         if log.len() > LOG_CAP {
             let cut = log.len() - LOG_CAP / 2;
@@ -468,8 +475,7 @@ fn append(log: &Mutex<String>, line: &str) {
                 .unwrap_or(0);
             log.drain(..cut);
         }
-        log.push_str(line);
-        log.push('\n');
+        log.push_str(text);
     }
 }
 

@@ -361,28 +361,43 @@ fn slow_clients(rt: &Runtime, addr: SocketAddr) -> Vec<tokio::task::JoinHandle<(
         .collect()
 }
 
-/// Checks the report line `NAME: OUTCOME in T: A completed, B idle closed, C hijacked, D
-/// killed`: `None` when it adds up.
-fn check_report(name: &str, log: &str, known_open: usize, forced: bool) -> Option<String> {
+/// The report line `NAME: OUTCOME in T: A completed, B idle closed, C hijacked, D killed`
+/// in a server's output: the outcome and the four counts.
+pub(crate) fn report_line(name: &str, log: &str) -> Result<(String, [usize; 4]), String> {
     let prefix = format!("{name}: ");
-    let Some(line) = log
+    let line = log
         .lines()
-        .filter_map(|line| line.strip_prefix(&prefix))
+        .filter_map(|line| line.strip_prefix(prefix.as_str()))
         .find(|line| line.contains(" completed, "))
-    else {
-        return Some("no report line".into());
-    };
-    let Some((head, counts)) = line.split_once(": ") else {
-        return Some(format!("cannot read {line:?}"));
-    };
+        .ok_or("no report line")?;
+    let (head, counts) = line
+        .split_once(": ")
+        .ok_or_else(|| format!("cannot read {line:?}"))?;
     let outcome = head.split(" in ").next().unwrap_or("");
     let numbers: Vec<usize> = counts
         .split(", ")
         .filter_map(|part| part.split(' ').next()?.parse().ok())
         .collect();
-    let [completed, idle_closed, hijacked, killed] = numbers[..] else {
-        return Some(format!("cannot read {line:?}"));
+    match numbers[..] {
+        [completed, idle_closed, hijacked, killed] => Ok((
+            outcome.to_string(),
+            [completed, idle_closed, hijacked, killed],
+        )),
+        _ => Err(format!("cannot read {line:?}")),
+    }
+}
+
+/// Checks the report: `None` when it adds up.
+fn check_report(name: &str, log: &str, known_open: usize, forced: bool) -> Option<String> {
+    let (outcome, counts) = match report_line(name, log) {
+        Ok(found) => found,
+        Err(why) => return Some(why),
     };
+    let [completed, idle_closed, hijacked, killed] = counts;
+    let line = format!(
+        "{outcome}: {completed} completed, {idle_closed} idle closed, {hijacked} hijacked, \
+         {killed} killed"
+    );
     let total = completed + idle_closed + hijacked + killed;
     if total < known_open {
         return Some(format!(
@@ -392,7 +407,7 @@ fn check_report(name: &str, log: &str, known_open: usize, forced: bool) -> Optio
     if !forced && (killed > 0 || outcome != "drained") {
         return Some(format!("{line:?} without a second signal"));
     }
-    if forced && !matches!(outcome, "drained" | "forced") {
+    if forced && !matches!(outcome.as_str(), "drained" | "forced") {
         return Some(format!("{line:?} after a second signal"));
     }
     None
