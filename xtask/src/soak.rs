@@ -223,7 +223,7 @@ fn one_round(
     let known_open = idle.len() + 10 + 2 + 8;
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        tasks.push(rt.spawn(clients::looping(addr, stop_at)));
+        tasks.push(("keep-alive", rt.spawn(clients::looping(addr, stop_at))));
     }
     let h2: Vec<_> = (0..2)
         .map(|_| rt.spawn(clients::http2(addr, 4, stop_at)))
@@ -231,10 +231,10 @@ fn one_round(
     let sleepers = rt.block_on(open(addr, 10))?;
     for client in sleepers {
         let path = format!("/sleep/{}", rng.ms(50, 700).as_millis());
-        tasks.push(rt.spawn(clients::in_flight(client, path)));
+        tasks.push(("in-flight", rt.spawn(clients::in_flight(client, path))));
     }
     for _ in 0..2 {
-        tasks.push(rt.spawn(clients::upgrade(addr)));
+        tasks.push(("upgrade", rt.spawn(clients::upgrade(addr))));
     }
     let slow = slow_clients(rt, addr);
     let mut resets = Vec::new();
@@ -274,13 +274,18 @@ fn one_round(
     drop(server);
     let mut tally = Tally::default();
     let mut h2_tally = Tally::default();
+    let mut lost_by = Vec::new();
     rt.block_on(async {
         for task in h2 {
             h2_tally += task.await.unwrap_or_default();
         }
         tally += h2_tally;
-        for task in tasks {
-            tally += task.await.unwrap_or_default();
+        for (kind, task) in tasks {
+            let seen = task.await.unwrap_or_default();
+            if seen.lost > 0 {
+                lost_by.push(format!("{} {kind}", seen.lost));
+            }
+            tally += seen;
         }
         for task in resets {
             let _ = task.await;
@@ -306,11 +311,12 @@ fn one_round(
     progress(
         step,
         &format!(
-            "{} requests ({} HTTP/2), lost {} ({} HTTP/2), truncated {}, exit {}{}{}{}",
+            "{} requests ({} HTTP/2), lost {} ({} HTTP/2{}), truncated {}, exit {}{}{}{}",
             seen.tally.requests,
             h2_tally.requests,
             seen.tally.lost,
             h2_tally.lost,
+            lost_by.iter().map(|l| format!(", {l}")).collect::<String>(),
             seen.tally.truncated,
             exited
                 .map(|at| crate::report::ms(at - signalled))
