@@ -249,6 +249,23 @@ fn idle_round(
     let exited = server.wait_exit(signalled + EXIT_BOUND);
     let shutdown = exited.map(|at| at - signalled);
     drop(clients);
+    if spec.ours && exited.is_some() {
+        // Every idle connection closed by the drain, none killed: the report says so.
+        let read_by = Instant::now() + Duration::from_secs(1);
+        let mut report = crate::soak::report_line(spec.name, &server.log());
+        while report.is_err() && Instant::now() < read_by {
+            std::thread::sleep(Duration::from_millis(5));
+            report = crate::soak::report_line(spec.name, &server.log());
+        }
+        let (outcome, [_, idle_closed, _, killed]) = report.map_err(|e| server.failure(&e))?;
+        if outcome != "drained" || idle_closed < config.idle || killed > 0 {
+            return Err(server.failure(&format!(
+                "{} idle connections, but the drain {outcome} with {idle_closed} idle closed \
+                 and {killed} killed",
+                config.idle
+            )));
+        }
+    }
     drop(server);
     let round = IdleRound {
         rss_per_conn: (after as f64 - before as f64) / config.idle as f64,

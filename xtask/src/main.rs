@@ -8,6 +8,9 @@
 //! - `micro`: graceful-core's per-request hot path, alone (see `micro.rs`).
 //! - `instructions`: instructions per request under callgrind, every server (see
 //!   `instructions.rs`).
+//! - `soak`: the shutdown drills many times over with random signal timing, per runtime
+//!   (see `soak.rs`); `chaos`: the same with resetting clients and EMFILE.
+//! - `fuzz`: long runs of graceful-hyper's fuzz test (see `fuzz.rs`).
 //! - `load`: the bench's load generator alone, against a server started by hand (see
 //!   `loadgen.rs`).
 
@@ -17,12 +20,15 @@ mod cli;
 mod client;
 mod drill;
 mod instructions;
+mod fuzz;
 mod loadgen;
 mod machine;
 mod matrix;
 mod micro;
 mod report;
 mod server;
+mod soak;
+mod soak_clients;
 
 use std::process::ExitCode;
 
@@ -36,8 +42,13 @@ fn main() -> ExitCode {
         Some("micro") => micro::run(&args[1..]),
         Some("instructions") => instructions::run(&args[1..]),
         Some("load") => loadgen::task(&args[1..]),
+        Some("soak") => soak::run(&args[1..], false),
+        Some("chaos") => soak::run(&args[1..], true),
+        Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench|drill|matrix|micro|instructions|load> [flags]");
+            eprintln!(
+                "usage: cargo xtask <ci|bench|drill|matrix|micro|instructions|load|soak|chaos|fuzz> [flags]"
+            );
             return ExitCode::from(2);
         }
     };

@@ -362,8 +362,10 @@ impl Server {
             let log = log.clone();
             std::thread::spawn(move || {
                 let mut chunk = [0u8; 4096];
+                // As it comes: a line may arrive in several reads (stderr is unbuffered, so
+                // one `eprintln!` can be several writes).
                 while let Ok(n @ 1..) = stderr.read(&mut chunk) {
-                    append(&log, String::from_utf8_lossy(&chunk[..n]).trim_end());
+                    append_raw(&log, &String::from_utf8_lossy(&chunk[..n]));
                 }
             });
         }
@@ -425,6 +427,19 @@ impl Server {
         self.exit.wait(deadline)
     }
 
+    /// Lowers the process's open-file limit (soft and hard) to `limit`, as `prlimit` does:
+    /// its next accepts past the limit fail with EMFILE.
+    pub(crate) fn set_nofile_limit(&self, limit: u64) -> Result<(), String> {
+        use rustix::process::{prlimit, Resource, Rlimit};
+        let new = Rlimit {
+            current: Some(limit),
+            maximum: Some(limit),
+        };
+        prlimit(Some(self.pid), Resource::Nofile, new)
+            .map(drop)
+            .map_err(|err| format!("cannot lower the open-file limit of {}: {err}", self.name))
+    }
+
     /// Resident memory (`VmRSS`), in bytes.
     pub(crate) fn rss(&self) -> Result<u64, String> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid.as_raw_pid()))
@@ -475,6 +490,11 @@ fn schedstat_ns(pid: i32) -> Option<u64> {
 }
 
 fn append(log: &Mutex<String>, line: &str) {
+    append_raw(log, line);
+    append_raw(log, "\n");
+}
+
+fn append_raw(log: &Mutex<String>, text: &str) {
     if let Ok(mut log) = log.lock() {
         if log.len() > LOG_CAP {
             let cut = log.len() - LOG_CAP / 2;
@@ -483,8 +503,7 @@ fn append(log: &Mutex<String>, line: &str) {
                 .unwrap_or(0);
             log.drain(..cut);
         }
-        log.push_str(line);
-        log.push('\n');
+        log.push_str(text);
     }
 }
 
