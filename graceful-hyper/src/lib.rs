@@ -128,8 +128,10 @@ mod service;
 mod shared;
 mod timer;
 pub mod upgrade;
+pub mod watch;
 
 pub use crate::body::ResponseBody;
 pub use crate::builder::{Http, DEFAULT_HEADER_GRACE, DEFAULT_HEADER_READ_TIMEOUT};
 pub use crate::error::Error;
 pub use crate::service::ResponseFuture;
+pub use crate::watch::Watch;

@@ -7,8 +7,13 @@
 //!   connection (and with it the socket) at once.
 //! - The drainer looks at the connection after every poll of hyper's connection (see
 //!   `drain.rs` for what it decides).
-//! - When this future ends or is dropped, the upgrade handles are told (`SERVER_GONE`) and
-//!   wait on graceful-core directly from then on.
+//! - After an HTTP/1 upgrade (`UPGRADING`, and the IO still alive when hyper's connection
+//!   ended) the task marks the connection `Hijacked` and lives until the upgraded IO is
+//!   dropped (`IO_GONE`), relaying the drain to the watchers; on a kill it drops the socket
+//!   itself (`close_hijacked`).
+//! - When this future ends or is dropped, watchers are told (`SERVER_GONE`) and wait on
+//!   graceful-core directly from then on; an upgraded socket still open is closed: the
+//!   future owns the connection, upgraded or not.
 
 use std::error::Error as StdError;
 use std::future::{poll_fn, Future};
@@ -33,7 +38,7 @@ use crate::error::Error;
 use crate::io::{Protocol, TrackedIo};
 use crate::notice::Kill;
 use crate::service::{ResponseFuture, TrackedService};
-use crate::shared::{ConnShared, DRAIN_SEEN, KILLED, SERVER_GONE};
+use crate::shared::{ConnShared, DRAIN_SEEN, IO_GONE, KILLED, SERVER_GONE, UPGRADING};
 
 /// How driving the protocol ended.
 enum Ended {
@@ -92,7 +97,7 @@ where
         }
     };
     if let Ended::Done(_) = ended {
-        if !outlive_upgrades(&shared, &mut killed).await {
+        if !outlive_upgrade(&shared, &mut killed).await {
             return finish(&shared, Ended::Killed);
         }
     }
@@ -119,7 +124,7 @@ async fn sniff<I, E>(
     drainer: &mut Drainer,
 ) -> Result<Protocol, Ended>
 where
-    I: Read + Write + Unpin,
+    I: Read + Write + Unpin + Send + 'static,
 {
     let mut timeout = config
         .header_read_timeout
@@ -207,15 +212,21 @@ async fn drive<C: HyperConnection>(
     .await
 }
 
-/// After hyper's connection ended, waits for the upgrades of the connection to end, relaying
-/// the drain to them. Returns `false` if the connection was killed first.
-async fn outlive_upgrades(shared: &ConnShared, killed: &mut Kill) -> bool {
+/// After hyper's connection ended: if it handed its IO to an upgrade, counts the connection
+/// hijacked and waits for the upgraded IO to be dropped, relaying the drain to the watchers.
+/// Returns `false` if the connection was killed first (its socket is closed then).
+async fn outlive_upgrade(shared: &ConnShared, killed: &mut Kill) -> bool {
+    if !shared.has(UPGRADING) || shared.has(IO_GONE) {
+        return true;
+    }
+    shared.conn.mark_hijacked();
     let mut listener: Option<EventListener> = None;
     poll_fn(|cx| loop {
-        if shared.upgrades() == 0 {
+        if shared.has(IO_GONE) {
             return Poll::Ready(true);
         }
         if killed.poll(&shared.conn, cx).is_ready() {
+            shared.close_hijacked();
             return Poll::Ready(false);
         }
         if !shared.has(DRAIN_SEEN) && poll_drained(shared, cx).is_ready() {
@@ -238,11 +249,13 @@ fn poll_drained(shared: &ConnShared, cx: &mut Context<'_>) -> Poll<()> {
     Pin::new(&mut shared.conn.drained()).poll(cx)
 }
 
-/// Tells the upgrade handles that no task relays notifications any more.
+/// Tells the watchers that no task relays notifications any more, and closes an upgraded
+/// socket still open.
 struct Gone(Arc<ConnShared>);
 
 impl Drop for Gone {
     fn drop(&mut self) {
+        self.0.close_hijacked();
         self.0.relay(SERVER_GONE);
     }
 }
