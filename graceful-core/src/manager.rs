@@ -6,8 +6,8 @@
 //! 2. Tell acceptors to stop (they drop their listeners; waiters on the limit wake).
 //! 3. Run the shutdown-initiated hook.
 //! 4. Under the registry lock, mark every connection as seen by the drain and tell active,
-//!    hijacked and long-quiet ones to drain at once; schedule the others at the end of their
-//!    quiet period.
+//!    hijacked, long-quiet and prompt (`Conn::skip_quiet_period`) ones to drain at once;
+//!    schedule the others at the end of their quiet period.
 //! 5. Until no connection is left (the last one to close wakes the manager): tell scheduled
 //!    connections to drain when their time comes, schedule connections accepted late, and on
 //!    the timeout or a second trigger kill everything left.
@@ -34,7 +34,7 @@ use futures_util::future::select;
 use crate::conn::ConnInner;
 use crate::report::{Outcome, ShutdownReport};
 use crate::shared::{ms_ceil, Phase, Shared};
-use crate::state::{self, DRAIN, KILL, NOTED, WORKED};
+use crate::state::{self, DRAIN, KILL, NOTED, PROMPT, WORKED};
 
 /// The manager future returned by [`Graceful::run`](crate::Graceful::run): drives the
 /// shutdown and resolves with its report.
@@ -176,6 +176,8 @@ impl<'a> Drain<'a> {
             let bits = match word & state::STATE_MASK {
                 state::ACTIVE => WORKED | DRAIN,
                 state::HIJACKED => DRAIN,
+                // Its protocol needs no quiet period (`Conn::skip_quiet_period`).
+                _ if word & PROMPT != 0 => DRAIN,
                 _ => match self.due(state::quiet_since_ms(word), now_ms) {
                     Some(due) => {
                         // Sorted once below: inserting in order would be quadratic.
@@ -231,7 +233,7 @@ impl<'a> Drain<'a> {
         for conn in &late {
             let word = conn.word.load(Ordering::Acquire);
             match word & state::STATE_MASK {
-                state::NEW | state::IDLE => {
+                state::NEW | state::IDLE if word & PROMPT == 0 => {
                     self.schedule(conn, state::quiet_since_ms(word), now_ms)
                 }
                 _ => conn.signal(DRAIN),

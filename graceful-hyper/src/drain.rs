@@ -126,7 +126,11 @@ impl Drainer {
                         // The clock is read only here, never while serving normally.
                         self.promised_end = Some(self.timer.now());
                     }
-                    let requested = shared.conn.is_drain_requested();
+                    // HTTP/2 needs no quiet period: GOAWAY as soon as the server drains, even
+                    // if the manager scheduled this connection before it skipped its quiet
+                    // period.
+                    let requested = shared.conn.is_drain_requested()
+                        || (protocol == Some(Protocol::Http2) && shared.conn.is_draining());
                     let drained = self.drained.poll(cx, requested, |cx| {
                         Pin::new(&mut shared.conn.drained()).poll(cx)
                     });

@@ -292,7 +292,9 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.poll_io(cx, Direction::Write, |io, cx| io.poll_write_vectored(cx, bufs))
+        this.poll_io(cx, Direction::Write, |io, cx| {
+            io.poll_write_vectored(cx, bufs)
+        })
     }
 }
 

@@ -90,6 +90,8 @@ where
         }
         Protocol::Http2 => {
             io.untrack();
+            // GOAWAY tells the client which streams were taken: no quiet period.
+            shared.conn.skip_quiet_period();
             // Boxed: hyper's HTTP/2 connection is twice the size of its HTTP/1 one, and
             // inline it would make every connection's task that large.
             let mut conn = Box::pin(config.h2.serve_connection(io, service));
