@@ -373,11 +373,14 @@ mod tests {
         })
     }
 
+    /// A row: its name, the phase, what is seen, the clock if the row reads it, the outcome.
+    type Row = (&'static str, Phase, Seen, Option<u64>, (Phase, Action));
+
     #[test]
     fn table() {
         let shutdown = Action::Answer(Step::Shutdown);
         let close = Action::Answer(Step::Close);
-        let rows: Vec<(&str, Phase, Seen, Option<u64>, (Phase, Action))> = vec![
+        let rows: Vec<Row> = vec![
             (
                 "1+2: a keep-alive response ended while the server drains: remembered",
                 SERVING,
