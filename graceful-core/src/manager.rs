@@ -11,6 +11,8 @@
 //! 5. Until no connection is left (the last one to close wakes the manager): tell scheduled
 //!    connections to drain when their time comes, schedule connections accepted late, and on
 //!    the timeout or a second trigger kill everything left.
+//! 6. Let the killed connections' tasks run (a bounded number of executor turns) so that their
+//!    sockets are closed when the report is out; publish the report.
 //!
 //! # Invariants
 //!
@@ -109,7 +111,45 @@ async fn run(shared: Arc<Shared>, mut guard: AbortGuard) -> ShutdownReport {
             None => listener.await,
         }
     };
-    guard.finish(outcome)
+    let killed = guard.kill_rest();
+    if killed.count > 0 {
+        let_killed_close(&shared).await;
+    }
+    guard.publish(outcome, killed)
+}
+
+/// How many times the manager yields, at most, for killed connections to close before it
+/// publishes the report.
+const KILL_YIELDS: usize = 16;
+
+/// Lets the tasks of the connections just killed run (they were woken before this), so that
+/// they drop their `Conn`s, and with them their sockets, before the report is out: the report
+/// does not count as killed a connection whose peer can still talk to it. Bounded: at most
+/// [`KILL_YIELDS`] turns of the executor, no timer, so a connection whose task does not run
+/// (or a test that holds its `Conn`) delays the report by no more than that.
+async fn let_killed_close(shared: &Shared) {
+    for _ in 0..KILL_YIELDS {
+        if shared.registry().conns.is_empty() {
+            return;
+        }
+        YieldNow(false).await;
+    }
+}
+
+/// Pending once, waking itself: the executor runs the other woken tasks first.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 }
 
 /// Waits for a shutdown request that is forced or not vetoed; returns its timeout.
@@ -253,6 +293,12 @@ impl<'a> Drain<'a> {
     }
 }
 
+/// What [`AbortGuard::kill_rest`] found.
+struct Killed {
+    tally: crate::shared::Tally,
+    count: usize,
+}
+
 /// Publishes the report, and if the manager is dropped early, kills what is left.
 ///
 /// [`Graceful`](crate::Graceful) holds it from the start, so that dropping the server before
@@ -272,6 +318,12 @@ impl AbortGuard {
     }
 
     fn finish(&mut self, outcome: Outcome) -> ShutdownReport {
+        let killed = self.kill_rest();
+        self.publish(outcome, killed)
+    }
+
+    /// Kills every connection left, and takes the tally of those that ended before.
+    fn kill_rest(&mut self) -> Killed {
         let shared = &self.shared;
         let (tally, killed) = {
             let registry = shared.registry();
@@ -292,7 +344,18 @@ impl AbortGuard {
         for conn in &killed {
             conn.wake(KILL);
         }
-        let killed = killed.len();
+        Killed {
+            tally,
+            count: killed.len(),
+        }
+    }
+
+    /// Publishes the report. Killed connections are not in the tally whenever they close
+    /// (`Conn::drop` skips those with `KILL`), so it is the same before or after they did.
+    fn publish(&mut self, outcome: Outcome, killed: Killed) -> ShutdownReport {
+        let shared = &self.shared;
+        let Killed { tally, count } = killed;
+        let killed = count;
         let elapsed = self.start.map_or(Duration::ZERO, |start| {
             shared.timer.now().saturating_duration_since(start)
         });

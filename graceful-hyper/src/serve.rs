@@ -18,8 +18,8 @@
 use std::error::Error as StdError;
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Wake, Waker};
 
 use event_listener::EventListener;
 use graceful_core::Conn;
@@ -99,7 +99,7 @@ where
         }
     };
     if let Ended::Done(_) = ended {
-        if !outlive_upgrade(&shared, &mut killed).await {
+        if !outlive_upgrade(&shared).await {
             return finish(&shared, Ended::Killed);
         }
     }
@@ -217,17 +217,36 @@ async fn drive<C: HyperConnection>(
 /// After hyper's connection ended: if it handed its IO to an upgrade, counts the connection
 /// hijacked and waits for the upgraded IO to be dropped, relaying the drain to the watchers.
 /// Returns `false` if the connection was killed first (its socket is closed then).
-async fn outlive_upgrade(shared: &ConnShared, killed: &mut Kill) -> bool {
+///
+/// The kill is awaited with a waker of our own ([`CloseOnKill`]): graceful-core runs it when
+/// it kills the connection, before it publishes the report, and it drops the upgraded socket
+/// right there, so the report never counts as killed an upgrade whose peer can still talk.
+async fn outlive_upgrade(shared: &Arc<ConnShared>) -> bool {
     if !shared.has(UPGRADING) || shared.has(IO_GONE) {
         return true;
     }
     shared.conn.mark_hijacked();
+    let mut killed = shared.conn.killed();
+    let mut close_on_kill: Option<(Waker, Waker)> = None;
     let mut listener: Option<EventListener> = None;
     poll_fn(|cx| loop {
         if shared.has(IO_GONE) {
             return Poll::Ready(true);
         }
-        if killed.poll(&shared.conn, cx).is_ready() {
+        let waker = match &mut close_on_kill {
+            Some((task, waker)) if task.will_wake(cx.waker()) => &*waker,
+            slot => {
+                let waker = Waker::from(Arc::new(CloseOnKill {
+                    task: cx.waker().clone(),
+                    shared: Arc::downgrade(shared),
+                }));
+                &slot.insert((cx.waker().clone(), waker)).1
+            }
+        };
+        if Pin::new(&mut killed)
+            .poll(&mut Context::from_waker(waker))
+            .is_ready()
+        {
             shared.close_hijacked();
             return Poll::Ready(false);
         }
@@ -245,6 +264,29 @@ async fn outlive_upgrade(shared: &ConnShared, killed: &mut Kill) -> bool {
         }
     })
     .await
+}
+
+/// The kill's waker for a hijacked connection: drops the upgraded socket, then wakes the
+/// serving task. It runs in graceful-core's manager, after it released its locks.
+struct CloseOnKill {
+    task: Waker,
+    /// Weak: graceful-core holds this waker, and the connection holds graceful-core's handle.
+    shared: Weak<ConnShared>,
+}
+
+impl Wake for CloseOnKill {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(shared) = self.shared.upgrade() {
+            if shared.conn.is_killed() {
+                shared.close_hijacked();
+            }
+        }
+        self.task.wake_by_ref();
+    }
 }
 
 fn poll_drained(shared: &ConnShared, cx: &mut Context<'_>) -> Poll<()> {

@@ -219,7 +219,9 @@ async fn stubborn_websocket_is_closed_at_the_timeout_and_the_client_sees_the_end
     app.wait_counts(|counts| counts.hijacked == 1).await;
 
     app.shutdown.stop();
+    let shutdown = app.shutdown.clone();
     let report = app.report().await;
+    let reported = Instant::now();
     assert_eq!((report.outcome, report.killed), (Outcome::TimedOut, 1));
     // The report is out: the connection is closed at the socket. A read ends (EOF or a
     // reset) rather than hanging, and a message sent now is not echoed.
@@ -233,6 +235,14 @@ async fn stubborn_websocket_is_closed_at_the_timeout_and_the_client_sees_the_end
             Some(Ok(_)) => {}
         }
     }
+    let seen = reported.elapsed().as_secs_f64() * 1e3;
+    eprintln!("measured: the client saw the killed WebSocket end {seen:.2} ms after the report");
+    within(async {
+        while shutdown.counts().total() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
 }
 
 async fn sse_stream_ends_itself_on_the_drain() {
