@@ -23,7 +23,7 @@ use futures_util::task::AtomicWaker;
 use crate::accept::Permit;
 use crate::loom::AtomicU64;
 use crate::shared::Shared;
-use crate::state::{self, ConnState, Event, DRAIN, KILL, NOTED, WORKED};
+use crate::state::{self, ConnState, Event, DRAIN, KILL, NOTED, PROMPT, WORKED};
 
 /// A connection's identity, unique within one [`Graceful`](crate::Graceful) server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -343,6 +343,39 @@ impl Conn {
     /// ```
     pub fn mark_hijacked(&self) {
         self.transition(Event::Hijacked);
+    }
+
+    /// This connection's protocol closes an idle connection without racing the client's next
+    /// request, so the drain needs no quiet period for it: from now on the drain tells it at
+    /// once, whatever its state. HTTP/2 is such a protocol: GOAWAY tells the client which
+    /// streams were taken, and it retries the others elsewhere.
+    ///
+    /// One atomic operation on the connection's own word. If the drain has begun already and
+    /// this connection was scheduled for the end of its quiet period, that schedule stands:
+    /// protocol code can look at [`is_draining`](Conn::is_draining) itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::FutureExt;
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder()
+    ///     .quiet_period(Duration::from_secs(1))
+    ///     .build(timer.clone())
+    ///     .unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.skip_quiet_period(); // say, HTTP/2 was negotiated
+    ///
+    /// graceful.shutdown().stop();
+    /// let mut run = Box::pin(graceful.run());
+    /// assert!(run.as_mut().now_or_never().is_none()); // the drain begins
+    /// assert!(conn.is_drain_requested(), "told at once, quiet period or not");
+    /// ```
+    pub fn skip_quiet_period(&self) {
+        self.inner.word.fetch_or(PROMPT, Ordering::AcqRel);
     }
 
     /// Whether the server is draining. Protocol code uses it to ask the client not to reuse

@@ -7,11 +7,13 @@
 //! 3. Tell acceptors to stop (they drop their listeners; waiters on the limit wake).
 //! 4. Run the shutdown-initiated hook.
 //! 5. Under the registry lock, mark every connection as seen by the drain and tell active,
-//!    hijacked and long-quiet ones to drain at once; schedule the others at the end of their
-//!    quiet period.
+//!    hijacked, long-quiet and prompt (`Conn::skip_quiet_period`) ones to drain at once;
+//!    schedule the others at the end of their quiet period.
 //! 6. Until no connection is left (the last one to close wakes the manager): tell scheduled
 //!    connections to drain when their time comes, schedule connections accepted late, and on
 //!    the timeout or a second trigger kill everything left.
+//! 6. Let the killed connections' tasks run (a bounded number of executor turns) so that their
+//!    sockets are closed when the report is out; publish the report.
 //!
 //! # Invariants
 //!
@@ -36,7 +38,7 @@ use tracing::Instrument;
 use crate::conn::ConnInner;
 use crate::report::{ConnCounts, Outcome, ShutdownReport};
 use crate::shared::{ms_ceil, Phase, Shared, Trigger};
-use crate::state::{self, ConnState, DRAIN, KILL, NOTED, WORKED};
+use crate::state::{self, ConnState, DRAIN, KILL, NOTED, PROMPT, WORKED};
 
 /// The manager future returned by [`Graceful::run`](crate::Graceful::run): drives the
 /// shutdown and resolves with its report.
@@ -149,7 +151,45 @@ async fn drive(shared: Arc<Shared>, mut guard: AbortGuard, accepted: Accepted) -
         Outcome::TimedOut => tracing::warn!(timeout = ?timeout, "shutdown timed out"),
         _ => {}
     }
-    guard.finish(outcome)
+    let killed = guard.kill_rest();
+    if killed.count > 0 {
+        let_killed_close(&shared).await;
+    }
+    guard.publish(outcome, killed)
+}
+
+/// How many times the manager yields, at most, for killed connections to close before it
+/// publishes the report.
+const KILL_YIELDS: usize = 16;
+
+/// Lets the tasks of the connections just killed run (they were woken before this), so that
+/// they drop their `Conn`s, and with them their sockets, before the report is out: the report
+/// does not count as killed a connection whose peer can still talk to it. Bounded: at most
+/// [`KILL_YIELDS`] turns of the executor, no timer, so a connection whose task does not run
+/// (or a test that holds its `Conn`) delays the report by no more than that.
+async fn let_killed_close(shared: &Shared) {
+    for _ in 0..KILL_YIELDS {
+        if shared.registry().conns.is_empty() {
+            return;
+        }
+        YieldNow(false).await;
+    }
+}
+
+/// Pending once, waking itself: the executor runs the other woken tasks first.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 }
 
 /// The drain delay: serves on as before (accepting, connections untold) for `delay`, or until
@@ -287,6 +327,8 @@ impl<'a> Drain<'a> {
             let bits = match word & state::STATE_MASK {
                 state::ACTIVE => WORKED | DRAIN,
                 state::HIJACKED => DRAIN,
+                // Its protocol needs no quiet period (`Conn::skip_quiet_period`).
+                _ if word & PROMPT != 0 => DRAIN,
                 _ => match self.due(state::quiet_since_ms(word), now_ms) {
                     Some(due) => {
                         tracing::trace!(conn = %conn.id, due_ms = due - now_ms, "drain scheduled");
@@ -350,7 +392,7 @@ impl<'a> Drain<'a> {
             let word = conn.word.load(Ordering::Acquire);
             tracing::debug!(conn = %conn.id, "connection accepted during the drain");
             match word & state::STATE_MASK {
-                state::NEW | state::IDLE => {
+                state::NEW | state::IDLE if word & PROMPT == 0 => {
                     self.schedule(conn, state::quiet_since_ms(word), now_ms)
                 }
                 _ => conn.signal(DRAIN),
@@ -369,6 +411,14 @@ impl<'a> Drain<'a> {
             .first()
             .map(|(due, _)| self.shared.instant_at_ms(*due))
     }
+}
+
+/// What [`AbortGuard::kill_rest`] found.
+struct Killed {
+    tally: crate::shared::Tally,
+    count: usize,
+    /// The states the killed connections were in.
+    killed_in: ConnCounts,
 }
 
 /// Publishes the report, and if the manager is dropped early, kills what is left.
@@ -393,6 +443,12 @@ impl AbortGuard {
     }
 
     fn finish(&mut self, outcome: Outcome) -> ShutdownReport {
+        let killed = self.kill_rest();
+        self.publish(outcome, killed)
+    }
+
+    /// Kills every connection left, and takes the tally of those that ended before.
+    fn kill_rest(&mut self) -> Killed {
         let shared = &self.shared;
         let (tally, killed) = {
             let registry = shared.registry();
@@ -417,10 +473,10 @@ impl AbortGuard {
             tracing::debug!(conn = %conn.id, state = %state, "connection killed");
             conn.wake(KILL);
         }
-        let killed = killed.len();
-        if killed > 0 {
+        let count = killed.len();
+        if count > 0 {
             tracing::warn!(
-                killed,
+                killed = count,
                 new = killed_in.new,
                 active = killed_in.active,
                 idle = killed_in.idle,
@@ -428,6 +484,22 @@ impl AbortGuard {
                 "connections killed"
             );
         }
+        Killed {
+            tally,
+            count,
+            killed_in,
+        }
+    }
+
+    /// Publishes the report. Killed connections are not in the tally whenever they close
+    /// (`Conn::drop` skips those with `KILL`), so it is the same before or after they did.
+    fn publish(&mut self, outcome: Outcome, killed: Killed) -> ShutdownReport {
+        let shared = &self.shared;
+        let Killed {
+            tally,
+            count: killed,
+            killed_in,
+        } = killed;
         let elapsed = self.start.map_or(Duration::ZERO, |start| {
             shared.timer.now().saturating_duration_since(start)
         });

@@ -27,6 +27,7 @@
 //! | 4      | `KILL`: the manager asked the connection to stop at once             |
 //! | 5      | `NOTED`: the connection was alive when the drain began               |
 //! | 6      | `WORKED`: the connection had work in flight during the drain         |
+//! | 7      | `PROMPT`: the protocol closes idle connections without a race: no quiet period |
 //! | 8..24  | units of work in flight (at most [`MAX_IN_FLIGHT`])                  |
 //! | 24..64 | when the connection last went quiet, in ms since the server's epoch  |
 
@@ -136,6 +137,7 @@ pub(crate) const DRAIN: u64 = 1 << 3;
 pub(crate) const KILL: u64 = 1 << 4;
 pub(crate) const NOTED: u64 = 1 << 5;
 pub(crate) const WORKED: u64 = 1 << 6;
+pub(crate) const PROMPT: u64 = 1 << 7;
 
 const COUNT_SHIFT: u32 = 8;
 const COUNT_BITS: u32 = 16;
@@ -180,8 +182,9 @@ impl fmt::Display for Illegal {
 
 /// Applies `event` to `word`. `now_ms` is only read when the connection goes quiet.
 ///
-/// Signal bits (`DRAIN`, `KILL`, `NOTED`, `WORKED`) are preserved; `mark_active` during a drain
-/// sets `WORKED`, so the report can tell a connection that served work from one that idled.
+/// Signal bits (`DRAIN`, `KILL`, `NOTED`, `WORKED`) and `PROMPT` are preserved; `mark_active`
+/// during a drain sets `WORKED`, so the report can tell a connection that served work from one
+/// that idled.
 pub(crate) fn apply(word: u64, event: Event, now_ms: impl FnOnce() -> u64) -> Result<u64, Illegal> {
     let state = word & STATE_MASK;
     let count = in_flight(word);

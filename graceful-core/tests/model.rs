@@ -252,14 +252,29 @@ impl Real {
         }
     }
 
-    /// Polls the manager once, with a waker that does nothing: it only makes progress if it
-    /// was woken (or its sleep ran out) since the last poll.
+    /// Polls the manager until it waits, with a waker that only notes it was woken: it
+    /// makes progress only if it was woken (or its sleep ran out) since the last poll, or if
+    /// it woke itself (it yields to let killed connections close before the report).
     fn poll(&mut self) {
-        if let Some(run) = &mut self.run {
-            let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        struct Woken(std::sync::atomic::AtomicBool);
+        impl futures::task::ArcWake for Woken {
+            fn wake_by_ref(this: &Arc<Self>) {
+                this.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let woken = Arc::new(Woken(std::sync::atomic::AtomicBool::new(false)));
+        let waker = futures::task::waker(woken.clone());
+        for _ in 0..64 {
+            let Some(run) = &mut self.run else { return };
+            woken.0.store(false, Ordering::SeqCst);
+            let mut cx = Context::from_waker(&waker);
             if let Poll::Ready(report) = Pin::new(run).poll(&mut cx) {
                 self.report = Some(report);
                 self.run = None;
+                return;
+            }
+            if !woken.0.load(Ordering::SeqCst) {
+                return;
             }
         }
     }

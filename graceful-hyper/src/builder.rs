@@ -188,9 +188,11 @@ impl<E> Http<E> {
     ///   HTTP/1 as described in the crate docs (a partial request head gets the
     ///   [header grace](Http::header_grace)), HTTP/2 with GOAWAY.
     /// - When `conn` is killed, the connection is dropped at once.
-    /// - After an upgrade taken with [`upgrade::on`](crate::upgrade::on), the future lives
-    ///   until the upgraded connection's [`Hijack`](crate::upgrade::Hijack) is dropped, to
-    ///   tell it of the drain.
+    /// - Every request carries the connection's [`Watch`](crate::Watch) in its extensions.
+    /// - After an HTTP/1 upgrade, however it is taken, the future lives until the upgraded IO
+    ///   is dropped, counting the connection hijacked and telling it of the drain; on a kill
+    ///   it closes the upgraded socket itself. Dropping the future closes the connection,
+    ///   upgraded or not.
     ///
     /// The future is `Send` and `'static` when the IO, the service and the executor are, so
     /// it can be spawned. A tower service (such as an axum `Router`) is served through

@@ -7,7 +7,29 @@
 //! connection, right after every poll of hyper's connection, so for HTTP/1 it sees every
 //! change (a head parsed, a response ended) as soon as it happens.
 //!
-//! # The decision, HTTP/1
+//! # The decision
+//!
+//! [`decide`] is the whole decision, a pure function: the phase, what the serving task sees
+//! after a poll ([`Seen`]) and the clock (read only to start a wait) give the next phase and
+//! what to do ([`Action`]). The drainer only gathers what it sees, keeps the sleep, and acts.
+//! The rows, in the order they are tried (`tests::table` checks each):
+//!
+//! | # | phase      | seen                                                  | next phase, action |
+//! |---|------------|-------------------------------------------------------|--------------------|
+//! | 1 | `Serving`  | a keep-alive response ended while the server drains   | remember when (`promised_end`); go on with the rows below |
+//! | 2 | `Serving`  | not told to drain                                     | `Serving`, wait |
+//! | 3 | `Serving`  | told to drain (HTTP/2: or the server drains)          | `Draining`, lingering after a keep-alive response in flight (`AwaitEnd`), or until `promised_end` + quiet period, or not; then the `Draining` rows, at once |
+//! | 4 | `Draining` | HTTP/2                                                | `Answered`, `Shutdown` (GOAWAY) |
+//! | 5 | `Draining` | a request in flight whose response is not out yet    | `Answered`, `Shutdown`: the response carries `Connection: close` |
+//! | 6 | `Draining` | a response in flight that promised keep-alive         | `Draining` (`AwaitEnd`), wait |
+//! | 7 | `Draining` | idle, lingering `AwaitEnd`                            | linger until now + quiet period; go on with the rows below |
+//! | 8 | `Draining` | idle, part of a request head read, grace over         | `Answered`, `Close` |
+//! | 9 | `Draining` | idle, part of a request head read                     | `Draining`, wait until the header grace ends (now + grace, set once) |
+//! | 10 | `Draining` | idle, lingering, linger over (or no linger)          | `Answered`, `Shutdown`: hyper flushes and closes |
+//! | 11 | `Draining` | idle, lingering                                      | `Draining`, wait until the linger ends |
+//! | 12 | `Answered` | anything                                             | `Answered`, wait (the caller polls the connection to its end) |
+//!
+//! In HTTP/1 terms:
 //!
 //! | when told to drain, the connection...                        | it does                          |
 //! |--------------------------------------------------------------|----------------------------------|
@@ -28,17 +50,18 @@
 //! request, which is answered with `Connection: close`. Without it the connection would close
 //! under that request. A client that sends nothing is closed at the end of the quiet period.
 //!
-//! # The decision, HTTP/2
-//!
-//! `graceful_shutdown` at once: hyper sends GOAWAY, lets the open streams finish and refuses
-//! new ones; clients retry refused streams on a new connection.
+//! HTTP/2 needs none of this: GOAWAY at once (the connection skips graceful-core's quiet
+//! period too, `Conn::skip_quiet_period`); hyper lets the open streams finish and refuses new
+//! ones, which clients retry on a new connection.
 //!
 //! # Invariants
 //!
-//! - The drainer answers once: after `Shutdown` or `Close` it stays pending forever, and the
+//! - The drainer answers once: after `Shutdown` or `Close` it stays `Answered`, and the
 //!   caller only polls the connection to its end.
 //! - Every wait is bounded: by the header grace or the quiet period, or by the response in
 //!   flight (which the manager's timeout bounds).
+//! - A deadline counts as passed only when the timer's sleep for it fired (`Seen::fired`),
+//!   never by comparing clocks, so a timer whose `now` and sleeps disagree cannot spin.
 
 use std::fmt;
 use std::future::Future;
@@ -63,9 +86,13 @@ pub(crate) enum Step {
     Close,
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Phase {
-    Serving,
+/// Where a connection is in its answer to the drain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Serving {
+        /// When a response that promised keep-alive ended while the server was draining.
+        promised_end: Option<Instant>,
+    },
     Draining {
         linger: Linger,
         grace_until: Option<Instant>,
@@ -73,23 +100,129 @@ enum Phase {
     Answered,
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Linger {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Linger {
     No,
     /// A response that promised keep-alive is in flight: linger once it ends.
     AwaitEnd,
     Until(Instant),
 }
 
-/// One connection's answer to the drain.
+/// What the serving task sees after a poll of the connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Seen {
+    /// `None` while the first bytes are sniffed.
+    pub(crate) protocol: Option<Protocol>,
+    /// The connection was told to drain (for HTTP/2: or the server drains).
+    pub(crate) drain: bool,
+    /// A request (or stream) is in flight.
+    pub(crate) active: bool,
+    /// HTTP/1: the latest response went out without `Connection: close`.
+    pub(crate) promised: bool,
+    /// HTTP/1: part of a request head has been read.
+    pub(crate) read: bool,
+    /// HTTP/1: a keep-alive response ended since the last look, while the server drains.
+    pub(crate) promised_ended_draining: bool,
+    /// The deadline whose sleep has fired, if one has.
+    pub(crate) fired: Option<Instant>,
+}
+
+/// What the drainer does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Nothing: look again after the next poll.
+    Wait,
+    /// Sleep until this deadline, then look again.
+    WaitUntil(Instant),
+    /// Act, once.
+    Answer(Step),
+}
+
+/// How long the drain's waits are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Waits {
+    pub(crate) header_grace: Duration,
+    pub(crate) quiet_period: Duration,
+}
+
+/// The drain decision: the table in the module docs, row by row. `now` is read only to start
+/// a wait (rows 1, 7, 9).
+pub(crate) fn decide(
+    phase: Phase,
+    seen: Seen,
+    waits: Waits,
+    mut now: impl FnMut() -> Instant,
+) -> (Phase, Action) {
+    let passed = |deadline: Instant| seen.fired.is_some_and(|at| at >= deadline);
+    let (mut linger, mut grace_until) = match phase {
+        Phase::Answered => return (Phase::Answered, Action::Wait), // 12
+        Phase::Serving { mut promised_end } => {
+            if seen.promised_ended_draining {
+                promised_end = Some(now()); // 1
+            }
+            if !seen.drain {
+                return (Phase::Serving { promised_end }, Action::Wait); // 2
+            }
+            // 3
+            let linger = if seen.promised && seen.active {
+                Linger::AwaitEnd
+            } else if let Some(end) = promised_end {
+                Linger::Until(later(end, waits.quiet_period))
+            } else {
+                Linger::No
+            };
+            (linger, None)
+        }
+        Phase::Draining {
+            linger,
+            grace_until,
+        } => (linger, grace_until),
+    };
+    if seen.protocol == Some(Protocol::Http2) {
+        return (Phase::Answered, Action::Answer(Step::Shutdown)); // 4
+    }
+    if seen.active {
+        if !seen.promised {
+            return (Phase::Answered, Action::Answer(Step::Shutdown)); // 5
+        }
+        let phase = Phase::Draining {
+            linger: Linger::AwaitEnd,
+            grace_until,
+        };
+        return (phase, Action::Wait); // 6
+    }
+    if linger == Linger::AwaitEnd {
+        linger = Linger::Until(later(now(), waits.quiet_period)); // 7
+    }
+    if seen.read {
+        let until = *grace_until.get_or_insert_with(|| later(now(), waits.header_grace));
+        if passed(until) {
+            return (Phase::Answered, Action::Answer(Step::Close)); // 8
+        }
+        let phase = Phase::Draining {
+            linger,
+            grace_until,
+        };
+        return (phase, Action::WaitUntil(until)); // 9
+    }
+    match linger {
+        Linger::Until(until) if !passed(until) => {
+            let phase = Phase::Draining {
+                linger,
+                grace_until,
+            };
+            (phase, Action::WaitUntil(until)) // 11
+        }
+        _ => (Phase::Answered, Action::Answer(Step::Shutdown)), // 10
+    }
+}
+
+/// One connection's answer to the drain: gathers what [`decide`] needs and acts on it.
 pub(crate) struct Drainer {
     timer: SharedTimer,
-    header_grace: Duration,
-    quiet_period: Duration,
+    waits: Waits,
     phase: Phase,
     sleep: Option<(Instant, Pin<Box<dyn Sleep>>)>,
-    /// When a response that promised keep-alive ended while the server was draining.
-    promised_end: Option<Instant>,
     /// The drain notification's waker, registered once per task (see `notice.rs`).
     drained: Registered,
 }
@@ -98,11 +231,12 @@ impl Drainer {
     pub(crate) fn new(timer: SharedTimer, header_grace: Duration, quiet_period: Duration) -> Self {
         Drainer {
             timer,
-            header_grace,
-            quiet_period,
-            phase: Phase::Serving,
+            waits: Waits {
+                header_grace,
+                quiet_period,
+            },
+            phase: Phase::Serving { promised_end: None },
             sleep: None,
-            promised_end: None,
             drained: Registered::default(),
         }
     }
@@ -117,87 +251,59 @@ impl Drainer {
     ) -> Poll<Step> {
         // Did a response end since the last look? Taken on every look so that it means that.
         let ended = shared.take(ENDED);
+        let mut fired = None;
         loop {
-            match self.phase {
-                Phase::Serving => {
-                    if ended && shared.has(PROMISED) && shared.conn.is_draining() {
-                        // The manager may have seen this connection active (and be about to
-                        // tell it to drain): the client may be sending its next request now.
-                        // The clock is read only here, never while serving normally.
-                        self.promised_end = Some(self.timer.now());
-                    }
-                    let requested = shared.conn.is_drain_requested();
-                    let drained = self.drained.poll(cx, requested, |cx| {
-                        Pin::new(&mut shared.conn.drained()).poll(cx)
-                    });
-                    if drained.is_pending() {
+            let serving = matches!(self.phase, Phase::Serving { .. });
+            let promised = shared.has(PROMISED);
+            let seen = Seen {
+                protocol,
+                // Registers this task's waker while serving; once draining, it is known.
+                drain: serving && self.poll_drain(cx, shared, protocol),
+                active: shared.conn.state() == ConnState::Active,
+                promised,
+                read: shared.has(READ),
+                promised_ended_draining: ended && promised && shared.conn.is_draining(),
+                fired,
+            };
+            let timer = &self.timer;
+            let (phase, action) = decide(self.phase, seen, self.waits, || timer.now());
+            if serving && !matches!(phase, Phase::Serving { .. }) {
+                shared.relay(DRAIN_SEEN);
+            }
+            self.phase = phase;
+            match action {
+                Action::Wait => return Poll::Pending,
+                Action::WaitUntil(deadline) => {
+                    if self.poll_sleep(cx, deadline).is_pending() {
                         return Poll::Pending;
                     }
-                    shared.relay(DRAIN_SEEN);
-                    let linger = if shared.has(PROMISED) && is_active(shared) {
-                        Linger::AwaitEnd
-                    } else if let Some(end) = self.promised_end {
-                        Linger::Until(later(end, self.quiet_period))
-                    } else {
-                        Linger::No
-                    };
-                    self.phase = Phase::Draining {
-                        linger,
-                        grace_until: None,
-                    };
+                    fired = Some(deadline);
                 }
-                Phase::Draining {
-                    mut linger,
-                    mut grace_until,
-                } => {
-                    if protocol == Some(Protocol::Http2) {
-                        return self.answer(Step::Shutdown);
-                    }
-                    if is_active(shared) {
-                        if !shared.has(PROMISED) {
-                            return self.answer(Step::Shutdown);
-                        }
-                        self.phase = Phase::Draining {
-                            linger: Linger::AwaitEnd,
-                            grace_until,
-                        };
-                        return Poll::Pending;
-                    }
-                    if let Linger::AwaitEnd = linger {
-                        linger = Linger::Until(later(self.timer.now(), self.quiet_period));
-                    }
-                    if shared.has(READ) {
-                        let until = *grace_until
-                            .get_or_insert_with(|| later(self.timer.now(), self.header_grace));
-                        self.phase = Phase::Draining {
-                            linger,
-                            grace_until,
-                        };
-                        if self.poll_sleep(cx, until).is_pending() {
-                            return Poll::Pending;
-                        }
-                        return self.answer(Step::Close);
-                    }
-                    self.phase = Phase::Draining {
-                        linger,
-                        grace_until,
-                    };
-                    if let Linger::Until(until) = linger {
-                        if self.poll_sleep(cx, until).is_pending() {
-                            return Poll::Pending;
-                        }
-                    }
-                    return self.answer(Step::Shutdown);
+                Action::Answer(step) => {
+                    self.sleep = None;
+                    return Poll::Ready(step);
                 }
-                Phase::Answered => return Poll::Pending,
             }
         }
     }
 
-    fn answer(&mut self, step: Step) -> Poll<Step> {
-        self.phase = Phase::Answered;
-        self.sleep = None;
-        Poll::Ready(step)
+    /// Whether the connection was told to drain; HTTP/2 needs no quiet period, so for it the
+    /// server draining is enough.
+    fn poll_drain(
+        &mut self,
+        cx: &mut Context<'_>,
+        shared: &ConnShared,
+        protocol: Option<Protocol>,
+    ) -> bool {
+        if protocol == Some(Protocol::Http2) && shared.conn.is_draining() {
+            return true;
+        }
+        let requested = shared.conn.is_drain_requested();
+        self.drained
+            .poll(cx, requested, |cx| {
+                Pin::new(&mut shared.conn.drained()).poll(cx)
+            })
+            .is_ready()
     }
 
     /// Sleeps until `deadline`, reusing the sleep while the deadline stays the same.
@@ -219,16 +325,292 @@ fn later(at: Instant, wait: Duration) -> Instant {
     at.checked_add(wait).unwrap_or(at)
 }
 
-fn is_active(shared: &ConnShared) -> bool {
-    shared.conn.state() == ConnState::Active
-}
-
 impl fmt::Debug for Drainer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Drainer")
             .field("phase", &self.phase)
-            .field("header_grace", &self.header_grace)
-            .field("quiet_period", &self.quiet_period)
+            .field("waits", &self.waits)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAITS: Waits = Waits {
+        header_grace: Duration::from_secs(1),
+        quiet_period: Duration::from_millis(250),
+    };
+
+    fn at(ms: u64) -> Instant {
+        // One origin for the whole test binary: instants are only compared.
+        static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *ORIGIN.get_or_init(Instant::now) + Duration::from_millis(ms)
+    }
+
+    fn http1() -> Seen {
+        Seen {
+            protocol: Some(Protocol::Http1),
+            ..Seen::default()
+        }
+    }
+
+    const SERVING: Phase = Phase::Serving { promised_end: None };
+
+    fn draining(linger: Linger, grace_until: Option<Instant>) -> Phase {
+        Phase::Draining {
+            linger,
+            grace_until,
+        }
+    }
+
+    /// `decide` at `now_ms`, checking that the clock is read only when a row says so.
+    fn run(phase: Phase, seen: Seen, now_ms: Option<u64>) -> (Phase, Action) {
+        decide(phase, seen, WAITS, || match now_ms {
+            Some(ms) => at(ms),
+            None => panic!("this row reads no clock"),
+        })
+    }
+
+    /// A row: its name, the phase, what is seen, the clock if the row reads it, the outcome.
+    type Row = (&'static str, Phase, Seen, Option<u64>, (Phase, Action));
+
+    #[test]
+    fn table() {
+        let shutdown = Action::Answer(Step::Shutdown);
+        let close = Action::Answer(Step::Close);
+        let rows: Vec<Row> = vec![
+            (
+                "1+2: a keep-alive response ended while the server drains: remembered",
+                SERVING,
+                Seen {
+                    promised_ended_draining: true,
+                    promised: true,
+                    ..http1()
+                },
+                Some(10),
+                (
+                    Phase::Serving {
+                        promised_end: Some(at(10)),
+                    },
+                    Action::Wait,
+                ),
+            ),
+            (
+                "2: not told: serve on",
+                SERVING,
+                http1(),
+                None,
+                (SERVING, Action::Wait),
+            ),
+            (
+                "3+10: told, idle, nothing read: shutdown",
+                SERVING,
+                Seen {
+                    drain: true,
+                    ..http1()
+                },
+                None,
+                (Phase::Answered, shutdown),
+            ),
+            (
+                "3+11: told after a keep-alive response ended in the drain: linger",
+                Phase::Serving {
+                    promised_end: Some(at(10)),
+                },
+                Seen {
+                    drain: true,
+                    promised: true,
+                    ..http1()
+                },
+                None,
+                (
+                    draining(Linger::Until(at(260)), None),
+                    Action::WaitUntil(at(260)),
+                ),
+            ),
+            (
+                "3+6: told with a keep-alive response in flight: await its end",
+                SERVING,
+                Seen {
+                    drain: true,
+                    active: true,
+                    promised: true,
+                    ..http1()
+                },
+                None,
+                (draining(Linger::AwaitEnd, None), Action::Wait),
+            ),
+            (
+                "3+4: HTTP/2: GOAWAY at once, even with streams open",
+                SERVING,
+                Seen {
+                    protocol: Some(Protocol::Http2),
+                    drain: true,
+                    active: true,
+                    ..Seen::default()
+                },
+                None,
+                (Phase::Answered, shutdown),
+            ),
+            (
+                "5: a request whose response is not out: shutdown (Connection: close)",
+                draining(Linger::No, None),
+                Seen {
+                    active: true,
+                    ..http1()
+                },
+                None,
+                (Phase::Answered, shutdown),
+            ),
+            (
+                "6: a keep-alive response in flight: await its end",
+                draining(Linger::Until(at(5)), None),
+                Seen {
+                    active: true,
+                    promised: true,
+                    ..http1()
+                },
+                None,
+                (draining(Linger::AwaitEnd, None), Action::Wait),
+            ),
+            (
+                "7+11: the awaited response ended: linger for the quiet period from now",
+                draining(Linger::AwaitEnd, None),
+                Seen {
+                    promised: true,
+                    ..http1()
+                },
+                Some(100),
+                (
+                    draining(Linger::Until(at(350)), None),
+                    Action::WaitUntil(at(350)),
+                ),
+            ),
+            (
+                "9: part of a head read: wait for the header grace",
+                draining(Linger::No, None),
+                Seen {
+                    read: true,
+                    ..http1()
+                },
+                Some(100),
+                (
+                    draining(Linger::No, Some(at(1100))),
+                    Action::WaitUntil(at(1100)),
+                ),
+            ),
+            (
+                "9: the grace is set once",
+                draining(Linger::No, Some(at(1100))),
+                Seen {
+                    read: true,
+                    ..http1()
+                },
+                None,
+                (
+                    draining(Linger::No, Some(at(1100))),
+                    Action::WaitUntil(at(1100)),
+                ),
+            ),
+            (
+                "8: the grace ran out with the head unfinished: close",
+                draining(Linger::No, Some(at(1100))),
+                Seen {
+                    read: true,
+                    fired: Some(at(1100)),
+                    ..http1()
+                },
+                None,
+                (Phase::Answered, close),
+            ),
+            (
+                "8 is not 10: a sleep that fired early does not end the grace",
+                draining(Linger::No, Some(at(1100))),
+                Seen {
+                    read: true,
+                    fired: Some(at(1000)),
+                    ..http1()
+                },
+                None,
+                (
+                    draining(Linger::No, Some(at(1100))),
+                    Action::WaitUntil(at(1100)),
+                ),
+            ),
+            (
+                "10: the linger ran out: shutdown",
+                draining(Linger::Until(at(350)), None),
+                Seen {
+                    fired: Some(at(350)),
+                    ..http1()
+                },
+                None,
+                (Phase::Answered, shutdown),
+            ),
+            (
+                "11: lingering: wait",
+                draining(Linger::Until(at(350)), None),
+                http1(),
+                None,
+                (
+                    draining(Linger::Until(at(350)), None),
+                    Action::WaitUntil(at(350)),
+                ),
+            ),
+            (
+                "10: sniffing (no protocol yet), told, nothing read: shutdown (close)",
+                SERVING,
+                Seen {
+                    drain: true,
+                    ..Seen::default()
+                },
+                None,
+                (Phase::Answered, shutdown),
+            ),
+            (
+                "12: answered: nothing more, whatever is seen",
+                Phase::Answered,
+                Seen {
+                    drain: true,
+                    active: true,
+                    read: true,
+                    ..http1()
+                },
+                None,
+                (Phase::Answered, Action::Wait),
+            ),
+        ];
+        for (row, phase, seen, now_ms, expected) in rows {
+            assert_eq!(run(phase, seen, now_ms), expected, "{row}");
+        }
+    }
+
+    #[test]
+    fn a_keep_alive_race_lingers_then_answers_the_next_request_with_close() {
+        // The response ends while the server drains, before the connection is told.
+        let seen = Seen {
+            promised: true,
+            promised_ended_draining: true,
+            ..http1()
+        };
+        let (phase, _) = run(SERVING, seen, Some(0));
+        let told = Seen {
+            drain: true,
+            promised: true,
+            ..http1()
+        };
+        let (phase, action) = run(phase, told, None);
+        assert_eq!(action, Action::WaitUntil(at(250)));
+        // The client's next request arrives: its response goes out with `Connection: close`.
+        let next = Seen {
+            active: true,
+            ..http1()
+        };
+        assert_eq!(
+            run(phase, next, None),
+            (Phase::Answered, Action::Answer(Step::Shutdown))
+        );
     }
 }

@@ -30,10 +30,21 @@
 //!   [header grace](Http::header_grace) (1 s) to complete it, then is closed. Silent or
 //!   half-speaking clients cannot hold the process until the timeout.
 //! - **HTTP/2**: GOAWAY; open streams complete; no new streams are accepted.
-//! - **Upgrades** (WebSocket, CONNECT) taken with [`upgrade::on`]: counted `Hijacked`, told
-//!   of the drain through their [`Hijack`](upgrade::Hijack) handle so they can close
-//!   politely, waited for until the timeout, then killed; the report counts them.
+//! - **HTTP/2**: no quiet period (the connection tells graceful-core so with
+//!   [`Conn::skip_quiet_period`]): GOAWAY as soon as the drain begins.
+//! - **Upgrades** (WebSocket, CONNECT), however they are taken (`hyper::upgrade::on`, axum's
+//!   `WebSocketUpgrade`, [`upgrade::on`]): counted `Hijacked` until the upgraded IO is
+//!   dropped, told of the drain through the request's [`Watch`] so they can close politely,
+//!   waited for until the timeout, then closed at the socket; the report counts them. See
+//!   [`upgrade`].
 //! - **Kill** (the timeout, or a second signal): the connection is dropped at once.
+//!
+//! # Handlers see the drain
+//!
+//! Every request carries the connection's [`Watch`] in its extensions (an axum extractor
+//! with the `axum` feature): a future for the drain reaching the connection, one for the
+//! kill, and `is_draining`. A Server-Sent Events stream ends itself on the drain; a WebSocket
+//! sends its close frame.
 //!
 //! ## Pipelined HTTP/1 requests
 //!
@@ -112,6 +123,7 @@
 //!
 //! [graceful]: https://example.invalid/graceful
 //! [`Conn`]: graceful_core::Conn
+//! [`Conn::skip_quiet_period`]: graceful_core::Conn::skip_quiet_period
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
@@ -129,9 +141,11 @@ mod service;
 mod shared;
 mod timer;
 pub mod upgrade;
+pub mod watch;
 
 pub use crate::body::ResponseBody;
 pub use crate::builder::{Http, DEFAULT_HEADER_GRACE, DEFAULT_HEADER_READ_TIMEOUT};
 pub use crate::error::Error;
 pub use crate::make::{__private, MakeService};
 pub use crate::service::ResponseFuture;
+pub use crate::watch::Watch;

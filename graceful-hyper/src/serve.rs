@@ -7,14 +7,19 @@
 //!   connection (and with it the socket) at once.
 //! - The drainer looks at the connection after every poll of hyper's connection (see
 //!   `drain.rs` for what it decides).
-//! - When this future ends or is dropped, the upgrade handles are told (`SERVER_GONE`) and
-//!   wait on graceful-core directly from then on.
+//! - After an HTTP/1 upgrade (`UPGRADING`, and the IO still alive when hyper's connection
+//!   ended) the task marks the connection `Hijacked` and lives until the upgraded IO is
+//!   dropped (`IO_GONE`), relaying the drain to the watchers; on a kill it drops the socket
+//!   itself (`close_hijacked`).
+//! - When this future ends or is dropped, watchers are told (`SERVER_GONE`) and wait on
+//!   graceful-core directly from then on; an upgraded socket still open is closed: the
+//!   future owns the connection, upgraded or not.
 
 use std::error::Error as StdError;
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Wake, Waker};
 
 use event_listener::EventListener;
 use graceful_core::Conn;
@@ -33,7 +38,7 @@ use crate::error::Error;
 use crate::io::{Protocol, TrackedIo};
 use crate::notice::Kill;
 use crate::service::{ResponseFuture, TrackedService};
-use crate::shared::{ConnShared, DRAIN_SEEN, KILLED, SERVER_GONE};
+use crate::shared::{ConnShared, DRAIN_SEEN, IO_GONE, KILLED, SERVER_GONE, UPGRADING};
 
 /// How driving the protocol ended.
 enum Ended {
@@ -85,6 +90,8 @@ where
         }
         Protocol::Http2 => {
             io.untrack();
+            // GOAWAY tells the client which streams were taken: no quiet period.
+            shared.conn.skip_quiet_period();
             // Boxed: hyper's HTTP/2 connection is twice the size of its HTTP/1 one, and
             // inline it would make every connection's task that large.
             let mut conn = Box::pin(config.h2.serve_connection(io, service));
@@ -92,7 +99,7 @@ where
         }
     };
     if let Ended::Done(_) = ended {
-        if !outlive_upgrades(&shared, &mut killed).await {
+        if !outlive_upgrade(&shared).await {
             return finish(&shared, Ended::Killed);
         }
     }
@@ -119,7 +126,7 @@ async fn sniff<I, E>(
     drainer: &mut Drainer,
 ) -> Result<Protocol, Ended>
 where
-    I: Read + Write + Unpin,
+    I: Read + Write + Unpin + Send + 'static,
 {
     let mut timeout = config
         .header_read_timeout
@@ -207,15 +214,40 @@ async fn drive<C: HyperConnection>(
     .await
 }
 
-/// After hyper's connection ended, waits for the upgrades of the connection to end, relaying
-/// the drain to them. Returns `false` if the connection was killed first.
-async fn outlive_upgrades(shared: &ConnShared, killed: &mut Kill) -> bool {
+/// After hyper's connection ended: if it handed its IO to an upgrade, counts the connection
+/// hijacked and waits for the upgraded IO to be dropped, relaying the drain to the watchers.
+/// Returns `false` if the connection was killed first (its socket is closed then).
+///
+/// The kill is awaited with a waker of our own ([`CloseOnKill`]): graceful-core runs it when
+/// it kills the connection, before it publishes the report, and it drops the upgraded socket
+/// right there, so the report never counts as killed an upgrade whose peer can still talk.
+async fn outlive_upgrade(shared: &Arc<ConnShared>) -> bool {
+    if !shared.has(UPGRADING) || shared.has(IO_GONE) {
+        return true;
+    }
+    shared.conn.mark_hijacked();
+    let mut killed = shared.conn.killed();
+    let mut close_on_kill: Option<(Waker, Waker)> = None;
     let mut listener: Option<EventListener> = None;
     poll_fn(|cx| loop {
-        if shared.upgrades() == 0 {
+        if shared.has(IO_GONE) {
             return Poll::Ready(true);
         }
-        if killed.poll(&shared.conn, cx).is_ready() {
+        let waker = match &mut close_on_kill {
+            Some((task, waker)) if task.will_wake(cx.waker()) => &*waker,
+            slot => {
+                let waker = Waker::from(Arc::new(CloseOnKill {
+                    task: cx.waker().clone(),
+                    shared: Arc::downgrade(shared),
+                }));
+                &slot.insert((cx.waker().clone(), waker)).1
+            }
+        };
+        if Pin::new(&mut killed)
+            .poll(&mut Context::from_waker(waker))
+            .is_ready()
+        {
+            shared.close_hijacked();
             return Poll::Ready(false);
         }
         if !shared.has(DRAIN_SEEN) && poll_drained(shared, cx).is_ready() {
@@ -234,15 +266,40 @@ async fn outlive_upgrades(shared: &ConnShared, killed: &mut Kill) -> bool {
     .await
 }
 
+/// The kill's waker for a hijacked connection: drops the upgraded socket, then wakes the
+/// serving task. It runs in graceful-core's manager, after it released its locks.
+struct CloseOnKill {
+    task: Waker,
+    /// Weak: graceful-core holds this waker, and the connection holds graceful-core's handle.
+    shared: Weak<ConnShared>,
+}
+
+impl Wake for CloseOnKill {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(shared) = self.shared.upgrade() {
+            if shared.conn.is_killed() {
+                shared.close_hijacked();
+            }
+        }
+        self.task.wake_by_ref();
+    }
+}
+
 fn poll_drained(shared: &ConnShared, cx: &mut Context<'_>) -> Poll<()> {
     Pin::new(&mut shared.conn.drained()).poll(cx)
 }
 
-/// Tells the upgrade handles that no task relays notifications any more.
+/// Tells the watchers that no task relays notifications any more, and closes an upgraded
+/// socket still open.
 struct Gone(Arc<ConnShared>);
 
 impl Drop for Gone {
     fn drop(&mut self) {
+        self.0.close_hijacked();
         self.0.relay(SERVER_GONE);
     }
 }

@@ -10,6 +10,9 @@
 //!   `Connection: close`, decided when the response is produced. This is what keeps a
 //!   keep-alive client in a request loop from writing into a closing socket: it learns from
 //!   the response itself that the connection ends there.
+//! - Every request carries the connection's [`Watch`] in its extensions.
+//! - A response that switches protocols on an HTTP/1 request hyper offered to upgrade raises
+//!   `UPGRADING` before hyper writes it (see `io.rs`).
 //! - Otherwise an HTTP/1 response that lets the client reuse the connection sets `PROMISED`,
 //!   so that a drain arriving while it is in flight waits for the client's next request
 //!   rather than closing under it.
@@ -27,8 +30,8 @@ use hyper::service::Service;
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
-use crate::shared::{ConnShared, WorkGuard, PROMISED};
-use crate::upgrade::Slot;
+use crate::shared::{ConnShared, WorkGuard, PROMISED, UPGRADING};
+use crate::watch::Watch;
 
 /// Wraps the application's service for one connection.
 pub(crate) struct TrackedService<S> {
@@ -56,21 +59,20 @@ where
             Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
         );
         let guard = WorkGuard::start(self.shared.clone(), http1);
-        // hyper offers an upgrade on exactly these requests; only they pay for the extension.
-        if req
-            .extensions()
-            .get::<hyper::upgrade::OnUpgrade>()
-            .is_some()
-        {
-            let slot = Slot::new(self.shared.clone(), http1);
-            req.extensions_mut().insert(slot);
-        }
+        // hyper offers an upgrade on exactly these requests.
+        let upgradable = http1
+            && req
+                .extensions()
+                .get::<hyper::upgrade::OnUpgrade>()
+                .is_some();
+        req.extensions_mut().insert(Watch::new(&self.shared));
         let connect = req.method() == Method::CONNECT;
         ResponseFuture {
             inner: self.inner.call(req),
             guard: Some(guard),
             http1,
             connect,
+            upgradable,
         }
     }
 }
@@ -97,6 +99,7 @@ pin_project! {
         guard: Option<WorkGuard>,
         http1: bool,
         connect: bool,
+        upgradable: bool,
     }
 }
 
@@ -121,6 +124,11 @@ where
             let status = response.status();
             let switching =
                 status == StatusCode::SWITCHING_PROTOCOLS || (*this.connect && status.is_success());
+            if switching && *this.upgradable {
+                // Before hyper writes the response: the IO wrapper moves the socket where a
+                // kill can close it before hyper hands it to the upgrade.
+                guard.shared().set(UPGRADING);
+            }
             if *this.http1 && !switching {
                 let shared = guard.shared();
                 if shared.conn.is_draining() {

@@ -1,8 +1,11 @@
 //! What the pieces serving one connection share: the graceful-core handle and a few flags.
 //!
 //! One [`ConnShared`] lives per connection, behind an `Arc` held by the serving task, the
-//! IO wrapper, the service wrapper, every request in flight and every upgrade handle. Nothing
-//! in it is shared between connections.
+//! IO wrapper (until an upgrade), the service wrapper and every request in flight. Handlers'
+//! [`Watch`](crate::Watch)es and an upgraded IO hold it weakly, so the `Conn` (and the
+//! connection's place in the counts) lives exactly as long as the serving task or a request
+//! in flight, never longer because a handler kept a handle. Nothing in it is shared between
+//! connections.
 //!
 //! # Invariants
 //!
@@ -13,11 +16,16 @@
 //!   the HTTP/1 connection: hyper polls the service future and the response body inside the
 //!   connection future. They are atomics so that the types stay `Sync`, not because of
 //!   contention.
-//! - The relay flags (`DRAIN_SEEN`, `KILLED`, `SERVER_GONE`) only ever go from 0 to 1, and
-//!   every change is followed by a notification of `event`.
+//! - The relay flags (`DRAIN_SEEN`, `KILLED`, `SERVER_GONE`, `IO_GONE`) only ever go from 0
+//!   to 1, and every change is followed by a notification of `event`; so is the drop of the
+//!   `ConnShared` itself, for watchers holding it weakly.
+//! - `UPGRADING` is set (by the service wrapper, before hyper writes the `101`) only on an
+//!   HTTP/1 request hyper offered to upgrade; from then on the IO wrapper keeps the socket
+//!   where [`ConnShared::close_hijacked`] can drop it.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use event_listener::{Event, EventListener};
 use graceful_core::Conn;
@@ -34,16 +42,28 @@ pub(crate) const ENDED: u32 = 1 << 2;
 pub(crate) const DRAIN_SEEN: u32 = 1 << 3;
 /// The serving task saw the kill notification (relayed to upgrade handles).
 pub(crate) const KILLED: u32 = 1 << 4;
-/// The serving task is gone: upgrade handles watch graceful-core's notifications directly.
+/// The serving task is gone: watchers poll graceful-core's notifications directly.
 pub(crate) const SERVER_GONE: u32 = 1 << 5;
+/// HTTP/1: a response switched protocols (`101`, or `2xx` to a CONNECT) on a request hyper
+/// offered to upgrade: the IO may outlive hyper's connection.
+pub(crate) const UPGRADING: u32 = 1 << 6;
+/// The IO wrapper was dropped: the socket is closed (relayed to the serving task).
+pub(crate) const IO_GONE: u32 = 1 << 7;
+
+/// Drops a hijacked connection's socket, whoever holds the IO: the serving task's way to
+/// close an upgraded connection on a kill. Implemented by the IO wrapper's shared slot.
+pub(crate) trait Close: Send + Sync {
+    /// Drops the socket and wakes pending reads and writes, which fail from then on.
+    fn close(&self);
+}
 
 /// The state of one connection, shared by everything that serves it.
 pub(crate) struct ConnShared {
     pub(crate) conn: Conn,
     flags: AtomicU32,
-    /// Live upgrade futures and handles: the serving task waits for them before it ends.
-    upgrades: AtomicUsize,
-    /// Notified when a relay flag is set or `upgrades` drops.
+    /// Where an upgraded connection's socket is, once the IO wrapper moved it there.
+    hijacked: Mutex<Option<Arc<dyn Close>>>,
+    /// Notified when a relay flag is set, and when this is dropped.
     event: Event,
 }
 
@@ -52,7 +72,7 @@ impl ConnShared {
         ConnShared {
             conn,
             flags: AtomicU32::new(0),
-            upgrades: AtomicUsize::new(0),
+            hijacked: Mutex::new(None),
             event: Event::new(),
         }
     }
@@ -91,16 +111,28 @@ impl ConnShared {
         self.event.listen()
     }
 
-    pub(crate) fn upgrades(&self) -> usize {
-        self.upgrades.load(Ordering::Acquire)
+    /// Where the socket of this (upgrading) connection is from now on.
+    pub(crate) fn set_hijacked(&self, slot: Arc<dyn Close>) {
+        *self.hijacked.lock().unwrap_or_else(PoisonError::into_inner) = Some(slot);
     }
 
-    pub(crate) fn add_upgrade(&self) {
-        self.upgrades.fetch_add(1, Ordering::AcqRel);
+    /// Drops the socket of an upgraded connection, wherever its IO is: reads and writes on
+    /// it fail from now on and the peer sees the connection end. Nothing if not upgraded.
+    pub(crate) fn close_hijacked(&self) {
+        let slot = self
+            .hijacked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(slot) = slot {
+            slot.close();
+        }
     }
+}
 
-    pub(crate) fn remove_upgrade(&self) {
-        self.upgrades.fetch_sub(1, Ordering::AcqRel);
+impl Drop for ConnShared {
+    fn drop(&mut self) {
+        // Watchers hold this weakly: they learn here that the connection is gone.
         self.event.notify(usize::MAX);
     }
 }
@@ -110,7 +142,6 @@ impl fmt::Debug for ConnShared {
         f.debug_struct("ConnShared")
             .field("conn", &self.conn)
             .field("flags", &self.flags.load(Ordering::Relaxed))
-            .field("upgrades", &self.upgrades())
             .finish()
     }
 }

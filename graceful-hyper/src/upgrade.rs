@@ -1,12 +1,19 @@
-//! Upgraded connections (WebSocket, CONNECT): told of the drain, counted, killed last.
+//! Upgraded connections (WebSocket, CONNECT): counted, told of the drain, closed on a kill.
 //!
-//! [`on`] is graceful-hyper's counterpart of [`hyper::upgrade::on`]: it yields the upgraded
-//! IO together with a [`Hijack`] handle. Over HTTP/1 the connection is counted
-//! [`Hijacked`](graceful_core::ConnState::Hijacked) from the upgrade until the handle is
-//! dropped; over HTTP/2 (extended CONNECT) the stream stays a unit of work of its connection.
-//! Either way the drain waits for the handle like for a request in flight, tells it through
-//! [`Hijack::drained`] so the application can close politely (a WebSocket close frame), and
-//! at the timeout or a forced stop resolves [`Hijack::killed`]: drop the IO then.
+//! Every HTTP/1 upgrade is tracked, however it is taken: [`hyper::upgrade::on`], axum's
+//! `WebSocketUpgrade`, tungstenite-based crates, or [`on`] here. When a response switches
+//! protocols (`101`, or `2xx` to a CONNECT) hyper hands the very IO it was given to the
+//! upgrade, and graceful-hyper's IO wrapper inside it keeps the connection
+//! [`Hijacked`](graceful_core::ConnState::Hijacked) until it is dropped. The drain then
+//! waits for it and tells it through the request's [`Watch`] (close politely, for example
+//! with a WebSocket close frame); at the timeout or on a forced stop the serving task drops
+//! the socket itself: reads and writes on the upgraded IO fail at once and the peer sees the
+//! connection end, whatever the application does. The report counts it `hijacked` if it
+//! closed before the timeout, `killed` otherwise.
+//!
+//! [`on`] is a convenience: [`hyper::upgrade::on`] and the request's [`Watch`] in one call.
+//! Over HTTP/2 (extended CONNECT) an upgraded stream keeps its connection open, and the
+//! connection's drain (GOAWAY) and kill apply to it.
 //!
 //! # Examples
 //!
@@ -49,10 +56,8 @@
 //!         let Ok(upgraded) = upgrade.await else { return };
 //!         let (io, hijack) = upgraded.into_parts();
 //!         let mut io = TokioIo::new(io);
-//!         tokio::select! {
-//!             () = hijack.drained() => { let _ = io.write_all(b"bye").await; }
-//!             () = hijack.killed() => {}
-//!         }
+//!         hijack.drained().await;
+//!         let _ = io.write_all(b"bye").await;
 //!     }); // dropping the IO and the handle closes the connection
 //!     let mut response = Response::new(Empty::<Bytes>::new());
 //!     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -79,51 +84,30 @@
 //!
 //! # Invariants
 //!
-//! - The task serving the connection lives until every upgrade future and handle of the
-//!   connection is gone, and relays the drain and kill notifications to them: graceful-core
-//!   wakes only one task per notification. If that task is dropped, the handles watch
-//!   graceful-core's notifications themselves.
-//! - Over HTTP/1 the connection is marked hijacked only once hyper has handed the IO over,
-//!   which happens after the `101` response ended: the response's unit of work is over by
-//!   then, so the two never overlap.
+//! - Nothing here counts the connection: the IO wrapper inside the upgraded IO does, so an
+//!   upgrade taken any other way is counted the same.
 
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use event_listener::EventListener;
 use graceful_core::ConnId;
 use http::Request;
 use hyper::rt::{Read, ReadBufCursor, Write};
 
-use crate::shared::{ConnShared, SERVER_GONE};
+use crate::watch::{DrainRequested, Killed, Watch};
 
-/// Put into the extensions of a request that hyper offers to upgrade.
-#[derive(Clone)]
-pub(crate) struct Slot {
-    shared: Arc<ConnShared>,
-    http1: bool,
-}
-
-impl Slot {
-    pub(crate) fn new(shared: Arc<ConnShared>, http1: bool) -> Slot {
-        Slot { shared, http1 }
-    }
-}
-
-/// Takes the upgrade offered by a request served by graceful-hyper.
+/// Takes the upgrade offered by a request served by graceful-hyper, with the request's
+/// [`Watch`].
 ///
 /// Answer the request with `101 Switching Protocols` (or `2xx` to a CONNECT), and spawn a
 /// task that awaits the returned future: it resolves with the upgraded IO once the response
-/// has been sent. Until the [`Upgraded`] (or its [`Hijack`] half) is dropped, the connection
-/// counts as hijacked and a drain waits for it.
-///
-/// Use it instead of [`hyper::upgrade::on`], which knows nothing of the drain: a connection
-/// upgraded that way is closed as far as graceful is concerned, and not waited for.
+/// has been sent. Until that IO is dropped the connection counts as hijacked and a drain
+/// waits for it. [`hyper::upgrade::on`] works just as well: the connection is tracked the
+/// same; this function also hands you the [`Watch`].
 ///
 /// # Examples
 ///
@@ -143,8 +127,8 @@ impl Slot {
 ///             let Ok(upgraded) = upgrade.await else { return };
 ///             let (io, hijack) = upgraded.into_parts();
 ///             hijack.drained().await;
-///             // Write a goodbye on `io`, then drop both.
-///             drop((io, hijack));
+///             // Write a goodbye on `io`, then drop it.
+///             drop(io);
 ///         });
 ///     });
 ///     let mut response = Response::new(Empty::new());
@@ -154,13 +138,14 @@ impl Slot {
 /// # let _ = switch;
 /// ```
 pub fn on<B>(req: &mut Request<B>) -> OnUpgrade {
-    let slot = req.extensions_mut().remove::<Slot>();
-    if let Some(slot) = &slot {
-        slot.shared.add_upgrade();
-    }
+    let offered = req
+        .extensions()
+        .get::<hyper::upgrade::OnUpgrade>()
+        .is_some();
+    let watch = req.extensions().get::<Watch>().cloned().filter(|_| offered);
     OnUpgrade {
         upgrade: hyper::upgrade::on(req),
-        slot,
+        watch,
     }
 }
 
@@ -172,42 +157,26 @@ pub fn on<B>(req: &mut Request<B>) -> OnUpgrade {
 #[must_use = "futures do nothing unless polled"]
 pub struct OnUpgrade {
     upgrade: hyper::upgrade::OnUpgrade,
-    /// Counted in the connection's upgrades until it becomes a `Hijack` or is dropped.
-    slot: Option<Slot>,
+    watch: Option<Watch>,
 }
 
 impl Future for OnUpgrade {
     type Output = Result<Upgraded, UpgradeError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.slot.is_none() {
+        if self.watch.is_none() {
             return Poll::Ready(Err(UpgradeError::NotOffered));
         }
         let result = ready!(Pin::new(&mut self.upgrade).poll(cx));
-        let Some(slot) = self.slot.take() else {
+        let Some(watch) = self.watch.take() else {
             return Poll::Ready(Err(UpgradeError::NotOffered));
         };
-        // From here the `Hijack` gives the upgrade count back.
-        let mut hijack = Hijack::new(slot);
         match result {
-            Ok(io) => {
-                if hijack.http1 {
-                    hijack.shared.conn.mark_hijacked();
-                } else {
-                    hijack.shared.conn.mark_active();
-                    hijack.stream_active = true;
-                }
-                Poll::Ready(Ok(Upgraded { io, hijack }))
-            }
+            Ok(io) => Poll::Ready(Ok(Upgraded {
+                io,
+                hijack: Hijack { watch },
+            })),
             Err(err) => Poll::Ready(Err(UpgradeError::Failed(err))),
-        }
-    }
-}
-
-impl Drop for OnUpgrade {
-    fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            slot.shared.remove_upgrade();
         }
     }
 }
@@ -215,7 +184,7 @@ impl Drop for OnUpgrade {
 impl fmt::Debug for OnUpgrade {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OnUpgrade")
-            .field("offered", &self.slot.is_some())
+            .field("offered", &self.watch.is_some())
             .finish()
     }
 }
@@ -224,8 +193,8 @@ impl fmt::Debug for OnUpgrade {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum UpgradeError {
-    /// The request offers no upgrade, was not served by graceful-hyper, or [`on`] was called
-    /// twice.
+    /// The request offers no upgrade, was not served by graceful-hyper, or its upgrade was
+    /// taken already.
     NotOffered,
     /// hyper could not hand the connection over, for example because the response was not
     /// `101 Switching Protocols` or the connection closed first.
@@ -252,8 +221,8 @@ impl Error for UpgradeError {
     }
 }
 
-/// An upgraded connection: hyper's upgraded IO and the [`Hijack`] handle that keeps it
-/// counted. It reads and writes like the IO; split it with
+/// An upgraded connection: hyper's upgraded IO and the [`Hijack`] handle that tells it of the
+/// drain. It reads and writes like the IO; split it with
 /// [`into_parts`](Upgraded::into_parts) to move the halves apart.
 ///
 /// # Examples
@@ -265,7 +234,7 @@ pub struct Upgraded {
 }
 
 impl Upgraded {
-    /// The IO and the handle. Keep the handle as long as you use the IO.
+    /// The IO and the handle. The connection counts as hijacked until the IO is dropped.
     pub fn into_parts(self) -> (hyper::upgrade::Upgraded, Hijack) {
         (self.io, self.hijack)
     }
@@ -317,169 +286,56 @@ impl fmt::Debug for Upgraded {
     }
 }
 
-/// Keeps an upgraded connection counted, and tells it of the drain and the kill.
+/// The [`Watch`] of an upgraded connection, under the names it had before every upgrade
+/// was tracked.
 ///
-/// While it lives, the connection is [`Hijacked`](graceful_core::ConnState::Hijacked)
-/// (HTTP/1) or has a unit of work in flight (HTTP/2), and a drain waits for it. Dropping it
-/// ends that: over HTTP/1 the connection then closes and is counted in
-/// [`ShutdownReport::hijacked`](graceful_core::ShutdownReport::hijacked), or in `killed` if
-/// it was still open at the timeout.
+/// It does not keep the connection counted (the upgraded IO does); dropping it changes
+/// nothing.
 ///
 /// # Examples
 ///
 /// See [the module's](crate::upgrade#examples).
+#[derive(Clone)]
 pub struct Hijack {
-    shared: Arc<ConnShared>,
-    http1: bool,
-    /// HTTP/2: the upgraded stream holds a unit of work of its connection.
-    stream_active: bool,
+    watch: Watch,
 }
 
 impl Hijack {
-    fn new(slot: Slot) -> Hijack {
-        Hijack {
-            shared: slot.shared,
-            http1: slot.http1,
-            stream_active: false,
-        }
-    }
-
     /// The connection's id, as graceful-core's state observer sees it.
     pub fn conn_id(&self) -> ConnId {
-        self.shared.conn.id()
+        self.watch.conn_id()
     }
 
-    /// Whether the drain has reached this connection: finish politely, then drop the IO and
-    /// this handle.
+    /// Whether the drain has reached this connection: finish politely, then drop the IO.
     pub fn is_drain_requested(&self) -> bool {
-        self.shared.conn.is_drain_requested()
+        self.watch.is_drain_requested()
     }
 
-    /// Whether the connection was killed: drop the IO and this handle now.
+    /// Whether the connection was killed: its IO is closed.
     pub fn is_killed(&self) -> bool {
-        self.shared.conn.is_killed()
+        self.watch.is_killed()
     }
 
-    /// Resolves when the drain reaches this connection (at once if it already has): finish
-    /// politely, for example with a WebSocket close frame, then drop the IO and this handle.
-    /// Also resolves on a kill.
-    pub fn drained(&self) -> HijackDrained<'_> {
-        HijackDrained {
-            shared: &self.shared,
-            listener: None,
-        }
+    /// [`Watch::drain_requested`]: resolves when the drain reaches this connection (at once
+    /// if it already has), on a kill, or once the connection is gone.
+    pub fn drained(&self) -> DrainRequested {
+        self.watch.drain_requested()
     }
 
-    /// Resolves when the connection is killed, at the timeout or on a forced stop: drop the
-    /// IO and this handle then. It owns what it needs, so it can be raced against the task
-    /// that uses the IO.
-    pub fn killed(&self) -> HijackKilled {
-        HijackKilled {
-            shared: self.shared.clone(),
-            listener: None,
-        }
+    /// [`Watch::killed`]: resolves when the connection is killed, at the timeout or on a
+    /// forced stop; its IO is closed then.
+    pub fn killed(&self) -> Killed {
+        self.watch.killed()
     }
-}
 
-impl Drop for Hijack {
-    fn drop(&mut self) {
-        if self.stream_active {
-            self.shared.conn.mark_idle();
-        }
-        self.shared.remove_upgrade();
+    /// The connection's [`Watch`].
+    pub fn watch(&self) -> &Watch {
+        &self.watch
     }
 }
 
 impl fmt::Debug for Hijack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hijack")
-            .field("conn", &self.shared.conn.id())
-            .field("http1", &self.http1)
-            .field("drain_requested", &self.is_drain_requested())
-            .field("killed", &self.is_killed())
-            .finish()
-    }
-}
-
-/// The future returned by [`Hijack::drained`].
-#[must_use = "futures do nothing unless polled"]
-pub struct HijackDrained<'a> {
-    shared: &'a ConnShared,
-    listener: Option<EventListener>,
-}
-
-impl Future for HijackDrained<'_> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
-        poll_relayed(
-            this.shared,
-            &mut this.listener,
-            cx,
-            |shared| shared.conn.is_drain_requested(),
-            |shared, cx| Pin::new(&mut shared.conn.drained()).poll(cx),
-        )
-    }
-}
-
-impl fmt::Debug for HijackDrained<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("HijackDrained")
-    }
-}
-
-/// The future returned by [`Hijack::killed`].
-#[must_use = "futures do nothing unless polled"]
-pub struct HijackKilled {
-    shared: Arc<ConnShared>,
-    listener: Option<EventListener>,
-}
-
-impl Future for HijackKilled {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
-        poll_relayed(
-            &this.shared,
-            &mut this.listener,
-            cx,
-            |shared| shared.conn.is_killed(),
-            |shared, cx| Pin::new(&mut shared.conn.killed()).poll(cx),
-        )
-    }
-}
-
-impl fmt::Debug for HijackKilled {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("HijackKilled")
-    }
-}
-
-/// Waits until `is_set`: woken by the serving task, which relays graceful-core's
-/// notifications, or, once that task is gone, by graceful-core itself (`direct`).
-fn poll_relayed(
-    shared: &ConnShared,
-    listener: &mut Option<EventListener>,
-    cx: &mut Context<'_>,
-    is_set: impl Fn(&ConnShared) -> bool,
-    mut direct: impl FnMut(&ConnShared, &mut Context<'_>) -> Poll<()>,
-) -> Poll<()> {
-    loop {
-        if is_set(shared) {
-            return Poll::Ready(());
-        }
-        if shared.has(SERVER_GONE) {
-            // No task relays any more: this one is the only one left to wait.
-            return direct(shared, cx);
-        }
-        match listener {
-            None => *listener = Some(shared.listen()),
-            Some(waiting) => {
-                ready!(Pin::new(waiting).poll(cx));
-                *listener = None;
-            }
-        }
+        f.debug_tuple("Hijack").field(&self.watch).finish()
     }
 }

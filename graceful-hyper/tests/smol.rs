@@ -70,6 +70,22 @@ async fn route(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infa
             .insert(http::header::UPGRADE, http::HeaderValue::from_static("bye"));
         return Ok(response);
     }
+    if path == "/stubborn" {
+        // Plain hyper: an application that keeps the upgraded IO and never looks at it.
+        let upgrade = hyper::upgrade::on(&mut req);
+        smol::spawn(async move {
+            let Ok(io) = upgrade.await else { return };
+            std::future::pending::<()>().await;
+            drop(io);
+        })
+        .detach();
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        response
+            .headers_mut()
+            .insert(http::header::UPGRADE, http::HeaderValue::from_static("bye"));
+        return Ok(response);
+    }
     Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
 }
 
@@ -86,8 +102,12 @@ fn start() -> Server {
 }
 
 fn start_with(quiet_period: Duration) -> Server {
+    start_full(quiet_period, Duration::from_secs(5))
+}
+
+fn start_full(quiet_period: Duration, timeout: Duration) -> Server {
     let graceful = Graceful::builder()
-        .timeout(Some(Duration::from_secs(5)))
+        .timeout(Some(timeout))
         .quiet_period(quiet_period)
         .build(Clock)
         .unwrap();
@@ -249,4 +269,29 @@ fn an_upgraded_connection_is_told_and_counted() {
     assert_eq!(bye, "bye\n");
     let report = server.report();
     assert_eq!((report.hijacked, report.outcome), (1, Outcome::Drained));
+}
+
+#[test]
+fn a_stubborn_upgrade_is_closed_at_the_socket_when_killed() {
+    let server = start_full(Duration::from_millis(100), Duration::from_millis(300));
+    let mut client = server.connect();
+    client
+        .get_mut()
+        .write_all(
+            b"GET /stubborn HTTP/1.1\r\nhost: t\r\nconnection: upgrade\r\nupgrade: bye\r\n\r\n",
+        )
+        .unwrap();
+    assert_eq!(read_reply(&mut client).map(|r| r.0), Some(101));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.shutdown.counts().hijacked == 0 {
+        assert!(Instant::now() < deadline, "never hijacked");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    server.shutdown.stop();
+    let report = server.report();
+    assert_eq!((report.killed, report.outcome), (1, Outcome::TimedOut));
+    // The report is out: the socket is closed, though the application still holds the IO.
+    let _ = client.get_mut().write_all(b"anyone?");
+    assert!(at_eof(&mut client), "the killed upgrade is still open");
 }

@@ -27,6 +27,30 @@ pub fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
     future.now_or_never()
 }
 
+/// Polls `future` until it waits for someone else: again while it woke itself (the manager
+/// yields a bounded number of times for killed connections to close). At most 64 polls.
+pub fn poll_until_waiting<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    struct Woken(AtomicBool);
+    impl futures::task::ArcWake for Woken {
+        fn wake_by_ref(this: &Arc<Self>) {
+            this.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let woken = Arc::new(Woken(AtomicBool::new(false)));
+    let waker = futures::task::waker(woken.clone());
+    for _ in 0..64 {
+        woken.0.store(false, Ordering::SeqCst);
+        let mut cx = std::task::Context::from_waker(&waker);
+        if let std::task::Poll::Ready(output) = std::pin::Pin::new(&mut *future).poll(&mut cx) {
+            return Some(output);
+        }
+        if !woken.0.load(Ordering::SeqCst) {
+            return None;
+        }
+    }
+    None
+}
+
 /// What the hooks saw, and the veto the `before_shutdown` hook answers with.
 #[derive(Debug, Default)]
 pub struct Hooks {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use graceful_core::{Acceptor, ManualTimer, Outcome, TryReserveError};
 
 use crate::builder;
-use crate::common::{ms, poll_once, Harness, Hooks};
+use crate::common::{ms, poll_once, poll_until_waiting, Harness, Hooks};
 
 #[test]
 fn with_no_connections_a_stop_ends_at_once() {
@@ -218,7 +218,8 @@ fn the_shutdown_initiated_hook_fires_once_after_accepting_stopped() {
     shutdown.stop();
     assert!(poll_once(&mut run).is_none());
     shutdown.signal(); // forces: the drain ends
-    assert_eq!(poll_once(&mut run).unwrap().outcome, Outcome::Forced);
+    let report = poll_until_waiting(&mut run).unwrap();
+    assert_eq!(report.outcome, Outcome::Forced);
     assert_eq!(*calls.lock().unwrap(), [true], "once");
 }
 

@@ -1,0 +1,303 @@
+//! [`Watch`]: the drain and the kill, seen from a handler.
+//!
+//! graceful-core wakes one task per notification of a connection: the task serving it. That
+//! task relays what it saw (`DRAIN_SEEN`, `KILLED`) through the connection's `Event`, which
+//! any number of watchers may await on any thread (it allocates only while someone listens).
+//! A watcher first reads the connection's own word, so it is ready as soon as graceful-core
+//! has signalled, relayed or not.
+//!
+//! # Invariants
+//!
+//! - A `Watch` holds its connection weakly: a handle kept by a handler never keeps the
+//!   connection counted. Once the connection is gone both futures are ready.
+//! - Once the serving task is gone (`SERVER_GONE`) nobody relays; watchers then poll
+//!   graceful-core's notifications themselves.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{ready, Context, Poll};
+
+use event_listener::EventListener;
+use graceful_core::ConnId;
+
+use crate::shared::{ConnShared, SERVER_GONE};
+
+/// What a handler sees of the graceful shutdown: whether the server drains, and futures
+/// that resolve when the drain reaches this connection and when it is killed.
+///
+/// graceful-hyper puts one in the extensions of every request it serves, HTTP/1 and HTTP/2:
+/// take it with `request.extensions().get::<Watch>()`, or (feature `axum`) as an axum
+/// extractor. It is small and cheap to clone, and it can be moved anywhere: into a spawned
+/// task, a response body stream, a WebSocket loop. It holds the connection weakly: keeping
+/// it does not keep the connection open or counted, and once the connection is gone both
+/// futures resolve.
+///
+/// - [`drain_requested`](Watch::drain_requested) resolves when the drain reaches this
+///   connection: at once when the server begins to drain, for a connection with a request
+///   in flight or upgraded (any connection a handler runs on). A long response (Server-Sent
+///   Events, a long poll, a stream) ends itself then; a WebSocket sends its close frame.
+///   The shutdown waits for it until its timeout.
+/// - [`killed`](Watch::killed) resolves at the timeout or on a forced stop: the connection
+///   is being closed, and reads and writes on it fail.
+///
+/// # Comparison with hyper-util's `GracefulShutdown` and axum's `with_graceful_shutdown`
+///
+/// Those give the application one signal for the whole server, which each handler must be
+/// handed by hand. A `Watch` comes with the request, and knows its connection: it is ready
+/// when this connection is told, and its [`killed`](Watch::killed) says when waiting is over.
+///
+/// # Examples
+///
+/// A Server-Sent Events style response whose body ends when the server drains:
+///
+/// ```
+/// use futures::StreamExt;
+/// use graceful_hyper::Watch;
+/// use http_body_util::StreamBody;
+/// use hyper::body::{Bytes, Frame, Incoming};
+/// use std::convert::Infallible;
+///
+/// type Events = StreamBody<futures::stream::BoxStream<'static, Result<Frame<Bytes>, Infallible>>>;
+///
+/// fn events(request: http::Request<Incoming>) -> http::Response<Events> {
+///     let watch = request.extensions().get::<Watch>().cloned();
+///     let ticks = futures::stream::repeat_with(|| Ok(Frame::data(Bytes::from("data: tick\n\n"))));
+///     let body = match watch {
+///         // The stream ends with a last event when the drain reaches the connection.
+///         Some(watch) => ticks
+///             .take_until(watch.drain_requested())
+///             .chain(futures::stream::once(async { Ok(Frame::data(Bytes::from("data: bye\n\n"))) }))
+///             .boxed(),
+///         None => ticks.boxed(),
+///     };
+///     http::Response::new(StreamBody::new(body))
+/// }
+/// # let _ = events;
+/// ```
+///
+/// The crate's README has a WebSocket handler (axum) that sends a close frame on the drain.
+#[derive(Clone)]
+pub struct Watch {
+    shared: Weak<ConnShared>,
+    id: ConnId,
+}
+
+impl Watch {
+    pub(crate) fn new(shared: &Arc<ConnShared>) -> Watch {
+        Watch {
+            shared: Arc::downgrade(shared),
+            id: shared.conn.id(),
+        }
+    }
+
+    /// The connection's id, as graceful-core's state observer sees it.
+    pub fn conn_id(&self) -> ConnId {
+        self.id
+    }
+
+    /// Whether the server is draining (or the connection is gone). HTTP/1 responses carry
+    /// `Connection: close` from then on.
+    pub fn is_draining(&self) -> bool {
+        self.shared
+            .upgrade()
+            .is_none_or(|shared| shared.conn.is_draining())
+    }
+
+    /// Whether the drain has reached this connection (or it was killed, or is gone): what
+    /// [`drain_requested`](Watch::drain_requested) waits for.
+    pub fn is_drain_requested(&self) -> bool {
+        self.shared
+            .upgrade()
+            .is_none_or(|shared| shared.conn.is_drain_requested())
+    }
+
+    /// Whether this connection was killed (or is gone): what [`killed`](Watch::killed) waits
+    /// for.
+    pub fn is_killed(&self) -> bool {
+        self.shared
+            .upgrade()
+            .is_none_or(|shared| shared.conn.is_killed())
+    }
+
+    /// Resolves when the drain reaches this connection, at once if it already has: finish
+    /// politely (end the stream, send a WebSocket close frame), then let go. Also resolves on
+    /// a kill and once the connection is gone. It owns what it needs: it can be moved into a
+    /// stream or a task.
+    pub fn drain_requested(&self) -> DrainRequested {
+        DrainRequested(Waiting::new(self.shared.clone()))
+    }
+
+    /// Resolves when this connection is killed, at the timeout or on a forced stop (or once
+    /// it is gone): stop now, the connection is closed.
+    pub fn killed(&self) -> Killed {
+        Killed(Waiting::new(self.shared.clone()))
+    }
+}
+
+impl fmt::Debug for Watch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Watch")
+            .field("conn", &self.id)
+            .field("drain_requested", &self.is_drain_requested())
+            .field("killed", &self.is_killed())
+            .finish()
+    }
+}
+
+/// The future returned by [`Watch::drain_requested`].
+#[must_use = "futures do nothing unless polled"]
+pub struct DrainRequested(Waiting);
+
+impl Future for DrainRequested {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.poll(
+            cx,
+            |shared| shared.conn.is_drain_requested(),
+            |shared, cx| Pin::new(&mut shared.conn.drained()).poll(cx),
+        )
+    }
+}
+
+impl fmt::Debug for DrainRequested {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DrainRequested")
+    }
+}
+
+/// The future returned by [`Watch::killed`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Killed(Waiting);
+
+impl Future for Killed {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.poll(
+            cx,
+            |shared| shared.conn.is_killed(),
+            |shared, cx| Pin::new(&mut shared.conn.killed()).poll(cx),
+        )
+    }
+}
+
+impl fmt::Debug for Killed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Killed")
+    }
+}
+
+/// Waits for a notification: relayed by the serving task, or, once that task is gone, from
+/// graceful-core directly.
+struct Waiting {
+    shared: Weak<ConnShared>,
+    listener: Option<EventListener>,
+}
+
+impl Waiting {
+    fn new(shared: Weak<ConnShared>) -> Waiting {
+        Waiting {
+            shared,
+            listener: None,
+        }
+    }
+
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        is_set: impl Fn(&ConnShared) -> bool,
+        direct: impl Fn(&ConnShared, &mut Context<'_>) -> Poll<()>,
+    ) -> Poll<()> {
+        loop {
+            let Some(shared) = self.shared.upgrade() else {
+                return Poll::Ready(());
+            };
+            if is_set(&shared) {
+                return Poll::Ready(());
+            }
+            if shared.has(SERVER_GONE) {
+                // No task relays any more: this one is the only one left to wait.
+                return direct(&shared, cx);
+            }
+            match &mut self.listener {
+                // Listening before the next look: a relay in between is not lost.
+                None => self.listener = Some(shared.listen()),
+                Some(listener) => {
+                    // The connection must not be kept alive while waiting.
+                    drop(shared);
+                    ready!(Pin::new(listener).poll(cx));
+                    self.listener = None;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+mod axum_extractor {
+    use axum_core::extract::FromRequestParts;
+    use axum_core::response::{IntoResponse, Response};
+    use http::request::Parts;
+    use http::StatusCode;
+
+    use super::Watch;
+
+    /// The rejection of the [`Watch`] extractor: the request was not served by
+    /// graceful-hyper (for example in a unit test calling the router directly, or under
+    /// `axum::serve`). Answers `500 Internal Server Error`.
+    #[derive(Debug)]
+    #[non_exhaustive]
+    pub struct MissingWatch;
+
+    impl std::fmt::Display for MissingWatch {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("the request was not served by graceful-hyper")
+        }
+    }
+
+    impl std::error::Error for MissingWatch {}
+
+    impl IntoResponse for MissingWatch {
+        fn into_response(self) -> Response {
+            (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
+        }
+    }
+
+    /// `Watch` as an axum extractor (feature `axum`).
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use graceful_hyper::Watch;
+    ///
+    /// async fn handler(watch: Watch) -> &'static str {
+    ///     if watch.is_draining() { "bye" } else { "hello" }
+    /// }
+    /// let router: Router = Router::new().route("/", get(handler));
+    /// # let _ = router;
+    /// ```
+    impl<S: Send + Sync> FromRequestParts<S> for Watch {
+        type Rejection = MissingWatch;
+
+        async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Watch, MissingWatch> {
+            parts.extensions.get::<Watch>().cloned().ok_or(MissingWatch)
+        }
+    }
+
+    /// `Option<Watch>`: `None` when the request was not served by graceful-hyper.
+    impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for Watch {
+        type Rejection = std::convert::Infallible;
+
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _: &S,
+        ) -> Result<Option<Watch>, std::convert::Infallible> {
+            Ok(parts.extensions.get::<Watch>().cloned())
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+pub use axum_extractor::MissingWatch;
