@@ -97,7 +97,7 @@ impl Shutdown {
     /// shutdown.stop_with_timeout(Some(Duration::from_secs(2)));
     /// assert!((&mut run).now_or_never().is_none());
     /// timer.advance(Duration::from_secs(2)); // not 30
-    /// let report = run.now_or_never().unwrap();
+    /// let report = futures::executor::block_on(run);
     /// assert_eq!((report.outcome, report.killed), (Outcome::TimedOut, 1));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -146,7 +146,8 @@ impl Shutdown {
     /// assert!((&mut run).now_or_never().is_none());
     /// assert!(conn.is_drain_requested() && !conn.is_killed());
     /// shutdown.signal(); // SIGTERM again: stop now
-    /// assert_eq!(run.now_or_never().unwrap().outcome, Outcome::Forced);
+    /// let report = futures::executor::block_on(run); // after the killed task had its turn
+    /// assert_eq!(report.outcome, Outcome::Forced);
     /// ```
     pub fn signal(&self) {
         self.request(Request::Signal);
