@@ -87,6 +87,9 @@ pub fn serve_on(
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .try_init();
+    let Some(mut deploy) = crate::deploy::Deploy::start(name) else {
+        return 1;
+    };
     let builder = graceful_smol::Server::builder()
         .timeout(args.timeout)
         .quiet_period(args.quiet_period());
@@ -98,14 +101,21 @@ pub fn serve_on(
         }
     };
     block_on(Box::pin(async move {
-        let listener = match TcpListener::bind(&args.addr).await {
+        let listener = match deploy.listen(&args.addr).and_then(TcpListener::try_from) {
             Ok(listener) => listener,
             Err(error) => {
                 eprintln!("{name}: cannot listen on {}: {error}", args.addr);
                 return 1;
             }
         };
+        let hangups = crate::deploy::async_io_hangups(name);
         http::announce(listener.local_addr(), &args.addr);
+        runtime.spawn(Box::pin(deploy.run(
+            server.shutdown(),
+            graceful_smol::SmolTimer,
+            args.timeout,
+            hangups,
+        )));
 
         let hyper = Http::new(SmolTimer::new(), runtime);
         let report = server

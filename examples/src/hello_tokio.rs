@@ -41,6 +41,9 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .try_init();
+    let Some(mut deploy) = crate::deploy::Deploy::start(NAME) else {
+        return 1;
+    };
     let server = graceful_tokio::Server::builder()
         .timeout(args.timeout)
         .quiet_period(args.quiet_period())
@@ -60,14 +63,21 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
         }
     };
     runtime.block_on(async {
-        let listener = match TcpListener::bind(&args.addr).await {
+        let listener = match deploy.listen(&args.addr).and_then(TcpListener::from_std) {
             Ok(listener) => listener,
             Err(error) => {
                 eprintln!("{NAME}: cannot listen on {}: {error}", args.addr);
                 return 1;
             }
         };
+        let hangups = crate::deploy::tokio_hangups(NAME);
         http::announce(listener.local_addr(), &args.addr);
+        Tokio.spawn(Box::pin(deploy.run(
+            server.shutdown(),
+            graceful_tokio::TokioTimer,
+            args.timeout,
+            hangups,
+        )));
 
         // The keep-alive linger is the server's quiet period, which hyper reads from `conn`.
         let hyper = Http::new(TokioTimer::new(), TokioExecutor::new());

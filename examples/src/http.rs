@@ -7,7 +7,9 @@
 //!   number of seconds, default 30);
 //! - `listening on http://ADDR` on stdout once it accepts connections;
 //! - `GET /` answers `200 hello`; `GET /sleep/{ms}` answers `200 slept` after `ms`
-//!   milliseconds;
+//!   milliseconds; `GET /pid` answers the serving process's id (decimal); `GET /ready`
+//!   answers `200 ready`, or `503 draining` once the shutdown has begun (see
+//!   [`deploy::ready`](crate::deploy::ready));
 //! - SIGTERM or SIGINT starts a graceful shutdown, a second signal stops at once; the process
 //!   exits 0 and prints the shutdown report on stderr.
 //!
@@ -38,7 +40,7 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One line of help, for error messages.
-pub const USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS]";
+pub const USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS] [--drain-delay SECS]";
 
 /// A future the examples hand to their runtime.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -123,6 +125,17 @@ pub async fn route<B, R: Runtime>(
     let path = req.uri().path();
     if path == "/" {
         return Ok(Response::new(Full::new(Bytes::from_static(b"hello"))));
+    }
+    if path == "/pid" {
+        return Ok(Response::new(Full::new(
+            std::process::id().to_string().into(),
+        )));
+    }
+    if path == "/ready" {
+        return Ok(match crate::deploy::ready() {
+            true => status(StatusCode::OK, "ready"),
+            false => status(StatusCode::SERVICE_UNAVAILABLE, "draining"),
+        });
     }
     if let Some(ms) = path.strip_prefix("/sleep/") {
         let Ok(ms) = ms.parse::<u64>() else {

@@ -1,0 +1,198 @@
+//! Zero-downtime deploys in the HTTP examples: socket activation, `sd_notify` and hot
+//! restart on SIGHUP, through graceful-core's runtime-neutral `deploy` module.
+//!
+//! An example calls [`Deploy::from_env`] first (before any thread starts: it clears the
+//! `LISTEN_*` variables), takes its listener from [`Deploy::listen`] (the inherited socket,
+//! or `--addr` bound), converts it to its runtime's type, and spawns [`Deploy::run`] beside
+//! the server with its runtime's SIGHUP stream ([`tokio_hangups`], [`async_io_hangups`]).
+//!
+//! `run` sends `READY=1`, reports the drain (`STOPPING=1`, `STATUS=`, watchdog pings), and
+//! on each SIGHUP runs [`Restarter::restart`] on a thread of its own, so that no runtime
+//! worker blocks while the new process starts. Once the new process is ready, this one
+//! sends `MAINPID=` and drains as on SIGTERM; if the new process fails, this one logs why
+//! and serves on. The readiness route (`GET /ready`) reads [`ready`].
+
+use std::future::Future;
+use std::io;
+use std::net::TcpListener;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures::future::{select, Either};
+use futures::{Stream, StreamExt};
+use graceful_core::deploy::{adopt_tcp_listeners, Monitor, Notifier, Restarter};
+use graceful_core::{Shutdown, Timer};
+
+/// A stream with an item per SIGHUP.
+pub type Hangups = Pin<Box<dyn Stream<Item = ()> + Send + 'static>>;
+
+/// One server's deploy machinery; see the module docs.
+#[derive(Debug)]
+pub struct Deploy {
+    name: &'static str,
+    inherited: Option<TcpListener>,
+    notifier: Notifier,
+    restarter: Option<Arc<Restarter>>,
+}
+
+impl Deploy {
+    /// [`from_env`](Deploy::from_env), or `None` once the error is said on stderr.
+    pub fn start(name: &'static str) -> Option<Deploy> {
+        Deploy::from_env(name)
+            .map_err(|error| eprintln!("{name}: {error}"))
+            .ok()
+    }
+
+    /// Adopts the listening socket this process inherited (systemd socket activation, or
+    /// a hot restart's hand-over), if any, and reads `NOTIFY_SOCKET`.
+    ///
+    /// # Errors
+    ///
+    /// When `LISTEN_FDS` names something else than one listening TCP socket: the example
+    /// must not serve another socket in silence.
+    pub fn from_env(name: &'static str) -> Result<Deploy, String> {
+        let adopted = adopt_tcp_listeners().map_err(|error| error.to_string())?;
+        let mut listeners = adopted.listeners.into_iter();
+        let inherited = listeners.next().map(|(_, listener)| listener);
+        if listeners.next().is_some() {
+            return Err("LISTEN_FDS names more than one socket; this example serves one".into());
+        }
+        Ok(Deploy {
+            name,
+            inherited,
+            notifier: Notifier::from_env(),
+            restarter: None,
+        })
+    }
+
+    /// The listener to serve, non-blocking: the inherited one, or `addr` bound. A hot
+    /// restart hands this very socket on.
+    ///
+    /// # Errors
+    ///
+    /// When `addr` cannot be bound.
+    pub fn listen(&mut self, addr: &str) -> io::Result<TcpListener> {
+        let listener = match self.inherited.take() {
+            Some(listener) => listener,
+            None => {
+                let listener = TcpListener::bind(addr)?;
+                listener.set_nonblocking(true)?;
+                listener
+            }
+        };
+        match Restarter::new(vec![("http".into(), &listener)], &self.notifier) {
+            Ok(restarter) => self.restarter = Some(Arc::new(restarter)),
+            Err(error) => eprintln!("{}: no hot restart: {error}", self.name),
+        }
+        Ok(listener)
+    }
+
+    /// Says `READY=1`, reports the shutdown of `shutdown` (whose drain lasts at most
+    /// `timeout`) to the service manager, and hot-restarts on each item of `hangups`.
+    /// Resolves once the shutdown has ended. It also makes `shutdown` the one [`ready`]
+    /// reads.
+    pub fn run(
+        self,
+        shutdown: Shutdown,
+        timer: impl Timer,
+        timeout: Option<Duration>,
+        hangups: Hangups,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let _ = READINESS.set(shutdown.clone());
+        let Deploy {
+            name,
+            notifier,
+            restarter,
+            ..
+        } = self;
+        notifier.ready();
+        let monitor = Monitor::new(notifier.clone(), shutdown.clone(), timer).timeout(timeout);
+        let restarts = restart_on(name, hangups, restarter, notifier, shutdown);
+        async move {
+            let monitor = std::pin::pin!(monitor.run());
+            let restarts = std::pin::pin!(restarts);
+            // The monitor ends with the shutdown; the restarts never do by themselves.
+            let _ = select(monitor, restarts).await;
+        }
+    }
+}
+
+/// Runs a restart per hangup, one at a time (the restarter refuses overlaps).
+async fn restart_on(
+    name: &'static str,
+    mut hangups: Hangups,
+    restarter: Option<Arc<Restarter>>,
+    notifier: Notifier,
+    shutdown: Shutdown,
+) {
+    let Some(restarter) = restarter else {
+        return std::future::pending().await;
+    };
+    let (done_tx, mut done) = futures::channel::mpsc::unbounded();
+    loop {
+        match select(hangups.next(), done.next()).await {
+            Either::Left((Some(()), _)) => {
+                eprintln!("{name}: SIGHUP: starting {}", restarter.program().display());
+                let restarter = restarter.clone();
+                let done_tx = done_tx.clone();
+                std::thread::spawn(move || {
+                    let _ = done_tx.unbounded_send(restarter.restart());
+                });
+            }
+            Either::Left((None, _)) => return std::future::pending().await,
+            Either::Right((Some(Ok(handover)), _)) => {
+                eprintln!(
+                    "{name}: hot restart: process {} serves after {} ms; draining",
+                    handover.pid,
+                    handover.elapsed.as_millis()
+                );
+                notifier.main_pid(handover.pid);
+                shutdown.stop();
+            }
+            Either::Right((Some(Err(error)), _)) => {
+                eprintln!("{name}: hot restart failed: {error}; still serving");
+            }
+            Either::Right((None, _)) => return,
+        }
+    }
+}
+
+static READINESS: OnceLock<Shutdown> = OnceLock::new();
+
+/// Whether the server is ready for new work: `false` once its shutdown has begun (during
+/// the drain delay, `GET /ready` then answers 503 so that balancers take it out of their
+/// rotation). `true` before [`Deploy::run`] is called.
+pub fn ready() -> bool {
+    READINESS
+        .get()
+        .is_none_or(|shutdown| !shutdown.is_shutting_down())
+}
+
+/// SIGHUP on tokio. If it cannot be watched, that is said on stderr and the stream is
+/// empty (no hot restart).
+///
+/// # Panics
+///
+/// Outside a tokio runtime.
+pub fn tokio_hangups(name: &str) -> Hangups {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hangups) => Box::pin(futures::stream::poll_fn(move |cx| hangups.poll_recv(cx))),
+        Err(error) => {
+            eprintln!("{name}: cannot watch SIGHUP ({error}): no hot restart");
+            Box::pin(futures::stream::empty())
+        }
+    }
+}
+
+/// SIGHUP on async-io's reactor (smol, async-std). As [`tokio_hangups`] on failure.
+pub fn async_io_hangups(name: &str) -> Hangups {
+    match async_signal::Signals::new([async_signal::Signal::Hup]) {
+        Ok(hangups) => Box::pin(hangups.map(drop)),
+        Err(error) => {
+            eprintln!("{name}: cannot watch SIGHUP ({error}): no hot restart");
+            Box::pin(futures::stream::empty())
+        }
+    }
+}
