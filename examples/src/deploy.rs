@@ -66,6 +66,12 @@ impl Deploy {
         })
     }
 
+    /// The shutdown-initiated hook: says `STOPPING=1` before the drain begins.
+    pub fn on_shutdown(&self) -> impl Fn() + Send + Sync + 'static {
+        let notifier = self.notifier.clone();
+        move || notifier.stopping()
+    }
+
     /// The listener to serve, non-blocking: the inherited one, or `addr` bound. A hot
     /// restart hands this very socket on.
     ///

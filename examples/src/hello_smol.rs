@@ -92,7 +92,8 @@ pub fn serve_on(
     };
     let builder = graceful_smol::Server::builder()
         .timeout(args.timeout)
-        .quiet_period(args.quiet_period());
+        .quiet_period(args.quiet_period())
+        .on_shutdown(deploy.on_shutdown());
     let server = match adjust(builder).build() {
         Ok(server) => server,
         Err(error) => {

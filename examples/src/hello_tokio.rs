@@ -47,6 +47,7 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
     let server = graceful_tokio::Server::builder()
         .timeout(args.timeout)
         .quiet_period(args.quiet_period())
+        .on_shutdown(deploy.on_shutdown())
         .build();
     let server = match server {
         Ok(server) => server,

@@ -55,6 +55,8 @@ struct Inner {
     watchdog: Option<Duration>,
     /// Whether a failed send was logged already.
     warned: AtomicBool,
+    /// Whether `STOPPING=1` was sent already.
+    stopping: AtomicBool,
 }
 
 impl Notifier {
@@ -118,6 +120,7 @@ impl Notifier {
                 parent: Mutex::new(parent),
                 watchdog,
                 warned: AtomicBool::new(false),
+                stopping: AtomicBool::new(false),
             }),
         }
     }
@@ -148,9 +151,12 @@ impl Notifier {
         }
     }
 
-    /// `STOPPING=1`: the drain has begun.
+    /// `STOPPING=1`: the shutdown has begun. Sent once, however often it is called (from
+    /// the shutdown-initiated hook, which runs before the drain, and from [`Monitor`]).
     pub fn stopping(&self) {
-        self.send("STOPPING=1\n");
+        if !self.inner.stopping.swap(true, Ordering::AcqRel) {
+            self.send("STOPPING=1\n");
+        }
     }
 
     /// `STATUS=...`: a line of free text for `systemctl status`.
@@ -271,13 +277,15 @@ pub fn draining_status(counts: ConnCounts, left: Option<Duration>) -> String {
 }
 
 /// Reports a server's life to the service manager: `STOPPING=1` as its shutdown begins,
-/// `STATUS=` with live counts every second while it drains, a last `STATUS=` with the
-/// report, and watchdog pings all along where `WATCHDOG_USEC` asks for them.
+/// `STATUS=` with live counts every second while it drains, and watchdog pings all along
+/// where `WATCHDOG_USEC` asks for them.
 ///
 /// It polls the [`Shutdown`] handle every 100 ms on the adapter's [`Timer`] (a mutex read;
-/// the shutdown has no event to await its beginning). Spawn [`run`](Monitor::run) beside
-/// the server; it ends with the shutdown. `READY=1` is the server's own to send
-/// ([`Notifier::ready`]), once it accepts.
+/// the shutdown has no event to await its beginning). A drain shorter than that may end,
+/// and the process exit, before the monitor has seen it: call [`Notifier::stopping`] from
+/// the shutdown-initiated hook too, so that `STOPPING=1` is never missed. Spawn
+/// [`run`](Monitor::run) beside the server; it ends with the shutdown. `READY=1` is the
+/// server's own to send ([`Notifier::ready`]), once it accepts.
 ///
 /// The time left is counted from when the monitor sees the shutdown begin, against the
 /// [`timeout`](Monitor::timeout) it is given: with a drain delay, add the delay to it.
@@ -325,8 +333,7 @@ impl Monitor {
         let mut next_status = start;
         loop {
             let now = timer.now();
-            if let Some(report) = shutdown.report() {
-                notifier.status(&format!("stopped: {report}"));
+            if shutdown.report().is_some() {
                 return;
             }
             if drain_began.is_none() && shutdown.is_shutting_down() {
