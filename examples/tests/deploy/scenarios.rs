@@ -25,50 +25,72 @@ fn hot_restart(server: &Server, addr: SocketAddr, old: u32) -> (u32, Duration) {
     (new, sighup.elapsed())
 }
 
-/// Hot restart under a wrk load straight at the server: nothing refused, failed or lost;
-/// `/pid` changes; the old process drains and exits 0.
+/// Hot restart under a wrk load straight at the server, three times in a row (each new
+/// process restarted in turn): nothing refused, failed or lost; `/pid` changes each time;
+/// each old process drains and exits.
 pub fn hot_restart_under_load(example: &str) {
+    const RESTARTS: usize = 3;
     let _heavy = heavy();
     let server = Start::new(example).start();
     let addr = server.addr;
-    let old = pid_of(addr);
-    assert_eq!(old, server.pid.as_raw_nonzero().get() as u32);
+    let first = pid_of(addr);
+    assert_eq!(first, server.pid.as_raw_nonzero().get() as u32);
 
-    let wrk = Wrk::start(addr, 16, 4);
-    std::thread::sleep(Duration::from_secs(1)); // wrk is under way: its load is the point
-    let (new, to_serving) = hot_restart(&server, addr, old);
-    let status = server.wait_exit(LONG);
-    let old_exited = Instant::now();
-    assert!(
-        status.success(),
-        "old process: {status}; {:#?}",
-        server.stderr()
-    );
+    let wrk = Wrk::start(addr, 16, 5);
+    let mut pids = vec![first];
+    let mut to_serving = Vec::new();
+    let mut to_exit = Vec::new();
+    for restart in 0..RESTARTS {
+        std::thread::sleep(Duration::from_millis(800)); // wrk's load is the point
+        let old = *pids.last().unwrap();
+        let sighup = Instant::now();
+        let old_pid = rustix::process::Pid::from_raw(old as i32).unwrap();
+        rustix::process::kill_process(old_pid, Signal::HUP).expect("SIGHUP");
+        let mut new = old;
+        wait_for(LONG, "a new process serves /pid", || {
+            new = pid_of(addr);
+            new != old
+        });
+        to_serving.push(sighup.elapsed().as_millis());
+        if restart == 0 {
+            assert!(server.wait_exit(LONG).success(), "{:#?}", server.stderr());
+        } else {
+            wait_for(LONG, "the old process exits after its drain", || {
+                !alive(old)
+            });
+        }
+        to_exit.push(sighup.elapsed().as_millis());
+        pids.push(new);
+    }
     let report = wrk.finish();
     let stderr = server.stderr();
-    let drained = stderr
+    let drains: Vec<&String> = stderr
         .iter()
-        .find(|l| l.contains(" in ") && l.contains("completed"));
+        .filter(|l| l.contains(" in ") && l.contains("completed"))
+        .collect();
     println!(
-        "measured: {example}: hot restart under wrk -t2 -c16 -d4s: {} requests, {} non-2xx, \
-         socket errors: {}; SIGHUP to new process serving: {} ms; old process's report: {}",
+        "measured: {example}: {RESTARTS} hot restarts under wrk -t2 -c16 -d5s: {} requests, \
+         {} non-2xx, socket errors: {}; SIGHUP to new process serving: {to_serving:?} ms; \
+         SIGHUP to old process gone: {to_exit:?} ms; pids {pids:?}; old processes' reports: \
+         {drains:?}",
         report.requests,
         report.non_2xx,
         report.socket_errors.as_deref().unwrap_or("none"),
-        to_serving.as_millis(),
-        drained.map_or("?", String::as_str),
     );
     assert!(report.socket_errors.is_none(), "{}", report.output);
     assert_eq!(report.non_2xx, 0, "{}", report.output);
     assert!(report.requests > 100, "{}", report.output);
-    assert_ne!(new, old);
-    assert!(
-        alive(new),
-        "the new process serves on after the old one left"
+    assert_eq!(
+        drains.len(),
+        RESTARTS,
+        "every old process drained: {stderr:#?}"
     );
-    assert_eq!(pid_of(addr), new);
-    assert!(old_exited.elapsed() < LONG);
-    terminate(new, LONG);
+    let last = *pids.last().unwrap();
+    let mut unique = pids.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), RESTARTS + 1, "a new pid each time: {pids:?}");
+    assert_eq!(pid_of(addr), last);
+    terminate(last, LONG);
 }
 
 /// With the binary on disk replaced by one that fails at start, SIGHUP leaves the old

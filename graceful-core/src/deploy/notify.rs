@@ -367,3 +367,151 @@ impl fmt::Debug for Monitor {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Graceful, ManualTimer};
+    use futures::FutureExt;
+    use std::future::Future;
+    use std::pin::Pin;
+
+    /// A bound notification socket in a fresh directory, read without blocking.
+    struct Manager {
+        dir: std::path::PathBuf,
+        socket: UnixDatagram,
+    }
+
+    impl Manager {
+        fn bind(tag: &str) -> Manager {
+            let dir =
+                std::env::temp_dir().join(format!("graceful-notify-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let socket = UnixDatagram::bind(dir.join("notify")).unwrap();
+            socket.set_nonblocking(true).unwrap();
+            Manager { dir, socket }
+        }
+
+        fn notifier(&self) -> Notifier {
+            Notifier::to_socket(self.dir.join("notify"))
+        }
+
+        /// The datagrams received so far.
+        fn received(&self) -> Vec<String> {
+            let mut buf = [0u8; 1024];
+            let mut got = Vec::new();
+            while let Ok(n) = self.socket.recv(&mut buf) {
+                got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+            got
+        }
+    }
+
+    impl Drop for Manager {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn poll(future: &mut Pin<Box<dyn Future<Output = ()> + Send>>) -> bool {
+        future.as_mut().now_or_never().is_some()
+    }
+
+    #[test]
+    fn the_monitor_reports_the_drain_on_the_timers_clock() {
+        let manager = Manager::bind("monitor");
+        let timer = ManualTimer::new();
+        let graceful = Graceful::builder()
+            .timeout(Some(Duration::from_secs(10)))
+            .build(timer.clone())
+            .unwrap();
+        let shutdown = graceful.shutdown();
+        let acceptor = graceful.acceptor();
+        let mut run = graceful.run();
+        let busy = acceptor.try_reserve().unwrap().register();
+        busy.mark_active();
+        let mut monitor: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(
+            Monitor::new(manager.notifier(), shutdown.clone(), timer.clone())
+                .timeout(Some(Duration::from_secs(10)))
+                .run(),
+        );
+        let step = |monitor: &mut Pin<Box<dyn Future<Output = ()> + Send>>| {
+            timer.advance(Monitor::TICK);
+            poll(monitor)
+        };
+
+        assert!(!poll(&mut monitor));
+        assert!(!step(&mut monitor));
+        assert_eq!(
+            manager.received(),
+            Vec::<String>::new(),
+            "serving: nothing to say"
+        );
+
+        shutdown.stop();
+        assert!(
+            (&mut run).now_or_never().is_none(),
+            "draining the busy connection"
+        );
+        assert!(!step(&mut monitor));
+        assert_eq!(
+            manager.received(),
+            [
+                "STOPPING=1\n",
+                "STATUS=draining: 1 active, 0 idle, 0 hijacked, 10 s left\n"
+            ]
+        );
+        for _ in 0..9 {
+            assert!(!step(&mut monitor));
+        }
+        assert_eq!(
+            manager.received(),
+            Vec::<String>::new(),
+            "one status a second"
+        );
+        assert!(!step(&mut monitor));
+        assert_eq!(
+            manager.received(),
+            ["STATUS=draining: 1 active, 0 idle, 0 hijacked, 9 s left\n"]
+        );
+
+        busy.mark_idle();
+        drop(busy);
+        assert!((&mut run).now_or_never().is_some(), "drained");
+        assert!(step(&mut monitor), "the monitor ends with the shutdown");
+        assert_eq!(manager.received(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn stopping_is_said_once_and_an_unreachable_socket_is_an_error_not_a_panic() {
+        let manager = Manager::bind("once");
+        let notifier = manager.notifier();
+        notifier.stopping();
+        notifier.clone().stopping();
+        assert_eq!(manager.received(), ["STOPPING=1\n"]);
+
+        let nowhere = Notifier::to_socket("/nonexistent/graceful/notify");
+        assert!(nowhere.try_send("READY=1\n").is_err());
+        nowhere.ready(); // logged once, never a panic
+        nowhere.status("still going");
+        assert!(Notifier::disabled().try_send("READY=1\n").is_ok());
+    }
+
+    #[test]
+    fn a_hand_over_child_says_ready_to_its_parent_then_talks_to_the_manager() {
+        let parent = Manager::bind("parent");
+        let manager = Manager::bind("upstream");
+        let notifier = Notifier::new(
+            Some(manager.dir.join("notify").into_os_string()),
+            Some(parent.dir.join("notify").into_os_string()),
+            Some(Duration::from_secs(10)),
+        );
+        assert_eq!(notifier.watchdog_interval(), Some(Duration::from_secs(5)));
+        notifier.ready();
+        notifier.status("serving");
+        notifier.ready();
+        assert_eq!(parent.received(), ["READY=1\n"]);
+        assert_eq!(manager.received(), ["STATUS=serving\n", "READY=1\n"]);
+    }
+}

@@ -387,10 +387,8 @@ mod tests {
             &super::super::Notifier::disabled(),
         )
         .unwrap();
-        // A shell child: checks its variables and that fd 3 is open, then says READY=1
-        // with socat-free means: the parent's socket path is in NOTIFY_SOCKET, and python
-        // is not assumed; the shell cannot send a datagram, so this child exits 0 after
-        // printing what it saw, and the test checks the variables through its exit code.
+        // A shell child checks what it inherited and answers with its exit code (a shell
+        // cannot send a datagram; the deploy suites in examples/ see READY=1 end to end).
         restarter.exe = PathBuf::from("/bin/sh");
         restarter.args = vec![
             "-c".into(),
