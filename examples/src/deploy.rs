@@ -16,12 +16,15 @@ use std::future::Future;
 use std::io;
 use std::net::TcpListener;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::future::{select, Either};
+use futures::task::AtomicWaker;
 use futures::{Stream, StreamExt};
-use graceful_core::deploy::{adopt_tcp_listeners, Monitor, Notifier, Restarter};
+use graceful_core::deploy::{adopt_tcp_listeners, Monitor, Notifier, RestartError, Restarter};
 use graceful_core::{Shutdown, Timer};
 
 /// A stream with an item per SIGHUP.
@@ -33,7 +36,9 @@ pub struct Deploy {
     name: &'static str,
     inherited: Option<TcpListener>,
     notifier: Notifier,
-    restarter: Option<Arc<Restarter>>,
+    /// Set by `listen`; shared with the shutdown hook, which closes it.
+    restarter: Arc<OnceLock<Restarter>>,
+    gate: Arc<GateState>,
 }
 
 impl Deploy {
@@ -62,14 +67,22 @@ impl Deploy {
             name,
             inherited,
             notifier: Notifier::from_env(),
-            restarter: None,
+            restarter: Arc::default(),
+            gate: Arc::default(),
         })
     }
 
-    /// The shutdown-initiated hook: says `STOPPING=1` before the drain begins.
+    /// The shutdown-initiated hook: says `STOPPING=1` before the drain begins, and closes
+    /// the restarter's copy of the listening socket, so that it closes with the server's.
     pub fn on_shutdown(&self) -> impl Fn() + Send + Sync + 'static {
         let notifier = self.notifier.clone();
-        move || notifier.stopping()
+        let restarter = self.restarter.clone();
+        move || {
+            notifier.stopping();
+            if let Some(restarter) = restarter.get() {
+                restarter.close();
+            }
+        }
     }
 
     /// The listener to serve, non-blocking: the inherited one, or `addr` bound. A hot
@@ -88,7 +101,9 @@ impl Deploy {
             }
         };
         match Restarter::new(vec![("http".into(), &listener)], &self.notifier) {
-            Ok(restarter) => self.restarter = Some(Arc::new(restarter)),
+            Ok(restarter) => {
+                let _ = self.restarter.set(restarter);
+            }
             Err(error) => eprintln!("{}: no hot restart: {error}", self.name),
         }
         Ok(listener)
@@ -110,11 +125,18 @@ impl Deploy {
             name,
             notifier,
             restarter,
+            gate,
             ..
         } = self;
         notifier.ready();
-        let monitor = Monitor::new(notifier.clone(), shutdown.clone(), timer).timeout(timeout);
-        let restarts = restart_on(name, hangups, restarter, notifier, shutdown);
+        let timer: Arc<dyn Timer> = Arc::new(timer);
+        let monitor = Monitor::new(
+            notifier.clone(),
+            shutdown.clone(),
+            SharedTimer(timer.clone()),
+        )
+        .timeout(timeout);
+        let restarts = restart_on(name, hangups, restarter, notifier, shutdown, gate, timer);
         async move {
             let monitor = std::pin::pin!(monitor.run());
             let restarts = std::pin::pin!(restarts);
@@ -128,22 +150,26 @@ impl Deploy {
 async fn restart_on(
     name: &'static str,
     mut hangups: Hangups,
-    restarter: Option<Arc<Restarter>>,
+    restarter: Arc<OnceLock<Restarter>>,
     notifier: Notifier,
     shutdown: Shutdown,
+    gate: Arc<GateState>,
+    timer: Arc<dyn Timer>,
 ) {
-    let Some(restarter) = restarter else {
+    let Some(program) = restarter.get().map(|r| r.program().to_owned()) else {
         return std::future::pending().await;
     };
     let (done_tx, mut done) = futures::channel::mpsc::unbounded();
     loop {
         match select(hangups.next(), done.next()).await {
             Either::Left((Some(()), _)) => {
-                eprintln!("{name}: SIGHUP: starting {}", restarter.program().display());
+                eprintln!("{name}: SIGHUP: starting {}", program.display());
                 let restarter = restarter.clone();
                 let done_tx = done_tx.clone();
                 std::thread::spawn(move || {
-                    let _ = done_tx.unbounded_send(restarter.restart());
+                    if let Some(restarter) = restarter.get() {
+                        let _ = done_tx.unbounded_send(restarter.restart());
+                    }
                 });
             }
             Either::Left((None, _)) => return std::future::pending().await,
@@ -154,8 +180,17 @@ async fn restart_on(
                     handover.elapsed.as_millis()
                 );
                 notifier.main_pid(handover.pid);
+                close_gate(&gate, &*timer).await;
                 shutdown.stop();
             }
+            Either::Right((
+                Some(Err(
+                    error @ (RestartError::InProgress
+                    | RestartError::HandedOver
+                    | RestartError::Closed),
+                )),
+                _,
+            )) => eprintln!("{name}: SIGHUP ignored: {error}"),
             Either::Right((Some(Err(error)), _)) => {
                 eprintln!("{name}: hot restart failed: {error}; still serving");
             }
@@ -200,5 +235,114 @@ pub fn async_io_hangups(name: &str) -> Hangups {
             eprintln!("{name}: cannot watch SIGHUP ({error}): no hot restart");
             Box::pin(futures::stream::empty())
         }
+    }
+}
+
+/// The gate between the listener and the serve loop: closed on a hand-over, so that this
+/// process accepts nothing more from the socket it now shares with its successor.
+///
+/// Without it, the serve loop, woken by the stop, may accept one more queued connection
+/// (it polls the accept before the stop) and drop it unserved: harmless when the socket
+/// closes anyway, a lost connection when the new process would have served it. Closing the
+/// gate first, and waiting until the serve loop has been parked by it, leaves the queue to
+/// the new process.
+#[derive(Debug, Default)]
+struct GateState {
+    closed: AtomicBool,
+    /// A poll of the accept saw the gate closed (the loop now waits only for the stop).
+    parked: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl GateState {
+    /// Ready while the gate is open; once closed, pending for good.
+    fn poll_open(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.waker.register(cx.waker());
+        if self.closed.load(Ordering::SeqCst) {
+            self.parked.store(true, Ordering::SeqCst);
+            return Poll::Pending;
+        }
+        Poll::Ready(())
+    }
+}
+
+/// A listener behind a [`Deploy`]'s gate; serve it instead of the listener itself.
+#[derive(Debug)]
+pub struct Gated<L> {
+    inner: L,
+    gate: Arc<GateState>,
+}
+
+/// The listener itself (for `local_addr`).
+impl<L> std::ops::Deref for Gated<L> {
+    type Target = L;
+
+    fn deref(&self) -> &L {
+        &self.inner
+    }
+}
+
+impl Deploy {
+    /// Puts `listener` behind this server's gate (see [`Gated`]).
+    pub fn gated<L>(&self, listener: L) -> Gated<L> {
+        Gated {
+            inner: listener,
+            gate: self.gate.clone(),
+        }
+    }
+}
+
+/// Closes the gate and waits (up to a second, on `timer`) until the serve loop has seen
+/// it. A loop waiting on the listen limit never polls the accept: it cannot take a
+/// connection either, and the second passes.
+async fn close_gate(gate: &GateState, timer: &dyn Timer) {
+    gate.closed.store(true, Ordering::SeqCst);
+    gate.waker.wake();
+    let deadline = timer.now() + Duration::from_secs(1);
+    while !gate.parked.load(Ordering::SeqCst) && timer.now() < deadline {
+        timer
+            .sleep_until(timer.now() + Duration::from_millis(1))
+            .await;
+    }
+}
+
+macro_rules! gated_listener {
+    ($listener:path) => {
+        impl<L: $listener> $listener for Gated<L> {
+            type Io = L::Io;
+
+            async fn accept(&mut self) -> io::Result<L::Io> {
+                let Gated { inner, gate } = self;
+                let mut accept = std::pin::pin!(inner.accept());
+                std::future::poll_fn(|cx| {
+                    std::task::ready!(gate.poll_open(cx));
+                    accept.as_mut().poll(cx)
+                })
+                .await
+            }
+
+            fn configure(
+                io: &L::Io,
+                options: &graceful_core::serve::SocketOptions,
+            ) -> io::Result<()> {
+                L::configure(io, options)
+            }
+        }
+    };
+}
+
+gated_listener!(graceful_tokio::Listener);
+gated_listener!(graceful_smol::Listener);
+
+/// One timer for the monitor and the gate.
+struct SharedTimer(Arc<dyn Timer>);
+
+impl Timer for SharedTimer {
+    fn now(&self) -> std::time::Instant {
+        self.0.now()
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> graceful_core::Sleep {
+        self.0.sleep_until(deadline)
     }
 }

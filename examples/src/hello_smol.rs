@@ -103,7 +103,7 @@ pub fn serve_on(
     };
     block_on(Box::pin(async move {
         let listener = match deploy.listen(&args.addr).and_then(TcpListener::try_from) {
-            Ok(listener) => listener,
+            Ok(listener) => deploy.gated(listener),
             Err(error) => {
                 eprintln!("{name}: cannot listen on {}: {error}", args.addr);
                 return 1;

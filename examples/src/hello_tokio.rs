@@ -65,7 +65,7 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
     };
     runtime.block_on(async {
         let listener = match deploy.listen(&args.addr).and_then(TcpListener::from_std) {
-            Ok(listener) => listener,
+            Ok(listener) => deploy.gated(listener),
             Err(error) => {
                 eprintln!("{NAME}: cannot listen on {}: {error}", args.addr);
                 return 1;

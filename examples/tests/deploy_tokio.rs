@@ -17,4 +17,5 @@ deploy_suite!(hello_tokio:
     bad_inherited_sockets_are_refused,
     sockets_for_another_process_are_left_alone,
     an_unreachable_notify_socket_is_a_warning,
+    the_socket_closes_with_the_drain,
 );

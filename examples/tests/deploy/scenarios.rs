@@ -5,6 +5,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use command_fds::{CommandFdExt, FdMapping};
 use rustix::process::Signal;
 
@@ -37,6 +39,22 @@ pub fn hot_restart_under_load(example: &str) {
     assert_eq!(first, server.pid.as_raw_nonzero().get() as u32);
 
     let wrk = Wrk::start(addr, 16, 5);
+    // Beside wrk's keep-alive connections, a stream of fresh ones: each restart's accept
+    // queue is shared by two processes, and none of them may be refused or reset.
+    let churning = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let churn = {
+        let churning = churning.clone();
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0u64, Vec::new());
+            while churning.load(std::sync::atomic::Ordering::Relaxed) {
+                match get(addr, "/") {
+                    Ok((200, _)) => ok += 1,
+                    other => failed.push(format!("{other:?}")),
+                }
+            }
+            (ok, failed)
+        })
+    };
     let mut pids = vec![first];
     let mut to_serving = Vec::new();
     let mut to_exit = Vec::new();
@@ -63,6 +81,8 @@ pub fn hot_restart_under_load(example: &str) {
         pids.push(new);
     }
     let report = wrk.finish();
+    churning.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (fresh_ok, fresh_failed) = churn.join().unwrap();
     let stderr = server.stderr();
     let drains: Vec<&String> = stderr
         .iter()
@@ -70,16 +90,23 @@ pub fn hot_restart_under_load(example: &str) {
         .collect();
     println!(
         "measured: {example}: {RESTARTS} hot restarts under wrk -t2 -c16 -d5s: {} requests, \
-         {} non-2xx, socket errors: {}; SIGHUP to new process serving: {to_serving:?} ms; \
+         {} non-2xx, socket errors: {}; {fresh_ok} requests on fresh connections beside, {} \
+         failed; SIGHUP to new process serving: {to_serving:?} ms; \
          SIGHUP to old process gone: {to_exit:?} ms; pids {pids:?}; old processes' reports: \
          {drains:?}",
         report.requests,
         report.non_2xx,
         report.socket_errors.as_deref().unwrap_or("none"),
+        fresh_failed.len(),
     );
     assert!(report.socket_errors.is_none(), "{}", report.output);
     assert_eq!(report.non_2xx, 0, "{}", report.output);
     assert!(report.requests > 100, "{}", report.output);
+    assert!(
+        fresh_failed.is_empty(),
+        "fresh connections failed: {fresh_failed:?}"
+    );
+    assert!(fresh_ok > 10, "{fresh_ok} fresh requests");
     assert_eq!(
         drains.len(),
         RESTARTS,
@@ -361,4 +388,37 @@ pub fn an_unreachable_notify_socket_is_a_warning(example: &str) {
         !stderr.iter().any(|l| l.contains("panicked")),
         "{stderr:#?}"
     );
+}
+
+/// Without a restart, the listening socket closes when the drain begins, even though the
+/// restarter kept a copy of it: a new connection is refused while a request is in flight.
+pub fn the_socket_closes_with_the_drain(example: &str) {
+    let server = Start::new(example).start();
+    let mut conn = TcpStream::connect(server.addr).unwrap();
+    conn.set_read_timeout(Some(LONG)).unwrap();
+    write!(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 1024];
+    let n = conn.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    write!(conn, "GET /sleep/3000 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    server.signal(Signal::TERM);
+    let addr = server.addr;
+    wait_for(
+        Duration::from_secs(2),
+        "a new connection is refused",
+        || {
+            matches!(
+                TcpStream::connect(addr),
+                Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused
+            )
+        },
+    );
+    assert!(
+        server.has_exited().is_none(),
+        "refused during the drain, not after it"
+    );
+    let mut response = String::new();
+    let _ = conn.read_to_string(&mut response);
+    assert!(response.ends_with("slept"), "{response:?}");
+    assert!(server.wait_exit(LONG).success());
 }

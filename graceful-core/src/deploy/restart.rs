@@ -20,6 +20,10 @@
 //! # Invariants
 //!
 //! - One restart at a time, and none once one has succeeded: the parent is on its way out.
+//! - The restarter's copies of the sockets live until [`Restarter::close`], which the
+//!   shutdown-initiated hook calls: a server that drains without a restart must not keep
+//!   its socket open (new connections would wait in a backlog no one accepts from, rather
+//!   than be refused).
 //! - The parent never stops serving because of a restart: every failure is an `Err`.
 //! - [`Restarter::restart`] blocks the calling thread (up to the timeout): run it on a
 //!   thread of its own. It reads the wall clock (`Instant`), not a runtime [`Timer`](crate::Timer):
@@ -39,6 +43,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use command_fds::{CommandFdExt, FdMapping};
@@ -50,21 +55,24 @@ use super::{NOTIFY_UPSTREAM_VAR, RESTART_PARENT_VAR};
 /// # Examples
 ///
 /// ```
-/// use graceful_core::deploy::{Notifier, Restarter};
+/// use graceful_core::deploy::{Notifier, RestartError, Restarter};
 /// use std::time::Duration;
 ///
 /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
 /// let restarter = Restarter::new(vec![("http".into(), &listener)], &Notifier::disabled())?
 ///     .timeout(Duration::from_secs(30));
 /// assert_eq!(restarter.listeners(), 1);
-/// // On SIGHUP, on a thread of its own: `restarter.restart()`.
+/// // On SIGHUP, on a thread of its own: `restarter.restart()`. When the shutdown begins:
+/// restarter.close();
+/// assert!(matches!(restarter.restart(), Err(RestartError::Closed)));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Restarter {
     exe: PathBuf,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
-    listeners: Vec<(String, OwnedFd)>,
+    /// The copies of the listening sockets; emptied by `close`.
+    listeners: Mutex<Vec<(String, OwnedFd)>>,
     manager: Option<OsString>,
     timeout: Duration,
     busy: AtomicBool,
@@ -90,6 +98,8 @@ pub enum RestartError {
     InProgress,
     /// A restart succeeded already; this process is draining.
     HandedOver,
+    /// The restarter was [closed](Restarter::close): this process is shutting down.
+    Closed,
     /// The private notification socket or the descriptors could not be set up.
     Setup(io::Error),
     /// The program could not be started.
@@ -105,6 +115,7 @@ impl fmt::Display for RestartError {
         match self {
             RestartError::InProgress => f.write_str("a restart is under way already"),
             RestartError::HandedOver => f.write_str("the sockets were handed over already"),
+            RestartError::Closed => f.write_str("the server is shutting down"),
             RestartError::Setup(error) => write!(f, "cannot prepare the restart: {error}"),
             RestartError::Spawn(error) => write!(f, "cannot start the new process: {error}"),
             RestartError::Exited(status) => {
@@ -152,7 +163,7 @@ impl Restarter {
             exe,
             args: std::env::args_os().skip(1).collect(),
             env: std::env::vars_os().collect(),
-            listeners,
+            listeners: Mutex::new(listeners),
             manager: notifier.manager_socket().map(ToOwned::to_owned),
             timeout: Restarter::DEFAULT_TIMEOUT,
             busy: AtomicBool::new(false),
@@ -166,9 +177,23 @@ impl Restarter {
         self
     }
 
-    /// How many listening sockets a restart hands over.
+    /// How many listening sockets a restart hands over (none once closed).
     pub fn listeners(&self) -> usize {
-        self.listeners.len()
+        self.lock().len()
+    }
+
+    /// Closes the restarter's copies of the listening sockets; restarts fail from now on.
+    /// Call it when the shutdown begins (the shutdown-initiated hook): once the server
+    /// drops its listener, the socket must close, so that new connections are refused
+    /// rather than left in a backlog no one accepts from.
+    pub fn close(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<(String, OwnedFd)>> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The program a restart starts.
@@ -201,17 +226,24 @@ impl Restarter {
     }
 
     fn try_restart(&self) -> Result<Handover, RestartError> {
+        let (mappings, names) = {
+            let listeners = self.lock();
+            if listeners.is_empty() {
+                return Err(RestartError::Closed);
+            }
+            let mut mappings = Vec::with_capacity(listeners.len());
+            for (index, (_, fd)) in listeners.iter().enumerate() {
+                let child_fd = 3 + i32::try_from(index).unwrap_or(i32::MAX - 3);
+                let parent_fd = fd.try_clone().map_err(RestartError::Setup)?;
+                mappings.push(FdMapping {
+                    parent_fd,
+                    child_fd,
+                });
+            }
+            let names: Vec<String> = listeners.iter().map(|(n, _)| n.clone()).collect();
+            (mappings, names)
+        };
         let private = PrivateSocket::bind().map_err(RestartError::Setup)?;
-        let mut mappings = Vec::with_capacity(self.listeners.len());
-        for (index, (_, fd)) in self.listeners.iter().enumerate() {
-            let child_fd = 3 + i32::try_from(index).unwrap_or(i32::MAX - 3);
-            let parent_fd = fd.try_clone().map_err(RestartError::Setup)?;
-            mappings.push(FdMapping {
-                parent_fd,
-                child_fd,
-            });
-        }
-        let names: Vec<&str> = self.listeners.iter().map(|(n, _)| n.as_str()).collect();
         let mut command = Command::new(&self.exe);
         command
             .args(&self.args)
@@ -219,7 +251,7 @@ impl Restarter {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("LISTEN_PID")
             .env_remove("WATCHDOG_PID")
-            .env("LISTEN_FDS", self.listeners.len().to_string())
+            .env("LISTEN_FDS", names.len().to_string())
             .env("LISTEN_FDNAMES", names.join(":"))
             .env(RESTART_PARENT_VAR, std::process::id().to_string())
             .env("NOTIFY_SOCKET", &private.path)
@@ -273,7 +305,7 @@ impl fmt::Debug for Restarter {
         f.debug_struct("Restarter")
             .field("exe", &self.exe)
             .field("args", &self.args)
-            .field("listeners", &self.listeners.len())
+            .field("listeners", &self.listeners())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
