@@ -1,10 +1,12 @@
 //! Zero-downtime deploys in the HTTP examples: socket activation, `sd_notify` and hot
 //! restart on SIGHUP, through graceful-core's runtime-neutral `deploy` module.
 //!
-//! An example calls [`Deploy::from_env`] first (before any thread starts: it clears the
-//! `LISTEN_*` variables), takes its listener from [`Deploy::listen`] (the inherited socket,
-//! or `--addr` bound), converts it to its runtime's type, and spawns [`Deploy::run`] beside
-//! the server with its runtime's SIGHUP stream ([`tokio_hangups`], [`async_io_hangups`]).
+//! An example calls [`Deploy::start`] first (before any thread starts: it clears the
+//! `LISTEN_*` variables), gives its builder the [`on_shutdown`](Deploy::on_shutdown) hook,
+//! takes its listener from [`Deploy::listen`] (the inherited socket, or `--addr` bound),
+//! converts it to its runtime's type and serves it [`gated`](Deploy::gated), and spawns
+//! [`Deploy::run`] beside the server with its runtime's SIGHUP stream ([`tokio_hangups`],
+//! [`async_io_hangups`]).
 //!
 //! `run` sends `READY=1`, reports the drain (`STOPPING=1`, `STATUS=`, watchdog pings), and
 //! on each SIGHUP runs [`Restarter::restart`] on a thread of its own, so that no runtime
@@ -94,11 +96,7 @@ impl Deploy {
     pub fn listen(&mut self, addr: &str) -> io::Result<TcpListener> {
         let listener = match self.inherited.take() {
             Some(listener) => listener,
-            None => {
-                let listener = TcpListener::bind(addr)?;
-                listener.set_nonblocking(true)?;
-                listener
-            }
+            None => bind(addr)?,
         };
         match Restarter::new(vec![("http".into(), &listener)], &self.notifier) {
             Ok(restarter) => {
@@ -144,6 +142,28 @@ impl Deploy {
             let _ = select(monitor, restarts).await;
         }
     }
+}
+
+/// Binds `addr` as tokio's `TcpListener::bind` does (each resolved address in turn,
+/// `SO_REUSEADDR`, a backlog of 1024; std's is 128), non-blocking.
+fn bind(addr: &str) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let mut last = None;
+    for addr in std::net::ToSocketAddrs::to_socket_addrs(addr)? {
+        let bound = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+            .and_then(|socket| {
+                socket.set_reuse_address(true)?;
+                socket.set_nonblocking(true)?;
+                socket.bind(&addr.into())?;
+                socket.listen(1024)?;
+                Ok(socket)
+            });
+        match bound {
+            Ok(socket) => return Ok(socket.into()),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
 }
 
 /// Runs a restart per hangup, one at a time (the restarter refuses overlaps).

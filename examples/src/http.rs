@@ -12,6 +12,9 @@
 //!   [`deploy::ready`](crate::deploy::ready));
 //! - SIGTERM or SIGINT starts a graceful shutdown, a second signal stops at once; the process
 //!   exits 0 and prints the shutdown report on stderr.
+//! - the hyper examples restart on SIGHUP (a hot restart: the new process takes the socket
+//!   over), serve a socket-activated `LISTEN_FDS` socket, and notify `NOTIFY_SOCKET`; see
+//!   [`deploy`](crate::deploy).
 //!
 //! The hyper examples also answer `GET /upgrade` with `Upgrade: echo`: `101`, then the
 //! connection echoes what it receives; told of the drain, it writes `bye\n` and closes.
