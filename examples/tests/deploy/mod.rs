@@ -49,12 +49,12 @@ pub fn run_child(examples: &[(&str, Main)]) {
     std::process::exit(i32::from(main(args.into_iter())));
 }
 
-/// Scenarios that load the machine (wrk) take turns.
-pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    static HEAVY: Mutex<()> = Mutex::new(());
-    HEAVY
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// The scenarios take turns: wrk's load would skew the others' timings, and a binary
+/// copied while another thread forks may be "busy" (ETXTBSY) when it is executed, as long
+/// as the forked child holds the copy's write descriptor.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Polls `done` every 5 ms until it holds; fails with `what` after `within`. Returns how
@@ -435,6 +435,7 @@ macro_rules! deploy_suite {
         $(
             #[test]
             fn $scenario() {
+                let _turn = deploy::one_at_a_time();
                 deploy::scenarios::$scenario(stringify!($example));
             }
         )*

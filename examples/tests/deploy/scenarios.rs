@@ -32,7 +32,6 @@ fn hot_restart(server: &Server, addr: SocketAddr, old: u32) -> (u32, Duration) {
 /// each old process drains and exits.
 pub fn hot_restart_under_load(example: &str) {
     const RESTARTS: usize = 3;
-    let _heavy = heavy();
     let server = Start::new(example).start();
     let addr = server.addr;
     let first = pid_of(addr);
@@ -124,7 +123,6 @@ pub fn hot_restart_under_load(example: &str) {
 /// process serving (no error under load); with the good binary back, the next SIGHUP
 /// restarts, from the path it was started from.
 pub fn a_broken_binary_leaves_the_old_one_serving(example: &str) {
-    let _heavy = heavy();
     let dir = TempDir::new(&format!("broken-{example}"));
     let exe = dir.0.join("server");
     let own = std::env::current_exe().unwrap();
