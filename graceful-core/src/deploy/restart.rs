@@ -412,6 +412,39 @@ mod tests {
     }
 
     #[test]
+    fn one_restart_at_a_time() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut restarter = Restarter::new(
+            vec![("http".into(), &listener)],
+            &super::super::Notifier::disabled(),
+        )
+        .unwrap()
+        .timeout(Duration::from_millis(500));
+        restarter.exe = PathBuf::from("/bin/sleep");
+        restarter.args = vec!["30".into()];
+        let restarter = std::sync::Arc::new(restarter);
+        let first = {
+            let restarter = restarter.clone();
+            std::thread::spawn(move || restarter.restart())
+        };
+        let start = Instant::now();
+        while !restarter.busy.load(Ordering::Acquire) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the first restart began"
+            );
+            std::thread::yield_now();
+        }
+        assert!(matches!(restarter.restart(), Err(RestartError::InProgress)));
+        assert!(matches!(
+            first.join().unwrap(),
+            Err(RestartError::NotReady(_))
+        ));
+        restarter.close();
+        assert!(matches!(restarter.restart(), Err(RestartError::Closed)));
+    }
+
+    #[test]
     fn a_child_that_says_ready_gets_the_sockets_and_the_variables() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut restarter = Restarter::new(
