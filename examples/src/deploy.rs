@@ -366,3 +366,49 @@ impl Timer for SharedTimer {
         self.0.sleep_until(deadline)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    /// A listener with a connection always waiting.
+    struct Queued(u32);
+
+    impl graceful_smol::Listener for Queued {
+        type Io = u32;
+
+        async fn accept(&mut self) -> io::Result<u32> {
+            self.0 += 1;
+            Ok(self.0)
+        }
+    }
+
+    #[test]
+    fn a_closed_gate_accepts_nothing_more_and_says_it_parked_the_loop() {
+        use graceful_smol::Listener as _;
+        let gate = Arc::new(GateState::default());
+        let mut listener = Gated {
+            inner: Queued(0),
+            gate: gate.clone(),
+        };
+        assert_eq!(listener.accept().now_or_never().unwrap().unwrap(), 1);
+        assert!(!gate.parked.load(Ordering::SeqCst));
+
+        gate.closed.store(true, Ordering::SeqCst);
+        let mut accept = Box::pin(listener.accept());
+        assert!(
+            accept.as_mut().now_or_never().is_none(),
+            "a queued connection is left"
+        );
+        assert!(
+            gate.parked.load(Ordering::SeqCst),
+            "the loop is parked on the gate"
+        );
+        assert!(accept.now_or_never().is_none(), "and stays so");
+        assert_eq!(
+            listener.inner.0, 1,
+            "the inner listener was not asked again"
+        );
+    }
+}
