@@ -1,4 +1,5 @@
-//! The command line of the example servers: `--addr HOST:PORT` and `--timeout SECS`.
+//! The command line of the example servers: `--addr HOST:PORT`, `--timeout SECS` and
+//! `--drain-delay SECS`.
 
 use std::error::Error;
 use std::fmt;
@@ -8,7 +9,7 @@ use std::time::Duration;
 pub const DEFAULT_ADDR: &str = "127.0.0.1:4000";
 
 /// One line of help, for error messages.
-pub const USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS]";
+pub const USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS] [--drain-delay SECS]";
 
 /// The parsed command line.
 ///
@@ -33,6 +34,9 @@ pub struct Args {
     pub addr: String,
     /// `--timeout`: how long the drain may last. `None`: the server's default.
     pub timeout: Option<Duration>,
+    /// `--drain-delay`: how long to keep serving, reporting "not ready", before the drain.
+    /// `None`: no delay.
+    pub drain_delay: Option<Duration>,
 }
 
 impl Args {
@@ -73,6 +77,7 @@ impl Args {
         let mut parsed = Args {
             addr: default_addr.to_owned(),
             timeout: None,
+            drain_delay: None,
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -87,6 +92,18 @@ impl Args {
                         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
                         .ok_or(ArgsError::BadTimeout(value))?;
                     parsed.timeout = Some(timeout);
+                }
+                "--drain-delay" => {
+                    let value = args
+                        .next()
+                        .ok_or(ArgsError::MissingValue("--drain-delay"))?;
+                    let delay = value
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|secs| *secs >= 0.0)
+                        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                        .ok_or(ArgsError::BadDrainDelay(value))?;
+                    parsed.drain_delay = Some(delay);
                 }
                 _ => return Err(ArgsError::UnknownFlag(flag)),
             }
@@ -121,6 +138,8 @@ pub enum ArgsError {
     MissingValue(&'static str),
     /// A `--timeout` that is not a positive number of seconds.
     BadTimeout(String),
+    /// A `--drain-delay` that is not a number of seconds, zero or more.
+    BadDrainDelay(String),
 }
 
 impl fmt::Display for ArgsError {
@@ -131,6 +150,10 @@ impl fmt::Display for ArgsError {
             ArgsError::BadTimeout(value) => write!(
                 f,
                 "bad `--timeout` value `{value}`: expected a positive number of seconds, like 2.5"
+            ),
+            ArgsError::BadDrainDelay(value) => write!(
+                f,
+                "bad `--drain-delay` value `{value}`: expected a number of seconds, like 5"
             ),
         }
     }
@@ -169,6 +192,15 @@ mod tests {
     }
 
     #[test]
+    fn a_drain_delay_is_parsed() {
+        assert_eq!(parse(&[]).unwrap().drain_delay, None);
+        let args = parse(&["--drain-delay", "2.5"]).unwrap();
+        assert_eq!(args.drain_delay, Some(Duration::from_millis(2500)));
+        let args = parse(&["--drain-delay", "0"]).unwrap();
+        assert_eq!(args.drain_delay, Some(Duration::ZERO));
+    }
+
+    #[test]
     fn short_timeouts_get_a_shorter_quiet_period() {
         let args = parse(&["--timeout", "0.1"]).unwrap();
         assert_eq!(args.quiet_period(), Duration::from_millis(50));
@@ -186,6 +218,12 @@ mod tests {
             (&["--timeout", "-1"], "bad `--timeout` value `-1`"),
             (&["--timeout", "inf"], "bad `--timeout` value `inf`"),
             (&["--timeout", "NaN"], "bad `--timeout` value `NaN`"),
+            (&["--drain-delay"], "`--drain-delay` needs a value"),
+            (&["--drain-delay", "-1"], "bad `--drain-delay` value `-1`"),
+            (
+                &["--drain-delay", "soon"],
+                "bad `--drain-delay` value `soon`",
+            ),
             (&["-h"], "unknown flag `-h`"),
         ];
         for (args, message) in cases {

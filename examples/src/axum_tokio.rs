@@ -45,7 +45,7 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
         Ok(args) => args,
         Err(code) => return code,
     };
-    let server: Server = match http::server(NAME, &args) {
+    let server: Server = match http::server(NAME, &args, None) {
         Ok(server) => server,
         Err(code) => return code,
     };

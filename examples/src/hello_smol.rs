@@ -1,4 +1,5 @@
-//! The `hello_smol` example: hyper on smol, one `serve_http` call.
+//! The `hello_smol` example: hyper on smol, one `serve_http` call, with hot restart on
+//! SIGHUP, socket activation and `sd_notify` (see [`deploy`](crate::deploy)).
 //!
 //! The server body is shared with `hello_async_std` ([`serve_on`]): async-std runs on the
 //! same reactor (async-io), so only the executor differs (a [`Smol`] runtime with a
@@ -7,10 +8,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use graceful_smol::{Server, Smol};
+use graceful_smol::{Runtime as _, Server, Smol, SmolTimer};
 use hyper::service::service_fn;
 use smol::net::TcpListener;
 
+use crate::deploy::{self, Deploy};
 use crate::http;
 
 /// Runs the `hello_smol` server with these command-line arguments (the program name left
@@ -31,19 +33,31 @@ pub fn serve_on(
         Ok(args) => args,
         Err(code) => return code,
     };
-    let server: Server = match http::server_on(name, &args, runtime.clone()) {
+    // Before any thread starts: it clears the `LISTEN_*` variables.
+    let Some(mut deploy) = Deploy::start(name) else {
+        return 1;
+    };
+    let server: Server = match http::server_on(name, &args, Some(&deploy), runtime.clone()) {
         Ok(server) => server,
         Err(code) => return code,
     };
     block_on(Box::pin(async move {
-        let listener = match TcpListener::bind(&args.addr).await {
-            Ok(listener) => listener,
+        let listener = match deploy.listen(&args.addr).and_then(TcpListener::try_from) {
+            Ok(listener) => deploy.gated(listener),
             Err(error) => {
                 eprintln!("{name}: cannot listen on {}: {error}", args.addr);
                 return 1;
             }
         };
         http::announce(listener.local_addr(), &args.addr);
+        let hangups = deploy::async_io_hangups(name);
+        let bound = http::drain_bound(&args);
+        runtime.spawn(Box::pin(deploy.run(
+            server.shutdown(),
+            SmolTimer,
+            bound,
+            hangups,
+        )));
         let service = service_fn(move |request| http::route(request, runtime.clone()));
         http::finish(name, server.serve_http(listener, service).await)
     }))

@@ -1,12 +1,14 @@
-//! The `hello_tokio` example: hyper on tokio, one `serve_http` call.
+//! The `hello_tokio` example: hyper on tokio, one `serve_http` call, with hot restart on
+//! SIGHUP, socket activation and `sd_notify` (see [`deploy`](crate::deploy)).
 //!
 //! The example binary is a thin `main` around [`main_with`], so that the `http_tokio` tests
 //! can run the very same server in a child process.
 
-use graceful_tokio::{Server, Tokio};
+use graceful_tokio::{Server, Tokio, TokioTimer};
 use hyper::service::service_fn;
 use tokio::net::TcpListener;
 
+use crate::deploy::{self, Deploy};
 use crate::http;
 
 /// Runs the `hello_tokio` server with these command-line arguments (the program name left
@@ -23,7 +25,11 @@ pub fn main_on(args: impl IntoIterator<Item = String>, mut flavor: tokio::runtim
         Ok(args) => args,
         Err(code) => return code,
     };
-    let server: Server = match http::server(NAME, &args) {
+    // Before any thread starts: it clears the `LISTEN_*` variables.
+    let Some(mut deploy) = Deploy::start(NAME) else {
+        return 1;
+    };
+    let server: Server = match http::server(NAME, &args, Some(&deploy)) {
         Ok(server) => server,
         Err(code) => return code,
     };
@@ -35,14 +41,17 @@ pub fn main_on(args: impl IntoIterator<Item = String>, mut flavor: tokio::runtim
         }
     };
     runtime.block_on(async {
-        let listener = match TcpListener::bind(&args.addr).await {
-            Ok(listener) => listener,
+        let listener = match deploy.listen(&args.addr).and_then(TcpListener::from_std) {
+            Ok(listener) => deploy.gated(listener),
             Err(error) => {
                 eprintln!("{NAME}: cannot listen on {}: {error}", args.addr);
                 return 1;
             }
         };
         http::announce(listener.local_addr(), &args.addr);
+        let hangups = deploy::tokio_hangups(NAME);
+        let bound = http::drain_bound(&args);
+        tokio::spawn(deploy.run(server.shutdown(), TokioTimer, bound, hangups));
         let service = service_fn(|request| http::route(request, Tokio));
         http::finish(NAME, server.serve_http(listener, service).await)
     })

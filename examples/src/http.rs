@@ -7,9 +7,14 @@
 //!   number of seconds, default 30);
 //! - `listening on http://ADDR` on stdout once it accepts connections;
 //! - `GET /` answers `200 hello`; `GET /sleep/{ms}` answers `200 slept` after `ms`
-//!   milliseconds;
+//!   milliseconds; `GET /pid` answers the serving process's id (decimal); `GET /ready`
+//!   answers `200 ready`, or `503 draining` once the shutdown has begun (see
+//!   [`deploy::ready`](crate::deploy::ready));
 //! - SIGTERM or SIGINT starts a graceful shutdown, a second signal stops at once; the process
 //!   exits 0 and prints the shutdown report on stderr.
+//! - the hyper examples restart on SIGHUP (a hot restart: the new process takes the socket
+//!   over), serve a socket-activated `LISTEN_FDS` socket, and notify `NOTIFY_SOCKET`; see
+//!   [`deploy`](crate::deploy).
 //!
 //! The hyper examples also answer `GET /upgrade` with `Upgrade: echo`: `101`, then the
 //! connection echoes what it receives; told of the drain, it writes `bye\n` and closes.
@@ -33,6 +38,7 @@ use graceful_core::serve::Runtime as GracefulRuntime;
 use graceful_core::{Server, Timer as _};
 
 use crate::args::{Args, ArgsError};
+use crate::deploy::Deploy;
 
 /// The address the HTTP examples listen on unless told otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -41,7 +47,7 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One line of help, for error messages.
-pub const USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS]";
+pub const USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS] [--drain-delay SECS]";
 
 /// Starts an HTTP example: parses its command line (printing the usage on an error) and
 /// sends `tracing`'s output to stderr. `Err` holds the exit code.
@@ -60,13 +66,18 @@ pub fn start(name: &str, args: impl IntoIterator<Item = String>) -> Result<Args,
     Ok(args)
 }
 
-/// The server settings the flags ask for: `--timeout` and the quiet period it implies.
+/// The server settings the flags ask for: `--timeout` and the quiet period it implies,
+/// `--drain-delay`, and `deploy`'s shutdown hook (`STOPPING=1`) if any.
 ///
 /// # Errors
 ///
 /// Exit code 2, after printing why, for settings graceful refuses.
-pub fn server<R: GracefulRuntime + Default>(name: &str, args: &Args) -> Result<Server<R>, u8> {
-    server_on(name, args, R::default())
+pub fn server<R: GracefulRuntime + Default>(
+    name: &str,
+    args: &Args,
+    deploy: Option<&Deploy>,
+) -> Result<Server<R>, u8> {
+    server_on(name, args, deploy, R::default())
 }
 
 /// [`server`] on `runtime`.
@@ -74,13 +85,26 @@ pub fn server<R: GracefulRuntime + Default>(name: &str, args: &Args) -> Result<S
 /// # Errors
 ///
 /// As [`server`].
-pub fn server_on<R>(name: &str, args: &Args, runtime: R) -> Result<Server<R>, u8>
+pub fn server_on<R>(
+    name: &str,
+    args: &Args,
+    deploy: Option<&Deploy>,
+    runtime: R,
+) -> Result<Server<R>, u8>
 where
     R: GracefulRuntime + Default,
 {
     let builder = Server::<R>::builder()
         .runtime(runtime)
         .quiet_period(args.quiet_period());
+    let builder = match deploy {
+        Some(deploy) => builder.on_shutdown(deploy.on_shutdown()),
+        None => builder,
+    };
+    let builder = match args.drain_delay {
+        Some(delay) => builder.drain_delay(delay),
+        None => builder,
+    };
     let builder = match args.timeout {
         Some(timeout) => builder.timeout(timeout),
         None => builder.no_timeout(),
@@ -89,6 +113,13 @@ where
         eprintln!("{name}: {error}");
         2
     })
+}
+
+/// How long the drain may last after the signal, the drain delay included: what the
+/// service manager is told is left.
+pub fn drain_bound(args: &Args) -> Option<Duration> {
+    let delay = args.drain_delay.unwrap_or_default();
+    args.timeout.map(|timeout| timeout + delay)
 }
 
 /// Prints the shutdown report on stderr and returns the exit code, 0.
@@ -162,6 +193,17 @@ pub async fn route<B, R: GracefulRuntime>(
     let path = req.uri().path();
     if path == "/" {
         return Ok(Response::new(Full::new(Bytes::from_static(b"hello"))));
+    }
+    if path == "/pid" {
+        return Ok(Response::new(Full::new(
+            std::process::id().to_string().into(),
+        )));
+    }
+    if path == "/ready" {
+        return Ok(match crate::deploy::ready() {
+            true => status(StatusCode::OK, "ready"),
+            false => status(StatusCode::SERVICE_UNAVAILABLE, "draining"),
+        });
     }
     if let Some(ms) = path.strip_prefix("/sleep/") {
         let Ok(ms) = ms.parse::<u64>() else {

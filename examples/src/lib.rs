@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod axum_tokio;
+pub mod deploy;
 pub mod hello_async_std;
 pub mod hello_smol;
 pub mod hello_tokio;

@@ -77,6 +77,8 @@
 mod accept;
 mod config;
 mod conn;
+#[cfg(feature = "deploy")]
+pub mod deploy;
 mod loom;
 mod manager;
 #[cfg(feature = "test-util")]

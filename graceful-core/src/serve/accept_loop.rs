@@ -9,8 +9,10 @@
 //! - A slot under the listen limit is reserved *before* `accept`, so connection N+1 waits in
 //!   the kernel's backlog rather than in the process.
 //! - Every wait of the loop (for a slot, for a connection, in a backoff) is raced against
-//!   the stop, and the listener is dropped as soon as the loop ends, so new connections are
-//!   refused from then on. A connection accepted after the stop is dropped unserved.
+//!   the stop, the stop polled first (once it is seen, no accept is tried: a connection still
+//!   queued stays in the kernel, for a hot restart's new process to take), and the listener
+//!   is dropped as soon as the loop ends, so new connections are refused from then on. A
+//!   connection accepted after the stop is dropped unserved.
 //! - A connection task is its handler raced against [`Conn::killed`]; a panic in it (or in
 //!   the handler call itself) is caught and logged: it neither takes the server down (some
 //!   executors abort the process on a panicking task) nor leaks the connection, whose `Conn`
@@ -158,20 +160,24 @@ impl AcceptLoop {
         let mut backoff = Backoff::default();
         'serve: while let Some(slot) = acceptor.reserve().await {
             let io = loop {
-                match race(listener.accept(), acceptor.stopped()).await {
-                    Either::Left(Ok(io)) => break io,
-                    Either::Left(Err(error)) => {
+                // The stop first: once it is seen, no accept is even tried, so a connection
+                // still queued stays in the kernel (for a hot restart's new process to take).
+                match race(acceptor.stopped(), listener.accept()).await {
+                    Either::Left(()) => break 'serve,
+                    Either::Right(Ok(io)) => break io,
+                    Either::Right(Err(error)) => {
                         if !self.recover(&mut backoff, &error).await {
                             break 'serve;
                         }
                     }
-                    Either::Right(()) => break 'serve,
                 }
             };
             if let Some(errors) = backoff.succeeded() {
                 tracing::info!(errors, "accepting connections again");
             }
             if acceptor.is_stopped() {
+                // Only if the stop came between the accept and here: the manager may have
+                // ended the drain already, so nobody would serve it.
                 break;
             }
             if let Err(error) = L::configure(&io, &self.options) {

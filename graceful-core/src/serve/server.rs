@@ -103,6 +103,16 @@ impl<R: Runtime> ServerBuilder<R> {
         self
     }
 
+    /// On the first signal or stop, keep serving exactly as before for `delay` (listener
+    /// open, keep-alive on) while [`Shutdown::is_shutting_down`] says so, so that a readiness
+    /// route can answer 503 and a load balancer take the server out of its rotation; then
+    /// drain. A second signal during the delay stops at once; the timeout starts after the
+    /// delay. None by default.
+    pub fn drain_delay(mut self, delay: Duration) -> ServerBuilder<R> {
+        self.core = self.core.drain_delay(delay);
+        self
+    }
+
     /// At most `limit` connections open at once (Go's `ListenLimit`); more wait in the
     /// kernel's backlog. There is no limit by default.
     pub fn listen_limit(mut self, limit: usize) -> ServerBuilder<R> {

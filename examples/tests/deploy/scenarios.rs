@@ -1,0 +1,422 @@
+//! The deploy scenarios, each a function of the example's name.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use std::sync::Arc;
+
+use command_fds::{CommandFdExt, FdMapping};
+use rustix::process::Signal;
+
+use super::*;
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// Sends SIGHUP to `server` and waits until `GET /pid` on `addr` answers another pid than
+/// `old`; returns the new pid and the time from SIGHUP to the new process serving.
+fn hot_restart(server: &Server, addr: SocketAddr, old: u32) -> (u32, Duration) {
+    let sighup = Instant::now();
+    server.signal(Signal::HUP);
+    let mut new = old;
+    wait_for(LONG, "a new process serves /pid", || {
+        new = pid_of(addr);
+        new != old
+    });
+    (new, sighup.elapsed())
+}
+
+/// Hot restart under a wrk load straight at the server, three times in a row (each new
+/// process restarted in turn): nothing refused, failed or lost; `/pid` changes each time;
+/// each old process drains and exits.
+pub fn hot_restart_under_load(example: &str) {
+    const RESTARTS: usize = 3;
+    let server = Start::new(example).start();
+    let addr = server.addr;
+    let first = pid_of(addr);
+    assert_eq!(first, server.pid.as_raw_nonzero().get() as u32);
+
+    let wrk = Wrk::start(addr, 16, 5);
+    // Beside wrk's keep-alive connections, a stream of fresh ones: each restart's accept
+    // queue is shared by two processes, and none of them may be refused or reset.
+    let churning = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let churn = {
+        let churning = churning.clone();
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0u64, Vec::new());
+            while churning.load(std::sync::atomic::Ordering::Relaxed) {
+                match get(addr, "/") {
+                    Ok((200, _)) => ok += 1,
+                    other => failed.push(format!("{other:?}")),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    let mut pids = vec![first];
+    let mut to_serving = Vec::new();
+    let mut to_exit = Vec::new();
+    for restart in 0..RESTARTS {
+        std::thread::sleep(Duration::from_millis(800)); // wrk's load is the point
+        let old = *pids.last().unwrap();
+        let sighup = Instant::now();
+        let old_pid = rustix::process::Pid::from_raw(old as i32).unwrap();
+        rustix::process::kill_process(old_pid, Signal::HUP).expect("SIGHUP");
+        let mut new = old;
+        wait_for(LONG, "a new process serves /pid", || {
+            new = pid_of(addr);
+            new != old
+        });
+        to_serving.push(sighup.elapsed().as_millis());
+        if restart == 0 {
+            assert!(server.wait_exit(LONG).success(), "{:#?}", server.stderr());
+        } else {
+            wait_for(LONG, "the old process exits after its drain", || {
+                !alive(old)
+            });
+        }
+        to_exit.push(sighup.elapsed().as_millis());
+        pids.push(new);
+    }
+    let report = wrk.finish();
+    churning.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (fresh_ok, fresh_failed) = churn.join().unwrap();
+    let stderr = server.stderr();
+    let drains: Vec<&String> = stderr
+        .iter()
+        .filter(|l| l.contains(" in ") && l.contains("completed"))
+        .collect();
+    println!(
+        "measured: {example}: {RESTARTS} hot restarts under wrk -t2 -c16 -d5s: {} requests, \
+         {} non-2xx, socket errors: {}; {fresh_ok} requests on fresh connections beside, {} \
+         failed; SIGHUP to new process serving: {to_serving:?} ms; \
+         SIGHUP to old process gone: {to_exit:?} ms; pids {pids:?}; old processes' reports: \
+         {drains:?}",
+        report.requests,
+        report.non_2xx,
+        report.socket_errors.as_deref().unwrap_or("none"),
+        fresh_failed.len(),
+    );
+    assert!(report.socket_errors.is_none(), "{}", report.output);
+    assert_eq!(report.non_2xx, 0, "{}", report.output);
+    assert!(report.requests > 100, "{}", report.output);
+    assert!(
+        fresh_failed.is_empty(),
+        "fresh connections failed: {fresh_failed:?}"
+    );
+    assert!(fresh_ok > 10, "{fresh_ok} fresh requests");
+    assert_eq!(
+        drains.len(),
+        RESTARTS,
+        "every old process drained: {stderr:#?}"
+    );
+    let last = *pids.last().unwrap();
+    let mut unique = pids.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), RESTARTS + 1, "a new pid each time: {pids:?}");
+    assert_eq!(pid_of(addr), last);
+    terminate(last, LONG);
+}
+
+/// With the binary on disk replaced by one that fails at start, SIGHUP leaves the old
+/// process serving (no error under load); with the good binary back, the next SIGHUP
+/// restarts, from the path it was started from.
+pub fn a_broken_binary_leaves_the_old_one_serving(example: &str) {
+    let dir = TempDir::new(&format!("broken-{example}"));
+    let exe = dir.0.join("server");
+    let own = std::env::current_exe().unwrap();
+    std::fs::copy(&own, &exe).expect("copy the test binary");
+    let server = Start {
+        exe: Some(&exe),
+        ..Start::new(example)
+    }
+    .start();
+    let addr = server.addr;
+    let old = pid_of(addr);
+
+    // Replace the binary the way deploys do: a new file renamed over the old path (the
+    // running one keeps its inode).
+    let replace = |with: &dyn Fn(&std::path::Path)| {
+        let staged = dir.0.join("staged");
+        with(&staged);
+        std::fs::rename(&staged, &exe).expect("rename over the binary");
+    };
+    replace(&|staged| {
+        std::fs::write(staged, "#!/bin/sh\necho broken build >&2\nexit 1\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(staged, std::fs::Permissions::from_mode(0o755)).unwrap();
+    });
+    let wrk = Wrk::start(addr, 16, 3);
+    std::thread::sleep(Duration::from_millis(500));
+    server.signal(Signal::HUP);
+    server.wait_stderr(
+        LONG,
+        "hot restart failed: the new process exited before it was ready",
+    );
+    let report = wrk.finish();
+    println!(
+        "measured: {example}: broken binary: {} requests under wrk -c16 -d3s around the failed \
+         restart, {} non-2xx, socket errors: {}",
+        report.requests,
+        report.non_2xx,
+        report.socket_errors.as_deref().unwrap_or("none")
+    );
+    assert!(report.socket_errors.is_none(), "{}", report.output);
+    assert_eq!(report.non_2xx, 0, "{}", report.output);
+    assert_eq!(pid_of(addr), old, "the old process serves on");
+    assert!(server.has_exited().is_none(), "the old process is alive");
+
+    replace(&|staged| {
+        std::fs::copy(&own, staged).unwrap();
+    });
+    let (new, to_serving) = hot_restart(&server, addr, old);
+    println!(
+        "measured: {example}: good binary back: SIGHUP to new process serving: {} ms",
+        to_serving.as_millis()
+    );
+    assert!(server.wait_exit(LONG).success(), "{:#?}", server.stderr());
+    assert_eq!(pid_of(addr), new);
+    terminate(new, LONG);
+}
+
+/// `systemd-socket-activate` hands the example a socket; it serves it (and not `--addr`).
+pub fn socket_activation(example: &str) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let (pid, mut server) = Start {
+        wrapper: vec![
+            "systemd-socket-activate".into(),
+            "-l".into(),
+            listen.clone(),
+            format!("-E{CHILD}={example}"),
+            format!("-E{CHILD_ARGS}=--addr 127.0.0.1:0 --timeout 20"),
+        ],
+        ..Start::new(example)
+    }
+    .spawn();
+    // systemd-socket-activate starts the server on the first connection, which it serves.
+    server.wait_stderr(LONG, &format!("Listening on {listen}"));
+    server.addr = listen.parse().unwrap();
+    assert_eq!(get(server.addr, "/").unwrap(), (200, "hello".to_owned()));
+    let announced = server.next_listening(LONG);
+    assert_eq!(announced, server.addr, "{:#?}", server.stderr());
+    assert_eq!(pid_of(server.addr), pid.as_raw_nonzero().get() as u32);
+    server.signal(Signal::TERM);
+    assert!(server.wait_exit(LONG).success(), "{:#?}", server.stderr());
+}
+
+/// A test-owned `NOTIFY_SOCKET` hears `READY=1`, watchdog pings, then `STOPPING=1`,
+/// `STATUS=draining: ...` with live counts while a request is in flight.
+pub fn notify_socket_hears_the_life(example: &str) {
+    let notify = NotifySocket::bind(&format!("notify-{example}"));
+    let server = Start::new(example)
+        .env("NOTIFY_SOCKET", notify.path.to_str().unwrap())
+        .env("WATCHDOG_USEC", "200000")
+        .start();
+    let ready = notify.wait_line(LONG, "READY=1", |l| l == "READY=1");
+    notify.wait_line(LONG, "WATCHDOG=1", |l| l == "WATCHDOG=1");
+
+    // One keep-alive connection, served once (so it is accepted), then a slow request on
+    // it, in flight for 2.5 s: the status lines, one a second, see it active.
+    let mut conn = TcpStream::connect(server.addr).unwrap();
+    conn.set_read_timeout(Some(LONG)).unwrap();
+    write!(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 1024];
+    let n = conn.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    write!(conn, "GET /sleep/2500 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let slow = std::thread::spawn(move || {
+        let mut response = String::new();
+        let _ = conn.read_to_string(&mut response);
+        response
+    });
+    server.signal(Signal::TERM);
+    let stopping = notify.wait_line(LONG, "STOPPING=1", |l| l == "STOPPING=1");
+    let draining = notify.wait_line(LONG, "STATUS=draining", |l| {
+        l.starts_with("STATUS=draining: ") && l.ends_with(" s left")
+    });
+    notify.wait_line(LONG, "STATUS=draining: 1 active", |l| {
+        l.starts_with("STATUS=draining: 1 active, 0 idle, 0 hijacked, ")
+    });
+    let response = slow.join().unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200") && response.ends_with("slept"),
+        "{response:?}"
+    );
+    assert!(server.wait_exit(LONG).success());
+    let lines = notify.lines();
+    println!("measured: {example}: notifications: {lines:?}");
+    assert!(ready < stopping && stopping < draining, "{lines:#?}");
+}
+
+/// Under a service manager, a hot restart hands `MAINPID=` on, and the new process then
+/// talks to the manager itself (its own `STOPPING=1` when it is stopped).
+pub fn hot_restart_hands_mainpid_on(example: &str) {
+    let notify = NotifySocket::bind(&format!("mainpid-{example}"));
+    let server = Start::new(example)
+        .env("NOTIFY_SOCKET", notify.path.to_str().unwrap())
+        .start();
+    notify.wait_line(LONG, "READY=1", |l| l == "READY=1");
+    let old = pid_of(server.addr);
+    let (new, _) = hot_restart(&server, server.addr, old);
+    let mainpid = notify.wait_line(LONG, "MAINPID=", |l| l.starts_with("MAINPID="));
+    assert_eq!(notify.lines()[mainpid], format!("MAINPID={new}"));
+    assert!(server.wait_exit(LONG).success());
+    let count = |what: &str| notify.lines().iter().filter(|l| *l == what).count();
+    assert_eq!(
+        count("READY=1"),
+        1,
+        "the new process says READY=1 to its parent only"
+    );
+    wait_for(LONG, "the old process's STOPPING=1", || {
+        count("STOPPING=1") == 1
+    });
+    terminate(new, LONG);
+    wait_for(LONG, "the new process's STOPPING=1", || {
+        count("STOPPING=1") == 2
+    });
+    println!("measured: {example}: notifications: {:?}", notify.lines());
+}
+
+/// Starts `example` with descriptor 3 set to `fd` and `LISTEN_FDS=count` for it (the
+/// restart marker naming this process as the parent); returns its exit status and stderr.
+fn start_with_fd(example: &str, fd: Option<OwnedFd>, count: &str) -> (bool, Vec<String>) {
+    let mappings: Vec<FdMapping> = fd
+        .map(|parent_fd| FdMapping {
+            parent_fd,
+            child_fd: 3,
+        })
+        .into_iter()
+        .collect();
+    let (_, server) = Start {
+        adjust: Some(Box::new(move |command: &mut Command| {
+            command.fd_mappings(mappings).expect("one mapping");
+        })),
+        ..Start::new(example)
+            .env("LISTEN_FDS", count)
+            .env("GRACEFUL_RESTART_PARENT", std::process::id().to_string())
+    }
+    .spawn();
+    let status = server.wait_exit_and_stderr(LONG);
+    (status.success(), server.stderr())
+}
+
+/// `LISTEN_FDS` naming a UDP socket, a TCP socket that is not listening, no socket at all,
+/// or not a number: a clear error and exit 1, never a wrong socket served.
+pub fn bad_inherited_sockets_are_refused(example: &str) {
+    let peer = TcpListener::bind("127.0.0.1:0").unwrap();
+    let connected = TcpStream::connect(peer.local_addr().unwrap()).unwrap();
+    let cases: Vec<(&str, Option<OwnedFd>, &str, &str)> = vec![
+        (
+            "udp",
+            Some(UdpSocket::bind("127.0.0.1:0").unwrap().into()),
+            "1",
+            "is not a TCP listening socket: fd 3 is not a valid tcp socket",
+        ),
+        (
+            "not listening",
+            Some(connected.into()),
+            "1",
+            "is a TCP socket that is not listening",
+        ),
+        (
+            "a file",
+            Some(std::fs::File::open("/dev/null").unwrap().into()),
+            "1",
+            "fd 3 is not a socket",
+        ),
+        ("nothing", None, "1", "fd 3 is not a socket"),
+        (
+            "junk",
+            None,
+            "three",
+            "LISTEN_FDS=\"three\" is not a number",
+        ),
+    ];
+    for (case, fd, count, message) in cases {
+        let (ok, stderr) = start_with_fd(example, fd, count);
+        assert!(!ok, "{case}: must not serve");
+        assert!(
+            stderr.iter().any(|line| line.contains(message)),
+            "{case}: expected {message:?} in {stderr:#?}"
+        );
+        assert!(
+            !stderr.iter().any(|line| line.contains("panicked")),
+            "{case}: {stderr:#?}"
+        );
+    }
+}
+
+/// Sockets meant for another process (`LISTEN_PID` not ours) are left alone, with a
+/// warning; the example binds `--addr` and serves.
+pub fn sockets_for_another_process_are_left_alone(example: &str) {
+    let server = Start::new(example)
+        .env("LISTEN_FDS", "1")
+        .env("LISTEN_PID", "1")
+        .start();
+    assert_eq!(get(server.addr, "/").unwrap(), (200, "hello".to_owned()));
+    server.wait_stderr(LONG, "LISTEN_FDS is set for another process");
+    server.signal(Signal::TERM);
+    assert!(server.wait_exit(LONG).success());
+}
+
+/// An unreachable `NOTIFY_SOCKET` is one warning; the server serves and stops as usual.
+pub fn an_unreachable_notify_socket_is_a_warning(example: &str) {
+    let server = Start::new(example)
+        .env("NOTIFY_SOCKET", "/nonexistent/graceful/notify")
+        .start();
+    assert_eq!(
+        get(server.addr, "/ready").unwrap(),
+        (200, "ready".to_owned())
+    );
+    server.wait_stderr(LONG, "cannot notify the service manager (NOTIFY_SOCKET)");
+    server.signal(Signal::TERM);
+    assert!(server.wait_exit_and_stderr(LONG).success());
+    let stderr = server.stderr();
+    let warnings = stderr
+        .iter()
+        .filter(|l| l.contains("cannot notify"))
+        .count();
+    assert_eq!(warnings, 1, "{stderr:#?}");
+    assert!(
+        !stderr.iter().any(|l| l.contains("panicked")),
+        "{stderr:#?}"
+    );
+}
+
+/// Without a restart, the listening socket closes when the drain begins, even though the
+/// restarter kept a copy of it: a new connection is refused while a request is in flight.
+pub fn the_socket_closes_with_the_drain(example: &str) {
+    let server = Start::new(example).start();
+    let mut conn = TcpStream::connect(server.addr).unwrap();
+    conn.set_read_timeout(Some(LONG)).unwrap();
+    write!(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 1024];
+    let n = conn.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    write!(conn, "GET /sleep/3000 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    server.signal(Signal::TERM);
+    let addr = server.addr;
+    wait_for(
+        Duration::from_secs(2),
+        "a new connection is refused",
+        || {
+            matches!(
+                TcpStream::connect(addr),
+                Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused
+            )
+        },
+    );
+    assert!(
+        server.has_exited().is_none(),
+        "refused during the drain, not after it"
+    );
+    let mut response = String::new();
+    let _ = conn.read_to_string(&mut response);
+    assert!(response.ends_with("slept"), "{response:?}");
+    assert!(server.wait_exit(LONG).success());
+}

@@ -1,0 +1,517 @@
+//! `sd_notify`: telling a service manager (systemd, or a hot-restarting parent) how the
+//! server is doing, one datagram at a time.
+//!
+//! # Invariants
+//!
+//! - Notifying never fails the server: without `NOTIFY_SOCKET` it does nothing; an
+//!   unreachable socket is logged once as a warning and notifications go on being tried.
+//! - The environment is read once, by [`Notifier::from_env`], and never written: a
+//!   hand-over child sends `READY=1` to its parent's private socket and everything after it
+//!   to the service manager's, by address, rather than by rewriting `NOTIFY_SOCKET` in a
+//!   process whose other threads may read the environment.
+//! - [`Monitor`] reads the clock only through its [`Timer`].
+//!
+//! The datagrams are sent with std's `UnixDatagram` (abstract `@` addresses too), not the
+//! sd-notify crate: sd-notify sends only to `$NOTIFY_SOCKET` as it reads it at every call,
+//! and a hand-over child must talk to two sockets in turn.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::io;
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::NOTIFY_UPSTREAM_VAR;
+use crate::{ConnCounts, Shutdown, Timer};
+
+/// Sends notifications to the service manager named by `NOTIFY_SOCKET`.
+///
+/// Clones share the one warning: an unreachable socket is reported once.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::deploy::Notifier;
+///
+/// // With no `NOTIFY_SOCKET` every notification is a no-op.
+/// let notifier = Notifier::disabled();
+/// notifier.ready();
+/// notifier.status("serving");
+/// assert!(notifier.manager_socket().is_none());
+/// ```
+#[derive(Clone)]
+pub struct Notifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The service manager's socket.
+    manager: Option<OsString>,
+    /// A hot-restarting parent's private socket, for `READY=1` only; taken by `ready`.
+    parent: Mutex<Option<OsString>>,
+    /// `WATCHDOG_USEC`, when it is meant for this process.
+    watchdog: Option<Duration>,
+    /// Whether a failed send was logged already.
+    warned: AtomicBool,
+    /// Whether `STOPPING=1` was sent already.
+    stopping: AtomicBool,
+}
+
+impl Notifier {
+    /// The notifier the environment asks for: `NOTIFY_SOCKET`, `WATCHDOG_USEC` (when
+    /// `WATCHDOG_PID` is unset or ours), and in a hot restart's child, the parent's socket
+    /// for `READY=1` and the service manager's for the rest.
+    pub fn from_env() -> Notifier {
+        let notify_socket = non_empty(std::env::var_os("NOTIFY_SOCKET"));
+        let (manager, parent) = match std::env::var_os(NOTIFY_UPSTREAM_VAR) {
+            Some(upstream) => (non_empty(Some(upstream)), notify_socket),
+            None => (notify_socket, None),
+        };
+        let watchdog_pid = std::env::var("WATCHDOG_PID").ok();
+        let ours = watchdog_pid.is_none_or(|pid| pid.parse() == Ok(std::process::id()));
+        let watchdog = std::env::var("WATCHDOG_USEC")
+            .ok()
+            .and_then(|usec| usec.parse::<u64>().ok())
+            .filter(|usec| ours && *usec > 0)
+            .map(Duration::from_micros);
+        Notifier::new(manager, parent, watchdog)
+    }
+
+    /// A notifier that sends to `socket` (a path, or `@name` for an abstract address).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::Notifier;
+    /// use std::os::unix::net::UnixDatagram;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("notify-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("notify");
+    /// let _ = std::fs::remove_file(&path);
+    /// let manager = UnixDatagram::bind(&path)?;
+    ///
+    /// Notifier::to_socket(&path).ready();
+    /// let mut buf = [0; 64];
+    /// let n = manager.recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"READY=1\n");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn to_socket(socket: impl AsRef<OsStr>) -> Notifier {
+        Notifier::new(Some(socket.as_ref().to_owned()), None, None)
+    }
+
+    /// A notifier that sends nothing.
+    pub fn disabled() -> Notifier {
+        Notifier::new(None, None, None)
+    }
+
+    fn new(
+        manager: Option<OsString>,
+        parent: Option<OsString>,
+        watchdog: Option<Duration>,
+    ) -> Notifier {
+        Notifier {
+            inner: Arc::new(Inner {
+                manager,
+                parent: Mutex::new(parent),
+                watchdog,
+                warned: AtomicBool::new(false),
+                stopping: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The service manager's socket, if any: what a hot restart hands on to its child.
+    pub fn manager_socket(&self) -> Option<&OsStr> {
+        self.inner.manager.as_deref()
+    }
+
+    /// How often to send [`watchdog`](Notifier::watchdog) pings: half the service manager's
+    /// `WATCHDOG_USEC`, or `None` when it asks for none.
+    pub fn watchdog_interval(&self) -> Option<Duration> {
+        self.inner.watchdog.map(|usec| usec / 2)
+    }
+
+    /// `READY=1`: the server accepts connections. In a hot restart's child it goes to the
+    /// parent (which then hands the service over) and only there.
+    pub fn ready(&self) {
+        let parent = self
+            .inner
+            .parent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        match parent {
+            Some(parent) => self.warn_on(send_to(&parent, "READY=1\n"), &parent),
+            None => self.send("READY=1\n"),
+        }
+    }
+
+    /// `STOPPING=1`: the shutdown has begun. Sent once, however often it is called (from
+    /// the shutdown-initiated hook, which runs before the drain, and from [`Monitor`]).
+    pub fn stopping(&self) {
+        if !self.inner.stopping.swap(true, Ordering::AcqRel) {
+            self.send("STOPPING=1\n");
+        }
+    }
+
+    /// `STATUS=...`: a line of free text for `systemctl status`.
+    pub fn status(&self, status: &str) {
+        let status = status.replace('\n', " ");
+        self.send(&format!("STATUS={status}\n"));
+    }
+
+    /// `MAINPID=...`: the service's main process is now `pid` (after a hot restart).
+    pub fn main_pid(&self, pid: u32) {
+        self.send(&format!("MAINPID={pid}\n"));
+    }
+
+    /// `WATCHDOG=1`: the keep-alive ping.
+    pub fn watchdog(&self) {
+        self.send("WATCHDOG=1\n");
+    }
+
+    /// Sends `message` (lines of `KEY=VALUE\n`) to the service manager, if any.
+    ///
+    /// # Errors
+    ///
+    /// When the socket is unreachable. The named notifications log this instead.
+    pub fn try_send(&self, message: &str) -> io::Result<()> {
+        match &self.inner.manager {
+            Some(socket) => send_to(socket, message),
+            None => Ok(()),
+        }
+    }
+
+    fn send(&self, message: &str) {
+        if let Some(socket) = &self.inner.manager {
+            self.warn_on(send_to(socket, message), socket);
+        }
+    }
+
+    fn warn_on(&self, sent: io::Result<()>, socket: &OsStr) {
+        if let Err(error) = sent {
+            if !self.inner.warned.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    socket = ?socket,
+                    %error,
+                    "cannot notify the service manager (NOTIFY_SOCKET); going on without"
+                );
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notifier")
+            .field("manager", &self.inner.manager)
+            .field("watchdog", &self.inner.watchdog)
+            .finish_non_exhaustive()
+    }
+}
+
+fn non_empty(value: Option<OsString>) -> Option<OsString> {
+    value.filter(|value| !value.is_empty())
+}
+
+fn send_to(socket: &OsStr, message: &str) -> io::Result<()> {
+    let sender = UnixDatagram::unbound()?;
+    let bytes = socket.as_encoded_bytes();
+    let sent = match bytes.strip_prefix(b"@") {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        Some(name) => {
+            #[cfg(target_os = "android")]
+            use std::os::android::net::SocketAddrExt;
+            #[cfg(target_os = "linux")]
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            sender.send_to_addr(message.as_bytes(), &addr)?
+        }
+        _ => sender.send_to(message.as_bytes(), socket)?,
+    };
+    if sent == message.len() {
+        Ok(())
+    } else {
+        Err(io::ErrorKind::WriteZero.into())
+    }
+}
+
+/// The `STATUS=` text while draining: `draining: 3 active, 0 idle, 1 hijacked, 12 s left`.
+///
+/// `new` connections (nothing received yet) count as idle; `left` is rounded up to whole
+/// seconds, `None` when the drain has no timeout.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::deploy::draining_status;
+/// use graceful_core::ConnCounts;
+/// use std::time::Duration;
+///
+/// let mut counts = ConnCounts::default();
+/// counts.active = 3;
+/// counts.hijacked = 1;
+/// let status = draining_status(counts, Some(Duration::from_millis(11_200)));
+/// assert_eq!(status, "draining: 3 active, 0 idle, 1 hijacked, 12 s left");
+/// assert_eq!(draining_status(counts, None), "draining: 3 active, 0 idle, 1 hijacked, no timeout");
+/// ```
+pub fn draining_status(counts: ConnCounts, left: Option<Duration>) -> String {
+    let open = format!(
+        "draining: {} active, {} idle, {} hijacked",
+        counts.active,
+        counts.idle + counts.new,
+        counts.hijacked
+    );
+    match left {
+        Some(left) => {
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            format!("{open}, {secs} s left")
+        }
+        None => format!("{open}, no timeout"),
+    }
+}
+
+/// Reports a server's life to the service manager: `STOPPING=1` as its shutdown begins,
+/// `STATUS=` with live counts every second while it drains, and watchdog pings all along
+/// where `WATCHDOG_USEC` asks for them.
+///
+/// It polls the [`Shutdown`] handle every 100 ms on the adapter's [`Timer`] (a mutex read;
+/// the shutdown has no event to await its beginning). A drain shorter than that may end,
+/// and the process exit, before the monitor has seen it: call [`Notifier::stopping`] from
+/// the shutdown-initiated hook too, so that `STOPPING=1` is never missed. Spawn
+/// [`run`](Monitor::run) beside the server; it ends with the shutdown. `READY=1` is the
+/// server's own to send ([`Notifier::ready`]), once it accepts.
+///
+/// The time left is counted from when the monitor sees the shutdown begin, against the
+/// [`timeout`](Monitor::timeout) it is given: with a drain delay, add the delay to it.
+pub struct Monitor {
+    notifier: Notifier,
+    shutdown: Shutdown,
+    timer: Arc<dyn Timer>,
+    timeout: Option<Duration>,
+}
+
+impl Monitor {
+    /// How often the shutdown handle is polled.
+    pub const TICK: Duration = Duration::from_millis(100);
+    /// How often `STATUS=` is sent while draining.
+    pub const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+    /// A monitor of `shutdown`, sending through `notifier`, on `timer`'s clock; no timeout.
+    pub fn new(notifier: Notifier, shutdown: Shutdown, timer: impl Timer) -> Monitor {
+        Monitor {
+            notifier,
+            shutdown,
+            timer: Arc::new(timer),
+            timeout: None,
+        }
+    }
+
+    /// The drain's timeout, for the `s left` of the status lines.
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Monitor {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Runs until the shutdown has ended.
+    pub async fn run(self) {
+        let Monitor {
+            notifier,
+            shutdown,
+            timer,
+            timeout,
+        } = self;
+        let watchdog = notifier.watchdog_interval();
+        let start = timer.now();
+        let mut next_ping = start;
+        let mut drain_began: Option<Instant> = None;
+        let mut next_status = start;
+        loop {
+            let now = timer.now();
+            if shutdown.report().is_some() {
+                return;
+            }
+            if drain_began.is_none() && shutdown.is_shutting_down() {
+                notifier.stopping();
+                drain_began = Some(now);
+                next_status = now;
+            }
+            if let Some(began) = drain_began {
+                if now >= next_status {
+                    let left = timeout.map(|t| t.saturating_sub(now - began));
+                    notifier.status(&draining_status(shutdown.counts(), left));
+                    next_status = now + Monitor::STATUS_EVERY;
+                }
+            }
+            if let Some(every) = watchdog {
+                if now >= next_ping {
+                    notifier.watchdog();
+                    next_ping = now + every;
+                }
+            }
+            timer.sleep_until(now + Monitor::TICK).await;
+        }
+    }
+}
+
+impl fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Monitor")
+            .field("notifier", &self.notifier)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Graceful, ManualTimer};
+    use futures::FutureExt;
+    use std::future::Future;
+    use std::pin::Pin;
+
+    /// A bound notification socket in a fresh directory, read without blocking.
+    struct Manager {
+        dir: std::path::PathBuf,
+        socket: UnixDatagram,
+    }
+
+    impl Manager {
+        fn bind(tag: &str) -> Manager {
+            let dir =
+                std::env::temp_dir().join(format!("graceful-notify-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let socket = UnixDatagram::bind(dir.join("notify")).unwrap();
+            socket.set_nonblocking(true).unwrap();
+            Manager { dir, socket }
+        }
+
+        fn notifier(&self) -> Notifier {
+            Notifier::to_socket(self.dir.join("notify"))
+        }
+
+        /// The datagrams received so far.
+        fn received(&self) -> Vec<String> {
+            let mut buf = [0u8; 1024];
+            let mut got = Vec::new();
+            while let Ok(n) = self.socket.recv(&mut buf) {
+                got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+            got
+        }
+    }
+
+    impl Drop for Manager {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn poll(future: &mut Pin<Box<dyn Future<Output = ()> + Send>>) -> bool {
+        future.as_mut().now_or_never().is_some()
+    }
+
+    #[test]
+    fn the_monitor_reports_the_drain_on_the_timers_clock() {
+        let manager = Manager::bind("monitor");
+        let timer = ManualTimer::new();
+        let graceful = Graceful::builder()
+            .timeout(Some(Duration::from_secs(10)))
+            .build(timer.clone())
+            .unwrap();
+        let shutdown = graceful.shutdown();
+        let acceptor = graceful.acceptor();
+        let mut run = graceful.run();
+        let busy = acceptor.try_reserve().unwrap().register();
+        busy.mark_active();
+        let mut monitor: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(
+            Monitor::new(manager.notifier(), shutdown.clone(), timer.clone())
+                .timeout(Some(Duration::from_secs(10)))
+                .run(),
+        );
+        let step = |monitor: &mut Pin<Box<dyn Future<Output = ()> + Send>>| {
+            timer.advance(Monitor::TICK);
+            poll(monitor)
+        };
+
+        assert!(!poll(&mut monitor));
+        assert!(!step(&mut monitor));
+        assert_eq!(
+            manager.received(),
+            Vec::<String>::new(),
+            "serving: nothing to say"
+        );
+
+        shutdown.stop();
+        assert!(
+            (&mut run).now_or_never().is_none(),
+            "draining the busy connection"
+        );
+        assert!(!step(&mut monitor));
+        assert_eq!(
+            manager.received(),
+            [
+                "STOPPING=1\n",
+                "STATUS=draining: 1 active, 0 idle, 0 hijacked, 10 s left\n"
+            ]
+        );
+        for _ in 0..9 {
+            assert!(!step(&mut monitor));
+        }
+        assert_eq!(
+            manager.received(),
+            Vec::<String>::new(),
+            "one status a second"
+        );
+        assert!(!step(&mut monitor));
+        assert_eq!(
+            manager.received(),
+            ["STATUS=draining: 1 active, 0 idle, 0 hijacked, 9 s left\n"]
+        );
+
+        busy.mark_idle();
+        drop(busy);
+        assert!((&mut run).now_or_never().is_some(), "drained");
+        assert!(step(&mut monitor), "the monitor ends with the shutdown");
+        assert_eq!(manager.received(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn stopping_is_said_once_and_an_unreachable_socket_is_an_error_not_a_panic() {
+        let manager = Manager::bind("once");
+        let notifier = manager.notifier();
+        notifier.stopping();
+        notifier.clone().stopping();
+        assert_eq!(manager.received(), ["STOPPING=1\n"]);
+
+        let nowhere = Notifier::to_socket("/nonexistent/graceful/notify");
+        assert!(nowhere.try_send("READY=1\n").is_err());
+        nowhere.ready(); // logged once, never a panic
+        nowhere.status("still going");
+        assert!(Notifier::disabled().try_send("READY=1\n").is_ok());
+    }
+
+    #[test]
+    fn a_hand_over_child_says_ready_to_its_parent_then_talks_to_the_manager() {
+        let parent = Manager::bind("parent");
+        let manager = Manager::bind("upstream");
+        let notifier = Notifier::new(
+            Some(manager.dir.join("notify").into_os_string()),
+            Some(parent.dir.join("notify").into_os_string()),
+            Some(Duration::from_secs(10)),
+        );
+        assert_eq!(notifier.watchdog_interval(), Some(Duration::from_secs(5)));
+        notifier.ready();
+        notifier.status("serving");
+        notifier.ready();
+        assert_eq!(parent.received(), ["READY=1\n"]);
+        assert_eq!(manager.received(), ["STATUS=serving\n", "READY=1\n"]);
+    }
+}

@@ -1,0 +1,473 @@
+//! Hot restart, the parent's side: start the program again from the path it was started
+//! from, hand it the listening sockets, and wait until it says it is ready.
+//!
+//! # The protocol (ARCHITECTURE.md, "Hot restart", says it in full)
+//!
+//! 1. At start the parent resolves its executable's path, and records its arguments and
+//!    environment ([`Restarter::new`]): a binary replaced on disk since is the one started.
+//! 2. On a restart it binds a Unix datagram socket in a fresh private directory (mode
+//!    0700) and spawns the program with descriptors 3, 4, ... the listening sockets, and
+//!    `LISTEN_FDS`, `LISTEN_FDNAMES`, [`RESTART_PARENT_VAR`]`=<parent pid>`, `LISTEN_PID`
+//!    unset (std cannot know the child's pid before it runs), `NOTIFY_SOCKET=<private
+//!    socket>`, [`NOTIFY_UPSTREAM_VAR`]`=<the service manager's socket, or empty>`, and
+//!    `WATCHDOG_PID` unset.
+//! 3. The child adopts the sockets ([`adopt_tcp_listeners`](super::adopt_tcp_listeners)),
+//!    serves them, and sends `READY=1` to the private socket ([`Notifier::ready`](super::Notifier::ready)).
+//! 4. The parent, on `READY=1`, returns the child's pid; its caller sends `MAINPID=` to the
+//!    service manager and drains as on SIGTERM. If the child exits first, or the timeout
+//!    passes (the child is then killed), the restart fails and the parent serves on.
+//!
+//! # Invariants
+//!
+//! - One restart at a time, and none once one has succeeded: the parent is on its way out.
+//! - The restarter's copies of the sockets live until [`Restarter::close`], which the
+//!   shutdown-initiated hook calls: a server that drains without a restart must not keep
+//!   its socket open (new connections would wait in a backlog no one accepts from, rather
+//!   than be refused).
+//! - The parent never stops serving because of a restart: every failure is an `Err`.
+//! - [`Restarter::restart`] blocks the calling thread (up to the timeout): run it on a
+//!   thread of its own. It reads the wall clock (`Instant`), not a runtime [`Timer`](crate::Timer):
+//!   it waits on another process, which paused or virtual time cannot speed up.
+//!
+//! The descriptors are placed at 3, 4, ... in the child by the command-fds crate (`dup2`
+//! after `fork`, in a `pre_exec` hook: `unsafe` code our crates forbid).
+
+use std::error::Error;
+use std::ffi::OsString;
+use std::fmt;
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use command_fds::{CommandFdExt, FdMapping};
+
+use super::{NOTIFY_UPSTREAM_VAR, RESTART_PARENT_VAR};
+
+/// Starts a new copy of this program on the listening sockets and waits until it is ready.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::deploy::{Notifier, RestartError, Restarter};
+/// use std::time::Duration;
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let restarter = Restarter::new(vec![("http".into(), &listener)], &Notifier::disabled())?
+///     .timeout(Duration::from_secs(30));
+/// assert_eq!(restarter.listeners(), 1);
+/// // On SIGHUP, on a thread of its own: `restarter.restart()`. When the shutdown begins:
+/// restarter.close();
+/// assert!(matches!(restarter.restart(), Err(RestartError::Closed)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Restarter {
+    exe: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    /// The copies of the listening sockets; emptied by `close`.
+    listeners: Mutex<Vec<(String, OwnedFd)>>,
+    manager: Option<OsString>,
+    timeout: Duration,
+    busy: AtomicBool,
+    handed_over: AtomicBool,
+}
+
+/// A successful hand-over: the new process serves and said it is ready.
+#[derive(Debug)]
+pub struct Handover {
+    /// The new process's id.
+    pub pid: u32,
+    /// How long it took from the spawn to `READY=1`.
+    pub elapsed: Duration,
+    /// The new process. Dropping it neither kills it nor waits for it.
+    pub child: Child,
+}
+
+/// Why a hot restart did not happen; the old process serves on.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RestartError {
+    /// Another restart is under way.
+    InProgress,
+    /// A restart succeeded already; this process is draining.
+    HandedOver,
+    /// The restarter was [closed](Restarter::close): this process is shutting down.
+    Closed,
+    /// The private notification socket or the descriptors could not be set up.
+    Setup(io::Error),
+    /// The program could not be started.
+    Spawn(io::Error),
+    /// The new process exited before it was ready.
+    Exited(ExitStatus),
+    /// The new process was not ready within the timeout, and was killed.
+    NotReady(Duration),
+}
+
+impl fmt::Display for RestartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestartError::InProgress => f.write_str("a restart is under way already"),
+            RestartError::HandedOver => f.write_str("the sockets were handed over already"),
+            RestartError::Closed => f.write_str("the server is shutting down"),
+            RestartError::Setup(error) => write!(f, "cannot prepare the restart: {error}"),
+            RestartError::Spawn(error) => write!(f, "cannot start the new process: {error}"),
+            RestartError::Exited(status) => {
+                write!(f, "the new process exited before it was ready ({status})")
+            }
+            RestartError::NotReady(timeout) => write!(
+                f,
+                "the new process was not ready within {timeout:?}, and was killed"
+            ),
+        }
+    }
+}
+
+impl Error for RestartError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            RestartError::Setup(error) | RestartError::Spawn(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl Restarter {
+    /// How long a new process may take to say it is ready, unless told otherwise.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// Records what a restart needs, now: the path of this program, its arguments and
+    /// environment, copies of the `listeners` (with their `LISTEN_FDNAMES` names), and the
+    /// service manager's socket from `notifier`. Create it at start, once the inherited
+    /// sockets are adopted (which clears their variables).
+    ///
+    /// # Errors
+    ///
+    /// When the program's path or a listener's descriptor cannot be had.
+    pub fn new(
+        listeners: Vec<(String, &TcpListener)>,
+        notifier: &super::Notifier,
+    ) -> io::Result<Restarter> {
+        let exe = std::env::current_exe()?;
+        let listeners = listeners
+            .into_iter()
+            .map(|(name, listener)| Ok((name, OwnedFd::from(listener.try_clone()?))))
+            .collect::<io::Result<_>>()?;
+        Ok(Restarter {
+            exe,
+            args: std::env::args_os().skip(1).collect(),
+            env: std::env::vars_os().collect(),
+            listeners: Mutex::new(listeners),
+            manager: notifier.manager_socket().map(ToOwned::to_owned),
+            timeout: Restarter::DEFAULT_TIMEOUT,
+            busy: AtomicBool::new(false),
+            handed_over: AtomicBool::new(false),
+        })
+    }
+
+    /// How long a new process may take to say it is ready (default 60 s).
+    pub fn timeout(mut self, timeout: Duration) -> Restarter {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How many listening sockets a restart hands over (none once closed).
+    pub fn listeners(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Closes the restarter's copies of the listening sockets; restarts fail from now on.
+    /// Call it when the shutdown begins (the shutdown-initiated hook): once the server
+    /// drops its listener, the socket must close, so that new connections are refused
+    /// rather than left in a backlog no one accepts from.
+    pub fn close(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<(String, OwnedFd)>> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The program a restart starts.
+    pub fn program(&self) -> &std::path::Path {
+        &self.exe
+    }
+
+    /// Starts the program again on the listening sockets; returns once it said `READY=1`.
+    /// Blocks the calling thread for up to the timeout.
+    ///
+    /// On success the caller should notify `MAINPID=` and drain; on failure it serves on,
+    /// and may try again later.
+    ///
+    /// # Errors
+    ///
+    /// See [`RestartError`].
+    pub fn restart(&self) -> Result<Handover, RestartError> {
+        if self.handed_over.load(Ordering::Acquire) {
+            return Err(RestartError::HandedOver);
+        }
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return Err(RestartError::InProgress);
+        }
+        let result = self.try_restart();
+        if result.is_ok() {
+            self.handed_over.store(true, Ordering::Release);
+        }
+        self.busy.store(false, Ordering::Release);
+        result
+    }
+
+    fn try_restart(&self) -> Result<Handover, RestartError> {
+        let (mappings, names) = {
+            let listeners = self.lock();
+            if listeners.is_empty() {
+                return Err(RestartError::Closed);
+            }
+            let mut mappings = Vec::with_capacity(listeners.len());
+            for (index, (_, fd)) in listeners.iter().enumerate() {
+                let child_fd = 3 + i32::try_from(index).unwrap_or(i32::MAX - 3);
+                let parent_fd = fd.try_clone().map_err(RestartError::Setup)?;
+                mappings.push(FdMapping {
+                    parent_fd,
+                    child_fd,
+                });
+            }
+            let names: Vec<String> = listeners.iter().map(|(n, _)| n.clone()).collect();
+            (mappings, names)
+        };
+        let private = PrivateSocket::bind().map_err(RestartError::Setup)?;
+        let mut command = Command::new(&self.exe);
+        command
+            .args(&self.args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env_remove("LISTEN_PID")
+            .env_remove("WATCHDOG_PID")
+            .env("LISTEN_FDS", names.len().to_string())
+            .env("LISTEN_FDNAMES", names.join(":"))
+            .env(RESTART_PARENT_VAR, std::process::id().to_string())
+            .env("NOTIFY_SOCKET", &private.path)
+            .env(
+                NOTIFY_UPSTREAM_VAR,
+                self.manager.clone().unwrap_or_default(),
+            );
+        command
+            .fd_mappings(mappings)
+            .map_err(|error| RestartError::Setup(io::Error::other(error)))?;
+        let start = Instant::now();
+        let mut child = command.spawn().map_err(RestartError::Spawn)?;
+        drop(command); // closes the parent's copies made for the mapping
+        let deadline = start + self.timeout;
+        let mut buf = [0u8; 4096];
+        loop {
+            match private.socket.recv(&mut buf) {
+                Ok(n) if says_ready(&buf[..n]) => {
+                    return Ok(Handover {
+                        pid: child.id(),
+                        elapsed: start.elapsed(),
+                        child,
+                    });
+                }
+                Ok(_) => {}
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(error) => {
+                    stop(&mut child);
+                    return Err(RestartError::Setup(error));
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(RestartError::Exited(status));
+            }
+            if Instant::now() >= deadline {
+                stop(&mut child);
+                return Err(RestartError::NotReady(self.timeout));
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Restarter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Restarter")
+            .field("exe", &self.exe)
+            .field("args", &self.args)
+            .field("listeners", &self.listeners())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a notification datagram contains the line `READY=1`.
+fn says_ready(datagram: &[u8]) -> bool {
+    datagram
+        .split(|b| *b == b'\n')
+        .any(|line| line == b"READY=1")
+}
+
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The parent's private notification socket, in a directory only this user may enter;
+/// removed on drop.
+struct PrivateSocket {
+    dir: PathBuf,
+    path: PathBuf,
+    socket: UnixDatagram,
+}
+
+impl PrivateSocket {
+    /// How long one wait for a datagram lasts before the child's liveness is checked.
+    const POLL: Duration = Duration::from_millis(20);
+
+    fn bind() -> io::Result<PrivateSocket> {
+        static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
+        let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("graceful-restart-{}-{n}", std::process::id()));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        let path = dir.join("notify");
+        let socket = match UnixDatagram::bind(&path) {
+            Ok(socket) => socket,
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(error);
+            }
+        };
+        socket.set_read_timeout(Some(PrivateSocket::POLL))?;
+        Ok(PrivateSocket { dir, path, socket })
+    }
+}
+
+impl Drop for PrivateSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_is_a_whole_line() {
+        assert!(says_ready(b"READY=1\n"));
+        assert!(says_ready(b"STATUS=starting\nREADY=1"));
+        assert!(!says_ready(b"READY=10\n"));
+        assert!(!says_ready(b"STATUS=READY=1\n"));
+        assert!(!says_ready(b""));
+    }
+
+    #[test]
+    fn a_program_that_exits_leaves_the_parent_serving() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut restarter = Restarter::new(
+            vec![("http".into(), &listener)],
+            &super::super::Notifier::disabled(),
+        )
+        .unwrap()
+        .timeout(Duration::from_secs(20));
+        restarter.exe = PathBuf::from("/bin/false");
+        restarter.args.clear();
+        match restarter.restart() {
+            Err(RestartError::Exited(status)) => assert!(!status.success()),
+            other => panic!("expected Exited, got {other:?}"),
+        }
+        // Not handed over: a later restart may try again.
+        restarter.exe = PathBuf::from("/nonexistent/graceful-test");
+        assert!(matches!(restarter.restart(), Err(RestartError::Spawn(_))));
+    }
+
+    #[test]
+    fn a_program_that_never_says_ready_is_killed_at_the_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut restarter = Restarter::new(
+            vec![("http".into(), &listener)],
+            &super::super::Notifier::disabled(),
+        )
+        .unwrap()
+        .timeout(Duration::from_millis(300));
+        restarter.exe = PathBuf::from("/bin/sleep");
+        restarter.args = vec!["30".into()];
+        let start = Instant::now();
+        assert!(matches!(
+            restarter.restart(),
+            Err(RestartError::NotReady(_))
+        ));
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn one_restart_at_a_time() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut restarter = Restarter::new(
+            vec![("http".into(), &listener)],
+            &super::super::Notifier::disabled(),
+        )
+        .unwrap()
+        .timeout(Duration::from_millis(500));
+        restarter.exe = PathBuf::from("/bin/sleep");
+        restarter.args = vec!["30".into()];
+        let restarter = std::sync::Arc::new(restarter);
+        let first = {
+            let restarter = restarter.clone();
+            std::thread::spawn(move || restarter.restart())
+        };
+        let start = Instant::now();
+        while !restarter.busy.load(Ordering::Acquire) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the first restart began"
+            );
+            std::thread::yield_now();
+        }
+        assert!(matches!(restarter.restart(), Err(RestartError::InProgress)));
+        assert!(matches!(
+            first.join().unwrap(),
+            Err(RestartError::NotReady(_))
+        ));
+        restarter.close();
+        assert!(matches!(restarter.restart(), Err(RestartError::Closed)));
+    }
+
+    #[test]
+    fn a_child_that_says_ready_gets_the_sockets_and_the_variables() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut restarter = Restarter::new(
+            vec![("web".into(), &listener)],
+            &super::super::Notifier::disabled(),
+        )
+        .unwrap();
+        // A shell child checks what it inherited and answers with its exit code (a shell
+        // cannot send a datagram; the deploy suites in examples/ see READY=1 end to end).
+        restarter.exe = PathBuf::from("/bin/sh");
+        restarter.args = vec![
+            "-c".into(),
+            format!(
+                "test \"$LISTEN_FDS\" = 1 && test \"$LISTEN_FDNAMES\" = web && \
+                 test -z \"$LISTEN_PID\" && test \"${RESTART_PARENT_VAR}\" = {} && \
+                 test -S \"$NOTIFY_SOCKET\" && test -e /proc/self/fd/3 && exit 7; exit 1",
+                std::process::id()
+            )
+            .into(),
+        ];
+        match restarter.restart() {
+            Err(RestartError::Exited(status)) => assert_eq!(status.code(), Some(7)),
+            other => panic!("expected the shell's verdict, got {other:?}"),
+        }
+    }
+}
