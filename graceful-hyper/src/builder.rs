@@ -101,8 +101,9 @@ impl<E> Http<E> {
     {
         let timer = SharedTimer::new(timer);
         let mut h1 = http1::Builder::new();
-        h1.timer(timer.clone())
-            .header_read_timeout(DEFAULT_HEADER_READ_TIMEOUT);
+        // hyper's own header read timeout stays off: graceful-hyper keeps one timer per
+        // connection instead of hyper's one per request (see `quiet.rs`).
+        h1.timer(timer.clone()).header_read_timeout(None);
         let mut h2 = http2::Builder::new(executor);
         h2.timer(timer.clone());
         Http {
@@ -141,16 +142,23 @@ impl<E: Clone> Http<E> {
         self
     }
 
-    /// hyper's HTTP/1 header read timeout: a client that has not sent a whole request head
-    /// within it (after connecting or after the previous response) is closed. In automatic
-    /// mode it also bounds the wait for the first bytes, which graceful-hyper reads itself
-    /// to tell HTTP/2 from HTTP/1. `None` turns it off. Default: 30 s. Durations above
-    /// [`MAX_DURATION`] count as `MAX_DURATION`.
-    pub fn header_read_timeout(mut self, timeout: Option<Duration>) -> Self {
-        let timeout = timeout.map(|t| t.min(MAX_DURATION));
-        let config = self.config_mut();
-        config.header_read_timeout = timeout;
-        config.h1.header_read_timeout(timeout);
+    /// The HTTP/1 header read timeout: a connection that has not completed a request head
+    /// within it (after connecting or after the previous response) is closed, silent and
+    /// slow clients alike. It also bounds the wait for the first bytes in automatic mode.
+    /// Default: 30 s. Durations above [`MAX_DURATION`] count as `MAX_DURATION`.
+    ///
+    /// It is hyper's header read timeout, kept the cheap way: one timer per connection,
+    /// moved at most once per timeout, instead of hyper's timer per request (which stays
+    /// off; do not turn it on through [`http1`](Http::http1), or you pay for both).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.config_mut().header_read_timeout = Some(timeout.min(MAX_DURATION));
+        self
+    }
+
+    /// No header read timeout: a client may hold a connection open without ever sending a
+    /// request. Only for servers behind a proxy that bounds it.
+    pub fn no_header_read_timeout(mut self) -> Self {
+        self.config_mut().header_read_timeout = None;
         self
     }
 
@@ -164,7 +172,7 @@ impl<E: Clone> Http<E> {
     }
 
     /// hyper's HTTP/1 settings. The timer stays set, whatever you change. Set the header
-    /// read timeout with [`Http::header_read_timeout`], which also bounds the first read.
+    /// read timeout with [`Http::header_read_timeout`], not here.
     pub fn http1(&mut self) -> &mut http1::Builder {
         &mut self.config_mut().h1
     }

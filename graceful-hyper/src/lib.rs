@@ -136,6 +136,7 @@ mod error;
 mod io;
 pub mod make;
 mod notice;
+mod quiet;
 mod serve;
 mod service;
 mod shared;

@@ -27,7 +27,7 @@ use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper::rt::bounds::Http2ServerConnExec;
-use hyper::rt::{Read, Timer, Write};
+use hyper::rt::{Read, Write};
 use hyper::server::conn::{http1, http2};
 use hyper::service::Service;
 
@@ -37,8 +37,10 @@ use crate::drain::{Drainer, Step};
 use crate::error::Error;
 use crate::io::{Protocol, TrackedIo};
 use crate::notice::Kill;
+use crate::quiet::QuietLimit;
 use crate::service::{ResponseFuture, TrackedService};
 use crate::shared::{ConnShared, DRAIN_SEEN, IO_GONE, KILLED, SERVER_GONE, UPGRADING};
+use crate::timer::SharedTimer;
 
 /// How driving the protocol ended.
 enum Ended {
@@ -70,6 +72,8 @@ where
     let mut drainer = Drainer::new(config.timer.clone(), config.header_grace, quiet_period);
     let mut io = TrackedIo::new(io, shared.clone());
     let service = TrackedService::new(service, shared.clone());
+    // One timer for the connection's life, not one per request (see `quiet.rs`).
+    let mut quiet = QuietLimit::new(config.header_read_timeout, &shared.conn);
 
     let protocol = match config.protocols {
         Protocols::Http1 => Some(Protocol::Http1),
@@ -78,7 +82,16 @@ where
     };
     let protocol = match protocol {
         Some(protocol) => protocol,
-        None => match sniff(&config, &mut io, &shared, &mut killed, &mut drainer).await {
+        None => match sniff(
+            &config,
+            &mut io,
+            &shared,
+            &mut killed,
+            &mut drainer,
+            &mut quiet,
+        )
+        .await
+        {
             Ok(protocol) => protocol,
             Err(ended) => return finish(&shared, ended),
         },
@@ -86,7 +99,13 @@ where
     let ended = match protocol {
         Protocol::Http1 => {
             let conn = config.h1.serve_connection(io, service).with_upgrades();
-            drive(pin!(conn), &shared, &mut killed, &mut drainer, protocol).await
+            let limits = Limits {
+                killed: &mut killed,
+                drainer: &mut drainer,
+                quiet: quiet.as_mut(),
+                timer: &config.timer,
+            };
+            drive(pin!(conn), &shared, limits, protocol).await
         }
         Protocol::Http2 => {
             io.untrack();
@@ -95,7 +114,14 @@ where
             // Boxed: hyper's HTTP/2 connection is twice the size of its HTTP/1 one, and
             // inline it would make every connection's task that large.
             let mut conn = Box::pin(config.h2.serve_connection(io, service));
-            drive(conn.as_mut(), &shared, &mut killed, &mut drainer, protocol).await
+            // hyper has no header read timeout for HTTP/2 either: streams, not heads.
+            let limits = Limits {
+                killed: &mut killed,
+                drainer: &mut drainer,
+                quiet: None,
+                timer: &config.timer,
+            };
+            drive(conn.as_mut(), &shared, limits, protocol).await
         }
     };
     if let Ended::Done(_) = ended {
@@ -124,19 +150,17 @@ async fn sniff<I, E>(
     shared: &ConnShared,
     killed: &mut Kill,
     drainer: &mut Drainer,
+    quiet: &mut Option<QuietLimit>,
 ) -> Result<Protocol, Ended>
 where
     I: Read + Write + Unpin + Send + 'static,
 {
-    let mut timeout = config
-        .header_read_timeout
-        .map(|timeout| config.timer.sleep(timeout));
     poll_fn(|cx| {
         if killed.poll(&shared.conn, cx).is_ready() {
             return Poll::Ready(Err(Ended::Killed));
         }
-        if let Some(timeout) = &mut timeout {
-            if timeout.as_mut().poll(cx).is_ready() {
+        if let Some(quiet) = quiet {
+            if quiet.poll(cx, &shared.conn, &config.timer).is_ready() {
                 return Poll::Ready(Err(Ended::Done(Ok(()))));
             }
         }
@@ -184,20 +208,40 @@ where
     }
 }
 
-/// Runs hyper's connection to its end, answering the drain and the kill.
+/// What ends a connection besides its protocol: the kill, the drain, the header read timeout.
+struct Limits<'a> {
+    killed: &'a mut Kill,
+    drainer: &'a mut Drainer,
+    quiet: Option<&'a mut QuietLimit>,
+    timer: &'a SharedTimer,
+}
+
+/// Runs hyper's connection to its end, answering the drain, the kill and the header read
+/// timeout.
 async fn drive<C: HyperConnection>(
     mut conn: Pin<&mut C>,
     shared: &ConnShared,
-    killed: &mut Kill,
-    drainer: &mut Drainer,
+    limits: Limits<'_>,
     protocol: Protocol,
 ) -> Ended {
+    let Limits {
+        killed,
+        drainer,
+        mut quiet,
+        timer,
+    } = limits;
     poll_fn(|cx| {
         if killed.poll(&shared.conn, cx).is_ready() {
             return Poll::Ready(Ended::Killed);
         }
         if let Poll::Ready(result) = conn.as_mut().poll(cx) {
             return Poll::Ready(Ended::Done(result.map_err(Error::from)));
+        }
+        if let Some(quiet) = &mut quiet {
+            if quiet.poll(cx, &shared.conn, timer).is_ready() {
+                // Quiet for the whole header read timeout: silent, or stuck in a head.
+                return Poll::Ready(Ended::Done(Ok(())));
+            }
         }
         match drainer.poll(cx, shared, Some(protocol)) {
             Poll::Ready(Step::Shutdown) => {

@@ -214,9 +214,11 @@ struct Seen {
 }
 
 fn http(case: &Case) -> Http<TokioExecutor> {
-    let http = Http::new(TokioTimer::new(), TokioExecutor::new())
-        .header_read_timeout(case.header_read_timeout)
-        .header_grace(case.header_grace);
+    let http = Http::new(TokioTimer::new(), TokioExecutor::new()).header_grace(case.header_grace);
+    let http = match case.header_read_timeout {
+        Some(timeout) => http.header_read_timeout(timeout),
+        None => http.no_header_read_timeout(),
+    };
     match case.protocols {
         Protocols::Auto => http.auto(),
         Protocols::Http1 => http.http1_only(),

@@ -2,6 +2,7 @@
 //! here is virtual, so the bounds are exact and nothing depends on the machine's load.
 
 mod common;
+mod header_timeout;
 mod http1;
 mod http2;
 mod upgrade;
