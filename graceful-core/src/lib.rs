@@ -133,6 +133,18 @@ pub struct ReadmeDoctests;
 ///
 /// Build it with [`Graceful::builder`], take the [`Shutdown`] and [`Acceptor`] handles you
 /// need, then turn it into the manager future with [`run`](Graceful::run).
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer};
+///
+/// let graceful = Graceful::builder().build(ManualTimer::new())?;
+/// let (shutdown, acceptor) = (graceful.shutdown(), graceful.acceptor());
+/// let run = graceful.run(); // poll it beside the accept loop
+/// # drop((shutdown, acceptor, run));
+/// # Ok::<(), graceful_core::ConfigError>(())
+/// ```
 pub struct Graceful {
     /// Publishes an `Aborted` report and kills what is left if the server is dropped before
     /// its manager ends; moves into the manager by [`run`](Graceful::run).
