@@ -12,7 +12,7 @@
 //! [`INTERVAL`], and at least every [`HEARTBEAT`] while they do not, so the time left stays
 //! in view. Nothing is printed while serving, nor once the report is out.
 //!
-//! The decisions are pure functions ([`line`], [`Throttle`]); [`report_progress`] only wires
+//! The decisions are pure functions ([`line()`], [`Throttle`]); [`report_progress`] only wires
 //! them to [`Shutdown::changed`] and a [`Timer`], so the tests drive it on graceful-core's
 //! `ManualTimer`.
 

@@ -260,6 +260,18 @@ impl fmt::Debug for Permit {
 }
 
 /// Why [`Acceptor::try_reserve`] gave no slot.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer, TryReserveError};
+///
+/// let graceful = Graceful::builder().listen_limit(Some(1)).build(ManualTimer::new()).unwrap();
+/// let _slot = graceful.acceptor().try_reserve().unwrap();
+/// let err = graceful.acceptor().try_reserve().unwrap_err();
+/// assert_eq!(err, TryReserveError::Full);
+/// assert_eq!(err.to_string(), "the listen limit is reached");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TryReserveError {
     /// Accepting must stop: the server is shutting down.

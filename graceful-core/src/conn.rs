@@ -511,6 +511,14 @@ impl Conn {
         }
     }
 
+    /// Tells progress observers that this connection changed state during the drain. Out of
+    /// line and cold: the request path before a shutdown never comes here.
+    #[cold]
+    #[inline(never)]
+    fn progress_changed(&self) {
+        self.shared.progress_event.notify(usize::MAX);
+    }
+
     fn transition(&self, event: Event) {
         match state::transition(&self.inner.word, event, || self.shared.now_ms_ceil()) {
             Ok((current, next)) => {
@@ -518,7 +526,7 @@ impl Conn {
                 // `NOTED` comes with the word the swap read: before the drain this costs
                 // nothing, and during it a notification with no listener is an atomic load.
                 if from != to && current & NOTED != 0 {
-                    self.shared.progress_event.notify(usize::MAX);
+                    self.progress_changed();
                 }
                 if from != to {
                     if let Some(observer) = &self.shared.on_state_change {

@@ -25,7 +25,9 @@
 //! # What a shutdown does
 //!
 //! 1. A trigger arrives ([`Shutdown::stop`], or a signal through an adapter). The
-//!    [`before_shutdown`](Builder::before_shutdown) hook may veto it.
+//!    [`before_shutdown`](Builder::before_shutdown) hook may veto it. With a
+//!    [drain delay](Builder::drain_delay), the server then serves on as before for that long
+//!    while [`Shutdown::is_shutting_down`] says it is going (a readiness probe answers 503).
 //! 2. Accepting stops, and accepts waiting on the listen limit wake up.
 //! 3. The [`on_shutdown`](Builder::on_shutdown) hook runs.
 //! 4. Connections quiet for at least the [quiet period](Builder::quiet_period) are told to
@@ -72,7 +74,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Watching a shutdown
+//!
+//! Each shutdown is a `tracing` span with an event per phase (see the README for the list).
+//! [`Shutdown::progress`] is a snapshot of the phase, the counts and the time left;
+//! [`Shutdown::watch`] streams it as it changes, [`Shutdown::changed`] waits for the next
+//! change.
+//!
+//! # Features
+//!
+//! - `test-util`: `ManualTimer`, a clock moved by hand, for deterministic tests.
+//! - `serde`: `Serialize` and `Deserialize` for the report, the counts and the progress.
+//!
 //! [graceful]: https://example.invalid/graceful
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accept;
 mod config;
@@ -99,6 +115,7 @@ pub use crate::config::{Builder, ConfigError, MAX_DURATION};
 pub use crate::conn::{Conn, ConnId, Drained, Killed};
 pub use crate::manager::Run;
 #[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use crate::manual::ManualTimer;
 pub use crate::progress::{Changed, Progress, ShutdownPhase, Watch};
 pub use crate::report::{ConnCounts, Outcome, ShutdownReport};
@@ -110,10 +127,27 @@ pub use crate::timer::{Sleep, Timer};
 use crate::manager::AbortGuard;
 use crate::shared::Shared;
 
+/// The README's code blocks, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// One server's connection tracking and shutdown: the root every other handle comes from.
 ///
 /// Build it with [`Graceful::builder`], take the [`Shutdown`] and [`Acceptor`] handles you
 /// need, then turn it into the manager future with [`run`](Graceful::run).
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer};
+///
+/// let graceful = Graceful::builder().build(ManualTimer::new())?;
+/// let (shutdown, acceptor) = (graceful.shutdown(), graceful.acceptor());
+/// let run = graceful.run(); // poll it beside the accept loop
+/// # drop((shutdown, acceptor, run));
+/// # Ok::<(), graceful_core::ConfigError>(())
+/// ```
 pub struct Graceful {
     /// Publishes an `Aborted` report and kills what is left if the server is dropped before
     /// its manager ends; moves into the manager by [`run`](Graceful::run).

@@ -46,6 +46,18 @@ use crate::state::{self, ConnState, DRAIN, KILL, NOTED, PROMPT, WORKED};
 /// Nothing happens to connections until it is polled; a stop asked for earlier takes effect
 /// on its first poll. Dropping it before it resolves kills every connection left and reports
 /// [`Outcome::Aborted`].
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer, Outcome};
+///
+/// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+/// let conn = graceful.acceptor().try_reserve().unwrap().register();
+/// let run = graceful.run();
+/// drop(run); // the server is gone: nothing waits on it
+/// assert!(conn.is_killed());
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Run {
     inner: Pin<Box<dyn Future<Output = ShutdownReport> + Send>>,

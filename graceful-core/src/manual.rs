@@ -33,6 +33,7 @@ use crate::timer::{Sleep, Timer};
 /// assert!(sleep.now_or_never().is_some());
 /// ```
 #[derive(Clone)]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub struct ManualTimer {
     inner: Arc<Mutex<Clock>>,
 }

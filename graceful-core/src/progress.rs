@@ -33,6 +33,19 @@ use crate::report::ConnCounts;
 use crate::shared::{Phase, Shared};
 
 /// Where a shutdown is, as [`Progress`] reports it.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer, ShutdownPhase};
+///
+/// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+/// let shutdown = graceful.shutdown();
+/// assert_eq!(shutdown.progress().phase, ShutdownPhase::Serving);
+/// shutdown.stop();
+/// futures::executor::block_on(graceful.run());
+/// assert_eq!(shutdown.progress().phase, ShutdownPhase::Stopped);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
@@ -112,6 +125,20 @@ impl Progress {
 
 /// Future returned by [`Shutdown::changed`](crate::Shutdown::changed): resolves at the next
 /// change of the shutdown's [`Progress`].
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer};
+///
+/// # futures::executor::block_on(async {
+/// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+/// let shutdown = graceful.shutdown();
+/// let changed = shutdown.changed(); // listening from here
+/// shutdown.stop();
+/// futures::join!(graceful.run(), changed); // the shutdown beginning (and ending) is a change
+/// # });
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Changed {
     /// `None` once the report is out: nothing more can change.
@@ -153,6 +180,24 @@ impl fmt::Debug for Changed {
 ///
 /// Changes that happen while the consumer is busy are coalesced into one item: a consumer
 /// that polls once a second sees at most one item a second.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer, ShutdownPhase};
+/// use futures::StreamExt;
+///
+/// # futures::executor::block_on(async {
+/// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+/// let shutdown = graceful.shutdown();
+/// shutdown.stop();
+/// let (_, phases) = futures::join!(
+///     graceful.run(),
+///     shutdown.watch().map(|progress| progress.phase).collect::<Vec<_>>(),
+/// );
+/// assert_eq!(phases.last(), Some(&ShutdownPhase::Stopped));
+/// # });
+/// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct Watch {
     shared: Arc<Shared>,

@@ -102,6 +102,18 @@ impl fmt::Display for ShutdownReport {
 }
 
 /// Why a shutdown ended.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer, Outcome};
+///
+/// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+/// graceful.shutdown().force();
+/// let report = futures::executor::block_on(graceful.run());
+/// assert_eq!(report.outcome, Outcome::Forced);
+/// assert_eq!(Outcome::TimedOut.to_string(), "timed out");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
@@ -131,6 +143,19 @@ impl fmt::Display for Outcome {
 }
 
 /// How many live connections are in each state, from [`Shutdown::counts`](crate::Shutdown::counts).
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer};
+///
+/// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+/// let acceptor = graceful.acceptor();
+/// let (a, b) = (acceptor.try_reserve().unwrap().register(), acceptor.try_reserve().unwrap().register());
+/// a.mark_active();
+/// b.mark_hijacked();
+/// assert_eq!(graceful.shutdown().counts().to_string(), "1 active, 1 hijacked");
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
