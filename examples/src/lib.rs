@@ -6,6 +6,8 @@ pub mod args;
 pub mod axum_tokio;
 pub mod hello_async_std;
 pub mod hello_smol;
+pub mod hello_tls;
+pub mod hello_tls_smol;
 pub mod hello_tokio;
 pub mod http;
 pub mod line;

@@ -4,6 +4,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -213,7 +214,38 @@ impl<E> Http<E> {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
         E: Http2ServerConnExec<ResponseFuture<S::Future>, ResponseBody<B>>,
     {
-        crate::serve::serve(self.config.clone(), io, conn, service)
+        crate::serve::serve(self.config.clone(), io, conn, service, None)
+    }
+
+    /// [`serve_connection`](Http::serve_connection) for an IO that reads from the client
+    /// before hyper can: a TLS stream whose handshake runs on its first read.
+    ///
+    /// The IO raises `client_spoke` when the client's first bytes arrive (graceful-tokio's
+    /// and graceful-smol's `TlsStream::client_spoke`). A connection whose protocol is not
+    /// known yet (its handshake under way, say) and whose client spoke counts as having
+    /// begun a request head: when told to drain, it gets the [header
+    /// grace](Http::header_grace) to finish its handshake and first request. One whose client
+    /// has sent nothing is closed at once, as on plain TCP.
+    ///
+    /// # Errors
+    ///
+    /// As [`serve_connection`](Http::serve_connection).
+    pub fn serve_connection_with_handshake<I, S, B>(
+        &self,
+        io: I,
+        conn: Conn,
+        service: S,
+        client_spoke: Arc<AtomicBool>,
+    ) -> impl Future<Output = Result<(), Error>>
+    where
+        I: Read + Write + Unpin + Send + 'static,
+        S: Service<Request<Incoming>, Response = Response<B>>,
+        S::Error: Into<Box<dyn StdError + Send + Sync>>,
+        B: Body + 'static,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+        E: Http2ServerConnExec<ResponseFuture<S::Future>, ResponseBody<B>>,
+    {
+        crate::serve::serve(self.config.clone(), io, conn, service, Some(client_spoke))
     }
 }
 

@@ -13,6 +13,7 @@
 use std::error::Error as StdError;
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -33,7 +34,7 @@ use crate::error::Error;
 use crate::io::{Protocol, TrackedIo};
 use crate::notice::Kill;
 use crate::service::{ResponseFuture, TrackedService};
-use crate::shared::{ConnShared, DRAIN_SEEN, KILLED, SERVER_GONE};
+use crate::shared::{ConnShared, DRAIN_SEEN, KILLED, READ, SERVER_GONE};
 
 /// How driving the protocol ended.
 enum Ended {
@@ -48,6 +49,7 @@ pub(crate) async fn serve<I, S, B, E>(
     io: I,
     conn: Conn,
     service: S,
+    client_spoke: Option<Arc<AtomicBool>>,
 ) -> Result<(), Error>
 where
     I: Read + Write + Unpin + Send + 'static,
@@ -73,7 +75,16 @@ where
     };
     let protocol = match protocol {
         Some(protocol) => protocol,
-        None => match sniff(&config, &mut io, &shared, &mut killed, &mut drainer).await {
+        None => match sniff(
+            &config,
+            &mut io,
+            &shared,
+            &mut killed,
+            &mut drainer,
+            client_spoke,
+        )
+        .await
+        {
             Ok(protocol) => protocol,
             Err(ended) => return finish(&shared, ended),
         },
@@ -117,6 +128,7 @@ async fn sniff<I, E>(
     shared: &ConnShared,
     killed: &mut Kill,
     drainer: &mut Drainer,
+    client_spoke: Option<Arc<AtomicBool>>,
 ) -> Result<Protocol, Ended>
 where
     I: Read + Write + Unpin,
@@ -135,6 +147,13 @@ where
         }
         if let Poll::Ready(sniffed) = io.poll_sniff(cx) {
             return Poll::Ready(sniffed.map_err(|err| Ended::Done(Err(err.into()))));
+        }
+        // A handshake under way whose client spoke counts as a head begun (header grace).
+        if client_spoke
+            .as_ref()
+            .is_some_and(|spoke| spoke.load(Ordering::Acquire))
+        {
+            shared.set(READ);
         }
         // Nothing to finish yet: whether told to shut down or to cut, close.
         match drainer.poll(cx, shared, None) {

@@ -89,6 +89,8 @@ mod listener;
 mod server;
 mod signal;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use crate::listener::Listener;
 pub use crate::server::{serve, Builder, Server};
