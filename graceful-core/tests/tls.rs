@@ -27,10 +27,13 @@ fn a_matching_pair_loads() {
     assert_eq!(key.cert.len(), 1);
 }
 
+/// Whether an error is the one expected.
+type Is = fn(&TlsError) -> bool;
+
 #[test]
 fn bad_pairs_are_clear_errors() {
     let (a, b) = (made(), made());
-    let cases: [(&str, &str, fn(&TlsError) -> bool, &str); 4] = [
+    let cases: [(&str, &str, Is, &str); 4] = [
         (
             "",
             &a.key,
