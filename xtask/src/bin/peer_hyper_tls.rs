@@ -4,6 +4,7 @@
 //! The same TLS settings as `hello_tls`: rustls on the ring provider, TLS 1.2 and 1.3, ALPN
 //! `h2, http/1.1`, the certificate and key from `--cert` and `--key` (PEM). The handshake
 //! runs in the connection's task, with no deadline (as a user of raw hyper would write it).
+//! `--header-read-timeout SECS` sets hyper's, as for the other peers.
 //! Prints `listening on https://ADDR`.
 
 // Shared with the plain-HTTP peers; this one binds and announces `https://` itself.
@@ -19,7 +20,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -78,6 +79,7 @@ async fn main() -> ExitCode {
         let _ = stdout.flush();
     }
     let acceptor = TlsAcceptor::from(config);
+    let header_read_timeout = args.header_read_timeout;
     let accept = async {
         loop {
             let stream = match listener.accept().await {
@@ -92,7 +94,12 @@ async fn main() -> ExitCode {
                 let Ok(stream) = acceptor.accept(stream).await else {
                     return;
                 };
-                let http = auto::Builder::new(TokioExecutor::new());
+                let mut http = auto::Builder::new(TokioExecutor::new());
+                if let Some(timeout) = header_read_timeout {
+                    http.http1()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(timeout);
+                }
                 let _ = http
                     .serve_connection(TokioIo::new(stream), service_fn(peer_tokio::hello))
                     .await;
