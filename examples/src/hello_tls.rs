@@ -244,10 +244,10 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
             .serve(listener, move |stream, conn| {
                 let service = service_fn(|req| http::route(req, Tokio));
                 // The stream handshakes on its first read, in this connection's task; its
-                // `client_spoke` flag lets a drain tell a handshake under way from silence.
-                let spoke = stream.client_spoke();
+                // `mid_handshake` flag lets a drain tell a handshake under way from silence.
+                let handshake = stream.mid_handshake();
                 hyper
-                    .serve_connection_with_handshake(TokioIo::new(stream), conn, service, spoke)
+                    .serve_connection_with_handshake(TokioIo::new(stream), conn, service, handshake)
                     .map(drop)
             })
             .await;

@@ -75,9 +75,14 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
         let report = server
             .serve(listener, move |stream, conn| {
                 let service = service_fn(move |req| http::route(req, runtime));
-                let spoke = stream.client_spoke();
+                let handshake = stream.mid_handshake();
                 hyper
-                    .serve_connection_with_handshake(FuturesIo::new(stream), conn, service, spoke)
+                    .serve_connection_with_handshake(
+                        FuturesIo::new(stream),
+                        conn,
+                        service,
+                        handshake,
+                    )
                     .map(drop)
             })
             .await;

@@ -220,12 +220,13 @@ impl<E> Http<E> {
     /// [`serve_connection`](Http::serve_connection) for an IO that reads from the client
     /// before hyper can: a TLS stream whose handshake runs on its first read.
     ///
-    /// The IO raises `client_spoke` when the client's first bytes arrive (graceful-tokio's
-    /// and graceful-smol's `TlsStream::client_spoke`). A connection whose protocol is not
-    /// known yet (its handshake under way, say) and whose client spoke counts as having
-    /// begun a request head: when told to drain, it gets the [header
+    /// The IO raises `mid_handshake` while its handshake is under way and the client has
+    /// sent part of it, and lowers it when the handshake ends (graceful-tokio's and
+    /// graceful-smol's `TlsStream::mid_handshake`). A connection told to drain while the flag
+    /// is up counts as having begun a request head: it gets the [header
     /// grace](Http::header_grace) to finish its handshake and first request. One whose client
-    /// has sent nothing is closed at once, as on plain TCP.
+    /// has sent nothing is closed at once, as on plain TCP. (HTTP/2-only connections get no
+    /// grace: hyper's GOAWAY answers them, as on plain TCP.)
     ///
     /// # Errors
     ///
@@ -235,7 +236,7 @@ impl<E> Http<E> {
         io: I,
         conn: Conn,
         service: S,
-        client_spoke: Arc<AtomicBool>,
+        mid_handshake: Arc<AtomicBool>,
     ) -> impl Future<Output = Result<(), Error>>
     where
         I: Read + Write + Unpin + Send + 'static,
@@ -245,7 +246,7 @@ impl<E> Http<E> {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
         E: Http2ServerConnExec<ResponseFuture<S::Future>, ResponseBody<B>>,
     {
-        crate::serve::serve(self.config.clone(), io, conn, service, Some(client_spoke))
+        crate::serve::serve(self.config.clone(), io, conn, service, Some(mid_handshake))
     }
 }
 

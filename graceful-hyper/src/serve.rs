@@ -49,7 +49,7 @@ pub(crate) async fn serve<I, S, B, E>(
     io: I,
     conn: Conn,
     service: S,
-    client_spoke: Option<Arc<AtomicBool>>,
+    mid_handshake: Option<Arc<AtomicBool>>,
 ) -> Result<(), Error>
 where
     I: Read + Write + Unpin + Send + 'static,
@@ -81,7 +81,7 @@ where
             &shared,
             &mut killed,
             &mut drainer,
-            client_spoke,
+            mid_handshake.as_deref(),
         )
         .await
         {
@@ -92,14 +92,31 @@ where
     let ended = match protocol {
         Protocol::Http1 => {
             let conn = config.h1.serve_connection(io, service).with_upgrades();
-            drive(pin!(conn), &shared, &mut killed, &mut drainer, protocol).await
+            let handshake = mid_handshake.as_deref();
+            drive(
+                pin!(conn),
+                &shared,
+                &mut killed,
+                &mut drainer,
+                protocol,
+                handshake,
+            )
+            .await
         }
         Protocol::Http2 => {
             io.untrack();
             // Boxed: hyper's HTTP/2 connection is twice the size of its HTTP/1 one, and
             // inline it would make every connection's task that large.
             let mut conn = Box::pin(config.h2.serve_connection(io, service));
-            drive(conn.as_mut(), &shared, &mut killed, &mut drainer, protocol).await
+            drive(
+                conn.as_mut(),
+                &shared,
+                &mut killed,
+                &mut drainer,
+                protocol,
+                None,
+            )
+            .await
         }
     };
     if let Ended::Done(_) = ended {
@@ -128,7 +145,7 @@ async fn sniff<I, E>(
     shared: &ConnShared,
     killed: &mut Kill,
     drainer: &mut Drainer,
-    client_spoke: Option<Arc<AtomicBool>>,
+    mid_handshake: Option<&AtomicBool>,
 ) -> Result<Protocol, Ended>
 where
     I: Read + Write + Unpin,
@@ -148,13 +165,7 @@ where
         if let Poll::Ready(sniffed) = io.poll_sniff(cx) {
             return Poll::Ready(sniffed.map_err(|err| Ended::Done(Err(err.into()))));
         }
-        // A handshake under way whose client spoke counts as a head begun (header grace).
-        if client_spoke
-            .as_ref()
-            .is_some_and(|spoke| spoke.load(Ordering::Acquire))
-        {
-            shared.set(READ);
-        }
+        note_handshake(shared, mid_handshake);
         // Nothing to finish yet: whether told to shut down or to cut, close.
         match drainer.poll(cx, shared, None) {
             Poll::Ready(_) => Poll::Ready(Err(Ended::Done(Ok(())))),
@@ -162,6 +173,16 @@ where
         }
     })
     .await
+}
+
+/// A connection drained while its IO's handshake is under way, the client having sent part
+/// of it, counts as having begun a request head: the drainer gives it the header grace.
+fn note_handshake(shared: &ConnShared, mid_handshake: Option<&AtomicBool>) {
+    if let Some(flag) = mid_handshake {
+        if flag.load(Ordering::Acquire) && shared.conn.is_draining() {
+            shared.set(READ);
+        }
+    }
 }
 
 /// A hyper connection that can be asked to finish gracefully.
@@ -203,6 +224,7 @@ async fn drive<C: HyperConnection>(
     killed: &mut Kill,
     drainer: &mut Drainer,
     protocol: Protocol,
+    mid_handshake: Option<&AtomicBool>,
 ) -> Ended {
     poll_fn(|cx| {
         if killed.poll(&shared.conn, cx).is_ready() {
@@ -211,6 +233,7 @@ async fn drive<C: HyperConnection>(
         if let Poll::Ready(result) = conn.as_mut().poll(cx) {
             return Poll::Ready(Ended::Done(result.map_err(Error::from)));
         }
+        note_handshake(shared, mid_handshake);
         match drainer.poll(cx, shared, Some(protocol)) {
             Poll::Ready(Step::Shutdown) => {
                 conn.as_mut().graceful_shutdown();

@@ -13,9 +13,10 @@
 //!   `TimedOut`.
 //! - Every handshake is counted once, as it ends ([`TlsCounters`]); failures are logged at
 //!   debug and concern only their connection.
-//! - The stream raises its `client_spoke` flag when the first bytes arrive from the client,
-//!   before rustls sees them; graceful-hyper reads it to give a drained connection mid
-//!   handshake the header grace ([`graceful_hyper`'s `serve_connection_with_handshake`]).
+//! - The stream raises its `mid_handshake` flag when the first bytes arrive from the client,
+//!   before rustls sees them, and lowers it when the handshake ends; graceful-hyper reads it
+//!   to give a connection drained mid handshake the header grace
+//!   ([`graceful_hyper`'s `serve_connection_with_handshake`]).
 //! - `poll_close` after the handshake sends close_notify and flushes it before shutting
 //!   the socket's write side, so a response is never cut by an unflushed TLS buffer.
 //!
@@ -128,7 +129,7 @@ where
                 io,
                 acceptor: self.acceptor.clone(),
             },
-            spoke: Arc::new(AtomicBool::new(false)),
+            mid_handshake: Arc::new(AtomicBool::new(false)),
             timeout: self.handshake_timeout,
             counters: self.counters.clone(),
         })
@@ -154,7 +155,7 @@ impl<L> fmt::Debug for TlsListener<L> {
 /// A connection accepted by a [`TlsListener`]: a futures-io stream that handshakes on first use.
 pub struct TlsStream<IO> {
     state: State<IO>,
-    spoke: Arc<AtomicBool>,
+    mid_handshake: Arc<AtomicBool>,
     timeout: Duration,
     counters: TlsCounters,
 }
@@ -174,11 +175,13 @@ enum State<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
-    /// Raised once the client has sent its first bytes (of the handshake, typically). For
-    /// graceful-hyper's `serve_connection_with_handshake`: a drain gives a connection whose
-    /// client spoke the header grace, and closes one whose client has not at once.
-    pub fn client_spoke(&self) -> Arc<AtomicBool> {
-        self.spoke.clone()
+    /// Raised while the handshake is under way and the client has sent part of it; lowered
+    /// when the handshake ends, whichever way. For graceful-hyper's
+    /// `serve_connection_with_handshake`: a drain gives such a connection the header grace to
+    /// finish its handshake and first request, and closes one whose client sent nothing at
+    /// once, as on plain TCP.
+    pub fn mid_handshake(&self) -> Arc<AtomicBool> {
+        self.mid_handshake.clone()
     }
 
     /// Runs the handshake to its end, if it has not run yet (reads and writes run it too).
@@ -209,7 +212,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                 State::Fresh { io, acceptor } => State::Handshaking {
                     accept: Box::new(acceptor.accept(Watched {
                         io,
-                        spoke: self.spoke.clone(),
+                        mid_handshake: self.mid_handshake.clone(),
                         seen: false,
                     })),
                     deadline: async_io::Timer::after(self.timeout),
@@ -225,11 +228,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
             ))),
             State::Handshaking { accept, deadline } => match Pin::new(&mut **accept).poll(cx) {
                 Poll::Ready(Ok(stream)) => {
+                    self.mid_handshake.store(false, Ordering::Release);
                     self.counters.record_completed();
                     self.state = State::Ready(Box::new(stream));
                     Poll::Ready(Ok(()))
                 }
                 Poll::Ready(Err(error)) => {
+                    self.mid_handshake.store(false, Ordering::Release);
                     tracing::debug!(%error, "TLS handshake failed");
                     self.counters.record_failed();
                     self.state = State::Failed(error.kind());
@@ -237,6 +242,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
                 }
                 Poll::Pending => {
                     ready!(Pin::new(deadline).poll(cx));
+                    self.mid_handshake.store(false, Ordering::Release);
                     tracing::debug!(timeout = ?self.timeout, "TLS handshake timed out");
                     self.counters.record_timed_out();
                     self.state = State::Failed(io::ErrorKind::TimedOut);
@@ -312,15 +318,15 @@ impl<IO> fmt::Debug for TlsStream<IO> {
         };
         f.debug_struct("TlsStream")
             .field("state", &state)
-            .field("client_spoke", &self.spoke.load(Ordering::Relaxed))
+            .field("mid_handshake", &self.mid_handshake.load(Ordering::Relaxed))
             .finish()
     }
 }
 
-/// The raw stream under rustls: raises `spoke` when the first bytes arrive.
+/// The raw stream under rustls: raises `mid_handshake` when the first bytes arrive.
 struct Watched<IO> {
     io: IO,
-    spoke: Arc<AtomicBool>,
+    mid_handshake: Arc<AtomicBool>,
     seen: bool,
 }
 
@@ -334,7 +340,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
         let polled = Pin::new(&mut this.io).poll_read(cx, buf);
         if !this.seen && matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             this.seen = true;
-            this.spoke.store(true, Ordering::Release);
+            this.mid_handshake.store(true, Ordering::Release);
         }
         polled
     }

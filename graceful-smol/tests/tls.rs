@@ -57,7 +57,7 @@ fn accept_does_not_wait_and_alpn_negotiates_h2() {
         let _silent = TcpStream::connect(addr).await.unwrap();
         let silent = listener.accept().await.unwrap();
         assert!(silent.is_handshaking());
-        assert!(!silent.client_spoke().load(Ordering::Acquire));
+        assert!(!silent.mid_handshake().load(Ordering::Acquire));
 
         let connector = TlsConnector::from(client_config(&der, &[b"h2", b"http/1.1"]));
         let tcp = TcpStream::connect(addr).await.unwrap();
@@ -69,7 +69,10 @@ fn accept_does_not_wait_and_alpn_negotiates_h2() {
         let (_client, stream) = (client.unwrap(), served.unwrap());
         let alpn = stream.connection().and_then(|conn| conn.alpn_protocol());
         assert_eq!(alpn, Some(&b"h2"[..]));
-        assert!(stream.client_spoke().load(Ordering::Acquire));
+        assert!(
+            !stream.mid_handshake().load(Ordering::Acquire),
+            "lowered at the end"
+        );
         assert_eq!(listener.counters().completed(), 1);
     });
 }

@@ -118,7 +118,7 @@ async fn accept_does_not_wait_for_handshakes() {
     for _ in 0..3 {
         let (_client, stream) = setup.connect().await;
         assert!(stream.is_handshaking());
-        assert!(!stream.client_spoke().load(Ordering::Acquire));
+        assert!(!stream.mid_handshake().load(Ordering::Acquire));
     }
     let counters = setup.listener.counters();
     assert_eq!((counters.completed(), counters.failed()), (0, 0));
@@ -133,7 +133,10 @@ async fn handshake_negotiates_h2_and_is_counted() {
         stream.handshake().await.map(|()| stream)
     });
     let (client, stream) = (client.unwrap(), served.unwrap());
-    assert!(stream.client_spoke().load(Ordering::Acquire));
+    assert!(
+        !stream.mid_handshake().load(Ordering::Acquire),
+        "lowered at the end"
+    );
     let alpn = stream.connection().and_then(|conn| conn.alpn_protocol());
     assert_eq!(alpn, Some(&b"h2"[..]));
     assert_eq!(client.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
@@ -150,13 +153,22 @@ async fn a_stalled_handshake_ends_at_its_deadline() {
         let (mut client, mut stream) = setup.connect().await;
         client.write_all(&half_hello(&der)).await.unwrap();
         let started = Instant::now();
+        let first = tokio::time::timeout(Duration::from_millis(100), stream.handshake()).await;
+        assert!(first.is_err(), "still handshaking");
+        assert!(
+            stream.mid_handshake().load(Ordering::Acquire),
+            "the client spoke"
+        );
         let error = stream.handshake().await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
         assert_eq!(
             started.elapsed(),
             timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT)
         );
-        assert!(stream.client_spoke().load(Ordering::Acquire));
+        assert!(
+            !stream.mid_handshake().load(Ordering::Acquire),
+            "lowered at the end"
+        );
         let counters = setup.listener.counters();
         assert_eq!((counters.timed_out(), counters.failed()), (1, 0));
         // The stream stays failed.
