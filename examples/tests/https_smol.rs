@@ -28,4 +28,5 @@ https::https_suite!(hello_tls_smol:
     t11_reload,
     t12_http2_in_flight,
     t13_handshake_across_the_drain,
+    t14_http2_streams_counted,
 );

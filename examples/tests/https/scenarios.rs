@@ -287,8 +287,11 @@ fn terminate_after(server: &Server, after: Duration) -> thread::JoinHandle<()> {
     })
 }
 
-/// 5. h2load over TLS (HTTP/2 by ALPN), SIGTERM after 1 s: every stream it started
-///    succeeds; the rest are refused by GOAWAY and never started.
+/// 5. h2load over TLS (HTTP/2 by ALPN), SIGTERM after 1 s: every stream it started ends
+///    (none hangs), nearly all succeed, and the process exits drained. h2load counts as
+///    failed the few streams the final GOAWAY refuses (submitted just before the client saw
+///    the first GOAWAY, sent after its PING ack; never processed, RFC 9113 6.8) since it
+///    does not retry them; t14 tells those apart exactly and finds no stream lost.
 pub fn t5_h2load(example: &str) {
     let _turn = heavy();
     let (mut server, _cert, _) = start(example, &[]);
@@ -314,10 +317,10 @@ pub fn t5_h2load(example: &str) {
     let (started, done, succeeded) = (number("started"), number("done"), number("succeeded"));
     eprintln!("measured: {example} t5: h2load over TLS, SIGTERM at 1 s: {line}");
     assert!(started > 0 && started < 1_000_000, "{line}");
-    assert_eq!(
-        (done, succeeded),
-        (started, started),
-        "a started stream failed: {line}"
+    assert_eq!(done, started, "a started stream never ended: {line}");
+    assert!(
+        started - succeeded <= started / 100,
+        "more than 1% of the started streams failed: {line}"
     );
     let report = server.report();
     assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
@@ -571,6 +574,133 @@ pub fn t13_handshake_across_the_drain(example: &str) {
     let exit = server.wait_exit(READ_TIMEOUT) - signaled;
     measured(example, "t13", "exit after the signal in", exit);
     assert!(exit < Duration::from_millis(2_500), "{exit:?}");
+    let report = server.report();
+    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+}
+
+/// What the HTTP/2 clients of t14 saw.
+#[derive(Debug, Default)]
+struct Streams {
+    answered: usize,
+    /// Refused by the server's GOAWAY (their id above its last stream id): never processed,
+    /// safe to retry on a new connection (RFC 9113, 6.8).
+    refused: usize,
+    /// Not sent: the connection had already been told to go away.
+    not_sent: usize,
+    /// Failed any other way: lost.
+    lost: Vec<String>,
+}
+
+/// Whether `error` is a stream refused by GOAWAY (never processed by the server).
+fn refused_by_goaway(error: &hyper::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = source {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// 14. HTTP/2 over TLS, counted exactly: 8 connections with 10 streams each in a request
+///     loop, SIGTERM after 1 s: every stream the server took is answered; the others are
+///     refused by GOAWAY (h2load counts those as failed: it does not retry them).
+pub fn t14_http2_streams_counted(example: &str) {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let _turn = heavy();
+    let (mut server, cert, _) = start(example, &[]);
+    let addr = server.addr;
+    let connector = tokio_rustls::TlsConnector::from(config(&[&cert.der], H2_H1));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let signaled = Arc::new(AtomicBool::new(false));
+    let streams = runtime.block_on(async {
+        let mut loops = Vec::new();
+        let mut conns = Vec::new();
+        for _ in 0..8 {
+            let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let tls = connector.connect(name, tcp).await.expect("handshake");
+            assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+            let (sender, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                    .await
+                    .expect("HTTP/2 handshake");
+            conns.push(tokio::spawn(conn));
+            for _ in 0..10 {
+                let mut sender = sender.clone();
+                loops.push(tokio::spawn(async move {
+                    let mut seen = Streams::default();
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+                    while tokio::time::Instant::now() < deadline {
+                        if sender.ready().await.is_err() {
+                            seen.not_sent += 1;
+                            return seen;
+                        }
+                        let request = http::Request::get("https://localhost/")
+                            .body(Empty::<bytes::Bytes>::new())
+                            .expect("a request");
+                        match sender.send_request(request).await {
+                            Ok(response) => {
+                                let status = response.status();
+                                let body = response.into_body().collect().await;
+                                match body.map(|body| body.to_bytes()) {
+                                    Ok(body) if status == 200 && body == "hello" => {
+                                        seen.answered += 1;
+                                    }
+                                    other => seen.lost.push(format!("{status}: {other:?}")),
+                                }
+                            }
+                            Err(error) if refused_by_goaway(&error) => {
+                                seen.refused += 1;
+                                return seen;
+                            }
+                            Err(error) if error.is_canceled() => {
+                                seen.not_sent += 1;
+                                return seen;
+                            }
+                            Err(error) => {
+                                seen.lost.push(format!("{error:?}"));
+                                return seen;
+                            }
+                        }
+                    }
+                    panic!("still answering 20 s later");
+                }));
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        signaled.store(true, Ordering::SeqCst);
+        server.terminate();
+        let mut total = Streams::default();
+        for each in loops {
+            let seen = each.await.expect("a stream loop panicked");
+            total.answered += seen.answered;
+            total.refused += seen.refused;
+            total.not_sent += seen.not_sent;
+            total.lost.extend(seen.lost);
+        }
+        for conn in conns {
+            let _ = conn.await;
+        }
+        total
+    });
+    eprintln!(
+        "measured: {example} t14: HTTP/2 over TLS, 80 streams looping, SIGTERM at 1 s: \
+         {} answered, {} refused by GOAWAY, {} not sent, {} lost",
+        streams.answered,
+        streams.refused,
+        streams.not_sent,
+        streams.lost.len()
+    );
+    assert!(streams.lost.is_empty(), "streams lost: {:#?}", streams.lost);
+    assert!(streams.answered > 0);
     let report = server.report();
     assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
 }
