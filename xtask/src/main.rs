@@ -20,6 +20,7 @@ mod matrix;
 mod micro;
 mod report;
 mod server;
+mod tls;
 
 use std::process::ExitCode;
 
