@@ -257,7 +257,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Pin<&mut tokio_rustls::server::TlsStream<Watched<IO>>>>> {
-        ready!(self.poll_handshake(cx))?;
+        // The handshake is checked for only until it is done: the common case first.
+        if !matches!(self.state, State::Ready(_)) {
+            ready!(self.poll_handshake(cx))?;
+        }
         match &mut self.state {
             State::Ready(stream) => Poll::Ready(Ok(Pin::new(&mut **stream))),
             _ => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
