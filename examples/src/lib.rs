@@ -7,6 +7,8 @@ pub mod axum_tokio;
 pub mod deploy;
 pub mod hello_async_std;
 pub mod hello_smol;
+pub mod hello_tls;
+pub mod hello_tls_smol;
 pub mod hello_tokio;
 pub mod http;
 pub mod line;

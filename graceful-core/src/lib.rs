@@ -106,6 +106,8 @@ mod shared;
 mod shutdown;
 mod state;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::fmt;
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -223,7 +224,59 @@ impl<E> Http<E> {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
         E: Http2ServerConnExec<ResponseFuture<S::Future>, ResponseBody<B>>,
     {
-        crate::serve::serve(self.config.clone(), io, conn, service)
+        crate::serve::serve(self.config.clone(), io, conn, service, None)
+    }
+
+    /// [`serve_connection`](Http::serve_connection) for an IO that reads from the client
+    /// before hyper can: a TLS stream whose handshake runs on its first read.
+    ///
+    /// The IO raises `mid_handshake` while its handshake is under way and the client has
+    /// sent part of it, and lowers it when the handshake ends (graceful-tokio's and
+    /// graceful-smol's `TlsStream::mid_handshake`). A connection told to drain while the flag
+    /// is up counts as having begun a request head: it gets the [header
+    /// grace](Http::header_grace) to finish its handshake and first request. One whose client
+    /// has sent nothing is closed at once, as on plain TCP. (HTTP/2-only connections get no
+    /// grace: hyper's GOAWAY answers them, as on plain TCP.)
+    ///
+    /// # Errors
+    ///
+    /// As [`serve_connection`](Http::serve_connection).
+    pub fn serve_connection_with_handshake<I, S, B>(
+        &self,
+        io: I,
+        conn: Conn,
+        service: S,
+        mid_handshake: Arc<AtomicBool>,
+    ) -> impl Future<Output = Result<(), Error>>
+    where
+        I: Read + Write + Unpin + Send + 'static,
+        S: Service<Request<Incoming>, Response = Response<B>>,
+        S::Error: Into<Box<dyn StdError + Send + Sync>>,
+        B: Body + 'static,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+        E: Http2ServerConnExec<ResponseFuture<S::Future>, ResponseBody<B>>,
+    {
+        crate::serve::serve(self.config.clone(), io, conn, service, Some(mid_handshake))
+    }
+
+    /// The adapters' entry point (`__serve_http_on!`): either of the above.
+    #[doc(hidden)]
+    pub fn __serve<I, S, B>(
+        &self,
+        io: I,
+        conn: Conn,
+        service: S,
+        mid_handshake: Option<Arc<AtomicBool>>,
+    ) -> impl Future<Output = Result<(), Error>>
+    where
+        I: Read + Write + Unpin + Send + 'static,
+        S: Service<Request<Incoming>, Response = Response<B>>,
+        S::Error: Into<Box<dyn StdError + Send + Sync>>,
+        B: Body + 'static,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+        E: Http2ServerConnExec<ResponseFuture<S::Future>, ResponseBody<B>>,
+    {
+        crate::serve::serve(self.config.clone(), io, conn, service, mid_handshake)
     }
 }
 

@@ -252,9 +252,12 @@ macro_rules! __serve_http_on {
                 io: Io,
                 conn: $crate::__private::Conn,
                 service: &S,
+                handshake: ::std::option::Option<
+                    ::std::sync::Arc<::std::sync::atomic::AtomicBool>,
+                >,
             ) -> impl ::std::future::Future<Output = ()> + Send + 'static + use<Io, S, M> {
                 $crate::__private::FutureExt::map(
-                    http.serve_connection($io(io), conn, service.make_service()),
+                    http.__serve($io(io), conn, service.make_service(), handshake),
                     drop,
                 )
             }

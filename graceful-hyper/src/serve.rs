@@ -18,6 +18,7 @@
 use std::error::Error as StdError;
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -39,7 +40,7 @@ use crate::io::{Protocol, TrackedIo};
 use crate::notice::Kill;
 use crate::quiet::QuietLimit;
 use crate::service::{ResponseFuture, TrackedService};
-use crate::shared::{ConnShared, DRAIN_SEEN, IO_GONE, KILLED, SERVER_GONE, UPGRADING};
+use crate::shared::{ConnShared, DRAIN_SEEN, IO_GONE, KILLED, READ, SERVER_GONE, UPGRADING};
 use crate::timer::SharedTimer;
 
 /// How driving the protocol ended.
@@ -55,6 +56,7 @@ pub(crate) async fn serve<I, S, B, E>(
     io: I,
     conn: Conn,
     service: S,
+    mid_handshake: Option<Arc<AtomicBool>>,
 ) -> Result<(), Error>
 where
     I: Read + Write + Unpin + Send + 'static,
@@ -89,6 +91,7 @@ where
             &mut killed,
             &mut drainer,
             &mut quiet,
+            mid_handshake.as_deref(),
         )
         .await
         {
@@ -104,6 +107,7 @@ where
                 drainer: &mut drainer,
                 quiet: quiet.as_mut(),
                 timer: &config.timer,
+                handshake: mid_handshake.as_deref(),
             };
             drive(pin!(conn), &shared, limits, protocol).await
         }
@@ -120,6 +124,7 @@ where
                 drainer: &mut drainer,
                 quiet: None,
                 timer: &config.timer,
+                handshake: None,
             };
             drive(conn.as_mut(), &shared, limits, protocol).await
         }
@@ -151,6 +156,7 @@ async fn sniff<I, E>(
     killed: &mut Kill,
     drainer: &mut Drainer,
     quiet: &mut Option<QuietLimit>,
+    mid_handshake: Option<&AtomicBool>,
 ) -> Result<Protocol, Ended>
 where
     I: Read + Write + Unpin + Send + 'static,
@@ -167,6 +173,7 @@ where
         if let Poll::Ready(sniffed) = io.poll_sniff(cx) {
             return Poll::Ready(sniffed.map_err(|err| Ended::Done(Err(err.into()))));
         }
+        note_handshake(shared, mid_handshake);
         // Nothing to finish yet: whether told to shut down or to cut, close.
         match drainer.poll(cx, shared, None) {
             Poll::Ready(_) => Poll::Ready(Err(Ended::Done(Ok(())))),
@@ -174,6 +181,16 @@ where
         }
     })
     .await
+}
+
+/// A connection drained while its IO's handshake is under way, the client having sent part
+/// of it, counts as having begun a request head: the drainer gives it the header grace.
+fn note_handshake(shared: &ConnShared, mid_handshake: Option<&AtomicBool>) {
+    if let Some(flag) = mid_handshake {
+        if flag.load(Ordering::Acquire) && shared.conn.is_draining() {
+            shared.set(READ);
+        }
+    }
 }
 
 /// A hyper connection that can be asked to finish gracefully.
@@ -214,6 +231,8 @@ struct Limits<'a> {
     drainer: &'a mut Drainer,
     quiet: Option<&'a mut QuietLimit>,
     timer: &'a SharedTimer,
+    /// Raised by a TLS stream while its handshake is under way (see `note_handshake`).
+    handshake: Option<&'a AtomicBool>,
 }
 
 /// Runs hyper's connection to its end, answering the drain, the kill and the header read
@@ -229,6 +248,7 @@ async fn drive<C: HyperConnection>(
         drainer,
         mut quiet,
         timer,
+        handshake,
     } = limits;
     poll_fn(|cx| {
         if killed.poll(&shared.conn, cx).is_ready() {
@@ -243,6 +263,7 @@ async fn drive<C: HyperConnection>(
                 return Poll::Ready(Ended::Done(Ok(())));
             }
         }
+        note_handshake(shared, handshake);
         match drainer.poll(cx, shared, Some(protocol)) {
             Poll::Ready(Step::Shutdown) => {
                 conn.as_mut().graceful_shutdown();

@@ -72,6 +72,8 @@ mod listener;
 mod runtime;
 mod signal;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 #[cfg(feature = "http")]
 pub use crate::http::Http;

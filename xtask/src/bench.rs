@@ -480,7 +480,8 @@ fn floors(results: &[Results], config: Config) -> Vec<String> {
                 ));
             }
         }
-        if let Some(hu) = hyper_util {
+        // hyper-util's peer serves plain HTTP: no yardstick for an HTTPS server.
+        if let Some(hu) = hyper_util.filter(|hu| hu.spec.tls == r.spec.tls) {
             if let Some(x) = ratio(&r.load, &hu.load, rps) {
                 lines.push(format!(
                     "{name}: throughput {x:.3} × {HYPER_UTIL} (≥ 1): {}",

@@ -16,7 +16,10 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Largest response head accepted.
@@ -58,10 +61,57 @@ impl fmt::Display for Error {
     }
 }
 
+/// A connection, plain or TLS: one branch per read or write, the same for every server.
+#[derive(Debug)]
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            Stream::Tls(stream) => Pin::new(&mut **stream).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            Stream::Tls(stream) => Pin::new(&mut **stream).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            Stream::Tls(stream) => Pin::new(&mut **stream).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            Stream::Tls(stream) => Pin::new(&mut **stream).poll_shutdown(cx),
+        }
+    }
+}
+
 /// A keep-alive HTTP/1.1 connection.
 #[derive(Debug)]
 pub(crate) struct Client {
-    stream: TcpStream,
+    stream: Stream,
     buf: Vec<u8>,
     /// Start of the unread bytes in `buf`.
     start: usize,
@@ -72,10 +122,19 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    /// Connects, with `TCP_NODELAY`.
+    /// Connects, with `TCP_NODELAY`; over TLS if `addr` is a TLS server of the bench
+    /// (`tls.rs`), the handshake done before this returns.
     pub(crate) async fn connect(addr: SocketAddr) -> io::Result<Client> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
+        let stream = match crate::tls::connector_for(addr) {
+            None => Stream::Plain(stream),
+            Some(connector) => {
+                let name = rustls::pki_types::ServerName::try_from("localhost")
+                    .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+                Stream::Tls(Box::new(connector.connect(name, stream).await?))
+            }
+        };
         Ok(Client {
             stream,
             buf: vec![0; 4096],
@@ -95,7 +154,9 @@ impl Client {
         self.stream
             .write_all(bytes)
             .await
-            .map_err(|_| Error::WriteFailed)
+            .map_err(|_| Error::WriteFailed)?;
+        // TLS may hold ciphertext back until flushed; on TCP this does nothing.
+        self.stream.flush().await.map_err(|_| Error::WriteFailed)
     }
 
     /// Sends `request` and reads its response.

@@ -29,6 +29,7 @@ mod report;
 mod server;
 mod soak;
 mod soak_clients;
+mod tls;
 
 use std::process::ExitCode;
 

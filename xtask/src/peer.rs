@@ -38,12 +38,16 @@ pub struct Args {
 impl Args {
     /// Parses `--addr` and `--timeout` from the process arguments.
     pub fn parse() -> Result<Args, String> {
+        Args::parse_from(std::env::args().skip(1))
+    }
+
+    /// Parses `--addr` and `--timeout` from `it` (the program name left out).
+    pub fn parse_from(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         let mut args = Args {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             timeout: Duration::from_secs(30),
             header_read_timeout: None,
         };
-        let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
             let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
             match flag.as_str() {

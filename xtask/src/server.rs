@@ -55,6 +55,9 @@ pub(crate) struct Spec {
     pub ours: bool,
     /// Run only when named with `--servers`.
     pub optional: bool,
+    /// Serves HTTPS: started with `--cert`/`--key` of the bench's certificate (`tls.rs`),
+    /// announces `listening on https://ADDR`, and is loaded over TLS.
+    pub tls: bool,
 }
 
 /// The raw hyper HTTP/1-only build: the floor for HTTP/1 servers.
@@ -65,6 +68,8 @@ pub(crate) const RAW_AUTO: &str = "hyper-auto";
 pub(crate) const RAW_SMOL: &str = "hyper-smol";
 /// axum's own `serve` with `with_graceful_shutdown`: what an axum user runs instead.
 pub(crate) const AXUM_SERVE: &str = "axum-serve";
+/// Raw hyper auto over tokio-rustls: the floor for HTTPS servers.
+pub(crate) const RAW_TLS: &str = "hyper-tls";
 /// hyper-util's GracefulShutdown, the peer most users would pick.
 pub(crate) const HYPER_UTIL: &str = "hyper-util-graceful";
 
@@ -79,6 +84,7 @@ pub(crate) const ALL: &[Spec] = &[
         baseline: None,
         ours: false,
         optional: false,
+        tls: false,
     },
     Spec {
         name: RAW_AUTO,
@@ -87,6 +93,7 @@ pub(crate) const ALL: &[Spec] = &[
         baseline: None,
         ours: false,
         optional: false,
+        tls: false,
     },
     Spec {
         name: "hyper-auto-hrt",
@@ -95,6 +102,7 @@ pub(crate) const ALL: &[Spec] = &[
         baseline: None,
         ours: false,
         optional: false,
+        tls: false,
     },
     Spec {
         name: RAW_SMOL,
@@ -103,6 +111,7 @@ pub(crate) const ALL: &[Spec] = &[
         baseline: None,
         ours: false,
         optional: false,
+        tls: false,
     },
     Spec {
         name: HYPER_UTIL,
@@ -111,6 +120,7 @@ pub(crate) const ALL: &[Spec] = &[
         baseline: Some(RAW_AUTO),
         ours: false,
         optional: false,
+        tls: false,
     },
     Spec {
         name: "hello_tokio",
@@ -119,6 +129,7 @@ pub(crate) const ALL: &[Spec] = &[
         baseline: Some(RAW_AUTO),
         ours: true,
         optional: false,
+        tls: false,
     },
     Spec {
         name: "hello_smol",
@@ -127,6 +138,34 @@ pub(crate) const ALL: &[Spec] = &[
         baseline: Some(RAW_SMOL),
         ours: true,
         optional: false,
+        tls: false,
+    },
+    Spec {
+        name: RAW_TLS,
+        program: Program::Peer("peer_hyper_tls"),
+        args: &[],
+        baseline: None,
+        ours: false,
+        optional: false,
+        tls: true,
+    },
+    Spec {
+        name: "hyper-tls-hrt",
+        program: Program::Peer("peer_hyper_tls"),
+        args: &["--header-read-timeout", "30"],
+        baseline: None,
+        ours: false,
+        optional: true,
+        tls: true,
+    },
+    Spec {
+        name: "hello_tls",
+        program: Program::Example("hello_tls"),
+        args: &[],
+        baseline: Some(RAW_TLS),
+        ours: true,
+        optional: false,
+        tls: true,
     },
     Spec {
         name: "hyper-http1-hrt",
@@ -135,6 +174,7 @@ pub(crate) const ALL: &[Spec] = &[
         baseline: None,
         ours: false,
         optional: true,
+        tls: false,
     },
     Spec {
         name: "hello_async_std",
@@ -143,6 +183,7 @@ pub(crate) const ALL: &[Spec] = &[
         baseline: None,
         ours: true,
         optional: true,
+        tls: false,
     },
     Spec {
         name: "axum_tokio",
@@ -151,6 +192,7 @@ pub(crate) const ALL: &[Spec] = &[
         baseline: Some(AXUM_SERVE),
         ours: true,
         optional: true,
+        tls: false,
     },
     Spec {
         name: AXUM_SERVE,
@@ -159,6 +201,7 @@ pub(crate) const ALL: &[Spec] = &[
         baseline: None,
         ours: false,
         optional: true,
+        tls: false,
     },
 ];
 
@@ -336,6 +379,7 @@ impl Server {
                 &timeout_secs.to_string(),
             ])
             .args(spec.args)
+            .args(tls_args(spec)?)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -349,7 +393,10 @@ impl Server {
                 let mut addr_tx = Some(addr_tx);
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(addr) = line.strip_prefix("listening on http://") {
+                    let announced = line
+                        .strip_prefix("listening on http://")
+                        .or_else(|| line.strip_prefix("listening on https://"));
+                    if let Some(addr) = announced {
                         if let Some(tx) = addr_tx.take() {
                             let _ = tx.send(addr.trim().to_string());
                         }
@@ -395,6 +442,9 @@ impl Server {
                 "{} announced port 0 for --addr 127.0.0.1:0",
                 spec.name
             ));
+        }
+        if spec.tls {
+            crate::tls::register(server.addr);
         }
         Ok(server)
     }
@@ -507,8 +557,23 @@ fn append_raw(log: &Mutex<String>, text: &str) {
     }
 }
 
+/// `--cert` and `--key` for a TLS server, nothing for the others.
+fn tls_args(spec: &Spec) -> Result<Vec<String>, String> {
+    if !spec.tls {
+        return Ok(Vec::new());
+    }
+    let cert = crate::tls::bench_cert()?;
+    Ok(vec![
+        "--cert".to_owned(),
+        cert.cert.display().to_string(),
+        "--key".to_owned(),
+        cert.key.display().to_string(),
+    ])
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
+        crate::tls::forget(self.addr);
         // Harmless on a process that has exited but is not reaped yet.
         let _ = self.child.kill();
         let _ = self.child.wait();

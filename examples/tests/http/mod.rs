@@ -138,10 +138,13 @@ impl Server {
 
         let (listening, addr) = mpsc::channel();
         thread::spawn(move || {
-            const MARKER: &str = "listening on http://";
+            // `http://` or, for the HTTPS examples, `https://`.
+            const MARKER: &str = "listening on http";
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(at) = line.find(MARKER) {
-                    let _ = listening.send(line[at + MARKER.len()..].trim().to_owned());
+                    let rest = line[at + MARKER.len()..].trim_start_matches('s');
+                    let addr = rest.trim_start_matches("://").trim().to_owned();
+                    let _ = listening.send(addr);
                 }
             }
         });
@@ -184,6 +187,16 @@ impl Server {
         at
     }
 
+    /// The child's process id.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Sends SIGHUP (the HTTPS examples reload their certificate).
+    pub fn hangup(&self) {
+        rustix::process::kill_process(self.pid, Signal::HUP).expect("signal the child");
+    }
+
     /// Waits for the child to exit; returns when it did. Fails after `within`.
     pub fn wait_exit(&mut self, within: Duration) -> Instant {
         if let Some((at, _)) = self.exit {
@@ -206,6 +219,11 @@ impl Server {
                 self.stderr.lock().unwrap()
             ),
         }
+    }
+
+    /// What the example printed on stderr so far.
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
     }
 
     /// The report the example printed on stderr (once it exited).

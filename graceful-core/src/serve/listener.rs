@@ -6,6 +6,8 @@
 
 use std::future::Future;
 use std::io;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use crate::serve::SocketOptions;
 
@@ -58,5 +60,14 @@ pub trait Listener<R>: Send + 'static {
     fn configure(io: &Self::Io, options: &SocketOptions) -> io::Result<()> {
         let _ = (io, options);
         Ok(())
+    }
+
+    /// For a connection that speaks a handshake before its protocol (TLS): a flag the IO
+    /// raises while the client is part way through it. A drain then gives the connection
+    /// the header grace to finish its handshake and first request, instead of closing it as
+    /// a silent one. The default, for sockets that start with the protocol: none.
+    fn handshake(io: &Self::Io) -> Option<Arc<AtomicBool>> {
+        let _ = io;
+        None
     }
 }

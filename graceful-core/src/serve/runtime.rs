@@ -13,6 +13,8 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use crate::serve::{ConnectionTask, Watcher};
 use crate::{Conn, Shutdown, Timer};
@@ -89,10 +91,13 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
 pub trait ServeHttp<Io, S, M>: Runtime {
     /// Serves one connection with `service`, reporting its states on `conn`, until it
     /// closes. A connection that fails concerns only itself: errors are not returned.
+    /// `handshake` is the listener's [`Listener::handshake`](crate::serve::Listener::handshake)
+    /// flag for this connection, if it has one.
     fn serve_connection(
         http: &Self::Http,
         io: Io,
         conn: Conn,
         service: &S,
+        handshake: Option<Arc<AtomicBool>>,
     ) -> impl Future<Output = ()> + Send + 'static + use<Self, Io, S, M>;
 }

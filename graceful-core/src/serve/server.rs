@@ -436,7 +436,8 @@ impl<R: Runtime> Server<R> {
             None => self.runtime.http(),
         };
         self.serve(listener, move |io, conn| {
-            R::serve_connection(&http, io, conn, &service)
+            let handshake = L::handshake(&io);
+            R::serve_connection(&http, io, conn, &service, handshake)
         })
     }
 }

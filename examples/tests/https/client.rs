@@ -1,0 +1,285 @@
+//! Certificates for the tests, and a blocking HTTPS/1.1 client (rustls over `std::net`) that
+//! sees every byte: it tells a response from a close before any answer, a response cut
+//! short, and a close with TLS close_notify from one without.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+/// A self-signed certificate for `localhost` and its key, written to PEM files.
+pub struct Cert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub der: CertificateDer<'static>,
+}
+
+impl Cert {
+    /// Makes a new one in a fresh directory under the temporary directory.
+    pub fn new(tag: &str) -> Cert {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("graceful-https-{}-{tag}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let cert = Cert {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            der: CertificateDer::from(Vec::new()),
+        };
+        cert.rewrite()
+    }
+
+    /// Writes a new certificate and key over the files.
+    pub fn rewrite(mut self) -> Cert {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("a self-signed certificate");
+        std::fs::write(&self.cert, made.cert.pem()).expect("write the certificate");
+        std::fs::write(&self.key, made.signing_key.serialize_pem()).expect("write the key");
+        self.der = made.cert.der().clone();
+        self
+    }
+
+    /// `--cert FILE --key FILE`.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--cert".to_owned(),
+            self.cert.display().to_string(),
+            "--key".to_owned(),
+            self.key.display().to_string(),
+        ]
+    }
+}
+
+/// A client configuration trusting `roots`, offering `alpn`.
+pub fn config(roots: &[&CertificateDer<'static>], alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    let mut store = RootCertStore::empty();
+    for root in roots {
+        store.add((*root).clone()).expect("a root certificate");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// The first bytes of a real ClientHello for `localhost`.
+pub fn client_hello(config: &Arc<ClientConfig>) -> Vec<u8> {
+    let name = ServerName::try_from("localhost").expect("a name");
+    let mut conn = ClientConnection::new(config.clone(), name).expect("a client");
+    let mut hello = Vec::new();
+    conn.write_tls(&mut hello).expect("a ClientHello");
+    hello
+}
+
+/// A parsed response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    /// The response says `Connection: close`.
+    pub close: bool,
+    pub body: Vec<u8>,
+}
+
+/// Why no response was read.
+#[derive(Debug)]
+pub enum Failure {
+    /// The connection ended before the first byte of a response (`notified`: with TLS
+    /// close_notify).
+    Closed { notified: bool },
+    /// The connection ended in the middle of a response.
+    Truncated,
+    /// The handshake failed, the read timed out, or another error.
+    Io(io::Error),
+}
+
+/// One HTTPS client connection.
+pub struct TlsConn {
+    reader: BufReader<StreamOwned<ClientConnection, TcpStream>>,
+}
+
+impl TlsConn {
+    /// Connects and completes the handshake, with reads bounded by `read_timeout`.
+    pub fn connect(
+        addr: SocketAddr,
+        config: &Arc<ClientConfig>,
+        read_timeout: Duration,
+    ) -> io::Result<TlsConn> {
+        let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        tcp.set_read_timeout(Some(read_timeout))?;
+        tcp.set_nodelay(true)?;
+        let name = ServerName::try_from("localhost").expect("a name");
+        let mut conn = ClientConnection::new(config.clone(), name)
+            .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut tcp)?;
+        }
+        Ok(TlsConn {
+            reader: BufReader::new(StreamOwned::new(conn, tcp)),
+        })
+    }
+
+    /// Connects and sends the first half of the ClientHello; [`HalfHello::finish`] sends
+    /// the rest and completes the handshake.
+    pub fn half_hello(
+        addr: SocketAddr,
+        config: &Arc<ClientConfig>,
+        read_timeout: Duration,
+    ) -> io::Result<HalfHello> {
+        let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        tcp.set_read_timeout(Some(read_timeout))?;
+        tcp.set_nodelay(true)?;
+        let name = ServerName::try_from("localhost").expect("a name");
+        let mut conn = ClientConnection::new(config.clone(), name)
+            .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+        let mut hello = Vec::new();
+        conn.write_tls(&mut hello)?;
+        let rest = hello.split_off(hello.len() / 2);
+        tcp.write_all(&hello)?;
+        Ok(HalfHello { tcp, conn, rest })
+    }
+
+    /// The certificate the server presented.
+    pub fn peer_cert(&self) -> Vec<u8> {
+        let certs = self.reader.get_ref().conn.peer_certificates();
+        certs
+            .and_then(|certs| certs.first())
+            .expect("a peer certificate")
+            .to_vec()
+    }
+
+    /// The negotiated ALPN protocol.
+    pub fn alpn(&self) -> Option<Vec<u8>> {
+        self.reader
+            .get_ref()
+            .conn
+            .alpn_protocol()
+            .map(<[u8]>::to_vec)
+    }
+
+    /// Writes `GET path`.
+    pub fn send_get(&mut self, path: &str) -> io::Result<()> {
+        let stream = self.reader.get_mut();
+        stream.write_all(format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n").as_bytes())?;
+        stream.flush()
+    }
+
+    /// Writes `GET path` and reads its response.
+    pub fn get(&mut self, path: &str) -> Result<Response, Failure> {
+        if self.send_get(path).is_err() {
+            return Err(Failure::Closed { notified: false });
+        }
+        self.response()
+    }
+
+    /// Reads one response.
+    pub fn response(&mut self) -> Result<Response, Failure> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => return Err(Failure::Closed { notified: true }),
+            Ok(_) => {}
+            Err(err) if is_close(&err) => return Err(Failure::Closed { notified: false }),
+            Err(err) => return Err(Failure::Io(err)),
+        }
+        let truncated = |err: io::Error| {
+            if is_close(&err) {
+                Failure::Truncated
+            } else {
+                Failure::Io(err)
+            }
+        };
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or(Failure::Truncated)?;
+        let (mut length, mut close) = (0, false);
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line).map_err(truncated)? == 0 {
+                return Err(Failure::Truncated);
+            }
+            let header = line.trim_end().to_ascii_lowercase();
+            if header.is_empty() {
+                break;
+            }
+            if let Some(value) = header.strip_prefix("content-length:") {
+                length = value.trim().parse().map_err(|_| Failure::Truncated)?;
+            }
+            if header == "connection: close" {
+                close = true;
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).map_err(truncated)?;
+        Ok(Response {
+            status,
+            close,
+            body,
+        })
+    }
+
+    /// Waits up to `within` for the server to close; `Some(notified)` if it did (with or
+    /// without close_notify), `None` if the connection is still open.
+    pub fn closed_within(&mut self, within: Duration) -> Option<bool> {
+        let deadline = Instant::now() + within;
+        let mut buf = [0u8; 256];
+        let sock = &self.reader.get_ref().sock;
+        let _ = sock.set_read_timeout(Some(Duration::from_millis(20)));
+        while Instant::now() < deadline {
+            match self.reader.read(&mut buf) {
+                Ok(0) => return Some(true),
+                Ok(_) => {}
+                Err(err) if is_close(&err) => return Some(false),
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return Some(false),
+            }
+        }
+        None
+    }
+}
+
+/// A connection that has sent half its ClientHello.
+pub struct HalfHello {
+    tcp: TcpStream,
+    conn: ClientConnection,
+    rest: Vec<u8>,
+}
+
+impl HalfHello {
+    /// Sends the rest of the ClientHello and completes the handshake.
+    pub fn finish(mut self) -> io::Result<TlsConn> {
+        self.tcp.write_all(&self.rest)?;
+        while self.conn.is_handshaking() {
+            self.conn.complete_io(&mut self.tcp)?;
+        }
+        Ok(TlsConn {
+            reader: BufReader::new(StreamOwned::new(self.conn, self.tcp)),
+        })
+    }
+}
+
+/// The peer closed or reset the connection (rustls reports a close without close_notify as
+/// `UnexpectedEof`).
+fn is_close(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
