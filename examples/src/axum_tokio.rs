@@ -59,6 +59,7 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
             return 1;
         };
         http::announce(listener.local_addr(), &args.addr);
+        http::watch_progress(&graceful_tokio::Tokio, server.shutdown());
         http::finish(NAME, server.serve_http(listener, router()).await)
     })
 }

@@ -58,6 +58,7 @@ pub fn serve_on(
             bound,
             hangups,
         )));
+        http::watch_progress(&runtime, server.shutdown());
         let service = service_fn(move |request| http::route(request, runtime.clone()));
         http::finish(name, server.serve_http(listener, service).await)
     }))

@@ -187,9 +187,7 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
             return 2;
         }
     };
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .try_init();
+    http::init_tracing();
     let certs = match tls.certificate() {
         Ok(certs) => certs,
         Err(error) => {
@@ -228,6 +226,7 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
         let counters = listener.counters();
         spawn_reloader(tls, certs);
         announce(local, &args.addr);
+        http::watch_progress(&Tokio, server.shutdown());
 
         // Each stream handshakes on its first read, in its connection's task; the listener
         // hands graceful-hyper its `mid_handshake` flag, so that a drain tells a handshake

@@ -25,9 +25,7 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
             return 2;
         }
     };
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .try_init();
+    http::init_tracing();
     let certs = match tls.certificate() {
         Ok(certs) => certs,
         Err(error) => {
@@ -59,6 +57,7 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
         let counters = listener.counters();
         spawn_reloader(tls, certs);
         announce(local, &args.addr);
+        http::watch_progress(&Smol::default(), server.shutdown());
 
         let service = service_fn(|request| http::route(request, Smol::default()));
         let report = server.serve_http(listener, service).await;

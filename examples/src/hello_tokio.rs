@@ -52,6 +52,7 @@ pub fn main_on(args: impl IntoIterator<Item = String>, mut flavor: tokio::runtim
         let hangups = deploy::tokio_hangups(NAME);
         let bound = http::drain_bound(&args);
         tokio::spawn(deploy.run(server.shutdown(), TokioTimer, bound, hangups));
+        http::watch_progress(&Tokio, server.shutdown());
         let service = service_fn(|request| http::route(request, Tokio));
         http::finish(NAME, server.serve_http(listener, service).await)
     })

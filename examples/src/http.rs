@@ -50,7 +50,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS] [--drain-delay SECS]";
 
 /// Starts an HTTP example: parses its command line (printing the usage on an error) and
-/// sends `tracing`'s output to stderr. `Err` holds the exit code.
+/// sends `tracing`'s output to stderr ([`init_tracing`]). `Err` holds the exit code.
 ///
 /// # Errors
 ///
@@ -60,10 +60,28 @@ pub fn start(name: &str, args: impl IntoIterator<Item = String>) -> Result<Args,
         eprintln!("{name}: {error}\n{USAGE}");
         2
     })?;
+    init_tracing();
+    Ok(args)
+}
+
+/// Sends `tracing`'s output to stderr, filtered by `RUST_LOG` (tracing-subscriber's env
+/// filter; `info` when unset): the shutdown's phases at info, each connection at debug.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    Ok(args)
+}
+
+/// Prints a progress line on stderr at most once a second while `shutdown` drains (counts
+/// by state, time left), in a task of `runtime`'s.
+pub fn watch_progress<R: GracefulRuntime>(runtime: &R, shutdown: graceful_core::Shutdown) {
+    runtime.spawn(Box::pin(crate::progress::print_progress(
+        shutdown,
+        runtime.timer(),
+    )));
 }
 
 /// The server settings the flags ask for: `--timeout` and the quiet period it implies,
@@ -262,7 +280,7 @@ async fn echo(upgraded: graceful_hyper::upgrade::Upgraded, stubborn: bool) {
                 if stubborn {
                     std::future::pending::<()>().await;
                 }
-                hijack.drained().await;
+                hijack.drain_requested().await;
             });
             let notice = pin!(select(drained, killed.as_mut()));
             match select(read, notice).await {

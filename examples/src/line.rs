@@ -117,7 +117,7 @@ where
     loop {
         // Idle: wait for the next request, or for the order to close. A request that has
         // begun to arrive wins over the drain.
-        match race(has_data(stream), conn.drained()).await {
+        match race(has_data(stream), conn.drain_requested()).await {
             Either::Left(true) => {}
             Either::Left(false) | Either::Right(()) => return,
         }

@@ -233,10 +233,11 @@ mod tests {
 
     fn draining(counts: ConnCounts, time_left: Option<Duration>) -> Progress {
         let timer = ManualTimer::new();
-        let graceful = Graceful::builder()
-            .timeout(time_left.map(|_| Duration::from_secs(30)))
-            .build(timer.clone())
-            .unwrap();
+        let builder = match time_left {
+            Some(_) => Graceful::builder().timeout(Duration::from_secs(30)),
+            None => Graceful::builder().no_timeout(),
+        };
+        let graceful = builder.build(timer.clone()).unwrap();
         let shutdown = graceful.shutdown();
         let acceptor = graceful.acceptor();
         let conns: Vec<_> = std::iter::repeat_with(|| acceptor.try_reserve().unwrap().register())
@@ -352,7 +353,7 @@ mod tests {
     fn report_progress_prints_on_the_manual_timer_and_stops_with_the_report() {
         let timer = ManualTimer::new();
         let graceful = Graceful::builder()
-            .timeout(Some(Duration::from_secs(30)))
+            .timeout(Duration::from_secs(30))
             .build(timer.clone())
             .unwrap();
         let shutdown = graceful.shutdown();

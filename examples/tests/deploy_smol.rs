@@ -18,4 +18,6 @@ deploy_suite!(hello_smol:
     sockets_for_another_process_are_left_alone,
     an_unreachable_notify_socket_is_a_warning,
     the_socket_closes_with_the_drain,
+    the_drain_delay_serves_on_while_not_ready,
+    a_second_signal_ends_the_drain_delay,
 );

@@ -30,7 +30,7 @@ use crate::shared::Shared;
 /// use graceful_core::{Graceful, ManualTimer};
 ///
 /// # futures::executor::block_on(async {
-/// let graceful = Graceful::builder().listen_limit(Some(1)).build(ManualTimer::new()).unwrap();
+/// let graceful = Graceful::builder().listen_limit(1).build(ManualTimer::new()).unwrap();
 /// let acceptor = graceful.acceptor();
 ///
 /// let slot = acceptor.reserve().await.unwrap();
@@ -99,7 +99,7 @@ impl Acceptor {
     /// ```
     /// use graceful_core::{Graceful, ManualTimer, TryReserveError};
     ///
-    /// let graceful = Graceful::builder().listen_limit(Some(1)).build(ManualTimer::new()).unwrap();
+    /// let graceful = Graceful::builder().listen_limit(1).build(ManualTimer::new()).unwrap();
     /// let acceptor = graceful.acceptor();
     /// let slot = acceptor.try_reserve().unwrap();
     /// assert_eq!(acceptor.try_reserve().unwrap_err(), TryReserveError::Full);
@@ -266,7 +266,7 @@ impl fmt::Debug for Permit {
 /// ```
 /// use graceful_core::{Graceful, ManualTimer, TryReserveError};
 ///
-/// let graceful = Graceful::builder().listen_limit(Some(1)).build(ManualTimer::new()).unwrap();
+/// let graceful = Graceful::builder().listen_limit(1).build(ManualTimer::new()).unwrap();
 /// let _slot = graceful.acceptor().try_reserve().unwrap();
 /// let err = graceful.acceptor().try_reserve().unwrap_err();
 /// assert_eq!(err, TryReserveError::Full);

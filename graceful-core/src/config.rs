@@ -28,9 +28,9 @@ pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// use std::time::Duration;
 ///
 /// let graceful = Graceful::builder()
-///     .timeout(Some(Duration::from_secs(10)))
+///     .timeout(Duration::from_secs(10))
 ///     .quiet_period(Duration::from_millis(100))
-///     .listen_limit(Some(1024))
+///     .listen_limit(1024)
 ///     .before_shutdown(|| true)
 ///     .on_shutdown(|| eprintln!("draining"))
 ///     .build(ManualTimer::new())
@@ -67,9 +67,36 @@ impl Builder {
     }
 
     /// How long a drain may last before every remaining connection is killed (Go's
-    /// `Timeout`). `None` waits forever. Defaults to 30 s.
-    pub fn timeout(mut self, timeout: Option<Duration>) -> Builder {
-        self.timeout = timeout;
+    /// `Timeout`). Defaults to 30 s; [`no_timeout`](Builder::no_timeout) waits forever.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use std::time::Duration;
+    ///
+    /// let graceful = Graceful::builder().timeout(Duration::from_secs(5)).build(ManualTimer::new());
+    /// assert!(graceful.is_ok());
+    /// let zero = Graceful::builder().timeout(Duration::ZERO).build(ManualTimer::new());
+    /// assert_eq!(zero.unwrap_err(), graceful_core::ConfigError::ZeroTimeout);
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Builder {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Lets a drain last as long as its connections do: no timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().no_timeout().build(ManualTimer::new()).unwrap();
+    /// # drop(graceful);
+    /// ```
+    pub fn no_timeout(mut self) -> Builder {
+        self.timeout = None;
         self
     }
 
@@ -82,10 +109,38 @@ impl Builder {
         self
     }
 
-    /// At most this many connections open at once (Go's `ListenLimit`); accepting waits for a
-    /// free slot. `None`, the default, sets no limit.
-    pub fn listen_limit(mut self, limit: Option<usize>) -> Builder {
-        self.listen_limit = limit;
+    /// At most `limit` connections open at once (Go's `ListenLimit`); accepting waits for a
+    /// free slot. There is no limit by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().listen_limit(1).build(ManualTimer::new()).unwrap();
+    /// let acceptor = graceful.acceptor();
+    /// let first = acceptor.try_reserve().unwrap();
+    /// assert!(acceptor.try_reserve().is_err(), "the limit is reached");
+    /// drop(first);
+    /// assert!(acceptor.try_reserve().is_ok());
+    /// ```
+    pub fn listen_limit(mut self, limit: usize) -> Builder {
+        self.listen_limit = Some(limit);
+        self
+    }
+
+    /// No listen limit (the default): accept as many connections as the system allows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().no_listen_limit().build(ManualTimer::new()).unwrap();
+    /// # drop(graceful);
+    /// ```
+    pub fn no_listen_limit(mut self) -> Builder {
+        self.listen_limit = None;
         self
     }
 

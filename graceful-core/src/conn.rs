@@ -105,7 +105,7 @@ impl fmt::Debug for ConnInner {
 /// [`mark_hijacked`](Conn::mark_hijacked); dropping the handle is `Closed`, also when the task
 /// panics or is cancelled.
 ///
-/// The manager talks back through two notifications: [`drained`](Conn::drained) (finish the
+/// The manager talks back through two notifications: [`drain_requested`](Conn::drain_requested) (finish the
 /// work in flight, then close) and [`killed`](Conn::killed) (stop now).
 ///
 /// `Conn` is `Send + Sync`: HTTP/2 streams on several threads may mark the same connection.
@@ -127,7 +127,7 @@ impl fmt::Debug for ConnInner {
 ///
 /// graceful.shutdown().force();
 /// futures::executor::block_on(graceful.run());
-/// assert!(conn.drained().now_or_never().is_some());
+/// assert!(conn.drain_requested().now_or_never().is_some());
 /// ```
 pub struct Conn {
     inner: Arc<ConnInner>,
@@ -337,7 +337,7 @@ impl Conn {
     /// shutdown.stop();
     /// let mut run = graceful.run();
     /// assert!((&mut run).now_or_never().is_none());
-    /// assert!(conn.drained().now_or_never().is_some(), "told: say goodbye, then close");
+    /// assert!(conn.drain_requested().now_or_never().is_some(), "told: say goodbye, then close");
     /// drop(conn);
     /// assert_eq!(run.now_or_never().unwrap().hijacked, 1);
     /// ```
@@ -403,7 +403,7 @@ impl Conn {
     }
 
     /// Whether this connection has been told to drain (or was killed): what
-    /// [`drained`](Conn::drained) waits for.
+    /// [`drain_requested`](Conn::drain_requested) waits for.
     ///
     /// # Examples
     ///
@@ -451,7 +451,7 @@ impl Conn {
     /// for an active, hijacked or long-quiet connection when the drain begins, at the end of
     /// its quiet period for a connection that went quiet only just before.
     ///
-    /// Only the task that last polled a `Drained` of this connection is woken: await it from
+    /// Only the task that last polled a `DrainRequested` of this connection is woken: await it from
     /// the one task that runs the connection.
     ///
     /// # Examples
@@ -465,7 +465,7 @@ impl Conn {
     /// let conn = graceful.acceptor().try_reserve().unwrap().register();
     /// conn.mark_active(); // a request is in flight
     /// let connection = async move {
-    ///     conn.drained().await; // the server is shutting down
+    ///     conn.drain_requested().await; // the server is shutting down
     ///     conn.mark_idle(); // finish the response, then close
     /// };
     /// shutdown.stop();
@@ -473,15 +473,15 @@ impl Conn {
     /// assert_eq!(report.completed, 1);
     /// # });
     /// ```
-    pub fn drained(&self) -> Drained<'_> {
-        Drained { conn: self }
+    pub fn drain_requested(&self) -> DrainRequested<'_> {
+        DrainRequested { conn: self }
     }
 
     /// A future that resolves when this connection must stop at once: at the timeout, or on a
     /// forced stop. It owns what it needs, so an adapter can take it before handing the `Conn`
     /// to the protocol and race the protocol against it.
     ///
-    /// As with [`drained`](Conn::drained), only the last task to poll one is woken.
+    /// As with [`drain_requested`](Conn::drain_requested), only the last task to poll one is woken.
     ///
     /// # Examples
     ///
@@ -603,14 +603,14 @@ impl fmt::Debug for Conn {
     }
 }
 
-/// Future returned by [`Conn::drained`].
+/// Future returned by [`Conn::drain_requested`].
 #[must_use = "futures do nothing unless polled"]
 #[derive(Debug)]
-pub struct Drained<'a> {
+pub struct DrainRequested<'a> {
     conn: &'a Conn,
 }
 
-impl Future for Drained<'_> {
+impl Future for DrainRequested<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {

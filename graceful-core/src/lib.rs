@@ -14,7 +14,7 @@
 //! - [`Conn`]: one connection, from accept to close. Protocol code marks it
 //!   [`Active`](ConnState::Active), [`Idle`](ConnState::Idle) or
 //!   [`Hijacked`](ConnState::Hijacked); dropping it is `Closed`. It is told to
-//!   [drain](Conn::drained) or [die](Conn::killed).
+//!   [drain](Conn::drain_requested) or [die](Conn::killed).
 //! - [`Shutdown`]: starts, forces and awaits the shutdown; reads live [`ConnCounts`].
 //! - [`Graceful::run`]: the manager future. Poll it (spawn it, or join it with the accept
 //!   loop) and it resolves with a [`ShutdownReport`] once the server has stopped.
@@ -48,7 +48,7 @@
 //! use std::time::Duration;
 //!
 //! let timer = ManualTimer::new();
-//! let graceful = Graceful::builder().timeout(Some(Duration::from_secs(5))).build(timer.clone())?;
+//! let graceful = Graceful::builder().timeout(Duration::from_secs(5)).build(timer.clone())?;
 //! let shutdown = graceful.shutdown();
 //! let acceptor = graceful.acceptor();
 //! let mut run = graceful.run();
@@ -60,8 +60,8 @@
 //!
 //! shutdown.stop();
 //! assert!((&mut run).now_or_never().is_none());
-//! assert!(idle.drained().now_or_never().is_some(), "quiet: told to close at once");
-//! assert!(busy.drained().now_or_never().is_some(), "active: told to finish, then close");
+//! assert!(idle.drain_requested().now_or_never().is_some(), "quiet: told to close at once");
+//! assert!(busy.drain_requested().now_or_never().is_some(), "active: told to finish, then close");
 //! assert!(acceptor.try_reserve().is_err(), "accepting stopped");
 //!
 //! drop(idle);
@@ -114,7 +114,7 @@ use std::sync::Arc;
 
 pub use crate::accept::{Acceptor, Slot, TryReserveError};
 pub use crate::config::{Builder, ConfigError, MAX_DURATION};
-pub use crate::conn::{Conn, ConnId, Drained, Killed};
+pub use crate::conn::{Conn, ConnId, DrainRequested, Killed};
 pub use crate::manager::Run;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
@@ -165,7 +165,7 @@ impl Graceful {
     /// use graceful_core::{Graceful, ManualTimer};
     /// use std::time::Duration;
     ///
-    /// let graceful = Graceful::builder().timeout(Some(Duration::from_secs(10))).build(ManualTimer::new())?;
+    /// let graceful = Graceful::builder().timeout(Duration::from_secs(10)).build(ManualTimer::new())?;
     /// # drop(graceful);
     /// # Ok::<(), graceful_core::ConfigError>(())
     /// ```

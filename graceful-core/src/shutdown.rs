@@ -88,7 +88,7 @@ impl Shutdown {
     /// use std::time::Duration;
     ///
     /// let timer = ManualTimer::new();
-    /// let graceful = Graceful::builder().timeout(Some(Duration::from_secs(30))).build(timer.clone())?;
+    /// let graceful = Graceful::builder().timeout(Duration::from_secs(30)).build(timer.clone())?;
     /// let shutdown = graceful.shutdown();
     /// let conn = graceful.acceptor().try_reserve()?.register();
     /// conn.mark_active();
@@ -310,7 +310,7 @@ impl Shutdown {
     /// use std::time::Duration;
     ///
     /// let timer = ManualTimer::new();
-    /// let graceful = Graceful::builder().timeout(Some(Duration::from_secs(30))).build(timer.clone())?;
+    /// let graceful = Graceful::builder().timeout(Duration::from_secs(30)).build(timer.clone())?;
     /// let shutdown = graceful.shutdown();
     /// let conn = graceful.acceptor().try_reserve()?.register();
     /// conn.mark_active();

@@ -215,10 +215,16 @@ impl Real {
             events.clone(),
         );
         let timer = ManualTimer::new();
-        let graceful = Graceful::builder()
-            .timeout(settings.timeout_us.map(Duration::from_micros))
+        let builder = match settings.timeout_us {
+            Some(us) => Graceful::builder().timeout(Duration::from_micros(us)),
+            None => Graceful::builder().no_timeout(),
+        };
+        let builder = match settings.listen_limit {
+            Some(limit) => builder.listen_limit(limit),
+            None => builder,
+        };
+        let graceful = builder
             .quiet_period(Duration::from_micros(settings.quiet_us))
-            .listen_limit(settings.listen_limit)
             .before_shutdown(move || {
                 b.fetch_add(1, Ordering::SeqCst);
                 !v.load(Ordering::SeqCst)

@@ -301,7 +301,7 @@ impl Drainer {
         let requested = shared.conn.is_drain_requested();
         self.drained
             .poll(cx, requested, |cx| {
-                Pin::new(&mut shared.conn.drained()).poll(cx)
+                Pin::new(&mut shared.conn.drain_requested()).poll(cx)
             })
             .is_ready()
     }

@@ -155,7 +155,7 @@ mod tests {
         for _ in 0..3 {
             let polled = registered.poll(&mut cx, conn.is_drain_requested(), |cx| {
                 reached_core += 1;
-                Pin::new(&mut conn.drained()).poll(cx)
+                Pin::new(&mut conn.drain_requested()).poll(cx)
             });
             assert!(polled.is_pending());
         }

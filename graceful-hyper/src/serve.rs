@@ -355,7 +355,7 @@ impl Wake for CloseOnKill {
 }
 
 fn poll_drained(shared: &ConnShared, cx: &mut Context<'_>) -> Poll<()> {
-    Pin::new(&mut shared.conn.drained()).poll(cx)
+    Pin::new(&mut shared.conn.drain_requested()).poll(cx)
 }
 
 /// Tells the watchers that no task relays notifications any more, and closes an upgraded

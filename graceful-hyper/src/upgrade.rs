@@ -56,7 +56,7 @@
 //!         let Ok(upgraded) = upgrade.await else { return };
 //!         let (io, hijack) = upgraded.into_parts();
 //!         let mut io = TokioIo::new(io);
-//!         hijack.drained().await;
+//!         hijack.drain_requested().await;
 //!         let _ = io.write_all(b"bye").await;
 //!     }); // dropping the IO and the handle closes the connection
 //!     let mut response = Response::new(Empty::<Bytes>::new());
@@ -126,7 +126,7 @@ use crate::watch::{DrainRequested, Killed, Watch};
 ///         futures::executor::block_on(async move {
 ///             let Ok(upgraded) = upgrade.await else { return };
 ///             let (io, hijack) = upgraded.into_parts();
-///             hijack.drained().await;
+///             hijack.drain_requested().await;
 ///             // Write a goodbye on `io`, then drop it.
 ///             drop(io);
 ///         });
@@ -318,7 +318,7 @@ impl Hijack {
 
     /// [`Watch::drain_requested`]: resolves when the drain reaches this connection (at once
     /// if it already has), on a kill, or once the connection is gone.
-    pub fn drained(&self) -> DrainRequested {
+    pub fn drain_requested(&self) -> DrainRequested {
         self.watch.drain_requested()
     }
 

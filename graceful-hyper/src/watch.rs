@@ -157,7 +157,7 @@ impl Future for DrainRequested {
         self.0.poll(
             cx,
             |shared| shared.conn.is_drain_requested(),
-            |shared, cx| Pin::new(&mut shared.conn.drained()).poll(cx),
+            |shared, cx| Pin::new(&mut shared.conn.drain_requested()).poll(cx),
         )
     }
 }

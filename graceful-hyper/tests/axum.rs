@@ -114,7 +114,7 @@ struct App {
 impl App {
     async fn start(timeout: Duration) -> App {
         let graceful = Graceful::builder()
-            .timeout(Some(timeout))
+            .timeout(timeout)
             .build(Clock)
             .expect("valid settings");
         let acceptor = graceful.acceptor();

@@ -54,7 +54,7 @@ async fn route(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infa
         smol::spawn(async move {
             let Ok(upgraded) = upgrade.await else { return };
             let (mut io, hijack) = upgraded.into_parts();
-            hijack.drained().await;
+            hijack.drain_requested().await;
             // hyper's IO traits, used directly: a 4-byte write goes out whole.
             let _ = std::future::poll_fn(|cx| {
                 hyper::rt::Write::poll_write(std::pin::Pin::new(&mut io), cx, b"bye\n")
@@ -107,7 +107,7 @@ fn start_with(quiet_period: Duration) -> Server {
 
 fn start_full(quiet_period: Duration, timeout: Duration) -> Server {
     let graceful = Graceful::builder()
-        .timeout(Some(timeout))
+        .timeout(timeout)
         .quiet_period(quiet_period)
         .build(Clock)
         .unwrap();

@@ -32,7 +32,7 @@ impl Timer for Clock {
 /// `at_stop` when the drain begins; returns how long after the stop the connection closed.
 async fn closed_after_stop(http: Http<TokioExecutor>, before: bool, at_stop: bool) -> Duration {
     let graceful = Graceful::builder()
-        .timeout(Some(Duration::from_secs(10)))
+        .timeout(Duration::from_secs(10))
         .build(Clock)
         .unwrap();
     let shutdown = graceful.shutdown();

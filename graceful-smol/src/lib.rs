@@ -44,7 +44,7 @@
 //!     loop {
 //!         line.clear();
 //!         futures::select_biased! {
-//!             () = conn.drained().fuse() => return, // idle and told to drain: close
+//!             () = conn.drain_requested().fuse() => return, // idle and told to drain: close
 //!             read = stream.read_line(&mut line).fuse() => match read {
 //!                 Ok(n) if n > 0 => {}
 //!                 _ => return,
@@ -89,7 +89,7 @@ pub use crate::timer::SmolTimer;
 pub use graceful_core;
 pub use graceful_core::serve::{serve_http, ConnectionTask, Listener, Runtime, SocketOptions};
 pub use graceful_core::{
-    ConfigError, Conn, ConnCounts, ConnId, ConnState, Drained, Killed, Outcome, Shutdown,
+    ConfigError, Conn, ConnCounts, ConnId, ConnState, DrainRequested, Killed, Outcome, Shutdown,
     ShutdownReport, Sleep, Timer,
 };
 #[cfg(feature = "http")]

@@ -42,7 +42,7 @@
 //!                 Ok(n) if n > 0 => {}
 //!                 _ => return,
 //!             },
-//!             () = conn.drained() => return, // idle and told to drain: close
+//!             () = conn.drain_requested() => return, // idle and told to drain: close
 //!         }
 //!         conn.mark_active();
 //!         let _ = stream.get_mut().write_all(line.as_bytes()).await;
@@ -83,7 +83,7 @@ pub use crate::timer::TokioTimer;
 pub use graceful_core;
 pub use graceful_core::serve::{serve_http, Listener, Runtime, SocketOptions};
 pub use graceful_core::{
-    ConfigError, Conn, ConnCounts, ConnId, ConnState, Drained, Killed, Outcome, Shutdown,
+    ConfigError, Conn, ConnCounts, ConnId, ConnState, DrainRequested, Killed, Outcome, Shutdown,
     ShutdownReport, Sleep, Timer,
 };
 #[cfg(feature = "http")]

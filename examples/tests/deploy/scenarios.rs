@@ -420,3 +420,49 @@ pub fn the_socket_closes_with_the_drain(example: &str) {
     assert!(response.ends_with("slept"), "{response:?}");
     assert!(server.wait_exit(LONG).success());
 }
+
+/// `--drain-delay 1`: on SIGTERM the server serves on for the delay, new connections too,
+/// while `GET /ready` answers 503; then it drains, and exits about one delay after the signal.
+pub fn the_drain_delay_serves_on_while_not_ready(example: &str) {
+    let mut start = Start::new(example);
+    start.args = "--addr 127.0.0.1:0 --timeout 20 --drain-delay 1";
+    let server = start.start();
+    assert_eq!(get(server.addr, "/ready").unwrap().0, 200, "ready before the signal");
+    let signal = Instant::now();
+    server.signal(Signal::TERM);
+    let addr = server.addr;
+    wait_for(Duration::from_secs(2), "/ready answers 503", || {
+        matches!(get(addr, "/ready"), Ok((503, _)))
+    });
+    assert!(signal.elapsed() < Duration::from_secs(1), "seen within the delay");
+    // A new connection, during the delay: served as before.
+    let (status, body) = get(server.addr, "/").unwrap();
+    assert_eq!((status, body.as_str()), (200, "hello"));
+    assert!(server.has_exited().is_none(), "still serving");
+    assert!(server.wait_exit(LONG).success());
+    let exited = signal.elapsed();
+    assert!(
+        exited >= Duration::from_secs(1) && exited < Duration::from_secs(3),
+        "exit about one delay after the signal: {exited:?}"
+    );
+}
+
+/// A second signal during the drain delay stops the server at once.
+pub fn a_second_signal_ends_the_drain_delay(example: &str) {
+    let mut start = Start::new(example);
+    start.args = "--addr 127.0.0.1:0 --timeout 20 --drain-delay 30";
+    let server = start.start();
+    server.signal(Signal::TERM);
+    let addr = server.addr;
+    wait_for(Duration::from_secs(2), "/ready answers 503", || {
+        matches!(get(addr, "/ready"), Ok((503, _)))
+    });
+    let second = Instant::now();
+    server.signal(Signal::TERM);
+    assert!(server.wait_exit(LONG).success());
+    assert!(
+        second.elapsed() < Duration::from_secs(2),
+        "not the 30 s delay: {:?}",
+        second.elapsed()
+    );
+}

@@ -423,7 +423,7 @@ mod tests {
         let manager = Manager::bind("monitor");
         let timer = ManualTimer::new();
         let graceful = Graceful::builder()
-            .timeout(Some(Duration::from_secs(10)))
+            .timeout(Duration::from_secs(10))
             .build(timer.clone())
             .unwrap();
         let shutdown = graceful.shutdown();

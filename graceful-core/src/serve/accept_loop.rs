@@ -498,7 +498,7 @@ mod tests {
             async move {
                 assert_ne!(id, 2, "a panic in the connection's task");
                 conn.mark_active();
-                conn.drained().await;
+                conn.drain_requested().await;
                 conn.mark_idle();
             }
         });

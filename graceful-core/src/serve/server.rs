@@ -85,13 +85,13 @@ impl<R: Runtime> ServerBuilder<R> {
     /// How long a drain may last before every remaining connection is killed (Go's
     /// `Timeout`). Defaults to 30 s; see [`no_timeout`](ServerBuilder::no_timeout).
     pub fn timeout(mut self, timeout: Duration) -> ServerBuilder<R> {
-        self.core = self.core.timeout(Some(timeout));
+        self.core = self.core.timeout(timeout);
         self
     }
 
     /// Lets a drain last as long as its connections do: no timeout.
     pub fn no_timeout(mut self) -> ServerBuilder<R> {
-        self.core = self.core.timeout(None);
+        self.core = self.core.no_timeout();
         self
     }
 
@@ -116,7 +116,7 @@ impl<R: Runtime> ServerBuilder<R> {
     /// At most `limit` connections open at once (Go's `ListenLimit`); more wait in the
     /// kernel's backlog. There is no limit by default.
     pub fn listen_limit(mut self, limit: usize) -> ServerBuilder<R> {
-        self.core = self.core.listen_limit(Some(limit));
+        self.core = self.core.listen_limit(limit);
         self
     }
 
@@ -371,7 +371,7 @@ impl<R: Runtime> Server<R> {
     ///
     /// The handler tells graceful what the connection does: [`Conn::mark_active`] when work
     /// starts, [`Conn::mark_idle`] when it is answered; and it closes when told to drain:
-    /// while idle, when [`Conn::drained`] resolves; after a response, when
+    /// while idle, when [`Conn::drain_requested`] resolves; after a response, when
     /// [`Conn::is_draining`]. It need not watch for the kill: its task is dropped at the
     /// timeout or on a second signal.
     ///

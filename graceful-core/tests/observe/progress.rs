@@ -10,7 +10,7 @@ use crate::common::{ms, poll_once, Harness};
 
 #[test]
 fn progress_reports_the_phase_the_counts_and_the_time_left() {
-    let mut h = Harness::running(builder().timeout(Some(Duration::from_secs(30))));
+    let mut h = Harness::running(builder().timeout(Duration::from_secs(30)));
     let busy = h.open();
     busy.mark_active();
     let upgraded = h.open();
@@ -85,7 +85,7 @@ fn changed_resolves_on_each_state_change_and_close_during_the_drain_only() {
 
 #[test]
 fn the_watch_stream_yields_each_change_and_ends_with_the_report() {
-    let mut h = Harness::running(builder().timeout(Some(ms(1000))));
+    let mut h = Harness::running(builder().timeout(ms(1000)));
     let a = h.open();
     a.mark_active();
     let b = h.open();

@@ -9,7 +9,7 @@ use crate::common::{ms, Harness};
 /// A shutdown that times out with one connection of each kind killed, and three that closed
 /// on their own at 100, 250 and 400 ms.
 fn timed_out() -> ShutdownReport {
-    let mut h = Harness::running(builder().quiet_period(ms(0)).timeout(Some(ms(1000))));
+    let mut h = Harness::running(builder().quiet_period(ms(0)).timeout(ms(1000)));
     let quick = h.open();
     quick.mark_active();
     let idle = h.open();

@@ -96,7 +96,7 @@ fn the_request_path_logs_nothing_even_while_draining() {
 #[test]
 fn per_connection_detail_is_at_debug_and_trace_only() {
     capture(|captured| {
-        let mut h = Harness::running(builder().quiet_period(ms(100)).timeout(Some(ms(1000))));
+        let mut h = Harness::running(builder().quiet_period(ms(100)).timeout(ms(1000)));
         let busy = h.open();
         busy.mark_active();
         let fresh = h.open(); // quiet for less than the quiet period: scheduled
@@ -153,7 +153,7 @@ fn per_connection_detail_is_at_debug_and_trace_only() {
 #[test]
 fn a_timeout_logs_what_it_killed() {
     capture(|captured| {
-        let mut h = Harness::running(builder().timeout(Some(ms(1000))));
+        let mut h = Harness::running(builder().timeout(ms(1000)));
         let busy = h.open();
         busy.mark_active();
         let upgraded = h.open();

@@ -49,7 +49,7 @@ fn the_observer_sees_every_transition_in_order() {
 
 #[test]
 fn reserve_waits_for_a_free_slot_under_the_listen_limit() {
-    let mut h = Harness::running(builder().listen_limit(Some(2)));
+    let mut h = Harness::running(builder().listen_limit(2));
     let a = h.open();
     let b = h.open();
     assert_eq!(h.acceptor.try_reserve().unwrap_err(), TryReserveError::Full);
@@ -71,7 +71,7 @@ fn reserve_waits_for_a_free_slot_under_the_listen_limit() {
 
 #[test]
 fn a_dropped_slot_gives_its_room_back() {
-    let h = Harness::running(builder().listen_limit(Some(1)));
+    let h = Harness::running(builder().listen_limit(1));
     let slot = h.acceptor.try_reserve().unwrap();
     assert_eq!(h.acceptor.try_reserve().unwrap_err(), TryReserveError::Full);
     drop(slot); // the accept failed
@@ -80,7 +80,7 @@ fn a_dropped_slot_gives_its_room_back() {
 
 #[test]
 fn the_shutdown_wakes_an_accept_waiting_on_the_limit() {
-    let mut h = Harness::running(builder().listen_limit(Some(1)));
+    let mut h = Harness::running(builder().listen_limit(1));
     let conn = h.open();
     conn.mark_active();
     let acceptor = h.acceptor.clone();
@@ -129,7 +129,7 @@ fn counts_follow_each_state() {
 fn the_report_adds_up() {
     let mut h = Harness::running(
         builder()
-            .timeout(Some(Duration::from_secs(1)))
+            .timeout(Duration::from_secs(1))
             .quiet_period(ms(100)),
     );
     let worked = h.open();
@@ -182,30 +182,30 @@ fn settings_that_make_no_sense_are_rejected_when_built() {
     let long = MAX_DURATION + Duration::from_secs(1);
     let cases = [
         (
-            builder().listen_limit(Some(0)),
+            builder().listen_limit(0),
             ConfigError::ZeroListenLimit,
             "listen limit is zero: no connection could ever be accepted".to_owned(),
         ),
         (
-            builder().timeout(Some(Duration::ZERO)),
+            builder().timeout(Duration::ZERO),
             ConfigError::ZeroTimeout,
             "shutdown timeout is zero: use `None` to wait forever or `force` to stop at once"
                 .to_owned(),
         ),
         (
-            builder().timeout(Some(long)),
+            builder().timeout(long),
             ConfigError::TimeoutTooLong(long),
             format!(
                 "shutdown timeout of {long:?} is longer than ten years: use `None` to wait forever"
             ),
         ),
         (
-            builder().timeout(None).quiet_period(long),
+            builder().no_timeout().quiet_period(long),
             ConfigError::QuietPeriodTooLong(long),
             format!("quiet period of {long:?} is longer than ten years"),
         ),
         (
-            builder().timeout(Some(ms(250))).quiet_period(ms(250)),
+            builder().timeout(ms(250)).quiet_period(ms(250)),
             ConfigError::QuietPeriodNotShorterThanTimeout {
                 quiet_period: ms(250),
                 timeout: ms(250),
@@ -223,13 +223,13 @@ fn settings_that_make_no_sense_are_rejected_when_built() {
 #[test]
 fn settings_at_the_edges_are_accepted() {
     let ok = [
-        builder().timeout(None).quiet_period(MAX_DURATION),
-        builder().timeout(Some(MAX_DURATION)),
-        builder().timeout(Some(ms(251))).quiet_period(ms(250)),
+        builder().no_timeout().quiet_period(MAX_DURATION),
+        builder().timeout(MAX_DURATION),
+        builder().timeout(ms(251)).quiet_period(ms(250)),
         builder()
-            .timeout(Some(Duration::from_nanos(1)))
+            .timeout(Duration::from_nanos(1))
             .quiet_period(Duration::ZERO),
-        builder().listen_limit(Some(1)),
+        builder().listen_limit(1),
     ];
     for builder in ok {
         let debug = format!("{builder:?}");

@@ -14,7 +14,7 @@ fn delayed(delay_ms: u64, timeout_ms: u64) -> Harness {
     Harness::running(
         builder()
             .drain_delay(ms(delay_ms))
-            .timeout(Some(ms(timeout_ms)))
+            .timeout(ms(timeout_ms))
             .quiet_period(ms(100)),
     )
 }

@@ -24,7 +24,7 @@ fn a_connection_quiet_for_the_whole_quiet_period_is_drained_at_once() {
     h.settle();
     assert!(fresh.is_drain_requested());
     assert!(idle.is_drain_requested());
-    assert!(idle.drained().now_or_never().is_some());
+    assert!(idle.drain_requested().now_or_never().is_some());
     drop((fresh, idle));
     h.settle();
     let report = h.report().unwrap();
@@ -129,7 +129,7 @@ fn hijacked_connections_are_told_to_drain_waited_for_and_counted() {
     let conn = Arc::new(conn);
     let drained = {
         let conn = conn.clone();
-        h.spawn(async move { conn.drained().await })
+        h.spawn(async move { conn.drain_requested().await })
     };
 
     h.shutdown.stop();
@@ -148,7 +148,7 @@ fn hijacked_connections_are_told_to_drain_waited_for_and_counted() {
 
 #[test]
 fn the_timeout_kills_the_connections_left() {
-    let mut h = Harness::running(builder().timeout(Some(Duration::from_secs(5))));
+    let mut h = Harness::running(builder().timeout(Duration::from_secs(5)));
     let stuck = h.open();
     stuck.mark_active();
     let quick = h.open();

@@ -72,7 +72,7 @@ fn an_explicit_stop_stops_accepting_and_lets_work_finish() {
 
 #[test]
 fn stop_with_timeout_overrides_the_configured_timeout() {
-    let mut h = Harness::running(builder().timeout(Some(Duration::from_secs(30))));
+    let mut h = Harness::running(builder().timeout(Duration::from_secs(30)));
     let conn = h.open();
     conn.mark_active();
 
@@ -91,7 +91,7 @@ fn stop_with_timeout_overrides_the_configured_timeout() {
 
 #[test]
 fn stop_with_no_timeout_waits_for_ever() {
-    let mut h = Harness::running(builder().timeout(Some(Duration::from_secs(1))));
+    let mut h = Harness::running(builder().timeout(Duration::from_secs(1)));
     let conn = h.open();
     conn.mark_active();
 
@@ -177,7 +177,7 @@ fn a_stop_that_arrives_while_the_veto_hook_decides_is_asked_again() {
 
 #[test]
 fn a_vetoed_stop_with_timeout_does_not_leave_its_timeout_behind() {
-    let mut h = Harness::running(builder().timeout(Some(Duration::from_secs(10))));
+    let mut h = Harness::running(builder().timeout(Duration::from_secs(10)));
     let conn = h.open();
     conn.mark_active();
     h.hooks.set_veto(true);

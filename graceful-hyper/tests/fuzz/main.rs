@@ -233,7 +233,7 @@ async fn drive(case: &Case) -> Result<Seen, String> {
     let handle: Arc<OnceLock<Shutdown>> = Arc::default();
     let at_drain = Arc::new(AtomicUsize::new(usize::MAX));
     let graceful = Graceful::builder()
-        .timeout(Some(case.timeout))
+        .timeout(case.timeout)
         .quiet_period(case.quiet_period)
         .on_shutdown({
             let (handle, at_drain) = (handle.clone(), at_drain.clone());

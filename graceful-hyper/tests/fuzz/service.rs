@@ -113,7 +113,7 @@ async fn echo(upgraded: graceful_hyper::upgrade::Upgraded, stubborn: bool) {
                 if stubborn {
                     std::future::pending::<()>().await;
                 }
-                hijack.drained().await;
+                hijack.drain_requested().await;
             });
             let read = std::pin::pin!(io.read(&mut buf));
             match select(read, drained).await {

@@ -112,7 +112,7 @@ pub struct Server {
 impl Server {
     /// A server with a 10 s timeout and a 250 ms quiet period.
     pub fn start() -> Server {
-        Server::with(Graceful::builder().timeout(Some(Duration::from_secs(10))))
+        Server::with(Graceful::builder().timeout(Duration::from_secs(10)))
     }
 
     pub fn with(builder: graceful_core::Builder) -> Server {

@@ -227,7 +227,7 @@ async fn a_keep_alive_linger_ends_after_the_quiet_period() {
 #[tokio::test(start_paused = true)]
 async fn the_keep_alive_linger_follows_the_servers_quiet_period() {
     let builder = Graceful::builder()
-        .timeout(Some(Duration::from_secs(10)))
+        .timeout(Duration::from_secs(10))
         .quiet_period(Duration::from_millis(600));
     let lingered = linger(Server::with(builder)).await;
     assert!(
@@ -291,7 +291,7 @@ async fn pipelined_requests_after_the_one_in_flight_are_not_answered() {
 
 #[tokio::test(start_paused = true)]
 async fn a_request_still_running_at_the_timeout_is_killed() {
-    let mut server = Server::with(Graceful::builder().timeout(Some(Duration::from_secs(1))));
+    let mut server = Server::with(Graceful::builder().timeout(Duration::from_secs(1)));
     let mut client = Client::new(server.connect());
     client.get("/sleep/5000").await;
     settle().await;

@@ -24,9 +24,9 @@ async fn an_upgraded_connection_is_told_closes_politely_and_is_counted() {
         let mut line = [0u8; 5];
         tokio::select! {
             read = io.read_exact(&mut line) => { read.unwrap(); io.write_all(&line).await.unwrap(); }
-            () = hijack.drained() => unreachable!("not draining yet"),
+            () = hijack.drain_requested() => unreachable!("not draining yet"),
         }
-        hijack.drained().await;
+        hijack.drain_requested().await;
         io.write_all(b"bye\n").await.unwrap();
         io.shutdown().await.unwrap();
         drop((io, hijack));
@@ -50,7 +50,7 @@ async fn an_upgraded_connection_is_told_closes_politely_and_is_counted() {
 
 #[tokio::test(start_paused = true)]
 async fn an_upgraded_connection_that_ignores_the_drain_is_killed_and_counted() {
-    let mut server = Server::with(Graceful::builder().timeout(Some(Duration::from_secs(1))));
+    let mut server = Server::with(Graceful::builder().timeout(Duration::from_secs(1)));
     let mut client = Client::new(server.connect());
     client.send(UPGRADE).await;
     assert_eq!(client.reply().await.unwrap().status, 101);
@@ -88,7 +88,7 @@ async fn upgrade_on_a_plain_request_is_an_error() {
 async fn a_killed_upgrade_is_closed_at_the_socket_before_the_report_even_if_its_io_is_kept() {
     use futures::FutureExt;
     let graceful = Graceful::builder()
-        .timeout(Some(Duration::from_secs(1)))
+        .timeout(Duration::from_secs(1))
         .build(crate::common::Clock)
         .unwrap();
     let (shutdown, acceptor) = (graceful.shutdown(), graceful.acceptor());
