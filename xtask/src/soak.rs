@@ -13,7 +13,9 @@
 //! round out of five a second SIGTERM follows after a random 0 to 1,500 ms. `chaos` adds 16
 //! clients that reset (`SO_LINGER` 0) mid-request or while their handler runs, before and
 //! after the signal, and in one round out of four lowers the server's open-file limit
-//! (`prlimit`) just before the signal, so that accept meets EMFILE during the drain.
+//! (`prlimit`) half way to the signal and opens 16 more connections, so that accept meets
+//! EMFILE and is backing off when the signal comes (counted only when the server's log shows
+//! the backoff warning).
 //!
 //! Checked in every round: no request lost and no response truncated (see
 //! `soak_clients.rs`) unless a second signal killed connections; the server exits within
@@ -248,9 +250,18 @@ fn one_round(
         }
     }
 
-    std::thread::sleep(signal_after);
     if emfile {
+        // Half way to the signal, the server's descriptors run out: a burst of new
+        // connections makes accept fail with EMFILE and back off across the signal.
+        std::thread::sleep(signal_after / 2);
         server.set_nofile_limit(LOW_NOFILE)?;
+        for _ in 0..16 {
+            let hold = signal_after / 2 + Duration::from_millis(300);
+            resets.push(rt.spawn(clients::reset_mid_request(addr, 0, hold, true)));
+        }
+        std::thread::sleep(signal_after / 2);
+    } else {
+        std::thread::sleep(signal_after);
     }
     let signalled = server.signal(Signal::TERM)?;
     let mut deadline = signalled + TIMEOUT + HANG_MARGIN;
@@ -294,6 +305,8 @@ fn one_round(
     drop((idle, slow));
 
     let bad_report = check_report(spec.name, &log, known_open, forced);
+    // The adapters' warning when accept meets EMFILE (or another lack of resources).
+    let emfile = emfile && log.contains("accept failed for lack of resources");
     if forced {
         // Killed connections may lose what they carried: only hangs count.
         tally = Tally {
