@@ -266,11 +266,13 @@ fn one_round(
     let signalled = server.signal(Signal::TERM)?;
     let mut deadline = signalled + TIMEOUT + HANG_MARGIN;
     let mut forced = false;
+    let mut second_at = None;
     if let Some(after) = second_after {
         if server.wait_exit(signalled + after).is_none() {
             let second = server.signal(Signal::TERM)?;
             deadline = deadline.min(second + HANG_MARGIN);
             forced = true;
+            second_at = Some(second);
         }
     }
     let exited = server.wait_exit(signalled + EXIT_BOUND);
@@ -335,7 +337,15 @@ fn one_round(
                 .map(|at| crate::report::ms(at - signalled))
                 .unwrap_or_else(|| "none".into()),
             if hung { " HUNG" } else { "" },
-            if forced { ", second signal" } else { "" },
+            match (second_at, exited) {
+                (Some(second), Some(at)) => format!(
+                    ", second signal at {}, exit {} after it",
+                    crate::report::ms(second - signalled),
+                    crate::report::ms(at.saturating_duration_since(second))
+                ),
+                (Some(_), None) => ", second signal".to_string(),
+                _ => String::new(),
+            },
             seen.bad_report
                 .as_ref()
                 .map(|why| format!(", BAD REPORT: {why}"))
@@ -430,4 +440,39 @@ fn check_report(name: &str, log: &str, known_open: usize, forced: bool) -> Optio
         return Some(format!("{line:?} after a second signal"));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "listening on http://127.0.0.1:1\nsome warning\n\
+                       hello_tokio: drained in 1.003s: 12 completed, 30 idle closed, 2 hijacked, 0 killed\n";
+
+    #[test]
+    fn reads_the_report_line() {
+        let (outcome, counts) = report_line("hello_tokio", LOG).unwrap();
+        assert_eq!((outcome.as_str(), counts), ("drained", [12, 30, 2, 0]));
+        assert!(report_line("hello_smol", LOG).is_err());
+        assert!(report_line("hello_tokio", "hello_tokio: drained in 1s: 1 completed, x").is_err());
+    }
+
+    #[test]
+    fn a_report_adds_up_or_says_why_not() {
+        assert_eq!(check_report("hello_tokio", LOG, 44, false), None);
+        assert!(
+            check_report("hello_tokio", LOG, 45, false).is_some(),
+            "too few"
+        );
+        let killed =
+            "hello_tokio: timed out in 2s: 1 completed, 0 idle closed, 0 hijacked, 3 killed";
+        assert!(check_report("hello_tokio", killed, 4, false).is_some());
+        let forced =
+            "hello_tokio: forced in 0.2s: 1 completed, 0 idle closed, 0 hijacked, 3 killed";
+        assert_eq!(check_report("hello_tokio", forced, 4, true), None);
+        assert!(
+            check_report("hello_tokio", "", 0, false).is_some(),
+            "no line"
+        );
+    }
 }
