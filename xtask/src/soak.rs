@@ -8,8 +8,8 @@
 //!
 //! Each round starts a fresh example server (`--timeout 2`) and, at once: 20 idle keep-alive
 //! connections, 8 HTTP/1.1 clients in a `GET /` loop, 2 HTTP/2 connections of 4 streams
-//! each in a loop, 10 `GET /sleep/{50..700}` in flight, 2 upgraded (echo) connections, and
-//! 4 silent and 4 half-head slow clients. SIGTERM comes after a random 100 to 400 ms; in one
+//! each in a loop (one of them `GET /sleep/100`), 10 `GET /sleep/{50..700}` in flight, 2
+//! upgraded (echo) connections, and 4 silent and 4 half-head slow clients. SIGTERM comes after a random 100 to 400 ms; in one
 //! round out of five a second SIGTERM follows after a random 0 to 1,500 ms. `chaos` adds 16
 //! clients that reset (`SO_LINGER` 0) mid-request or while their handler runs, before and
 //! after the signal, and in one round out of four lowers the server's open-file limit

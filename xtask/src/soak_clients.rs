@@ -178,8 +178,10 @@ fn refused(err: &hyper::Error) -> bool {
     text.contains("refused") || text.contains("not a result of an error")
 }
 
-/// HTTP/2 with prior knowledge: `streams` concurrent `GET /` loops on one connection,
-/// reconnecting after GOAWAY, until refused or `stop_at`.
+/// HTTP/2 with prior knowledge: `streams` concurrent request loops on one connection (one
+/// `GET /sleep/100`, the others `GET /`), reconnecting after GOAWAY, until refused or
+/// `stop_at`. A stream the server had taken (at or below GOAWAY's last stream id) that ends
+/// without its whole response is lost: h2 reports those as a broken pipe or a reset.
 pub(crate) async fn http2(addr: SocketAddr, streams: usize, stop_at: Instant) -> Tally {
     let mut tally = Tally::default();
     while Instant::now() < stop_at {
@@ -197,15 +199,17 @@ pub(crate) async fn http2(addr: SocketAddr, streams: usize, stop_at: Instant) ->
         };
         let conn = tokio::spawn(conn);
         let mut loops = tokio::task::JoinSet::new();
-        for _ in 0..streams {
+        for stream in 0..streams {
             let mut sender = sender.clone();
+            // One stream of each connection has work in flight (100 ms) when GOAWAY comes.
+            let path = if stream == 0 { "/sleep/100" } else { "/" };
             loops.spawn(async move {
                 let mut tally = Tally::default();
                 while Instant::now() < stop_at {
                     if sender.ready().await.is_err() {
                         break; // GOAWAY or closed: reconnect.
                     }
-                    let request = hyper::Request::get(format!("http://{addr}/"))
+                    let request = hyper::Request::get(format!("http://{addr}{path}"))
                         .body(Empty::new())
                         .unwrap_or_default();
                     let answer = tokio::time::timeout(CLIENT_BOUND, async {
