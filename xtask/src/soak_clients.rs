@@ -46,6 +46,7 @@ impl AddAssign for Tally {
 
 impl Tally {
     fn lose(&mut self, err: &Error) {
+        crate::server::progress("http1", &format!("lost a request: {err}"));
         self.lost += 1;
         self.truncated += u64::from(matches!(err, Error::Truncated));
     }
@@ -164,10 +165,17 @@ pub(crate) async fn upgrade(addr: SocketAddr) -> Tally {
 /// How an HTTP/2 request failed.
 fn refused(err: &hyper::Error) -> bool {
     // A stream the server never took: canceled before it was sent, refused, or above the
-    // last stream id of a GOAWAY (h2 reports those as "not a result of an error").
+    // last stream id of a GOAWAY (h2 reports those as "not a result of an error"; a stream
+    // cut by the end of the connection is "closed because of a broken pipe").
     if err.is_canceled() {
         return true;
     }
+    let text = chain(err);
+    text.contains("refused") || text.contains("not a result of an error")
+}
+
+/// An error and its sources, on one line.
+fn chain(err: &hyper::Error) -> String {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(inner) = source {
@@ -175,7 +183,7 @@ fn refused(err: &hyper::Error) -> bool {
         text.push_str(&inner.to_string());
         source = inner.source();
     }
-    text.contains("refused") || text.contains("not a result of an error")
+    text
 }
 
 /// HTTP/2 with prior knowledge: `streams` concurrent request loops on one connection (one
@@ -223,7 +231,16 @@ pub(crate) async fn http2(addr: SocketAddr, streams: usize, stop_at: Instant) ->
                     match answer {
                         Ok(Ok(())) => tally.requests += 1,
                         Ok(Err(Some(err))) if refused(&err) => break,
-                        Ok(Err(Some(_))) | Err(_) => {
+                        Ok(Err(Some(err))) => {
+                            crate::server::progress(
+                                "http2",
+                                &format!("lost GET {path}: {}", chain(&err)),
+                            );
+                            tally.lost += 1;
+                            break;
+                        }
+                        Err(_) => {
+                            crate::server::progress("http2", &format!("GET {path} timed out"));
                             tally.lost += 1;
                             break;
                         }
