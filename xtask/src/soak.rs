@@ -331,7 +331,14 @@ fn one_round(
             h2_tally.requests,
             seen.tally.lost,
             h2_tally.lost,
-            lost_by.iter().map(|l| format!(", {l}")).collect::<String>(),
+            lost_by
+                .iter()
+                .map(|l| if forced {
+                    format!(", {l} cut by the second signal")
+                } else {
+                    format!(", {l}")
+                })
+                .collect::<String>(),
             seen.tally.truncated,
             exited
                 .map(|at| crate::report::ms(at - signalled))
