@@ -326,7 +326,7 @@ fn one_round(
     progress(
         step,
         &format!(
-            "{} requests ({} HTTP/2), lost {} ({} HTTP/2{}), truncated {}, exit {}{}{}{}",
+            "{} requests ({} HTTP/2), lost {} ({} HTTP/2{}), truncated {}, exit {}{}{}{}{}",
             seen.tally.requests,
             h2_tally.requests,
             seen.tally.lost,
@@ -344,6 +344,7 @@ fn one_round(
                 .map(|at| crate::report::ms(at - signalled))
                 .unwrap_or_else(|| "none".into()),
             if hung { " HUNG" } else { "" },
+            if seen.emfile { ", EMFILE" } else { "" },
             match (second_at, exited) {
                 (Some(second), Some(at)) => format!(
                     ", second signal at {}, exit {} after it",
