@@ -8,12 +8,14 @@
 //!
 //! Each round starts a fresh example server (`--timeout 2`) and, at once: 20 idle keep-alive
 //! connections, 8 HTTP/1.1 clients in a `GET /` loop, 2 HTTP/2 connections of 4 streams
-//! each in a loop, 10 `GET /sleep/{50..700}` in flight, 2 upgraded (echo) connections, and
-//! 4 silent and 4 half-head slow clients. SIGTERM comes after a random 100 to 400 ms; in one
+//! each in a loop (one of them `GET /sleep/100`), 10 `GET /sleep/{50..700}` in flight, 2
+//! upgraded (echo) connections, and 4 silent and 4 half-head slow clients. SIGTERM comes after a random 100 to 400 ms; in one
 //! round out of five a second SIGTERM follows after a random 0 to 1,500 ms. `chaos` adds 16
 //! clients that reset (`SO_LINGER` 0) mid-request or while their handler runs, before and
 //! after the signal, and in one round out of four lowers the server's open-file limit
-//! (`prlimit`) just before the signal, so that accept meets EMFILE during the drain.
+//! (`prlimit`) half way to the signal and opens 16 more connections, so that accept meets
+//! EMFILE and is backing off when the signal comes (counted only when the server's log shows
+//! the backoff warning).
 //!
 //! Checked in every round: no request lost and no response truncated (see
 //! `soak_clients.rs`) unless a second signal killed connections; the server exits within
@@ -248,18 +250,29 @@ fn one_round(
         }
     }
 
-    std::thread::sleep(signal_after);
     if emfile {
+        // Half way to the signal, the server's descriptors run out: a burst of new
+        // connections makes accept fail with EMFILE and back off across the signal.
+        std::thread::sleep(signal_after / 2);
         server.set_nofile_limit(LOW_NOFILE)?;
+        for _ in 0..16 {
+            let hold = signal_after / 2 + Duration::from_millis(300);
+            resets.push(rt.spawn(clients::reset_mid_request(addr, 0, hold, true)));
+        }
+        std::thread::sleep(signal_after / 2);
+    } else {
+        std::thread::sleep(signal_after);
     }
     let signalled = server.signal(Signal::TERM)?;
     let mut deadline = signalled + TIMEOUT + HANG_MARGIN;
     let mut forced = false;
+    let mut second_at = None;
     if let Some(after) = second_after {
         if server.wait_exit(signalled + after).is_none() {
             let second = server.signal(Signal::TERM)?;
             deadline = deadline.min(second + HANG_MARGIN);
             forced = true;
+            second_at = Some(second);
         }
     }
     let exited = server.wait_exit(signalled + EXIT_BOUND);
@@ -294,6 +307,8 @@ fn one_round(
     drop((idle, slow));
 
     let bad_report = check_report(spec.name, &log, known_open, forced);
+    // The adapters' warning when accept meets EMFILE (or another lack of resources).
+    let emfile = emfile && log.contains("accept failed for lack of resources");
     if forced {
         // Killed connections may lose what they carried: only hangs count.
         tally = Tally {
@@ -311,18 +326,34 @@ fn one_round(
     progress(
         step,
         &format!(
-            "{} requests ({} HTTP/2), lost {} ({} HTTP/2{}), truncated {}, exit {}{}{}{}",
+            "{} requests ({} HTTP/2), lost {} ({} HTTP/2{}), truncated {}, exit {}{}{}{}{}",
             seen.tally.requests,
             h2_tally.requests,
             seen.tally.lost,
             h2_tally.lost,
-            lost_by.iter().map(|l| format!(", {l}")).collect::<String>(),
+            lost_by
+                .iter()
+                .map(|l| if forced {
+                    format!(", {l} cut by the second signal")
+                } else {
+                    format!(", {l}")
+                })
+                .collect::<String>(),
             seen.tally.truncated,
             exited
                 .map(|at| crate::report::ms(at - signalled))
                 .unwrap_or_else(|| "none".into()),
             if hung { " HUNG" } else { "" },
-            if forced { ", second signal" } else { "" },
+            if seen.emfile { ", EMFILE" } else { "" },
+            match (second_at, exited) {
+                (Some(second), Some(at)) => format!(
+                    ", second signal at {}, exit {} after it",
+                    crate::report::ms(second - signalled),
+                    crate::report::ms(at.saturating_duration_since(second))
+                ),
+                (Some(_), None) => ", second signal".to_string(),
+                _ => String::new(),
+            },
             seen.bad_report
                 .as_ref()
                 .map(|why| format!(", BAD REPORT: {why}"))
@@ -417,4 +448,39 @@ fn check_report(name: &str, log: &str, known_open: usize, forced: bool) -> Optio
         return Some(format!("{line:?} after a second signal"));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "listening on http://127.0.0.1:1\nsome warning\n\
+                       hello_tokio: drained in 1.003s: 12 completed, 30 idle closed, 2 hijacked, 0 killed\n";
+
+    #[test]
+    fn reads_the_report_line() {
+        let (outcome, counts) = report_line("hello_tokio", LOG).unwrap();
+        assert_eq!((outcome.as_str(), counts), ("drained", [12, 30, 2, 0]));
+        assert!(report_line("hello_smol", LOG).is_err());
+        assert!(report_line("hello_tokio", "hello_tokio: drained in 1s: 1 completed, x").is_err());
+    }
+
+    #[test]
+    fn a_report_adds_up_or_says_why_not() {
+        assert_eq!(check_report("hello_tokio", LOG, 44, false), None);
+        assert!(
+            check_report("hello_tokio", LOG, 45, false).is_some(),
+            "too few"
+        );
+        let killed =
+            "hello_tokio: timed out in 2s: 1 completed, 0 idle closed, 0 hijacked, 3 killed";
+        assert!(check_report("hello_tokio", killed, 4, false).is_some());
+        let forced =
+            "hello_tokio: forced in 0.2s: 1 completed, 0 idle closed, 0 hijacked, 3 killed";
+        assert_eq!(check_report("hello_tokio", forced, 4, true), None);
+        assert!(
+            check_report("hello_tokio", "", 0, false).is_some(),
+            "no line"
+        );
+    }
 }

@@ -46,6 +46,7 @@ impl AddAssign for Tally {
 
 impl Tally {
     fn lose(&mut self, err: &Error) {
+        crate::server::progress("http1", &format!("lost a request: {err}"));
         self.lost += 1;
         self.truncated += u64::from(matches!(err, Error::Truncated));
     }
@@ -164,10 +165,17 @@ pub(crate) async fn upgrade(addr: SocketAddr) -> Tally {
 /// How an HTTP/2 request failed.
 fn refused(err: &hyper::Error) -> bool {
     // A stream the server never took: canceled before it was sent, refused, or above the
-    // last stream id of a GOAWAY (h2 reports those as "not a result of an error").
+    // last stream id of a GOAWAY (h2 reports those as "not a result of an error"; a stream
+    // cut by the end of the connection is "closed because of a broken pipe").
     if err.is_canceled() {
         return true;
     }
+    let text = chain(err);
+    text.contains("refused") || text.contains("not a result of an error")
+}
+
+/// An error and its sources, on one line.
+fn chain(err: &hyper::Error) -> String {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(inner) = source {
@@ -175,11 +183,13 @@ fn refused(err: &hyper::Error) -> bool {
         text.push_str(&inner.to_string());
         source = inner.source();
     }
-    text.contains("refused") || text.contains("not a result of an error")
+    text
 }
 
-/// HTTP/2 with prior knowledge: `streams` concurrent `GET /` loops on one connection,
-/// reconnecting after GOAWAY, until refused or `stop_at`.
+/// HTTP/2 with prior knowledge: `streams` concurrent request loops on one connection (one
+/// `GET /sleep/100`, the others `GET /`), reconnecting after GOAWAY, until refused or
+/// `stop_at`. A stream the server had taken (at or below GOAWAY's last stream id) that ends
+/// without its whole response is lost: h2 reports those as a broken pipe or a reset.
 pub(crate) async fn http2(addr: SocketAddr, streams: usize, stop_at: Instant) -> Tally {
     let mut tally = Tally::default();
     while Instant::now() < stop_at {
@@ -197,15 +207,17 @@ pub(crate) async fn http2(addr: SocketAddr, streams: usize, stop_at: Instant) ->
         };
         let conn = tokio::spawn(conn);
         let mut loops = tokio::task::JoinSet::new();
-        for _ in 0..streams {
+        for stream in 0..streams {
             let mut sender = sender.clone();
+            // One stream of each connection has work in flight (100 ms) when GOAWAY comes.
+            let path = if stream == 0 { "/sleep/100" } else { "/" };
             loops.spawn(async move {
                 let mut tally = Tally::default();
                 while Instant::now() < stop_at {
                     if sender.ready().await.is_err() {
                         break; // GOAWAY or closed: reconnect.
                     }
-                    let request = hyper::Request::get(format!("http://{addr}/"))
+                    let request = hyper::Request::get(format!("http://{addr}{path}"))
                         .body(Empty::new())
                         .unwrap_or_default();
                     let answer = tokio::time::timeout(CLIENT_BOUND, async {
@@ -219,7 +231,16 @@ pub(crate) async fn http2(addr: SocketAddr, streams: usize, stop_at: Instant) ->
                     match answer {
                         Ok(Ok(())) => tally.requests += 1,
                         Ok(Err(Some(err))) if refused(&err) => break,
-                        Ok(Err(Some(_))) | Err(_) => {
+                        Ok(Err(Some(err))) => {
+                            crate::server::progress(
+                                "http2",
+                                &format!("lost GET {path}: {}", chain(&err)),
+                            );
+                            tally.lost += 1;
+                            break;
+                        }
+                        Err(_) => {
+                            crate::server::progress("http2", &format!("GET {path} timed out"));
                             tally.lost += 1;
                             break;
                         }

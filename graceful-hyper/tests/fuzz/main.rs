@@ -93,7 +93,14 @@ fn env_u64(name: &str) -> Option<u64> {
     Some(parsed.unwrap_or_else(|_| panic!("{name}={value:?} is not a number")))
 }
 
+/// Installs (once) the panic hook that keeps the deliberate panics quiet and records the
+/// others.
 fn silence_deliberate_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(install_panic_hook);
+}
+
+fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if info.payload().downcast_ref::<&str>() == Some(&service::PANIC) {
@@ -161,7 +168,21 @@ fn a_seed_makes_the_same_case() {
     assert_ne!(one, other);
 }
 
-fn run_case(case: &Case, stats: &mut Stats) -> Result<(), String> {
+#[test]
+fn a_case_runs_the_same_every_time() {
+    silence_deliberate_panics();
+    let mut master = Rng::new(DEFAULT_SEED ^ 1);
+    for _ in 0..50 {
+        let case = Case::generate(&mut Rng::new(master.next()));
+        let (mut first, mut again) = (Stats::default(), Stats::default());
+        let one = run_case(&case, &mut first).expect("the case passes");
+        let two = run_case(&case, &mut again).expect("the case passes");
+        assert_eq!(one, two, "{case:#?}");
+    }
+}
+
+/// Runs one case: its report (virtual times included), or why it failed.
+fn run_case(case: &Case, stats: &mut Stats) -> Result<String, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -197,7 +218,7 @@ fn run_case(case: &Case, stats: &mut Stats) -> Result<(), String> {
     stats.killed += seen.report.killed;
     stats.handler_panics += seen.handler_panics;
     stats.hyper_assertions += seen.hyper_assertions;
-    Ok(())
+    Ok(format!("{:?}", seen.report))
 }
 
 /// How one connection's future ended.
@@ -316,7 +337,10 @@ async fn drive(case: &Case) -> Result<Seen, String> {
         (&mut run).await
     } else {
         let force_at = stopped + case.force_after;
+        // `biased`: tokio's select! otherwise polls in a random order, and a case must
+        // depend on its seed alone.
         tokio::select! {
+            biased;
             report = &mut run => report,
             () = tokio::time::sleep_until(force_at) => {
                 kill_at = kill_at.min(force_at);
@@ -456,6 +480,7 @@ async fn client_script(io: DuplexStream, script: Script) {
         std::future::pending::<()>().await;
     };
     tokio::select! {
+        biased;
         () = reader => {}
         () = writer => {}
     }
