@@ -427,14 +427,21 @@ pub fn the_drain_delay_serves_on_while_not_ready(example: &str) {
     let mut start = Start::new(example);
     start.args = "--addr 127.0.0.1:0 --timeout 20 --drain-delay 1";
     let server = start.start();
-    assert_eq!(get(server.addr, "/ready").unwrap().0, 200, "ready before the signal");
+    assert_eq!(
+        get(server.addr, "/ready").unwrap().0,
+        200,
+        "ready before the signal"
+    );
     let signal = Instant::now();
     server.signal(Signal::TERM);
     let addr = server.addr;
     wait_for(Duration::from_secs(2), "/ready answers 503", || {
         matches!(get(addr, "/ready"), Ok((503, _)))
     });
-    assert!(signal.elapsed() < Duration::from_secs(1), "seen within the delay");
+    assert!(
+        signal.elapsed() < Duration::from_secs(1),
+        "seen within the delay"
+    );
     // A new connection, during the delay: served as before.
     let (status, body) = get(server.addr, "/").unwrap();
     assert_eq!((status, body.as_str()), (200, "hello"));
@@ -452,6 +459,9 @@ pub fn a_second_signal_ends_the_drain_delay(example: &str) {
     let mut start = Start::new(example);
     start.args = "--addr 127.0.0.1:0 --timeout 20 --drain-delay 30";
     let server = start.start();
+    // Served once: the signal handlers are in place (they are set when serving begins,
+    // just after the `listening on` line).
+    assert_eq!(get(server.addr, "/ready").unwrap().0, 200);
     server.signal(Signal::TERM);
     let addr = server.addr;
     wait_for(Duration::from_secs(2), "/ready answers 503", || {
