@@ -1,5 +1,5 @@
 //! The `hello_smol` example: hyper on smol, one `serve_http` call, with hot restart on
-//! SIGHUP, socket activation and `sd_notify` (see [`deploy`](crate::deploy)).
+//! SIGHUP, socket activation and `sd_notify` (see [`deploy`]).
 //!
 //! The server body is shared with `hello_async_std` ([`serve_on`]): async-std runs on the
 //! same reactor (async-io), so only the executor differs (a [`Smol`] runtime with a

@@ -1,5 +1,5 @@
 //! The `hello_tokio` example: hyper on tokio, one `serve_http` call, with hot restart on
-//! SIGHUP, socket activation and `sd_notify` (see [`deploy`](crate::deploy)).
+//! SIGHUP, socket activation and `sd_notify` (see [`deploy`]).
 //!
 //! The example binary is a thin `main` around [`main_with`], so that the `http_tokio` tests
 //! can run the very same server in a child process.
