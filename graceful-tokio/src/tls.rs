@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use rustls::{ServerConfig, ServerConnection};
+use rustls::ServerConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::{Accept, TlsAcceptor};
 
@@ -40,81 +40,8 @@ use crate::{Listener, SocketOptions, Tokio};
 
 pub use graceful_core::tls::{
     load_pem, load_pem_files, provider, server_config, CertResolver, TlsCounters, TlsError,
-    ALPN_H2_HTTP1, ALPN_HTTP1,
+    TlsListener, ALPN_H2_HTTP1, ALPN_HTTP1, DEFAULT_HANDSHAKE_TIMEOUT,
 };
-
-/// How long a handshake may take unless told otherwise.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A [`Listener`] that serves TLS on the connections of another.
-///
-/// Build the [`ServerConfig`] with graceful-core's [`tls`](graceful_core::tls) helpers (PEM
-/// files, a reloadable certificate, ALPN `h2, http/1.1`) or bring your own.
-///
-/// # Examples
-///
-/// ```no_run
-/// use graceful_tokio::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
-/// use std::sync::Arc;
-/// use std::time::Duration;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let certs = Arc::new(CertResolver::from_pem_files("cert.pem", "key.pem")?);
-/// let tcp = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
-/// let listener = TlsListener::new(tcp, server_config(certs.clone(), ALPN_H2_HTTP1)?)
-///     .handshake_timeout(Duration::from_secs(5));
-/// let counters = listener.counters(); // failed and timed-out handshakes, for metrics
-/// # let _ = (listener, counters);
-/// # Ok(())
-/// # }
-/// ```
-pub struct TlsListener<L> {
-    inner: L,
-    acceptor: TlsAcceptor,
-    handshake_timeout: Duration,
-    counters: TlsCounters,
-}
-
-impl<L> TlsListener<L> {
-    /// Serves TLS with `config` on what `inner` accepts.
-    pub fn new(inner: L, config: Arc<ServerConfig>) -> TlsListener<L> {
-        TlsListener {
-            inner,
-            acceptor: TlsAcceptor::from(config),
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            counters: TlsCounters::default(),
-        }
-    }
-
-    /// How long a handshake may take, from the connection's first poll (default
-    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]).
-    pub fn handshake_timeout(mut self, timeout: Duration) -> TlsListener<L> {
-        self.handshake_timeout = timeout;
-        self
-    }
-
-    /// The handshake counters of this listener's connections (shared: read them while it
-    /// serves).
-    pub fn counters(&self) -> TlsCounters {
-        self.counters.clone()
-    }
-
-    /// The inner listener.
-    pub fn get_ref(&self) -> &L {
-        &self.inner
-    }
-
-    /// The inner listener.
-    pub fn get_mut(&mut self) -> &mut L {
-        &mut self.inner
-    }
-
-    /// The inner listener.
-    pub fn into_inner(self) -> L {
-        self.inner
-    }
-}
 
 impl<L> Listener<Tokio> for TlsListener<L>
 where
@@ -124,15 +51,15 @@ where
     type Io = TlsStream<L::Io>;
 
     async fn accept(&mut self) -> io::Result<TlsStream<L::Io>> {
-        let io = self.inner.accept().await?;
+        let io = self.get_mut().accept().await?;
         Ok(TlsStream {
             state: State::Fresh {
                 io,
-                acceptor: self.acceptor.clone(),
+                acceptor: TlsAcceptor::from(self.config().clone()),
             },
             mid_handshake: Arc::new(AtomicBool::new(false)),
-            timeout: self.handshake_timeout,
-            counters: self.counters.clone(),
+            timeout: self.timeout(),
+            counters: self.counters(),
         })
     }
 
@@ -145,15 +72,6 @@ where
             State::Fresh { io, .. } => L::configure(io, options),
             _ => Ok(()),
         }
-    }
-}
-
-impl<L> fmt::Debug for TlsListener<L> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsListener")
-            .field("handshake_timeout", &self.handshake_timeout)
-            .field("counters", &self.counters)
-            .finish_non_exhaustive()
     }
 }
 
