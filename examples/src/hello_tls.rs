@@ -174,33 +174,58 @@ pub fn report_handshakes(name: &str, counters: &TlsCounters) {
     );
 }
 
+/// What both HTTPS examples set up before serving: their flags, the certificate (the one
+/// given, or a self-signed one) and the TLS settings.
+#[derive(Debug)]
+pub struct Setup {
+    /// The HTTPS flags.
+    pub tls: TlsArgs,
+    /// The HTTP examples' flags.
+    pub args: crate::args::Args,
+    /// The certificate, reloadable.
+    pub certs: Arc<CertResolver>,
+    /// The TLS settings (ALPN `h2, http/1.1`).
+    pub config: Arc<graceful_tokio::tls::ServerConfig>,
+}
+
+impl Setup {
+    /// Parses the command line, starts tracing, loads or makes the certificate.
+    ///
+    /// # Errors
+    ///
+    /// Exit code 2, after saying why on stderr.
+    pub fn from_args(name: &str, args: impl IntoIterator<Item = String>) -> Result<Setup, u8> {
+        let fail = |error: String| {
+            eprintln!("{name}: {error}");
+            2
+        };
+        let (tls, rest) = TlsArgs::split(args).map_err(|e| fail(format!("{e}\n{USAGE}")))?;
+        let args = http::parse_args(rest).map_err(|e| fail(format!("{e}\n{USAGE}")))?;
+        http::init_tracing();
+        let certs = tls.certificate().map_err(|e| fail(e.to_string()))?;
+        let config =
+            server_config(certs.clone(), ALPN_H2_HTTP1).map_err(|e| fail(e.to_string()))?;
+        Ok(Setup {
+            tls,
+            args,
+            certs,
+            config,
+        })
+    }
+}
+
 /// Runs the `hello_tls` server with these command-line arguments (the program name left
 /// out) until it has shut down; returns the process's exit code.
 pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
     const NAME: &str = "hello_tls";
-    let parsed = TlsArgs::split(args)
-        .and_then(|(tls, rest)| Ok((tls, http::parse_args(rest).map_err(|e| e.to_string())?)));
-    let (tls, args) = match parsed {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            eprintln!("{NAME}: {error}\n{USAGE}");
-            return 2;
-        }
-    };
-    http::init_tracing();
-    let certs = match tls.certificate() {
-        Ok(certs) => certs,
-        Err(error) => {
-            eprintln!("{NAME}: {error}");
-            return 2;
-        }
-    };
-    let config = match server_config(certs.clone(), ALPN_H2_HTTP1) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("{NAME}: {error}");
-            return 2;
-        }
+    let Setup {
+        tls,
+        args,
+        certs,
+        config,
+    } = match Setup::from_args(NAME, args) {
+        Ok(setup) => setup,
+        Err(code) => return code,
     };
     let server: graceful_tokio::Server = match http::server(NAME, &args, None) {
         Ok(server) => server,

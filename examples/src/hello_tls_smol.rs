@@ -4,41 +4,26 @@
 //! The same contract as `hello_tls` (see [`crate::hello_tls`]), whose flags and certificate
 //! handling it shares; only the runtime differs.
 
-use graceful_smol::tls::{server_config, TlsListener, ALPN_H2_HTTP1};
+use graceful_smol::tls::TlsListener;
 use graceful_smol::Smol;
 use hyper::service::service_fn;
 use smol::net::TcpListener;
 
-use crate::hello_tls::{announce, report_handshakes, TlsArgs, USAGE};
+use crate::hello_tls::{announce, report_handshakes, Setup, TlsArgs};
 use crate::http;
 
 /// Runs the `hello_tls_smol` server with these command-line arguments (the program name
 /// left out) until it has shut down; returns the process's exit code.
 pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
     const NAME: &str = "hello_tls_smol";
-    let parsed = TlsArgs::split(args)
-        .and_then(|(tls, rest)| Ok((tls, http::parse_args(rest).map_err(|e| e.to_string())?)));
-    let (tls, args) = match parsed {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            eprintln!("{NAME}: {error}\n{USAGE}");
-            return 2;
-        }
-    };
-    http::init_tracing();
-    let certs = match tls.certificate() {
-        Ok(certs) => certs,
-        Err(error) => {
-            eprintln!("{NAME}: {error}");
-            return 2;
-        }
-    };
-    let config = match server_config(certs.clone(), ALPN_H2_HTTP1) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("{NAME}: {error}");
-            return 2;
-        }
+    let Setup {
+        tls,
+        args,
+        certs,
+        config,
+    } = match Setup::from_args(NAME, args) {
+        Ok(setup) => setup,
+        Err(code) => return code,
     };
     let server: graceful_smol::Server = match http::server(NAME, &args, None) {
         Ok(server) => server,

@@ -38,6 +38,7 @@ use tokio_rustls::{Accept, TlsAcceptor};
 
 use crate::{Listener, SocketOptions, Tokio};
 
+pub use graceful_core::tls::rustls::{self, ServerConfig};
 pub use graceful_core::tls::{
     load_pem, load_pem_files, provider, server_config, CertResolver, TlsCounters, TlsError,
     TlsListener, ALPN_H2_HTTP1, ALPN_HTTP1, DEFAULT_HANDSHAKE_TIMEOUT,
