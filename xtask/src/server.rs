@@ -186,6 +186,15 @@ pub(crate) const ALL: &[Spec] = &[
         tls: false,
     },
     Spec {
+        name: "hello_tokio_current",
+        program: Program::Example("hello_tokio_current"),
+        args: &[],
+        baseline: Some(RAW_AUTO),
+        ours: true,
+        optional: true,
+        tls: false,
+    },
+    Spec {
         name: "axum_tokio",
         program: Program::Example("axum_tokio"),
         args: &[],

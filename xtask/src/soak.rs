@@ -26,8 +26,8 @@
 //! line sums them all, and the task fails on any loss, truncation, hang or bad report.
 //!
 //! The runtimes are the example servers: `tokio` (`hello_tokio`, multi-thread), `smol`
-//! (`hello_smol`), `async_std` (`hello_async_std`). `tokio_current` is reported as skipped
-//! until `hello_tokio` gets a current-thread flag.
+//! (`hello_smol`), `async_std` (`hello_async_std`). `tokio_current` is
+//! `hello_tokio_current`, the same server on tokio's current-thread runtime.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -53,10 +53,7 @@ const LOW_NOFILE: u64 = 48;
 /// The runtimes, and the example server of each (`None`: skipped, with the reason).
 const RUNTIMES: &[(&str, Result<&str, &str>)] = &[
     ("tokio", Ok("hello_tokio")),
-    (
-        "tokio_current",
-        Err("hello_tokio has no current-thread flag"),
-    ),
+    ("tokio_current", Ok("hello_tokio_current")),
     ("smol", Ok("hello_smol")),
     ("async_std", Ok("hello_async_std")),
 ];
