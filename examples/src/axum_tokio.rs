@@ -58,8 +58,11 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
             eprintln!("{NAME}: cannot listen on {}", args.addr);
             return 1;
         };
-        http::announce(listener.local_addr(), &args.addr);
+        let local = listener.local_addr();
         http::watch_progress(&graceful_tokio::Tokio, server.shutdown());
-        http::finish(NAME, server.serve_http(listener, router()).await)
+        // Made before the announcement: it sets the signal handlers.
+        let serving = server.serve_http(listener, router());
+        http::announce(local, &args.addr);
+        http::finish(NAME, serving.await)
     })
 }

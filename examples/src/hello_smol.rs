@@ -49,7 +49,7 @@ pub fn serve_on(
                 return 1;
             }
         };
-        http::announce(listener.local_addr(), &args.addr);
+        let local = listener.local_addr();
         let hangups = deploy::async_io_hangups(name);
         let bound = http::drain_bound(&args);
         runtime.spawn(Box::pin(deploy.run(
@@ -60,6 +60,10 @@ pub fn serve_on(
         )));
         http::watch_progress(&runtime, server.shutdown());
         let service = service_fn(move |request| http::route(request, runtime.clone()));
-        http::finish(name, server.serve_http(listener, service).await)
+        // Made before the announcement: it sets the signal handlers, so that a signal sent
+        // as soon as the line is out drains instead of killing the process.
+        let serving = server.serve_http(listener, service);
+        http::announce(local, &args.addr);
+        http::finish(name, serving.await)
     }))
 }

@@ -250,14 +250,16 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
         let listener = TlsListener::new(tcp, config).handshake_timeout(tls.handshake_timeout);
         let counters = listener.counters();
         spawn_reloader(tls, certs);
-        announce(local, &args.addr);
         http::watch_progress(&Tokio, server.shutdown());
 
         // Each stream handshakes on its first read, in its connection's task; the listener
         // hands graceful-hyper its `mid_handshake` flag, so that a drain tells a handshake
         // under way from silence.
         let service = service_fn(|request| http::route(request, Tokio));
-        let report = server.serve_http(listener, service).await;
+        // Made before the announcement: it sets the signal handlers.
+        let serving = server.serve_http(listener, service);
+        announce(local, &args.addr);
+        let report = serving.await;
         eprintln!("{NAME}: {report}");
         report_handshakes(NAME, &counters);
         0

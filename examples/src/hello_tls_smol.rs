@@ -41,11 +41,13 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
         let listener = TlsListener::new(tcp, config).handshake_timeout(tls.handshake_timeout);
         let counters = listener.counters();
         spawn_reloader(tls, certs);
-        announce(local, &args.addr);
         http::watch_progress(&Smol::default(), server.shutdown());
 
         let service = service_fn(|request| http::route(request, Smol::default()));
-        let report = server.serve_http(listener, service).await;
+        // Made before the announcement: it sets the signal handlers.
+        let serving = server.serve_http(listener, service);
+        announce(local, &args.addr);
+        let report = serving.await;
         eprintln!("{NAME}: {report}");
         report_handshakes(NAME, &counters);
         0

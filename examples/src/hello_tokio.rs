@@ -48,12 +48,16 @@ pub fn main_on(args: impl IntoIterator<Item = String>, mut flavor: tokio::runtim
                 return 1;
             }
         };
-        http::announce(listener.local_addr(), &args.addr);
+        let local = listener.local_addr();
         let hangups = deploy::tokio_hangups(NAME);
         let bound = http::drain_bound(&args);
         tokio::spawn(deploy.run(server.shutdown(), TokioTimer, bound, hangups));
         http::watch_progress(&Tokio, server.shutdown());
         let service = service_fn(|request| http::route(request, Tokio));
-        http::finish(NAME, server.serve_http(listener, service).await)
+        // Made before the announcement: it sets the signal handlers, so that a signal sent
+        // as soon as the line is out drains instead of killing the process.
+        let serving = server.serve_http(listener, service);
+        http::announce(local, &args.addr);
+        http::finish(NAME, serving.await)
     })
 }
