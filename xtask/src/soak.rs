@@ -408,6 +408,10 @@ pub(crate) fn report_line(name: &str, log: &str) -> Result<(String, [usize; 4]),
         .split_once(": ")
         .ok_or_else(|| format!("cannot read {line:?}"))?;
     let outcome = head.split(" in ").next().unwrap_or("");
+    // What follows the four counts (killed by state, the slowest connection, the drain
+    // delay) is not read here.
+    let counts = counts.split(';').next().unwrap_or("");
+    let counts = counts.split(" (").next().unwrap_or("");
     let numbers: Vec<usize> = counts
         .split(", ")
         .filter_map(|part| part.split(' ').next()?.parse().ok())
@@ -459,6 +463,10 @@ mod tests {
         let (outcome, counts) = report_line("hello_tokio", LOG).unwrap();
         assert_eq!((outcome.as_str(), counts), ("drained", [12, 30, 2, 0]));
         assert!(report_line("hello_smol", LOG).is_err());
+        let full = "hello_tokio: forced in 84.070ms: 13 completed, 24 idle closed, 2 hijacked, \
+                    8 killed (4 new, 4 active); slowest 67.378ms; after a drain delay of 1.000s";
+        let (outcome, counts) = report_line("hello_tokio", full).unwrap();
+        assert_eq!((outcome.as_str(), counts), ("forced", [13, 24, 2, 8]));
         assert!(report_line("hello_tokio", "hello_tokio: drained in 1s: 1 completed, x").is_err());
     }
 
