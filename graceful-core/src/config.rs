@@ -104,6 +104,20 @@ impl Builder {
     /// once. One quiet for less gets the rest of this period, so that a keep-alive client in
     /// the middle of a request loop is answered instead of racing the close. `Duration::ZERO`
     /// closes quiet connections at once. Defaults to 250 ms.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use std::time::Duration;
+    ///
+    /// let graceful = Graceful::builder()
+    ///     .quiet_period(Duration::from_millis(100))
+    ///     .build(ManualTimer::new())
+    ///     .unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// assert_eq!(conn.quiet_period(), Duration::from_millis(100));
+    /// ```
     pub fn quiet_period(mut self, quiet_period: Duration) -> Builder {
         self.quiet_period = quiet_period;
         self
@@ -174,6 +188,23 @@ impl Builder {
     /// subject to the veto.
     ///
     /// [`force`]: crate::Shutdown::force
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::FutureExt;
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder()
+    ///     .before_shutdown(|| false) // not now
+    ///     .build(ManualTimer::new())
+    ///     .unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// let mut run = graceful.run();
+    /// shutdown.stop();
+    /// assert!((&mut run).now_or_never().is_none());
+    /// assert!(!shutdown.is_shutting_down(), "vetoed: serving on");
+    /// ```
     pub fn before_shutdown(mut self, hook: impl Fn() -> bool + Send + Sync + 'static) -> Builder {
         self.before_shutdown = Some(Arc::new(hook));
         self
@@ -181,6 +212,24 @@ impl Builder {
 
     /// Called once, after accepting has been told to stop and before connections are drained
     /// (Go's `ShutdownInitiated`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let told = Arc::new(AtomicBool::new(false));
+    /// let hook = told.clone();
+    /// let graceful = Graceful::builder()
+    ///     .on_shutdown(move || hook.store(true, Ordering::SeqCst))
+    ///     .build(ManualTimer::new())
+    ///     .unwrap();
+    /// graceful.shutdown().stop();
+    /// futures::executor::block_on(graceful.run());
+    /// assert!(told.load(Ordering::SeqCst));
+    /// ```
     pub fn on_shutdown(mut self, hook: impl Fn() + Send + Sync + 'static) -> Builder {
         self.on_shutdown = Some(Arc::new(hook));
         self
@@ -189,6 +238,26 @@ impl Builder {
     /// Called on every state change of every connection, `New` and `Closed` included (Go's
     /// `ConnState`). It runs inline on the connection's task, on the request path: keep it
     /// short and never block in it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{ConnState, Graceful, ManualTimer};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let graceful = Graceful::builder()
+    ///     .on_state_change(move |_, state| log.lock().unwrap().push(state))
+    ///     .build(ManualTimer::new())
+    ///     .unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active();
+    /// conn.mark_idle();
+    /// drop(conn);
+    /// use ConnState::*;
+    /// assert_eq!(*seen.lock().unwrap(), [New, Active, Idle, Closed]);
+    /// ```
     pub fn on_state_change(
         mut self,
         observer: impl Fn(ConnId, ConnState) + Send + Sync + 'static,
@@ -205,6 +274,21 @@ impl Builder {
     /// [`force`](crate::Shutdown::force) to stop at once), a timeout or quiet period longer
     /// than [`MAX_DURATION`], a drain delay longer than that, or a quiet period not shorter than the timeout (quiet
     /// connections would be killed instead of closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{ConfigError, Graceful, ManualTimer};
+    /// use std::time::Duration;
+    ///
+    /// let err = Graceful::builder()
+    ///     .timeout(Duration::from_millis(100))
+    ///     .quiet_period(Duration::from_millis(250))
+    ///     .build(ManualTimer::new())
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ConfigError::QuietPeriodNotShorterThanTimeout { .. }));
+    /// assert!(err.to_string().starts_with("quiet period of 250ms"));
+    /// ```
     pub fn build(self, timer: impl Timer) -> Result<Graceful, ConfigError> {
         self.validate()?;
         Ok(Graceful::from_shared(Shared::new(self, Arc::new(timer))))
