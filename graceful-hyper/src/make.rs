@@ -78,7 +78,7 @@ pub trait MakeService<M>: Send + Sync + 'static {
     /// The response body.
     type Body: Body<Data = Self::Data, Error = Self::BodyError> + Send + 'static;
     /// The body's chunks.
-    type Data: bytes_buf::Buf + Send + 'static;
+    type Data: hyper::body::Buf + Send + 'static;
     /// The body's error.
     type BodyError: Into<BoxError>;
     /// The service's error.
@@ -96,10 +96,6 @@ pub trait MakeService<M>: Send + Sync + 'static {
 
     /// The service for one more connection.
     fn make_service(&self) -> Self::Service;
-}
-
-mod bytes_buf {
-    pub use hyper::body::Buf;
 }
 
 impl<S, B> MakeService<Hyper> for S
