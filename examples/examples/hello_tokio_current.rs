@@ -9,8 +9,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let flavor = tokio::runtime::Builder::new_current_thread();
+    let args = std::env::args().skip(1);
     ExitCode::from(examples::hello_tokio::main_on(
-        std::env::args().skip(1),
+        "hello_tokio_current",
+        args,
         flavor,
     ))
 }

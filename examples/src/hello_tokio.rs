@@ -14,29 +14,36 @@ use crate::http;
 /// Runs the `hello_tokio` server with these command-line arguments (the program name left
 /// out) until it has shut down; returns the process's exit code.
 pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
-    main_on(args, tokio::runtime::Builder::new_multi_thread())
+    main_on(
+        "hello_tokio",
+        args,
+        tokio::runtime::Builder::new_multi_thread(),
+    )
 }
 
-/// [`main_with`] on a runtime of the given flavor (the tests run it on a current-thread
-/// runtime too: every connection then shares the thread of the accept loop).
-pub fn main_on(args: impl IntoIterator<Item = String>, mut flavor: tokio::runtime::Builder) -> u8 {
-    const NAME: &str = "hello_tokio";
-    let args = match http::start(NAME, args) {
+/// [`main_with`] as `name`, on a runtime of the given flavor (`hello_tokio_current` runs it
+/// on a current-thread runtime: every connection then shares the thread of the accept loop).
+pub fn main_on(
+    name: &'static str,
+    args: impl IntoIterator<Item = String>,
+    mut flavor: tokio::runtime::Builder,
+) -> u8 {
+    let args = match http::start(name, args) {
         Ok(args) => args,
         Err(code) => return code,
     };
     // Before any thread starts: it clears the `LISTEN_*` variables.
-    let Some(mut deploy) = Deploy::start(NAME) else {
+    let Some(mut deploy) = Deploy::start(name) else {
         return 1;
     };
-    let server: Server = match http::server(NAME, &args, Some(&deploy)) {
+    let server: Server = match http::server(name, &args, Some(&deploy)) {
         Ok(server) => server,
         Err(code) => return code,
     };
     let runtime = match flavor.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("{NAME}: cannot start tokio: {error}");
+            eprintln!("{name}: cannot start tokio: {error}");
             return 1;
         }
     };
@@ -44,12 +51,12 @@ pub fn main_on(args: impl IntoIterator<Item = String>, mut flavor: tokio::runtim
         let listener = match deploy.listen(&args.addr).and_then(TcpListener::from_std) {
             Ok(listener) => deploy.gated(listener),
             Err(error) => {
-                eprintln!("{NAME}: cannot listen on {}: {error}", args.addr);
+                eprintln!("{name}: cannot listen on {}: {error}", args.addr);
                 return 1;
             }
         };
         let local = listener.local_addr();
-        let hangups = deploy::tokio_hangups(NAME);
+        let hangups = deploy::tokio_hangups(name);
         let bound = http::drain_bound(&args);
         tokio::spawn(deploy.run(server.shutdown(), TokioTimer, bound, hangups));
         http::watch_progress(&Tokio, server.shutdown());
@@ -58,6 +65,6 @@ pub fn main_on(args: impl IntoIterator<Item = String>, mut flavor: tokio::runtim
         // as soon as the line is out drains instead of killing the process.
         let serving = server.serve_http(listener, service);
         http::announce(local, &args.addr);
-        http::finish(NAME, serving.await)
+        http::finish(name, serving.await)
     })
 }

@@ -12,7 +12,7 @@ fn child() {
         ("axum_tokio", |args| examples::axum_tokio::main_with(args)),
         ("hello_tokio_current", |args| {
             let flavor = tokio::runtime::Builder::new_current_thread();
-            examples::hello_tokio::main_on(args, flavor)
+            examples::hello_tokio::main_on("hello_tokio_current", args, flavor)
         }),
     ]);
 }
