@@ -31,4 +31,5 @@ http::http_suite!(hello_async_std:
     s4_keep_alive_loop_loses_nothing,
     s6_silent_and_half_heads,
     s7_http2,
+    s8_upgrades,
 );

@@ -42,4 +42,5 @@ http::http_suite!(hello_tokio_current:
     s4_keep_alive_loop_loses_nothing,
     s6_silent_and_half_heads,
     s7_http2,
+    s8_upgrades,
 );
