@@ -16,7 +16,7 @@ pub(crate) type OnShutdown = Arc<dyn Fn() + Send + Sync>;
 pub(crate) type OnStateChange = Arc<dyn Fn(ConnId, ConnState) + Send + Sync>;
 
 /// The longest timeout or quiet period accepted: ten years. Longer ones are almost certainly a
-/// unit mistake; use `None` to wait forever.
+/// unit mistake; use `no_timeout()` to wait forever.
 pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Settings and hooks for a [`Graceful`] server, validated by [`build`](Builder::build).
@@ -346,9 +346,9 @@ impl fmt::Debug for Builder {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// `listen_limit(Some(0))`: no connection could ever be accepted.
+    /// `listen_limit(0)`: no connection could ever be accepted.
     ZeroListenLimit,
-    /// `timeout(Some(ZERO))`: every connection would be killed at once.
+    /// `timeout(Duration::ZERO)`: every connection would be killed at once.
     ZeroTimeout,
     /// A timeout longer than [`MAX_DURATION`].
     TimeoutTooLong(Duration),
@@ -372,10 +372,10 @@ impl fmt::Display for ConfigError {
                 f.write_str("listen limit is zero: no connection could ever be accepted")
             }
             ConfigError::ZeroTimeout => f.write_str(
-                "shutdown timeout is zero: use `None` to wait forever or `force` to stop at once",
+                "shutdown timeout is zero: use `no_timeout()` to wait forever or `force` to stop at once",
             ),
             ConfigError::TimeoutTooLong(t) => {
-                write!(f, "shutdown timeout of {t:?} is longer than ten years: use `None` to wait forever")
+                write!(f, "shutdown timeout of {t:?} is longer than ten years: use `no_timeout()` to wait forever")
             }
             ConfigError::QuietPeriodTooLong(q) => {
                 write!(f, "quiet period of {q:?} is longer than ten years")

@@ -189,14 +189,14 @@ fn settings_that_make_no_sense_are_rejected_when_built() {
         (
             builder().timeout(Duration::ZERO),
             ConfigError::ZeroTimeout,
-            "shutdown timeout is zero: use `None` to wait forever or `force` to stop at once"
+            "shutdown timeout is zero: use `no_timeout()` to wait forever or `force` to stop at once"
                 .to_owned(),
         ),
         (
             builder().timeout(long),
             ConfigError::TimeoutTooLong(long),
             format!(
-                "shutdown timeout of {long:?} is longer than ten years: use `None` to wait forever"
+                "shutdown timeout of {long:?} is longer than ten years: use `no_timeout()` to wait forever"
             ),
         ),
         (
