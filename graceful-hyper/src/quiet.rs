@@ -80,7 +80,10 @@ impl QuietLimit {
     ) -> Poll<()> {
         let fired = match &self.waker {
             Some((task, fired)) if task.will_wake(cx.waker()) => {
-                if !fired.fired.swap(false, Ordering::AcqRel) {
+                // A load on every poll of the connection; the swap only once it fired.
+                if !fired.fired.load(Ordering::Acquire)
+                    || !fired.fired.swap(false, Ordering::AcqRel)
+                {
                     return Poll::Pending;
                 }
                 fired.clone()
