@@ -4,7 +4,9 @@
 //! counts do not. Each server runs twice under `valgrind --tool=callgrind`: once serving
 //! nothing (started, then SIGTERM), once serving `--requests` keep-alive HTTP/1.1 requests
 //! from `h2load --h1 -c4` (nghttp2's load generator); the difference over the requests is
-//! the cost of one request, start-up and shutdown subtracted. Needs `valgrind` and `h2load`.
+//! the cost of one request, start-up and shutdown subtracted; HTTPS servers are loaded over
+//! TLS (h2load does not check the bench's self-signed certificate). Needs `valgrind` and
+//! `h2load`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -125,7 +127,8 @@ fn instructions(spec: &Spec, requests: u64, dir: &Path) -> Result<u64, String> {
     ];
     let server = Server::start_under(spec, 30.0, &wrapper)?;
     if requests > 0 {
-        let url = format!("http://{}/", server.addr());
+        let scheme = if spec.tls { "https" } else { "http" };
+        let url = format!("{scheme}://{}/", server.addr());
         let output = Command::new("h2load")
             .args(["--h1", "-c4", &format!("-n{requests}"), &url])
             .output()
