@@ -82,6 +82,7 @@
 //!     }
 //! }
 //!
+//! # #[cfg(feature = "http1")] // an HTTP/1 client
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let graceful = Graceful::builder().build(Clock)?;
@@ -119,6 +120,8 @@
 //! assert_eq!(report.outcome, Outcome::Drained);
 //! eprintln!("{report}");
 //! # Ok(()) }
+//! # #[cfg(not(feature = "http1"))]
+//! # fn main() {}
 //! ```
 //!
 //! [graceful]: https://example.invalid/graceful
@@ -129,24 +132,39 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-mod body;
-mod builder;
-mod drain;
-mod error;
-mod io;
-pub mod make;
-mod notice;
-mod quiet;
-mod serve;
-mod service;
-mod shared;
-mod timer;
-pub mod upgrade;
-pub mod watch;
+/// Items that serve a protocol: all but the docs need `http1` or `http2` (as in hyper,
+/// which serves nothing without them).
+macro_rules! cfg_proto {
+    ($($item:item)*) => {
+        $(
+            #[cfg(any(feature = "http1", feature = "http2"))]
+            $item
+        )*
+    };
+}
 
-pub use crate::body::ResponseBody;
-pub use crate::builder::{Http, DEFAULT_HEADER_GRACE, DEFAULT_HEADER_READ_TIMEOUT};
-pub use crate::error::Error;
-pub use crate::make::{__private, MakeService};
-pub use crate::service::ResponseFuture;
-pub use crate::watch::Watch;
+cfg_proto! {
+    mod body;
+    mod builder;
+    mod drain;
+    mod error;
+    mod io;
+    pub mod make;
+    mod notice;
+    mod quiet;
+    mod serve;
+    mod service;
+    mod shared;
+    mod timer;
+    pub mod upgrade;
+    pub mod watch;
+
+    pub use crate::body::ResponseBody;
+    pub use crate::builder::{
+        Http, HttpServerConnExec, DEFAULT_HEADER_GRACE, DEFAULT_HEADER_READ_TIMEOUT,
+    };
+    pub use crate::error::Error;
+    pub use crate::make::{__private, MakeService};
+    pub use crate::service::ResponseFuture;
+    pub use crate::watch::Watch;
+}

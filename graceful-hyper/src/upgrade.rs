@@ -43,6 +43,7 @@
 //!     }
 //! }
 //!
+//! # #[cfg(feature = "http1")] // an HTTP/1 client
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let graceful = Graceful::builder().build(Clock)?;
@@ -80,6 +81,8 @@
 //! let report = run.await?;
 //! assert_eq!((report.outcome, report.hijacked), (Outcome::Drained, 1));
 //! # Ok(()) }
+//! # #[cfg(not(feature = "http1"))]
+//! # fn main() {}
 //! ```
 //!
 //! # Invariants

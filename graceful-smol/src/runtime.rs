@@ -65,21 +65,21 @@ impl fmt::Debug for Smol {
 
 impl Runtime for Smol {
     type Timer = SmolTimer;
-    #[cfg(feature = "http")]
+    #[cfg(any(feature = "http1", feature = "http2"))]
     type Http = crate::Http;
-    #[cfg(not(feature = "http"))]
+    #[cfg(not(any(feature = "http1", feature = "http2")))]
     type Http = ();
 
     fn timer(&self) -> SmolTimer {
         SmolTimer
     }
 
-    #[cfg(feature = "http")]
+    #[cfg(any(feature = "http1", feature = "http2"))]
     fn http(&self) -> crate::Http {
         crate::Http::new(SmolTimer, crate::SmolExecutor(self.clone()))
     }
 
-    #[cfg(not(feature = "http"))]
+    #[cfg(not(any(feature = "http1", feature = "http2")))]
     fn http(&self) {}
 
     fn spawn(&self, task: ConnectionTask) {
