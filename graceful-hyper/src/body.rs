@@ -59,6 +59,20 @@ impl<B> ResponseBody<B> {
     }
 
     /// The wrapped body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::ResponseBody;
+    /// use http_body::Body as _;
+    /// use http_body_util::Full;
+    /// use hyper::body::Bytes;
+    ///
+    /// fn exact_length(body: &ResponseBody<Full<Bytes>>) -> Option<u64> {
+    ///     body.get_ref().size_hint().exact()
+    /// }
+    /// # let _ = exact_length;
+    /// ```
     pub fn get_ref(&self) -> &B {
         &self.inner
     }

@@ -170,6 +170,20 @@ impl<E> Http<E> {
     ///
     /// The timer drives hyper's timeouts as well as graceful-hyper's own waits; the executor
     /// runs HTTP/2 streams.
+    ///
+    /// # Examples
+    ///
+    /// On tokio, with hyper-util's timer and executor (graceful-tokio's `Server` makes this
+    /// one for you, on its own timer):
+    ///
+    /// ```
+    /// use graceful_hyper::Http;
+    /// use hyper_util::rt::{TokioExecutor, TokioTimer};
+    ///
+    /// let http = Http::new(TokioTimer::new(), TokioExecutor::new());
+    /// let same_settings = http.clone(); // cheap: the settings are shared
+    /// # let _ = same_settings;
+    /// ```
     pub fn new<T>(timer: T, executor: E) -> Http<E>
     where
         T: Timer + Send + Sync + 'static,
@@ -214,6 +228,16 @@ impl<E: Clone> Http<E> {
 
     /// Serves HTTP/1 only (no look for the HTTP/2 preface). Without the `http2` feature,
     /// that is the default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Http;
+    /// use hyper_util::rt::{TokioExecutor, TokioTimer};
+    ///
+    /// let http = Http::new(TokioTimer::new(), TokioExecutor::new()).http1_only();
+    /// # let _ = http;
+    /// ```
     #[cfg(feature = "http1")]
     #[cfg_attr(docsrs, doc(cfg(feature = "http1")))]
     pub fn http1_only(mut self) -> Self {
@@ -223,6 +247,16 @@ impl<E: Clone> Http<E> {
 
     /// Serves HTTP/2 only (prior knowledge, or TLS with ALPN `h2`). Without the `http1`
     /// feature, that is the default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Http;
+    /// use hyper_util::rt::{TokioExecutor, TokioTimer};
+    ///
+    /// let http = Http::new(TokioTimer::new(), TokioExecutor::new()).http2_only();
+    /// # let _ = http;
+    /// ```
     #[cfg(feature = "http2")]
     #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
     pub fn http2_only(mut self) -> Self {
@@ -232,6 +266,19 @@ impl<E: Clone> Http<E> {
 
     /// Serves HTTP/1 and HTTP/2, told apart by the first bytes: the default with both
     /// features.
+    ///
+    /// # Examples
+    ///
+    /// Settings shared by an HTTP/2-only listener and an automatic one:
+    ///
+    /// ```
+    /// use graceful_hyper::Http;
+    /// use hyper_util::rt::{TokioExecutor, TokioTimer};
+    ///
+    /// let h2c = Http::new(TokioTimer::new(), TokioExecutor::new()).http2_only();
+    /// let public = h2c.clone().auto();
+    /// # let _ = public;
+    /// ```
     #[cfg(all(feature = "http1", feature = "http2"))]
     #[cfg_attr(docsrs, doc(cfg(all(feature = "http1", feature = "http2"))))]
     pub fn auto(mut self) -> Self {
@@ -247,6 +294,18 @@ impl<E: Clone> Http<E> {
     /// It is hyper's header read timeout, kept the cheap way: one timer per connection,
     /// moved at most once per timeout, instead of hyper's timer per request (which stays
     /// off; do not turn it on through [`http1`](Http::http1), or you pay for both).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Http;
+    /// use hyper_util::rt::{TokioExecutor, TokioTimer};
+    /// use std::time::Duration;
+    ///
+    /// let http = Http::new(TokioTimer::new(), TokioExecutor::new())
+    ///     .header_read_timeout(Duration::from_secs(5));
+    /// # let _ = http;
+    /// ```
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.config_mut().header_read_timeout = Some(timeout.min(MAX_DURATION));
         self
@@ -254,6 +313,17 @@ impl<E: Clone> Http<E> {
 
     /// No header read timeout: a client may hold a connection open without ever sending a
     /// request. Only for servers behind a proxy that bounds it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Http;
+    /// use hyper_util::rt::{TokioExecutor, TokioTimer};
+    ///
+    /// // Behind a proxy that closes silent clients itself.
+    /// let http = Http::new(TokioTimer::new(), TokioExecutor::new()).no_header_read_timeout();
+    /// # let _ = http;
+    /// ```
     pub fn no_header_read_timeout(mut self) -> Self {
         self.config_mut().header_read_timeout = None;
         self
@@ -263,6 +333,19 @@ impl<E: Clone> Http<E> {
     /// reaches it has to complete it; the request is then served with `Connection: close`,
     /// and a connection that has not completed its head by then is closed. Default: 1 s.
     /// Durations above [`MAX_DURATION`] count as `MAX_DURATION`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Http;
+    /// use hyper_util::rt::{TokioExecutor, TokioTimer};
+    /// use std::time::Duration;
+    ///
+    /// // Slow clients on a mobile network: more time to finish a head begun before the drain.
+    /// let http = Http::new(TokioTimer::new(), TokioExecutor::new())
+    ///     .header_grace(Duration::from_secs(3));
+    /// # let _ = http;
+    /// ```
     pub fn header_grace(mut self, grace: Duration) -> Self {
         self.config_mut().header_grace = grace.min(MAX_DURATION);
         self
@@ -270,6 +353,16 @@ impl<E: Clone> Http<E> {
 
     /// hyper's HTTP/1 settings. The timer stays set, whatever you change. Set the header
     /// read timeout with [`Http::header_read_timeout`], not here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Http;
+    /// use hyper_util::rt::{TokioExecutor, TokioTimer};
+    ///
+    /// let mut http = Http::new(TokioTimer::new(), TokioExecutor::new());
+    /// http.http1().max_buf_size(64 * 1024).title_case_headers(true);
+    /// ```
     #[cfg(feature = "http1")]
     #[cfg_attr(docsrs, doc(cfg(feature = "http1")))]
     pub fn http1(&mut self) -> &mut http1::Builder {
@@ -278,6 +371,16 @@ impl<E: Clone> Http<E> {
 
     /// hyper's HTTP/2 settings, for example `enable_connect_protocol` for WebSockets over
     /// HTTP/2. The timer stays set, whatever you change.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Http;
+    /// use hyper_util::rt::{TokioExecutor, TokioTimer};
+    ///
+    /// let mut http = Http::new(TokioTimer::new(), TokioExecutor::new());
+    /// http.http2().enable_connect_protocol().max_concurrent_streams(250);
+    /// ```
     #[cfg(feature = "http2")]
     #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
     pub fn http2(&mut self) -> &mut http2::Builder<E> {
@@ -310,6 +413,47 @@ impl<E> Http<E> {
     /// # Errors
     ///
     /// The connection failed or the client broke the protocol: see [`Error`].
+    ///
+    /// # Examples
+    ///
+    /// One in-memory connection, one request, then a graceful stop:
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, Outcome};
+    /// use graceful_hyper::Http;
+    /// use http_body_util::Full;
+    /// use hyper::body::Bytes;
+    /// use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    /// use std::convert::Infallible;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # #[cfg(feature = "http1")] // an HTTP/1 client
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let graceful = Graceful::builder().build(graceful_tokio::TokioTimer)?;
+    /// let (acceptor, shutdown) = (graceful.acceptor(), graceful.shutdown());
+    /// let run = tokio::spawn(graceful.run());
+    /// let http = Http::new(TokioTimer::new(), TokioExecutor::new());
+    ///
+    /// let (mut client, server) = tokio::io::duplex(4096);
+    /// let conn = acceptor.try_reserve()?.register();
+    /// let service = hyper::service::service_fn(|_request| async {
+    ///     Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("hello"))))
+    /// });
+    /// tokio::spawn(http.serve_connection(TokioIo::new(server), conn, service));
+    ///
+    /// client.write_all(b"GET / HTTP/1.1\r\nhost: example\r\n\r\n").await?;
+    /// let mut response = vec![0; 1024];
+    /// let n = client.read(&mut response).await?;
+    /// assert!(response[..n].ends_with(b"hello"));
+    ///
+    /// shutdown.stop(); // the connection is idle: it closes
+    /// let report = run.await?;
+    /// assert_eq!((report.outcome, report.idle_closed), (Outcome::Drained, 1));
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "http1"))]
+    /// # fn main() {}
+    /// ```
     pub fn serve_connection<I, S, B>(
         &self,
         io: I,
@@ -341,6 +485,45 @@ impl<E> Http<E> {
     /// # Errors
     ///
     /// As [`serve_connection`](Http::serve_connection).
+    ///
+    /// # Examples
+    ///
+    /// A connection handler for streams that handshake on their first read, with the flag
+    /// they raise meanwhile:
+    ///
+    /// ```
+    /// use graceful_core::Conn;
+    /// use graceful_hyper::Http;
+    /// use http_body_util::Full;
+    /// use hyper::body::Bytes;
+    /// use hyper::rt::{Read, Write};
+    /// use hyper_util::rt::TokioExecutor;
+    /// use std::convert::Infallible;
+    /// use std::future::Future;
+    /// use std::sync::atomic::AtomicBool;
+    /// use std::sync::Arc;
+    ///
+    /// fn serve_tls<I>(
+    ///     http: &Http<TokioExecutor>,
+    ///     stream: I,
+    ///     mid_handshake: Arc<AtomicBool>, // e.g. graceful-tokio's `TlsStream::mid_handshake()`
+    ///     conn: Conn,
+    /// ) -> impl Future<Output = ()>
+    /// where
+    ///     I: Read + Write + Unpin + Send + 'static,
+    /// {
+    ///     let service = hyper::service::service_fn(|_request| async {
+    ///         Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("hello"))))
+    ///     });
+    ///     let serving = http.serve_connection_with_handshake(stream, conn, service, mid_handshake);
+    ///     async move {
+    ///         if let Err(err) = serving.await {
+    ///             eprintln!("{err}");
+    ///         }
+    ///     }
+    /// }
+    /// # let _ = serve_tls::<hyper_util::rt::TokioIo<tokio::net::TcpStream>>;
+    /// ```
     pub fn serve_connection_with_handshake<I, S, B>(
         &self,
         io: I,

@@ -55,6 +55,14 @@
 //! response, as RFC 9112 (section 9.6) allows, and the client must retry them on a new
 //! connection.
 //!
+//! # Features
+//!
+//! - `http1` and `http2` (both by default), as in hyper and hyper-util: the protocols
+//!   served. With both, a connection may speak either, told apart by the HTTP/2 preface
+//!   ([`Http::auto`]); with one, connections speak that one and the other is not compiled.
+//!   With neither, the crate serves nothing.
+//! - `axum`: [`Watch`] as an axum extractor.
+//!
 //! # Examples
 //!
 //! Serving connections by hand with graceful-core, on tokio (the adapter crates,
@@ -127,6 +135,10 @@
 //! [graceful]: https://example.invalid/graceful
 //! [`Conn`]: graceful_core::Conn
 //! [`Conn::skip_quiet_period`]: graceful_core::Conn::skip_quiet_period
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Everything needs a protocol: only the marks written out (`http1_only` and the like) say so.
+#![cfg_attr(docsrs, doc(auto_cfg(hide(feature = "http1", feature = "http2"))))]
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
