@@ -293,7 +293,7 @@ impl<E: Clone> Http<E> {
     ///
     /// It is hyper's header read timeout, kept the cheap way: one timer per connection,
     /// moved at most once per timeout, instead of hyper's timer per request (which stays
-    /// off; do not turn it on through [`http1`](Http::http1), or you pay for both).
+    /// off; do not turn it on through `Http::http1`, or you pay for both).
     ///
     /// # Examples
     ///

@@ -59,7 +59,7 @@
 //!
 //! - `http1` and `http2` (both by default), as in hyper and hyper-util: the protocols
 //!   served. With both, a connection may speak either, told apart by the HTTP/2 preface
-//!   ([`Http::auto`]); with one, connections speak that one and the other is not compiled.
+//!   (`Http::auto`); with one, connections speak that one and the other is not compiled.
 //!   With neither, the crate serves nothing.
 //! - `axum`: [`Watch`] as an axum extractor.
 //!

@@ -77,6 +77,11 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The README's code blocks, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(any(feature = "http1", feature = "http2"))]
 mod http;
 mod listener;
