@@ -5,7 +5,7 @@
 //! A text scan of `src/`, dependency free, so it is approximate in known ways:
 //!
 //! - counted: `pub fn` (also `async`, `const`), free or in an inherent `impl` of a type the
-//!   crate declares `pub`; trait methods (declared without `pub`) are not counted;
+//!   crate declares `pub`, and the methods of a `pub trait`;
 //! - skipped: `#[doc(hidden)]` items, names starting with `__`, `#[cfg(test)]` modules,
 //!   `doctest_*.rs` files (code the doc examples include);
 //! - an item is covered when its doc comment has a heading `# Examples` (or `# Example`);
@@ -186,18 +186,27 @@ fn impl_type(line: &str) -> Option<String> {
     Some(ident(rest.trim_start()).to_string())
 }
 
+/// What the lines being read belong to.
+#[derive(Clone, Debug)]
+enum Owner {
+    /// An inherent `impl` of a type; `None` for a trait impl (its methods are the trait's).
+    Impl(Option<String>),
+    /// A `pub trait`: its methods are public, written with `pub` or not.
+    Trait(String),
+}
+
 /// The public functions of one file.
 fn scan(file: &str, text: &str, public_types: &[String]) -> Vec<Item> {
     let lines: Vec<&str> = text.lines().collect();
     let mut items = Vec::new();
     let mut depth: i64 = 0;
-    // The `impl` block being read: its type (`None` for a trait impl) and its depth.
-    let mut block: Option<(Option<String>, i64)> = None;
+    // The `impl` or `trait` block being read, and the depth it opened at.
+    let mut block: Option<(Owner, i64)> = None;
     // A `#[cfg(test)]` module being skipped: the depth it ends at.
     let mut skipping: Option<i64> = None;
     let mut test_cfg = false;
-    // An `impl` whose head spans lines, until its block opens.
-    let mut pending: Option<Option<String>> = None;
+    // An `impl` or `trait` whose head spans lines, until its block opens.
+    let mut pending: Option<Owner> = None;
     for (index, raw) in lines.iter().enumerate() {
         let line = raw.trim_start();
         if line.starts_with("//") {
@@ -231,31 +240,52 @@ fn scan(file: &str, text: &str, public_types: &[String]) -> Vec<Item> {
                 block = None;
             }
         }
-        if line.starts_with("impl") {
+        let opens = if line.starts_with("impl") {
+            Some(Owner::Impl(impl_type(line)))
+        } else if let Some(rest) = line.strip_prefix("pub trait ") {
+            match doc_block(&lines, index) {
+                // A hidden trait: none of its methods counts.
+                (_, true) => Some(Owner::Impl(None)),
+                _ => Some(Owner::Trait(ident(rest).to_string())),
+            }
+        } else {
+            None
+        };
+        if let Some(owner) = opens {
             if depth > before {
-                block = Some((impl_type(line), before));
+                block = Some((owner, before));
             } else {
                 // The head goes on (`where` clauses): the block opens further down.
-                pending = Some(impl_type(line));
+                pending = Some(owner);
             }
             continue;
         }
         if depth > before {
-            if let Some(ty) = pending.take() {
-                block = Some((ty, before));
+            if let Some(owner) = pending.take() {
+                block = Some((owner, before));
                 continue;
             }
         }
-        let Some(name) = pub_fn(line) else { continue };
+        let (name, owner) = match &block {
+            Some((Owner::Trait(name), at)) if before == at + 1 => match trait_fn(line) {
+                Some(method) => (method, Some(name.clone())),
+                None => continue,
+            },
+            Some((Owner::Trait(_), _)) => continue,
+            Some((Owner::Impl(None), _)) => continue,
+            Some((Owner::Impl(Some(ty)), _)) => match pub_fn(line) {
+                Some(_) if !public_types.contains(ty) => continue,
+                Some(method) => (method, Some(ty.clone())),
+                None => continue,
+            },
+            None => match pub_fn(line) {
+                Some(function) => (function, None),
+                None => continue,
+            },
+        };
         if name.starts_with("__") {
             continue;
         }
-        let owner = match &block {
-            Some((None, _)) => continue,
-            Some((Some(ty), _)) if !public_types.contains(ty) => continue,
-            Some((Some(ty), _)) => Some(ty.clone()),
-            None => None,
-        };
         let (docs, hidden) = doc_block(&lines, index);
         if hidden {
             continue;
@@ -274,6 +304,18 @@ fn scan(file: &str, text: &str, public_types: &[String]) -> Vec<Item> {
         });
     }
     items
+}
+
+/// The name of the method a line of a trait declares, if it does.
+fn trait_fn(line: &str) -> Option<&str> {
+    let mut rest = line;
+    for qualifier in ["const ", "async ", "unsafe "] {
+        if let Some(after) = rest.strip_prefix(qualifier) {
+            rest = after;
+        }
+    }
+    let name = ident(rest.strip_prefix("fn ")?);
+    (!name.is_empty()).then_some(name)
 }
 
 /// The name of the function a line declares `pub`, if it does.
@@ -353,6 +395,26 @@ impl std::fmt::Debug for Shown {
 /// A free function.
 pub fn free() {}
 
+/// A trait.
+pub trait Shape
+where
+    Self: Sized,
+{
+    /// # Examples
+    fn area(&self) -> f64;
+
+    /// No example.
+    fn name(&self) -> String {
+        fn nested() {}
+        String::new()
+    }
+}
+
+#[doc(hidden)]
+pub trait Hidden {
+    fn secret(&self);
+}
+
 #[cfg(test)]
 mod tests {
     pub fn in_tests() {}
@@ -373,7 +435,9 @@ mod tests {
                 ("Shown::covered", true),
                 ("Shown::uncovered", false),
                 ("Shown::multi_line_head", true),
-                ("free", false)
+                ("free", false),
+                ("Shape::area", true),
+                ("Shape::name", false)
             ]
         );
     }
