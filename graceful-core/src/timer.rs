@@ -52,9 +52,35 @@ pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// ```
 pub trait Timer: Send + Sync + 'static {
     /// The current instant on this timer's clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{ManualTimer, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let start = timer.now();
+    /// timer.advance(Duration::from_secs(2));
+    /// assert_eq!(timer.now() - start, Duration::from_secs(2));
+    /// ```
     fn now(&self) -> Instant;
 
     /// A future that resolves once `now() >= deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::FutureExt;
+    /// use graceful_core::{ManualTimer, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let mut sleep = timer.sleep_until(timer.now() + Duration::from_secs(1));
+    /// assert!((&mut sleep).now_or_never().is_none());
+    /// timer.advance(Duration::from_secs(1));
+    /// assert!(sleep.now_or_never().is_some());
+    /// ```
     fn sleep_until(&self, deadline: Instant) -> Sleep;
 }
 

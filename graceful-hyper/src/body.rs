@@ -29,23 +29,22 @@ pin_project! {
     /// The bound spelled out, for a service answering `Full` bodies at once:
     ///
     /// ```
-    /// use graceful_hyper::{Http, ResponseBody, ResponseFuture};
+    /// use graceful_hyper::{Http, HttpServerConnExec, ResponseBody, ResponseFuture};
     /// use http_body_util::Full;
     /// use hyper::body::Bytes;
-    /// use hyper::rt::bounds::Http2ServerConnExec;
     /// use std::convert::Infallible;
     /// use std::future::Ready;
     ///
     /// type Reply = Result<http::Response<Full<Bytes>>, Infallible>;
     ///
-    /// fn runs_http2_streams<E>(_: &Http<E>)
+    /// fn can_serve<E>(_: &Http<E>)
     /// where
-    ///     E: Http2ServerConnExec<ResponseFuture<Ready<Reply>>, ResponseBody<Full<Bytes>>>,
+    ///     E: HttpServerConnExec<ResponseFuture<Ready<Reply>>, ResponseBody<Full<Bytes>>>,
     /// {
     /// }
     ///
     /// let http = Http::new(hyper_util::rt::TokioTimer::new(), hyper_util::rt::TokioExecutor::new());
-    /// runs_http2_streams(&http);
+    /// can_serve(&http);
     /// ```
     pub struct ResponseBody<B> {
         #[pin]
@@ -60,6 +59,20 @@ impl<B> ResponseBody<B> {
     }
 
     /// The wrapped body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::ResponseBody;
+    /// use http_body::Body as _;
+    /// use http_body_util::Full;
+    /// use hyper::body::Bytes;
+    ///
+    /// fn exact_length(body: &ResponseBody<Full<Bytes>>) -> Option<u64> {
+    ///     body.get_ref().size_hint().exact()
+    /// }
+    /// # let _ = exact_length;
+    /// ```
     pub fn get_ref(&self) -> &B {
         &self.inner
     }

@@ -160,6 +160,7 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
     }
 
     /// Stops raising `READ`: HTTP/2 frames arrive all the time and need no head tracking.
+    #[cfg(feature = "http2")]
     pub(crate) fn untrack(&mut self) {
         self.track_reads = false;
     }

@@ -55,6 +55,14 @@
 //! response, as RFC 9112 (section 9.6) allows, and the client must retry them on a new
 //! connection.
 //!
+//! # Features
+//!
+//! - `http1` and `http2` (both by default), as in hyper and hyper-util: the protocols
+//!   served. With both, a connection may speak either, told apart by the HTTP/2 preface
+//!   (`Http::auto`); with one, connections speak that one and the other is not compiled.
+//!   With neither, the crate serves nothing.
+//! - `axum`: [`Watch`] as an axum extractor.
+//!
 //! # Examples
 //!
 //! Serving connections by hand with graceful-core, on tokio (the adapter crates,
@@ -82,6 +90,7 @@
 //!     }
 //! }
 //!
+//! # #[cfg(feature = "http1")] // an HTTP/1 client
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let graceful = Graceful::builder().build(Clock)?;
@@ -119,34 +128,55 @@
 //! assert_eq!(report.outcome, Outcome::Drained);
 //! eprintln!("{report}");
 //! # Ok(()) }
+//! # #[cfg(not(feature = "http1"))]
+//! # fn main() {}
 //! ```
 //!
 //! [graceful]: https://example.invalid/graceful
 //! [`Conn`]: graceful_core::Conn
 //! [`Conn::skip_quiet_period`]: graceful_core::Conn::skip_quiet_period
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Everything needs a protocol: only the marks written out (`http1_only` and the like) say so.
+#![cfg_attr(docsrs, doc(auto_cfg(hide(feature = "http1", feature = "http2"))))]
+
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-mod body;
-mod builder;
-mod drain;
-mod error;
-mod io;
-pub mod make;
-mod notice;
-mod quiet;
-mod serve;
-mod service;
-mod shared;
-mod timer;
-pub mod upgrade;
-pub mod watch;
+/// Items that serve a protocol: all but the docs need `http1` or `http2` (as in hyper,
+/// which serves nothing without them).
+macro_rules! cfg_proto {
+    ($($item:item)*) => {
+        $(
+            #[cfg(any(feature = "http1", feature = "http2"))]
+            $item
+        )*
+    };
+}
 
-pub use crate::body::ResponseBody;
-pub use crate::builder::{Http, DEFAULT_HEADER_GRACE, DEFAULT_HEADER_READ_TIMEOUT};
-pub use crate::error::Error;
-pub use crate::make::{__private, MakeService};
-pub use crate::service::ResponseFuture;
-pub use crate::watch::Watch;
+cfg_proto! {
+    mod body;
+    mod builder;
+    mod drain;
+    mod error;
+    mod io;
+    pub mod make;
+    mod notice;
+    mod quiet;
+    mod serve;
+    mod service;
+    mod shared;
+    mod timer;
+    pub mod upgrade;
+    pub mod watch;
+
+    pub use crate::body::ResponseBody;
+    pub use crate::builder::{
+        Http, HttpServerConnExec, DEFAULT_HEADER_GRACE, DEFAULT_HEADER_READ_TIMEOUT,
+    };
+    pub use crate::error::Error;
+    pub use crate::make::{__private, MakeService};
+    pub use crate::service::ResponseFuture;
+    pub use crate::watch::Watch;
+}

@@ -95,6 +95,22 @@ pub trait MakeService<M>: Send + Sync + 'static {
         + 'static;
 
     /// The service for one more connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::MakeService;
+    /// use http_body_util::Full;
+    /// use hyper::body::Bytes;
+    /// use std::convert::Infallible;
+    ///
+    /// let hello = hyper::service::service_fn(|_request| async {
+    ///     Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("hello"))))
+    /// });
+    /// // What a server does for each accepted connection (a clone, for a hyper service):
+    /// let for_one_connection = MakeService::make_service(&hello);
+    /// # let _ = for_one_connection;
+    /// ```
     fn make_service(&self) -> Self::Service;
 }
 

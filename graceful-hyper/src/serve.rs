@@ -17,7 +17,9 @@
 
 use std::error::Error as StdError;
 use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+#[cfg(feature = "http1")]
+use std::pin::pin;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
@@ -27,13 +29,17 @@ use graceful_core::Conn;
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
+#[cfg(feature = "http2")]
 use hyper::rt::bounds::Http2ServerConnExec;
 use hyper::rt::{Read, Write};
-use hyper::server::conn::{http1, http2};
+#[cfg(feature = "http1")]
+use hyper::server::conn::http1;
+#[cfg(feature = "http2")]
+use hyper::server::conn::http2;
 use hyper::service::Service;
 
 use crate::body::ResponseBody;
-use crate::builder::{Config, Protocols};
+use crate::builder::{Config, HttpServerConnExec, Protocols};
 use crate::drain::{Drainer, Step};
 use crate::error::Error;
 use crate::io::{Protocol, TrackedIo};
@@ -64,7 +70,7 @@ where
     S::Error: Into<Box<dyn StdError + Send + Sync>>,
     B: Body + 'static,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
-    E: Http2ServerConnExec<ResponseFuture<S::Future>, ResponseBody<B>>,
+    E: HttpServerConnExec<ResponseFuture<S::Future>, ResponseBody<B>>,
 {
     let shared = Arc::new(ConnShared::new(conn));
     let _gone = Gone(shared.clone());
@@ -77,9 +83,13 @@ where
     // One timer for the connection's life, not one per request (see `quiet.rs`).
     let mut quiet = QuietLimit::new(config.header_read_timeout, &shared.conn);
 
+    // With one protocol compiled in, it is pinned: the sniffing below is never reached.
     let protocol = match config.protocols {
+        #[cfg(feature = "http1")]
         Protocols::Http1 => Some(Protocol::Http1),
+        #[cfg(feature = "http2")]
         Protocols::Http2 => Some(Protocol::Http2),
+        #[cfg(all(feature = "http1", feature = "http2"))]
         Protocols::Auto => None,
     };
     let protocol = match protocol {
@@ -100,6 +110,7 @@ where
         },
     };
     let ended = match protocol {
+        #[cfg(feature = "http1")]
         Protocol::Http1 => {
             let conn = config.h1.serve_connection(io, service).with_upgrades();
             let limits = Limits {
@@ -111,6 +122,7 @@ where
             };
             drive(pin!(conn), &shared, limits, protocol).await
         }
+        #[cfg(feature = "http2")]
         Protocol::Http2 => {
             io.untrack();
             // GOAWAY tells the client which streams were taken: no quiet period.
@@ -128,6 +140,9 @@ where
             };
             drive(conn.as_mut(), &shared, limits, protocol).await
         }
+        // Only sniffing tells a protocol not compiled in, and it runs only with both.
+        #[cfg(not(all(feature = "http1", feature = "http2")))]
+        _ => Ended::Done(Ok(())),
     };
     if let Ended::Done(_) = ended {
         if !outlive_upgrade(&shared).await {
@@ -198,6 +213,7 @@ trait HyperConnection: Future<Output = hyper::Result<()>> {
     fn graceful_shutdown(self: Pin<&mut Self>);
 }
 
+#[cfg(feature = "http1")]
 impl<I, S, B> HyperConnection for http1::UpgradeableConnection<I, S>
 where
     S: hyper::service::HttpService<Incoming, ResBody = B>,
@@ -211,6 +227,7 @@ where
     }
 }
 
+#[cfg(feature = "http2")]
 impl<I, S, B, E> HyperConnection for http2::Connection<I, S, E>
 where
     S: hyper::service::HttpService<Incoming, ResBody = B>,

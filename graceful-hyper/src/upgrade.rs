@@ -43,6 +43,7 @@
 //!     }
 //! }
 //!
+//! # #[cfg(feature = "http1")] // an HTTP/1 client
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let graceful = Graceful::builder().build(Clock)?;
@@ -80,6 +81,8 @@
 //! let report = run.await?;
 //! assert_eq!((report.outcome, report.hijacked), (Outcome::Drained, 1));
 //! # Ok(()) }
+//! # #[cfg(not(feature = "http1"))]
+//! # fn main() {}
 //! ```
 //!
 //! # Invariants
@@ -235,16 +238,55 @@ pub struct Upgraded {
 
 impl Upgraded {
     /// The IO and the handle. The connection counts as hijacked until the IO is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::upgrade::Upgraded;
+    ///
+    /// async fn greet(upgraded: Upgraded) {
+    ///     let (io, hijack) = upgraded.into_parts();
+    ///     let mut io = hyper_util::rt::TokioIo::new(io); // tokio's AsyncRead + AsyncWrite
+    ///     let _ = tokio::io::AsyncWriteExt::write_all(&mut io, b"hello").await;
+    ///     hijack.drain_requested().await;
+    ///     // Dropping `io` closes the connection: it no longer counts as hijacked.
+    /// }
+    /// # let _ = greet;
+    /// ```
     pub fn into_parts(self) -> (hyper::upgrade::Upgraded, Hijack) {
         (self.io, self.hijack)
     }
 
     /// The handle: the drain and kill notifications.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::upgrade::Upgraded;
+    ///
+    /// fn log(upgraded: &Upgraded) {
+    ///     eprintln!("upgraded {:?}", upgraded.hijack().conn_id());
+    /// }
+    /// # let _ = log;
+    /// ```
     pub fn hijack(&self) -> &Hijack {
         &self.hijack
     }
 
     /// The upgraded IO.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::upgrade::Upgraded;
+    ///
+    /// async fn bye(mut upgraded: Upgraded) {
+    ///     upgraded.hijack().drain_requested().await;
+    ///     let mut io = hyper_util::rt::TokioIo::new(upgraded.io_mut());
+    ///     let _ = tokio::io::AsyncWriteExt::write_all(&mut io, b"bye").await;
+    /// }
+    /// # let _ = bye;
+    /// ```
     pub fn io_mut(&mut self) -> &mut hyper::upgrade::Upgraded {
         &mut self.io
     }
@@ -302,33 +344,105 @@ pub struct Hijack {
 
 impl Hijack {
     /// The connection's id, as graceful-core's state observer sees it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::upgrade::Hijack;
+    ///
+    /// fn log(hijack: &Hijack) {
+    ///     eprintln!("{:?} upgraded", hijack.conn_id());
+    /// }
+    /// # let _ = log;
+    /// ```
     pub fn conn_id(&self) -> ConnId {
         self.watch.conn_id()
     }
 
     /// Whether the drain has reached this connection: finish politely, then drop the IO.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::upgrade::Hijack;
+    ///
+    /// // Between two messages of a protocol that cannot be interrupted:
+    /// fn next_message_allowed(hijack: &Hijack) -> bool {
+    ///     !hijack.is_drain_requested()
+    /// }
+    /// # let _ = next_message_allowed;
+    /// ```
     pub fn is_drain_requested(&self) -> bool {
         self.watch.is_drain_requested()
     }
 
     /// Whether the connection was killed: its IO is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::upgrade::Hijack;
+    ///
+    /// fn why_it_failed(hijack: &Hijack, err: std::io::Error) -> String {
+    ///     if hijack.is_killed() {
+    ///         "closed by the shutdown".to_string()
+    ///     } else {
+    ///         err.to_string()
+    ///     }
+    /// }
+    /// # let _ = why_it_failed;
+    /// ```
     pub fn is_killed(&self) -> bool {
         self.watch.is_killed()
     }
 
     /// [`Watch::drain_requested`]: resolves when the drain reaches this connection (at once
     /// if it already has), on a kill, or once the connection is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::upgrade::Hijack;
+    ///
+    /// async fn until_drain<F: std::future::Future<Output = ()>>(hijack: Hijack, work: F) {
+    ///     futures::future::select(std::pin::pin!(work), hijack.drain_requested()).await;
+    /// }
+    /// # let _ = until_drain::<std::future::Ready<()>>;
+    /// ```
     pub fn drain_requested(&self) -> DrainRequested {
         self.watch.drain_requested()
     }
 
     /// [`Watch::killed`]: resolves when the connection is killed, at the timeout or on a
     /// forced stop; its IO is closed then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::upgrade::Hijack;
+    ///
+    /// async fn note_the_kill(hijack: Hijack) {
+    ///     hijack.killed().await;
+    ///     eprintln!("{:?}: killed by the shutdown", hijack.conn_id());
+    /// }
+    /// # let _ = note_the_kill;
+    /// ```
     pub fn killed(&self) -> Killed {
         self.watch.killed()
     }
 
     /// The connection's [`Watch`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::upgrade::Hijack;
+    ///
+    /// fn keep_for_later(hijack: &Hijack) -> graceful_hyper::Watch {
+    ///     hijack.watch().clone()
+    /// }
+    /// # let _ = keep_for_later;
+    /// ```
     pub fn watch(&self) -> &Watch {
         &self.watch
     }

@@ -93,12 +93,41 @@ impl Watch {
     }
 
     /// The connection's id, as graceful-core's state observer sees it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Watch;
+    ///
+    /// fn log<B>(request: &http::Request<B>) {
+    ///     if let Some(watch) = request.extensions().get::<Watch>() {
+    ///         eprintln!("{} on {:?}", request.uri(), watch.conn_id());
+    ///     }
+    /// }
+    /// # let _ = log::<()>;
+    /// ```
     pub fn conn_id(&self) -> ConnId {
         self.id
     }
 
     /// Whether the server is draining (or the connection is gone). HTTP/1 responses carry
     /// `Connection: close` from then on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Watch;
+    ///
+    /// // A readiness check that fails as soon as the server drains.
+    /// fn ready_status(watch: &Watch) -> http::StatusCode {
+    ///     if watch.is_draining() {
+    ///         http::StatusCode::SERVICE_UNAVAILABLE
+    ///     } else {
+    ///         http::StatusCode::OK
+    ///     }
+    /// }
+    /// # let _ = ready_status;
+    /// ```
     pub fn is_draining(&self) -> bool {
         self.shared
             .upgrade()
@@ -107,6 +136,18 @@ impl Watch {
 
     /// Whether the drain has reached this connection (or it was killed, or is gone): what
     /// [`drain_requested`](Watch::drain_requested) waits for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Watch;
+    ///
+    /// // A long poll that returns early once the drain reached its connection.
+    /// fn keep_polling(watch: &Watch) -> bool {
+    ///     !watch.is_drain_requested()
+    /// }
+    /// # let _ = keep_polling;
+    /// ```
     pub fn is_drain_requested(&self) -> bool {
         self.shared
             .upgrade()
@@ -115,6 +156,19 @@ impl Watch {
 
     /// Whether this connection was killed (or is gone): what [`killed`](Watch::killed) waits
     /// for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Watch;
+    ///
+    /// fn finish_log(watch: &Watch) {
+    ///     if watch.is_killed() {
+    ///         eprintln!("{:?}: the response was cut short", watch.conn_id());
+    ///     }
+    /// }
+    /// # let _ = finish_log;
+    /// ```
     pub fn is_killed(&self) -> bool {
         self.shared
             .upgrade()
@@ -125,12 +179,38 @@ impl Watch {
     /// politely (end the stream, send a WebSocket close frame), then let go. Also resolves on
     /// a kill and once the connection is gone. It owns what it needs: it can be moved into a
     /// stream or a task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Watch;
+    ///
+    /// use futures::StreamExt;
+    ///
+    /// // Ticks until the drain reaches the connection.
+    /// fn ticks(watch: &Watch) -> impl futures::Stream<Item = u64> {
+    ///     futures::stream::iter(0..).take_until(watch.drain_requested())
+    /// }
+    /// # let _ = ticks;
+    /// ```
     pub fn drain_requested(&self) -> DrainRequested {
         DrainRequested(Waiting::new(self.shared.clone()))
     }
 
     /// Resolves when this connection is killed, at the timeout or on a forced stop (or once
     /// it is gone): stop now, the connection is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Watch;
+    ///
+    /// // A background job of the request that must not outlive its connection.
+    /// async fn bounded<F: std::future::Future<Output = ()>>(watch: Watch, job: F) {
+    ///     futures::future::select(std::pin::pin!(job), watch.killed()).await;
+    /// }
+    /// # let _ = bounded::<std::future::Ready<()>>;
+    /// ```
     pub fn killed(&self) -> Killed {
         Killed(Waiting::new(self.shared.clone()))
     }
@@ -267,6 +347,7 @@ mod axum_extractor {
     }
 
     /// `Watch` as an axum extractor (feature `axum`).
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
     ///
     /// ```
     /// use axum::{routing::get, Router};
@@ -287,6 +368,7 @@ mod axum_extractor {
     }
 
     /// `Option<Watch>`: `None` when the request was not served by graceful-hyper.
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
     impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for Watch {
         type Rejection = std::convert::Infallible;
 
@@ -300,4 +382,5 @@ mod axum_extractor {
 }
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use axum_extractor::MissingWatch;

@@ -66,11 +66,33 @@ pub struct HyperIo<T> {
 
 impl<T> HyperIo<T> {
     /// Wraps `inner`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_smol::HyperIo;
+    ///
+    /// fn hyper_io(stream: smol::net::TcpStream) -> impl hyper::rt::Read + hyper::rt::Write {
+    ///     HyperIo::new(stream)
+    /// }
+    /// # let _ = hyper_io;
+    /// ```
     pub fn new(inner: T) -> HyperIo<T> {
         HyperIo { inner }
     }
 
     /// The wrapped stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_smol::HyperIo;
+    ///
+    /// fn peer(io: HyperIo<smol::net::TcpStream>) -> std::io::Result<std::net::SocketAddr> {
+    ///     io.into_inner().peer_addr()
+    /// }
+    /// # let _ = peer;
+    /// ```
     pub fn into_inner(self) -> T {
         self.inner
     }

@@ -18,6 +18,16 @@
 //! - With the `http` feature (default): [`Http`] settings, and this crate's own hyper glue:
 //!   [`HyperIo`] (no buffer zeroed per read) and [`SmolExecutor`].
 //!
+//! # Features
+//!
+//! - `http` (default): [`serve_http`], [`Http`], [`HyperIo`], [`SmolExecutor`] and
+//!   [`MakeService`], HTTP/1 and HTTP/2 (told apart by the HTTP/2 preface). It is `http1`
+//!   and `http2` together; enable one alone (`default-features = false, features =
+//!   ["http1"]`) to build and serve only that protocol, as with hyper's features of the
+//!   same names.
+//! - `tls`: the `tls` module's `TlsListener`, HTTPS and other TLS servers (rustls, ring
+//!   provider).
+//!
 //! # Examples
 //!
 //! A line echo server on async-std's runtime:
@@ -72,16 +82,25 @@
 //! # }).unwrap();
 //! ```
 
-#[cfg(feature = "http")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The README's code blocks, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+#[cfg(any(feature = "http1", feature = "http2"))]
 mod http;
 mod listener;
 mod runtime;
 mod signal;
 mod timer;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 
-#[cfg(feature = "http")]
+#[cfg(any(feature = "http1", feature = "http2"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "http1", feature = "http2"))))]
 pub use crate::http::{Http, HyperIo, SmolExecutor};
 pub use crate::runtime::Smol;
 pub use crate::timer::SmolTimer;
@@ -92,7 +111,8 @@ pub use graceful_core::{
     ConfigError, Conn, ConnCounts, ConnId, ConnState, DrainRequested, Killed, Outcome, Shutdown,
     ShutdownReport, Sleep, Timer,
 };
-#[cfg(feature = "http")]
+#[cfg(any(feature = "http1", feature = "http2"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "http1", feature = "http2"))))]
 pub use graceful_hyper::MakeService;
 
 /// A server that shuts down gracefully, on smol or async-std: graceful-core's [`Server`] on

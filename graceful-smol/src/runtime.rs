@@ -40,6 +40,23 @@ impl Smol {
     /// Runs every task of the server (connections, HTTP/2 streams) with `spawn` instead of
     /// smol's global executor, for instance `|task| drop(async_std::task::spawn(task))`. Each
     /// task ends on its own; `spawn` may detach it.
+    ///
+    /// # Examples
+    ///
+    /// A smol executor of the application's own:
+    ///
+    /// ```
+    /// use graceful_smol::{Server, Smol};
+    /// use std::sync::Arc;
+    ///
+    /// let executor = Arc::new(smol::Executor::new());
+    /// let spawner = executor.clone();
+    /// let server = Server::builder()
+    ///     .runtime(Smol::spawner(move |task| spawner.spawn(task).detach()))
+    ///     .build()?;
+    /// # drop((server, executor));
+    /// # Ok::<(), graceful_smol::ConfigError>(())
+    /// ```
     pub fn spawner(spawn: impl Fn(ConnectionTask) + Send + Sync + 'static) -> Smol {
         Smol {
             spawner: Some(Arc::new(spawn)),
@@ -65,21 +82,21 @@ impl fmt::Debug for Smol {
 
 impl Runtime for Smol {
     type Timer = SmolTimer;
-    #[cfg(feature = "http")]
+    #[cfg(any(feature = "http1", feature = "http2"))]
     type Http = crate::Http;
-    #[cfg(not(feature = "http"))]
+    #[cfg(not(any(feature = "http1", feature = "http2")))]
     type Http = ();
 
     fn timer(&self) -> SmolTimer {
         SmolTimer
     }
 
-    #[cfg(feature = "http")]
+    #[cfg(any(feature = "http1", feature = "http2"))]
     fn http(&self) -> crate::Http {
         crate::Http::new(SmolTimer, crate::SmolExecutor(self.clone()))
     }
 
-    #[cfg(not(feature = "http"))]
+    #[cfg(not(any(feature = "http1", feature = "http2")))]
     fn http(&self) {}
 
     fn spawn(&self, task: ConnectionTask) {

@@ -36,7 +36,7 @@ impl Timer for SmolTimer {
     }
 }
 
-#[cfg(feature = "http")]
+#[cfg(any(feature = "http1", feature = "http2"))]
 mod hyper_timer {
     use std::future::Future;
     use std::pin::Pin;
@@ -58,6 +58,7 @@ mod hyper_timer {
 
     impl hyper::rt::Sleep for AsyncIoSleep {}
 
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "http1", feature = "http2"))))]
     impl hyper::rt::Timer for SmolTimer {
         fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
             Box::pin(AsyncIoSleep(async_io::Timer::after(duration)))

@@ -16,6 +16,15 @@
 //! - [`TokioTimer`]: the one clock, for graceful-core and hyper, so paused time works.
 //! - [`Http`] (feature `http`, on by default): the HTTP settings, graceful-hyper's.
 //!
+//! # Features
+//!
+//! - `http` (default): [`serve_http`], [`Http`] and [`MakeService`], HTTP/1 and HTTP/2
+//!   (told apart by the HTTP/2 preface). It is `http1` and `http2` together; enable one
+//!   alone (`default-features = false, features = ["http1"]`) to build and serve only that
+//!   protocol, as with hyper's features of the same names.
+//! - `tls`: the `tls` module's `TlsListener`, HTTPS and other TLS servers (rustls, ring
+//!   provider).
+//!
 //! # Examples
 //!
 //! A line echo server that drains cleanly:
@@ -66,16 +75,25 @@
 //! # }
 //! ```
 
-#[cfg(feature = "http")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The README's code blocks, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+#[cfg(any(feature = "http1", feature = "http2"))]
 mod http;
 mod listener;
 mod runtime;
 mod signal;
 mod timer;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 
-#[cfg(feature = "http")]
+#[cfg(any(feature = "http1", feature = "http2"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "http1", feature = "http2"))))]
 pub use crate::http::Http;
 pub use crate::runtime::Tokio;
 pub use crate::timer::TokioTimer;
@@ -86,7 +104,8 @@ pub use graceful_core::{
     ConfigError, Conn, ConnCounts, ConnId, ConnState, DrainRequested, Killed, Outcome, Shutdown,
     ShutdownReport, Sleep, Timer,
 };
-#[cfg(feature = "http")]
+#[cfg(any(feature = "http1", feature = "http2"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "http1", feature = "http2"))))]
 pub use graceful_hyper::MakeService;
 
 /// A server that shuts down gracefully, on tokio: graceful-core's [`Server`] on [`Tokio`].

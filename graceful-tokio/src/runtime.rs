@@ -45,17 +45,17 @@ impl Runtime for Tokio {
     }
 
     // HTTP: graceful-hyper on hyper-util's executor, or nothing without the feature.
-    #[cfg(feature = "http")]
+    #[cfg(any(feature = "http1", feature = "http2"))]
     type Http = crate::Http;
 
-    #[cfg(feature = "http")]
+    #[cfg(any(feature = "http1", feature = "http2"))]
     fn http(&self) -> crate::Http {
         crate::Http::new(TokioTimer, hyper_util::rt::TokioExecutor::new())
     }
 
-    #[cfg(not(feature = "http"))]
+    #[cfg(not(any(feature = "http1", feature = "http2")))]
     type Http = ();
 
-    #[cfg(not(feature = "http"))]
+    #[cfg(not(any(feature = "http1", feature = "http2")))]
     fn http(&self) {}
 }

@@ -45,7 +45,7 @@ impl Timer for TokioTimer {
     }
 }
 
-#[cfg(feature = "http")]
+#[cfg(any(feature = "http1", feature = "http2"))]
 mod hyper_timer {
     use std::future::Future;
     use std::pin::Pin;
@@ -74,6 +74,7 @@ mod hyper_timer {
 
     impl hyper::rt::Sleep for TokioSleep {}
 
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "http1", feature = "http2"))))]
     impl hyper::rt::Timer for TokioTimer {
         fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
             Box::pin(TokioSleep {

@@ -13,11 +13,14 @@
 //! - `fuzz`: long runs of graceful-hyper's fuzz test (see `fuzz.rs`).
 //! - `load`: the bench's load generator alone, against a server started by hand (see
 //!   `loadgen.rs`).
+//! - `docs-audit`: the library crates' public functions without an `# Examples` section
+//!   (see `docs_audit.rs`).
 
 mod bench;
 mod ci;
 mod cli;
 mod client;
+mod docs_audit;
 mod drill;
 mod fuzz;
 mod instructions;
@@ -46,9 +49,10 @@ fn main() -> ExitCode {
         Some("soak") => soak::run(&args[1..], false),
         Some("chaos") => soak::run(&args[1..], true),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("docs-audit") => docs_audit::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|bench|drill|matrix|micro|instructions|load|soak|chaos|fuzz> [flags]"
+                "usage: cargo xtask <ci|bench|drill|matrix|micro|instructions|load|soak|chaos|fuzz|docs-audit> [flags]"
             );
             return ExitCode::from(2);
         }

@@ -52,11 +52,46 @@ pub trait Listener<R>: Send + 'static {
 
     /// Waits for the next connection. Errors are classified by the serve loop: those about
     /// one connection are skipped, running out of descriptors backs off; none ends serving.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::serve::Listener;
+    ///
+    /// let mut listener = rt::Numbered::new(2);
+    /// assert_eq!(futures::executor::block_on(listener.accept())?, 1);
+    /// assert_eq!(futures::executor::block_on(listener.accept())?, 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn accept(&mut self) -> impl Future<Output = io::Result<Self::Io>> + Send;
 
     /// Applies the server's per-socket options to an accepted connection. Errors are logged
     /// and the connection is served anyway. The default does nothing, which suits sockets
     /// that are not TCP; a TCP listener calls [`SocketOptions::apply_to`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::serve::{Listener, SocketOptions};
+    /// use std::io;
+    ///
+    /// /// Blocking std TCP, for illustration (the adapters implement it for their runtimes).
+    /// struct Std(std::net::TcpListener);
+    ///
+    /// impl<R> Listener<R> for Std {
+    ///     type Io = std::net::TcpStream;
+    ///
+    ///     async fn accept(&mut self) -> io::Result<std::net::TcpStream> {
+    ///         self.0.accept().map(|(stream, _)| stream)
+    ///     }
+    ///
+    ///     fn configure(stream: &std::net::TcpStream, options: &SocketOptions) -> io::Result<()> {
+    ///         options.apply_to(stream) // keep-alive and TCP_NODELAY, as the server is set
+    ///     }
+    /// }
+    /// # let _ = Std;
+    /// ```
     fn configure(io: &Self::Io, options: &SocketOptions) -> io::Result<()> {
         let _ = (io, options);
         Ok(())
@@ -66,6 +101,35 @@ pub trait Listener<R>: Send + 'static {
     /// raises while the client is part way through it. A drain then gives the connection
     /// the header grace to finish its handshake and first request, instead of closing it as
     /// a silent one. The default, for sockets that start with the protocol: none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::serve::Listener;
+    /// use std::io;
+    /// use std::sync::atomic::AtomicBool;
+    /// use std::sync::Arc;
+    ///
+    /// /// A stream that handshakes on its first reads, and says when it is part way through.
+    /// struct Handshaking {
+    ///     mid_handshake: Arc<AtomicBool>,
+    /// }
+    ///
+    /// struct Acceptor;
+    ///
+    /// impl<R> Listener<R> for Acceptor {
+    ///     type Io = Handshaking;
+    ///
+    ///     async fn accept(&mut self) -> io::Result<Handshaking> {
+    ///         Ok(Handshaking { mid_handshake: Arc::new(AtomicBool::new(false)) })
+    ///     }
+    ///
+    ///     fn handshake(stream: &Handshaking) -> Option<Arc<AtomicBool>> {
+    ///         Some(stream.mid_handshake.clone())
+    ///     }
+    /// }
+    /// # let _ = Acceptor;
+    /// ```
     fn handshake(io: &Self::Io) -> Option<Arc<AtomicBool>> {
         let _ = io;
         None

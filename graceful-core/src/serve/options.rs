@@ -36,18 +36,48 @@ pub struct SocketOptions {
 impl SocketOptions {
     /// The TCP keep-alive period (Go's `TCPKeepAlive`): probes start after the connection
     /// was silent this long, and repeat at this interval. `None` leaves the system default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::serve::SocketOptions;
+    /// use std::time::Duration;
+    ///
+    /// // Go's default, as the serve loop sets it unless told otherwise.
+    /// assert_eq!(SocketOptions::default().tcp_keepalive(), Some(Duration::from_secs(180)));
+    /// ```
     pub fn tcp_keepalive(&self) -> Option<Duration> {
         self.tcp_keepalive
     }
 
     /// Whether `TCP_NODELAY` is set (Nagle's algorithm off). `false` leaves the system
     /// default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::serve::SocketOptions;
+    ///
+    /// assert!(!SocketOptions::default().tcp_nodelay());
+    /// assert!(SocketOptions::default().with_tcp_nodelay(true).tcp_nodelay());
+    /// ```
     pub fn tcp_nodelay(&self) -> bool {
         self.tcp_nodelay
     }
 
     /// These options with the keep-alive period set to `period` (`None`: the system
     /// default, usually off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::serve::SocketOptions;
+    /// use std::time::Duration;
+    ///
+    /// let options = SocketOptions::default().with_tcp_keepalive(Some(Duration::from_secs(30)));
+    /// assert_eq!(options.tcp_keepalive(), Some(Duration::from_secs(30)));
+    /// assert_eq!(options.with_tcp_keepalive(None).tcp_keepalive(), None);
+    /// ```
     #[must_use = "returns new options, leaving `self` as it was"]
     pub fn with_tcp_keepalive(self, period: Option<Duration>) -> SocketOptions {
         SocketOptions {
@@ -57,6 +87,15 @@ impl SocketOptions {
     }
 
     /// These options with `TCP_NODELAY` set (`true`) or left as the system has it (`false`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::serve::SocketOptions;
+    ///
+    /// let options = SocketOptions::default().with_tcp_nodelay(true);
+    /// assert!(options.tcp_nodelay());
+    /// ```
     #[must_use = "returns new options, leaving `self` as it was"]
     pub fn with_tcp_nodelay(self, nodelay: bool) -> SocketOptions {
         SocketOptions {
@@ -103,6 +142,21 @@ impl SocketOptions {
     ///
     /// The operating system's, when an option cannot be set (for instance on a socket that
     /// is not TCP).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::serve::SocketOptions;
+    /// use std::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let _client = TcpStream::connect(listener.local_addr()?)?;
+    /// let (accepted, _) = listener.accept()?;
+    ///
+    /// SocketOptions::default().with_tcp_nodelay(true).apply_to(&accepted)?;
+    /// assert!(accepted.nodelay()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[cfg(windows)]
     pub fn apply_to(&self, socket: &impl std::os::windows::io::AsSocket) -> io::Result<()> {
         self.apply(socket2::SockRef::from(socket))

@@ -64,13 +64,51 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
     type Http: Clone + fmt::Debug + Send + Sync + 'static;
 
     /// The clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::serve::Runtime;
+    /// use graceful_core::Timer;
+    /// use rt::Threads;
+    ///
+    /// let runtime = Threads::default();
+    /// let start = runtime.timer().now(); // the same clock the server's deadlines run on
+    /// # let _ = start;
+    /// ```
     fn timer(&self) -> Self::Timer;
 
     /// The HTTP settings with their defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::serve::Runtime;
+    ///
+    /// // graceful-tokio's: `Tokio.http()` is graceful-hyper's `Http` on tokio; the doc runtime's
+    /// // HTTP setting is its greeting.
+    /// assert_eq!(rt::Threads::default().http(), "hello");
+    /// ```
     fn http(&self) -> Self::Http;
 
     /// Runs a connection's task in the background. The task ends on its own; it may be
     /// detached.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::serve::Runtime;
+    /// use std::sync::mpsc;
+    ///
+    /// let (done, finished) = mpsc::channel();
+    /// rt::Threads::default().spawn(Box::pin(async move {
+    ///     done.send(()).unwrap();
+    /// }));
+    /// finished.recv().unwrap(); // the task ran on its own
+    /// ```
     fn spawn(&self, task: ConnectionTask);
 
     /// Registers the shutdown signals (SIGINT and SIGTERM; Ctrl-C on Windows) now, and
@@ -80,6 +118,20 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
     /// # Errors
     ///
     /// When the handlers cannot be registered; the server then serves without them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::serve::Runtime;
+    /// use graceful_core::{ManualTimer, Graceful};
+    ///
+    /// // The doc runtime has no signals, and says so: a server then serves without them.
+    /// let graceful = Graceful::builder().build(ManualTimer::new())?;
+    /// let signals = rt::Threads::default().signals(graceful.shutdown());
+    /// assert_eq!(signals.err().map(|err| err.kind()), Some(std::io::ErrorKind::Unsupported));
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     fn signals(&self, shutdown: Shutdown) -> io::Result<Watcher>;
 }
 
@@ -93,6 +145,29 @@ pub trait ServeHttp<Io, S, M>: Runtime {
     /// closes. A connection that fails concerns only itself: errors are not returned.
     /// `handshake` is the listener's [`Listener::handshake`](crate::serve::Listener::handshake)
     /// flag for this connection, if it has one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::serve::ServeHttp;
+    /// use graceful_core::{ManualTimer, Graceful};
+    /// use rt::Threads;
+    ///
+    /// // What `Server::serve_http` does for each accepted connection:
+    /// let graceful = Graceful::builder().build(ManualTimer::new())?;
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// let service = |id: u32, greeting: &str| println!("{greeting}, connection {id}");
+    /// let serving = <Threads as ServeHttp<u32, _, ()>>::serve_connection(
+    ///     &"hello".to_string(),
+    ///     7,
+    ///     conn,
+    ///     &service,
+    ///     None,
+    /// );
+    /// futures::executor::block_on(serving);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     fn serve_connection(
         http: &Self::Http,
         io: Io,

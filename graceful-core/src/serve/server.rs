@@ -77,6 +77,19 @@ impl<R: Runtime> ServerBuilder<R> {
 
     /// Serves on `runtime`: for instance graceful-smol's `Smol` with a spawner of another
     /// executor. Defaults to `R::default()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::{ManualTimer, Server};
+    /// use rt::Threads;
+    ///
+    /// let clock = ManualTimer::new(); // kept, to move the server's time by hand
+    /// let server = Server::<Threads>::builder().runtime(Threads(clock.clone())).build()?;
+    /// # drop(server);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn runtime(mut self, runtime: R) -> ServerBuilder<R> {
         self.runtime = runtime;
         self
@@ -84,12 +97,38 @@ impl<R: Runtime> ServerBuilder<R> {
 
     /// How long a drain may last before every remaining connection is killed (Go's
     /// `Timeout`). Defaults to 30 s; see [`no_timeout`](ServerBuilder::no_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::Server;
+    /// use rt::Threads;
+    /// use std::time::Duration;
+    ///
+    /// let server = Server::<Threads>::builder().timeout(Duration::from_secs(10)).build()?;
+    /// # drop(server);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> ServerBuilder<R> {
         self.core = self.core.timeout(timeout);
         self
     }
 
     /// Lets a drain last as long as its connections do: no timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::Server;
+    /// use rt::Threads;
+    ///
+    /// // A batch server: its jobs finish, however long they take.
+    /// let server = Server::<Threads>::builder().no_timeout().build()?;
+    /// # drop(server);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn no_timeout(mut self) -> ServerBuilder<R> {
         self.core = self.core.no_timeout();
         self
@@ -98,6 +137,19 @@ impl<R: Runtime> ServerBuilder<R> {
     /// How long an idle connection must have been quiet before a drain closes it at once;
     /// one quiet for less is closed at the end of this period, so that a keep-alive client
     /// in mid-loop is answered instead of raced. Defaults to 250 ms.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::Server;
+    /// use rt::Threads;
+    /// use std::time::Duration;
+    ///
+    /// let server = Server::<Threads>::builder().quiet_period(Duration::from_millis(500)).build()?;
+    /// # drop(server);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn quiet_period(mut self, quiet_period: Duration) -> ServerBuilder<R> {
         self.core = self.core.quiet_period(quiet_period);
         self
@@ -108,6 +160,21 @@ impl<R: Runtime> ServerBuilder<R> {
     /// route can answer 503 and a load balancer take the server out of its rotation; then
     /// drain. A second signal during the delay stops at once; the timeout starts after the
     /// delay. None by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::Server;
+    /// use rt::Threads;
+    /// use std::time::Duration;
+    ///
+    /// // Behind a load balancer that checks readiness every 5 s.
+    /// let server = Server::<Threads>::builder().drain_delay(Duration::from_secs(10)).build()?;
+    /// let shutdown = server.shutdown(); // a readiness route answers 503 while `is_shutting_down()`
+    /// # drop((server, shutdown));
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn drain_delay(mut self, delay: Duration) -> ServerBuilder<R> {
         self.core = self.core.drain_delay(delay);
         self
@@ -115,6 +182,18 @@ impl<R: Runtime> ServerBuilder<R> {
 
     /// At most `limit` connections open at once (Go's `ListenLimit`); more wait in the
     /// kernel's backlog. There is no limit by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::Server;
+    /// use rt::Threads;
+    ///
+    /// let server = Server::<Threads>::builder().listen_limit(10_000).build()?;
+    /// # drop(server);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn listen_limit(mut self, limit: usize) -> ServerBuilder<R> {
         self.core = self.core.listen_limit(limit);
         self
@@ -123,12 +202,37 @@ impl<R: Runtime> ServerBuilder<R> {
     /// The TCP keep-alive period of accepted connections (Go's `TCPKeepAlive`), so that
     /// peers that vanished are found and their connections closed. Defaults to 3 minutes,
     /// like Go; see [`no_tcp_keepalive`](ServerBuilder::no_tcp_keepalive).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::Server;
+    /// use rt::Threads;
+    /// use std::time::Duration;
+    ///
+    /// let server = Server::<Threads>::builder().tcp_keepalive(Duration::from_secs(60)).build()?;
+    /// # drop(server);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn tcp_keepalive(mut self, period: Duration) -> ServerBuilder<R> {
         self.options = self.options.with_tcp_keepalive(Some(period));
         self
     }
 
     /// Leaves TCP keep-alive as the system has it (usually off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::Server;
+    /// use rt::Threads;
+    ///
+    /// let server = Server::<Threads>::builder().no_tcp_keepalive().build()?;
+    /// # drop(server);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn no_tcp_keepalive(mut self) -> ServerBuilder<R> {
         self.options = self.options.with_tcp_keepalive(None);
         self
@@ -136,6 +240,19 @@ impl<R: Runtime> ServerBuilder<R> {
 
     /// Sets `TCP_NODELAY` on accepted connections (turns Nagle's algorithm off). `false`, the
     /// default, leaves the system default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::Server;
+    /// use rt::Threads;
+    ///
+    /// // Small request-response exchanges: no waiting to coalesce writes.
+    /// let server = Server::<Threads>::builder().tcp_nodelay(true).build()?;
+    /// # drop(server);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn tcp_nodelay(mut self, nodelay: bool) -> ServerBuilder<R> {
         self.options = self.options.with_tcp_nodelay(nodelay);
         self
@@ -145,6 +262,20 @@ impl<R: Runtime> ServerBuilder<R> {
     /// first starts a graceful shutdown, a second one while draining kills what is left.
     /// Defaults to `true`; turn it off (Go's `NoSignalHandling`) to stop only through
     /// [`Server::shutdown`] or [`shutdown_on`](ServerBuilder::shutdown_on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::Server;
+    /// use rt::Threads;
+    ///
+    /// // Stopped by the application alone, for instance in tests.
+    /// let server = Server::<Threads>::builder().signals(false).build()?;
+    /// let shutdown = server.shutdown();
+    /// # drop((server, shutdown));
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn signals(mut self, enabled: bool) -> ServerBuilder<R> {
         self.signals = enabled;
         self
@@ -153,6 +284,26 @@ impl<R: Runtime> ServerBuilder<R> {
     /// Starts a graceful shutdown ([`Shutdown::stop`]) when `trigger` resolves: a channel, a
     /// health check, another runtime's signal. May be called more than once: any trigger
     /// stops the server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::{Outcome, Server};
+    /// use rt::{Numbered, Threads};
+    ///
+    /// let (stop, stopped) = futures::channel::oneshot::channel::<()>();
+    /// let server = Server::<Threads>::builder()
+    ///     .signals(false)
+    ///     .shutdown_on(async move {
+    ///         let _ = stopped.await;
+    ///     })
+    ///     .build()?;
+    /// stop.send(()).unwrap(); // an admin endpoint, another runtime's signal...
+    /// let report = futures::executor::block_on(server.serve(Numbered::new(0), |_, _| async {}));
+    /// assert_eq!(report.outcome, Outcome::Drained);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn shutdown_on(
         mut self,
         trigger: impl Future<Output = ()> + Send + 'static,
@@ -163,6 +314,28 @@ impl<R: Runtime> ServerBuilder<R> {
 
     /// Called when a graceful shutdown is requested, before anything stops; returning
     /// `false` vetoes it and the server keeps serving. A forced stop is not subject to it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::{Outcome, Server};
+    /// use rt::{Numbered, Threads};
+    /// use futures::FutureExt;
+    ///
+    /// let server = Server::<Threads>::builder()
+    ///     .signals(false)
+    ///     .before_shutdown(|| false) // not now: a migration must not be cut short
+    ///     .build()?;
+    /// let shutdown = server.shutdown();
+    /// let mut serving = Box::pin(server.serve(Numbered::new(0), |_, _| async {}));
+    /// shutdown.stop();
+    /// assert!(serving.as_mut().now_or_never().is_none());
+    /// assert!(!shutdown.is_shutting_down(), "vetoed: serving on");
+    /// shutdown.force(); // not subject to the veto
+    /// assert_eq!(futures::executor::block_on(serving).outcome, Outcome::Forced);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn before_shutdown(
         mut self,
         hook: impl Fn() -> bool + Send + Sync + 'static,
@@ -173,6 +346,22 @@ impl<R: Runtime> ServerBuilder<R> {
 
     /// Called once, after accepting stopped and before connections are drained (Go's
     /// `ShutdownInitiated`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::Server;
+    /// use rt::{Numbered, Threads};
+    ///
+    /// let server = Server::<Threads>::builder()
+    ///     .signals(false)
+    ///     .on_shutdown(|| eprintln!("draining: deregister from service discovery now"))
+    ///     .build()?;
+    /// server.shutdown().stop();
+    /// futures::executor::block_on(server.serve(Numbered::new(0), |_, _| async {}));
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn on_shutdown(mut self, hook: impl Fn() + Send + Sync + 'static) -> ServerBuilder<R> {
         self.core = self.core.on_shutdown(hook);
         self
@@ -180,6 +369,34 @@ impl<R: Runtime> ServerBuilder<R> {
 
     /// Called on every state change of every connection (Go's `ConnState`), inline on the
     /// connection's task: keep it short.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::{ConnState, Server};
+    /// use rt::{Numbered, Threads};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let server = Server::<Threads>::builder()
+    ///     .signals(false)
+    ///     .on_state_change(move |_, state| log.lock().unwrap().push(state))
+    ///     .build()?;
+    /// let shutdown = server.shutdown();
+    /// futures::executor::block_on(server.serve(Numbered::new(1), move |_, conn| {
+    ///     let shutdown = shutdown.clone();
+    ///     async move {
+    ///         conn.mark_active();
+    ///         conn.mark_idle();
+    ///         shutdown.stop();
+    ///     }
+    /// }));
+    /// use ConnState::*;
+    /// assert_eq!(*seen.lock().unwrap(), [New, Active, Idle, Closed]);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn on_state_change(
         mut self,
         observer: impl Fn(ConnId, ConnState) + Send + Sync + 'static,
@@ -192,6 +409,31 @@ impl<R: Runtime> ServerBuilder<R> {
     /// defaults (for the adapters: graceful-hyper's `Http`, so protocols, header read
     /// timeout, header grace and hyper's own HTTP/1 and HTTP/2 options). Called again, the
     /// adjustments add up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::Server;
+    /// use rt::{Numbered, Threads};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// // The doc runtime's HTTP setting is its greeting; an adapter's is graceful-hyper's `Http`:
+    /// // `graceful_tokio::Server::builder().http(|http| http.header_grace(Duration::from_secs(2)))`.
+    /// let server = Server::<Threads>::builder()
+    ///     .signals(false)
+    ///     .http(|greeting| greeting + ", world")
+    ///     .build()?;
+    /// let shutdown = server.shutdown();
+    /// let heard = Arc::new(Mutex::new(String::new()));
+    /// let log = heard.clone();
+    /// futures::executor::block_on(server.serve_http(Numbered::new(1), move |_, greeting: &str| {
+    ///     log.lock().unwrap().push_str(greeting);
+    ///     shutdown.stop();
+    /// }));
+    /// assert_eq!(*heard.lock().unwrap(), "hello, world");
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn http(mut self, adjust: impl Fn(R::Http) -> R::Http + Send + Sync + 'static) -> Self {
         self.http = Some(match self.http.take() {
             None => Arc::new(adjust),
@@ -201,6 +443,21 @@ impl<R: Runtime> ServerBuilder<R> {
     }
 
     /// Checks the settings and builds the server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::{ConfigError, Server};
+    /// use rt::Threads;
+    /// use std::time::Duration;
+    ///
+    /// let server = Server::<Threads>::builder().timeout(Duration::from_secs(5)).build()?;
+    /// # drop(server);
+    /// let err = Server::<Threads>::builder().listen_limit(0).build().unwrap_err();
+    /// assert_eq!(err, ConfigError::ZeroListenLimit);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -321,11 +578,36 @@ pub struct Server<R: Runtime> {
 impl<R: Runtime + Default> Server<R> {
     /// A server with the default settings: 30 s timeout, 250 ms quiet period, no listen
     /// limit, 3 min TCP keep-alive, signals on, the HTTP hook's defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::Server;
+    /// use rt::Threads;
+    ///
+    /// // graceful_tokio::Server::new(), graceful_smol::Server::new() alike.
+    /// let server = Server::<Threads>::new();
+    /// # drop(server);
+    /// ```
     pub fn new() -> Server<R> {
         ServerBuilder::<R>::default().build_valid()
     }
 
     /// Settings, starting from the defaults of [`new`](Server::new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::Server;
+    /// use rt::Threads;
+    /// use std::time::Duration;
+    ///
+    /// let server = Server::<Threads>::builder().timeout(Duration::from_secs(10)).build()?;
+    /// # drop(server);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn builder() -> ServerBuilder<R> {
         ServerBuilder::default()
     }
@@ -354,6 +636,23 @@ impl<R: Runtime> ServerBuilder<R> {
 
 impl<R: Runtime> Server<R> {
     /// A handle to stop the server, force it, await its report and read live counts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::{Outcome, Server};
+    /// use rt::{Numbered, Threads};
+    ///
+    /// let server = Server::<Threads>::builder().signals(false).build()?;
+    /// let shutdown = server.shutdown(); // Clone, Send: hand it to whatever stops the server
+    /// assert_eq!(shutdown.counts().total(), 0);
+    /// shutdown.stop();
+    /// let report = futures::executor::block_on(server.serve(Numbered::new(0), |_, _| async {}));
+    /// assert_eq!(report.outcome, Outcome::Drained);
+    /// assert_eq!(shutdown.report(), Some(report));
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn shutdown(&self) -> Shutdown {
         self.graceful.shutdown()
     }
@@ -382,6 +681,31 @@ impl<R: Runtime> Server<R> {
     /// doubling up to 1 s, with one `tracing` warning per episode, until an accept succeeds.
     ///
     /// Dropping the future before it resolves kills every connection left.
+    ///
+    /// # Examples
+    ///
+    /// Two connections, each answered once; the second stops the server:
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::{Outcome, Server};
+    /// use rt::{Numbered, Threads};
+    ///
+    /// let server = Server::<Threads>::builder().signals(false).build()?;
+    /// let shutdown = server.shutdown();
+    /// let report = futures::executor::block_on(server.serve(Numbered::new(2), move |id, conn| {
+    ///     let shutdown = shutdown.clone();
+    ///     async move {
+    ///         conn.mark_active(); // a unit of work: a request, a message
+    ///         conn.mark_idle();
+    ///         if id == 2 {
+    ///             shutdown.stop();
+    ///         }
+    ///     }
+    /// }));
+    /// assert_eq!(report.outcome, Outcome::Drained);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn serve<L, H, F>(self, listener: L, handler: H) -> impl Future<Output = ShutdownReport>
     where
         L: Listener<R>,
@@ -421,6 +745,29 @@ impl<R: Runtime> Server<R> {
     /// For the adapters, `service` is a hyper `Service` (such as `service_fn`) or a tower
     /// `Service` (such as an axum `Router`), cloned for each connection; the HTTP settings
     /// are those of [`ServerBuilder::http`].
+    ///
+    /// # Examples
+    ///
+    /// The doc runtime's HTTP hook hands each connection's greeting to the service; an adapter's
+    /// serves a hyper or tower service:
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::{Outcome, Server};
+    /// use rt::{Numbered, Threads};
+    ///
+    /// let server = Server::<Threads>::builder().signals(false).build()?;
+    /// let shutdown = server.shutdown();
+    /// let service = move |id: u32, greeting: &str| {
+    ///     assert_eq!(greeting, "hello");
+    ///     if id == 3 {
+    ///         shutdown.stop();
+    ///     }
+    /// };
+    /// let report = futures::executor::block_on(server.serve_http(Numbered::new(3), service));
+    /// assert_eq!(report.outcome, Outcome::Drained);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn serve_http<L, S, M>(
         mut self,
         listener: L,
@@ -466,6 +813,21 @@ impl<R: Runtime> fmt::Debug for Server<R> {
 ///
 /// An axum app, with graceful-tokio (which re-exports this function):
 /// `graceful_tokio::serve_http(listener, Router::new().route("/", get(|| async { "hello" })))`.
+///
+/// # Examples
+///
+/// With the doc runtime, whose HTTP hook hands each connection's greeting to the service (the
+/// future serves until a signal; it is dropped here before it starts):
+///
+/// ```
+/// # #[path = "doctest_runtime.rs"] mod rt;
+/// use graceful_core::serve::serve_http;
+///
+/// let serving = serve_http(rt::Numbered::new(1), |id: u32, greeting: &str| {
+///     println!("{greeting}, connection {id}");
+/// });
+/// drop(serving);
+/// ```
 pub fn serve_http<R, L, S, M>(listener: L, service: S) -> impl Future<Output = ShutdownReport>
 where
     R: Runtime + Default + ServeHttp<L::Io, S, M>,

@@ -86,6 +86,7 @@ async fn an_idle_connection_closes_on_the_drain() {
     assert_eq!(server.report().await.idle_closed, 1);
 }
 
+#[cfg(feature = "http1")]
 #[tokio::test(start_paused = true)]
 async fn protocols_can_be_pinned() {
     let mut server = Server::start();
