@@ -10,6 +10,7 @@
 //!   `instructions.rs`).
 //! - `soak`: the shutdown drills many times over with random signal timing, per runtime
 //!   (see `soak.rs`); `chaos`: the same with resetting clients and EMFILE.
+//! - `idle`: exit time after SIGTERM with many idle connections (see `idle.rs`).
 //! - `fuzz`: long runs of graceful-hyper's fuzz test (see `fuzz.rs`).
 //! - `load`: the bench's load generator alone, against a server started by hand (see
 //!   `loadgen.rs`).
@@ -20,6 +21,7 @@ mod cli;
 mod client;
 mod drill;
 mod fuzz;
+mod idle;
 mod instructions;
 mod loadgen;
 mod machine;
@@ -46,9 +48,10 @@ fn main() -> ExitCode {
         Some("soak") => soak::run(&args[1..], false),
         Some("chaos") => soak::run(&args[1..], true),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("idle") => idle::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|bench|drill|matrix|micro|instructions|load|soak|chaos|fuzz> [flags]"
+                "usage: cargo xtask <ci|bench|drill|idle|matrix|micro|instructions|load|soak|chaos|fuzz> [flags]"
             );
             return ExitCode::from(2);
         }
