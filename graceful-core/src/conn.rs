@@ -246,7 +246,7 @@ impl Conn {
     /// last unit of work ended (`Idle`), on the server's clock, rounded up to the
     /// millisecond; `None` while it is `Active` or `Hijacked`. Never earlier than the truth:
     /// while the server's [tick](crate::Graceful::tick) runs, the stamp is its coarse clock's
-    /// bound, at most a few milliseconds later.
+    /// bound, at most about 8 ms later.
     ///
     /// Protocol code bounds how long a connection may stay quiet with it (an HTTP/1 header
     /// read timeout, say) without a timer per request: one timer per connection, which on
