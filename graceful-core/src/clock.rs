@@ -32,11 +32,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::loom::AtomicU64;
 use crate::shared::Shared;
 use crate::state;
 
@@ -89,29 +90,53 @@ impl Shared {
     /// bound changed meanwhile (the tick refreshed, and may have walked the registry before
     /// this swap landed), raise the stamp to the bound now in force.
     #[inline]
-    pub(crate) fn restamp(&self, word: &crate::loom::AtomicU64, written: u64, read: u64) {
-        let clock = self.clock.load(Ordering::Acquire);
-        if clock >> SHIFT != read >> SHIFT {
-            self.restamp_slow(word, written, clock);
-        }
+    pub(crate) fn restamp(&self, word: &AtomicU64, written: u64, read: u64) {
+        restamp(&self.clock, word, written, read, || self.now_ms_ceil());
     }
+}
 
-    #[cold]
-    #[inline(never)]
-    fn restamp_slow(&self, word: &crate::loom::AtomicU64, written: u64, clock: u64) {
+/// [`Shared::restamp`] on its atomics. No store-buffering race with the tick's walk: the
+/// walk reads each word with a read-modify-write ([`raise_if_stamped`]), so it and the
+/// owner's swap are ordered on the word itself. If the walk came first, the owner's swap
+/// (acquire) reads from it, so this load sees the refresh the walk followed; if the swap
+/// came first, the walk sees the stamp.
+#[inline]
+fn restamp(
+    clock: &AtomicU64,
+    word: &AtomicU64,
+    written: u64,
+    read: u64,
+    now_ms: impl FnOnce() -> u64,
+) {
+    let clock = clock.load(Ordering::Acquire);
+    if clock >> SHIFT != read >> SHIFT {
         let fresh = if clock & TICKING != 0 {
             clock >> SHIFT
         } else {
-            self.now_ms_ceil()
+            now_ms()
         };
         raise_stamp(word, written, fresh);
+    }
+}
+
+/// The tick's refresh: publishes a new clock word.
+fn refresh(clock: &AtomicU64, new: u64) {
+    clock.swap(new, Ordering::AcqRel);
+}
+
+/// The late tick's walk, for one connection: raises its stamp if it is the bound `old`.
+/// Reads the word with a read-modify-write that changes nothing (see [`restamp`]).
+fn raise_if_stamped(word: &AtomicU64, old: u64, now: u64) {
+    let seen = word.fetch_add(0, Ordering::AcqRel);
+    if state::quiet_since_ms(seen) == old {
+        raise_stamp(word, seen, now);
     }
 }
 
 /// Raises the quiet-since stamp of an idle word that still reads `expected` to `fresh`.
 /// Gives up once the word changed in any other way: it is no longer idle with that stamp,
 /// or the manager set a bit (then it retries on the new word).
-fn raise_stamp(word: &crate::loom::AtomicU64, mut expected: u64, fresh: u64) {
+fn raise_stamp(word: &AtomicU64, mut expected: u64, fresh: u64) {
     let stamp = state::quiet_since_ms(expected);
     loop {
         if state::ConnState::from_bits(expected) != state::ConnState::Idle
@@ -141,9 +166,7 @@ pub(crate) async fn tick(shared: Arc<Shared>) {
             listener.await;
         }
         let mut bound = shared.now_ms_ceil() + LEAD;
-        shared
-            .clock
-            .swap((bound << SHIFT) | TICKING, Ordering::AcqRel);
+        refresh(&shared.clock, (bound << SHIFT) | TICKING);
         loop {
             let next = shared.timer.now() + TICK;
             shared.timer.sleep_until(next).await;
@@ -157,9 +180,7 @@ pub(crate) async fn tick(shared: Arc<Shared>) {
                     .compare_exchange(clock, now << SHIFT, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok();
             if !parked {
-                shared
-                    .clock
-                    .swap(((now + LEAD) << SHIFT) | TICKING, Ordering::AcqRel);
+                refresh(&shared.clock, ((now + LEAD) << SHIFT) | TICKING);
             }
             if bound < now {
                 raise_stamps(&shared, bound, now);
@@ -182,10 +203,7 @@ fn raise_stamps(shared: &Shared, old: u64, now: u64) {
     );
     let registry = shared.registry();
     for (_, conn) in registry.conns.iter() {
-        let word = conn.word.load(Ordering::Acquire);
-        if state::quiet_since_ms(word) == old {
-            raise_stamp(&conn.word, word, now);
-        }
+        raise_if_stamped(&conn.word, old, now);
     }
 }
 
@@ -330,5 +348,49 @@ mod tests {
         timer.advance(Duration::from_millis(30));
         let read = request(&conn);
         assert!(read >= timer.now() && read < timer.now() + Duration::from_millis(1));
+    }
+}
+
+/// The owner's stamp against a late tick's refresh and walk, in every interleaving loom
+/// finds.
+///
+/// `RUSTFLAGS="--cfg loom" cargo test -p graceful-core --lib --release loom`
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::state::{apply, new_word, transition, Event};
+    use ::loom::sync::Arc;
+    use ::loom::thread;
+
+    #[test]
+    fn loom_a_stale_bound_is_always_raised() {
+        ::loom::model(|| {
+            // The tick published a bound of 10 ms and is late: it runs again at 15 ms.
+            let clock = Arc::new(AtomicU64::new((10 << SHIFT) | TICKING));
+            let word = Arc::new(AtomicU64::new(
+                apply(new_word(1), Event::Active, || 0).unwrap(),
+            ));
+            let owner = {
+                let (clock, word) = (clock.clone(), word.clone());
+                thread::spawn(move || {
+                    // `mark_idle`: stamp from the bound it reads, then check it.
+                    let read = clock.load(Ordering::Acquire);
+                    let (_, next) = transition(&word, Event::Idle, || read >> SHIFT).unwrap();
+                    restamp(&clock, &word, next, read, || 99);
+                })
+            };
+            let (old, now) = (10, 15);
+            refresh(&clock, ((now + LEAD) << SHIFT) | TICKING);
+            raise_if_stamped(&word, old, now);
+            owner.join().unwrap();
+
+            let last = word.load(Ordering::Acquire);
+            assert_eq!(state::ConnState::from_bits(last), state::ConnState::Idle);
+            assert!(
+                state::quiet_since_ms(last) >= now,
+                "stamp {} left below the late tick's reading",
+                state::quiet_since_ms(last)
+            );
+        });
     }
 }

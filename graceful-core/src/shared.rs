@@ -63,7 +63,7 @@ pub(crate) struct Shared {
     pub(crate) next_id: AtomicU64,
 
     /// The coarse clock's word (see `clock.rs`): what `mark_idle` stamps while the tick runs.
-    pub(crate) clock: AtomicU64,
+    pub(crate) clock: crate::loom::AtomicU64,
     /// Wakes the parked tick: a connection went quiet.
     pub(crate) tick_event: Event,
 }
