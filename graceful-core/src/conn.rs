@@ -7,8 +7,9 @@
 //! - Only `Conn` changes the state bits of its word; only the manager sets the signal bits.
 //!   Both use atomic read-modify-write, so neither loses the other's bits.
 //! - `mark_active` and `mark_idle` touch only the connection's own word: no lock, no shared
-//!   counter, no allocation. `mark_idle` reads the clock once, to stamp when the connection
-//!   went quiet.
+//!   counter, no allocation. `mark_idle` stamps when the connection went quiet: while the
+//!   server's clock tick runs, from the bound it publishes (one atomic load, see `clock.rs`),
+//!   and otherwise from the timer.
 
 use std::fmt;
 use std::future::Future;
@@ -243,7 +244,9 @@ impl Conn {
 
     /// Since when the connection has been quiet: the instant it was accepted (`New`) or its
     /// last unit of work ended (`Idle`), on the server's clock, rounded up to the
-    /// millisecond; `None` while it is `Active` or `Hijacked`.
+    /// millisecond; `None` while it is `Active` or `Hijacked`. Never earlier than the truth:
+    /// while the server's [tick](crate::Graceful::tick) runs, the stamp is its coarse clock's
+    /// bound, at most about 8 ms later.
     ///
     /// Protocol code bounds how long a connection may stay quiet with it (an HTTP/1 header
     /// read timeout, say) without a timer per request: one timer per connection, which on
@@ -520,8 +523,17 @@ impl Conn {
     }
 
     fn transition(&self, event: Event) {
-        match state::transition(&self.inner.word, event, || self.shared.now_ms_ceil()) {
+        let mut cached = None;
+        let stamp = || {
+            let (ms, from) = self.shared.quiet_stamp();
+            cached = from;
+            ms
+        };
+        match state::transition(&self.inner.word, event, stamp) {
             Ok((current, next)) => {
+                if let Some(read) = cached {
+                    self.shared.restamp(&self.inner.word, next, read);
+                }
                 let (from, to) = (ConnState::from_bits(current), ConnState::from_bits(next));
                 // `NOTED` comes with the word the swap read: before the drain this costs
                 // nothing, and during it a notification with no listener is an atomic load.

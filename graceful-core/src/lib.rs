@@ -91,6 +91,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accept;
+mod clock;
 mod config;
 mod conn;
 #[cfg(feature = "deploy")]
@@ -113,6 +114,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use crate::accept::{Acceptor, Slot, TryReserveError};
+pub use crate::clock::Tick;
 pub use crate::config::{Builder, ConfigError, MAX_DURATION};
 pub use crate::conn::{Conn, ConnId, DrainRequested, Killed};
 pub use crate::manager::Run;
@@ -212,6 +214,27 @@ impl Graceful {
     /// ```
     pub fn acceptor(&self) -> Acceptor {
         Acceptor::new(self.guard.shared.clone())
+    }
+
+    /// The clock tick: a future, never resolving, that keeps a coarse clock fresh so that
+    /// [`Conn::mark_idle`] stamps when a connection went quiet with one atomic load instead
+    /// of a [`Timer::now`] (the stamp is then up to 8 ms later than the truth, never earlier).
+    /// It wakes every 4 ms while connections go quiet, and parks
+    /// when none do. `serve` drives it; an accept loop of one's own may poll it beside
+    /// [`run`](Graceful::run). Without it, `mark_idle` reads the timer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::FutureExt;
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let mut tick = graceful.tick();
+    /// assert!((&mut tick).now_or_never().is_none(), "parked: nothing went quiet yet");
+    /// ```
+    pub fn tick(&self) -> Tick {
+        Tick::new(self.guard.shared.clone())
     }
 
     /// The manager future: waits for a trigger, drives the shutdown, and resolves with its

@@ -9,7 +9,8 @@
 //!   or closes, when counts are read, and by the manager when it signals connections.
 //!
 //! The per-request path (`Conn::mark_active` / `mark_idle`) takes neither: it is one
-//! compare-and-swap on the connection's own word.
+//! compare-and-swap on the connection's own word (and `mark_idle` loads the coarse clock,
+//! `clock.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -60,6 +61,11 @@ pub(crate) struct Shared {
     pub(crate) in_use: AtomicUsize,
     pub(crate) illegal_transitions: AtomicUsize,
     pub(crate) next_id: AtomicU64,
+
+    /// The coarse clock's word (see `clock.rs`): what `mark_idle` stamps while the tick runs.
+    pub(crate) clock: crate::loom::AtomicU64,
+    /// Wakes the parked tick: a connection went quiet.
+    pub(crate) tick_event: Event,
 }
 
 /// Where the shutdown is.
@@ -175,6 +181,8 @@ impl Shared {
             in_use: AtomicUsize::new(0),
             illegal_transitions: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
+            clock: crate::clock::new_clock(),
+            tick_event: Event::new(),
         })
     }
 

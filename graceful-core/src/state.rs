@@ -163,6 +163,11 @@ pub(crate) fn quiet_since_ms(word: u64) -> u64 {
     word >> QUIET_SHIFT
 }
 
+/// `word` with its quiet-since stamp replaced by `ms`.
+pub(crate) fn with_quiet_since(word: u64, ms: u64) -> u64 {
+    (word & !(MAX_QUIET_MS << QUIET_SHIFT)) | (ms.min(MAX_QUIET_MS) << QUIET_SHIFT)
+}
+
 /// A transition the state table forbids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Illegal {
@@ -324,6 +329,18 @@ mod tests {
     fn work_outside_a_drain_is_not_marked() {
         let word = apply(new_word(0), Event::Active, || 0).unwrap();
         assert_eq!(word & WORKED, 0);
+    }
+
+    #[test]
+    fn a_stamp_is_replaced_alone() {
+        let word = apply(new_word(3) | DRAIN | NOTED, Event::Active, || 0).unwrap();
+        let word = apply(word, Event::Idle, || 9).unwrap();
+        let raised = with_quiet_since(word, 12);
+        assert_eq!(quiet_since_ms(raised), 12);
+        assert_eq!(
+            raised & !(MAX_QUIET_MS << QUIET_SHIFT),
+            word & !(MAX_QUIET_MS << QUIET_SHIFT)
+        );
     }
 
     #[test]

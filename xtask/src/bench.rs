@@ -48,7 +48,7 @@ use crate::server::{self, progress, Server, Spec, HYPER_UTIL};
 /// default quiet period (250 ms), so they may be closed at once.
 const IDLE_SETTLE: Duration = Duration::from_millis(500);
 /// How long a server may take to exit after the signal before it counts as stuck.
-const EXIT_BOUND: Duration = Duration::from_secs(10);
+pub(crate) const EXIT_BOUND: Duration = Duration::from_secs(10);
 /// Concurrent connects while opening idle connections: below the listen backlog of a
 /// tokio `TcpListener::bind` (128), so that no SYN is dropped and retried a second later.
 const CONNECT_BATCH: usize = 100;
@@ -79,9 +79,9 @@ struct LoadRound {
 
 /// One idle-connections round of one server.
 #[derive(Debug, Clone, Copy, Default)]
-struct IdleRound {
-    rss_per_conn: f64,
-    shutdown: Option<Duration>,
+pub(crate) struct IdleRound {
+    pub(crate) rss_per_conn: f64,
+    pub(crate) shutdown: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -162,7 +162,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             for i in 0..results.len() {
                 let i = (i + round) % results.len();
                 let step = format!("idle {}/{}", round + 1, config.rounds);
-                let measured = idle_round(&rt, results[i].spec, config, &step)?;
+                let measured = idle_round(&rt, results[i].spec, config.idle, &step)?;
                 results[i].idle.push(measured);
             }
         }
@@ -273,10 +273,10 @@ fn load_round(
     Ok(round)
 }
 
-fn idle_round(
+pub(crate) fn idle_round(
     rt: &tokio::runtime::Runtime,
     spec: &Spec,
-    config: Config,
+    idle: usize,
     step: &str,
 ) -> Result<IdleRound, String> {
     let server = Server::start(spec, 30.0)?;
@@ -284,7 +284,7 @@ fn idle_round(
     drop(loadgen::open_idle(rt, server.addr(), 8, 8, step)?);
     std::thread::sleep(Duration::from_millis(200));
     let before = server.rss()?;
-    let clients = loadgen::open_idle(rt, server.addr(), config.idle, CONNECT_BATCH, step)
+    let clients = loadgen::open_idle(rt, server.addr(), idle, CONNECT_BATCH, step)
         .map_err(|err| server.failure(&err))?;
     std::thread::sleep(IDLE_SETTLE);
     let after = server.rss()?;
@@ -301,17 +301,17 @@ fn idle_round(
             report = crate::soak::report_line(spec.name, &server.log());
         }
         let (outcome, [_, idle_closed, _, killed]) = report.map_err(|e| server.failure(&e))?;
-        if outcome != "drained" || idle_closed < config.idle || killed > 0 {
+        if outcome != "drained" || idle_closed < idle || killed > 0 {
             return Err(server.failure(&format!(
                 "{} idle connections, but the drain {outcome} with {idle_closed} idle closed \
                  and {killed} killed",
-                config.idle
+                idle
             )));
         }
     }
     drop(server);
     let round = IdleRound {
-        rss_per_conn: (after as f64 - before as f64) / config.idle as f64,
+        rss_per_conn: (after as f64 - before as f64) / idle as f64,
         shutdown,
     };
     progress(

@@ -10,6 +10,7 @@
 //!   `instructions.rs`).
 //! - `soak`: the shutdown drills many times over with random signal timing, per runtime
 //!   (see `soak.rs`); `chaos`: the same with resetting clients and EMFILE.
+//! - `idle`: exit time after SIGTERM with many idle connections (see `idle.rs`).
 //! - `fuzz`: long runs of graceful-hyper's fuzz test (see `fuzz.rs`).
 //! - `load`: the bench's load generator alone, against a server started by hand (see
 //!   `loadgen.rs`).
@@ -23,6 +24,7 @@ mod client;
 mod docs_audit;
 mod drill;
 mod fuzz;
+mod idle;
 mod instructions;
 mod loadgen;
 mod machine;
@@ -50,9 +52,10 @@ fn main() -> ExitCode {
         Some("chaos") => soak::run(&args[1..], true),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("docs-audit") => docs_audit::run(&args[1..]),
+        Some("idle") => idle::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|bench|drill|matrix|micro|instructions|load|soak|chaos|fuzz|docs-audit> [flags]"
+                "usage: cargo xtask <ci|bench|drill|idle|matrix|micro|instructions|load|soak|chaos|fuzz|docs-audit> [flags]"
             );
             return ExitCode::from(2);
         }

@@ -4,8 +4,10 @@
 //! This times that pair on one connection, on one thread and on two threads at once (each on
 //! its own connection of the same server, to show that they share nothing that contends), with
 //! a real clock ([`StdTimer`]) and with graceful-core's test clock (`ManualTimer`), and prints
-//! nanoseconds per request: the median of several rounds. It also prints what tracking one
-//! connection costs in memory.
+//! nanoseconds per request: the median of several rounds. `+ tick` rows run the server's
+//! clock tick (`Graceful::tick`, which every `serve` drives) on a thread of its own, as a
+//! server does: `mark_idle` then stamps from the coarse clock instead of reading the timer.
+//! It also prints what tracking one connection costs in memory.
 //!
 //! The figures only mean something in a release build: built otherwise, `micro` runs itself
 //! again with `cargo run --release -p xtask -- micro --inner`.
@@ -87,21 +89,26 @@ fn measure() {
     println!("median of {ROUNDS} rounds of {REQUESTS} requests per thread, release build");
     println!();
     println!(
-        "{:<12} {:>8} {:>16} {:>16}",
+        "{:<16} {:>8} {:>16} {:>16}",
         "timer", "threads", "ns/request", "clock read (ns)"
     );
-    row("StdTimer", || StdTimer);
-    row("ManualTimer", ManualTimer::new);
+    row("StdTimer", false, || StdTimer);
+    row("StdTimer + tick", true, || StdTimer);
+    row("ManualTimer", false, ManualTimer::new);
     println!();
     memory();
 }
 
 /// One line per thread count for servers built on `timer()`.
-fn row<T: Timer, F: Fn() -> T>(name: &str, timer: F) {
+fn row<T: Timer, F: Fn() -> T>(name: &str, tick: bool, timer: F) {
     let clock = clock_read_ns(&timer());
     for threads in [1, 2] {
-        let ns = median((0..ROUNDS + 1).map(|_| round(&timer, threads)).skip(1));
-        println!("{name:<12} {threads:>8} {ns:>16.1} {clock:>16.1}");
+        let ns = median(
+            (0..ROUNDS + 1)
+                .map(|_| round(&timer, tick, threads))
+                .skip(1),
+        );
+        println!("{name:<16} {threads:>8} {ns:>16.1} {clock:>16.1}");
     }
 }
 
@@ -118,10 +125,20 @@ fn clock_read_ns(timer: &impl Timer) -> f64 {
 
 /// One round: `threads` threads, each with its own connection on one server, start together
 /// and serve `REQUESTS` requests. Returns the slowest thread's ns per request.
-fn round<T: Timer, F: Fn() -> T>(timer: &F, threads: usize) -> f64 {
+fn round<T: Timer, F: Fn() -> T>(timer: &F, tick: bool, threads: usize) -> f64 {
     let graceful = Graceful::builder()
         .build(timer())
         .expect("the default settings are valid");
+    // The tick's thread ends when `stop` is dropped, at the end of the round.
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    let ticking = tick.then(|| {
+        let tick = graceful.tick();
+        thread::spawn(move || {
+            smol::block_on(smol::future::or(tick, async {
+                let _ = stopped.recv().await;
+            }))
+        })
+    });
     let acceptor = graceful.acceptor();
     let start = Arc::new(Barrier::new(threads));
     let handles: Vec<_> = (0..threads)
@@ -139,6 +156,10 @@ fn round<T: Timer, F: Fn() -> T>(timer: &F, threads: usize) -> f64 {
         .map(|handle| handle.join().expect("a bench thread panicked"))
         .max()
         .unwrap_or_default();
+    drop(stop);
+    if let Some(ticking) = ticking {
+        ticking.join().expect("the tick's thread panicked");
+    }
     per_request(slowest)
 }
 

@@ -131,9 +131,11 @@ where
         spawn,
     }
     .run::<R, L, H, F>(listener, handler);
+    // The coarse clock `mark_idle` stamps from, for as long as the server serves.
+    let tick = graceful.tick();
     let serving = join(graceful.run(), accepting);
     let watching = async move {
-        join_all(watchers).await;
+        join(join_all(watchers), tick).await;
         pending::<Infallible>().await
     };
     match race(serving, watching).await {
