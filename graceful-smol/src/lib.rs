@@ -17,6 +17,9 @@
 //! - [`SmolTimer`]: one clock for graceful-core and hyper.
 //! - With the `http` feature (default): [`Http`] settings, and this crate's own hyper glue:
 //!   [`HyperIo`] (no buffer zeroed per read) and [`SmolExecutor`].
+//! - [`Deploy`] (feature `deploy`, Unix): zero-downtime deploys, one setting:
+//!   `Server::builder().deploy(Deploy::new())` and [`Server::listen`] give socket
+//!   activation, `sd_notify` and hot restart on SIGHUP; see [`deploy`].
 //!
 //! # Examples
 //!
@@ -72,6 +75,11 @@
 //! # }).unwrap();
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(all(unix, feature = "deploy"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
+pub mod deploy;
 #[cfg(feature = "http")]
 mod http;
 mod listener;
@@ -87,6 +95,9 @@ pub use crate::runtime::Smol;
 pub use crate::timer::SmolTimer;
 
 pub use graceful_core;
+#[cfg(all(unix, feature = "deploy"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
+pub use graceful_core::deploy::{Deploy, RestartSignal};
 pub use graceful_core::serve::{serve_http, ConnectionTask, Listener, Runtime, SocketOptions};
 pub use graceful_core::{
     ConfigError, Conn, ConnCounts, ConnId, ConnState, DrainRequested, Killed, Outcome, Shutdown,

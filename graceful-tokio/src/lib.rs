@@ -15,6 +15,9 @@
 //!   [`TcpListener`](tokio::net::TcpListener) and [`UnixListener`](tokio::net::UnixListener).
 //! - [`TokioTimer`]: the one clock, for graceful-core and hyper, so paused time works.
 //! - [`Http`] (feature `http`, on by default): the HTTP settings, graceful-hyper's.
+//! - [`Deploy`] (feature `deploy`, Unix): zero-downtime deploys, one setting:
+//!   `Server::builder().deploy(Deploy::new())` and [`Server::listen`] give socket
+//!   activation, `sd_notify` and hot restart on SIGHUP; see [`deploy`].
 //!
 //! # Examples
 //!
@@ -66,6 +69,12 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(all(unix, feature = "deploy"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
+pub mod deploy;
+
 #[cfg(feature = "http")]
 mod http;
 mod listener;
@@ -81,6 +90,9 @@ pub use crate::runtime::Tokio;
 pub use crate::timer::TokioTimer;
 
 pub use graceful_core;
+#[cfg(all(unix, feature = "deploy"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
+pub use graceful_core::deploy::{Deploy, RestartSignal};
 pub use graceful_core::serve::{serve_http, Listener, Runtime, SocketOptions};
 pub use graceful_core::{
     ConfigError, Conn, ConnCounts, ConnId, ConnState, DrainRequested, Killed, Outcome, Shutdown,

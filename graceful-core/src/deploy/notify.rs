@@ -57,6 +57,8 @@ struct Inner {
     warned: AtomicBool,
     /// Whether `STOPPING=1` was sent already.
     stopping: AtomicBool,
+    /// Whether `MAINPID=` named another process: this one says nothing more.
+    handed_over: AtomicBool,
 }
 
 impl Notifier {
@@ -121,6 +123,7 @@ impl Notifier {
                 watchdog,
                 warned: AtomicBool::new(false),
                 stopping: AtomicBool::new(false),
+                handed_over: AtomicBool::new(false),
             }),
         }
     }
@@ -166,8 +169,15 @@ impl Notifier {
     }
 
     /// `MAINPID=...`: the service's main process is now `pid` (after a hot restart).
+    ///
+    /// Once another process is named, this notifier sends nothing more: the service
+    /// manager heeds the new main process, and this one's `STOPPING=1` would stop the
+    /// service if the manager took it (systemd does, with `NotifyAccess=all`).
     pub fn main_pid(&self, pid: u32) {
         self.send(&format!("MAINPID={pid}\n"));
+        if pid != std::process::id() {
+            self.inner.handed_over.store(true, Ordering::Release);
+        }
     }
 
     /// `WATCHDOG=1`: the keep-alive ping.
@@ -188,6 +198,9 @@ impl Notifier {
     }
 
     fn send(&self, message: &str) {
+        if self.inner.handed_over.load(Ordering::Acquire) {
+            return;
+        }
         if let Some(socket) = &self.inner.manager {
             self.warn_on(send_to(socket, message), socket);
         }
@@ -312,10 +325,54 @@ impl Monitor {
         }
     }
 
-    /// The drain's timeout, for the `s left` of the status lines.
-    pub fn timeout(mut self, timeout: Option<Duration>) -> Monitor {
-        self.timeout = timeout;
+    /// The drain's timeout, for the `s left` of the status lines; see
+    /// [`no_timeout`](Monitor::no_timeout), the default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::{Monitor, Notifier};
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().build(timer.clone())?;
+    /// let monitor = Monitor::new(Notifier::disabled(), graceful.shutdown(), timer)
+    ///     .timeout(Duration::from_secs(30));
+    /// # drop(monitor);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Monitor {
+        self.timeout = Some(timeout);
         self
+    }
+
+    /// The drain has no timeout: the status lines say `no timeout` instead of the time left.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::{Monitor, Notifier};
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().no_timeout().build(timer.clone())?;
+    /// let monitor = Monitor::new(Notifier::disabled(), graceful.shutdown(), timer).no_timeout();
+    /// # drop(monitor);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
+    pub fn no_timeout(mut self) -> Monitor {
+        self.timeout = None;
+        self
+    }
+
+    /// [`timeout`](Monitor::timeout) or [`no_timeout`](Monitor::no_timeout), as the server's
+    /// settings have it.
+    pub(crate) fn drain_bound(self, bound: Option<Duration>) -> Monitor {
+        match bound {
+            Some(bound) => self.timeout(bound),
+            None => self.no_timeout(),
+        }
     }
 
     /// Runs until the shutdown has ended.
@@ -433,7 +490,7 @@ mod tests {
         busy.mark_active();
         let mut monitor: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(
             Monitor::new(manager.notifier(), shutdown.clone(), timer.clone())
-                .timeout(Some(Duration::from_secs(10)))
+                .timeout(Duration::from_secs(10))
                 .run(),
         );
         let step = |monitor: &mut Pin<Box<dyn Future<Output = ()> + Send>>| {
@@ -513,5 +570,25 @@ mod tests {
         notifier.ready();
         assert_eq!(parent.received(), ["READY=1\n"]);
         assert_eq!(manager.received(), ["STATUS=serving\n", "READY=1\n"]);
+    }
+
+    #[test]
+    fn after_handing_mainpid_over_nothing_more_is_said() {
+        let manager = Manager::bind("handover");
+        let notifier = manager.notifier();
+        notifier.main_pid(std::process::id());
+        notifier.status("still main");
+        notifier.main_pid(1);
+        notifier.stopping();
+        notifier.status("draining");
+        notifier.watchdog();
+        assert_eq!(
+            manager.received(),
+            [
+                format!("MAINPID={}\n", std::process::id()),
+                "STATUS=still main\n".to_owned(),
+                "MAINPID=1\n".to_owned(),
+            ]
+        );
     }
 }
