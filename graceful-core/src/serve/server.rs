@@ -215,6 +215,8 @@ impl<R: Runtime> ServerBuilder<R> {
     /// A zero listen limit, a zero timeout, a timeout or quiet period over
     /// [`MAX_DURATION`](crate::MAX_DURATION), or a quiet period not shorter than the
     /// timeout: see [`ConfigError`].
+    // `mut` for the deploy setting, which adds its shutdown hook.
+    #[cfg_attr(not(all(unix, feature = "deploy")), allow(unused_mut))]
     pub fn build(mut self) -> Result<Server<R>, ConfigError> {
         #[cfg(all(unix, feature = "deploy"))]
         let deploy = self.take_deploy();
