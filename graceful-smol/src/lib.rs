@@ -17,9 +17,9 @@
 //! - [`SmolTimer`]: one clock for graceful-core and hyper.
 //! - With the `http` feature (default): [`Http`] settings, and this crate's own hyper glue:
 //!   [`HyperIo`] (no buffer zeroed per read) and [`SmolExecutor`].
-//! - [`Deploy`] (feature `deploy`, Unix): zero-downtime deploys, one setting:
-//!   `Server::builder().deploy(Deploy::new())` and [`Server::listen`] give socket
-//!   activation, `sd_notify` and hot restart on SIGHUP; see [`deploy`].
+//! - `Deploy` (feature `deploy`, Unix): zero-downtime deploys, one setting:
+//!   `Server::builder().deploy(Deploy::new())` and `Server::listen` give socket
+//!   activation, `sd_notify` and hot restart on SIGHUP; see the `deploy` module.
 //!
 //! # Examples
 //!

@@ -15,9 +15,9 @@
 //!   [`TcpListener`](tokio::net::TcpListener) and [`UnixListener`](tokio::net::UnixListener).
 //! - [`TokioTimer`]: the one clock, for graceful-core and hyper, so paused time works.
 //! - [`Http`] (feature `http`, on by default): the HTTP settings, graceful-hyper's.
-//! - [`Deploy`] (feature `deploy`, Unix): zero-downtime deploys, one setting:
-//!   `Server::builder().deploy(Deploy::new())` and [`Server::listen`] give socket
-//!   activation, `sd_notify` and hot restart on SIGHUP; see [`deploy`].
+//! - `Deploy` (feature `deploy`, Unix): zero-downtime deploys, one setting:
+//!   `Server::builder().deploy(Deploy::new())` and `Server::listen` give socket
+//!   activation, `sd_notify` and hot restart on SIGHUP; see the `deploy` module.
 //!
 //! # Examples
 //!
