@@ -173,8 +173,19 @@ impl Notifier {
     /// Once another process is named, this notifier sends nothing more: the service
     /// manager heeds the new main process, and this one's `STOPPING=1` would stop the
     /// service if the manager took it (systemd does, with `NotifyAccess=all`).
+    ///
+    /// With a watchdog on, the datagram carries a `WATCHDOG=1` too: the service manager
+    /// takes it from the main process that was (it checks the sender once per datagram),
+    /// and the new main process, whose first ping came before it was main, pings next
+    /// within half the watchdog's period; without it, the gap between the old process's
+    /// last ping and the new one's first accepted ping can reach the whole period.
     pub fn main_pid(&self, pid: u32) {
-        self.send(&format!("MAINPID={pid}\n"));
+        let ping = if self.inner.watchdog.is_some() {
+            "WATCHDOG=1\n"
+        } else {
+            ""
+        };
+        self.send(&format!("MAINPID={pid}\n{ping}"));
         if pid != std::process::id() {
             self.inner.handed_over.store(true, Ordering::Release);
         }
@@ -570,6 +581,16 @@ mod tests {
         notifier.ready();
         assert_eq!(parent.received(), ["READY=1\n"]);
         assert_eq!(manager.received(), ["STATUS=serving\n", "READY=1\n"]);
+    }
+
+    #[test]
+    fn mainpid_carries_a_watchdog_ping_when_the_watchdog_is_on() {
+        let manager = Manager::bind("mainpid-ping");
+        let socket = manager.dir.join("notify").into_os_string();
+        let notifier = Notifier::new(Some(socket), None, Some(Duration::from_secs(10)));
+        notifier.main_pid(1);
+        notifier.watchdog();
+        assert_eq!(manager.received(), ["MAINPID=1\nWATCHDOG=1\n"]);
     }
 
     #[test]
