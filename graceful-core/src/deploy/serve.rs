@@ -94,7 +94,7 @@ impl Deploy {
     ///
     /// let deploy = Deploy::new();
     /// assert_eq!(deploy.restart_signal(), Some(RestartSignal::Hangup));
-    /// assert_eq!(deploy.timeout(), Deploy::DEFAULT_RESTART_TIMEOUT);
+    /// assert_eq!(deploy, Deploy::new().restart_timeout(Deploy::DEFAULT_RESTART_TIMEOUT));
     /// assert_eq!(deploy, Deploy::default());
     /// ```
     pub fn new() -> Deploy {
@@ -145,7 +145,7 @@ impl Deploy {
     /// use std::time::Duration;
     ///
     /// let deploy = Deploy::new().restart_timeout(Duration::from_secs(5));
-    /// assert_eq!(deploy.timeout(), Duration::from_secs(5));
+    /// assert_ne!(deploy, Deploy::new());
     /// ```
     pub fn restart_timeout(mut self, timeout: Duration) -> Deploy {
         self.restart_timeout = timeout;
@@ -163,19 +163,6 @@ impl Deploy {
     /// ```
     pub fn restart_signal(&self) -> Option<RestartSignal> {
         self.restart_signal
-    }
-
-    /// The restart timeout.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_core::deploy::Deploy;
-    ///
-    /// assert_eq!(Deploy::new().timeout(), Deploy::DEFAULT_RESTART_TIMEOUT);
-    /// ```
-    pub fn timeout(&self) -> Duration {
-        self.restart_timeout
     }
 }
 
