@@ -128,6 +128,15 @@ impl Notifier {
         }
     }
 
+    /// Whether a hot-restarting parent waits for this process's `READY=1`.
+    pub(crate) fn parent_waits(&self) -> bool {
+        self.inner
+            .parent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some()
+    }
+
     /// The service manager's socket, if any: what a hot restart hands on to its child.
     pub fn manager_socket(&self) -> Option<&OsStr> {
         self.inner.manager.as_deref()

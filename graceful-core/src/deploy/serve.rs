@@ -284,7 +284,15 @@ impl<R> Deploying<R> {
             }
         });
         async move {
-            state.notifier.ready();
+            if state.notifier.parent_waits() && !state.listened.load(Ordering::Acquire) {
+                // The parent would hand over to a process that does not serve its socket.
+                tracing::error!(
+                    "started by a hot restart, but serving another listener than the one \
+                     Server::listen returns: not ready, so the old process serves on"
+                );
+            } else {
+                state.notifier.ready();
+            }
             let monitor = Monitor::new(state.notifier.clone(), shutdown.clone(), timer.clone())
                 .drain_bound(state.drain_bound)
                 .run();
