@@ -1,5 +1,6 @@
 //! The `hello_smol` example: hyper on smol, one `serve_http` call, with hot restart on
-//! SIGHUP, socket activation and `sd_notify` (see [`deploy`]).
+//! SIGHUP, socket activation and `sd_notify` (graceful-smol's `deploy` setting, through
+//! [`http::deploying`]).
 //!
 //! The server body is shared with `hello_async_std` ([`serve_on`]): async-std runs on the
 //! same reactor (async-io), so only the executor differs (a [`Smol`] runtime with a
@@ -8,11 +9,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use graceful_smol::{Runtime as _, Server, Smol, SmolTimer};
+use graceful_smol::{Server, Smol};
 use hyper::service::service_fn;
-use smol::net::TcpListener;
 
-use crate::deploy::{self, Deploy};
 use crate::http;
 
 /// Runs the `hello_smol` server with these command-line arguments (the program name left
@@ -33,31 +32,21 @@ pub fn serve_on(
         Ok(args) => args,
         Err(code) => return code,
     };
-    // Before any thread starts: it clears the `LISTEN_*` variables.
-    let Some(mut deploy) = Deploy::start(name) else {
-        return 1;
-    };
-    let server: Server = match http::server_on(name, &args, Some(&deploy), runtime.clone()) {
+    let deploying: http::Adjust<Smol> = http::deploying;
+    let server: Server = match http::server_on(name, &args, Some(deploying), runtime.clone()) {
         Ok(server) => server,
         Err(code) => return code,
     };
     block_on(Box::pin(async move {
-        let listener = match deploy.listen(&args.addr).and_then(TcpListener::try_from) {
-            Ok(listener) => deploy.gated(listener),
+        // The socket inherited from systemd or a hot restart's parent, or `--addr` bound.
+        let listener = match server.listen(&args.addr) {
+            Ok(listener) => listener,
             Err(error) => {
                 eprintln!("{name}: cannot listen on {}: {error}", args.addr);
                 return 1;
             }
         };
         let local = listener.local_addr();
-        let hangups = deploy::async_io_hangups(name);
-        let bound = http::drain_bound(&args);
-        runtime.spawn(Box::pin(deploy.run(
-            server.shutdown(),
-            SmolTimer,
-            bound,
-            hangups,
-        )));
         http::watch_progress(&runtime, server.shutdown());
         let service = service_fn(move |request| http::route(request, runtime.clone()));
         // Made before the announcement: it sets the signal handlers, so that a signal sent

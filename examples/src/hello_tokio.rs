@@ -1,14 +1,13 @@
 //! The `hello_tokio` example: hyper on tokio, one `serve_http` call, with hot restart on
-//! SIGHUP, socket activation and `sd_notify` (see [`deploy`]).
+//! SIGHUP, socket activation and `sd_notify` (graceful-tokio's `deploy` setting, through
+//! [`http::deploying`]).
 //!
 //! The example binary is a thin `main` around [`main_with`], so that the `http_tokio` tests
 //! can run the very same server in a child process.
 
-use graceful_tokio::{Server, Tokio, TokioTimer};
+use graceful_tokio::{Server, Tokio};
 use hyper::service::service_fn;
-use tokio::net::TcpListener;
 
-use crate::deploy::{self, Deploy};
 use crate::http;
 
 /// Runs the `hello_tokio` server with these command-line arguments (the program name left
@@ -32,11 +31,7 @@ pub fn main_on(
         Ok(args) => args,
         Err(code) => return code,
     };
-    // Before any thread starts: it clears the `LISTEN_*` variables.
-    let Some(mut deploy) = Deploy::start(name) else {
-        return 1;
-    };
-    let server: Server = match http::server(name, &args, Some(&deploy)) {
+    let server: Server = match http::server(name, &args, Some(http::deploying)) {
         Ok(server) => server,
         Err(code) => return code,
     };
@@ -48,17 +43,15 @@ pub fn main_on(
         }
     };
     runtime.block_on(async {
-        let listener = match deploy.listen(&args.addr).and_then(TcpListener::from_std) {
-            Ok(listener) => deploy.gated(listener),
+        // The socket inherited from systemd or a hot restart's parent, or `--addr` bound.
+        let listener = match server.listen(&args.addr) {
+            Ok(listener) => listener,
             Err(error) => {
                 eprintln!("{name}: cannot listen on {}: {error}", args.addr);
                 return 1;
             }
         };
         let local = listener.local_addr();
-        let hangups = deploy::tokio_hangups(name);
-        let bound = http::drain_bound(&args);
-        tokio::spawn(deploy.run(server.shutdown(), TokioTimer, bound, hangups));
         http::watch_progress(&Tokio, server.shutdown());
         let service = service_fn(|request| http::route(request, Tokio));
         // Made before the announcement: it sets the signal handlers, so that a signal sent

@@ -8,13 +8,12 @@
 //! - `listening on http://ADDR` on stdout once it accepts connections;
 //! - `GET /` answers `200 hello`; `GET /sleep/{ms}` answers `200 slept` after `ms`
 //!   milliseconds; `GET /pid` answers the serving process's id (decimal); `GET /ready`
-//!   answers `200 ready`, or `503 draining` once the shutdown has begun (see
-//!   [`deploy::ready`](crate::deploy::ready));
+//!   answers `200 ready`, or `503 draining` once the shutdown has begun (see [`ready`]);
 //! - SIGTERM or SIGINT starts a graceful shutdown, a second signal stops at once; the process
 //!   exits 0 and prints the shutdown report on stderr.
-//! - the hyper examples restart on SIGHUP (a hot restart: the new process takes the socket
-//!   over), serve a socket-activated `LISTEN_FDS` socket, and notify `NOTIFY_SOCKET`; see
-//!   [`deploy`](crate::deploy).
+//! - `hello_tokio`, `hello_smol` and `hello_async_std` restart on SIGHUP (a hot restart:
+//!   the new process takes the socket over), serve a socket-activated `LISTEN_FDS` socket,
+//!   and notify `NOTIFY_SOCKET`: the adapters' `deploy` setting ([`deploying`]).
 //!
 //! The hyper examples also answer `GET /upgrade` with `Upgrade: echo`: `101`, then the
 //! connection echoes what it receives; told of the drain, it writes `bye\n` and closes.
@@ -26,6 +25,7 @@ use std::future::poll_fn;
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,11 +34,11 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::rt::{Read, ReadBuf, Write};
 
+use graceful_core::deploy::{Deploy, DeployRuntime};
 use graceful_core::serve::Runtime as GracefulRuntime;
-use graceful_core::{Server, Timer as _};
+use graceful_core::{Server, ServerBuilder, Shutdown, Timer as _};
 
 use crate::args::{Args, ArgsError};
-use crate::deploy::Deploy;
 
 /// The address the HTTP examples listen on unless told otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -76,16 +76,39 @@ pub fn init_tracing() {
 }
 
 /// Prints a progress line on stderr at most once a second while `shutdown` drains (counts
-/// by state, time left), in a task of `runtime`'s.
-pub fn watch_progress<R: GracefulRuntime>(runtime: &R, shutdown: graceful_core::Shutdown) {
+/// by state, time left), in a task of `runtime`'s; and makes `shutdown` the one [`ready`]
+/// reads.
+pub fn watch_progress<R: GracefulRuntime>(runtime: &R, shutdown: Shutdown) {
+    let _ = READINESS.set(shutdown.clone());
     runtime.spawn(Box::pin(crate::progress::print_progress(
         shutdown,
         runtime.timer(),
     )));
 }
 
+static READINESS: OnceLock<Shutdown> = OnceLock::new();
+
+/// Whether the server is ready for new work: `false` once its shutdown has begun (during
+/// the drain delay, `GET /ready` then answers 503 so that balancers take it out of their
+/// rotation). `true` before [`watch_progress`] is called.
+pub fn ready() -> bool {
+    READINESS
+        .get()
+        .is_none_or(|shutdown| !shutdown.is_shutting_down())
+}
+
+/// A last adjustment of an example's server settings.
+pub type Adjust<R> = fn(ServerBuilder<R>) -> ServerBuilder<R>;
+
+/// Zero-downtime deploys, as the examples that have them set them: the adapters' `deploy`
+/// setting with its defaults (socket activation, `sd_notify`, hot restart on SIGHUP with a
+/// 60 s timeout). Serve the listener `Server::listen` returns.
+pub fn deploying<R: DeployRuntime>(builder: ServerBuilder<R>) -> ServerBuilder<R> {
+    builder.deploy(Deploy::new())
+}
+
 /// The server settings the flags ask for: `--timeout` and the quiet period it implies,
-/// `--drain-delay`, and `deploy`'s shutdown hook (`STOPPING=1`) if any.
+/// `--drain-delay`, then `adjust` (for instance [`deploying`]) if any.
 ///
 /// # Errors
 ///
@@ -93,9 +116,9 @@ pub fn watch_progress<R: GracefulRuntime>(runtime: &R, shutdown: graceful_core::
 pub fn server<R: GracefulRuntime + Default>(
     name: &str,
     args: &Args,
-    deploy: Option<&Deploy>,
+    adjust: Option<Adjust<R>>,
 ) -> Result<Server<R>, u8> {
-    server_on(name, args, deploy, R::default())
+    server_on(name, args, adjust, R::default())
 }
 
 /// [`server`] on `runtime`.
@@ -106,7 +129,7 @@ pub fn server<R: GracefulRuntime + Default>(
 pub fn server_on<R>(
     name: &str,
     args: &Args,
-    deploy: Option<&Deploy>,
+    adjust: Option<Adjust<R>>,
     runtime: R,
 ) -> Result<Server<R>, u8>
 where
@@ -115,10 +138,6 @@ where
     let builder = Server::<R>::builder()
         .runtime(runtime)
         .quiet_period(args.quiet_period());
-    let builder = match deploy {
-        Some(deploy) => builder.on_shutdown(deploy.on_shutdown()),
-        None => builder,
-    };
     let builder = match args.drain_delay {
         Some(delay) => builder.drain_delay(delay),
         None => builder,
@@ -127,17 +146,14 @@ where
         Some(timeout) => builder.timeout(timeout),
         None => builder.no_timeout(),
     };
+    let builder = match adjust {
+        Some(adjust) => adjust(builder),
+        None => builder,
+    };
     builder.build().map_err(|error| {
         eprintln!("{name}: {error}");
         2
     })
-}
-
-/// How long the drain may last after the signal, the drain delay included: what the
-/// service manager is told is left.
-pub fn drain_bound(args: &Args) -> Option<Duration> {
-    let delay = args.drain_delay.unwrap_or_default();
-    args.timeout.map(|timeout| timeout + delay)
 }
 
 /// Prints the shutdown report on stderr and returns the exit code, 0.
@@ -218,7 +234,7 @@ pub async fn route<B, R: GracefulRuntime>(
         )));
     }
     if path == "/ready" {
-        return Ok(match crate::deploy::ready() {
+        return Ok(match ready() {
             true => status(StatusCode::OK, "ready"),
             false => status(StatusCode::SERVICE_UNAVAILABLE, "draining"),
         });

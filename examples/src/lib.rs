@@ -4,7 +4,6 @@
 
 pub mod args;
 pub mod axum_tokio;
-pub mod deploy;
 pub mod hello_async_std;
 pub mod hello_smol;
 pub mod hello_tls;

@@ -85,6 +85,8 @@
 //!
 //! - `test-util`: `ManualTimer`, a clock moved by hand, for deterministic tests.
 //! - `serde`: `Serialize` and `Deserialize` for the report, the counts and the progress.
+//! - `deploy` (Unix): zero-downtime deploys, `ServerBuilder::deploy` and `Server::listen`
+//!   (socket activation, `sd_notify`, hot restart); the adapters' `deploy` features turn it on.
 //!
 //! [graceful]: https://example.invalid/graceful
 
@@ -95,6 +97,7 @@ mod clock;
 mod config;
 mod conn;
 #[cfg(feature = "deploy")]
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "deploy"))))]
 pub mod deploy;
 mod loom;
 mod manager;

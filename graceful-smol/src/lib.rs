@@ -17,6 +17,9 @@
 //! - [`SmolTimer`]: one clock for graceful-core and hyper.
 //! - With the `http` feature (default): [`Http`] settings, and this crate's own hyper glue:
 //!   [`HyperIo`] (no buffer zeroed per read) and [`SmolExecutor`].
+//! - `Deploy` (feature `deploy`, Unix): zero-downtime deploys, one setting:
+//!   `Server::builder().deploy(Deploy::new())` and `Server::listen` give socket
+//!   activation, `sd_notify` and hot restart on SIGHUP; see the `deploy` module.
 //!
 //! # Features
 //!
@@ -27,6 +30,8 @@
 //!   same names.
 //! - `tls`: the `tls` module's `TlsListener`, HTTPS and other TLS servers (rustls, ring
 //!   provider).
+//! - `deploy` (Unix): `Deploy`, zero-downtime deploys (socket activation, `sd_notify`, hot
+//!   restart).
 //!
 //! # Examples
 //!
@@ -89,6 +94,9 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+#[cfg(all(unix, feature = "deploy"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
+pub mod deploy;
 #[cfg(any(feature = "http1", feature = "http2"))]
 mod http;
 mod listener;
@@ -106,6 +114,9 @@ pub use crate::runtime::Smol;
 pub use crate::timer::SmolTimer;
 
 pub use graceful_core;
+#[cfg(all(unix, feature = "deploy"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
+pub use graceful_core::deploy::{Deploy, RestartSignal};
 pub use graceful_core::serve::{serve_http, ConnectionTask, Listener, Runtime, SocketOptions};
 pub use graceful_core::{
     ConfigError, Conn, ConnCounts, ConnId, ConnState, DrainRequested, Killed, Outcome, Shutdown,

@@ -15,6 +15,9 @@
 //!   [`TcpListener`](tokio::net::TcpListener) and [`UnixListener`](tokio::net::UnixListener).
 //! - [`TokioTimer`]: the one clock, for graceful-core and hyper, so paused time works.
 //! - [`Http`] (feature `http`, on by default): the HTTP settings, graceful-hyper's.
+//! - `Deploy` (feature `deploy`, Unix): zero-downtime deploys, one setting:
+//!   `Server::builder().deploy(Deploy::new())` and `Server::listen` give socket
+//!   activation, `sd_notify` and hot restart on SIGHUP; see the `deploy` module.
 //!
 //! # Features
 //!
@@ -24,6 +27,8 @@
 //!   protocol, as with hyper's features of the same names.
 //! - `tls`: the `tls` module's `TlsListener`, HTTPS and other TLS servers (rustls, ring
 //!   provider).
+//! - `deploy` (Unix): `Deploy`, zero-downtime deploys (socket activation, `sd_notify`, hot
+//!   restart).
 //!
 //! # Examples
 //!
@@ -82,6 +87,10 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+#[cfg(all(unix, feature = "deploy"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
+pub mod deploy;
+
 #[cfg(any(feature = "http1", feature = "http2"))]
 mod http;
 mod listener;
@@ -99,6 +108,9 @@ pub use crate::runtime::Tokio;
 pub use crate::timer::TokioTimer;
 
 pub use graceful_core;
+#[cfg(all(unix, feature = "deploy"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
+pub use graceful_core::deploy::{Deploy, RestartSignal};
 pub use graceful_core::serve::{serve_http, Listener, Runtime, SocketOptions};
 pub use graceful_core::{
     ConfigError, Conn, ConnCounts, ConnId, ConnState, DrainRequested, Killed, Outcome, Shutdown,

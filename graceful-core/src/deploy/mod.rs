@@ -5,7 +5,24 @@
 //! the server is doing (`sd_notify`), and start a new copy of the program that takes the
 //! listening sockets over (hot restart).
 //!
-//! Everything here is blocking or poll-free std code, so that any adapter can use it: the
+//! # As a server setting
+//!
+//! [`Deploy`], given to [`ServerBuilder::deploy`](crate::ServerBuilder::deploy), does it
+//! all; [`Server::listen`](crate::Server::listen) gives the listener (inherited, or bound).
+//! With graceful-tokio (feature `deploy`):
+//!
+//! ```text
+//! let server = graceful_tokio::Server::builder().deploy(Deploy::new()).build()?;
+//! let listener = server.listen("0.0.0.0:3000")?;
+//! let report = server.serve_http(listener, service).await;
+//! ```
+//!
+//! The runtime-specific part (the runtime's listener type, the restart signal) is
+//! [`DeployRuntime`], which the adapters implement; the rest is written here, once.
+//!
+//! # The pieces
+//!
+//! The pieces are blocking or poll-free std code, so that any adapter can use them: the
 //! listeners come out as [`std::net::TcpListener`]s (non-blocking, ready to convert to a
 //! runtime's type), notifications are single datagrams, and [`Restarter::restart`] blocks
 //! its calling thread (run it on a thread of its own, never on a runtime's worker).
@@ -17,13 +34,20 @@
 //!
 //! The parent/child protocol is in ARCHITECTURE.md ("Hot restart").
 
+mod gate;
 pub mod listenfd;
 pub mod notify;
 pub mod restart;
+mod runtime;
+mod serve;
 
+pub(crate) use self::gate::Gated;
 pub use self::listenfd::{adopt_tcp_listeners, AdoptError, Adopted};
 pub use self::notify::{draining_status, Monitor, Notifier};
 pub use self::restart::{Handover, RestartError, Restarter};
+pub use self::runtime::{DeployRuntime, RestartSignal, SignalStream};
+pub use self::serve::Deploy;
+pub(crate) use self::serve::{bind, Deploying, RestartSignals};
 
 /// Set by a restarting parent in its child's environment: the parent's process id. With
 /// `LISTEN_PID` unset, the child adopts `LISTEN_FDS` only when this names its parent.

@@ -57,6 +57,8 @@ struct Inner {
     warned: AtomicBool,
     /// Whether `STOPPING=1` was sent already.
     stopping: AtomicBool,
+    /// Whether `MAINPID=` named another process: this one says nothing more.
+    handed_over: AtomicBool,
 }
 
 impl Notifier {
@@ -121,8 +123,18 @@ impl Notifier {
                 watchdog,
                 warned: AtomicBool::new(false),
                 stopping: AtomicBool::new(false),
+                handed_over: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Whether a hot-restarting parent waits for this process's `READY=1`.
+    pub(crate) fn parent_waits(&self) -> bool {
+        self.inner
+            .parent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some()
     }
 
     /// The service manager's socket, if any: what a hot restart hands on to its child.
@@ -166,8 +178,26 @@ impl Notifier {
     }
 
     /// `MAINPID=...`: the service's main process is now `pid` (after a hot restart).
+    ///
+    /// Once another process is named, this notifier sends nothing more: the service
+    /// manager heeds the new main process, and this one's `STOPPING=1` would stop the
+    /// service if the manager took it (systemd does, with `NotifyAccess=all`).
+    ///
+    /// With a watchdog on, the datagram carries a `WATCHDOG=1` too: the service manager
+    /// takes it from the main process that was (it checks the sender once per datagram),
+    /// and the new main process, whose first ping came before it was main, pings next
+    /// within half the watchdog's period; without it, the gap between the old process's
+    /// last ping and the new one's first accepted ping can reach the whole period.
     pub fn main_pid(&self, pid: u32) {
-        self.send(&format!("MAINPID={pid}\n"));
+        let ping = if self.inner.watchdog.is_some() {
+            "WATCHDOG=1\n"
+        } else {
+            ""
+        };
+        self.send(&format!("MAINPID={pid}\n{ping}"));
+        if pid != std::process::id() {
+            self.inner.handed_over.store(true, Ordering::Release);
+        }
     }
 
     /// `WATCHDOG=1`: the keep-alive ping.
@@ -188,6 +218,9 @@ impl Notifier {
     }
 
     fn send(&self, message: &str) {
+        if self.inner.handed_over.load(Ordering::Acquire) {
+            return;
+        }
         if let Some(socket) = &self.inner.manager {
             self.warn_on(send_to(socket, message), socket);
         }
@@ -312,10 +345,54 @@ impl Monitor {
         }
     }
 
-    /// The drain's timeout, for the `s left` of the status lines.
-    pub fn timeout(mut self, timeout: Option<Duration>) -> Monitor {
-        self.timeout = timeout;
+    /// The drain's timeout, for the `s left` of the status lines; see
+    /// [`no_timeout`](Monitor::no_timeout), the default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::{Monitor, Notifier};
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().build(timer.clone())?;
+    /// let monitor = Monitor::new(Notifier::disabled(), graceful.shutdown(), timer)
+    ///     .timeout(Duration::from_secs(30));
+    /// # drop(monitor);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Monitor {
+        self.timeout = Some(timeout);
         self
+    }
+
+    /// The drain has no timeout: the status lines say `no timeout` instead of the time left.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::{Monitor, Notifier};
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().no_timeout().build(timer.clone())?;
+    /// let monitor = Monitor::new(Notifier::disabled(), graceful.shutdown(), timer).no_timeout();
+    /// # drop(monitor);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
+    pub fn no_timeout(mut self) -> Monitor {
+        self.timeout = None;
+        self
+    }
+
+    /// [`timeout`](Monitor::timeout) or [`no_timeout`](Monitor::no_timeout), as the server's
+    /// settings have it.
+    pub(crate) fn drain_bound(self, bound: Option<Duration>) -> Monitor {
+        match bound {
+            Some(bound) => self.timeout(bound),
+            None => self.no_timeout(),
+        }
     }
 
     /// Runs until the shutdown has ended.
@@ -433,7 +510,7 @@ mod tests {
         busy.mark_active();
         let mut monitor: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(
             Monitor::new(manager.notifier(), shutdown.clone(), timer.clone())
-                .timeout(Some(Duration::from_secs(10)))
+                .timeout(Duration::from_secs(10))
                 .run(),
         );
         let step = |monitor: &mut Pin<Box<dyn Future<Output = ()> + Send>>| {
@@ -513,5 +590,35 @@ mod tests {
         notifier.ready();
         assert_eq!(parent.received(), ["READY=1\n"]);
         assert_eq!(manager.received(), ["STATUS=serving\n", "READY=1\n"]);
+    }
+
+    #[test]
+    fn mainpid_carries_a_watchdog_ping_when_the_watchdog_is_on() {
+        let manager = Manager::bind("mainpid-ping");
+        let socket = manager.dir.join("notify").into_os_string();
+        let notifier = Notifier::new(Some(socket), None, Some(Duration::from_secs(10)));
+        notifier.main_pid(1);
+        notifier.watchdog();
+        assert_eq!(manager.received(), ["MAINPID=1\nWATCHDOG=1\n"]);
+    }
+
+    #[test]
+    fn after_handing_mainpid_over_nothing_more_is_said() {
+        let manager = Manager::bind("handover");
+        let notifier = manager.notifier();
+        notifier.main_pid(std::process::id());
+        notifier.status("still main");
+        notifier.main_pid(1);
+        notifier.stopping();
+        notifier.status("draining");
+        notifier.watchdog();
+        assert_eq!(
+            manager.received(),
+            [
+                format!("MAINPID={}\n", std::process::id()),
+                "STATUS=still main\n".to_owned(),
+                "MAINPID=1\n".to_owned(),
+            ]
+        );
     }
 }

@@ -172,6 +172,19 @@ impl Restarter {
     }
 
     /// How long a new process may take to say it is ready (default 60 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::{Notifier, Restarter};
+    /// use std::time::Duration;
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let restarter = Restarter::new(vec![("http".into(), &listener)], &Notifier::disabled())?
+    ///     .timeout(Duration::from_secs(10));
+    /// # drop(restarter);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Restarter {
         self.timeout = timeout;
         self
@@ -265,7 +278,8 @@ impl Restarter {
         let start = Instant::now();
         let mut child = command.spawn().map_err(RestartError::Spawn)?;
         drop(command); // closes the parent's copies made for the mapping
-        let deadline = start + self.timeout;
+                       // A timeout past what `Instant` holds waits for `READY=1` or the exit alone.
+        let deadline = start.checked_add(self.timeout);
         let mut buf = [0u8; 4096];
         loop {
             match private.socket.recv(&mut buf) {
@@ -292,7 +306,7 @@ impl Restarter {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(RestartError::Exited(status));
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 stop(&mut child);
                 return Err(RestartError::NotReady(self.timeout));
             }

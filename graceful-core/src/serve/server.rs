@@ -15,6 +15,10 @@ use crate::{Builder, ConfigError, Conn, ConnId, ConnState, Graceful, Shutdown, S
 
 type HttpConfig<R> = Arc<dyn Fn(<R as Runtime>::Http) -> <R as Runtime>::Http + Send + Sync>;
 
+/// A [`Deploy`](crate::deploy::Deploy) setting and its runtime's signal hook.
+#[cfg(all(unix, feature = "deploy"))]
+type DeploySetting<R> = (crate::deploy::Deploy, crate::deploy::RestartSignals<R>);
+
 /// Settings for a [`Server`]: the shutdown's, the sockets', the signals' and HTTP's.
 ///
 /// Every setting has a default; [`build`](ServerBuilder::build) checks that they make sense
@@ -61,6 +65,8 @@ pub struct ServerBuilder<R: Runtime> {
     signals: bool,
     triggers: Vec<Watcher>,
     http: Option<HttpConfig<R>>,
+    #[cfg(all(unix, feature = "deploy"))]
+    deploy: Option<DeploySetting<R>>,
 }
 
 impl<R: Runtime> ServerBuilder<R> {
@@ -72,6 +78,8 @@ impl<R: Runtime> ServerBuilder<R> {
             signals: true,
             triggers: Vec::new(),
             http: None,
+            #[cfg(all(unix, feature = "deploy"))]
+            deploy: None,
         }
     }
 
@@ -464,7 +472,11 @@ impl<R: Runtime> ServerBuilder<R> {
     /// A zero listen limit, a zero timeout, a timeout or quiet period over
     /// [`MAX_DURATION`](crate::MAX_DURATION), or a quiet period not shorter than the
     /// timeout: see [`ConfigError`].
-    pub fn build(self) -> Result<Server<R>, ConfigError> {
+    // `mut` for the deploy setting, which adds its shutdown hook.
+    #[cfg_attr(not(all(unix, feature = "deploy")), allow(unused_mut))]
+    pub fn build(mut self) -> Result<Server<R>, ConfigError> {
+        #[cfg(all(unix, feature = "deploy"))]
+        let deploy = self.take_deploy();
         let graceful = self.core.build(self.runtime.timer())?;
         Ok(Server {
             graceful,
@@ -473,7 +485,79 @@ impl<R: Runtime> ServerBuilder<R> {
             signals: self.signals,
             triggers: self.triggers,
             http: self.http,
+            #[cfg(all(unix, feature = "deploy"))]
+            deploy,
         })
+    }
+
+    /// The deploy machinery, if asked for, with its shutdown hook run before the user's.
+    #[cfg(all(unix, feature = "deploy"))]
+    fn take_deploy(&mut self) -> Option<crate::deploy::Deploying<R>> {
+        let (settings, signals) = self.deploy.take()?;
+        let bound =
+            (self.core.timeout).map(|timeout| timeout.saturating_add(self.core.drain_delay));
+        let deploying = crate::deploy::Deploying::new(settings, signals, bound);
+        let hook = deploying.on_shutdown();
+        let user = self.core.on_shutdown.take();
+        let core = std::mem::replace(&mut self.core, Graceful::builder());
+        self.core = core.on_shutdown(move || {
+            hook();
+            if let Some(user) = &user {
+                user();
+            }
+        });
+        Some(deploying)
+    }
+}
+
+#[cfg(all(unix, feature = "deploy"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
+impl<R: crate::deploy::DeployRuntime> ServerBuilder<R> {
+    /// Zero-downtime deploys: socket activation, `sd_notify`, and hot restart on SIGHUP
+    /// (see [`Deploy`](crate::deploy::Deploy) for what each does and how to set it). Take
+    /// the listener from [`Server::listen`]: it is the inherited socket when there is one,
+    /// and the one a hot restart hands over. Off by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use graceful_core::serve::{ConnectionTask, Listener, Runtime, Watcher};
+    /// # use graceful_core::deploy::{DeployRuntime, SignalStream};
+    /// # use graceful_core::{ManualTimer, Shutdown};
+    /// # #[derive(Clone, Debug, Default)]
+    /// # struct Threads(ManualTimer);
+    /// # impl Runtime for Threads {
+    /// #     type Timer = ManualTimer;
+    /// #     type Http = ();
+    /// #     fn timer(&self) -> ManualTimer { self.0.clone() }
+    /// #     fn http(&self) {}
+    /// #     fn spawn(&self, task: ConnectionTask) { std::thread::spawn(move || futures::executor::block_on(task)); }
+    /// #     fn signals(&self, _: Shutdown) -> std::io::Result<Watcher> { Err(std::io::ErrorKind::Unsupported.into()) }
+    /// # }
+    /// # struct Blocking(std::net::TcpListener);
+    /// # impl Listener<Threads> for Blocking {
+    /// #     type Io = std::net::TcpStream;
+    /// #     async fn accept(&mut self) -> std::io::Result<std::net::TcpStream> { self.0.accept().map(|(s, _)| s) }
+    /// # }
+    /// # impl DeployRuntime for Threads {
+    /// #     type TcpListener = Blocking;
+    /// #     fn tcp_listener(&self, l: std::net::TcpListener) -> std::io::Result<Blocking> { Ok(Blocking(l)) }
+    /// #     fn restart_signals(&self, _: graceful_core::deploy::RestartSignal) -> std::io::Result<SignalStream> { Err(std::io::ErrorKind::Unsupported.into()) }
+    /// # }
+    /// use graceful_core::deploy::{Deploy, RestartSignal};
+    /// use graceful_core::Server;
+    /// use std::time::Duration;
+    ///
+    /// // graceful_tokio::Server::builder() or graceful_smol::Server::builder() alike:
+    /// let server = Server::<Threads>::builder()
+    ///     .deploy(Deploy::new().restart_on(RestartSignal::User2).restart_timeout(Duration::from_secs(30)))
+    ///     .build()?;
+    /// # drop(server);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
+    pub fn deploy(mut self, deploy: crate::deploy::Deploy) -> ServerBuilder<R> {
+        self.deploy = Some((deploy, R::restart_signals));
+        self
     }
 }
 
@@ -485,14 +569,17 @@ impl<R: Runtime + Default> Default for ServerBuilder<R> {
 
 impl<R: Runtime> fmt::Debug for ServerBuilder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerBuilder")
+        let mut debug = f.debug_struct("ServerBuilder");
+        debug
             .field("runtime", &self.runtime)
             .field("core", &self.core)
             .field("options", &self.options)
             .field("signals", &self.signals)
             .field("triggers", &self.triggers.len())
-            .field("http", &self.http.is_some())
-            .finish()
+            .field("http", &self.http.is_some());
+        #[cfg(all(unix, feature = "deploy"))]
+        debug.field("deploy", &self.deploy.as_ref().map(|(deploy, _)| deploy));
+        debug.finish()
     }
 }
 
@@ -573,6 +660,8 @@ pub struct Server<R: Runtime> {
     signals: bool,
     triggers: Vec<Watcher>,
     http: Option<HttpConfig<R>>,
+    #[cfg(all(unix, feature = "deploy"))]
+    deploy: Option<crate::deploy::Deploying<R>>,
 }
 
 impl<R: Runtime + Default> Server<R> {
@@ -630,6 +719,8 @@ impl<R: Runtime> ServerBuilder<R> {
             signals: self.signals,
             triggers: self.triggers,
             http: self.http,
+            #[cfg(all(unix, feature = "deploy"))]
+            deploy: None,
         }
     }
 }
@@ -719,10 +810,23 @@ impl<R: Runtime> Server<R> {
             signals,
             triggers,
             http: _,
+            #[cfg(all(unix, feature = "deploy"))]
+            deploy,
         } = self;
         let spawner = runtime.clone();
         let mut setup =
             Setup::new(runtime.timer(), move |task| spawner.spawn(task)).socket_options(options);
+        // Deploying: the listener behind the hand-over's gate, and the deploy watcher
+        // (`READY=1`, the drain's reports, the restarts) beside the loop.
+        #[cfg(all(unix, feature = "deploy"))]
+        let listener = {
+            let gate = deploy.as_ref().map(|deploying| deploying.gate());
+            if let Some(deploying) = &deploy {
+                setup =
+                    setup.watch(deploying.watch(&runtime, graceful.shutdown(), runtime.timer()));
+            }
+            crate::deploy::Gated::new(listener, gate)
+        };
         for trigger in triggers {
             let shutdown = graceful.shutdown();
             setup = setup.watch(async move {
@@ -736,7 +840,7 @@ impl<R: Runtime> Server<R> {
                 Err(error) => tracing::error!(%error, "cannot handle signals; serving without"),
             }
         }
-        accept_loop::serve::<R, L, H, F>(graceful, listener, handler, setup)
+        accept_loop::serve::<R, _, H, F>(graceful, listener, handler, setup)
     }
 
     /// Serves HTTP on `listener` with `service` until the server has shut down, and returns
@@ -791,14 +895,78 @@ impl<R: Runtime> Server<R> {
 
 impl<R: Runtime> fmt::Debug for Server<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server")
+        let mut debug = f.debug_struct("Server");
+        debug
             .field("graceful", &self.graceful)
             .field("runtime", &self.runtime)
             .field("options", &self.options)
             .field("signals", &self.signals)
             .field("triggers", &self.triggers.len())
-            .field("http", &self.http.is_some())
-            .finish()
+            .field("http", &self.http.is_some());
+        #[cfg(all(unix, feature = "deploy"))]
+        debug.field("deploy", &self.deploy);
+        debug.finish()
+    }
+}
+
+#[cfg(all(unix, feature = "deploy"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
+impl<R: crate::deploy::DeployRuntime> Server<R> {
+    /// The listener to serve, as the runtime's TCP listener: with
+    /// [`deploy`](ServerBuilder::deploy), the listening socket this process inherited
+    /// (`LISTEN_FDS`: systemd socket activation, or a hot restart's hand-over) if any, else
+    /// `addr` bound; without, `addr` bound. Bound sockets have `SO_REUSEADDR` and a backlog
+    /// of 1024. Call it once, inside the runtime, and serve what it returns: a hot restart
+    /// hands this very socket on.
+    ///
+    /// # Errors
+    ///
+    /// When `addr` cannot be bound; when `LISTEN_FDS` is not a number or names anything but
+    /// one listening TCP socket (serving another socket than the one meant would be wrong
+    /// in silence: refuse to start); when called a second time on a deploying server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use graceful_core::serve::{ConnectionTask, Listener, Runtime, Watcher};
+    /// # use graceful_core::deploy::{DeployRuntime, SignalStream};
+    /// # use graceful_core::{ManualTimer, Shutdown};
+    /// # #[derive(Clone, Debug, Default)]
+    /// # struct Threads(ManualTimer);
+    /// # impl Runtime for Threads {
+    /// #     type Timer = ManualTimer;
+    /// #     type Http = ();
+    /// #     fn timer(&self) -> ManualTimer { self.0.clone() }
+    /// #     fn http(&self) {}
+    /// #     fn spawn(&self, task: ConnectionTask) { std::thread::spawn(move || futures::executor::block_on(task)); }
+    /// #     fn signals(&self, _: Shutdown) -> std::io::Result<Watcher> { Err(std::io::ErrorKind::Unsupported.into()) }
+    /// # }
+    /// # struct Blocking(std::net::TcpListener);
+    /// # impl Listener<Threads> for Blocking {
+    /// #     type Io = std::net::TcpStream;
+    /// #     async fn accept(&mut self) -> std::io::Result<std::net::TcpStream> { self.0.accept().map(|(s, _)| s) }
+    /// # }
+    /// # impl DeployRuntime for Threads {
+    /// #     type TcpListener = Blocking;
+    /// #     fn tcp_listener(&self, l: std::net::TcpListener) -> std::io::Result<Blocking> { Ok(Blocking(l)) }
+    /// #     fn restart_signals(&self, _: graceful_core::deploy::RestartSignal) -> std::io::Result<SignalStream> { Err(std::io::ErrorKind::Unsupported.into()) }
+    /// # }
+    /// use graceful_core::deploy::Deploy;
+    /// use graceful_core::Server;
+    ///
+    /// let server = Server::<Threads>::builder().deploy(Deploy::new()).build()?;
+    /// // Not socket activated: the address is bound.
+    /// let listener = server.listen("127.0.0.1:0")?;
+    /// assert!(listener.0.local_addr()?.port() > 0);
+    /// assert!(server.listen("127.0.0.1:0").is_err(), "one listener per deploying server");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn listen(&self, addr: impl std::net::ToSocketAddrs) -> std::io::Result<R::TcpListener> {
+        let listener = match &self.deploy {
+            Some(deploying) => deploying.listen(addr)?,
+            None => crate::deploy::bind(addr)?,
+        };
+        self.runtime.tcp_listener(listener)
     }
 }
 

@@ -1,0 +1,477 @@
+//! `Deploy`: zero-downtime deploys as a setting of a [`Server`](crate::Server), and the
+//! machinery behind it.
+//!
+//! A server built with [`ServerBuilder::deploy`](crate::ServerBuilder::deploy) takes its
+//! listener from [`Server::listen`](crate::Server::listen) (the socket it inherited through
+//! `LISTEN_FDS`, or the address bound), and while it serves:
+//!
+//! - says `READY=1` as the serve loop starts, reports its drain (`STOPPING=1` from the
+//!   shutdown hook, `STATUS=` every second, through [`Monitor`]) and sends watchdog pings;
+//! - on each restart signal runs [`Restarter::restart`] on a thread of its own (it blocks
+//!   until the new process is ready, up to the restart timeout), and once the new process
+//!   serves: `MAINPID=`, the [gate](super::gate) closed, and a drain as on SIGTERM.
+//!
+//! # Invariants
+//!
+//! - No runtime worker blocks: the restart runs on a `std::thread` (not the runtime's
+//!   blocking pool, which a runtime waits for when it is dropped: a process on its way out
+//!   would wait for a restart of up to a minute); its result comes back through a mailbox
+//!   the serving task awaits.
+//! - The old process drains only after the new one said `READY=1`; every failure is
+//!   logged and the old process serves on.
+//! - A plain shutdown closes the restarter's copies of the socket (the shutdown hook), so
+//!   that the socket closes with the server's listener and new connections are refused.
+//! - The user's `on_shutdown` hook still runs, after the deploy's.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::{TcpListener, ToSocketAddrs};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use event_listener::Event;
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+
+use super::gate::Gate;
+use super::{
+    adopt_tcp_listeners, Monitor, Notifier, RestartError, RestartSignal, Restarter, SignalStream,
+};
+use crate::{Shutdown, Timer};
+
+/// Zero-downtime deploys for a [`Server`](crate::Server): socket activation, `sd_notify`
+/// and hot restart, given to [`ServerBuilder::deploy`](crate::ServerBuilder::deploy).
+///
+/// - **Socket activation.** [`Server::listen`](crate::Server::listen) serves the listening
+///   TCP socket named by `LISTEN_FDS` (systemd's, or a hot-restarting parent's) rather than
+///   bind the address; anything else than one listening TCP socket is an error.
+/// - **`sd_notify`**, where `NOTIFY_SOCKET` is set: `READY=1` once serving, `STOPPING=1`
+///   when the shutdown begins, `STATUS=draining: 3 active, 0 idle, 1 hijacked, 12 s left`
+///   every second of the drain, `MAINPID=` after a hot restart, `WATCHDOG=1` at half of
+///   `WATCHDOG_USEC`.
+/// - **Hot restart** on SIGHUP ([`restart_on`](Deploy::restart_on) for another signal,
+///   [`no_hot_restart`](Deploy::no_hot_restart) for none): the program is started again
+///   from its path with the listening socket; once it is ready (within the
+///   [`restart_timeout`](Deploy::restart_timeout), 60 s by default) this process drains as
+///   on SIGTERM. If it fails, this one logs why and serves on.
+///
+/// One server per process should deploy: the inherited socket, the restart signal and the
+/// service manager are the process's. The protocol is in ARCHITECTURE.md ("Hot restart").
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::deploy::{Deploy, RestartSignal};
+/// use std::time::Duration;
+///
+/// let deploy = Deploy::new()
+///     .restart_on(RestartSignal::User2)
+///     .restart_timeout(Duration::from_secs(20));
+/// assert_eq!(deploy.restart_signal(), Some(RestartSignal::User2));
+/// assert_eq!(Deploy::new().no_hot_restart().restart_signal(), None);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "a setting does nothing until given to `ServerBuilder::deploy`"]
+pub struct Deploy {
+    restart_signal: Option<RestartSignal>,
+    restart_timeout: Duration,
+}
+
+impl Deploy {
+    /// How long a new process may take to say it is ready, unless told otherwise: 60 s.
+    pub const DEFAULT_RESTART_TIMEOUT: Duration = Restarter::DEFAULT_TIMEOUT;
+
+    /// Socket activation, `sd_notify`, and hot restart on SIGHUP with a 60 s timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::{Deploy, RestartSignal};
+    ///
+    /// let deploy = Deploy::new();
+    /// assert_eq!(deploy.restart_signal(), Some(RestartSignal::Hangup));
+    /// assert_eq!(deploy, Deploy::new().restart_timeout(Deploy::DEFAULT_RESTART_TIMEOUT));
+    /// assert_eq!(deploy, Deploy::default());
+    /// ```
+    pub fn new() -> Deploy {
+        Deploy {
+            restart_signal: Some(RestartSignal::Hangup),
+            restart_timeout: Deploy::DEFAULT_RESTART_TIMEOUT,
+        }
+    }
+
+    /// Hot-restarts on `signal` instead of SIGHUP (for a server that keeps SIGHUP for
+    /// something else, a reload of its certificates say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::{Deploy, RestartSignal};
+    ///
+    /// let deploy = Deploy::new().restart_on(RestartSignal::User2);
+    /// assert_eq!(deploy.restart_signal(), Some(RestartSignal::User2));
+    /// ```
+    pub fn restart_on(mut self, signal: RestartSignal) -> Deploy {
+        self.restart_signal = Some(signal);
+        self
+    }
+
+    /// No hot restart: socket activation and `sd_notify` only. A restarted parent's child
+    /// with this setting still takes the sockets and says `READY=1`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::Deploy;
+    ///
+    /// assert_eq!(Deploy::new().no_hot_restart().restart_signal(), None);
+    /// ```
+    pub fn no_hot_restart(mut self) -> Deploy {
+        self.restart_signal = None;
+        self
+    }
+
+    /// How long a hot restart's new process may take to say `READY=1` before it is killed
+    /// and the restart given up (default 60 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::Deploy;
+    /// use std::time::Duration;
+    ///
+    /// let deploy = Deploy::new().restart_timeout(Duration::from_secs(5));
+    /// assert_ne!(deploy, Deploy::new());
+    /// ```
+    pub fn restart_timeout(mut self, timeout: Duration) -> Deploy {
+        self.restart_timeout = timeout;
+        self
+    }
+
+    /// The signal that starts a hot restart, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::{Deploy, RestartSignal};
+    ///
+    /// assert_eq!(Deploy::new().restart_signal(), Some(RestartSignal::Hangup));
+    /// ```
+    pub fn restart_signal(&self) -> Option<RestartSignal> {
+        self.restart_signal
+    }
+}
+
+impl Default for Deploy {
+    fn default() -> Deploy {
+        Deploy::new()
+    }
+}
+
+/// Registers the runtime's handler of a restart signal.
+pub(crate) type RestartSignals<R> = fn(&R, RestartSignal) -> io::Result<SignalStream>;
+
+/// A server's deploy machinery, shared by [`Server::listen`](crate::Server::listen), the
+/// shutdown hook and the watcher that runs beside the serve loop.
+pub(crate) struct Deploying<R> {
+    state: Arc<State>,
+    signals: RestartSignals<R>,
+}
+
+struct State {
+    settings: Deploy,
+    notifier: Notifier,
+    /// Set by `listen`.
+    restarter: OnceLock<Restarter>,
+    listened: AtomicBool,
+    gate: Arc<Gate>,
+    /// The drain's timeout plus the drain delay, for the status lines.
+    drain_bound: Option<Duration>,
+}
+
+impl<R> Deploying<R> {
+    /// The machinery for `settings`; the service manager's socket is read now.
+    pub(crate) fn new(
+        settings: Deploy,
+        signals: RestartSignals<R>,
+        drain_bound: Option<Duration>,
+    ) -> Deploying<R> {
+        Deploying {
+            state: Arc::new(State {
+                settings,
+                notifier: Notifier::from_env(),
+                restarter: OnceLock::new(),
+                listened: AtomicBool::new(false),
+                gate: Arc::default(),
+                drain_bound,
+            }),
+            signals,
+        }
+    }
+
+    /// The shutdown-initiated hook: `STOPPING=1`, and the restarter's copies of the
+    /// socket closed.
+    pub(crate) fn on_shutdown(&self) -> impl Fn() + Send + Sync + 'static {
+        let state = self.state.clone();
+        move || {
+            state.notifier.stopping();
+            if let Some(restarter) = state.restarter.get() {
+                restarter.close();
+            }
+        }
+    }
+
+    /// The gate to put in front of the served listener.
+    pub(crate) fn gate(&self) -> Arc<Gate> {
+        self.state.gate.clone()
+    }
+
+    /// The listener to serve: the inherited one, or `addr` bound; a hot restart hands it on.
+    pub(crate) fn listen(&self, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let state = &self.state;
+        if state.listened.swap(true, Ordering::AcqRel) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "Server::listen was called already: a deploying server serves one listener",
+            ));
+        }
+        let adopted = adopt_tcp_listeners()
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        let count = adopted.listeners.len();
+        let mut inherited = adopted.listeners.into_iter();
+        let (name, listener) = match (inherited.next(), count) {
+            (Some(one), 1) => one,
+            (None, _) => ("graceful".to_owned(), bind(addr)?),
+            (Some(_), _) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("LISTEN_FDS names {count} sockets; a deploying server serves one"),
+                ))
+            }
+        };
+        if state.settings.restart_signal.is_some() {
+            match Restarter::new(vec![(name, &listener)], &state.notifier) {
+                Ok(restarter) => {
+                    let restarter = restarter.timeout(state.settings.restart_timeout);
+                    let _ = state.restarter.set(restarter);
+                }
+                Err(error) => tracing::warn!(%error, "no hot restart: {error}"),
+            }
+        }
+        Ok(listener)
+    }
+
+    /// Registers the restart signal now, and returns the future to run beside the serve
+    /// loop: `READY=1`, the [`Monitor`], and the restarts.
+    pub(crate) fn watch<T: Timer + Clone>(
+        &self,
+        runtime: &R,
+        shutdown: Shutdown,
+        timer: T,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let state = self.state.clone();
+        let signals = state.settings.restart_signal.and_then(|signal| {
+            match (self.signals)(runtime, signal) {
+                Ok(stream) => Some((signal, stream)),
+                Err(error) => {
+                    tracing::error!(%error, "cannot watch {signal}; serving without hot restart");
+                    None
+                }
+            }
+        });
+        async move {
+            if state.notifier.parent_waits() && !state.listened.load(Ordering::Acquire) {
+                // The parent would hand over to a process that does not serve its socket.
+                tracing::error!(
+                    "started by a hot restart, but serving another listener than the one \
+                     Server::listen returns: not ready, so the old process serves on"
+                );
+            } else {
+                state.notifier.ready();
+            }
+            let monitor = Monitor::new(state.notifier.clone(), shutdown.clone(), timer.clone())
+                .drain_bound(state.drain_bound)
+                .run();
+            let restarts = restart_on(state, signals, shutdown, timer);
+            // The monitor ends with the shutdown; the restarts never do by themselves.
+            let _ = select(pin!(monitor), pin!(restarts)).await;
+        }
+    }
+}
+
+impl<R> fmt::Debug for Deploying<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deploying")
+            .field("settings", &self.state.settings)
+            .field("notifier", &self.state.notifier)
+            .field("restarter", &self.state.restarter.get())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds `addr` as tokio's `TcpListener::bind` does (each resolved address in turn,
+/// `SO_REUSEADDR`, a backlog of 1024, where std's is 128), non-blocking.
+pub(crate) fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let mut last = None;
+    for addr in addr.to_socket_addrs()? {
+        let bound = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+            .and_then(|socket| {
+                socket.set_reuse_address(true)?;
+                socket.set_nonblocking(true)?;
+                socket.bind(&addr.into())?;
+                socket.listen(1024)?;
+                Ok(socket)
+            });
+        match bound {
+            Ok(socket) => return Ok(socket.into()),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
+}
+
+/// Runs a restart per signal; the restarter refuses overlaps.
+async fn restart_on<T: Timer>(
+    state: Arc<State>,
+    signals: Option<(RestartSignal, SignalStream)>,
+    shutdown: Shutdown,
+    timer: T,
+) {
+    let Some((signal, mut signals)) = signals else {
+        return std::future::pending().await;
+    };
+    let results = Arc::new(Mailbox::default());
+    loop {
+        let next = match select(signals.next(), pin!(results.recv())).await {
+            Either::Left((signal, _)) => Either::Left(signal),
+            Either::Right((result, _)) => Either::Right(result),
+        };
+        match next {
+            Either::Left(Some(())) => {
+                let Some(restarter) = state.restarter.get() else {
+                    tracing::warn!(
+                        "{signal} ignored: no listener to hand over (serve the one \
+                         Server::listen returns)"
+                    );
+                    continue;
+                };
+                tracing::info!("{signal}: starting {}", restarter.program().display());
+                let (state, results) = (state.clone(), results.clone());
+                let started = std::thread::Builder::new()
+                    .name("graceful-restart".into())
+                    .spawn(move || {
+                        if let Some(restarter) = state.restarter.get() {
+                            results.post(restarter.restart());
+                        }
+                    });
+                if let Err(error) = started {
+                    tracing::error!(
+                        "hot restart failed: cannot start a thread: {error}; still serving"
+                    );
+                }
+            }
+            Either::Left(None) => return std::future::pending().await,
+            Either::Right(Ok(handover)) => {
+                tracing::info!(
+                    pid = handover.pid,
+                    "hot restart: process {} serves after {} ms; draining",
+                    handover.pid,
+                    handover.elapsed.as_millis()
+                );
+                state.notifier.main_pid(handover.pid);
+                state.gate.close(&timer).await;
+                shutdown.stop();
+            }
+            Either::Right(Err(
+                error
+                @ (RestartError::InProgress | RestartError::HandedOver | RestartError::Closed),
+            )) => tracing::warn!("{signal} ignored: {error}"),
+            Either::Right(Err(error)) => {
+                tracing::error!("hot restart failed: {error}; still serving");
+            }
+        }
+    }
+}
+
+/// Results handed from the restart threads to the serving task.
+struct Mailbox<T> {
+    items: Mutex<VecDeque<T>>,
+    posted: Event,
+}
+
+impl<T> Default for Mailbox<T> {
+    fn default() -> Mailbox<T> {
+        Mailbox {
+            items: Mutex::new(VecDeque::new()),
+            posted: Event::new(),
+        }
+    }
+}
+
+impl<T> Mailbox<T> {
+    fn post(&self, item: T) {
+        self.lock().push_back(item);
+        self.posted.notify(usize::MAX);
+    }
+
+    /// The next item; cancel safe (an item is taken only when returned).
+    async fn recv(&self) -> T {
+        loop {
+            if let Some(item) = self.lock().pop_front() {
+                return item;
+            }
+            let listener = self.posted.listen();
+            if let Some(item) = self.lock().pop_front() {
+                return item;
+            }
+            listener.await;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {
+        self.items
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    #[test]
+    fn the_mailbox_hands_over_in_order_and_wakes_the_receiver() {
+        let mailbox = Arc::new(Mailbox::default());
+        let mut first = Box::pin(mailbox.recv());
+        assert!(first.as_mut().now_or_never().is_none());
+        let poster = mailbox.clone();
+        std::thread::spawn(move || {
+            poster.post(1);
+            poster.post(2);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(futures::executor::block_on(first), 1);
+        assert_eq!(mailbox.recv().now_or_never(), Some(2));
+        assert_eq!(mailbox.recv().now_or_never(), None);
+    }
+
+    #[test]
+    fn bind_listens_non_blocking_and_refuses_a_taken_port() {
+        let listener = bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        assert!(socket2::SockRef::from(&listener).is_listener().unwrap());
+        assert_eq!(
+            listener.accept().map(drop).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        assert!(bind(addr).is_err(), "the port is taken");
+        assert!(bind("definitely not an address").is_err());
+    }
+}
