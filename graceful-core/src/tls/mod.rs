@@ -19,9 +19,11 @@
 //! - `config.rs`: PEM, [`CertResolver`], [`server_config`], [`TlsError`].
 //! - `listener.rs`: [`TlsListener`], [`TlsCounters`], [`TlsRuntime`] and the one `Listener`
 //!   impl.
-//! - `stream.rs`: [`TlsStream`], the handshake/deadline/close_notify state machine.
+//! - `stream.rs`: [`TlsStream`], the handshake/deadline/close_notify state machine;
+//!   `drive.rs`, its rustls side (the handshake loop, rustls' blocking IO over futures-io).
 
 mod config;
+mod drive;
 mod listener;
 mod stream;
 #[cfg(test)]

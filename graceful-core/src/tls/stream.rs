@@ -20,7 +20,7 @@
 
 use std::fmt;
 use std::future::poll_fn;
-use std::io::{self, BufRead as _, IoSlice, Read, Write};
+use std::io::{self, BufRead as _, IoSlice, Write};
 use std::mem;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +31,7 @@ use std::time::Duration;
 use futures_io::{AsyncRead, AsyncWrite};
 use rustls::{ServerConfig, ServerConnection};
 
+use crate::tls::drive::{drive, process, read_tls, write_all, write_tls};
 use crate::tls::TlsCounters;
 use crate::Sleep;
 
@@ -68,8 +69,10 @@ use crate::Sleep;
 /// ```
 pub struct TlsStream<IO> {
     io: IO,
-    /// rustls' state: made on the first poll, dropped if the handshake fails.
-    tls: Option<ServerConnection>,
+    /// rustls' state: made on the first poll, dropped if the handshake fails. Boxed, so that
+    /// the stream stays a few words: every future that takes it by value (the connection's
+    /// task, graceful-hyper's) holds it, and rustls' 1.2 KB would be there each time.
+    tls: Option<Box<ServerConnection>>,
     phase: Phase,
     mid_handshake: Arc<AtomicBool>,
 }
@@ -81,15 +84,15 @@ enum Phase {
 }
 
 /// What only the handshake needs.
-struct Handshake {
+pub(super) struct Handshake {
     config: Arc<ServerConfig>,
     deadline: Sleep,
     timeout: Duration,
     counters: TlsCounters,
     /// The client has sent something.
-    seen: bool,
-    eof: bool,
-    need_flush: bool,
+    pub(super) seen: bool,
+    pub(super) eof: bool,
+    pub(super) need_flush: bool,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -141,14 +144,10 @@ impl<IO> TlsStream<IO> {
     /// # Examples
     ///
     /// ```
-    /// # use graceful_core::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
-    /// # use std::sync::Arc;
+    /// # use graceful_core::tls::{load_pem, server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    /// # let key = graceful_core::tls::load_pem(
-    /// #     made.cert.pem().as_bytes(),
-    /// #     made.signing_key.serialize_pem().as_bytes(),
-    /// # )?;
-    /// # let listener = TlsListener::new((), server_config(Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
+    /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
+    /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
     /// use std::sync::atomic::Ordering;
     ///
     /// let stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
@@ -164,14 +163,10 @@ impl<IO> TlsStream<IO> {
     /// # Examples
     ///
     /// ```
-    /// # use graceful_core::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
-    /// # use std::sync::Arc;
+    /// # use graceful_core::tls::{load_pem, server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    /// # let key = graceful_core::tls::load_pem(
-    /// #     made.cert.pem().as_bytes(),
-    /// #     made.signing_key.serialize_pem().as_bytes(),
-    /// # )?;
-    /// # let listener = TlsListener::new((), server_config(Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
+    /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
+    /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
     /// let stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
     /// // Not before the handshake; afterwards `stream.connection()?.alpn_protocol()`.
     /// assert!(stream.connection().is_none());
@@ -179,7 +174,7 @@ impl<IO> TlsStream<IO> {
     /// ```
     pub fn connection(&self) -> Option<&ServerConnection> {
         match self.phase {
-            Phase::Ready(_) => self.tls.as_ref(),
+            Phase::Ready(_) => self.tls.as_deref(),
             _ => None,
         }
     }
@@ -189,14 +184,10 @@ impl<IO> TlsStream<IO> {
     /// # Examples
     ///
     /// ```
-    /// # use graceful_core::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
-    /// # use std::sync::Arc;
+    /// # use graceful_core::tls::{load_pem, server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    /// # let key = graceful_core::tls::load_pem(
-    /// #     made.cert.pem().as_bytes(),
-    /// #     made.signing_key.serialize_pem().as_bytes(),
-    /// # )?;
-    /// # let listener = TlsListener::new((), server_config(Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
+    /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
+    /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
     /// let mut stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
     /// assert!(stream.is_handshaking());
     /// // The client leaves at once: the handshake fails, and is over.
@@ -213,14 +204,10 @@ impl<IO> TlsStream<IO> {
     /// # Examples
     ///
     /// ```
-    /// # use graceful_core::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
-    /// # use std::sync::Arc;
+    /// # use graceful_core::tls::{load_pem, server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    /// # let key = graceful_core::tls::load_pem(
-    /// #     made.cert.pem().as_bytes(),
-    /// #     made.signing_key.serialize_pem().as_bytes(),
-    /// # )?;
-    /// # let listener = TlsListener::new((), server_config(Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
+    /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
+    /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
     /// let stream = listener.start(futures::io::Cursor::new(vec![1, 2]), &graceful_core::ManualTimer::new());
     /// assert_eq!(stream.get_ref().get_ref(), &[1, 2]);
     /// # Ok::<(), graceful_core::tls::TlsError>(())
@@ -241,14 +228,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// # Examples
     ///
     /// ```
-    /// # use graceful_core::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
-    /// # use std::sync::Arc;
+    /// # use graceful_core::tls::{load_pem, server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    /// # let key = graceful_core::tls::load_pem(
-    /// #     made.cert.pem().as_bytes(),
-    /// #     made.signing_key.serialize_pem().as_bytes(),
-    /// # )?;
-    /// # let listener = TlsListener::new((), server_config(Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
+    /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
+    /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
     /// let mut stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
     /// let error = futures::executor::block_on(stream.handshake()).unwrap_err();
     /// assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof);
@@ -267,14 +250,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// # Examples
     ///
     /// ```
-    /// # use graceful_core::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
-    /// # use std::sync::Arc;
+    /// # use graceful_core::tls::{load_pem, server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    /// # let key = graceful_core::tls::load_pem(
-    /// #     made.cert.pem().as_bytes(),
-    /// #     made.signing_key.serialize_pem().as_bytes(),
-    /// # )?;
-    /// # let listener = TlsListener::new((), server_config(Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
+    /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
+    /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
     /// let mut stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
     /// let polled = futures::executor::block_on(std::future::poll_fn(|cx| stream.poll_handshake(cx)));
     /// assert!(polled.is_err());
@@ -290,7 +269,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
             Some(tls) => drive(&mut self.io, tls, handshake, &self.mid_handshake, cx),
             None => match ServerConnection::new(handshake.config.clone()) {
                 Ok(tls) => {
-                    let tls = self.tls.insert(tls);
+                    let tls = self.tls.insert(Box::new(tls));
                     drive(&mut self.io, tls, handshake, &self.mid_handshake, cx)
                 }
                 Err(error) => Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, error))),
@@ -365,14 +344,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// # Examples
     ///
     /// ```
-    /// # use graceful_core::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
-    /// # use std::sync::Arc;
+    /// # use graceful_core::tls::{load_pem, server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    /// # let key = graceful_core::tls::load_pem(
-    /// #     made.cert.pem().as_bytes(),
-    /// #     made.signing_key.serialize_pem().as_bytes(),
-    /// # )?;
-    /// # let listener = TlsListener::new((), server_config(Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
+    /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
+    /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
     /// let mut stream = listener.start(futures::io::Cursor::new(b"no TLS".to_vec()), &graceful_core::ManualTimer::new());
     /// let filled = futures::executor::block_on(std::future::poll_fn(|cx| {
     ///     stream.poll_fill_buf(cx).map_ok(|data| data.len())
@@ -413,14 +388,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// # Examples
     ///
     /// ```
-    /// # use graceful_core::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
-    /// # use std::sync::Arc;
+    /// # use graceful_core::tls::{load_pem, server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    /// # let key = graceful_core::tls::load_pem(
-    /// #     made.cert.pem().as_bytes(),
-    /// #     made.signing_key.serialize_pem().as_bytes(),
-    /// # )?;
-    /// # let listener = TlsListener::new((), server_config(Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
+    /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
+    /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
     /// let mut stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
     /// stream.consume(0); // nothing was read: nothing to consume
     /// # Ok::<(), graceful_core::tls::TlsError>(())
@@ -441,14 +412,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// # Examples
     ///
     /// ```
-    /// # use graceful_core::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
-    /// # use std::sync::Arc;
+    /// # use graceful_core::tls::{load_pem, server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    /// # let key = graceful_core::tls::load_pem(
-    /// #     made.cert.pem().as_bytes(),
-    /// #     made.signing_key.serialize_pem().as_bytes(),
-    /// # )?;
-    /// # let listener = TlsListener::new((), server_config(Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
+    /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
+    /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
     /// use std::io::IoSlice;
     ///
     /// let mut stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
@@ -499,14 +466,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// # Examples
     ///
     /// ```
-    /// # use graceful_core::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
-    /// # use std::sync::Arc;
+    /// # use graceful_core::tls::{load_pem, server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    /// # let key = graceful_core::tls::load_pem(
-    /// #     made.cert.pem().as_bytes(),
-    /// #     made.signing_key.serialize_pem().as_bytes(),
-    /// # )?;
-    /// # let listener = TlsListener::new((), server_config(Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
+    /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
+    /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
     /// let mut stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
     /// let flushed = futures::executor::block_on(std::future::poll_fn(|cx| stream.poll_flush(cx)));
     /// assert!(flushed.is_ok());
@@ -532,14 +495,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// # Examples
     ///
     /// ```
-    /// # use graceful_core::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
-    /// # use std::sync::Arc;
+    /// # use graceful_core::tls::{load_pem, server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    /// # let key = graceful_core::tls::load_pem(
-    /// #     made.cert.pem().as_bytes(),
-    /// #     made.signing_key.serialize_pem().as_bytes(),
-    /// # )?;
-    /// # let listener = TlsListener::new((), server_config(Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
+    /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
+    /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
     /// let mut stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
     /// let closed = futures::executor::block_on(std::future::poll_fn(|cx| stream.poll_close(cx)));
     /// assert!(closed.is_ok());
@@ -571,147 +530,6 @@ struct Parts<'a, IO> {
 
 fn failed(kind: io::ErrorKind) -> io::Error {
     io::Error::new(kind, "the TLS handshake did not complete")
-}
-
-/// Runs the handshake as far as the socket allows.
-fn drive<IO: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut IO,
-    tls: &mut ServerConnection,
-    handshake: &mut Handshake,
-    mid_handshake: &AtomicBool,
-    cx: &mut Context<'_>,
-) -> Poll<io::Result<()>> {
-    loop {
-        while tls.wants_write() {
-            match write_tls(io, tls, cx) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(_)) => handshake.need_flush = true,
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Pending => break,
-            }
-        }
-        if handshake.need_flush {
-            if let Poll::Ready(flushed) = Pin::new(&mut *io).poll_flush(cx) {
-                flushed?;
-                handshake.need_flush = false;
-            }
-        }
-        if !tls.is_handshaking() {
-            // What rustls still has to say (session tickets) goes out first, as it would
-            // with tokio-rustls; the writes above registered the waker if it could not.
-            return match tls.wants_write() || handshake.need_flush {
-                true => Poll::Pending,
-                false => Poll::Ready(Ok(())),
-            };
-        }
-        let mut read = false;
-        while !handshake.eof && tls.wants_read() {
-            match read_tls(io, tls, cx) {
-                Poll::Ready(Ok(0)) => handshake.eof = true,
-                Poll::Ready(Ok(_)) => {
-                    if !handshake.seen {
-                        handshake.seen = true;
-                        mid_handshake.store(true, Ordering::Release);
-                    }
-                    process(io, tls, cx)?;
-                    read = true;
-                }
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Pending => break,
-            }
-        }
-        if handshake.eof && tls.is_handshaking() {
-            let left = "the client left during the TLS handshake";
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::UnexpectedEof, left)));
-        }
-        if !read && tls.is_handshaking() {
-            return Poll::Pending;
-        }
-    }
-}
-
-/// Lets rustls process what it read; on bad input, sends its alert if the socket takes it
-/// at once.
-fn process<IO: AsyncWrite + Unpin>(
-    io: &mut IO,
-    tls: &mut ServerConnection,
-    cx: &mut Context<'_>,
-) -> io::Result<()> {
-    match tls.process_new_packets() {
-        Ok(_) => Ok(()),
-        Err(error) => {
-            let _ = write_tls(io, tls, cx);
-            Err(io::Error::new(io::ErrorKind::InvalidData, error))
-        }
-    }
-}
-
-/// Writes what rustls holds until it holds nothing.
-fn write_all<IO: AsyncWrite + Unpin>(
-    io: &mut IO,
-    tls: &mut ServerConnection,
-    cx: &mut Context<'_>,
-) -> Poll<io::Result<()>> {
-    while tls.wants_write() {
-        if ready!(write_tls(io, tls, cx))? == 0 {
-            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-        }
-    }
-    Poll::Ready(Ok(()))
-}
-
-fn read_tls<IO: AsyncRead + Unpin>(
-    io: &mut IO,
-    tls: &mut ServerConnection,
-    cx: &mut Context<'_>,
-) -> Poll<io::Result<usize>> {
-    match tls.read_tls(&mut Blocking { io, cx }) {
-        Err(error) if error.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
-        read => Poll::Ready(read),
-    }
-}
-
-fn write_tls<IO: AsyncWrite + Unpin>(
-    io: &mut IO,
-    tls: &mut ServerConnection,
-    cx: &mut Context<'_>,
-) -> Poll<io::Result<usize>> {
-    match tls.write_tls(&mut Blocking { io, cx }) {
-        Err(error) if error.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
-        written => Poll::Ready(written),
-    }
-}
-
-/// An async socket as the `Read` and `Write` rustls takes: `Pending` is `WouldBlock`.
-struct Blocking<'a, 'b, IO> {
-    io: &'a mut IO,
-    cx: &'a mut Context<'b>,
-}
-
-impl<IO: AsyncRead + Unpin> Read for Blocking<'_, '_, IO> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match Pin::new(&mut *self.io).poll_read(self.cx, buf) {
-            Poll::Ready(read) => read,
-            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
-        }
-    }
-}
-
-impl<IO: AsyncWrite + Unpin> Write for Blocking<'_, '_, IO> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_vectored(&[IoSlice::new(buf)])
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match Pin::new(&mut *self.io).poll_write_vectored(self.cx, bufs) {
-            Poll::Ready(written) => written,
-            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {

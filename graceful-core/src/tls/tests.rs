@@ -450,3 +450,15 @@ fn accepting_never_waits_for_a_handshake() {
     }
     assert_eq!(listener.counters().timed_out(), 3);
 }
+
+#[test]
+fn the_stream_is_a_few_words_beside_its_socket() {
+    // Every future that takes the stream by value holds it: rustls' state (over a
+    // kilobyte) must not be inline, nor anything only the handshake needs.
+    let words = size_of::<TlsStream<End>>() - size_of::<End>();
+    assert!(
+        words <= 4 * size_of::<usize>(),
+        "{words} bytes beside the socket"
+    );
+    assert!(size_of::<rustls::ServerConnection>() > 512, "the premise");
+}
