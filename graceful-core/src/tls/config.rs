@@ -85,6 +85,13 @@ impl StdError for TlsError {
 }
 
 /// The crypto provider graceful's TLS uses: rustls' `ring`.
+///
+/// # Examples
+///
+/// ```
+/// let provider = graceful_core::tls::provider();
+/// assert!(!provider.cipher_suites.is_empty());
+/// ```
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -126,6 +133,16 @@ pub fn load_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, TlsErro
 /// # Errors
 ///
 /// [`TlsError::Read`] if a file cannot be read, else as [`load_pem`].
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::tls::{load_pem_files, TlsError};
+///
+/// let error = load_pem_files("/nonexistent/cert.pem", "/nonexistent/key.pem").unwrap_err();
+/// assert!(matches!(error, TlsError::Read { .. }));
+/// assert!(error.to_string().starts_with("cannot read /nonexistent/cert.pem"));
+/// ```
 pub fn load_pem_files(
     cert: impl AsRef<Path>,
     key: impl AsRef<Path>,
@@ -163,6 +180,18 @@ pub struct CertResolver {
 
 impl CertResolver {
     /// Presents `key` until told otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let (cert_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+    /// use graceful_core::tls::{load_pem, CertResolver};
+    ///
+    /// let certs = CertResolver::new(load_pem(cert_pem.as_bytes(), key_pem.as_bytes())?);
+    /// assert_eq!(certs.current().cert.len(), 1);
+    /// # Ok::<(), graceful_core::tls::TlsError>(())
+    /// ```
     pub fn new(key: CertifiedKey) -> CertResolver {
         CertResolver {
             current: RwLock::new(Arc::new(key)),
@@ -174,6 +203,15 @@ impl CertResolver {
     /// # Errors
     ///
     /// As [`load_pem_files`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::tls::CertResolver;
+    ///
+    /// // An unreadable file is an error now, not at the first handshake.
+    /// assert!(CertResolver::from_pem_files("/nonexistent.pem", "/nonexistent.key").is_err());
+    /// ```
     pub fn from_pem_files(
         cert: impl AsRef<Path>,
         key: impl AsRef<Path>,
@@ -182,6 +220,21 @@ impl CertResolver {
     }
 
     /// Presents `key` from the next handshake on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let (cert_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+    /// # let made2 = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// use graceful_core::tls::{load_pem, CertResolver};
+    ///
+    /// let certs = CertResolver::new(load_pem(cert_pem.as_bytes(), key_pem.as_bytes())?);
+    /// let new = load_pem(made2.cert.pem().as_bytes(), made2.signing_key.serialize_pem().as_bytes())?;
+    /// certs.set(new);
+    /// assert_eq!(certs.current().cert[0].as_ref(), made2.cert.der().as_ref());
+    /// # Ok::<(), graceful_core::tls::TlsError>(())
+    /// ```
     pub fn set(&self, key: CertifiedKey) {
         let key = Arc::new(key);
         match self.current.write() {
@@ -196,6 +249,20 @@ impl CertResolver {
     /// # Errors
     ///
     /// As [`load_pem_files`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let (cert_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+    /// use graceful_core::tls::{load_pem, CertResolver};
+    ///
+    /// let certs = CertResolver::new(load_pem(cert_pem.as_bytes(), key_pem.as_bytes())?);
+    /// let before = certs.current();
+    /// assert!(certs.reload_pem_files("/nonexistent.pem", "/nonexistent.key").is_err());
+    /// assert!(std::sync::Arc::ptr_eq(&before, &certs.current()), "the old one stays");
+    /// # Ok::<(), graceful_core::tls::TlsError>(())
+    /// ```
     pub fn reload_pem_files(
         &self,
         cert: impl AsRef<Path>,
@@ -206,6 +273,18 @@ impl CertResolver {
     }
 
     /// The certificate presented now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let (cert_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+    /// use graceful_core::tls::{load_pem, CertResolver};
+    ///
+    /// let certs = CertResolver::new(load_pem(cert_pem.as_bytes(), key_pem.as_bytes())?);
+    /// assert_eq!(certs.current().cert[0].as_ref(), made.cert.der().as_ref());
+    /// # Ok::<(), graceful_core::tls::TlsError>(())
+    /// ```
     pub fn current(&self) -> Arc<CertifiedKey> {
         match self.current.read() {
             Ok(current) => current.clone(),
@@ -235,6 +314,20 @@ impl fmt::Debug for CertResolver {
 /// # Errors
 ///
 /// [`TlsError::Config`] if rustls refuses the protocol versions (it does not with ring).
+///
+/// # Examples
+///
+/// ```
+/// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+/// # let (cert_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+/// use graceful_core::tls::{load_pem, server_config, CertResolver, ALPN_H2_HTTP1};
+/// use std::sync::Arc;
+///
+/// let certs = Arc::new(CertResolver::new(load_pem(cert_pem.as_bytes(), key_pem.as_bytes())?));
+/// let config = server_config(certs, ALPN_H2_HTTP1)?;
+/// assert_eq!(config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+/// # Ok::<(), graceful_core::tls::TlsError>(())
+/// ```
 pub fn server_config(
     certs: Arc<dyn ResolvesServerCert>,
     alpn: &[&[u8]],

@@ -359,7 +359,7 @@ impl<L> TlsListener<L> {
     /// use graceful_core::ManualTimer;
     ///
     /// let listener = TlsListener::new((), config);
-    /// let socket = futures::io::Cursor::new(Vec::new()); // any futures-io stream
+    /// let socket = futures::io::Cursor::new(Vec::<u8>::new()); // any futures-io stream
     /// let stream = listener.start(socket, &ManualTimer::new());
     /// assert!(stream.is_handshaking());
     /// # Ok::<(), graceful_core::tls::TlsError>(())

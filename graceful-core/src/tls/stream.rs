@@ -150,7 +150,7 @@ impl<IO> TlsStream<IO> {
     /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
     /// use std::sync::atomic::Ordering;
     ///
-    /// let stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
+    /// let stream = listener.start(futures::io::Cursor::new(Vec::<u8>::new()), &graceful_core::ManualTimer::new());
     /// assert!(!stream.mid_handshake().load(Ordering::Acquire), "the client sent nothing yet");
     /// # Ok::<(), graceful_core::tls::TlsError>(())
     /// ```
@@ -167,7 +167,7 @@ impl<IO> TlsStream<IO> {
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
     /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
-    /// let stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
+    /// let stream = listener.start(futures::io::Cursor::new(Vec::<u8>::new()), &graceful_core::ManualTimer::new());
     /// // Not before the handshake; afterwards `stream.connection()?.alpn_protocol()`.
     /// assert!(stream.connection().is_none());
     /// # Ok::<(), graceful_core::tls::TlsError>(())
@@ -188,7 +188,7 @@ impl<IO> TlsStream<IO> {
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
     /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
-    /// let mut stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
+    /// let mut stream = listener.start(futures::io::Cursor::new(Vec::<u8>::new()), &graceful_core::ManualTimer::new());
     /// assert!(stream.is_handshaking());
     /// // The client leaves at once: the handshake fails, and is over.
     /// assert!(futures::executor::block_on(stream.handshake()).is_err());
@@ -232,7 +232,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
     /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
-    /// let mut stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
+    /// let mut stream = listener.start(futures::io::Cursor::new(Vec::<u8>::new()), &graceful_core::ManualTimer::new());
     /// let error = futures::executor::block_on(stream.handshake()).unwrap_err();
     /// assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof);
     /// # Ok::<(), graceful_core::tls::TlsError>(())
@@ -254,7 +254,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
     /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
-    /// let mut stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
+    /// let mut stream = listener.start(futures::io::Cursor::new(Vec::<u8>::new()), &graceful_core::ManualTimer::new());
     /// let polled = futures::executor::block_on(std::future::poll_fn(|cx| stream.poll_handshake(cx)));
     /// assert!(polled.is_err());
     /// # Ok::<(), graceful_core::tls::TlsError>(())
@@ -392,7 +392,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
     /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
-    /// let mut stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
+    /// let mut stream = listener.start(futures::io::Cursor::new(Vec::<u8>::new()), &graceful_core::ManualTimer::new());
     /// stream.consume(0); // nothing was read: nothing to consume
     /// # Ok::<(), graceful_core::tls::TlsError>(())
     /// ```
@@ -418,7 +418,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
     /// use std::io::IoSlice;
     ///
-    /// let mut stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
+    /// let mut stream = listener.start(futures::io::Cursor::new(Vec::<u8>::new()), &graceful_core::ManualTimer::new());
     /// let written = futures::executor::block_on(std::future::poll_fn(|cx| {
     ///     stream.poll_write_vectored(cx, &[IoSlice::new(b"hello")])
     /// }));
@@ -470,7 +470,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
     /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
-    /// let mut stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
+    /// let mut stream = listener.start(futures::io::Cursor::new(Vec::<u8>::new()), &graceful_core::ManualTimer::new());
     /// let flushed = futures::executor::block_on(std::future::poll_fn(|cx| stream.poll_flush(cx)));
     /// assert!(flushed.is_ok());
     /// # Ok::<(), graceful_core::tls::TlsError>(())
@@ -499,7 +499,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
     /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
-    /// let mut stream = listener.start(futures::io::Cursor::new(Vec::new()), &graceful_core::ManualTimer::new());
+    /// let mut stream = listener.start(futures::io::Cursor::new(Vec::<u8>::new()), &graceful_core::ManualTimer::new());
     /// let closed = futures::executor::block_on(std::future::poll_fn(|cx| stream.poll_close(cx)));
     /// assert!(closed.is_ok());
     /// assert!(stream.get_ref().get_ref().is_empty(), "nothing written before a handshake");
