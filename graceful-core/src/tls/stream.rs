@@ -434,7 +434,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         if bufs.iter().all(|buf| buf.is_empty()) {
             return Poll::Ready(Ok(0));
         }
-        loop {
+        // Twice at most: rustls takes nothing only while its buffer is full, and the first
+        // round empties it unless the socket is full too. Nothing taken from an empty buffer
+        // (after close_notify) is `Ok(0)`, not a loop.
+        for _ in 0..2 {
             let taken = tls.writer().write_vectored(bufs)?;
             let mut blocked = false;
             while tls.wants_write() {
@@ -450,10 +453,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
             }
             match (taken, blocked) {
                 (0, true) => return Poll::Pending,
-                (0, false) => continue,
+                (0, false) => {}
                 (taken, _) => return Poll::Ready(Ok(taken)),
             }
         }
+        Poll::Ready(Ok(0))
     }
 
     /// Writes out everything rustls holds and flushes the socket. Before the handshake it

@@ -345,6 +345,11 @@ fn close_sends_what_was_written_then_close_notify() {
     assert!(matches!(written, Poll::Ready(Ok(5))));
     assert!(poll(std::future::poll_fn(|cx| stream.poll_close(cx))).is_ready());
     assert!(client.end.is_closed_by_peer(), "the socket closed after");
+    // A write after the close ends at once, whatever rustls makes of it.
+    let late = poll(std::future::poll_fn(|cx| {
+        stream.poll_write_vectored(cx, &[IoSlice::new(b"late")])
+    }));
+    assert!(late.is_ready());
     client.pump();
     assert_eq!(client.received(), (b"hello".to_vec(), true));
 
