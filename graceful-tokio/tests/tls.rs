@@ -243,3 +243,32 @@ async fn a_reload_serves_new_handshakes_only() {
     before_server.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"ping");
 }
+
+#[tokio::test(start_paused = true)]
+async fn reads_in_small_pieces_consume_what_they_take() {
+    let (mut setup, der) = setup();
+    let (client_io, mut stream) = setup.connect().await;
+    let connector = client(&[&der], &[b"http/1.1"]);
+    let (client, served) = tokio::join!(connector.connect(localhost(), client_io), async {
+        stream.handshake().await.map(|()| stream)
+    });
+    let (mut client, mut stream) = (client.unwrap(), served.unwrap());
+    client.write_all(b"ping").await.unwrap();
+    client.flush().await.unwrap();
+    // tokio's `ReadBuf` of one byte at a time: each read takes one, the rest stays buffered.
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let mut byte = [0u8; 1];
+        assert_eq!(stream.read(&mut byte).await.unwrap(), 1);
+        got.push(byte[0]);
+    }
+    assert_eq!(got, b"ping");
+    // And the way back, vectored.
+    let bufs = [std::io::IoSlice::new(b"po"), std::io::IoSlice::new(b"ng")];
+    // rustls takes all of it (its buffer is far from full).
+    assert_eq!(stream.write_vectored(&bufs).await.unwrap(), 4);
+    stream.flush().await.unwrap();
+    let mut buf = [0u8; 4];
+    client.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"pong");
+}

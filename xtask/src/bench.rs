@@ -202,7 +202,7 @@ fn counted(specs: &[&'static Spec], requests: u64) -> Counted {
         return Counted::Missing("skipped (--instructions 0)".into());
     }
     progress("instructions", "valgrind --tool=callgrind, h2load --h1 -c4");
-    match instructions::measure(specs, requests) {
+    match instructions::measure(specs, requests, instructions::Protocol::Http1) {
         Ok(counts) => Counted::Counts(counts),
         Err(why) => {
             eprintln!("instructions: {why}");

@@ -4,9 +4,13 @@
 //! counts do not. Each server runs twice under `valgrind --tool=callgrind`: once serving
 //! nothing (started, then SIGTERM), once serving `--requests` keep-alive HTTP/1.1 requests
 //! from `h2load --h1 -c4` (nghttp2's load generator); the difference over the requests is
-//! the cost of one request, start-up and shutdown subtracted; HTTPS servers are loaded over
-//! TLS (h2load does not check the bench's self-signed certificate). Needs `valgrind` and
-//! `h2load`.
+//! the cost of one request, start-up and shutdown subtracted. Needs `valgrind` and `h2load`.
+//!
+//! HTTPS servers (`hyper-tls`, `hello_tls`) are loaded over TLS (h2load negotiates
+//! `http/1.1` by ALPN with `--h1`); `--protocol h2` loads every server over HTTP/2 instead
+//! (h2c with prior knowledge on plain ports, ALPN `h2` on TLS ones), one stream at a time on
+//! each of the 4 connections. Comparing a server's gap to its baseline on HTTP with the gap
+//! on HTTPS tells what the TLS layer itself adds.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +31,40 @@ const DEFAULT: &[&str] = &[
     "axum_tokio",
     "hyper-smol",
     "hello_smol",
+    "hyper-tls",
+    "hello_tls",
 ];
+
+/// How h2load speaks to the servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    Http1,
+    Http2,
+}
+
+impl Protocol {
+    fn parse(flags: &Flags) -> Result<Protocol, String> {
+        match flags.str("--protocol").unwrap_or("h1") {
+            "h1" => Ok(Protocol::Http1),
+            "h2" => Ok(Protocol::Http2),
+            other => Err(format!("--protocol takes h1 or h2, not {other:?}")),
+        }
+    }
+
+    fn h2load_flags(self) -> &'static [&'static str] {
+        match self {
+            Protocol::Http1 => &["--h1", "-c4"],
+            Protocol::Http2 => &["-c4", "-m1"],
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "keep-alive HTTP/1.1 requests from h2load --h1 -c4",
+            Protocol::Http2 => "HTTP/2 requests from h2load -c4 -m1",
+        }
+    }
+}
 
 /// Instructions per request of one server, and the figures it came from.
 #[derive(Clone, Debug)]
@@ -43,19 +80,24 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let Some(done) = cli::in_release("instructions", args) {
         return done;
     }
-    let flags = Flags::parse(args, &["--servers", "--requests"])?;
+    let flags = Flags::parse(args, &["--servers", "--requests", "--protocol"])?;
     let requests: u64 = flags.num("--requests", 20_000)?;
+    let protocol = Protocol::parse(&flags)?;
     let names = flags
         .str("--servers")
         .map_or_else(|| DEFAULT.join(","), str::to_string);
     let specs = server::build(&server::select(Some(&names))?)?;
-    let counts = measure(&specs, requests)?;
-    print(&counts, requests);
+    let counts = measure(&specs, requests, protocol)?;
+    print(&counts, requests, protocol);
     Ok(())
 }
 
 /// Counts every server in `specs`; `requests` per loaded run.
-pub(crate) fn measure(specs: &[&'static Spec], requests: u64) -> Result<Vec<Count>, String> {
+pub(crate) fn measure(
+    specs: &[&'static Spec],
+    requests: u64,
+    protocol: Protocol,
+) -> Result<Vec<Count>, String> {
     for tool in ["valgrind", "h2load"] {
         if Command::new(tool).arg("--version").output().is_err() {
             return Err(format!(
@@ -68,8 +110,8 @@ pub(crate) fn measure(specs: &[&'static Spec], requests: u64) -> Result<Vec<Coun
     let mut counts = Vec::new();
     for spec in specs {
         progress("instructions", &format!("{} under callgrind", spec.name));
-        let idle_run = instructions(spec, 0, &dir)?;
-        let loaded_run = instructions(spec, requests, &dir)?;
+        let idle_run = instructions(spec, 0, &dir, protocol)?;
+        let loaded_run = instructions(spec, requests, &dir, protocol)?;
         counts.push(Count {
             name: spec.name,
             baseline: spec.baseline,
@@ -82,9 +124,10 @@ pub(crate) fn measure(specs: &[&'static Spec], requests: u64) -> Result<Vec<Coun
 }
 
 /// Prints one row per server: instructions per request and the ratio to its baseline.
-pub(crate) fn print(counts: &[Count], requests: u64) {
+pub(crate) fn print(counts: &[Count], requests: u64, protocol: Protocol) {
     println!(
-        "\ninstructions per request (callgrind, {requests} keep-alive HTTP/1.1 requests from h2load --h1 -c4, an idle run subtracted)\n"
+        "\ninstructions per request (callgrind, {requests} {}, an idle run subtracted)\n",
+        protocol.describe()
     );
     println!("| server | instructions/request | vs raw hyper auto | vs its baseline | idle run | loaded run |");
     println!("|---|---|---|---|---|---|");
@@ -117,8 +160,8 @@ pub(crate) fn print(counts: &[Count], requests: u64) {
 }
 
 /// Total instructions of one run of `spec` serving `requests` requests (0: none).
-fn instructions(spec: &Spec, requests: u64, dir: &Path) -> Result<u64, String> {
-    let out: PathBuf = dir.join(format!("{}.{requests}.out", spec.name));
+fn instructions(spec: &Spec, requests: u64, dir: &Path, protocol: Protocol) -> Result<u64, String> {
+    let out: PathBuf = dir.join(format!("{}.{protocol:?}.{requests}.out", spec.name));
     let _ = std::fs::remove_file(&out);
     let wrapper = [
         "valgrind".to_string(),
@@ -130,7 +173,8 @@ fn instructions(spec: &Spec, requests: u64, dir: &Path) -> Result<u64, String> {
         let scheme = if spec.tls { "https" } else { "http" };
         let url = format!("{scheme}://{}/", server.addr());
         let output = Command::new("h2load")
-            .args(["--h1", "-c4", &format!("-n{requests}"), &url])
+            .args(protocol.h2load_flags())
+            .args([&format!("-n{requests}"), &url])
             .output()
             .map_err(|err| format!("cannot run h2load: {err}"))?;
         let text = String::from_utf8_lossy(&output.stdout);

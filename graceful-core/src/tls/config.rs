@@ -1,17 +1,5 @@
-//! The runtime-neutral half of TLS serving: certificates from PEM, a certificate that can be
-//! swapped on a live server, the `ServerConfig` the adapters' TLS listeners use, and the
-//! handshake counters (feature `tls`).
-//!
-//! [`TlsListener`] is here too, settings and all: the adapters (graceful-tokio and
-//! graceful-smol, feature `tls`) implement `Listener` for it on their runtime, and their
-//! `TlsStream`s run the handshakes. Everything here is plain rustls and std, so it is written
-//! once.
-//!
-//! # Why ring
-//!
-//! The crypto provider is rustls' `ring`: it builds with a C compiler alone. `aws-lc-rs`, the
-//! rustls default, needs cmake (and nasm on some targets) on a fresh machine. A user who
-//! wants another provider builds their own [`ServerConfig`] and hands it to the listener.
+//! Certificates from PEM, a certificate swappable on a live server, and the `ServerConfig`
+//! the TLS listeners use.
 //!
 //! # Invariants
 //!
@@ -24,17 +12,13 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 
-/// rustls, for a [`ServerConfig`] of your own (another crypto provider, client auth).
-pub use ::rustls;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -101,6 +85,13 @@ impl StdError for TlsError {
 }
 
 /// The crypto provider graceful's TLS uses: rustls' `ring`.
+///
+/// # Examples
+///
+/// ```
+/// let provider = graceful_core::tls::provider();
+/// assert!(!provider.cipher_suites.is_empty());
+/// ```
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -142,6 +133,16 @@ pub fn load_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, TlsErro
 /// # Errors
 ///
 /// [`TlsError::Read`] if a file cannot be read, else as [`load_pem`].
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::tls::{load_pem_files, TlsError};
+///
+/// let error = load_pem_files("/nonexistent/cert.pem", "/nonexistent/key.pem").unwrap_err();
+/// assert!(matches!(error, TlsError::Read { .. }));
+/// assert!(error.to_string().starts_with("cannot read /nonexistent/cert.pem"));
+/// ```
 pub fn load_pem_files(
     cert: impl AsRef<Path>,
     key: impl AsRef<Path>,
@@ -179,6 +180,18 @@ pub struct CertResolver {
 
 impl CertResolver {
     /// Presents `key` until told otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let (cert_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+    /// use graceful_core::tls::{load_pem, CertResolver};
+    ///
+    /// let certs = CertResolver::new(load_pem(cert_pem.as_bytes(), key_pem.as_bytes())?);
+    /// assert_eq!(certs.current().cert.len(), 1);
+    /// # Ok::<(), graceful_core::tls::TlsError>(())
+    /// ```
     pub fn new(key: CertifiedKey) -> CertResolver {
         CertResolver {
             current: RwLock::new(Arc::new(key)),
@@ -190,6 +203,15 @@ impl CertResolver {
     /// # Errors
     ///
     /// As [`load_pem_files`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::tls::CertResolver;
+    ///
+    /// // An unreadable file is an error now, not at the first handshake.
+    /// assert!(CertResolver::from_pem_files("/nonexistent.pem", "/nonexistent.key").is_err());
+    /// ```
     pub fn from_pem_files(
         cert: impl AsRef<Path>,
         key: impl AsRef<Path>,
@@ -198,6 +220,21 @@ impl CertResolver {
     }
 
     /// Presents `key` from the next handshake on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let (cert_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+    /// # let made2 = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// use graceful_core::tls::{load_pem, CertResolver};
+    ///
+    /// let certs = CertResolver::new(load_pem(cert_pem.as_bytes(), key_pem.as_bytes())?);
+    /// let new = load_pem(made2.cert.pem().as_bytes(), made2.signing_key.serialize_pem().as_bytes())?;
+    /// certs.set(new);
+    /// assert_eq!(certs.current().cert[0].as_ref(), made2.cert.der().as_ref());
+    /// # Ok::<(), graceful_core::tls::TlsError>(())
+    /// ```
     pub fn set(&self, key: CertifiedKey) {
         let key = Arc::new(key);
         match self.current.write() {
@@ -212,6 +249,20 @@ impl CertResolver {
     /// # Errors
     ///
     /// As [`load_pem_files`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let (cert_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+    /// use graceful_core::tls::{load_pem, CertResolver};
+    ///
+    /// let certs = CertResolver::new(load_pem(cert_pem.as_bytes(), key_pem.as_bytes())?);
+    /// let before = certs.current();
+    /// assert!(certs.reload_pem_files("/nonexistent.pem", "/nonexistent.key").is_err());
+    /// assert!(std::sync::Arc::ptr_eq(&before, &certs.current()), "the old one stays");
+    /// # Ok::<(), graceful_core::tls::TlsError>(())
+    /// ```
     pub fn reload_pem_files(
         &self,
         cert: impl AsRef<Path>,
@@ -222,6 +273,18 @@ impl CertResolver {
     }
 
     /// The certificate presented now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let (cert_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+    /// use graceful_core::tls::{load_pem, CertResolver};
+    ///
+    /// let certs = CertResolver::new(load_pem(cert_pem.as_bytes(), key_pem.as_bytes())?);
+    /// assert_eq!(certs.current().cert[0].as_ref(), made.cert.der().as_ref());
+    /// # Ok::<(), graceful_core::tls::TlsError>(())
+    /// ```
     pub fn current(&self) -> Arc<CertifiedKey> {
         match self.current.read() {
             Ok(current) => current.clone(),
@@ -251,6 +314,20 @@ impl fmt::Debug for CertResolver {
 /// # Errors
 ///
 /// [`TlsError::Config`] if rustls refuses the protocol versions (it does not with ring).
+///
+/// # Examples
+///
+/// ```
+/// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+/// # let (cert_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+/// use graceful_core::tls::{load_pem, server_config, CertResolver, ALPN_H2_HTTP1};
+/// use std::sync::Arc;
+///
+/// let certs = Arc::new(CertResolver::new(load_pem(cert_pem.as_bytes(), key_pem.as_bytes())?));
+/// let config = server_config(certs, ALPN_H2_HTTP1)?;
+/// assert_eq!(config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+/// # Ok::<(), graceful_core::tls::TlsError>(())
+/// ```
 pub fn server_config(
     certs: Arc<dyn ResolvesServerCert>,
     alpn: &[&[u8]],
@@ -262,174 +339,4 @@ pub fn server_config(
         .with_cert_resolver(certs);
     config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
     Ok(Arc::new(config))
-}
-
-/// How the handshakes of a TLS listener went, counted as they end. Cloning shares them.
-///
-/// A handshake that fails (a plain-HTTP client on the TLS port, a garbage ClientHello, a
-/// client that rejects the certificate or leaves) or runs past the listener's deadline is
-/// logged at debug and counted here; the server goes on.
-///
-/// # Examples
-///
-/// ```
-/// use graceful_core::tls::TlsCounters;
-///
-/// let counters = TlsCounters::default();
-/// counters.record_completed();
-/// counters.record_failed();
-/// assert_eq!((counters.completed(), counters.failed(), counters.timed_out()), (1, 1, 0));
-/// ```
-#[derive(Clone, Default)]
-pub struct TlsCounters {
-    inner: Arc<Counts>,
-}
-
-#[derive(Default)]
-struct Counts {
-    completed: AtomicU64,
-    failed: AtomicU64,
-    timed_out: AtomicU64,
-}
-
-impl TlsCounters {
-    /// Handshakes that completed.
-    pub fn completed(&self) -> u64 {
-        self.inner.completed.load(Ordering::Relaxed)
-    }
-
-    /// Handshakes that failed (bad input, an alert, the client leaving).
-    pub fn failed(&self) -> u64 {
-        self.inner.failed.load(Ordering::Relaxed)
-    }
-
-    /// Handshakes that ran past the deadline.
-    pub fn timed_out(&self) -> u64 {
-        self.inner.timed_out.load(Ordering::Relaxed)
-    }
-
-    /// Counts a completed handshake (for listeners).
-    pub fn record_completed(&self) {
-        self.inner.completed.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a failed handshake (for listeners).
-    pub fn record_failed(&self) {
-        self.inner.failed.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a handshake past its deadline (for listeners).
-    pub fn record_timed_out(&self) {
-        self.inner.timed_out.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-impl fmt::Debug for TlsCounters {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsCounters")
-            .field("completed", &self.completed())
-            .field("failed", &self.failed())
-            .field("timed_out", &self.timed_out())
-            .finish()
-    }
-}
-
-/// How long a handshake may take unless told otherwise: 10 s.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A listener that serves TLS on the connections of another, `L`.
-///
-/// Its `accept` (the adapters implement graceful-core's `Listener` for it on their runtime:
-/// `graceful_tokio::tls`, `graceful_smol::tls`) returns as soon as `L`'s does, with a stream
-/// that has not spoken TLS yet: the handshake runs on the stream's first read or write, in
-/// the connection's own task, within the [handshake timeout](TlsListener::handshake_timeout).
-///
-/// Build the [`ServerConfig`] with [`server_config`] (a reloadable certificate, ALPN
-/// `h2, http/1.1`) or bring your own.
-///
-/// # Examples
-///
-/// ```
-/// use graceful_core::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
-/// use std::sync::Arc;
-/// use std::time::Duration;
-///
-/// # let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-/// # let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
-/// let certs = Arc::new(CertResolver::new(graceful_core::tls::load_pem(
-///     cert_pem.as_bytes(),
-///     key_pem.as_bytes(),
-/// )?));
-/// let tcp = (); // the runtime's TCP listener
-/// let listener = TlsListener::new(tcp, server_config(certs, ALPN_H2_HTTP1)?)
-///     .handshake_timeout(Duration::from_secs(5));
-/// assert_eq!(listener.timeout(), Duration::from_secs(5));
-/// let counters = listener.counters(); // failed and timed-out handshakes, for metrics
-/// assert_eq!(counters.failed(), 0);
-/// # Ok::<(), graceful_core::tls::TlsError>(())
-/// ```
-pub struct TlsListener<L> {
-    inner: L,
-    config: Arc<ServerConfig>,
-    handshake_timeout: Duration,
-    counters: TlsCounters,
-}
-
-impl<L> TlsListener<L> {
-    /// Serves TLS with `config` on what `inner` accepts.
-    pub fn new(inner: L, config: Arc<ServerConfig>) -> TlsListener<L> {
-        TlsListener {
-            inner,
-            config,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            counters: TlsCounters::default(),
-        }
-    }
-
-    /// How long a handshake may take, from the connection's first poll (default
-    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]).
-    pub fn handshake_timeout(mut self, timeout: Duration) -> TlsListener<L> {
-        self.handshake_timeout = timeout;
-        self
-    }
-
-    /// The handshake timeout.
-    pub fn timeout(&self) -> Duration {
-        self.handshake_timeout
-    }
-
-    /// The handshake counters of this listener's connections (shared: read them while it
-    /// serves).
-    pub fn counters(&self) -> TlsCounters {
-        self.counters.clone()
-    }
-
-    /// The TLS settings.
-    pub fn config(&self) -> &Arc<ServerConfig> {
-        &self.config
-    }
-
-    /// The inner listener.
-    pub fn get_ref(&self) -> &L {
-        &self.inner
-    }
-
-    /// The inner listener.
-    pub fn get_mut(&mut self) -> &mut L {
-        &mut self.inner
-    }
-
-    /// The inner listener.
-    pub fn into_inner(self) -> L {
-        self.inner
-    }
-}
-
-impl<L> fmt::Debug for TlsListener<L> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsListener")
-            .field("handshake_timeout", &self.handshake_timeout)
-            .field("counters", &self.counters)
-            .finish_non_exhaustive()
-    }
 }
