@@ -4,7 +4,9 @@
 //! counts do not. Each server runs twice under `valgrind --tool=callgrind`: once serving
 //! nothing (started, then SIGTERM), once serving `--requests` keep-alive HTTP/1.1 requests
 //! from `h2load --h1 -c4` (nghttp2's load generator); the difference over the requests is
-//! the cost of one request, start-up and shutdown subtracted. Needs `valgrind` and `h2load`.
+//! the cost of one request, start-up and shutdown subtracted; HTTPS servers (`Spec::tls`)
+//! are loaded over TLS, so each keep-alive connection pays one handshake, spread over its
+//! requests. Needs `valgrind` and `h2load`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,6 +27,8 @@ const DEFAULT: &[&str] = &[
     "axum_tokio",
     "hyper-smol",
     "hello_smol",
+    "hyper-tls",
+    "hello_tls",
 ];
 
 /// Instructions per request of one server, and the figures it came from.
@@ -125,7 +129,8 @@ fn instructions(spec: &Spec, requests: u64, dir: &Path) -> Result<u64, String> {
     ];
     let server = Server::start_under(spec, 30.0, &wrapper)?;
     if requests > 0 {
-        let url = format!("http://{}/", server.addr());
+        let scheme = if spec.tls { "https" } else { "http" };
+        let url = format!("{scheme}://{}/", server.addr());
         let output = Command::new("h2load")
             .args(["--h1", "-c4", &format!("-n{requests}"), &url])
             .output()
