@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use http::header::{HeaderMap, HeaderValue, CONNECTION};
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Extensions, Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper::service::Service;
 use pin_project_lite::pin_project;
@@ -37,11 +37,23 @@ use crate::watch::Watch;
 pub(crate) struct TrackedService<S> {
     inner: S,
     shared: Arc<ConnShared>,
+    /// What every request of the connection gets in its extensions: its `Watch`.
+    extensions: Extensions,
 }
 
 impl<S> TrackedService<S> {
     pub(crate) fn new(inner: S, shared: Arc<ConnShared>) -> TrackedService<S> {
-        TrackedService { inner, shared }
+        // Built once per connection. A request's extensions are empty until something is
+        // inserted, and the first insert allocates a map and grows its table; a clone of
+        // this one, moved into the request (`Extensions::extend` into empty extensions
+        // takes the map as it is), copies a table already sized instead.
+        let mut extensions = Extensions::new();
+        extensions.insert(Watch::new(&shared));
+        TrackedService {
+            inner,
+            shared,
+            extensions,
+        }
     }
 }
 
@@ -65,7 +77,8 @@ where
                 .extensions()
                 .get::<hyper::upgrade::OnUpgrade>()
                 .is_some();
-        req.extensions_mut().insert(Watch::new(&self.shared));
+        // A clone of the connection's own: no hashing, no table to grow (see `new`).
+        req.extensions_mut().extend(self.extensions.clone());
         let connect = req.method() == Method::CONNECT;
         ResponseFuture {
             inner: self.inner.call(req),
@@ -154,13 +167,15 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 
 /// Whether the `Connection` header holds the `close` option.
 fn says_close(headers: &HeaderMap) -> bool {
-    headers.get_all(CONNECTION).iter().any(|value| {
-        value.to_str().is_ok_and(|value| {
-            value
-                .split(',')
-                .any(|option| option.trim().eq_ignore_ascii_case("close"))
+    // Most responses carry no header at all until hyper writes them: no lookup then.
+    !headers.is_empty()
+        && headers.get_all(CONNECTION).iter().any(|value| {
+            value.to_str().is_ok_and(|value| {
+                value
+                    .split(',')
+                    .any(|option| option.trim().eq_ignore_ascii_case("close"))
+            })
         })
-    })
 }
 
 #[cfg(test)]
