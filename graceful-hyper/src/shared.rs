@@ -77,10 +77,12 @@ impl ConnShared {
         }
     }
 
+    #[inline]
     pub(crate) fn has(&self, flag: u32) -> bool {
         self.flags.load(Ordering::Acquire) & flag != 0
     }
 
+    #[inline]
     pub(crate) fn set(&self, flag: u32) {
         // A load first: the IO wrapper calls this on every read.
         if self.flags.load(Ordering::Relaxed) & flag != flag {
@@ -88,6 +90,7 @@ impl ConnShared {
         }
     }
 
+    #[inline]
     pub(crate) fn clear(&self, flag: u32) {
         if self.flags.load(Ordering::Relaxed) & flag != 0 {
             self.flags.fetch_and(!flag, Ordering::AcqRel);
@@ -95,6 +98,7 @@ impl ConnShared {
     }
 
     /// Clears `flag` and says whether it was set.
+    #[inline]
     pub(crate) fn take(&self, flag: u32) -> bool {
         self.flags.load(Ordering::Relaxed) & flag != 0
             && self.flags.fetch_and(!flag, Ordering::AcqRel) & flag != 0
@@ -164,6 +168,7 @@ impl WorkGuard {
         WorkGuard { shared, http1 }
     }
 
+    #[inline]
     pub(crate) fn shared(&self) -> &ConnShared {
         &self.shared
     }
