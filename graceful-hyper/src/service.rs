@@ -10,7 +10,11 @@
 //!   `Connection: close`, decided when the response is produced. This is what keeps a
 //!   keep-alive client in a request loop from writing into a closing socket: it learns from
 //!   the response itself that the connection ends there.
-//! - Every request carries the connection's [`Watch`] in its extensions.
+//! - While the service is called and its response future polled, the request's unit of work
+//!   is the current one on the thread (see `current.rs`): that is where
+//!   [`Watch::current`] finds the connection. The request carries the [`Watch`] in its
+//!   extensions only if [`Http::watch_in_extensions`](crate::Http::watch_in_extensions) is
+//!   on.
 //! - A response that switches protocols on an HTTP/1 request hyper offered to upgrade raises
 //!   `UPGRADING` before hyper writes it (see `io.rs`).
 //! - Otherwise an HTTP/1 response that lets the client reuse the connection sets `PROMISED`,
@@ -30,6 +34,7 @@ use hyper::service::Service;
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
+use crate::current::Entered;
 use crate::shared::{ConnShared, WorkGuard, PROMISED, UPGRADING};
 use crate::watch::Watch;
 
@@ -37,18 +42,26 @@ use crate::watch::Watch;
 pub(crate) struct TrackedService<S> {
     inner: S,
     shared: Arc<ConnShared>,
-    /// What every request of the connection gets in its extensions: its `Watch`.
-    extensions: Extensions,
+    /// What every request of the connection gets in its extensions, if
+    /// `watch_in_extensions` is on: its `Watch`.
+    extensions: Option<Extensions>,
 }
 
 impl<S> TrackedService<S> {
-    pub(crate) fn new(inner: S, shared: Arc<ConnShared>) -> TrackedService<S> {
+    pub(crate) fn new(
+        inner: S,
+        shared: Arc<ConnShared>,
+        watch_in_extensions: bool,
+    ) -> TrackedService<S> {
         // Built once per connection. A request's extensions are empty until something is
         // inserted, and the first insert allocates a map and grows its table; a clone of
         // this one, moved into the request (`Extensions::extend` into empty extensions
         // takes the map as it is), copies a table already sized instead.
-        let mut extensions = Extensions::new();
-        extensions.insert(Watch::new(&shared));
+        let extensions = watch_in_extensions.then(|| {
+            let mut extensions = Extensions::new();
+            extensions.insert(Watch::new(&shared));
+            extensions
+        });
         TrackedService {
             inner,
             shared,
@@ -70,19 +83,24 @@ where
             req.version(),
             Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
         );
-        let guard = WorkGuard::start(self.shared.clone(), http1);
+        let mut guard = Some(WorkGuard::start(self.shared.clone(), http1));
         // hyper offers an upgrade on exactly these requests.
         let upgradable = http1
             && req
                 .extensions()
                 .get::<hyper::upgrade::OnUpgrade>()
                 .is_some();
-        // A clone of the connection's own: no hashing, no table to grow (see `new`).
-        req.extensions_mut().extend(self.extensions.clone());
+        if let Some(extensions) = &self.extensions {
+            // A clone of the connection's own: no hashing, no table to grow (see `new`).
+            req.extensions_mut().extend(extensions.clone());
+        }
         let connect = req.method() == Method::CONNECT;
+        let current = Entered::new(&mut guard);
+        let inner = self.inner.call(req);
+        drop(current);
         ResponseFuture {
-            inner: self.inner.call(req),
-            guard: Some(guard),
+            inner,
+            guard,
             http1,
             connect,
             upgradable,
@@ -124,7 +142,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut response = match ready!(this.inner.poll(cx)) {
+        let current = Entered::new(this.guard);
+        let polled = this.inner.poll(cx);
+        drop(current);
+        let mut response = match ready!(polled) {
             Ok(response) => response,
             // The guard goes with the future: the unit of work ends here.
             Err(err) => {

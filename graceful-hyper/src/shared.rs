@@ -154,12 +154,12 @@ impl fmt::Debug for ConnShared {
 /// its head was read until its response ended. Marks the connection `Active` when created
 /// and `Idle` (one unit less) when dropped.
 pub(crate) struct WorkGuard {
-    shared: std::sync::Arc<ConnShared>,
+    shared: Arc<ConnShared>,
     http1: bool,
 }
 
 impl WorkGuard {
-    pub(crate) fn start(shared: std::sync::Arc<ConnShared>, http1: bool) -> WorkGuard {
+    pub(crate) fn start(shared: Arc<ConnShared>, http1: bool) -> WorkGuard {
         if http1 {
             // A request head was parsed: what was read so far belongs to it.
             shared.clear(READ | PROMISED);
@@ -170,6 +170,12 @@ impl WorkGuard {
 
     #[inline]
     pub(crate) fn shared(&self) -> &ConnShared {
+        &self.shared
+    }
+
+    /// The connection, to make a [`Watch`](crate::Watch) of.
+    #[inline]
+    pub(crate) fn conn(&self) -> &Arc<ConnShared> {
         &self.shared
     }
 }

@@ -6,3 +6,4 @@ mod header_timeout;
 mod http1;
 mod http2;
 mod upgrade;
+mod watch;
