@@ -28,13 +28,17 @@ use crate::http;
 /// # Ok(()) }
 /// ```
 pub fn router() -> Router {
-    Router::new().route("/", get(|| async { "hello" })).route(
-        "/sleep/{ms}",
-        get(|Path(ms): Path<u64>| async move {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            "slept"
-        }),
-    )
+    Router::new()
+        .route("/", get(|| async { "hello" }))
+        .route(
+            "/sleep/{ms}",
+            get(|Path(ms): Path<u64>| async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                "slept"
+            }),
+        )
+        // As `axum::serve` does: the handlers become routes once, not on every request.
+        .with_state(())
 }
 
 /// Runs the `axum_tokio` server with these command-line arguments (the program name left

@@ -2,6 +2,8 @@
 //!
 //! # Invariants
 //!
+//! - While the body is polled its unit of work is the thread's current one (see
+//!   `current.rs`), for [`Watch::current`](crate::Watch::current).
 //! - The unit of work is released exactly once: when the body yields its last frame (or
 //!   `None`, or an error), or when it is dropped unfinished, whichever comes first.
 
@@ -12,6 +14,7 @@ use std::task::{Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use crate::current::Entered;
 use crate::shared::WorkGuard;
 
 pin_project! {
@@ -87,7 +90,9 @@ impl<B: Body> Body for ResponseBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let mut this = self.project();
+        let current = Entered::new(this.guard);
         let polled = this.inner.as_mut().poll_frame(cx);
+        drop(current);
         match &polled {
             Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
                 this.guard.take();

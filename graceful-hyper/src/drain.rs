@@ -251,6 +251,15 @@ impl Drainer {
     ) -> Poll<Step> {
         // Did a response end since the last look? Taken on every look so that it means that.
         let ended = shared.take(ENDED);
+        if matches!(self.phase, Phase::Serving { .. })
+            && !self.poll_drain(cx, shared, protocol)
+            && !(ended && shared.has(PROMISED) && shared.conn.is_draining())
+        {
+            // Rows 1 and 2 without gathering the rest: not told to drain, and no keep-alive
+            // response ended while draining, `decide` waits and keeps the phase. This is the
+            // look after every poll of a serving connection.
+            return Poll::Pending;
+        }
         let mut fired = None;
         loop {
             let serving = matches!(self.phase, Phase::Serving { .. });

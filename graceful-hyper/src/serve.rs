@@ -79,7 +79,7 @@ where
     let quiet_period = shared.conn.quiet_period();
     let mut drainer = Drainer::new(config.timer.clone(), config.header_grace, quiet_period);
     let mut io = TrackedIo::new(io, shared.clone());
-    let service = TrackedService::new(service, shared.clone());
+    let service = TrackedService::new(service, shared.clone(), config.watch_in_extensions);
     // One timer for the connection's life, not one per request (see `quiet.rs`).
     let mut quiet = QuietLimit::new(config.header_read_timeout, &shared.conn);
 

@@ -10,7 +10,11 @@
 //!   `Connection: close`, decided when the response is produced. This is what keeps a
 //!   keep-alive client in a request loop from writing into a closing socket: it learns from
 //!   the response itself that the connection ends there.
-//! - Every request carries the connection's [`Watch`] in its extensions.
+//! - While the service is called and its response future polled, the request's unit of work
+//!   is the current one on the thread (see `current.rs`): that is where
+//!   [`Watch::current`] finds the connection. The request carries the [`Watch`] in its
+//!   extensions only if [`Http::watch_in_extensions`](crate::Http::watch_in_extensions) is
+//!   on.
 //! - A response that switches protocols on an HTTP/1 request hyper offered to upgrade raises
 //!   `UPGRADING` before hyper writes it (see `io.rs`).
 //! - Otherwise an HTTP/1 response that lets the client reuse the connection sets `PROMISED`,
@@ -24,12 +28,13 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use http::header::{HeaderMap, HeaderValue, CONNECTION};
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Extensions, Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper::service::Service;
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
+use crate::current::Entered;
 use crate::shared::{ConnShared, WorkGuard, PROMISED, UPGRADING};
 use crate::watch::Watch;
 
@@ -37,11 +42,31 @@ use crate::watch::Watch;
 pub(crate) struct TrackedService<S> {
     inner: S,
     shared: Arc<ConnShared>,
+    /// What every request of the connection gets in its extensions, if
+    /// `watch_in_extensions` is on: its `Watch`.
+    extensions: Option<Extensions>,
 }
 
 impl<S> TrackedService<S> {
-    pub(crate) fn new(inner: S, shared: Arc<ConnShared>) -> TrackedService<S> {
-        TrackedService { inner, shared }
+    pub(crate) fn new(
+        inner: S,
+        shared: Arc<ConnShared>,
+        watch_in_extensions: bool,
+    ) -> TrackedService<S> {
+        // Built once per connection. A request's extensions are empty until something is
+        // inserted, and the first insert allocates a map and grows its table; a clone of
+        // this one, moved into the request (`Extensions::extend` into empty extensions
+        // takes the map as it is), copies a table already sized instead.
+        let extensions = watch_in_extensions.then(|| {
+            let mut extensions = Extensions::new();
+            extensions.insert(Watch::new(&shared));
+            extensions
+        });
+        TrackedService {
+            inner,
+            shared,
+            extensions,
+        }
     }
 }
 
@@ -58,18 +83,24 @@ where
             req.version(),
             Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
         );
-        let guard = WorkGuard::start(self.shared.clone(), http1);
+        let mut guard = Some(WorkGuard::start(self.shared.clone(), http1));
         // hyper offers an upgrade on exactly these requests.
         let upgradable = http1
             && req
                 .extensions()
                 .get::<hyper::upgrade::OnUpgrade>()
                 .is_some();
-        req.extensions_mut().insert(Watch::new(&self.shared));
+        if let Some(extensions) = &self.extensions {
+            // A clone of the connection's own: no hashing, no table to grow (see `new`).
+            req.extensions_mut().extend(extensions.clone());
+        }
         let connect = req.method() == Method::CONNECT;
+        let current = Entered::new(&mut guard);
+        let inner = self.inner.call(req);
+        drop(current);
         ResponseFuture {
-            inner: self.inner.call(req),
-            guard: Some(guard),
+            inner,
+            guard,
             http1,
             connect,
             upgradable,
@@ -111,7 +142,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut response = match ready!(this.inner.poll(cx)) {
+        let current = Entered::new(this.guard);
+        let polled = this.inner.poll(cx);
+        drop(current);
+        let mut response = match ready!(polled) {
             Ok(response) => response,
             // The guard goes with the future: the unit of work ends here.
             Err(err) => {
@@ -154,6 +188,11 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 
 /// Whether the `Connection` header holds the `close` option.
 fn says_close(headers: &HeaderMap) -> bool {
+    // Most responses carry a few headers, or none until hyper writes them: a scan of the
+    // names is cheaper than a lookup then.
+    if headers.keys_len() <= 8 && !headers.keys().any(|name| name == CONNECTION) {
+        return false;
+    }
     headers.get_all(CONNECTION).iter().any(|value| {
         value.to_str().is_ok_and(|value| {
             value

@@ -77,10 +77,12 @@ impl ConnShared {
         }
     }
 
+    #[inline]
     pub(crate) fn has(&self, flag: u32) -> bool {
         self.flags.load(Ordering::Acquire) & flag != 0
     }
 
+    #[inline]
     pub(crate) fn set(&self, flag: u32) {
         // A load first: the IO wrapper calls this on every read.
         if self.flags.load(Ordering::Relaxed) & flag != flag {
@@ -88,6 +90,7 @@ impl ConnShared {
         }
     }
 
+    #[inline]
     pub(crate) fn clear(&self, flag: u32) {
         if self.flags.load(Ordering::Relaxed) & flag != 0 {
             self.flags.fetch_and(!flag, Ordering::AcqRel);
@@ -95,6 +98,7 @@ impl ConnShared {
     }
 
     /// Clears `flag` and says whether it was set.
+    #[inline]
     pub(crate) fn take(&self, flag: u32) -> bool {
         self.flags.load(Ordering::Relaxed) & flag != 0
             && self.flags.fetch_and(!flag, Ordering::AcqRel) & flag != 0
@@ -150,12 +154,12 @@ impl fmt::Debug for ConnShared {
 /// its head was read until its response ended. Marks the connection `Active` when created
 /// and `Idle` (one unit less) when dropped.
 pub(crate) struct WorkGuard {
-    shared: std::sync::Arc<ConnShared>,
+    shared: Arc<ConnShared>,
     http1: bool,
 }
 
 impl WorkGuard {
-    pub(crate) fn start(shared: std::sync::Arc<ConnShared>, http1: bool) -> WorkGuard {
+    pub(crate) fn start(shared: Arc<ConnShared>, http1: bool) -> WorkGuard {
         if http1 {
             // A request head was parsed: what was read so far belongs to it.
             shared.clear(READ | PROMISED);
@@ -164,7 +168,14 @@ impl WorkGuard {
         WorkGuard { shared, http1 }
     }
 
+    #[inline]
     pub(crate) fn shared(&self) -> &ConnShared {
+        &self.shared
+    }
+
+    /// The connection, to make a [`Watch`](crate::Watch) of.
+    #[inline]
+    pub(crate) fn conn(&self) -> &Arc<ConnShared> {
         &self.shared
     }
 }

@@ -5,13 +5,13 @@
 //! protocols (`101`, or `2xx` to a CONNECT) hyper hands the very IO it was given to the
 //! upgrade, and graceful-hyper's IO wrapper inside it keeps the connection
 //! [`Hijacked`](graceful_core::ConnState::Hijacked) until it is dropped. The drain then
-//! waits for it and tells it through the request's [`Watch`] (close politely, for example
+//! waits for it and tells it through the connection's [`Watch`] (close politely, for example
 //! with a WebSocket close frame); at the timeout or on a forced stop the serving task drops
 //! the socket itself: reads and writes on the upgraded IO fail at once and the peer sees the
 //! connection end, whatever the application does. The report counts it `hijacked` if it
 //! closed before the timeout, `killed` otherwise.
 //!
-//! [`on`] is a convenience: [`hyper::upgrade::on`] and the request's [`Watch`] in one call.
+//! [`on`] is a convenience: [`hyper::upgrade::on`] and the connection's [`Watch`] in one call.
 //! Over HTTP/2 (extended CONNECT) an upgraded stream keeps its connection open, and the
 //! connection's drain (GOAWAY) and kill apply to it.
 //!
@@ -103,8 +103,11 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 
 use crate::watch::{DrainRequested, Killed, Watch};
 
-/// Takes the upgrade offered by a request served by graceful-hyper, with the request's
+/// Takes the upgrade offered by a request served by graceful-hyper, with its connection's
 /// [`Watch`].
+///
+/// Call it where [`Watch::current`] answers (in the service or its response future), or
+/// with [`Http::watch_in_extensions`](crate::Http::watch_in_extensions) on.
 ///
 /// Answer the request with `101 Switching Protocols` (or `2xx` to a CONNECT), and spawn a
 /// task that awaits the returned future: it resolves with the upgraded IO once the response
@@ -145,7 +148,9 @@ pub fn on<B>(req: &mut Request<B>) -> OnUpgrade {
         .extensions()
         .get::<hyper::upgrade::OnUpgrade>()
         .is_some();
-    let watch = req.extensions().get::<Watch>().cloned().filter(|_| offered);
+    let watch = offered
+        .then(|| Watch::current().or_else(|| req.extensions().get::<Watch>().cloned()))
+        .flatten();
     OnUpgrade {
         upgrade: hyper::upgrade::on(req),
         watch,
@@ -196,8 +201,8 @@ impl fmt::Debug for OnUpgrade {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum UpgradeError {
-    /// The request offers no upgrade, was not served by graceful-hyper, or its upgrade was
-    /// taken already.
+    /// The request offers no upgrade, was not served by graceful-hyper (or [`on`] was called
+    /// where no [`Watch`] was found), or its upgrade was taken already.
     NotOffered,
     /// hyper could not hand the connection over, for example because the response was not
     /// `101 Switching Protocols` or the connection closed first.

@@ -27,12 +27,11 @@ use crate::shared::{ConnShared, SERVER_GONE};
 /// What a handler sees of the graceful shutdown: whether the server drains, and futures
 /// that resolve when the drain reaches this connection and when it is killed.
 ///
-/// graceful-hyper puts one in the extensions of every request it serves, HTTP/1 and HTTP/2:
-/// take it with `request.extensions().get::<Watch>()`, or (feature `axum`) as an axum
-/// extractor. It is small and cheap to clone, and it can be moved anywhere: into a spawned
-/// task, a response body stream, a WebSocket loop. It holds the connection weakly: keeping
-/// it does not keep the connection open or counted, and once the connection is gone both
-/// futures resolve.
+/// A handler takes its connection's with [`Watch::current`], HTTP/1 and HTTP/2 alike, or
+/// (feature `axum`) as an axum extractor. It is small and cheap to clone, and it can be
+/// moved anywhere: into a spawned task, a response body stream, a WebSocket loop. It holds
+/// the connection weakly: keeping it does not keep the connection open or counted, and once
+/// the connection is gone both futures resolve.
 ///
 /// - [`drain_requested`](Watch::drain_requested) resolves when the drain reaches this
 ///   connection: at once when the server begins to drain, for a connection with a request
@@ -41,6 +40,17 @@ use crate::shared::{ConnShared, SERVER_GONE};
 ///   The shutdown waits for it until its timeout.
 /// - [`killed`](Watch::killed) resolves at the timeout or on a forced stop: the connection
 ///   is being closed, and reads and writes on it fail.
+///
+/// # Where a handler finds it
+///
+/// [`Watch::current`] answers while graceful-hyper calls the service (hyper's or tower's
+/// `call`) and polls the response future and the response body, on the thread doing so:
+/// in a handler's code, its extractors, a middleware's future and a body stream, not in a
+/// task they spawn (take the `Watch` first and move it there). This costs a request about 30
+/// instructions and no allocation; only a call makes a `Watch`. Code that reads the request on another task, such as a service behind
+/// tower's `Buffer`, needs the `Watch` in the request's extensions: turn on
+/// [`Http::watch_in_extensions`](crate::Http::watch_in_extensions), at the price of an
+/// extensions map allocated for every request.
 ///
 /// # Comparison with hyper-util's `GracefulShutdown` and axum's `with_graceful_shutdown`
 ///
@@ -61,8 +71,9 @@ use crate::shared::{ConnShared, SERVER_GONE};
 ///
 /// type Events = StreamBody<futures::stream::BoxStream<'static, Result<Frame<Bytes>, Infallible>>>;
 ///
-/// fn events(request: http::Request<Incoming>) -> http::Response<Events> {
-///     let watch = request.extensions().get::<Watch>().cloned();
+/// fn events(_request: http::Request<Incoming>) -> http::Response<Events> {
+///     // `None` when not served by graceful-hyper (here, in the doctest).
+///     let watch = Watch::current();
 ///     let ticks = futures::stream::repeat_with(|| Ok(Frame::data(Bytes::from("data: tick\n\n"))));
 ///     let body = match watch {
 ///         // The stream ends with a last event when the drain reaches the connection.
@@ -92,6 +103,39 @@ impl Watch {
         }
     }
 
+    /// The `Watch` of the connection whose request is being handled on this thread: `Some`
+    /// while graceful-hyper calls the service and polls the response future and the
+    /// response body, `None` elsewhere (see [where a handler finds it](Watch#where-a-handler-finds-it)).
+    /// Nested servers nest: the innermost request's connection is the current one.
+    ///
+    /// It is cheap: graceful-hyper lends the request's own reference to its connection for
+    /// the duration of each poll (a move, no reference count, no allocation); only this call
+    /// makes a `Watch` of it.
+    ///
+    /// # Examples
+    ///
+    /// A hyper service that says when its server drains:
+    ///
+    /// ```
+    /// use graceful_hyper::Watch;
+    /// use http_body_util::Full;
+    /// use hyper::body::{Bytes, Incoming};
+    /// use std::convert::Infallible;
+    ///
+    /// async fn hello(_: http::Request<Incoming>) -> Result<http::Response<Full<Bytes>>, Infallible> {
+    ///     let draining = Watch::current().is_some_and(|watch| watch.is_draining());
+    ///     let text = if draining { "bye" } else { "hello" };
+    ///     Ok(http::Response::new(Full::new(Bytes::from(text))))
+    /// }
+    /// let service = hyper::service::service_fn(hello);
+    /// # let _ = service;
+    /// // Outside a request there is none.
+    /// assert!(Watch::current().is_none());
+    /// ```
+    pub fn current() -> Option<Watch> {
+        crate::current::watch()
+    }
+
     /// The connection's id, as graceful-core's state observer sees it.
     ///
     /// # Examples
@@ -100,7 +144,7 @@ impl Watch {
     /// use graceful_hyper::Watch;
     ///
     /// fn log<B>(request: &http::Request<B>) {
-    ///     if let Some(watch) = request.extensions().get::<Watch>() {
+    ///     if let Some(watch) = Watch::current() {
     ///         eprintln!("{} on {:?}", request.uri(), watch.conn_id());
     ///     }
     /// }
@@ -327,7 +371,9 @@ mod axum_extractor {
 
     /// The rejection of the [`Watch`] extractor: the request was not served by
     /// graceful-hyper (for example in a unit test calling the router directly, or under
-    /// `axum::serve`). Answers `500 Internal Server Error`.
+    /// `axum::serve`), or is handled outside graceful-hyper's poll without
+    /// [`Http::watch_in_extensions`](crate::Http::watch_in_extensions). Answers
+    /// `500 Internal Server Error`.
     #[derive(Debug)]
     #[non_exhaustive]
     pub struct MissingWatch;
@@ -346,8 +392,9 @@ mod axum_extractor {
         }
     }
 
-    /// `Watch` as an axum extractor (feature `axum`).
-    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+    /// `Watch` as an axum extractor (feature `axum`): [`Watch::current`], or the one in the
+    /// request's extensions if there is none (see
+    /// [`Http::watch_in_extensions`](crate::Http::watch_in_extensions)).
     ///
     /// ```
     /// use axum::{routing::get, Router};
@@ -359,11 +406,12 @@ mod axum_extractor {
     /// let router: Router = Router::new().route("/", get(handler));
     /// # let _ = router;
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
     impl<S: Send + Sync> FromRequestParts<S> for Watch {
         type Rejection = MissingWatch;
 
         async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Watch, MissingWatch> {
-            parts.extensions.get::<Watch>().cloned().ok_or(MissingWatch)
+            of(parts).ok_or(MissingWatch)
         }
     }
 
@@ -376,8 +424,12 @@ mod axum_extractor {
             parts: &mut Parts,
             _: &S,
         ) -> Result<Option<Watch>, std::convert::Infallible> {
-            Ok(parts.extensions.get::<Watch>().cloned())
+            Ok(of(parts))
         }
+    }
+
+    fn of(parts: &Parts) -> Option<Watch> {
+        Watch::current().or_else(|| parts.extensions.get::<Watch>().cloned())
     }
 }
 

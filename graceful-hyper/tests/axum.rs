@@ -14,7 +14,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::sse::{Event, Sse};
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use futures::{SinkExt, StreamExt};
 use graceful_core::{Graceful, Outcome, Shutdown, ShutdownReport, Sleep, Timer};
 use graceful_hyper::{Http, Watch};
@@ -42,9 +42,21 @@ impl Timer for Clock {
 
 /// `/ws/polite` echoes and closes with `1001 going away` when the drain begins;
 /// `/ws/stubborn` echoes and ignores the drain; `/sse` sends a `tick` every 20 ms until the
-/// drain, then a last `bye` event, and ends.
+/// drain, then a last `bye` event, and ends; `/who` names the connection of the `Watch`
+/// extractor and of the one in the extensions, if any.
 fn router() -> Router {
     Router::new()
+        .route(
+            "/who",
+            get(|watch: Watch, ext: Option<Extension<Watch>>| async move {
+                let ext = ext.map(|Extension(watch)| watch.conn_id().to_string());
+                format!(
+                    "watch={} ext={}",
+                    watch.conn_id(),
+                    ext.as_deref().unwrap_or("-")
+                )
+            }),
+        )
         .route(
             "/ws/polite",
             get(|ws: WebSocketUpgrade, watch: Watch| async move {
@@ -113,6 +125,10 @@ struct App {
 
 impl App {
     async fn start(timeout: Duration) -> App {
+        App::start_with(timeout, Http::new(TokioTimer::new(), TokioExecutor::new())).await
+    }
+
+    async fn start_with(timeout: Duration, http: Http<TokioExecutor>) -> App {
         let graceful = Graceful::builder()
             .timeout(timeout)
             .build(Clock)
@@ -122,7 +138,6 @@ impl App {
         let run = tokio::spawn(graceful.run());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let http = Http::new(TokioTimer::new(), TokioExecutor::new());
         let router = router();
         tokio::spawn(async move {
             while let Some(slot) = acceptor.reserve().await {
@@ -326,4 +341,50 @@ async fn watch_extractor_without_graceful_hyper_is_a_500() {
         .unwrap();
     let response: Response = router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), 500);
+}
+
+/// One `GET /who` on a connection of its own: the response's body.
+async fn who(addr: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /who HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    within(stream.read_to_string(&mut response)).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let (_, body) = response.split_once("\r\n\r\n").expect("a head");
+    body.to_owned()
+}
+
+/// The extractor finds the connection's `Watch` by default, without it in the extensions;
+/// with `watch_in_extensions` both are there and agree.
+#[tokio::test(flavor = "current_thread")]
+async fn watch_extractor_and_extensions() {
+    let app = App::start(Duration::from_secs(10)).await;
+    let first = who(app.addr).await;
+    let second = who(app.addr).await;
+    let (Some(first), Some(second)) = (first.strip_suffix(" ext=-"), second.strip_suffix(" ext=-"))
+    else {
+        panic!("no Watch expected in the extensions: {first:?}, {second:?}");
+    };
+    assert!(
+        first.starts_with("watch=") && first != second,
+        "{first} {second}"
+    );
+    app.shutdown.stop();
+    assert_eq!(app.report().await.outcome, Outcome::Drained);
+
+    let http = Http::new(TokioTimer::new(), TokioExecutor::new()).watch_in_extensions(true);
+    let app = App::start_with(Duration::from_secs(10), http).await;
+    let body = who(app.addr).await;
+    let (watch, ext) = body.split_once(' ').expect("two fields");
+    assert_eq!(
+        watch.strip_prefix("watch="),
+        ext.strip_prefix("ext="),
+        "{body}"
+    );
+    assert_ne!(ext, "ext=-");
+    app.shutdown.stop();
+    assert_eq!(app.report().await.outcome, Outcome::Drained);
 }

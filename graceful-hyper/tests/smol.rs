@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use graceful_core::{Graceful, Outcome, Shutdown, ShutdownReport, Sleep, Timer};
-use graceful_hyper::Http;
+use graceful_hyper::{Http, Watch};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -46,6 +46,12 @@ where
 
 async fn route(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
+    if path == "/watch" {
+        // The connection's id, found in the response future's poll on smol's executor.
+        let id = Watch::current().map(|watch| watch.conn_id().to_string());
+        let id = id.unwrap_or_else(|| "-".to_owned());
+        return Ok(Response::new(Full::new(Bytes::from(id))));
+    }
     if let Some(ms) = path.strip_prefix("/sleep/") {
         smol::Timer::after(Duration::from_millis(ms.parse().unwrap_or(0))).await;
     }
@@ -294,4 +300,28 @@ fn a_stubborn_upgrade_is_closed_at_the_socket_when_killed() {
     // The report is out: the socket is closed, though the application still holds the IO.
     let _ = client.get_mut().write_all(b"anyone?");
     assert!(at_eof(&mut client), "the killed upgrade is still open");
+}
+
+#[test]
+fn a_handler_finds_its_connection_on_smol() {
+    let server = start();
+    assert!(Watch::current().is_none());
+    let mut first = server.connect();
+    let mut second = server.connect();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        for client in [&mut first, &mut second] {
+            ids.push(get(client, "/watch").expect("a response").2);
+        }
+    }
+    assert!(!ids.contains(&"-".to_owned()), "{ids:?}");
+    assert_eq!(
+        (&ids[0], &ids[1]),
+        (&ids[2], &ids[3]),
+        "keep-alive: the same connection"
+    );
+    assert_ne!(ids[0], ids[1], "two connections");
+    drop((first, second));
+    server.shutdown.stop();
+    assert_eq!(server.report().outcome, Outcome::Drained);
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::{select, Either};
+use graceful_hyper::Watch;
 use http::{Request, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -37,6 +38,10 @@ fn chunks(n: u64, panic_after_first: bool) -> Body {
         if i == n {
             return None;
         }
+        assert!(
+            Watch::current().is_some(),
+            "no current Watch in a body's poll"
+        );
         if i > 0 {
             if panic_after_first {
                 std::panic::panic_any(PANIC);
@@ -52,6 +57,8 @@ fn chunks(n: u64, panic_after_first: bool) -> Body {
 }
 
 pub async fn route(mut req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    // Any other panic fails the run: every request finds its connection's `Watch`.
+    assert!(Watch::current().is_some(), "no current Watch in a handler");
     let path = req.uri().path().to_owned();
     let response = if path == "/" {
         Response::new(full("hello"))

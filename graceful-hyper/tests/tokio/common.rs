@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use graceful_core::{Graceful, Shutdown, ShutdownReport, Sleep, Timer};
-use graceful_hyper::Http;
+use graceful_core::{ConnId, Graceful, Shutdown, ShutdownReport, Sleep, Timer};
+use graceful_hyper::{Http, Watch};
 use http::{Request, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -37,14 +37,49 @@ pub type Body = BoxBody<Bytes, Infallible>;
 /// - `/stream`: a chunked body whose chunks the test sends through `Server::chunks`
 /// - `/fail`: the service fails
 /// - `/upgrade`: 101, then hands the upgraded connection to the test (`Server::upgrades`)
+/// - `/watch`: which connection's `Watch` the service found: `call=` in the service's call,
+///   `poll=` in the response future, `spawned=` in a task it spawned, `ext=` in the
+///   request's extensions (`-` for none)
+/// - `/watch/panic`: the response future panics
+/// - `/watch/stream`: a body whose every frame is made in its poll, from `Watch::current`:
+///   `body=<id>` twice, then the end
 pub async fn route(
     req: Request<Incoming>,
     chunks: Arc<tokio::sync::Mutex<Option<mpsc::Receiver<Bytes>>>>,
     upgrades: mpsc::UnboundedSender<graceful_hyper::upgrade::OnUpgrade>,
+    at_call: Option<ConnId>,
 ) -> Result<Response<Body>, Failed> {
     let mut req = req;
     let path = req.uri().path().to_owned();
-    let response = if path == "/" {
+    let response = if path == "/watch/panic" {
+        panic!("the handler panics (on purpose)");
+    } else if path == "/watch" {
+        let poll = Watch::current().map(|watch| watch.conn_id());
+        let spawned = tokio::spawn(async { Watch::current().map(|watch| watch.conn_id()) })
+            .await
+            .expect("spawned task");
+        let ext = req.extensions().get::<Watch>().map(Watch::conn_id);
+        let text = format!(
+            "call={} poll={} spawned={} ext={}",
+            show(at_call),
+            show(poll),
+            show(spawned),
+            show(ext)
+        );
+        Response::new(BodyExt::boxed(Full::new(Bytes::from(text))))
+    } else if path == "/watch/stream" {
+        let mut left = 2;
+        let frames = futures::stream::poll_fn(move |_| {
+            if left == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            left -= 1;
+            let id = Watch::current().map(|watch| watch.conn_id());
+            let frame = Frame::data(Bytes::from(format!("body={};", show(id))));
+            std::task::Poll::Ready(Some(Ok::<_, Infallible>(frame)))
+        });
+        Response::new(BodyExt::boxed(StreamBody::new(frames)))
+    } else if path == "/" {
         Response::new(full("hello"))
     } else if let Some(ms) = path.strip_prefix("/sleep/") {
         let ms: u64 = ms.parse().unwrap_or(0);
@@ -92,6 +127,11 @@ impl std::fmt::Display for Failed {
 
 impl std::error::Error for Failed {}
 
+/// A connection id as `/watch` writes it: `-` for none.
+pub fn show(id: Option<ConnId>) -> String {
+    id.map_or_else(|| "-".to_owned(), |id| id.as_u64().to_string())
+}
+
 pub fn full(text: &'static str) -> Body {
     BodyExt::boxed(Full::new(Bytes::from_static(text.as_bytes())))
 }
@@ -107,6 +147,8 @@ pub struct Server {
     upgrades_tx: mpsc::UnboundedSender<graceful_hyper::upgrade::OnUpgrade>,
     pub upgrades: mpsc::UnboundedReceiver<graceful_hyper::upgrade::OnUpgrade>,
     pub served: Vec<JoinHandle<Result<(), graceful_hyper::Error>>>,
+    /// The id of each connection accepted, in order.
+    pub ids: Vec<ConnId>,
 }
 
 impl Server {
@@ -129,6 +171,7 @@ impl Server {
             upgrades_tx,
             upgrades,
             served: Vec::new(),
+            ids: Vec::new(),
         }
     }
 
@@ -142,10 +185,13 @@ impl Server {
     pub fn connect_with(&mut self, http: &Http<TokioExecutor>) -> DuplexStream {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let conn = self.acceptor.try_reserve().expect("accepting").register();
+        self.ids.push(conn.id());
         let chunks = self.chunks_rx.clone();
         let upgrades = self.upgrades_tx.clone();
-        let service =
-            hyper::service::service_fn(move |req| route(req, chunks.clone(), upgrades.clone()));
+        let service = hyper::service::service_fn(move |req| {
+            let at_call = Watch::current().map(|watch| watch.conn_id());
+            route(req, chunks.clone(), upgrades.clone(), at_call)
+        });
         let serve = http.serve_connection(TokioIo::new(server), conn, service);
         self.served.push(tokio::spawn(serve));
         client

@@ -17,3 +17,4 @@ mod http2;
 mod protocols;
 #[cfg(feature = "http1")]
 mod upgrade;
+mod watch;
