@@ -65,6 +65,18 @@ impl Notifier {
     /// The notifier the environment asks for: `NOTIFY_SOCKET`, `WATCHDOG_USEC` (when
     /// `WATCHDOG_PID` is unset or ours), and in a hot restart's child, the parent's socket
     /// for `READY=1` and the service manager's for the rest.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::Notifier;
+    ///
+    /// // NOTIFY_SOCKET unset (as outside systemd): the notifier sends nothing.
+    /// let notifier = Notifier::from_env();
+    /// if notifier.manager_socket().is_none() {
+    ///     notifier.ready(); // a no-op
+    /// }
+    /// ```
     pub fn from_env() -> Notifier {
         let notify_socket = non_empty(std::env::var_os("NOTIFY_SOCKET"));
         let (manager, parent) = match std::env::var_os(NOTIFY_UPSTREAM_VAR) {
@@ -107,6 +119,17 @@ impl Notifier {
     }
 
     /// A notifier that sends nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::Notifier;
+    ///
+    /// let notifier = Notifier::disabled();
+    /// notifier.ready();
+    /// assert!(notifier.manager_socket().is_none());
+    /// assert_eq!(notifier.watchdog_interval(), None);
+    /// ```
     pub fn disabled() -> Notifier {
         Notifier::new(None, None, None)
     }
@@ -138,18 +161,56 @@ impl Notifier {
     }
 
     /// The service manager's socket, if any: what a hot restart hands on to its child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::Notifier;
+    ///
+    /// let notifier = Notifier::to_socket("@graceful-doc");
+    /// assert_eq!(notifier.manager_socket(), Some(std::ffi::OsStr::new("@graceful-doc")));
+    /// ```
     pub fn manager_socket(&self) -> Option<&OsStr> {
         self.inner.manager.as_deref()
     }
 
     /// How often to send [`watchdog`](Notifier::watchdog) pings: half the service manager's
     /// `WATCHDOG_USEC`, or `None` when it asks for none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::Notifier;
+    ///
+    /// // Only `from_env` reads WATCHDOG_USEC; a notifier made by hand pings on no schedule.
+    /// assert_eq!(Notifier::to_socket("@graceful-doc").watchdog_interval(), None);
+    /// ```
     pub fn watchdog_interval(&self) -> Option<Duration> {
         self.inner.watchdog.map(|usec| usec / 2)
     }
 
     /// `READY=1`: the server accepts connections. In a hot restart's child it goes to the
     /// parent (which then hands the service over) and only there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixDatagram;
+    /// # let dir = std::env::temp_dir().join(format!("notify-doc-{}-{}", std::process::id(), line!()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join("notify");
+    /// # let _ = std::fs::remove_file(&path);
+    /// # let manager = UnixDatagram::bind(&path)?;
+    /// # let mut buf = [0; 256];
+    /// use graceful_core::deploy::Notifier;
+    ///
+    /// let notifier = Notifier::to_socket(&path); // the service manager's socket
+    /// notifier.ready();
+    /// let n = manager.recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"READY=1\n");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn ready(&self) {
         let parent = self
             .inner
@@ -165,6 +226,29 @@ impl Notifier {
 
     /// `STOPPING=1`: the shutdown has begun. Sent once, however often it is called (from
     /// the shutdown-initiated hook, which runs before the drain, and from [`Monitor`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixDatagram;
+    /// # let dir = std::env::temp_dir().join(format!("notify-doc-{}-{}", std::process::id(), line!()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join("notify");
+    /// # let _ = std::fs::remove_file(&path);
+    /// # let manager = UnixDatagram::bind(&path)?;
+    /// # let mut buf = [0; 256];
+    /// use graceful_core::deploy::Notifier;
+    ///
+    /// let notifier = Notifier::to_socket(&path); // the service manager's socket
+    /// notifier.stopping();
+    /// notifier.stopping(); // sent once
+    /// let n = manager.recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"STOPPING=1\n");
+    /// manager.set_nonblocking(true)?;
+    /// assert!(manager.recv(&mut buf).is_err());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn stopping(&self) {
         if !self.inner.stopping.swap(true, Ordering::AcqRel) {
             self.send("STOPPING=1\n");
@@ -172,6 +256,26 @@ impl Notifier {
     }
 
     /// `STATUS=...`: a line of free text for `systemctl status`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixDatagram;
+    /// # let dir = std::env::temp_dir().join(format!("notify-doc-{}-{}", std::process::id(), line!()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join("notify");
+    /// # let _ = std::fs::remove_file(&path);
+    /// # let manager = UnixDatagram::bind(&path)?;
+    /// # let mut buf = [0; 256];
+    /// use graceful_core::deploy::Notifier;
+    ///
+    /// let notifier = Notifier::to_socket(&path); // the service manager's socket
+    /// notifier.status("draining: 3 active");
+    /// let n = manager.recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"STATUS=draining: 3 active\n");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn status(&self, status: &str) {
         let status = status.replace('\n', " ");
         self.send(&format!("STATUS={status}\n"));
@@ -188,6 +292,29 @@ impl Notifier {
     /// and the new main process, whose first ping came before it was main, pings next
     /// within half the watchdog's period; without it, the gap between the old process's
     /// last ping and the new one's first accepted ping can reach the whole period.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixDatagram;
+    /// # let dir = std::env::temp_dir().join(format!("notify-doc-{}-{}", std::process::id(), line!()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join("notify");
+    /// # let _ = std::fs::remove_file(&path);
+    /// # let manager = UnixDatagram::bind(&path)?;
+    /// # let mut buf = [0; 256];
+    /// use graceful_core::deploy::Notifier;
+    ///
+    /// let notifier = Notifier::to_socket(&path); // the service manager's socket
+    /// notifier.main_pid(4242); // the new process after a hot restart
+    /// let n = manager.recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"MAINPID=4242\n");
+    /// notifier.status("ignored"); // handed over: nothing more is sent
+    /// manager.set_nonblocking(true)?;
+    /// assert!(manager.recv(&mut buf).is_err());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn main_pid(&self, pid: u32) {
         let ping = if self.inner.watchdog.is_some() {
             "WATCHDOG=1\n"
@@ -201,6 +328,26 @@ impl Notifier {
     }
 
     /// `WATCHDOG=1`: the keep-alive ping.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixDatagram;
+    /// # let dir = std::env::temp_dir().join(format!("notify-doc-{}-{}", std::process::id(), line!()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join("notify");
+    /// # let _ = std::fs::remove_file(&path);
+    /// # let manager = UnixDatagram::bind(&path)?;
+    /// # let mut buf = [0; 256];
+    /// use graceful_core::deploy::Notifier;
+    ///
+    /// let notifier = Notifier::to_socket(&path); // the service manager's socket
+    /// notifier.watchdog();
+    /// let n = manager.recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"WATCHDOG=1\n");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn watchdog(&self) {
         self.send("WATCHDOG=1\n");
     }
@@ -210,6 +357,28 @@ impl Notifier {
     /// # Errors
     ///
     /// When the socket is unreachable. The named notifications log this instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::os::unix::net::UnixDatagram;
+    /// # let dir = std::env::temp_dir().join(format!("notify-doc-{}-{}", std::process::id(), line!()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join("notify");
+    /// # let _ = std::fs::remove_file(&path);
+    /// # let manager = UnixDatagram::bind(&path)?;
+    /// # let mut buf = [0; 256];
+    /// use graceful_core::deploy::Notifier;
+    ///
+    /// let notifier = Notifier::to_socket(&path); // the service manager's socket
+    /// notifier.try_send("EXTEND_TIMEOUT_USEC=5000000\n")?;
+    /// let n = manager.recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"EXTEND_TIMEOUT_USEC=5000000\n");
+    /// // An unreachable socket is an error here, where `ready` and the others log it.
+    /// assert!(Notifier::to_socket(dir.join("nobody")).try_send("READY=1\n").is_err());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_send(&self, message: &str) -> io::Result<()> {
         match &self.inner.manager {
             Some(socket) => send_to(socket, message),
@@ -336,6 +505,19 @@ impl Monitor {
     pub const STATUS_EVERY: Duration = Duration::from_secs(1);
 
     /// A monitor of `shutdown`, sending through `notifier`, on `timer`'s clock; no timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::{Monitor, Notifier};
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().build(timer.clone())?;
+    /// let monitor = Monitor::new(Notifier::from_env(), graceful.shutdown(), timer);
+    /// # drop(monitor);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
     pub fn new(notifier: Notifier, shutdown: Shutdown, timer: impl Timer) -> Monitor {
         Monitor {
             notifier,
@@ -396,6 +578,27 @@ impl Monitor {
     }
 
     /// Runs until the shutdown has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use graceful_core::deploy::{Monitor, Notifier};
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().build(timer.clone())?;
+    /// let shutdown = graceful.shutdown();
+    /// let monitor = Monitor::new(Notifier::disabled(), shutdown.clone(), timer);
+    /// // A server runs it beside its serving future (`futures::join!`); it returns once the
+    /// // shutdown has ended.
+    /// shutdown.stop();
+    /// let report = graceful.run().await;
+    /// monitor.run().await;
+    /// assert_eq!(report.killed, 0);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// # })
+    /// ```
     pub async fn run(self) {
         let Monitor {
             notifier,

@@ -147,6 +147,19 @@ impl Restarter {
     /// service manager's socket from `notifier`. Create it at start, once the inherited
     /// sockets are adopted (which clears their variables).
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::{Notifier, Restarter};
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let restarter = Restarter::new(vec![("http".into(), &listener)], &Notifier::disabled())?;
+    /// // Each restart hands the new process a copy of the socket, as LISTEN_FDS=1,
+    /// // LISTEN_FDNAMES=http.
+    /// assert_eq!(restarter.listeners(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// When the program's path or a listener's descriptor cannot be had.
@@ -191,6 +204,19 @@ impl Restarter {
     }
 
     /// How many listening sockets a restart hands over (none once closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::{Notifier, Restarter};
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let restarter = Restarter::new(vec![("http".into(), &listener)], &Notifier::disabled())?;
+    /// assert_eq!(restarter.listeners(), 1);
+    /// restarter.close();
+    /// assert_eq!(restarter.listeners(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn listeners(&self) -> usize {
         self.lock().len()
     }
@@ -199,6 +225,18 @@ impl Restarter {
     /// Call it when the shutdown begins (the shutdown-initiated hook): once the server
     /// drops its listener, the socket must close, so that new connections are refused
     /// rather than left in a backlog no one accepts from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::{Notifier, Restarter};
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let restarter = Restarter::new(vec![("http".into(), &listener)], &Notifier::disabled())?;
+    /// restarter.close(); // the shutdown began
+    /// assert!(matches!(restarter.restart(), Err(graceful_core::deploy::RestartError::Closed)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn close(&self) {
         self.lock().clear();
     }
@@ -210,6 +248,18 @@ impl Restarter {
     }
 
     /// The program a restart starts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::{Notifier, Restarter};
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let restarter = Restarter::new(vec![("http".into(), &listener)], &Notifier::disabled())?;
+    /// // The path this process was started from: a binary replaced there is what starts.
+    /// assert_eq!(restarter.program(), std::env::current_exe()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn program(&self) -> &std::path::Path {
         &self.exe
     }
@@ -219,6 +269,26 @@ impl Restarter {
     ///
     /// On success the caller should notify `MAINPID=` and drain; on failure it serves on,
     /// and may try again later.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::{Notifier, Restarter};
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let notifier = Notifier::disabled();
+    /// let restarter = Restarter::new(vec![("http".into(), &listener)], &notifier)?;
+    /// # restarter.close();
+    /// // On a thread of its own: it blocks until the new process is ready, or the timeout.
+    /// match restarter.restart() {
+    ///     Ok(handover) => {
+    ///         notifier.main_pid(handover.pid);
+    ///         // ... now drain, as on SIGTERM.
+    ///     }
+    ///     Err(error) => eprintln!("hot restart failed, serving on: {error}"),
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     ///
     /// # Errors
     ///

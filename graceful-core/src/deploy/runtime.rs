@@ -125,6 +125,19 @@ pub trait DeployRuntime: Runtime {
     /// Turns a listening, non-blocking std listener (adopted from `LISTEN_FDS`, or bound)
     /// into the runtime's. Called inside the runtime (tokio needs its reactor).
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::deploy::DeployRuntime;
+    ///
+    /// /// Binds `addr` and serves it on runtime `R`.
+    /// fn bind<R: DeployRuntime>(runtime: &R, addr: &str) -> std::io::Result<R::TcpListener> {
+    ///     let listener = std::net::TcpListener::bind(addr)?;
+    ///     listener.set_nonblocking(true)?;
+    ///     runtime.tcp_listener(listener)
+    /// }
+    /// ```
+    ///
     /// # Errors
     ///
     /// When the runtime cannot register the socket.
@@ -132,6 +145,21 @@ pub trait DeployRuntime: Runtime {
 
     /// Registers a handler for `signal` now and returns a stream with an item per signal
     /// received, for as long as the stream lives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use graceful_core::deploy::{DeployRuntime, RestartSignal};
+    ///
+    /// async fn log_hangups<R: DeployRuntime>(runtime: &R) -> std::io::Result<()> {
+    ///     let mut hangups = runtime.restart_signals(RestartSignal::Hangup)?;
+    ///     while hangups.next().await.is_some() {
+    ///         eprintln!("SIGHUP: a hot restart begins");
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
     ///
     /// # Errors
     ///

@@ -429,6 +429,19 @@ pub trait TlsRuntime<IO>: 'static {
     type Stream: From<TlsStream<Self::Io>> + Borrow<TlsStream<Self::Io>> + Send + 'static;
 
     /// The clock of the handshake deadlines.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::tls::TlsRuntime;
+    /// use graceful_core::Timer;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// /// When a handshake begun now on runtime `R` is due.
+    /// fn deadline<R: TlsRuntime<IO>, IO>(timeout: Duration) -> Instant {
+    ///     R::timer().now() + timeout
+    /// }
+    /// ```
     fn timer() -> impl Timer;
 }
 
