@@ -85,6 +85,10 @@
 //!
 //! - `test-util`: `ManualTimer`, a clock moved by hand, for deterministic tests.
 //! - `serde`: `Serialize` and `Deserialize` for the report, the counts and the progress.
+//! - `tls`: the runtime-neutral half of TLS serving (the `tls` module), which the adapters'
+//!   `tls` features build on.
+//! - `deploy` (Unix): zero-downtime deploys (the `deploy` module): socket activation,
+//!   `sd_notify`, hot restart.
 //!
 //! [graceful]: https://example.invalid/graceful
 
@@ -94,6 +98,7 @@ mod accept;
 mod config;
 mod conn;
 #[cfg(feature = "deploy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
 pub mod deploy;
 mod loom;
 mod manager;
@@ -107,6 +112,7 @@ mod shutdown;
 mod state;
 mod timer;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 
 use std::fmt;
