@@ -85,6 +85,8 @@
 //!
 //! - `test-util`: `ManualTimer`, a clock moved by hand, for deterministic tests.
 //! - `serde`: `Serialize` and `Deserialize` for the report, the counts and the progress.
+//! - `tls`: the runtime-neutral half of TLS serving (the `tls` module), which the adapters'
+//!   `tls` features build on.
 //! - `deploy` (Unix): zero-downtime deploys, `ServerBuilder::deploy` and `Server::listen`
 //!   (socket activation, `sd_notify`, hot restart); the adapters' `deploy` features turn it on.
 //!
@@ -111,6 +113,7 @@ mod shutdown;
 mod state;
 mod timer;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 
 use std::fmt;

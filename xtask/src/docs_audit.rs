@@ -57,32 +57,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             }
         }
     }
-    let mut items = Vec::new();
-    for krate in CRATES {
-        let mut files = Vec::new();
-        rust_files(&root.join(krate).join("src"), &mut files)?;
-        files.sort();
-        let sources: Vec<(String, String)> = files
-            .iter()
-            .map(|file| {
-                let rel = file.strip_prefix(&root).unwrap_or(file);
-                let text =
-                    fs::read_to_string(file).map_err(|err| format!("{}: {err}", rel.display()))?;
-                Ok((rel.display().to_string(), text))
-            })
-            .collect::<Result<_, String>>()?;
-        let public_types = public_types(sources.iter().map(|(_, text)| text.as_str()));
-        for (file, text) in &sources {
-            // `doctest_*.rs`: code the doc examples include, not a module of the crate.
-            let included = Path::new(file)
-                .file_name()
-                .is_some_and(|name| name.to_string_lossy().starts_with("doctest_"));
-            if included || skip.iter().any(|prefix| file.starts_with(prefix.as_str())) {
-                continue;
-            }
-            items.extend(scan(file, text, &public_types));
-        }
-    }
+    let items = audit(&root, &skip)?;
 
     let mut per_file: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for item in &items {
@@ -114,6 +89,39 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Every public function of the library crates under `root`, but those in files under a
+/// path of `skip`.
+fn audit(root: &Path, skip: &[String]) -> Result<Vec<Item>, String> {
+    let mut items = Vec::new();
+    for krate in CRATES {
+        let mut files = Vec::new();
+        rust_files(&root.join(krate).join("src"), &mut files)?;
+        files.sort();
+        let sources: Vec<(String, String)> = files
+            .iter()
+            .map(|file| {
+                let rel = file.strip_prefix(root).unwrap_or(file);
+                let text =
+                    fs::read_to_string(file).map_err(|err| format!("{}: {err}", rel.display()))?;
+                Ok((rel.display().to_string(), text))
+            })
+            .collect::<Result<_, String>>()?;
+        let public_types = public_types(sources.iter().map(|(_, text)| text.as_str()));
+        for (file, text) in &sources {
+            // `doctest_*.rs`: code the doc examples include, not a module of the crate.
+            let included = Path::new(file)
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("doctest_"));
+            if included || skip.iter().any(|prefix| file.starts_with(prefix.as_str())) {
+                continue;
+            }
+            items.extend(scan(file, text, &public_types));
+        }
+    }
+
+    Ok(items)
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
@@ -439,6 +447,35 @@ mod tests {
                 ("Shape::area", true),
                 ("Shape::name", false)
             ]
+        );
+    }
+
+    /// The files whose examples other work adds (TLS, deploys): left out until it lands.
+    const NOT_YET: [&str; 4] = [
+        "graceful-core/src/tls",
+        "graceful-core/src/deploy",
+        "graceful-tokio/src/tls.rs",
+        "graceful-smol/src/tls.rs",
+    ];
+
+    #[test]
+    fn every_public_function_has_an_example() {
+        let skip: Vec<String> = NOT_YET.iter().map(|path| path.to_string()).collect();
+        let items = audit(&root(), &skip).unwrap();
+        assert!(
+            items.len() > 100,
+            "the scan found only {} items",
+            items.len()
+        );
+        let missing: Vec<String> = items
+            .iter()
+            .filter(|item| !item.has_example)
+            .map(|item| format!("{}:{} {}", item.file, item.line, item.name))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "no `# Examples`:\n{}",
+            missing.join("\n")
         );
     }
 
