@@ -19,9 +19,17 @@
 //!   never looks quiet longer than it was: neither the drain's quiet period nor a header read
 //!   timeout is cut short). A bound is valid until the clock passes it. If the tick was late
 //!   (the executor was busy) and finds the bound it replaces already passed, it raises every
-//!   idle connection stamped with that bound to the new reading (under the registry lock,
-//!   once per late tick); a `mark_idle` that read the old bound and swapped its word after
-//!   that walk sees the bound changed and raises its own stamp (`restamp`).
+//!   idle connection stamped with that bound to a reading taken after the refresh; the
+//!   refresh and the walk happen under the registry lock, which the drain holds while it
+//!   reads stamps. A `mark_idle` that read the old bound and swapped its word after that
+//!   walk sees the bound changed and raises its own stamp (`restamp`). Until a late tick
+//!   runs, readers count a stamp equal to the passed bound from their own reading
+//!   (`trusted_stamp`). One window is left to lock-free readers (`Conn::quiet_since`, for
+//!   the header read timeout): during a late tick's walk, microseconds long, a stamp of the
+//!   old bound reads as it is, early by the tick's lateness.
+//! - A [`Tick`] that is no longer polled must be dropped: while it lives, `TICKING` stays
+//!   set, and stamps of its last bound count from each reader's clock (so a connection
+//!   quiet since then never looks quiet long enough, and waits for the drain's timeout).
 //! - A stamp is at most `LEAD` (8 ms) + the tick's lateness later than the truth: the drain
 //!   and the header read timeout may wait that much longer, never shorter.
 //! - **The tick costs nothing while nobody goes quiet**: after a refresh no connection used,
@@ -84,6 +92,20 @@ impl Shared {
         if before & (USED | TICKING) == 0 {
             self.tick_event.notify(1);
         }
+    }
+
+    /// A quiet-since stamp as a reader may count on it at `now_ms()`: a stamp equal to the
+    /// bound in force, once that bound has passed (the tick is late), may have been taken
+    /// after it passed, so it counts from `now_ms()`. Stamps of earlier bounds were raised by
+    /// the walk, which the drain (holding the registry lock) sees together with the
+    /// refresh. Off the hot path: the drain and [`Conn::quiet_since`](crate::Conn::quiet_since)
+    /// read it.
+    pub(crate) fn trusted_stamp(&self, stamp_ms: u64, now_ms: impl FnOnce() -> u64) -> u64 {
+        let clock = self.clock.load(Ordering::Acquire);
+        if clock & TICKING == 0 || stamp_ms != clock >> SHIFT {
+            return stamp_ms;
+        }
+        stamp_ms.max(now_ms())
     }
 
     /// After `word` was swapped to `written`, stamped from the clock word `read`: if the
@@ -170,6 +192,10 @@ pub(crate) async fn tick(shared: Arc<Shared>) {
         loop {
             let next = shared.timer.now() + TICK;
             shared.timer.sleep_until(next).await;
+            // The refresh and a late tick's walk happen under the registry lock, so that the
+            // drain, which reads stamps under it, sees both or neither (see `trusted_stamp`).
+            // At most 250 times a second, and only while connections go quiet.
+            let registry = shared.registry();
             let now = shared.now_ms_ceil();
             let clock = shared.clock.load(Ordering::Acquire);
             // Nobody went quiet since the last refresh: park, unless one does right now. The
@@ -182,9 +208,16 @@ pub(crate) async fn tick(shared: Arc<Shared>) {
             if !parked {
                 refresh(&shared.clock, ((now + LEAD) << SHIFT) | TICKING);
             }
-            if bound < now {
-                raise_stamps(&shared, bound, now);
+            // Read after the refresh: a stamp of the old bound was taken before this.
+            let after = shared.now_ms_ceil();
+            if bound < after {
+                raise_stamps(
+                    registry.conns.iter().map(|(_, conn)| &conn.word),
+                    bound,
+                    after,
+                );
             }
+            drop(registry);
             if parked {
                 break;
             }
@@ -193,17 +226,17 @@ pub(crate) async fn tick(shared: Arc<Shared>) {
     }
 }
 
-/// The tick was late: the bound `old` passed (at `now`) before it was replaced, so a
+/// The tick was late: the bound `old` passed (by `now`) before it was replaced, so a
 /// connection stamped with it may have gone quiet after it. Raises those stamps to `now`.
+/// Called with the registry lock held; `words` are the live connections'.
 #[cold]
-fn raise_stamps(shared: &Shared, old: u64, now: u64) {
+fn raise_stamps<'a>(words: impl Iterator<Item = &'a AtomicU64>, old: u64, now: u64) {
     tracing::trace!(
         late_ms = now - old,
         "the clock tick was late: raising stamps"
     );
-    let registry = shared.registry();
-    for (_, conn) in registry.conns.iter() {
-        raise_if_stamped(&conn.word, old, now);
+    for word in words {
+        raise_if_stamped(word, old, now);
     }
 }
 
@@ -321,7 +354,10 @@ mod tests {
         timer.advance(Duration::from_millis(20));
         let went_quiet = timer.now();
         let stale = request(&conn);
-        assert!(stale < went_quiet, "a stale bound, until the tick runs");
+        assert!(
+            stale >= went_quiet,
+            "never early, even while the tick is late"
+        );
         let other = {
             let graceful = &_graceful;
             let other = graceful.acceptor().try_reserve().unwrap().register();
@@ -337,6 +373,39 @@ mod tests {
         );
         // Stamps from the new bound are fresh again.
         assert!(request(&conn) >= timer.now());
+    }
+
+    #[test]
+    fn a_drain_begun_while_the_tick_is_late_keeps_the_whole_quiet_period() {
+        let timer = ManualTimer::new();
+        let graceful = Graceful::builder()
+            .quiet_period(Duration::from_millis(100))
+            .build(timer.clone())
+            .unwrap();
+        let conn = graceful.acceptor().try_reserve().unwrap().register();
+        let mut tick = graceful.tick();
+        request(&conn);
+        assert!((&mut tick).now_or_never().is_none());
+        // The tick is late by 20 ms; the connection goes quiet on the passed bound.
+        timer.advance(Duration::from_millis(20));
+        let went_quiet = timer.now();
+        request(&conn);
+        // The drain begins before the tick runs again.
+        let shutdown = graceful.shutdown();
+        let mut run = Box::pin(graceful.run());
+        shutdown.stop();
+        assert!(run.as_mut().now_or_never().is_none());
+        timer.advance(Duration::from_millis(95));
+        assert!(run.as_mut().now_or_never().is_none());
+        assert!(
+            !conn.is_drain_requested(),
+            "drained {:?} after it went quiet",
+            timer.now() - went_quiet
+        );
+        timer.advance(Duration::from_millis(6));
+        assert!(run.as_mut().now_or_never().is_none());
+        assert!(conn.is_drain_requested(), "drained once the quiet period is over");
+        drop(tick);
     }
 
     #[test]

@@ -275,7 +275,10 @@ impl Conn {
         let word = self.inner.word.load(Ordering::Acquire);
         match ConnState::from_bits(word) {
             ConnState::New | ConnState::Idle => {
-                Some(self.shared.instant_at_ms(state::quiet_since_ms(word)))
+                let stamp = self
+                    .shared
+                    .trusted_stamp(state::quiet_since_ms(word), || self.shared.now_ms_ceil());
+                Some(self.shared.instant_at_ms(stamp))
             }
             _ => None,
         }

@@ -341,7 +341,7 @@ impl<'a> Drain<'a> {
                 state::HIJACKED => DRAIN,
                 // Its protocol needs no quiet period (`Conn::skip_quiet_period`).
                 _ if word & PROMPT != 0 => DRAIN,
-                _ => match self.due(state::quiet_since_ms(word), now_ms) {
+                _ => match self.due(self.quiet_since_ms(word, now_ms), now_ms) {
                     Some(due) => {
                         tracing::trace!(conn = %conn.id, due_ms = due - now_ms, "drain scheduled");
                         // Sorted once below: inserting in order would be quadratic.
@@ -368,6 +368,12 @@ impl<'a> Drain<'a> {
             told: told.len(),
             scheduled: self.scheduled.len(),
         }
+    }
+
+    /// When the connection whose word is `word` went quiet, as the drain may count on it.
+    fn quiet_since_ms(&self, word: u64, now_ms: u64) -> u64 {
+        self.shared
+            .trusted_stamp(state::quiet_since_ms(word), || now_ms)
     }
 
     /// When a connection quiet since `quiet_since_ms` is due to drain: `None` if now.
@@ -405,7 +411,8 @@ impl<'a> Drain<'a> {
             tracing::debug!(conn = %conn.id, "connection accepted during the drain");
             match word & state::STATE_MASK {
                 state::NEW | state::IDLE if word & PROMPT == 0 => {
-                    self.schedule(conn, state::quiet_since_ms(word), now_ms)
+                    let quiet_since = self.quiet_since_ms(word, now_ms);
+                    self.schedule(conn, quiet_since, now_ms)
                 }
                 _ => conn.signal(DRAIN),
             }
