@@ -404,7 +404,10 @@ mod tests {
         );
         timer.advance(Duration::from_millis(6));
         assert!(run.as_mut().now_or_never().is_none());
-        assert!(conn.is_drain_requested(), "drained once the quiet period is over");
+        assert!(
+            conn.is_drain_requested(),
+            "drained once the quiet period is over"
+        );
         drop(tick);
     }
 

@@ -348,3 +348,20 @@ fn a_socket_of_the_wrong_type_is_refused() {
     assert_eq!(server.exit_code(), Some(1));
     server.wait_stderr("cannot listen: inherited descriptor 3 (LISTEN_FDS) is not a TCP");
 }
+
+/// `Server::listen` outside a tokio runtime: an error, and nothing kept: no copy of the
+/// socket left listening (the hot restart's), and a later call inside the runtime works.
+#[test]
+fn a_listen_the_runtime_refuses_keeps_nothing() {
+    // 127.0.0.2: no other test of this binary binds or connects there.
+    let addr = TcpListener::bind("127.0.0.2:0")
+        .and_then(|probe| probe.local_addr())
+        .unwrap();
+    let server = Server::builder().deploy(Deploy::new()).build().unwrap();
+    server.listen(addr).expect_err("no tokio runtime: refused");
+    let refused = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+    assert!(refused.is_err(), "nobody may listen on {addr}: {refused:?}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(async { server.listen(addr) });
+    assert_eq!(listener.unwrap().local_addr().unwrap(), addr);
+}

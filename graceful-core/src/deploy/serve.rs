@@ -230,8 +230,14 @@ impl<R> Deploying<R> {
         self.state.gate.clone()
     }
 
-    /// The listener to serve: the inherited one, or `addr` bound; a hot restart hands it on.
-    pub(crate) fn listen(&self, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+    /// The listener to serve: the inherited one, or `addr` bound, made the runtime's by
+    /// `convert`; a hot restart hands it on. Nothing is kept when any step fails (no copy
+    /// of the socket left listening, and a later call may try again).
+    pub(crate) fn listen<T>(
+        &self,
+        addr: impl ToSocketAddrs,
+        convert: impl FnOnce(TcpListener) -> io::Result<T>,
+    ) -> io::Result<T> {
         let state = &self.state;
         if state.listened.swap(true, Ordering::AcqRel) {
             return Err(io::Error::new(
@@ -239,6 +245,19 @@ impl<R> Deploying<R> {
                 "Server::listen was called already: a deploying server serves one listener",
             ));
         }
+        let listened = self.listen_once(addr, convert);
+        if listened.is_err() {
+            state.listened.store(false, Ordering::Release);
+        }
+        listened
+    }
+
+    fn listen_once<T>(
+        &self,
+        addr: impl ToSocketAddrs,
+        convert: impl FnOnce(TcpListener) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let state = &self.state;
         let adopted = adopt_tcp_listeners()
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
         let count = adopted.listeners.len();
@@ -253,14 +272,21 @@ impl<R> Deploying<R> {
                 ))
             }
         };
-        if state.settings.restart_signal.is_some() {
-            match Restarter::new(vec![(name, &listener)], &state.notifier) {
-                Ok(restarter) => {
-                    let restarter = restarter.timeout(state.settings.restart_timeout);
-                    let _ = state.restarter.set(restarter);
+        let restarter = match state.settings.restart_signal {
+            Some(_) => match Restarter::new(vec![(name, &listener)], &state.notifier) {
+                Ok(restarter) => Some(restarter.timeout(state.settings.restart_timeout)),
+                Err(error) => {
+                    tracing::warn!(%error, "no hot restart: {error}");
+                    None
                 }
-                Err(error) => tracing::warn!(%error, "no hot restart: {error}"),
-            }
+            },
+            None => None,
+        };
+        // Converted first: if the runtime refuses the socket, the restarter's copy closes
+        // with it, and nothing listens.
+        let listener = convert(listener)?;
+        if let Some(restarter) = restarter {
+            let _ = state.restarter.set(restarter);
         }
         Ok(listener)
     }

@@ -962,11 +962,12 @@ impl<R: crate::deploy::DeployRuntime> Server<R> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn listen(&self, addr: impl std::net::ToSocketAddrs) -> std::io::Result<R::TcpListener> {
-        let listener = match &self.deploy {
-            Some(deploying) => deploying.listen(addr)?,
-            None => crate::deploy::bind(addr)?,
-        };
-        self.runtime.tcp_listener(listener)
+        match &self.deploy {
+            Some(deploying) => {
+                deploying.listen(addr, |listener| self.runtime.tcp_listener(listener))
+            }
+            None => self.runtime.tcp_listener(crate::deploy::bind(addr)?),
+        }
     }
 }
 
