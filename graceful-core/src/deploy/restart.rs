@@ -77,6 +77,9 @@ pub struct Restarter {
     timeout: Duration,
     busy: AtomicBool,
     handed_over: AtomicBool,
+    /// The new process of a restart under way, until it is ready or given up; `close`
+    /// kills it, so that a shutdown during a restart leaves no second server behind.
+    starting: Mutex<Option<Child>>,
 }
 
 /// A successful hand-over: the new process serves and said it is ready.
@@ -181,6 +184,7 @@ impl Restarter {
             timeout: Restarter::DEFAULT_TIMEOUT,
             busy: AtomicBool::new(false),
             handed_over: AtomicBool::new(false),
+            starting: Mutex::new(None),
         })
     }
 
@@ -239,6 +243,20 @@ impl Restarter {
     /// ```
     pub fn close(&self) {
         self.lock().clear();
+        // A restart under way is given up: its new process would serve on after this one
+        // was told to stop.
+        let starting = self
+            .starting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(mut child) = starting {
+            tracing::info!(
+                pid = child.id(),
+                "shutting down: the restart under way is given up"
+            );
+            stop(&mut child);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<(String, OwnedFd)>> {
@@ -346,19 +364,29 @@ impl Restarter {
             .fd_mappings(mappings)
             .map_err(|error| RestartError::Setup(io::Error::other(error)))?;
         let start = Instant::now();
-        let mut child = command.spawn().map_err(RestartError::Spawn)?;
+        let child = command.spawn().map_err(RestartError::Spawn)?;
         drop(command); // closes the parent's copies made for the mapping
-                       // A timeout past what `Instant` holds waits for `READY=1` or the exit alone.
+        let pid = child.id();
+        *self.starting_slot() = Some(child);
+        if self.lock().is_empty() {
+            // Closed while it started: `close` did not see it.
+            self.give_up();
+            return Err(RestartError::Closed);
+        }
+        // A timeout past what `Instant` holds waits for `READY=1` or the exit alone.
         let deadline = start.checked_add(self.timeout);
         let mut buf = [0u8; 4096];
         loop {
             match private.socket.recv(&mut buf) {
                 Ok(n) if says_ready(&buf[..n]) => {
-                    return Ok(Handover {
-                        pid: child.id(),
-                        elapsed: start.elapsed(),
-                        child,
-                    });
+                    return match self.starting_slot().take() {
+                        Some(child) => Ok(Handover {
+                            pid,
+                            elapsed: start.elapsed(),
+                            child,
+                        }),
+                        None => Err(RestartError::Closed),
+                    };
                 }
                 Ok(_) => {}
                 Err(error)
@@ -369,17 +397,37 @@ impl Restarter {
                             | io::ErrorKind::Interrupted
                     ) => {}
                 Err(error) => {
-                    stop(&mut child);
+                    self.give_up();
                     return Err(RestartError::Setup(error));
                 }
             }
-            if let Ok(Some(status)) = child.try_wait() {
+            let exited = match self.starting_slot().as_mut() {
+                // `close` killed it.
+                None => return Err(RestartError::Closed),
+                Some(child) => child.try_wait(),
+            };
+            if let Ok(Some(status)) = exited {
+                self.starting_slot().take();
                 return Err(RestartError::Exited(status));
             }
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                stop(&mut child);
+                self.give_up();
                 return Err(RestartError::NotReady(self.timeout));
             }
+        }
+    }
+
+    fn starting_slot(&self) -> MutexGuard<'_, Option<Child>> {
+        self.starting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Kills the new process of the restart under way, if `close` did not already.
+    fn give_up(&self) {
+        let starting = self.starting_slot().take();
+        if let Some(mut child) = starting {
+            stop(&mut child);
         }
     }
 }
@@ -492,6 +540,42 @@ mod tests {
             restarter.restart(),
             Err(RestartError::NotReady(_))
         ));
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_shutdown_during_a_restart_kills_the_new_process() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut restarter = Restarter::new(
+            vec![("http".into(), &listener)],
+            &super::super::Notifier::disabled(),
+        )
+        .unwrap()
+        .timeout(Duration::from_secs(60));
+        restarter.exe = PathBuf::from("/bin/sleep");
+        restarter.args = vec!["30".into()];
+        let restarter = std::sync::Arc::new(restarter);
+        let restart = {
+            let restarter = restarter.clone();
+            std::thread::spawn(move || restarter.restart())
+        };
+        let start = Instant::now();
+        let pid = loop {
+            if let Some(child) = restarter.starting_slot().as_ref() {
+                break child.id();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the restart began"
+            );
+            std::thread::yield_now();
+        };
+        restarter.close();
+        // The new process is gone (killed and reaped) as `close` returns.
+        let proc = PathBuf::from(format!("/proc/{pid}"));
+        assert!(!proc.exists(), "process {pid} outlived the shutdown");
+        let result = restart.join().unwrap();
+        assert!(matches!(result, Err(RestartError::Closed)), "{result:?}");
         assert!(start.elapsed() < Duration::from_secs(10));
     }
 
