@@ -149,7 +149,12 @@ pub fn on<B>(req: &mut Request<B>) -> OnUpgrade {
         .get::<hyper::upgrade::OnUpgrade>()
         .is_some();
     let watch = offered
-        .then(|| Watch::current().or_else(|| req.extensions().get::<Watch>().cloned()))
+        .then(|| {
+            req.extensions()
+                .get::<Watch>()
+                .cloned()
+                .or_else(Watch::current)
+        })
         .flatten();
     OnUpgrade {
         upgrade: hyper::upgrade::on(req),

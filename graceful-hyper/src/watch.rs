@@ -392,9 +392,9 @@ mod axum_extractor {
         }
     }
 
-    /// `Watch` as an axum extractor (feature `axum`): [`Watch::current`], or the one in the
-    /// request's extensions if there is none (see
-    /// [`Http::watch_in_extensions`](crate::Http::watch_in_extensions)).
+    /// `Watch` as an axum extractor (feature `axum`): the one in the request's extensions
+    /// (see [`Http::watch_in_extensions`](crate::Http::watch_in_extensions)) if there is one,
+    /// else [`Watch::current`].
     ///
     /// ```
     /// use axum::{routing::get, Router};
@@ -429,7 +429,9 @@ mod axum_extractor {
     }
 
     fn of(parts: &Parts) -> Option<Watch> {
-        Watch::current().or_else(|| parts.extensions.get::<Watch>().cloned())
+        // The request's own first: a request made inside another connection's handler (an
+        // in-process proxy, `Router::oneshot`) must not take that connection's.
+        parts.extensions.get::<Watch>().cloned().or_else(Watch::current)
     }
 }
 
