@@ -277,7 +277,12 @@ fn one_round(
     // The report is on its way through the stderr reader thread: wait for it (bounded).
     let mut log = server.log();
     let read_by = Instant::now() + Duration::from_secs(1);
-    while exited.is_some() && !log.contains(" completed, ") && Instant::now() < read_by {
+    // stderr is unbuffered: the line may come in pieces, so wait for its end.
+    let has_report = |log: &str| {
+        log.split_inclusive('\n')
+            .any(|line| line.ends_with('\n') && line.contains(" completed, "))
+    };
+    while exited.is_some() && !has_report(&log) && Instant::now() < read_by {
         std::thread::sleep(Duration::from_millis(5));
         log = server.log();
     }
