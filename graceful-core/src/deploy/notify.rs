@@ -597,7 +597,8 @@ impl Monitor {
     /// monitor.run().await;
     /// assert_eq!(report.killed, 0);
     /// # Ok::<(), graceful_core::ConfigError>(())
-    /// # })
+    /// # })?;
+    /// # Ok::<(), graceful_core::ConfigError>(())
     /// ```
     pub async fn run(self) {
         let Monitor {
