@@ -245,17 +245,8 @@ impl Restarter {
         self.lock().clear();
         // A restart under way is given up: its new process would serve on after this one
         // was told to stop.
-        let starting = self
-            .starting
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        if let Some(mut child) = starting {
-            tracing::info!(
-                pid = child.id(),
-                "shutting down: the restart under way is given up"
-            );
-            stop(&mut child);
+        if let Some(pid) = self.give_up() {
+            tracing::info!(pid, "shutting down: the restart under way is given up");
         }
     }
 
@@ -423,12 +414,12 @@ impl Restarter {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Kills the new process of the restart under way, if `close` did not already.
-    fn give_up(&self) {
-        let starting = self.starting_slot().take();
-        if let Some(mut child) = starting {
-            stop(&mut child);
-        }
+    /// Kills and reaps the new process of the restart under way, if any is left (`close`
+    /// and the restart itself both give up); returns its pid.
+    fn give_up(&self) -> Option<u32> {
+        let mut child = self.starting_slot().take()?;
+        stop(&mut child);
+        Some(child.id())
     }
 }
 
