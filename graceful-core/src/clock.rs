@@ -30,7 +30,7 @@
 //! - A [`Tick`] that is no longer polled must be dropped: while it lives, `TICKING` stays
 //!   set, and stamps of its last bound count from each reader's clock (so a connection
 //!   quiet since then never looks quiet long enough, and waits for the drain's timeout).
-//! - A stamp is at most `LEAD` (8 ms) + the tick's lateness later than the truth: the drain
+//! - A stamp is at most `LEAD` (12 ms) + the tick's lateness later than the truth: the drain
 //!   and the header read timeout may wait that much longer, never shorter.
 //! - **The tick costs nothing while nobody goes quiet**: after a refresh no connection used,
 //!   it parks until the next `mark_idle` (which finds `TICKING` clear, reads the timer, and
@@ -50,13 +50,16 @@ use crate::shared::Shared;
 use crate::state;
 
 /// How often the tick refreshes the bound. Each tick is a timer sleep and a poll (about
-/// 1 to 2 µs); at 4 ms it costs a server under load less than the clock reads it saves, even
-/// under callgrind, whose slowdown stretches wall time (and so the ticks) per request: at
-/// 1 ms, hello_tokio counted 94 instructions per request more than with no tick.
-pub(crate) const TICK: Duration = Duration::from_millis(4);
+/// 1 to 2 µs, some 1,400 instructions and the runtime's wake-up); at 8 ms it costs a server
+/// under load far less than the clock reads it saves, even under callgrind, whose slowdown
+/// stretches wall time (and so the ticks) per request: at 1 ms, hello_tokio counted 94
+/// instructions per request more than with no tick, at 4 ms about 60.
+pub(crate) const TICK: Duration = Duration::from_millis(8);
 /// How far ahead of its reading the tick sets the bound, in ms: a tick on time (timers
 /// fire up to a millisecond late on tokio's wheel) refreshes well before the bound passes.
-pub(crate) const LEAD: u64 = 8;
+/// Stamps are up to this much later than the truth: against a quiet period of 250 ms or a
+/// header read timeout of seconds, 12 ms is small.
+pub(crate) const LEAD: u64 = 12;
 
 const TICKING: u64 = 1;
 const USED: u64 = 2;
@@ -81,6 +84,17 @@ impl Shared {
         } else {
             (self.now_ms_ceil(), None)
         }
+    }
+
+    /// The clock word, when a connection going quiet now has nothing to do but stamp its
+    /// bound ([`bound_ms`]): the tick runs and `USED` is raised already. The hot path of
+    /// [`Conn::mark_idle`](crate::Conn::mark_idle); otherwise it takes [`quiet_stamp`]'s way.
+    ///
+    /// [`quiet_stamp`]: Shared::quiet_stamp
+    #[inline]
+    pub(crate) fn fresh_clock(&self) -> Option<u64> {
+        let clock = self.clock.load(Ordering::Acquire);
+        (clock & (TICKING | USED) == TICKING | USED).then_some(clock)
     }
 
     /// The first connection to go quiet since the last refresh says so; with the tick
@@ -113,7 +127,11 @@ impl Shared {
     /// this swap landed), raise the stamp to the bound now in force.
     #[inline]
     pub(crate) fn restamp(&self, word: &AtomicU64, written: u64, read: u64) {
-        restamp(&self.clock, word, written, read, || self.now_ms_ceil());
+        // The bound rarely changes in between: this load decides inline; `restamp` loads
+        // again, and a fresher word than this one is as good.
+        if self.clock.load(Ordering::Acquire) >> SHIFT != read >> SHIFT {
+            restamp(&self.clock, word, written, read, || self.now_ms_ceil());
+        }
     }
 }
 
@@ -139,6 +157,12 @@ fn restamp(
         };
         raise_stamp(word, written, fresh);
     }
+}
+
+/// The bound a clock word publishes, in ms since the epoch.
+#[inline]
+pub(crate) fn bound_ms(clock: u64) -> u64 {
+    clock >> SHIFT
 }
 
 /// The tick's refresh: publishes a new clock word.

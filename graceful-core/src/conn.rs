@@ -10,6 +10,10 @@
 //!   counter, no allocation. `mark_idle` stamps when the connection went quiet: while the
 //!   server's clock tick runs, from the bound it publishes (one atomic load, see `clock.rs`),
 //!   and otherwise from the timer.
+//! - Both have an inline fast path, one compare-and-swap through the same [`state::apply`]
+//!   as the general [`Conn::transition`]: taken only when the transition has nothing to
+//!   tell (the drain has not noted the connection, no observer) and, for `mark_idle`, the
+//!   tick's bound is fresh. Everything else, and a lost race, goes the general way.
 
 use std::fmt;
 use std::future::Future;
@@ -196,6 +200,7 @@ impl Conn {
     /// let conn = graceful.acceptor().try_reserve().unwrap().register();
     /// assert_eq!(seen.lock().unwrap()[..], [(conn.id(), ConnState::New)]);
     /// ```
+    #[inline]
     pub fn id(&self) -> ConnId {
         self.inner.id
     }
@@ -213,6 +218,7 @@ impl Conn {
     /// conn.mark_active();
     /// assert_eq!(conn.state(), ConnState::Active);
     /// ```
+    #[inline]
     pub fn state(&self) -> ConnState {
         ConnState::from_bits(self.inner.word.load(Ordering::Acquire))
     }
@@ -238,6 +244,7 @@ impl Conn {
     /// let conn = graceful.acceptor().try_reserve().unwrap().register();
     /// assert_eq!(conn.quiet_period(), Duration::from_millis(100));
     /// ```
+    #[inline]
     pub fn quiet_period(&self) -> Duration {
         self.shared.quiet_period
     }
@@ -301,7 +308,18 @@ impl Conn {
     /// conn.mark_idle(); // stream 1 ends
     /// assert_eq!(conn.state(), ConnState::Active, "stream 3 is still in flight");
     /// ```
+    #[inline]
     pub fn mark_active(&self) {
+        let word = &self.inner.word;
+        let current = word.load(Ordering::Acquire);
+        if self.is_plain(current) {
+            // Active takes no stamp.
+            if let Ok(next) = state::apply(current, Event::Active, || 0) {
+                if swapped(word, current, next) {
+                    return;
+                }
+            }
+        }
         self.transition(Event::Active);
     }
 
@@ -319,7 +337,21 @@ impl Conn {
     /// conn.mark_idle();
     /// assert_eq!(conn.state(), ConnState::Idle);
     /// ```
+    #[inline]
     pub fn mark_idle(&self) {
+        let word = &self.inner.word;
+        let current = word.load(Ordering::Acquire);
+        if self.is_plain(current) {
+            if let Some(clock) = self.shared.fresh_clock() {
+                let stamp = crate::clock::bound_ms(clock);
+                if let Ok(next) = state::apply(current, Event::Idle, || stamp) {
+                    if swapped(word, current, next) {
+                        self.shared.restamp(word, next, clock);
+                        return;
+                    }
+                }
+            }
+        }
         self.transition(Event::Idle);
     }
 
@@ -404,6 +436,7 @@ impl Conn {
     /// assert!(conn.is_draining(), "answer this request with `Connection: close`");
     /// # drop(conn);
     /// ```
+    #[inline]
     pub fn is_draining(&self) -> bool {
         self.shared.draining.load(Ordering::Acquire)
     }
@@ -431,6 +464,7 @@ impl Conn {
     /// # drop(conn);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn is_drain_requested(&self) -> bool {
         self.inner.word.load(Ordering::Acquire) & DRAIN != 0
     }
@@ -449,6 +483,7 @@ impl Conn {
     /// futures::executor::block_on(graceful.run());
     /// assert!(conn.is_killed() && conn.is_drain_requested());
     /// ```
+    #[inline]
     pub fn is_killed(&self) -> bool {
         self.inner.word.load(Ordering::Acquire) & KILL != 0
     }
@@ -517,6 +552,16 @@ impl Conn {
         }
     }
 
+    /// Whether a transition from `word` has nothing to tell anyone: the drain has not noted
+    /// the connection (so no progress to announce, no `WORKED` to raise) and nobody observes
+    /// state changes. Then `mark_active` and `mark_idle` are one compare-and-swap, inline;
+    /// anything else, or a lost race, takes [`transition`](Conn::transition), which does the
+    /// same and the rest.
+    #[inline]
+    fn is_plain(&self, word: u64) -> bool {
+        word & NOTED == 0 && self.shared.on_state_change.is_none()
+    }
+
     /// Tells progress observers that this connection changed state during the drain. Out of
     /// line and cold: the request path before a shutdown never comes here.
     #[cold]
@@ -525,6 +570,9 @@ impl Conn {
         self.shared.progress_event.notify(usize::MAX);
     }
 
+    /// The general transition, out of line: the fast paths of `mark_active` and `mark_idle`
+    /// stay small where they are inlined.
+    #[inline(never)]
     fn transition(&self, event: Event) {
         let mut cached = None;
         let stamp = || {
@@ -557,6 +605,13 @@ impl Conn {
             }
         }
     }
+}
+
+/// One attempt to swap `word` from `current` to `next`.
+#[inline]
+fn swapped(word: &AtomicU64, current: u64, next: u64) -> bool {
+    word.compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
 }
 
 impl Drop for Conn {

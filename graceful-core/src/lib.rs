@@ -224,8 +224,8 @@ impl Graceful {
 
     /// The clock tick: a future, never resolving, that keeps a coarse clock fresh so that
     /// [`Conn::mark_idle`] stamps when a connection went quiet with one atomic load instead
-    /// of a [`Timer::now`] (the stamp is then up to 8 ms later than the truth, never earlier).
-    /// It wakes every 4 ms while connections go quiet, and parks
+    /// of a [`Timer::now`] (the stamp is then up to 12 ms later than the truth, never earlier).
+    /// It wakes every 8 ms while connections go quiet, and parks
     /// when none do. `serve` drives it; an accept loop of one's own may poll it beside
     /// [`run`](Graceful::run). Without it, `mark_idle` reads the timer.
     ///

@@ -190,6 +190,7 @@ impl fmt::Display for Illegal {
 /// Signal bits (`DRAIN`, `KILL`, `NOTED`, `WORKED`) and `PROMPT` are preserved; `mark_active`
 /// during a drain sets `WORKED`, so the report can tell a connection that served work from one
 /// that idled.
+#[inline]
 pub(crate) fn apply(word: u64, event: Event, now_ms: impl FnOnce() -> u64) -> Result<u64, Illegal> {
     let state = word & STATE_MASK;
     let count = in_flight(word);

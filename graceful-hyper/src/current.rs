@@ -58,6 +58,40 @@ impl Drop for Entered<'_> {
 }
 
 /// The current connection's [`Watch`], if a request of one is being handled on this thread.
+/// A guard made the current one by value, for the service call: the future the call returns
+/// is then built right where the caller wants it, with no guard borrowed across the call
+/// (a borrow would make the compiler build the inner future aside and copy it, some 500
+/// bytes for a handler that keeps its request).
+pub(crate) struct Inside {
+    previous: ManuallyDrop<Option<WorkGuard>>,
+}
+
+impl Inside {
+    #[inline]
+    pub(crate) fn enter(guard: Option<WorkGuard>) -> Inside {
+        let previous = CURRENT.with(|slot| slot.replace(ManuallyDrop::new(guard)));
+        Inside { previous }
+    }
+
+    /// Puts back what was current before, and returns the guard.
+    #[inline]
+    pub(crate) fn leave(mut self) -> Option<WorkGuard> {
+        let previous = std::mem::replace(&mut self.previous, ManuallyDrop::new(None));
+        std::mem::forget(self);
+        ManuallyDrop::into_inner(CURRENT.with(|slot| slot.replace(previous)))
+    }
+}
+
+impl Drop for Inside {
+    /// Only on unwind: the guard is dropped (its unit of work ends) and the slot restored.
+    fn drop(&mut self) {
+        let previous = std::mem::replace(&mut self.previous, ManuallyDrop::new(None));
+        drop(ManuallyDrop::into_inner(
+            CURRENT.with(|slot| slot.replace(previous)),
+        ));
+    }
+}
+
 pub(crate) fn watch() -> Option<Watch> {
     CURRENT.with(|slot| {
         let guard = slot.replace(ManuallyDrop::new(None));

@@ -243,6 +243,7 @@ impl Drainer {
 
     /// Looks at the connection after a poll of its protocol. `protocol` is `None` while the
     /// first bytes are being sniffed. Resolves with what to do once there is something to do.
+    #[inline]
     pub(crate) fn poll(
         &mut self,
         cx: &mut Context<'_>,
@@ -257,9 +258,22 @@ impl Drainer {
         {
             // Rows 1 and 2 without gathering the rest: not told to drain, and no keep-alive
             // response ended while draining, `decide` waits and keeps the phase. This is the
-            // look after every poll of a serving connection.
+            // look after every poll of a serving connection, inline.
             return Poll::Pending;
         }
+        self.poll_decide(cx, shared, protocol, ended)
+    }
+
+    /// [`poll`](Drainer::poll) past its first two rows: gathers what [`decide`] needs and
+    /// acts, out of line.
+    #[inline(never)]
+    fn poll_decide(
+        &mut self,
+        cx: &mut Context<'_>,
+        shared: &ConnShared,
+        protocol: Option<Protocol>,
+        ended: bool,
+    ) -> Poll<Step> {
         let mut fired = None;
         loop {
             let serving = matches!(self.phase, Phase::Serving { .. });
@@ -298,6 +312,7 @@ impl Drainer {
 
     /// Whether the connection was told to drain; HTTP/2 needs no quiet period, so for it the
     /// server draining is enough.
+    #[inline]
     fn poll_drain(
         &mut self,
         cx: &mut Context<'_>,

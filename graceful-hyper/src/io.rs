@@ -239,12 +239,45 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
 }
 
 impl<I: Read + Write + Unpin + Send + 'static> Read for TrackedIo<I> {
+    #[inline]
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        mut buf: ReadBufCursor<'_>,
+        buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        // The read of every request, in one load of the flags: nothing to replay, the socket
+        // ours and not about to be upgraded.
+        if let (true, Some(io), Link::Strong(shared)) =
+            (this.start == this.end, &mut this.owned, &this.shared)
+        {
+            let flags = shared.flags();
+            if flags & UPGRADING == 0 {
+                let room = buf.remaining();
+                let polled = Pin::new(io).poll_read(cx, buf);
+                if room > 0
+                    && this.track_reads
+                    && flags & READ == 0
+                    && matches!(polled, Poll::Ready(Ok(())))
+                {
+                    shared.set(READ);
+                }
+                return polled;
+            }
+        }
+        this.poll_read_slow(cx, buf)
+    }
+}
+
+impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
+    /// [`Read::poll_read`] with a prefix to replay, or an upgrade under way or done.
+    #[inline(never)]
+    fn poll_read_slow(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self;
         if this.start < this.end && buf.remaining() > 0 {
             let n = buf.remaining().min(this.end - this.start);
             buf.put_slice(&this.prefix[this.start..this.start + n]);

@@ -37,6 +37,7 @@ impl Kill {
     }
 
     /// Ready once `conn` (the connection `self` was made for) is killed.
+    #[inline]
     pub(crate) fn poll(&mut self, conn: &Conn, cx: &mut Context<'_>) -> Poll<()> {
         let killed = &mut self.killed;
         self.registered
@@ -57,6 +58,7 @@ pub(crate) struct Registered(Option<Waker>);
 impl Registered {
     /// Ready if `is_set`; otherwise pending if this task's waker is registered already, and
     /// else `poll` (which registers it).
+    #[inline]
     pub(crate) fn poll(
         &mut self,
         cx: &mut Context<'_>,

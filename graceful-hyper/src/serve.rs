@@ -200,6 +200,7 @@ where
 
 /// A connection drained while its IO's handshake is under way, the client having sent part
 /// of it, counts as having begun a request head: the drainer gives it the header grace.
+#[inline]
 fn note_handshake(shared: &ConnShared, mid_handshake: Option<&AtomicBool>) {
     if let Some(flag) = mid_handshake {
         if flag.load(Ordering::Acquire) && shared.conn.is_draining() {

@@ -34,7 +34,7 @@ use hyper::service::Service;
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
-use crate::current::Entered;
+use crate::current::{Entered, Inside};
 use crate::shared::{ConnShared, WorkGuard, PROMISED, UPGRADING};
 use crate::watch::Watch;
 
@@ -78,34 +78,43 @@ where
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
+    #[inline]
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         let http1 = matches!(
             req.version(),
             Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
         );
-        let mut guard = Some(WorkGuard::start(self.shared.clone(), http1));
-        // hyper offers an upgrade on exactly these requests.
-        let upgradable = http1
-            && req
-                .extensions()
-                .get::<hyper::upgrade::OnUpgrade>()
-                .is_some();
+        let guard = Some(WorkGuard::start(self.shared.clone(), http1));
+        // hyper offers an upgrade on exactly these requests; the others carry no extensions.
+        let upgradable = http1 && !req.extensions().is_empty() && offers_upgrade(&req);
         if let Some(extensions) = &self.extensions {
-            // A clone of the connection's own: no hashing, no table to grow (see `new`).
-            req.extensions_mut().extend(extensions.clone());
+            add_extensions(&mut req, extensions);
         }
         let connect = req.method() == Method::CONNECT;
-        let current = Entered::new(&mut guard);
-        let inner = self.inner.call(req);
-        drop(current);
+        let inside = Inside::enter(guard);
         ResponseFuture {
-            inner,
-            guard,
+            inner: self.inner.call(req),
+            guard: inside.leave(),
             http1,
             connect,
             upgradable,
         }
     }
+}
+
+/// Out of line, as everything off the common path of `call`, which is inlined into hyper's
+/// dispatcher.
+#[inline(never)]
+fn offers_upgrade(req: &Request<Incoming>) -> bool {
+    req.extensions()
+        .get::<hyper::upgrade::OnUpgrade>()
+        .is_some()
+}
+
+#[inline(never)]
+fn add_extensions(req: &mut Request<Incoming>, extensions: &Extensions) {
+    // A clone of the connection's own: no hashing, no table to grow (see `new`).
+    req.extensions_mut().extend(extensions.clone());
 }
 
 impl<S> fmt::Debug for TrackedService<S> {
@@ -140,6 +149,7 @@ where
 {
     type Output = Result<Response<ResponseBody<B>>, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let current = Entered::new(this.guard);
@@ -187,9 +197,18 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 }
 
 /// Whether the `Connection` header holds the `close` option.
+#[inline]
 fn says_close(headers: &HeaderMap) -> bool {
-    // Most responses carry a few headers, or none until hyper writes them: a scan of the
+    // Most responses carry no headers until hyper writes them, or a few: a scan of the
     // names is cheaper than a lookup then.
+    if headers.is_empty() {
+        return false;
+    }
+    says_close_among(headers)
+}
+
+#[inline(never)]
+fn says_close_among(headers: &HeaderMap) -> bool {
     if headers.keys_len() <= 8 && !headers.keys().any(|name| name == CONNECTION) {
         return false;
     }

@@ -77,6 +77,12 @@ impl ConnShared {
         }
     }
 
+    /// All the flags, for a caller that tests several at once.
+    #[inline]
+    pub(crate) fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Acquire)
+    }
+
     #[inline]
     pub(crate) fn has(&self, flag: u32) -> bool {
         self.flags.load(Ordering::Acquire) & flag != 0
@@ -159,6 +165,7 @@ pub(crate) struct WorkGuard {
 }
 
 impl WorkGuard {
+    #[inline]
     pub(crate) fn start(shared: Arc<ConnShared>, http1: bool) -> WorkGuard {
         if http1 {
             // A request head was parsed: what was read so far belongs to it.
@@ -181,6 +188,7 @@ impl WorkGuard {
 }
 
 impl Drop for WorkGuard {
+    #[inline]
     fn drop(&mut self) {
         if self.http1 {
             // The response ended: a byte read from now on starts the next request head.
