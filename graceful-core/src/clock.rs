@@ -344,6 +344,39 @@ mod tests {
     }
 
     #[test]
+    fn the_inline_path_stamps_what_the_general_one_does() {
+        // `mark_active`/`mark_idle` take their inline path on a server with no observer once
+        // `USED` is raised; an observer sends every transition the general way.
+        let timer = ManualTimer::new();
+        let plain = Graceful::builder().build(timer.clone()).unwrap();
+        let changes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = changes.clone();
+        let observed = Graceful::builder()
+            .on_state_change(move |_, _| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            })
+            .build(timer.clone())
+            .unwrap();
+        let conns = [&plain, &observed].map(|g| g.acceptor().try_reserve().unwrap().register());
+        let registered = changes.load(std::sync::atomic::Ordering::Relaxed);
+        let mut ticks = [plain.tick(), observed.tick()];
+        for round in 0..3 {
+            for tick in &mut ticks {
+                assert!(tick.now_or_never().is_none());
+            }
+            let [a, b] = [&conns[0], &conns[1]].map(|conn| (request(conn), request(conn)));
+            assert_eq!(a, b, "round {round}: the same stamps either way");
+            assert!(a.1 >= timer.now(), "never earlier than the truth");
+            timer.advance(TICK);
+        }
+        let changed = changes.load(std::sync::atomic::Ordering::Relaxed) - registered;
+        assert_eq!(changed, 3 * 2 * 2, "every transition observed");
+        for conn in &conns {
+            assert_eq!(conn.state(), crate::ConnState::Idle);
+        }
+    }
+
+    #[test]
     fn the_tick_parks_when_nobody_goes_quiet_and_then_the_timer_is_read() {
         let (timer, _graceful, conn, mut tick) = server();
         request(&conn);

@@ -1,6 +1,7 @@
 //! [`Http`]: the settings of a graceful hyper server, and the entry point that serves a
 //! connection.
 
+use std::convert::identity;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
@@ -505,7 +506,7 @@ impl<E> Http<E> {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
         E: HttpServerConnExec<ResponseFuture<S::Future>, ResponseBody<B>>,
     {
-        crate::serve::serve(self.config.clone(), io, conn, service, None)
+        crate::serve::serve(self.config.clone(), io, conn, service, None, identity)
     }
 
     /// [`serve_connection`](Http::serve_connection) for an IO that reads from the client
@@ -576,7 +577,8 @@ impl<E> Http<E> {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
         E: HttpServerConnExec<ResponseFuture<S::Future>, ResponseBody<B>>,
     {
-        crate::serve::serve(self.config.clone(), io, conn, service, Some(mid_handshake))
+        let handshake = Some(mid_handshake);
+        crate::serve::serve(self.config.clone(), io, conn, service, handshake, identity)
     }
 
     /// The adapters' entry point (`__serve_http_on!`): either of the above.
@@ -587,7 +589,7 @@ impl<E> Http<E> {
         conn: Conn,
         service: S,
         mid_handshake: Option<Arc<AtomicBool>>,
-    ) -> impl Future<Output = Result<(), Error>>
+    ) -> impl Future<Output = ()>
     where
         I: Read + Write + Unpin + Send + 'static,
         S: Service<Request<Incoming>, Response = Response<B>>,
@@ -596,7 +598,7 @@ impl<E> Http<E> {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
         E: HttpServerConnExec<ResponseFuture<S::Future>, ResponseBody<B>>,
     {
-        crate::serve::serve(self.config.clone(), io, conn, service, mid_handshake)
+        crate::serve::serve(self.config.clone(), io, conn, service, mid_handshake, drop)
     }
 }
 

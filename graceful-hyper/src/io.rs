@@ -175,6 +175,7 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
 
     /// Polls the socket: directly until the connection upgrades, through the shared slot
     /// after.
+    #[inline]
     fn poll_io<R>(
         &mut self,
         cx: &mut Context<'_>,
@@ -297,6 +298,7 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
 }
 
 impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
+    #[inline]
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -306,6 +308,7 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
         this.poll_io(cx, Direction::Write, |io, cx| io.poll_write(cx, buf))
     }
 
+    #[inline]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.poll_io(cx, Direction::Write, |io, cx| io.poll_flush(cx))
@@ -320,6 +323,7 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
         self.vectored
     }
 
+    #[inline]
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -268,18 +268,16 @@ macro_rules! __serve_http_on {
                     ::std::sync::Arc<::std::sync::atomic::AtomicBool>,
                 >,
             ) -> impl ::std::future::Future<Output = ()> + Send + 'static + use<Io, S, M> {
-                $crate::__private::FutureExt::map(
-                    http.__serve($io(io), conn, service.make_service(), handshake),
-                    drop,
-                )
+                http.__serve($io(io), conn, service.make_service(), handshake)
             }
+
+            const ANSWERS_KILL: bool = true;
         }
     };
 }
 
 #[doc(hidden)]
 pub mod __private {
-    pub use futures_util::FutureExt;
     pub use graceful_core::serve::{Runtime, ServeHttp};
     pub use graceful_core::Conn;
 }

@@ -57,13 +57,16 @@ enum Ended {
     Killed,
 }
 
-pub(crate) async fn serve<I, S, B, E>(
+/// Serves one connection to its end; `out` turns the result into the future's output (the
+/// adapters drop it: a future of `()` needs no `map` around it, a layer polled on every wake).
+pub(crate) async fn serve<I, S, B, E, O>(
     config: Arc<Config<E>>,
     io: I,
     conn: Conn,
     service: S,
     mid_handshake: Option<Arc<AtomicBool>>,
-) -> Result<(), Error>
+    out: impl FnOnce(Result<(), Error>) -> O,
+) -> O
 where
     I: Read + Write + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<B>>,
@@ -106,7 +109,7 @@ where
         .await
         {
             Ok(protocol) => protocol,
-            Err(ended) => return finish(&shared, ended),
+            Err(ended) => return out(finish(&shared, ended)),
         },
     };
     let ended = match protocol {
@@ -146,10 +149,10 @@ where
     };
     if let Ended::Done(_) = ended {
         if !outlive_upgrade(&shared).await {
-            return finish(&shared, Ended::Killed);
+            return out(finish(&shared, Ended::Killed));
         }
     }
-    finish(&shared, ended)
+    out(finish(&shared, ended))
 }
 
 fn finish(shared: &ConnShared, ended: Ended) -> Result<(), Error> {

@@ -103,6 +103,30 @@ impl ConnShared {
         }
     }
 
+    /// Clears the flags `clear` and sets the flags `set`, in one atomic operation at most.
+    #[inline]
+    pub(crate) fn update(&self, clear: u32, set: u32) {
+        let current = self.flags.load(Ordering::Relaxed);
+        let next = (current & !clear) | set;
+        if next != current
+            && self
+                .flags
+                .compare_exchange(current, next, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            self.update_slow(clear, set);
+        }
+    }
+
+    #[cold]
+    fn update_slow(&self, clear: u32, set: u32) {
+        let _ = self
+            .flags
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |flags| {
+                Some((flags & !clear) | set)
+            });
+    }
+
     /// Clears `flag` and says whether it was set.
     #[inline]
     pub(crate) fn take(&self, flag: u32) -> bool {
@@ -192,8 +216,7 @@ impl Drop for WorkGuard {
     fn drop(&mut self) {
         if self.http1 {
             // The response ended: a byte read from now on starts the next request head.
-            self.shared.clear(READ);
-            self.shared.set(ENDED);
+            self.shared.update(READ, ENDED);
         }
         self.shared.conn.mark_idle();
     }

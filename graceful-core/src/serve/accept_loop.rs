@@ -51,6 +51,7 @@ pub(crate) struct Setup {
     timer: Arc<dyn Timer>,
     spawn: Spawn,
     watchers: Vec<Watcher>,
+    watch_kill: bool,
 }
 
 impl Setup {
@@ -67,7 +68,16 @@ impl Setup {
             timer: Arc::new(timer),
             spawn: Arc::new(spawn),
             watchers: Vec::new(),
+            watch_kill: true,
         }
+    }
+
+    /// Whether each connection's task polls its kill beside the handler and drops the
+    /// handler's future on it (the default), or leaves that to the handler (one that looks
+    /// at the kill itself, [`ServeHttp::ANSWERS_KILL`](crate::serve::ServeHttp::ANSWERS_KILL)).
+    pub(crate) fn watch_kill(mut self, watch_kill: bool) -> Setup {
+        self.watch_kill = watch_kill;
+        self
     }
 
     /// The options set on every accepted socket, through [`Listener::configure`].
@@ -122,12 +132,14 @@ where
         timer,
         spawn,
         watchers,
+        watch_kill,
     } = setup;
     let accepting = AcceptLoop {
         acceptor: graceful.acceptor(),
         options,
         timer,
         spawn,
+        watch_kill,
     }
     .run::<R, L, H, F>(listener, handler);
     // The coarse clock `mark_idle` stamps from, for as long as the server serves.
@@ -148,6 +160,7 @@ struct AcceptLoop {
     options: SocketOptions,
     timer: Arc<dyn Timer>,
     spawn: Spawn,
+    watch_kill: bool,
 }
 
 impl AcceptLoop {
@@ -185,7 +198,7 @@ impl AcceptLoop {
                 tracing::debug!(%error, "could not set socket options on an accepted connection");
             }
             let conn = slot.register();
-            let killed = conn.killed();
+            let killed = self.watch_kill.then(|| conn.killed());
             match std::panic::catch_unwind(AssertUnwindSafe(|| handler(io, conn))) {
                 Ok(work) => (self.spawn)(Box::pin(supervise(work, killed))),
                 Err(panic) => {
@@ -236,7 +249,9 @@ impl AcceptLoop {
 /// part of a connection's memory) to the task. Hand-written rather than combinators
 /// (`catch_unwind`, `try_join`, three `map`s), because it runs on every wake of every
 /// connection: callgrind counted ~150 instructions per poll for the combinators.
-fn supervise<F: Future<Output = ()>>(work: F, killed: Killed) -> Supervise<F> {
+///
+/// With no `killed`, the handler answers the kill itself: the task only catches its panics.
+fn supervise<F: Future<Output = ()>>(work: F, killed: Option<Killed>) -> Supervise<F> {
     Supervise { work, killed }
 }
 
@@ -246,7 +261,7 @@ pin_project_lite::pin_project! {
     struct Supervise<F> {
         #[pin]
         work: F,
-        killed: Killed,
+        killed: Option<Killed>,
     }
 }
 
@@ -267,7 +282,10 @@ impl<F: Future<Output = ()>> Future for Supervise<F> {
                 return std::task::Poll::Ready(());
             }
         }
-        Pin::new(this.killed).poll(cx)
+        match this.killed {
+            Some(killed) => Pin::new(killed).poll(cx),
+            None => std::task::Poll::Pending,
+        }
     }
 }
 

@@ -141,6 +141,13 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
 /// `M` tells apart the kinds of service a runtime accepts (a hyper service, a tower service)
 /// so that one method takes them all. The adapters implement it through graceful-hyper.
 pub trait ServeHttp<Io, S, M>: Runtime {
+    /// Whether the future of [`serve_connection`](ServeHttp::serve_connection) ends on its
+    /// own, at once, when its connection is killed ([`Conn::killed`]): it closes the
+    /// connection itself. Then the server does not also poll the kill beside it on every
+    /// wake of the connection's task. `false` unless an implementation says so; graceful-hyper's
+    /// says so (it looks at the kill first on every poll).
+    const ANSWERS_KILL: bool = false;
+
     /// Serves one connection with `service`, reporting its states on `conn`, until it
     /// closes. A connection that fails concerns only itself: errors are not returned.
     /// `handshake` is the listener's [`Listener::handshake`](crate::serve::Listener::handshake)

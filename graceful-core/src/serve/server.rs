@@ -803,6 +803,22 @@ impl<R: Runtime> Server<R> {
         H: Fn(L::Io, Conn) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
+        self.serve_with(listener, handler, true)
+    }
+
+    /// [`serve`](Server::serve); `watch_kill` says whether each connection's task also
+    /// polls its kill and drops the handler's future on it (see [`ServeHttp::ANSWERS_KILL`]).
+    fn serve_with<L, H, F>(
+        self,
+        listener: L,
+        handler: H,
+        watch_kill: bool,
+    ) -> impl Future<Output = ShutdownReport>
+    where
+        L: Listener<R>,
+        H: Fn(L::Io, Conn) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
         let Server {
             graceful,
             runtime,
@@ -840,7 +856,7 @@ impl<R: Runtime> Server<R> {
                 Err(error) => tracing::error!(%error, "cannot handle signals; serving without"),
             }
         }
-        accept_loop::serve::<R, _, H, F>(graceful, listener, handler, setup)
+        accept_loop::serve::<R, _, H, F>(graceful, listener, handler, setup.watch_kill(watch_kill))
     }
 
     /// Serves HTTP on `listener` with `service` until the server has shut down, and returns
@@ -886,10 +902,11 @@ impl<R: Runtime> Server<R> {
             Some(adjust) => adjust(self.runtime.http()),
             None => self.runtime.http(),
         };
-        self.serve(listener, move |io, conn| {
+        let handler = move |io, conn| {
             let handshake = L::handshake(&io);
             R::serve_connection(&http, io, conn, &service, handshake)
-        })
+        };
+        self.serve_with(listener, handler, !R::ANSWERS_KILL)
     }
 }
 
