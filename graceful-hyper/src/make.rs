@@ -11,7 +11,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 
 use http::{Request, Response};
 use http_body::Body;
@@ -146,7 +146,7 @@ where
         + Send
         + Sync
         + 'static,
-    S::Error: Into<BoxError>,
+    S::Error: Into<BoxError> + Send,
     S::Future: Send + 'static,
     B: Body + Send + 'static,
     B::Data: Send + 'static,
@@ -177,13 +177,24 @@ where
     type Error = S::Error;
     type Future = TowerFuture<S, Req>;
 
+    /// A service that is ready at once (an axum `Router` always is) is called right here,
+    /// so the future starts `Called`; one that is not is made ready in the future's `poll`,
+    /// with the task's waker. The readiness asked here, with a waker that does nothing, is
+    /// asked again in `poll`, so nothing waits on that waker.
     fn call(&self, request: Req) -> Self::Future {
-        TowerFuture {
-            state: State::Ready {
-                service: self.0.clone(),
+        let mut service = self.0.clone();
+        let mut cx = Context::from_waker(Waker::noop());
+        let state = match service.poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => State::Called {
+                future: service.call(request),
+            },
+            Poll::Ready(Err(error)) => State::Failed { error: Some(error) },
+            Poll::Pending => State::Ready {
+                service,
                 request: Some(request),
             },
-        }
+        };
+        TowerFuture { state }
     }
 }
 
@@ -206,6 +217,7 @@ pin_project! {
     {
         Ready { service: S, request: Option<Req> },
         Called { #[pin] future: S::Future },
+        Failed { error: Option<S::Error> },
     }
 }
 
@@ -229,6 +241,13 @@ where
                     state.set(State::Called { future });
                 }
                 StateProj::Called { future } => return future.poll(cx),
+                StateProj::Failed { error } => {
+                    return match error.take() {
+                        Some(error) => Poll::Ready(Err(error)),
+                        // Polled again after it returned the error.
+                        None => Poll::Pending,
+                    };
+                }
             }
         }
     }
@@ -280,4 +299,98 @@ macro_rules! __serve_http_on {
 pub mod __private {
     pub use graceful_core::serve::{Runtime, ServeHttp};
     pub use graceful_core::Conn;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    use futures::FutureExt;
+    use hyper::service::Service as _;
+
+    use super::*;
+
+    /// Ready after `pending` polls of `poll_ready` (waking each time), or failing in it.
+    #[derive(Clone)]
+    struct Slow {
+        pending: Arc<AtomicUsize>,
+        fail: bool,
+        called: Arc<AtomicUsize>,
+    }
+
+    impl tower_service::Service<u32> for Slow {
+        type Response = u32;
+        type Error = &'static str;
+        type Future = std::future::Ready<Result<u32, &'static str>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), &'static str>> {
+            if self.fail {
+                return Poll::Ready(Err("broken"));
+            }
+            let left = self.pending.load(Ordering::SeqCst);
+            if left > 0 {
+                self.pending.store(left - 1, Ordering::SeqCst);
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: u32) -> Self::Future {
+            self.called.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Ok(request * 2))
+        }
+    }
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn slow(pending: usize, fail: bool) -> (TowerService<Slow>, Arc<AtomicUsize>) {
+        let called = Arc::new(AtomicUsize::new(0));
+        let service = Slow {
+            pending: Arc::new(AtomicUsize::new(pending)),
+            fail,
+            called: called.clone(),
+        };
+        (TowerService(service), called)
+    }
+
+    #[test]
+    fn a_ready_service_is_called_at_once() {
+        let (service, called) = slow(0, false);
+        let future = service.call(21);
+        assert_eq!(called.load(Ordering::SeqCst), 1, "called before any poll");
+        assert_eq!(future.now_or_never(), Some(Ok(42)));
+    }
+
+    #[test]
+    fn a_service_not_ready_is_made_ready_with_the_tasks_waker() {
+        let (service, called) = slow(2, false);
+        let mut future = Box::pin(service.call(21));
+        assert_eq!(called.load(Ordering::SeqCst), 0, "not ready: not called");
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1, "the task's waker, not the no-op one");
+        assert_eq!(future.as_mut().poll(&mut cx), Poll::Ready(Ok(42)));
+        assert_eq!(called.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_failed_readiness_is_the_futures_error_once() {
+        let (service, called) = slow(0, true);
+        let mut future = Box::pin(service.call(21));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(future.as_mut().poll(&mut cx), Poll::Ready(Err("broken")));
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(called.load(Ordering::SeqCst), 0, "never called");
+    }
 }

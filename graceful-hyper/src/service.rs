@@ -17,9 +17,10 @@
 //!   on.
 //! - A response that switches protocols on an HTTP/1 request hyper offered to upgrade raises
 //!   `UPGRADING` before hyper writes it (see `io.rs`).
-//! - Otherwise an HTTP/1 response that lets the client reuse the connection sets `PROMISED`,
-//!   so that a drain arriving while it is in flight waits for the client's next request
-//!   rather than closing under it.
+//! - Otherwise an HTTP/1 response sets `PROMISED` (one that says `Connection: close`, or
+//!   answers a client that did, too: hyper closes the connection at its end, which ends any
+//!   wait for it as well), so that a drain arriving while it is in flight waits for the
+//!   client's next request rather than closing under it.
 
 use std::fmt;
 use std::future::Future;
@@ -27,7 +28,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use http::header::{HeaderMap, HeaderValue, CONNECTION};
+use http::header::{HeaderValue, CONNECTION};
 use http::{Extensions, Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper::service::Service;
@@ -199,7 +200,7 @@ where
                     response
                         .headers_mut()
                         .insert(CONNECTION, HeaderValue::from_static("close"));
-                } else if !says_close(response.headers()) {
+                } else {
                     shared.set(PROMISED);
                 }
             }
@@ -216,42 +217,3 @@ impl<F> fmt::Debug for ResponseFuture<F> {
     }
 }
 
-/// Whether the `Connection` header holds the `close` option.
-#[inline]
-fn says_close(headers: &HeaderMap) -> bool {
-    // Most responses carry no headers until hyper writes them, or a few: a scan of the
-    // names is cheaper than a lookup then.
-    if headers.is_empty() {
-        return false;
-    }
-    says_close_among(headers)
-}
-
-#[inline(never)]
-fn says_close_among(headers: &HeaderMap) -> bool {
-    if headers.keys_len() <= 8 && !headers.keys().any(|name| name == CONNECTION) {
-        return false;
-    }
-    headers.get_all(CONNECTION).iter().any(|value| {
-        value.to_str().is_ok_and(|value| {
-            value
-                .split(',')
-                .any(|option| option.trim().eq_ignore_ascii_case("close"))
-        })
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn close_is_found_among_options() {
-        let mut headers = HeaderMap::new();
-        assert!(!says_close(&headers));
-        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
-        assert!(!says_close(&headers));
-        headers.append(CONNECTION, HeaderValue::from_static("Upgrade, Close"));
-        assert!(says_close(&headers));
-    }
-}

@@ -212,8 +212,17 @@ impl WorkGuard {
 }
 
 impl Drop for WorkGuard {
-    #[inline]
+    /// The work ends out of line, so that the drop glue of an `Option<WorkGuard>` stays small
+    /// enough to be inlined: most such drops are of `None` (a guard moved on), and a call to
+    /// find that out cost more than the work's end itself.
     fn drop(&mut self) {
+        self.end();
+    }
+}
+
+impl WorkGuard {
+    #[inline(never)]
+    fn end(&mut self) {
         if self.http1 {
             // The response ended: a byte read from now on starts the next request head.
             self.shared.update(READ, ENDED);
