@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::current::Entered;
+use crate::current::Current;
 use crate::shared::WorkGuard;
 
 pin_project! {
@@ -91,7 +91,12 @@ impl<B: Body> Body for ResponseBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let mut this = self.project();
-        let current = Entered::new(this.guard);
+        // As the response future (see `service.rs`): HTTP/2 only.
+        let current = this
+            .guard
+            .as_ref()
+            .filter(|guard| !guard.is_http1())
+            .map(|guard| Current::enter(Some(guard.conn().clone())));
         let polled = this.inner.as_mut().poll_frame(cx);
         drop(current);
         match &polled {

@@ -1,89 +1,67 @@
 //! The connection whose request is being handled on this thread: what
 //! [`Watch::current`](crate::Watch::current) reads.
 //!
-//! The unit of work of a request ([`WorkGuard`]) owns a reference to its connection. While
-//! graceful-hyper calls the service, polls the response future or polls the response body,
-//! it moves that guard into a thread-local slot ([`Entered::new`]) and back out afterwards
-//! (when the `Entered` drops): a move of two words, no reference count touched, no
-//! allocation. `Watch::current` makes its `Watch` from the guard in the slot, so only a
-//! handler that asks pays for one.
+//! A thread-local slot holds a reference to the current connection's [`ConnShared`] while
+//! graceful-hyper runs code of the application for it ([`Current::enter`], undone when the
+//! `Current` is dropped or [left](Current::leave)). `Watch::current` makes its `Watch` from
+//! the reference in the slot, so only a handler that asks pays for one.
+//!
+//! - **The connection's task** (HTTP/1 and HTTP/2 alike) enters for every poll of hyper's
+//!   connection: hyper calls the service inside that poll, and for HTTP/1 it polls the
+//!   response future and the response body there too. The task lends its own reference for
+//!   the poll and takes it back after: a move of one word each way, no reference count
+//!   touched. Per poll of the connection, not per request: the cheapest place, since one
+//!   poll may serve a request whole.
+//! - **An HTTP/2 stream** runs in a task of its own, so its response future and body enter
+//!   around each of their polls, with a clone of the reference their unit of work holds.
 //!
 //! The slot is a `ManuallyDrop`, so the thread-local needs no destructor: each access is a
 //! plain load and store, with no check of whether the thread is ending.
 //!
 //! # Invariants
 //!
-//! - The slot holds a guard only while an `Entered` lives: whatever was there before is put
-//!   back when it drops, on return or unwind, and the guard goes back to its owner. Calls
-//!   nest (a server run inside a handler) and a panicking handler leaves nothing behind.
-//! - A guard is never dropped from the slot: it belongs to the future or body that entered,
-//!   which drops it (the one end of that unit of work) once it has it back.
+//! - The slot holds a reference only while a `Current` lives: whatever was there before is
+//!   put back when it is left or dropped, on return or unwind. Calls nest (a server run
+//!   inside a handler) and a panicking handler leaves nothing behind.
+//! - A reference entered by value is given back by [`Current::leave`], or dropped with the
+//!   `Current` (on unwind, or for a clone): it never stays in the slot.
 
 use std::cell::Cell;
 use std::mem::ManuallyDrop;
+use std::sync::Arc;
 
-use crate::shared::WorkGuard;
+use crate::shared::ConnShared;
 use crate::watch::Watch;
 
 thread_local! {
-    static CURRENT: Cell<ManuallyDrop<Option<WorkGuard>>> =
+    static CURRENT: Cell<ManuallyDrop<Option<Arc<ConnShared>>>> =
         const { Cell::new(ManuallyDrop::new(None)) };
 }
 
-/// While it lives, the guard it took is the thread's current one.
-pub(crate) struct Entered<'a> {
-    /// Where the guard goes back to.
-    owner: &'a mut Option<WorkGuard>,
-    /// What the slot held before.
-    previous: ManuallyDrop<Option<WorkGuard>>,
+/// `shared` is the current connection while this lives.
+pub(crate) struct Current {
+    previous: ManuallyDrop<Option<Arc<ConnShared>>>,
 }
 
-impl<'a> Entered<'a> {
-    /// Moves `owner`'s guard (or `None`) into the slot until the `Entered` drops.
+impl Current {
     #[inline]
-    pub(crate) fn new(owner: &'a mut Option<WorkGuard>) -> Entered<'a> {
-        let mine = ManuallyDrop::new(owner.take());
-        let previous = CURRENT.with(|slot| slot.replace(mine));
-        Entered { owner, previous }
-    }
-}
-
-impl Drop for Entered<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        let previous = std::mem::replace(&mut self.previous, ManuallyDrop::new(None));
-        let mine = CURRENT.with(|slot| slot.replace(previous));
-        *self.owner = ManuallyDrop::into_inner(mine);
-    }
-}
-
-/// The current connection's [`Watch`], if a request of one is being handled on this thread.
-/// A guard made the current one by value, for the service call: the future the call returns
-/// is then built right where the caller wants it, with no guard borrowed across the call
-/// (a borrow would make the compiler build the inner future aside and copy it, some 500
-/// bytes for a handler that keeps its request).
-pub(crate) struct Inside {
-    previous: ManuallyDrop<Option<WorkGuard>>,
-}
-
-impl Inside {
-    #[inline]
-    pub(crate) fn enter(guard: Option<WorkGuard>) -> Inside {
-        let previous = CURRENT.with(|slot| slot.replace(ManuallyDrop::new(guard)));
-        Inside { previous }
+    pub(crate) fn enter(shared: Option<Arc<ConnShared>>) -> Current {
+        let previous = CURRENT.with(|slot| slot.replace(ManuallyDrop::new(shared)));
+        Current { previous }
     }
 
-    /// Puts back what was current before, and returns the guard.
+    /// Puts back what was current before, and returns the reference that was entered.
     #[inline]
-    pub(crate) fn leave(mut self) -> Option<WorkGuard> {
+    pub(crate) fn leave(mut self) -> Option<Arc<ConnShared>> {
         let previous = std::mem::replace(&mut self.previous, ManuallyDrop::new(None));
         std::mem::forget(self);
         ManuallyDrop::into_inner(CURRENT.with(|slot| slot.replace(previous)))
     }
 }
 
-impl Drop for Inside {
-    /// Only on unwind: the guard is dropped (its unit of work ends) and the slot restored.
+impl Drop for Current {
+    /// On unwind, or for a clone: puts back what was current before, and drops the reference
+    /// that was entered.
     fn drop(&mut self) {
         let previous = std::mem::replace(&mut self.previous, ManuallyDrop::new(None));
         drop(ManuallyDrop::into_inner(
@@ -94,9 +72,9 @@ impl Drop for Inside {
 
 pub(crate) fn watch() -> Option<Watch> {
     CURRENT.with(|slot| {
-        let guard = slot.replace(ManuallyDrop::new(None));
-        let watch = guard.as_ref().map(|guard| Watch::new(guard.conn()));
-        slot.set(guard);
+        let current = slot.replace(ManuallyDrop::new(None));
+        let watch = current.as_ref().map(Watch::new);
+        slot.set(current);
         watch
     })
 }

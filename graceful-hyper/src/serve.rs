@@ -40,6 +40,7 @@ use hyper::service::Service;
 
 use crate::body::ResponseBody;
 use crate::builder::{Config, HttpServerConnExec, Protocols};
+use crate::current::Current;
 use crate::drain::{Drainer, Step};
 use crate::error::Error;
 use crate::io::{Protocol, TrackedIo};
@@ -257,13 +258,15 @@ struct Limits<'a> {
 }
 
 /// Runs hyper's connection to its end, answering the drain, the kill and the header read
-/// timeout.
+/// timeout. Each poll of hyper's connection makes this one the thread's current connection
+/// (see `current.rs`), lending it the task's own reference.
 async fn drive<C: HyperConnection>(
     mut conn: Pin<&mut C>,
-    shared: &ConnShared,
+    shared: &Arc<ConnShared>,
     limits: Limits<'_>,
     protocol: Protocol,
 ) -> Ended {
+    let mut lent = Some(shared.clone());
     let Limits {
         killed,
         drainer,
@@ -275,7 +278,10 @@ async fn drive<C: HyperConnection>(
         if killed.poll(&shared.conn, cx).is_ready() {
             return Poll::Ready(Ended::Killed);
         }
-        if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+        let current = Current::enter(lent.take());
+        let polled = conn.as_mut().poll(cx);
+        lent = current.leave();
+        if let Poll::Ready(result) = polled {
             return Poll::Ready(Ended::Done(result.map_err(Error::from)));
         }
         if let Some(quiet) = &mut quiet {
@@ -289,9 +295,10 @@ async fn drive<C: HyperConnection>(
             Poll::Ready(Step::Shutdown) => {
                 conn.as_mut().graceful_shutdown();
                 // hyper acts on it when polled: an idle connection ends right away.
-                conn.as_mut()
-                    .poll(cx)
-                    .map(|result| Ended::Done(result.map_err(Error::from)))
+                let current = Current::enter(lent.take());
+                let polled = conn.as_mut().poll(cx);
+                lent = current.leave();
+                polled.map(|result| Ended::Done(result.map_err(Error::from)))
             }
             Poll::Ready(Step::Close) => Poll::Ready(Ended::Done(Ok(()))),
             Poll::Pending => Poll::Pending,

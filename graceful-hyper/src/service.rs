@@ -35,7 +35,7 @@ use hyper::service::Service;
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
-use crate::current::{Entered, Inside};
+use crate::current::Current;
 use crate::shared::{ConnShared, WorkGuard, PROMISED, UPGRADING};
 use crate::watch::Watch;
 
@@ -84,11 +84,12 @@ where
     /// bytes, and the future, often 500 or more). The rest is out of line, in [`start`].
     #[inline]
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        // hyper calls the service inside the connection's poll: its connection is the
+        // current one already (see `current.rs`).
         let started = start(self, &mut req);
-        let inside = Inside::enter(Some(started.guard));
         ResponseFuture {
             inner: self.inner.call(req),
-            guard: inside.leave(),
+            guard: Some(started.guard),
             http1: started.http1,
             connect: started.connect,
             upgradable: started.upgradable,
@@ -173,7 +174,11 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let current = Entered::new(this.guard);
+        // HTTP/1 polls it inside the connection's poll, which made the connection current;
+        // an HTTP/2 stream runs in a task of its own.
+        let current = (!*this.http1)
+            .then(|| this.guard.as_ref().map(|guard| Current::enter(Some(guard.conn().clone()))))
+            .flatten();
         let polled = this.inner.poll(cx);
         drop(current);
         let mut response = match ready!(polled) {

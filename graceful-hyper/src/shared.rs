@@ -209,6 +209,12 @@ impl WorkGuard {
     pub(crate) fn conn(&self) -> &Arc<ConnShared> {
         &self.shared
     }
+
+    /// Whether the request was HTTP/1 (served inside the connection's own poll).
+    #[inline]
+    pub(crate) fn is_http1(&self) -> bool {
+        self.http1
+    }
 }
 
 impl Drop for WorkGuard {

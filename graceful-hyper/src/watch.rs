@@ -108,8 +108,9 @@ impl Watch {
     /// response body, `None` elsewhere (see [where a handler finds it](Watch#where-a-handler-finds-it)).
     /// Nested servers nest: the innermost request's connection is the current one.
     ///
-    /// It is cheap: graceful-hyper lends the request's own reference to its connection for
-    /// the duration of each poll (a move, no reference count, no allocation); only this call
+    /// It is cheap: the connection's task lends its own reference to the connection for each
+    /// poll of the connection (a move, no reference count, no allocation), and an HTTP/2
+    /// stream's task a clone of its request's for each poll of the stream; only this call
     /// makes a `Watch` of it.
     ///
     /// # Examples
