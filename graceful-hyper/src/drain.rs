@@ -243,7 +243,7 @@ impl Drainer {
 
     /// Looks at the connection after a poll of its protocol. `protocol` is `None` while the
     /// first bytes are being sniffed. Resolves with what to do once there is something to do.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll(
         &mut self,
         cx: &mut Context<'_>,
@@ -312,7 +312,7 @@ impl Drainer {
 
     /// Whether the connection was told to drain; HTTP/2 needs no quiet period, so for it the
     /// server draining is enough.
-    #[inline]
+    #[inline(always)]
     fn poll_drain(
         &mut self,
         cx: &mut Context<'_>,

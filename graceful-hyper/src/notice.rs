@@ -37,7 +37,7 @@ impl Kill {
     }
 
     /// Ready once `conn` (the connection `self` was made for) is killed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll(&mut self, conn: &Conn, cx: &mut Context<'_>) -> Poll<()> {
         let killed = &mut self.killed;
         self.registered

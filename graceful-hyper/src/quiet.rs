@@ -74,7 +74,7 @@ impl QuietLimit {
     /// Ready when the connection has been quiet for the whole timeout: cut it.
     /// Ready once the connection has been quiet for the whole timeout. Inline, the look after
     /// every poll of the connection: one comparison of wakers and one load.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll(
         &mut self,
         cx: &mut Context<'_>,
