@@ -137,6 +137,25 @@ impl Throttle {
         }
         decision
     }
+
+    /// The soonest a change of the counts may be printed: [`INTERVAL`] after the last line.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use examples::progress::{Throttle, INTERVAL};
+    /// use graceful_core::ConnCounts;
+    /// use std::time::Instant;
+    ///
+    /// let mut throttle = Throttle::new();
+    /// let t0 = Instant::now();
+    /// assert_eq!(throttle.soonest_change(), None, "nothing printed: at once");
+    /// throttle.decide(t0, ConnCounts::default());
+    /// assert_eq!(throttle.soonest_change(), Some(t0 + INTERVAL));
+    /// ```
+    pub fn soonest_change(&self) -> Option<Instant> {
+        self.last.map(|(at, _)| at + INTERVAL)
+    }
 }
 
 /// Writes a progress line to `out` (see the module docs) while `shutdown` drains, and returns
@@ -161,8 +180,23 @@ pub async fn report_progress(shutdown: Shutdown, timer: impl Timer, mut out: imp
                 let _ = out.flush();
             }
             Decision::WaitUntil(at) => {
-                if let Either::Left(((), _)) = select(changed, timer.sleep_until(at)).await {
-                    continue;
+                let mut end = std::pin::pin!(shutdown.wait());
+                match select(changed, select(end.as_mut(), timer.sleep_until(at))).await {
+                    Either::Left(((), _)) => {
+                        // A change may not be printed before `soonest`: wait for that before
+                        // reading the progress again, which walks every live connection. Read
+                        // on every change, once per connection closed in a drain of
+                        // thousands, it was the drain's largest cost.
+                        if let Some(soonest) =
+                            throttle.soonest_change().filter(|&at| at > timer.now())
+                        {
+                            if let Either::Left(_) = select(end, timer.sleep_until(soonest)).await {
+                                return;
+                            }
+                        }
+                    }
+                    Either::Right((Either::Left(_), _)) => return,
+                    Either::Right((Either::Right(_), _)) => {}
                 }
             }
         }

@@ -301,6 +301,13 @@ pub(crate) fn idle_round(
             report = crate::soak::report_line(spec.name, &server.log());
         }
         let (outcome, [_, idle_closed, _, killed]) = report.map_err(|e| server.failure(&e))?;
+        if let Some(line) = server
+            .log()
+            .lines()
+            .find(|line| line.contains(" completed, "))
+        {
+            progress(step, line);
+        }
         if outcome != "drained" || idle_closed < idle || killed > 0 {
             return Err(server.failure(&format!(
                 "{} idle connections, but the drain {outcome} with {idle_closed} idle closed \
