@@ -14,13 +14,15 @@
 
 mod accept_error;
 mod accept_loop;
+mod builder;
 mod listener;
 mod options;
 mod runtime;
 mod server;
 
 pub use self::accept_loop::{ConnectionTask, Watcher};
+pub use self::builder::ServerBuilder;
 pub use self::listener::Listener;
 pub use self::options::SocketOptions;
 pub use self::runtime::{Runtime, ServeHttp};
-pub use self::server::{serve_http, Server, ServerBuilder};
+pub use self::server::{serve_http, Server};
