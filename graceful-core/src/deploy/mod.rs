@@ -36,6 +36,7 @@
 
 mod gate;
 pub mod listenfd;
+mod monitor;
 pub mod notify;
 pub mod restart;
 mod runtime;
