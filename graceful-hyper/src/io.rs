@@ -175,7 +175,7 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
 
     /// Polls the socket: directly until the connection upgrades, through the shared slot
     /// after.
-    #[inline]
+    #[inline(always)]
     fn poll_io<R>(
         &mut self,
         cx: &mut Context<'_>,
@@ -298,7 +298,7 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
 }
 
 impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
-    #[inline]
+    #[inline(always)]
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -308,7 +308,7 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
         this.poll_io(cx, Direction::Write, |io, cx| io.poll_write(cx, buf))
     }
 
-    #[inline]
+    #[inline(always)]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.poll_io(cx, Direction::Write, |io, cx| io.poll_flush(cx))
@@ -323,7 +323,7 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
         self.vectored
     }
 
-    #[inline]
+    #[inline(always)]
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
