@@ -206,6 +206,8 @@ impl Queue {
     }
 
     /// Moves `key` to `at`, keeping its waker; `None` if it had fired.
+    // hyper's `Timer::reset` is the one user.
+    #[cfg_attr(not(any(feature = "http1", feature = "http2")), allow(dead_code))]
     fn reset(&self, key: Key, at: Instant) -> Option<Key> {
         let mut state = self.lock();
         let waker = state.map.remove(&key)?;
@@ -269,6 +271,7 @@ impl Deadline {
     }
 
     /// Moves the deadline to `at`, keeping the waker if it is armed.
+    #[cfg_attr(not(any(feature = "http1", feature = "http2")), allow(dead_code))]
     pub(crate) fn reset(&mut self, at: Instant) {
         self.at = at;
         if let Some((key, waker)) = &mut self.armed {

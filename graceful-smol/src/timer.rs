@@ -51,7 +51,8 @@ pub(crate) struct SmolSleep(Inner);
 enum Inner {
     Thread(Deadline),
     AsyncIo(async_io::Timer),
-    /// A deadline past the clock's range, and the waker of its last poll.
+    /// A deadline past the clock's range, and the waker of its last poll (hyper's sleeps).
+    #[cfg_attr(not(any(feature = "http1", feature = "http2")), allow(dead_code))]
     Never(Option<Waker>),
 }
 
@@ -64,11 +65,13 @@ impl SmolSleep {
     }
 
     /// A sleep that never ends (until reset).
+    #[cfg_attr(not(any(feature = "http1", feature = "http2")), allow(dead_code))]
     pub(crate) fn never() -> SmolSleep {
         SmolSleep(Inner::Never(None))
     }
 
     /// Moves the deadline, keeping the waker of an armed sleep.
+    #[cfg_attr(not(any(feature = "http1", feature = "http2")), allow(dead_code))]
     pub(crate) fn reset(&mut self, deadline: Instant) {
         match &mut self.0 {
             Inner::Thread(sleep) => sleep.reset(deadline),
@@ -147,5 +150,70 @@ mod hyper_timer {
                 None => *sleep = hyper::rt::Timer::sleep_until(self, new_deadline),
             }
         }
+    }
+}
+
+#[cfg(all(test, any(feature = "http1", feature = "http2")))]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    use std::time::{Duration, Instant};
+
+    use hyper::rt::Timer as _;
+
+    use super::SmolTimer;
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Waits (bounded) until `count` was woken; false if it never was.
+    fn woken_within(count: &Count, bound: Duration) -> bool {
+        let until = Instant::now() + bound;
+        while count.0.load(Ordering::SeqCst) == 0 {
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
+    fn poll(sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, waker: &Waker) -> Poll<()> {
+        sleep.as_mut().poll(&mut Context::from_waker(waker))
+    }
+
+    #[test]
+    fn a_hyper_reset_moves_the_sleep_it_was_given() {
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(count.clone());
+        let mut sleep = SmolTimer.sleep(Duration::from_secs(3600));
+        assert!(poll(&mut sleep, &waker).is_pending());
+        let soon = Instant::now() + Duration::from_millis(10);
+        SmolTimer.reset(&mut sleep, soon);
+        // The waker of the first poll is woken: the same sleep moved, none made anew.
+        assert!(woken_within(&count, Duration::from_secs(10)));
+        assert!(Instant::now() >= soon);
+        assert!(poll(&mut sleep, &waker).is_ready());
+    }
+
+    #[test]
+    fn a_sleep_past_the_clock_never_ends_until_reset() {
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(count.clone());
+        let mut sleep = SmolTimer.sleep(Duration::MAX);
+        assert!(poll(&mut sleep, &waker).is_pending());
+        let soon = Instant::now() + Duration::from_millis(10);
+        SmolTimer.reset(&mut sleep, soon);
+        assert!(woken_within(&count, Duration::from_secs(10)));
+        assert!(poll(&mut sleep, &waker).is_ready());
     }
 }
