@@ -104,6 +104,8 @@ pub mod deploy;
 mod http;
 mod listener;
 mod runtime;
+#[cfg(any(feature = "http1", feature = "http2"))]
+mod serve_io;
 mod signal;
 mod timer;
 #[cfg(feature = "tls")]

@@ -155,7 +155,6 @@ mod hyper_timer {
 
 #[cfg(all(test, any(feature = "http1", feature = "http2")))]
 mod tests {
-    use std::future::Future;
     use std::pin::Pin;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
