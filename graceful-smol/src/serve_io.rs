@@ -4,7 +4,7 @@
 //! with `WouldBlock` waits for the reactor. A keep-alive request arrives in one segment, so
 //! after hyper has read it its next read fails: one `recv` returning `EAGAIN` per request.
 //! tokio skips it (a read shorter than the buffer clears the socket's readiness); so does
-//! this, for [`async_net::TcpStream`] (found by downcasting when the connection starts):
+//! this, for smol's TCP and Unix streams (found by downcasting when the connection starts):
 //! after a short read, the next read first waits for async-io to report the socket
 //! readable (`Async::poll_readable`, which re-arms the reactor's interest; epoll is level
 //! triggered there, so bytes that came in between are reported at once).
@@ -28,29 +28,50 @@ use smol::io::{AsyncRead, AsyncWrite};
 
 use crate::http::{with_scratch, HyperIo, SCRATCH};
 
-/// A connection's IO: reads of TCP streams through [`TcpReads`], the rest as [`HyperIo`].
+/// A connection's IO: reads of smol's sockets through [`Reads`], the rest as [`HyperIo`].
 #[derive(Debug)]
 pub(crate) struct ServeIo<T> {
     io: HyperIo<T>,
-    tcp: Option<TcpReads>,
+    tcp: Option<Shortcut>,
 }
 
-/// Reads straight from a TCP socket's `Async` source.
+/// The sockets whose reads take the shortcut.
 #[derive(Debug)]
-struct TcpReads {
-    socket: Arc<Async<std::net::TcpStream>>,
+enum Shortcut {
+    Tcp(Reads<std::net::TcpStream>),
+    #[cfg(unix)]
+    Unix(Reads<std::os::unix::net::UnixStream>),
+}
+
+/// Reads straight from a socket's `Async` source.
+#[derive(Debug)]
+struct Reads<S> {
+    socket: Arc<Async<S>>,
     /// The last read found the socket (probably) empty: wait for readiness first.
     drained: bool,
 }
 
+impl<S> Reads<S> {
+    fn new(socket: Arc<Async<S>>) -> Reads<S> {
+        Reads {
+            socket,
+            drained: false,
+        }
+    }
+}
+
 impl<T: 'static> ServeIo<T> {
     pub(crate) fn new(io: T) -> ServeIo<T> {
-        let tcp = (&io as &dyn Any)
+        let io_any = &io as &dyn Any;
+        let tcp = io_any
             .downcast_ref::<async_net::TcpStream>()
-            .map(|stream| TcpReads {
-                socket: stream.clone().into(),
-                drained: false,
-            });
+            .map(|stream| Shortcut::Tcp(Reads::new(stream.clone().into())));
+        #[cfg(unix)]
+        let tcp = tcp.or_else(|| {
+            io_any
+                .downcast_ref::<async_net::unix::UnixStream>()
+                .map(|stream| Shortcut::Unix(Reads::new(stream.clone().into())))
+        });
         ServeIo {
             io: HyperIo::new(io),
             tcp,
@@ -58,7 +79,10 @@ impl<T: 'static> ServeIo<T> {
     }
 }
 
-impl TcpReads {
+impl<S> Reads<S>
+where
+    for<'a> &'a S: Read,
+{
     fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
@@ -96,7 +120,9 @@ impl<T: AsyncRead + Unpin> hyper::rt::Read for ServeIo<T> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         match &mut this.tcp {
-            Some(tcp) => tcp.poll_read(cx, &mut buf),
+            Some(Shortcut::Tcp(reads)) => reads.poll_read(cx, &mut buf),
+            #[cfg(unix)]
+            Some(Shortcut::Unix(reads)) => reads.poll_read(cx, &mut buf),
             None => Pin::new(&mut this.io).poll_read(cx, buf),
         }
     }

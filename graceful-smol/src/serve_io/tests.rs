@@ -9,7 +9,7 @@ use hyper::rt::{Read, ReadBuf};
 use smol::io::AsyncWriteExt;
 use smol::net::{TcpListener, TcpStream};
 
-use super::ServeIo;
+use super::{Reads, ServeIo, Shortcut};
 
 /// A served stream (through the shortcut) and its client.
 async fn pair() -> (ServeIo<TcpStream>, TcpStream) {
@@ -19,8 +19,19 @@ async fn pair() -> (ServeIo<TcpStream>, TcpStream) {
         .unwrap();
     let (served, _) = listener.accept().await.unwrap();
     let io = ServeIo::new(served);
-    assert!(io.tcp.is_some(), "a smol TCP stream takes the shortcut");
+    assert!(
+        matches!(io.tcp, Some(Shortcut::Tcp(_))),
+        "a smol TCP stream takes the shortcut"
+    );
     (io, client)
+}
+
+/// The shortcut's reads of a TCP stream.
+fn tcp(io: &ServeIo<TcpStream>) -> &Reads<std::net::TcpStream> {
+    match &io.tcp {
+        Some(Shortcut::Tcp(reads)) => reads,
+        _ => panic!("not the TCP shortcut"),
+    }
 }
 
 /// One poll of a read into a buffer of `len` bytes: the bytes, or `None` if pending.
@@ -60,7 +71,7 @@ fn after_a_short_read_the_next_waits_for_the_reactor_then_reads() {
         let (mut io, mut client) = pair().await;
         client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
         assert_eq!(read(&mut io, 64).await, b"GET / HTTP/1.1\r\n");
-        assert!(io.tcp.as_ref().unwrap().drained, "a short read drains");
+        assert!(tcp(&io).drained, "a short read drains");
         // Drained: no bytes, and the task is registered with the reactor.
         assert_eq!(poll_once(&mut io, 64).await, None);
         client.write_all(b"\r\n").await.unwrap();
@@ -78,10 +89,7 @@ fn a_full_read_reads_again_at_once() {
         client.write_all(b"12345678").await.unwrap();
         // Bounded wait for all eight bytes to be in the socket: read four, then poll.
         assert_eq!(read(&mut io, 4).await, b"1234");
-        assert!(
-            !io.tcp.as_ref().unwrap().drained,
-            "a full read does not drain"
-        );
+        assert!(!tcp(&io).drained, "a full read does not drain");
         // Not drained: the second read is a system call, ready in the same poll.
         assert_eq!(poll_once(&mut io, 4).await.as_deref(), Some(&b"5678"[..]));
     });
@@ -99,8 +107,33 @@ fn bytes_that_come_while_drained_are_not_lost() {
     });
 }
 
+#[cfg(unix)]
+#[test]
+fn unix_streams_take_the_shortcut_too() {
+    smol::block_on(async {
+        let (served, mut client) = smol::net::unix::UnixStream::pair().unwrap();
+        let mut io = ServeIo::new(served);
+        assert!(matches!(io.tcp, Some(Shortcut::Unix(_))));
+        client.write_all(b"ping").await.unwrap();
+        let mut storage = vec![0; 64];
+        let read = poll_fn(|cx| {
+            let mut buf = ReadBuf::new(&mut storage);
+            let done = Pin::new(&mut io).poll_read(cx, buf.unfilled());
+            done.map(|read| read.map(|()| buf.filled().to_vec()))
+        });
+        let bound = async {
+            async_io::Timer::after(Duration::from_secs(10)).await;
+            panic!("no read within 10 s");
+        };
+        assert_eq!(smol::future::or(read, bound).await.unwrap(), b"ping");
+    });
+}
+
+#[cfg(unix)]
 #[test]
 fn other_streams_read_through_hyper_io() {
-    let (served, _client) = smol::net::unix::UnixStream::pair().unwrap();
+    // Any other stream type: an `Async` socket of async-io's own, for one.
+    let (served, _client) = std::os::unix::net::UnixStream::pair().unwrap();
+    let served = async_io::Async::new(served).unwrap();
     assert!(ServeIo::new(served).tcp.is_none());
 }
