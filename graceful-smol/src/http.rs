@@ -39,7 +39,7 @@ where
 }
 
 /// The largest read handed to the inner reader at once.
-const SCRATCH: usize = 16 * 1024;
+pub(crate) const SCRATCH: usize = 16 * 1024;
 
 thread_local! {
     static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH].into_boxed_slice());
@@ -105,22 +105,22 @@ impl<T: AsyncRead + Unpin> hyper::rt::Read for HyperIo<T> {
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let want = buf.remaining().min(SCRATCH);
-        let inner = Pin::new(&mut self.get_mut().inner);
-        SCRATCH_BUF.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => {
-                let n = ready!(inner.poll_read(cx, &mut scratch[..want]))?;
-                buf.put_slice(&scratch[..n]);
-                Poll::Ready(Ok(()))
-            }
-            // Only if a reader polls another `HyperIo` from inside its own read.
-            Err(_) => {
-                let mut scratch = vec![0; want];
-                let n = ready!(inner.poll_read(cx, &mut scratch))?;
-                buf.put_slice(&scratch[..n]);
-                Poll::Ready(Ok(()))
-            }
+        let mut inner = Pin::new(&mut self.get_mut().inner);
+        with_scratch(want, |scratch| {
+            let n = ready!(inner.as_mut().poll_read(cx, scratch))?;
+            buf.put_slice(&scratch[..n]);
+            Poll::Ready(Ok(()))
         })
     }
+}
+
+/// Runs `read` on `want` bytes of this thread's scratch buffer (`want` at most [`SCRATCH`]).
+pub(crate) fn with_scratch<R>(want: usize, read: impl FnOnce(&mut [u8]) -> R) -> R {
+    SCRATCH_BUF.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => read(&mut scratch[..want]),
+        // Only if a reader polls another `HyperIo` from inside its own read.
+        Err(_) => read(&mut vec![0; want]),
+    })
 }
 
 impl<T: AsyncWrite + Unpin> hyper::rt::Write for HyperIo<T> {
@@ -153,4 +153,4 @@ impl<T: AsyncWrite + Unpin> hyper::rt::Write for HyperIo<T> {
     }
 }
 
-graceful_hyper::__serve_http_on!(Smol, HyperIo::new, AsyncRead + AsyncWrite);
+graceful_hyper::__serve_http_on!(Smol, crate::serve_io::ServeIo::new, AsyncRead + AsyncWrite);

@@ -11,10 +11,12 @@
 //! - [`Server`] is `graceful_core::Server<Smol>` and [`Builder`] its settings:
 //!   [`Server::serve`] serves a protocol of your own; the docs there say what a handler owes
 //!   the server and how accept errors are handled.
-//! - [`Smol`]: async-io's timers and sockets, async-signal's signals, smol's executor or
-//!   your spawner. [`Listener`] covers [`smol::net::TcpListener`] and
+//! - [`Smol`]: async-io's sockets, async-signal's signals, smol's executor or your
+//!   spawner. [`Listener`] covers [`smol::net::TcpListener`] and
 //!   [`smol::net::unix::UnixListener`].
-//! - [`SmolTimer`]: one clock for graceful-core and hyper.
+//! - [`SmolTimer`]: one clock for graceful-core and hyper, its sleeps on a timer thread of
+//!   its own (not async-io's reactor, which re-splits its timer map on every wakeup while
+//!   any timer is armed).
 //! - With the `http` feature (default): [`Http`] settings, and this crate's own hyper glue:
 //!   [`HyperIo`] (no buffer zeroed per read) and [`SmolExecutor`].
 //! - `Deploy` (feature `deploy`, Unix): zero-downtime deploys, one setting:
@@ -94,6 +96,7 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+mod deadlines;
 #[cfg(all(unix, feature = "deploy"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
 pub mod deploy;
@@ -101,6 +104,8 @@ pub mod deploy;
 mod http;
 mod listener;
 mod runtime;
+#[cfg(any(feature = "http1", feature = "http2"))]
+mod serve_io;
 mod signal;
 mod timer;
 #[cfg(feature = "tls")]

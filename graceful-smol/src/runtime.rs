@@ -12,7 +12,8 @@ use crate::{signal, SmolTimer};
 
 type Spawner = Arc<dyn Fn(ConnectionTask) + Send + Sync>;
 
-/// smol's runtime (async-io's reactor and timers, async-signal's signals), as a graceful
+/// smol's runtime (async-io's reactor, [`SmolTimer`]'s timer thread, async-signal's
+/// signals), as a graceful
 /// [`Server`](crate::Server) uses it. Tasks go to smol's global executor unless a
 /// [`spawner`](Smol::spawner) says otherwise: async-std runs on the same reactor, so an
 /// async-std program keeps its connections' tasks on its own executor with one.

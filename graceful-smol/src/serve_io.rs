@@ -1,0 +1,162 @@
+//! The IO of `serve_http`'s connections: [`HyperIo`], with a shortcut for smol's TCP streams.
+//!
+//! async-io reads optimistically: every read is a system call, and only one that fails
+//! with `WouldBlock` waits for the reactor. A keep-alive request arrives in one segment, so
+//! after hyper has read it its next read fails: one `recv` returning `EAGAIN` per request.
+//! tokio skips it (a read shorter than the buffer clears the socket's readiness); so does
+//! this, for smol's TCP and Unix streams (found by downcasting when the connection starts):
+//! after a short read, the next read first waits for async-io to report the socket
+//! readable (`Async::poll_readable`, which re-arms the reactor's interest; epoll is level
+//! triggered there, so bytes that came in between are reported at once).
+//!
+//! # Invariants
+//!
+//! - `drained` is set only by a read shorter than asked or one that failed with
+//!   `WouldBlock`, and cleared only when async-io reported the socket readable since.
+//! - Writes, flushes and shutdown go through the stream itself ([`HyperIo`]); only reads take
+//!   the shortcut, on the same `Async` source (reads and writes have separate readiness).
+
+use std::any::Any;
+use std::io::{self, Read};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use async_io::Async;
+use hyper::rt::ReadBufCursor;
+use smol::io::{AsyncRead, AsyncWrite};
+
+use crate::http::{with_scratch, HyperIo, SCRATCH};
+
+/// A connection's IO: reads of smol's sockets through [`Reads`], the rest as [`HyperIo`].
+#[derive(Debug)]
+pub(crate) struct ServeIo<T> {
+    io: HyperIo<T>,
+    tcp: Option<Shortcut>,
+}
+
+/// The sockets whose reads take the shortcut.
+#[derive(Debug)]
+enum Shortcut {
+    Tcp(Reads<std::net::TcpStream>),
+    #[cfg(unix)]
+    Unix(Reads<std::os::unix::net::UnixStream>),
+}
+
+/// Reads straight from a socket's `Async` source.
+#[derive(Debug)]
+struct Reads<S> {
+    socket: Arc<Async<S>>,
+    /// The last read found the socket (probably) empty: wait for readiness first.
+    drained: bool,
+}
+
+impl<S> Reads<S> {
+    fn new(socket: Arc<Async<S>>) -> Reads<S> {
+        Reads {
+            socket,
+            drained: false,
+        }
+    }
+}
+
+impl<T: 'static> ServeIo<T> {
+    pub(crate) fn new(io: T) -> ServeIo<T> {
+        let io_any = &io as &dyn Any;
+        let tcp = io_any
+            .downcast_ref::<async_net::TcpStream>()
+            .map(|stream| Shortcut::Tcp(Reads::new(stream.clone().into())));
+        #[cfg(unix)]
+        let tcp = tcp.or_else(|| {
+            io_any
+                .downcast_ref::<async_net::unix::UnixStream>()
+                .map(|stream| Shortcut::Unix(Reads::new(stream.clone().into())))
+        });
+        ServeIo {
+            io: HyperIo::new(io),
+            tcp,
+        }
+    }
+}
+
+impl<S> Reads<S>
+where
+    for<'a> &'a S: Read,
+{
+    fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            if !self.drained {
+                let want = buf.remaining().min(SCRATCH);
+                let read: io::Result<usize> = with_scratch(want, |scratch| {
+                    let n = (&mut self.socket.get_ref()).read(scratch)?;
+                    buf.put_slice(&scratch[..n]);
+                    Ok(n)
+                });
+                match read {
+                    Ok(n) => {
+                        self.drained = n < want;
+                        return Poll::Ready(Ok(()));
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.drained = true,
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(error) => return Poll::Ready(Err(error)),
+                }
+            }
+            ready!(self.socket.poll_readable(cx))?;
+            self.drained = false;
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> hyper::rt::Read for ServeIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match &mut this.tcp {
+            Some(Shortcut::Tcp(reads)) => reads.poll_read(cx, &mut buf),
+            #[cfg(unix)]
+            Some(Shortcut::Unix(reads)) => reads.poll_read(cx, &mut buf),
+            None => Pin::new(&mut this.io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> hyper::rt::Write for ServeIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+}
+
+#[cfg(test)]
+mod tests;
