@@ -317,6 +317,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
 
     /// The socket, rustls and the stream's state, once the handshake is done (running it
     /// first if need be).
+    #[inline(always)]
     fn ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Parts<'_, IO>>> {
         // The common case first: one branch per read or write after the handshake.
         if !matches!(self.phase, Phase::Ready(_)) {
