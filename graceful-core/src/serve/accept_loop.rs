@@ -268,6 +268,7 @@ pin_project_lite::pin_project! {
 impl<F: Future<Output = ()>> Future for Supervise<F> {
     type Output = ();
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         let this = self.project();
         let work = this.work;
