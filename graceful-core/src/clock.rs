@@ -127,11 +127,7 @@ impl Shared {
     /// this swap landed), raise the stamp to the bound now in force.
     #[inline]
     pub(crate) fn restamp(&self, word: &AtomicU64, written: u64, read: u64) {
-        // The bound rarely changes in between: this load decides inline; `restamp` loads
-        // again, and a fresher word than this one is as good.
-        if self.clock.load(Ordering::Acquire) >> SHIFT != read >> SHIFT {
-            restamp(&self.clock, word, written, read, || self.now_ms_ceil());
-        }
+        restamp(&self.clock, word, written, read, || self.now_ms_ceil());
     }
 }
 
@@ -140,6 +136,9 @@ impl Shared {
 /// owner's swap are ordered on the word itself. If the walk came first, the owner's swap
 /// (acquire) reads from it, so this load sees the refresh the walk followed; if the swap
 /// came first, the walk sees the stamp.
+///
+/// The check is inline (the bound rarely changes in between: one load on `mark_idle`'s
+/// path); the raise is not.
 #[inline]
 fn restamp(
     clock: &AtomicU64,
@@ -150,13 +149,20 @@ fn restamp(
 ) {
     let clock = clock.load(Ordering::Acquire);
     if clock >> SHIFT != read >> SHIFT {
-        let fresh = if clock & TICKING != 0 {
-            clock >> SHIFT
-        } else {
-            now_ms()
-        };
-        raise_stamp(word, written, fresh);
+        raise_to_bound(clock, word, written, now_ms);
     }
+}
+
+/// [`restamp`] once the bound changed: raises the stamp to the bound now in force.
+#[cold]
+#[inline(never)]
+fn raise_to_bound(clock: u64, word: &AtomicU64, written: u64, now_ms: impl FnOnce() -> u64) {
+    let fresh = if clock & TICKING != 0 {
+        clock >> SHIFT
+    } else {
+        now_ms()
+    };
+    raise_stamp(word, written, fresh);
 }
 
 /// The bound a clock word publishes, in ms since the epoch.

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::current::Current;
+use crate::current;
 use crate::shared::WorkGuard;
 
 pin_project! {
@@ -91,12 +91,7 @@ impl<B: Body> Body for ResponseBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let mut this = self.project();
-        // As the response future (see `service.rs`): HTTP/2 only.
-        let current = this
-            .guard
-            .as_ref()
-            .filter(|guard| !guard.is_http1())
-            .map(|guard| Current::enter(Some(guard.conn().clone())));
+        let current = current::enter_stream(this.guard.as_ref());
         let polled = this.inner.as_mut().poll_frame(cx);
         drop(current);
         match &polled {

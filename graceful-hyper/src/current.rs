@@ -30,7 +30,7 @@ use std::cell::Cell;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
-use crate::shared::ConnShared;
+use crate::shared::{ConnShared, WorkGuard};
 use crate::watch::Watch;
 
 thread_local! {
@@ -68,6 +68,17 @@ impl Drop for Current {
             CURRENT.with(|slot| slot.replace(previous)),
         ));
     }
+}
+
+/// For a response future or body polling the application's code: an HTTP/2 stream runs in
+/// a task of its own, so it enters a clone of its unit of work's reference. HTTP/1 polls
+/// them inside the connection's poll, which made the connection current already: nothing
+/// to do (and nothing either once the unit of work has ended).
+#[inline]
+pub(crate) fn enter_stream(guard: Option<&WorkGuard>) -> Option<Current> {
+    guard
+        .filter(|guard| !guard.is_http1())
+        .map(|guard| Current::enter(Some(guard.conn().clone())))
 }
 
 pub(crate) fn watch() -> Option<Watch> {

@@ -35,7 +35,7 @@ use hyper::service::Service;
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
-use crate::current::Current;
+use crate::current;
 use crate::shared::{ConnShared, WorkGuard, PROMISED, UPGRADING};
 use crate::watch::Watch;
 
@@ -90,7 +90,6 @@ where
         ResponseFuture {
             inner: self.inner.call(req),
             guard: Some(started.guard),
-            http1: started.http1,
             connect: started.connect,
             upgradable: started.upgradable,
         }
@@ -100,7 +99,6 @@ where
 /// What `call` learns of a request before handing it on.
 struct Started {
     guard: WorkGuard,
-    http1: bool,
     connect: bool,
     upgradable: bool,
 }
@@ -120,7 +118,6 @@ fn start<S>(service: &TrackedService<S>, req: &mut Request<Incoming>) -> Started
     }
     Started {
         guard,
-        http1,
         connect: req.method() == Method::CONNECT,
         upgradable,
     }
@@ -159,7 +156,6 @@ pin_project! {
         #[pin]
         inner: F,
         guard: Option<WorkGuard>,
-        http1: bool,
         connect: bool,
         upgradable: bool,
     }
@@ -174,11 +170,7 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        // HTTP/1 polls it inside the connection's poll, which made the connection current;
-        // an HTTP/2 stream runs in a task of its own.
-        let current = (!*this.http1)
-            .then(|| this.guard.as_ref().map(|guard| Current::enter(Some(guard.conn().clone()))))
-            .flatten();
+        let current = current::enter_stream(this.guard.as_ref());
         let polled = this.inner.poll(cx);
         drop(current);
         let mut response = match ready!(polled) {
@@ -199,7 +191,7 @@ where
                 // kill can close it before hyper hands it to the upgrade.
                 guard.shared().set(UPGRADING);
             }
-            if *this.http1 && !switching {
+            if guard.is_http1() && !switching {
                 let shared = guard.shared();
                 if shared.conn.is_draining() {
                     response
@@ -217,7 +209,7 @@ where
 impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("http1", &self.http1)
+            .field("http1", &self.guard.as_ref().map(WorkGuard::is_http1))
             .finish()
     }
 }

@@ -32,7 +32,7 @@ use crate::http::{with_scratch, HyperIo, SCRATCH};
 #[derive(Debug)]
 pub(crate) struct ServeIo<T> {
     io: HyperIo<T>,
-    tcp: Option<Shortcut>,
+    shortcut: Option<Shortcut>,
 }
 
 /// The sockets whose reads take the shortcut.
@@ -63,18 +63,18 @@ impl<S> Reads<S> {
 impl<T: 'static> ServeIo<T> {
     pub(crate) fn new(io: T) -> ServeIo<T> {
         let io_any = &io as &dyn Any;
-        let tcp = io_any
+        let shortcut = io_any
             .downcast_ref::<async_net::TcpStream>()
             .map(|stream| Shortcut::Tcp(Reads::new(stream.clone().into())));
         #[cfg(unix)]
-        let tcp = tcp.or_else(|| {
+        let shortcut = shortcut.or_else(|| {
             io_any
                 .downcast_ref::<async_net::unix::UnixStream>()
                 .map(|stream| Shortcut::Unix(Reads::new(stream.clone().into())))
         });
         ServeIo {
             io: HyperIo::new(io),
-            tcp,
+            shortcut,
         }
     }
 }
@@ -119,7 +119,7 @@ impl<T: AsyncRead + Unpin> hyper::rt::Read for ServeIo<T> {
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match &mut this.tcp {
+        match &mut this.shortcut {
             Some(Shortcut::Tcp(reads)) => reads.poll_read(cx, &mut buf),
             #[cfg(unix)]
             Some(Shortcut::Unix(reads)) => reads.poll_read(cx, &mut buf),

@@ -20,7 +20,7 @@ async fn pair() -> (ServeIo<TcpStream>, TcpStream) {
     let (served, _) = listener.accept().await.unwrap();
     let io = ServeIo::new(served);
     assert!(
-        matches!(io.tcp, Some(Shortcut::Tcp(_))),
+        matches!(io.shortcut, Some(Shortcut::Tcp(_))),
         "a smol TCP stream takes the shortcut"
     );
     (io, client)
@@ -28,7 +28,7 @@ async fn pair() -> (ServeIo<TcpStream>, TcpStream) {
 
 /// The shortcut's reads of a TCP stream.
 fn tcp(io: &ServeIo<TcpStream>) -> &Reads<std::net::TcpStream> {
-    match &io.tcp {
+    match &io.shortcut {
         Some(Shortcut::Tcp(reads)) => reads,
         _ => panic!("not the TCP shortcut"),
     }
@@ -113,7 +113,7 @@ fn unix_streams_take_the_shortcut_too() {
     smol::block_on(async {
         let (served, mut client) = smol::net::unix::UnixStream::pair().unwrap();
         let mut io = ServeIo::new(served);
-        assert!(matches!(io.tcp, Some(Shortcut::Unix(_))));
+        assert!(matches!(io.shortcut, Some(Shortcut::Unix(_))));
         client.write_all(b"ping").await.unwrap();
         let mut storage = vec![0; 64];
         let read = poll_fn(|cx| {
@@ -135,5 +135,5 @@ fn other_streams_read_through_hyper_io() {
     // Any other stream type: an `Async` socket of async-io's own, for one.
     let (served, _client) = std::os::unix::net::UnixStream::pair().unwrap();
     let served = async_io::Async::new(served).unwrap();
-    assert!(ServeIo::new(served).tcp.is_none());
+    assert!(ServeIo::new(served).shortcut.is_none());
 }
