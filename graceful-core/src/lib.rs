@@ -101,6 +101,7 @@ mod conn;
 #[cfg(feature = "deploy")]
 #[cfg_attr(docsrs, doc(cfg(all(unix, feature = "deploy"))))]
 pub mod deploy;
+mod handshake;
 mod loom;
 mod manager;
 #[cfg(feature = "test-util")]
@@ -123,6 +124,7 @@ pub use crate::accept::{Acceptor, Slot, TryReserveError};
 pub use crate::clock::Tick;
 pub use crate::config::{Builder, ConfigError, MAX_DURATION};
 pub use crate::conn::{Conn, ConnId, DrainRequested, Killed};
+pub use crate::handshake::{Handshake, HandshakeFlag};
 pub use crate::manager::Run;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
