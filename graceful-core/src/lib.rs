@@ -18,9 +18,13 @@
 //! - [`Shutdown`]: starts, forces and awaits the shutdown; reads live [`ConnCounts`].
 //! - [`Graceful::run`]: the manager future. Poll it (spawn it, or join it with the accept
 //!   loop) and it resolves with a [`ShutdownReport`] once the server has stopped.
-//! - [`serve`]: the accept loop, written once, that the adapters run: accept under the
-//!   listen limit, spawn each connection, drive the manager; skip or back off on accept
-//!   errors.
+//! - [`serve`]: the one [`Server`], written once, that the adapters name for their runtime:
+//!   it serves a listener with a [`Handler`](serve::Handler) (a closure, or a protocol's
+//!   handler such as graceful-hyper's HTTP one), accepting under the listen limit, spawning
+//!   each connection and driving the manager; it skips or backs off on accept errors, and
+//!   registers its signals when it is built.
+//! - [`Handshake`]: a read-only view of a handshake before the protocol (TLS), attached to
+//!   each connection's [`Conn`] by the serve loop.
 //!
 //! # What a shutdown does
 //!
