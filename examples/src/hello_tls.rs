@@ -252,9 +252,9 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
         spawn_reloader(tls, certs);
         http::watch_progress(&Tokio, server.shutdown());
 
-        // Each stream handshakes on its first read, in its connection's task; the listener
-        // hands graceful-hyper its `mid_handshake` flag, so that a drain tells a handshake
-        // under way from silence.
+        // Each stream handshakes on its first read, in its connection's task; the serve loop
+        // attaches each stream's handshake (read only) to its `Conn`, so that a drain tells a
+        // handshake under way from silence.
         let service = service_fn(|request| http::route(request, Tokio));
         // The signal handlers were set when the server was built.
         let http = graceful_tokio::Http::new(server.runtime());

@@ -15,6 +15,14 @@ use crate::{signal, TokioTimer};
 /// It is the `R` of [`Server`](crate::Server) = `graceful_core::Server<Tokio>`; there is
 /// nothing to set on it.
 ///
+/// # Signals
+///
+/// On Unix, SIGINT and SIGTERM (and a deploying server's restart signal) are caught from the
+/// moment the server is built, inside a runtime or not, through signal-hook's self-pipe:
+/// each signal writes a byte that tokio reads once the server serves, so none is lost in
+/// between. On Windows, Ctrl-C is registered when the server is built inside a tokio runtime,
+/// and otherwise when it starts serving (tokio registers it only inside its runtime).
+///
 /// # Examples
 ///
 /// ```
