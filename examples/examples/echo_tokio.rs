@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use examples::args::{Args, USAGE};
 use examples::line;
 use graceful_tokio::{Server, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 #[tokio::main]
@@ -56,7 +56,7 @@ async fn main() -> ExitCode {
     }
 
     let report = server
-        .serve(listener, |stream, conn| {
+        .serve(listener, |stream: TcpStream, conn| {
             line::serve(stream.compat(), conn, TokioTimer)
         })
         .await;

@@ -1,4 +1,5 @@
-//! The `axum_tokio` example: an axum `Router` on tokio, served as it is by `serve_http`.
+//! The `axum_tokio` example: an axum `Router` on tokio, served as it is by graceful-hyper's
+//! handler.
 //!
 //! axum's own `serve` knows nothing of connection states; here each connection is served by
 //! graceful-hyper, which reports them exactly.
@@ -64,8 +65,9 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
         };
         let local = listener.local_addr();
         http::watch_progress(&graceful_tokio::Tokio, server.shutdown());
-        // Made before the announcement: it sets the signal handlers.
-        let serving = server.serve_http(listener, router());
+        // The signal handlers were set when the server was built.
+        let http = graceful_tokio::Http::new(server.runtime());
+        let serving = server.serve(listener, http.service(router()));
         http::announce(local, &args.addr);
         http::finish(NAME, serving.await)
     })

@@ -1,6 +1,6 @@
-//! The `hello_smol` example: hyper on smol, one `serve_http` call, with hot restart on
-//! SIGHUP, socket activation and `sd_notify` (graceful-smol's `deploy` setting, through
-//! [`http::deploying`]).
+//! The `hello_smol` example: hyper on smol, one `serve` call with graceful-hyper's handler,
+//! with hot restart on SIGHUP, socket activation and `sd_notify` (graceful-smol's `deploy`
+//! setting, through [`http::deploying`]).
 //!
 //! The server body is shared with `hello_async_std` ([`serve_on`]): async-std runs on the
 //! same reactor (async-io), so only the executor differs (a [`Smol`] runtime with a
@@ -49,9 +49,10 @@ pub fn serve_on(
         let local = listener.local_addr();
         http::watch_progress(&runtime, server.shutdown());
         let service = service_fn(move |request| http::route(request, runtime.clone()));
-        // Made before the announcement: it sets the signal handlers, so that a signal sent
-        // as soon as the line is out drains instead of killing the process.
-        let serving = server.serve_http(listener, service);
+        // The signal handlers were set when the server was built: a signal sent as soon as
+        // the line is out drains instead of killing the process.
+        let http = graceful_smol::Http::new(server.runtime());
+        let serving = server.serve(listener, http.service(service));
         http::announce(local, &args.addr);
         http::finish(name, serving.await)
     }))

@@ -252,12 +252,13 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
         spawn_reloader(tls, certs);
         http::watch_progress(&Tokio, server.shutdown());
 
-        // Each stream handshakes on its first read, in its connection's task; the listener
-        // hands graceful-hyper its `mid_handshake` flag, so that a drain tells a handshake
-        // under way from silence.
+        // Each stream handshakes on its first read, in its connection's task; the serve loop
+        // attaches each stream's handshake (read only) to its `Conn`, so that a drain tells a
+        // handshake under way from silence.
         let service = service_fn(|request| http::route(request, Tokio));
-        // Made before the announcement: it sets the signal handlers.
-        let serving = server.serve_http(listener, service);
+        // The signal handlers were set when the server was built.
+        let http = graceful_tokio::Http::new(server.runtime());
+        let serving = server.serve(listener, http.service(service));
         announce(local, &args.addr);
         let report = serving.await;
         eprintln!("{NAME}: {report}");

@@ -44,8 +44,9 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> u8 {
         http::watch_progress(&Smol::default(), server.shutdown());
 
         let service = service_fn(|request| http::route(request, Smol::default()));
-        // Made before the announcement: it sets the signal handlers.
-        let serving = server.serve_http(listener, service);
+        // The signal handlers were set when the server was built.
+        let http = graceful_smol::Http::new(server.runtime());
+        let serving = server.serve(listener, http.service(service));
         announce(local, &args.addr);
         let report = serving.await;
         eprintln!("{NAME}: {report}");

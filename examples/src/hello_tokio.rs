@@ -1,6 +1,6 @@
-//! The `hello_tokio` example: hyper on tokio, one `serve_http` call, with hot restart on
-//! SIGHUP, socket activation and `sd_notify` (graceful-tokio's `deploy` setting, through
-//! [`http::deploying`]).
+//! The `hello_tokio` example: hyper on tokio, one `serve` call with graceful-hyper's handler,
+//! with hot restart on SIGHUP, socket activation and `sd_notify` (graceful-tokio's `deploy`
+//! setting, through [`http::deploying`]).
 //!
 //! The example binary is a thin `main` around [`main_with`], so that the `http_tokio` tests
 //! can run the very same server in a child process.
@@ -54,9 +54,10 @@ pub fn main_on(
         let local = listener.local_addr();
         http::watch_progress(&Tokio, server.shutdown());
         let service = service_fn(|request| http::route(request, Tokio));
-        // Made before the announcement: it sets the signal handlers, so that a signal sent
-        // as soon as the line is out drains instead of killing the process.
-        let serving = server.serve_http(listener, service);
+        // The signal handlers were set when the server was built: a signal sent as soon as
+        // the line is out drains instead of killing the process.
+        let http = graceful_tokio::Http::new(server.runtime());
+        let serving = server.serve(listener, http.service(service));
         http::announce(local, &args.addr);
         http::finish(name, serving.await)
     })

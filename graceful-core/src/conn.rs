@@ -28,6 +28,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::clock;
+use crate::handshake::Handshake;
 use crate::loom::AtomicU64;
 use crate::shared::{ConnInner, Permit, Shared};
 use crate::state::{self, ConnId, ConnState, Event, DRAIN, KILL, NOTED, PROMPT};
@@ -68,6 +69,8 @@ pub struct Conn {
     inner: Arc<ConnInner>,
     shared: Arc<Shared>,
     key: usize,
+    /// The handshake before the protocol (TLS), if the listener's streams speak one.
+    handshake: Option<Handshake>,
     /// Room under the listen limit, given back after the connection left the registry.
     _permit: Option<Permit>,
 }
@@ -80,8 +83,49 @@ impl Conn {
             inner,
             shared,
             key,
+            handshake: None,
             _permit: permit,
         }
+    }
+
+    /// The handshake this connection's stream speaks before its protocol (TLS), if any: the
+    /// serve loop attaches what its listener's `Listener::handshake` gives. A protocol hook reads it when the drain reaches a connection that has sent no
+    /// request: a client part way through its handshake is not silent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, HandshakeFlag, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let mut conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// assert!(conn.handshake().is_none(), "plain TCP");
+    /// let flag = HandshakeFlag::new(); // the stream's own
+    /// conn.set_handshake(flag.handshake());
+    /// flag.raise();
+    /// assert!(conn.handshake().is_some_and(|handshake| handshake.is_under_way()));
+    /// ```
+    #[inline]
+    pub fn handshake(&self) -> Option<&Handshake> {
+        self.handshake.as_ref()
+    }
+
+    /// Attaches the read-only view of the handshake this connection's stream speaks before
+    /// its protocol (see [`handshake`](Conn::handshake)). The serve loop does it for every
+    /// connection whose listener has one; call it when serving connections by hand.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, HandshakeFlag, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let mut conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.set_handshake(HandshakeFlag::new().handshake());
+    /// assert!(conn.handshake().is_some());
+    /// ```
+    pub fn set_handshake(&mut self, handshake: Handshake) {
+        self.handshake = Some(handshake);
     }
 
     /// This connection's id, as the state observer sees it.

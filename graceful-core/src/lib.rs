@@ -18,9 +18,13 @@
 //! - [`Shutdown`]: starts, forces and awaits the shutdown; reads live [`ConnCounts`].
 //! - [`Graceful::run`]: the manager future. Poll it (spawn it, or join it with the accept
 //!   loop) and it resolves with a [`ShutdownReport`] once the server has stopped.
-//! - [`serve`]: the accept loop, written once, that the adapters run: accept under the
-//!   listen limit, spawn each connection, drive the manager; skip or back off on accept
-//!   errors.
+//! - [`serve`]: the one [`Server`], written once, that the adapters name for their runtime:
+//!   it serves a listener with a [`Handler`](serve::Handler) (a closure, or a protocol's
+//!   handler such as graceful-hyper's HTTP one), accepting under the listen limit, spawning
+//!   each connection and driving the manager; it skips or backs off on accept errors, and
+//!   registers its signals when it is built.
+//! - [`Handshake`]: a read-only view of a handshake before the protocol (TLS), attached to
+//!   each connection's [`Conn`] by the serve loop.
 //!
 //! # What a shutdown does
 //!
@@ -95,6 +99,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The kernel, bottom-up: each module uses only those listed before it.
+mod handshake;
 mod loom;
 mod state;
 mod timer;
@@ -135,6 +140,7 @@ pub mod tls;
 pub use crate::accept::{Acceptor, Slot, TryReserveError};
 pub use crate::conn::{Conn, DrainRequested, Killed};
 pub use crate::graceful::{Builder, Graceful};
+pub use crate::handshake::{Handshake, HandshakeFlag};
 pub use crate::manager::Run;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]

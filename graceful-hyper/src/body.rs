@@ -3,7 +3,7 @@
 //! # Invariants
 //!
 //! - While the body is polled its unit of work is the thread's current one (see
-//!   `current.rs`), for [`Watch::current`](crate::Watch::current).
+//!   `current.rs`), for `Watch::current`.
 //! - The unit of work is released exactly once: when the body yields its last frame (or
 //!   `None`, or an error), or when it is dropped unfinished, whichever comes first.
 
@@ -23,33 +23,7 @@ pin_project! {
     /// graceful-hyper wraps every response body in one: a streaming response keeps the
     /// connection `Active` until it ends, so a drain lets it finish. It forwards frames and
     /// size hints unchanged.
-    ///
-    /// You meet this type only in bounds, for example that of the executor given to
-    /// [`Http::new`](crate::Http::new).
-    ///
-    /// # Examples
-    ///
-    /// The bound spelled out, for a service answering `Full` bodies at once:
-    ///
-    /// ```
-    /// use graceful_hyper::{Http, HttpServerConnExec, ResponseBody, ResponseFuture};
-    /// use http_body_util::Full;
-    /// use hyper::body::Bytes;
-    /// use std::convert::Infallible;
-    /// use std::future::Ready;
-    ///
-    /// type Reply = Result<http::Response<Full<Bytes>>, Infallible>;
-    ///
-    /// fn can_serve<E>(_: &Http<E>)
-    /// where
-    ///     E: HttpServerConnExec<ResponseFuture<Ready<Reply>>, ResponseBody<Full<Bytes>>>,
-    /// {
-    /// }
-    ///
-    /// let http = Http::new(hyper_util::rt::TokioTimer::new(), hyper_util::rt::TokioExecutor::new());
-    /// can_serve(&http);
-    /// ```
-    pub struct ResponseBody<B> {
+    pub(crate) struct ResponseBody<B> {
         #[pin]
         inner: B,
         guard: Option<WorkGuard>,
@@ -59,25 +33,6 @@ pin_project! {
 impl<B> ResponseBody<B> {
     pub(crate) fn new(inner: B, guard: Option<WorkGuard>) -> ResponseBody<B> {
         ResponseBody { inner, guard }
-    }
-
-    /// The wrapped body.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_hyper::ResponseBody;
-    /// use http_body::Body as _;
-    /// use http_body_util::Full;
-    /// use hyper::body::Bytes;
-    ///
-    /// fn exact_length(body: &ResponseBody<Full<Bytes>>) -> Option<u64> {
-    ///     body.get_ref().size_hint().exact()
-    /// }
-    /// # let _ = exact_length;
-    /// ```
-    pub fn get_ref(&self) -> &B {
-        &self.inner
     }
 }
 

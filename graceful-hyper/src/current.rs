@@ -1,5 +1,5 @@
-//! The connection whose request is being handled on this thread: what
-//! [`Watch::current`](crate::Watch::current) reads.
+//! The connection whose request is being handled on this thread: what `Watch::current`
+//! reads.
 //!
 //! A thread-local slot holds a reference to the current connection's [`ConnShared`] while
 //! graceful-hyper runs code of the application for it ([`Current::enter`], undone when the
@@ -31,7 +31,6 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use crate::shared::{ConnShared, WorkGuard};
-use crate::watch::Watch;
 
 thread_local! {
     static CURRENT: Cell<ManuallyDrop<Option<Arc<ConnShared>>>> =
@@ -81,11 +80,12 @@ pub(crate) fn enter_stream(guard: Option<&WorkGuard>) -> Option<Current> {
         .map(|guard| Current::enter(Some(guard.conn().clone())))
 }
 
-pub(crate) fn watch() -> Option<Watch> {
+/// What `make` makes of the current connection, if there is one (a `Watch`).
+pub(crate) fn with_current<T>(make: impl FnOnce(&Arc<ConnShared>) -> T) -> Option<T> {
     CURRENT.with(|slot| {
         let current = slot.replace(ManuallyDrop::new(None));
-        let watch = current.as_ref().map(Watch::new);
+        let made = current.as_ref().map(make);
         slot.set(current);
-        watch
+        made
     })
 }

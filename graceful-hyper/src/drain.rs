@@ -69,8 +69,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use graceful_core::ConnState;
-use hyper::rt::{Sleep, Timer};
+use graceful_core::{ConnState, Sleep};
 
 use crate::io::Protocol;
 use crate::notice::Registered;
@@ -222,7 +221,7 @@ pub(crate) struct Drainer {
     timer: SharedTimer,
     waits: Waits,
     phase: Phase,
-    sleep: Option<(Instant, Pin<Box<dyn Sleep>>)>,
+    sleep: Option<(Instant, Sleep)>,
     /// The drain notification's waker, registered once per task (see `notice.rs`).
     drained: Registered,
 }

@@ -5,7 +5,18 @@
 //! connection's state through `ConnState`; hyper has no such callback, so this crate serves
 //! hyper connections itself and reports their exact states to a graceful-core [`Conn`], and
 //! acts on the drain and the kill per connection. It names no runtime: it uses `hyper::rt`
-//! only, with the timer and executor you give [`Http::new`].
+//! only, on the clock and the spawner of the graceful-core runtime it serves on.
+//!
+//! # The pieces
+//!
+//! - [`Http`]: the HTTP settings, made from a server's runtime. [`Http::service`] turns a
+//!   hyper or tower service into the server's connection handler ([`HttpHandler`]):
+//!   `let http = Http::new(server.runtime());`, then
+//!   `server.serve(listener, http.service(service))`.
+//! - [`serve_http`]: that, with the default settings, in one call.
+//! - [`Watch`]: the drain and the kill, seen from a handler.
+//! - [`HttpRuntime`]: how a runtime hands its connections to hyper (the adapters implement
+//!   it); [`HyperIo`]: any futures-io stream as hyper's IO, for runtimes that have one.
 //!
 //! # Exact states
 //!
@@ -62,77 +73,85 @@
 //! - `http1` and `http2` (both by default), as in hyper and hyper-util: the protocols
 //!   served. With both, a connection may speak either, told apart by the HTTP/2 preface
 //!   (`Http::auto`); with one, connections speak that one and the other is not compiled.
-//!   With neither, the crate serves nothing.
+//!   With neither, the crate serves nothing (the runtime glue, [`HttpRuntime`] and
+//!   [`HyperIo`], stays).
 //! - `axum`: [`Watch`] as an axum extractor.
 //!
 //! # Examples
 //!
-//! Serving connections by hand with graceful-core, on tokio (the adapter crates,
-//! graceful-tokio and graceful-smol, run this accept loop and the signal handling for you):
+//! A server on tokio (graceful-tokio is tokio's runtime for graceful) that answers one
+//! request, then is stopped from code:
 //!
 //! ```
-//! use graceful_core::{Graceful, Outcome, Sleep, Timer};
+//! use graceful_core::Outcome;
 //! use graceful_hyper::Http;
+//! use graceful_tokio::Server;
 //! use http_body_util::Full;
 //! use hyper::body::Bytes;
 //! use hyper::service::service_fn;
-//! use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 //! use std::convert::Infallible;
-//! use std::time::Instant;
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
-//!
-//! #[derive(Debug)]
-//! struct Clock; // graceful-core's clock, on tokio's (graceful-tokio provides one).
-//! impl Timer for Clock {
-//!     fn now(&self) -> Instant {
-//!         tokio::time::Instant::now().into_std()
-//!     }
-//!     fn sleep_until(&self, deadline: Instant) -> Sleep {
-//!         Box::pin(tokio::time::sleep_until(deadline.into()))
-//!     }
-//! }
 //!
 //! # #[cfg(feature = "http1")] // an HTTP/1 client
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let graceful = Graceful::builder().build(Clock)?;
-//! let acceptor = graceful.acceptor();
-//! let shutdown = graceful.shutdown();
-//! let run = tokio::spawn(graceful.run());
-//! let http = Http::new(TokioTimer::new(), TokioExecutor::new());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let addr = listener.local_addr()?;
-//!
-//! // A client: one request, then it stops the server (a signal handler would, in real life).
-//! tokio::spawn(async move {
-//!     let mut stream = tokio::net::TcpStream::connect(addr).await?;
-//!     stream.write_all(b"GET / HTTP/1.1\r\nhost: example\r\n\r\n").await?;
-//!     let mut response = vec![0; 1024];
-//!     let n = stream.read(&mut response).await?;
-//!     assert!(response[..n].ends_with(b"hello"));
-//!     shutdown.stop();
-//!     Ok::<_, std::io::Error>(())
+//! let server = Server::builder().signals(false).build()?;
+//! let shutdown = server.shutdown();
+//! let hello = service_fn(|_request| async {
+//!     Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("hello"))))
 //! });
+//! let http = Http::new(server.runtime()); // the server's clock and spawner
+//! let serving = tokio::spawn(server.serve(listener, http.service(hello)));
 //!
-//! while let Some(slot) = acceptor.reserve().await {
-//!     let (stream, _) = tokio::select! {
-//!         accepted = listener.accept() => accepted?,
-//!         () = acceptor.stopped() => break,
-//!     };
-//!     let conn = slot.register();
-//!     let service = service_fn(|_request| async {
-//!         Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("hello"))))
-//!     });
-//!     tokio::spawn(http.serve_connection(TokioIo::new(stream), conn, service));
-//! }
-//! drop(listener); // new connections are refused from here
-//! let report = run.await?;
-//! assert_eq!(report.outcome, Outcome::Drained);
-//! eprintln!("{report}");
+//! let mut stream = tokio::net::TcpStream::connect(addr).await?;
+//! stream.write_all(b"GET / HTTP/1.1\r\nhost: example\r\n\r\n").await?;
+//! let mut response = vec![0; 1024];
+//! let n = stream.read(&mut response).await?;
+//! assert!(response[..n].ends_with(b"hello"));
+//!
+//! shutdown.stop(); // SIGINT or SIGTERM, without `signals(false)`
+//! let report = serving.await?;
+//! assert_eq!((report.outcome, report.idle_closed), (Outcome::Drained, 1));
 //! # Ok(()) }
 //! # #[cfg(not(feature = "http1"))]
 //! # fn main() {}
 //! ```
+//!
+//! # Writing a runtime's HTTP hook
+//!
+//! A runtime graceful-core serves on ([`Runtime`](graceful_core::serve::Runtime): a clock,
+//! a spawner, signals) serves HTTP once it says how its connections become hyper's IO:
+//! implement [`HttpRuntime`] on its marker. For a runtime whose streams are futures-io
+//! streams (async-io's, smol's), [`HyperIo`] is the whole of it:
+//!
+//! ```
+//! use graceful_hyper::{HttpRuntime, HyperIo};
+//! # use graceful_core::serve::{ConnectionTask, Runtime, Watcher};
+//! # use graceful_core::{ManualTimer, Shutdown};
+//! # #[derive(Clone, Debug)]
+//! # struct MyRuntime;
+//! # impl Runtime for MyRuntime {
+//! #     type Timer = ManualTimer;
+//! #     fn timer(&self) -> ManualTimer { ManualTimer::new() }
+//! #     fn spawn(&self, task: ConnectionTask) { std::thread::spawn(move || futures::executor::block_on(task)); }
+//! #     fn signals(&self, _: Shutdown) -> std::io::Result<Watcher> { Err(std::io::ErrorKind::Unsupported.into()) }
+//! # }
+//!
+//! impl<Io> HttpRuntime<Io> for MyRuntime
+//! where
+//!     Io: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin + Send + 'static,
+//! {
+//!     fn hyper_io(io: Io) -> impl hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static {
+//!         HyperIo::new(io)
+//!     }
+//! }
+//! ```
+//!
+//! hyper's timer and executor come from the runtime's [`Timer`](graceful_core::Timer) and
+//! [`spawn`](graceful_core::serve::Runtime::spawn): nothing else to write. [`HttpRuntime`]
+//! has a whole runtime built by hand from async-executor and async-io.
 //!
 //! [graceful]: https://example.invalid/graceful
 //! [`Conn`]: graceful_core::Conn
@@ -157,12 +176,21 @@ macro_rules! cfg_proto {
     };
 }
 
+// The runtime's IO glue needs no protocol: an adapter implements it whatever the protocols.
+mod hyper_io;
+mod runtime;
+
+pub use crate::hyper_io::HyperIo;
+pub use crate::runtime::{HttpRuntime, Spawner};
+
 cfg_proto! {
     mod body;
-    mod builder;
+    mod config;
     mod current;
     mod drain;
     mod error;
+    mod handler;
+    mod http;
     mod io;
     pub mod make;
     mod notice;
@@ -174,12 +202,10 @@ cfg_proto! {
     pub mod upgrade;
     pub mod watch;
 
-    pub use crate::body::ResponseBody;
-    pub use crate::builder::{
-        Http, HttpServerConnExec, DEFAULT_HEADER_GRACE, DEFAULT_HEADER_READ_TIMEOUT,
-    };
+    pub use crate::config::{DEFAULT_HEADER_GRACE, DEFAULT_HEADER_READ_TIMEOUT};
     pub use crate::error::Error;
-    pub use crate::make::{__private, MakeService};
-    pub use crate::service::ResponseFuture;
+    pub use crate::handler::{serve_http, HttpHandler};
+    pub use crate::http::Http;
+    pub use crate::make::MakeService;
     pub use crate::watch::Watch;
 }

@@ -262,45 +262,6 @@ where
     }
 }
 
-/// Implements graceful-core's `ServeHttp` for an adapter's runtime marker: connections of
-/// any IO type with the given traits, wrapped in `$io` to become hyper's IO, served by any
-/// [`MakeService`] through the runtime's `Http` settings.
-///
-/// This is how graceful-tokio and graceful-smol say, once, that they serve HTTP the same
-/// way and differ only in their IO glue. The runtime's `Http` settings must be
-/// [`Http`](crate::Http).
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __serve_http_on {
-    ($runtime:ty, $io:path, $($bounds:tt)+) => {
-        impl<Io, S, M> $crate::__private::ServeHttp<Io, S, M> for $runtime
-        where
-            Io: $($bounds)+ + Unpin + Send + 'static,
-            S: $crate::MakeService<M>,
-        {
-            fn serve_connection(
-                http: &<$runtime as $crate::__private::Runtime>::Http,
-                io: Io,
-                conn: $crate::__private::Conn,
-                service: &S,
-                handshake: ::std::option::Option<
-                    ::std::sync::Arc<::std::sync::atomic::AtomicBool>,
-                >,
-            ) -> impl ::std::future::Future<Output = ()> + Send + 'static + use<Io, S, M> {
-                http.__serve($io(io), conn, service.make_service(), handshake)
-            }
-
-            const ANSWERS_KILL: bool = true;
-        }
-    };
-}
-
-#[doc(hidden)]
-pub mod __private {
-    pub use graceful_core::serve::{Runtime, ServeHttp};
-    pub use graceful_core::Conn;
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};

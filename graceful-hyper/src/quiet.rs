@@ -5,9 +5,9 @@
 //! keep-alive request costs. Here a connection has one sleep for its whole life. It is armed
 //! for `quiet_since + timeout` (graceful-core stamps when the connection last went quiet,
 //! [`Conn::quiet_since`]); when it fires, the connection is cut if it has been quiet since
-//! then, and otherwise (it worked in between) the same sleep is moved to the new
+//! then, and otherwise (it worked in between) a new sleep is armed for the new
 //! `quiet_since + timeout`. A connection serving requests back to back touches no timer at
-//! all; it pays one reset per `timeout` at most.
+//! all; it pays one new sleep per `timeout` at most.
 //!
 //! The bound is the same as hyper's: a connection that is `New` or `Idle` (no request head
 //! parsed since it was accepted or since its last response ended) for `timeout` is closed.
@@ -21,14 +21,12 @@
 //! - The connection is never cut while `Active` or `Hijacked`.
 
 use std::fmt;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use graceful_core::Conn;
-use hyper::rt::{Sleep, Timer};
+use graceful_core::{Conn, Sleep};
 
 use crate::timer::SharedTimer;
 
@@ -36,7 +34,7 @@ use crate::timer::SharedTimer;
 pub(crate) struct QuietLimit {
     timeout: Duration,
     deadline: Instant,
-    sleep: Option<Pin<Box<dyn Sleep>>>,
+    sleep: Option<Sleep>,
     /// The waker given to the sleep: raises `fired`, then wakes the task.
     waker: Option<(Waker, Arc<Fired>)>,
 }
@@ -128,10 +126,9 @@ impl QuietLimit {
             if next <= self.deadline {
                 return Poll::Ready(());
             }
+            // A new sleep, at most once per timeout: the connection worked meanwhile.
             self.deadline = next;
-            if let Some(sleep) = &mut self.sleep {
-                timer.reset(sleep, next);
-            }
+            self.sleep = None;
         }
     }
 }

@@ -20,12 +20,12 @@ use std::future::{poll_fn, Future};
 #[cfg(feature = "http1")]
 use std::pin::pin;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
 use event_listener::EventListener;
-use graceful_core::Conn;
+use graceful_core::serve::Runtime;
+use graceful_core::{Conn, Handshake};
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
@@ -38,15 +38,14 @@ use hyper::server::conn::http1;
 use hyper::server::conn::http2;
 use hyper::service::Service;
 
-use crate::body::ResponseBody;
-use crate::builder::{Config, HttpServerConnExec, Protocols};
+use crate::config::{Config, Protocols};
 use crate::current::Current;
 use crate::drain::{Drainer, Step};
 use crate::error::Error;
 use crate::io::{Protocol, TrackedIo};
 use crate::notice::Kill;
 use crate::quiet::QuietLimit;
-use crate::service::{ResponseFuture, TrackedService};
+use crate::service::TrackedService;
 use crate::shared::{ConnShared, DRAIN_SEEN, IO_GONE, KILLED, READ, SERVER_GONE, UPGRADING};
 use crate::timer::SharedTimer;
 
@@ -59,23 +58,26 @@ enum Ended {
 }
 
 /// Serves one connection to its end; `out` turns the result into the future's output (the
-/// adapters drop it: a future of `()` needs no `map` around it, a layer polled on every wake).
-pub(crate) async fn serve<I, S, B, E, O>(
-    config: Arc<Config<E>>,
+/// handler drops it: a future of `()` needs no `map` around it, a layer polled on every wake).
+pub(crate) async fn serve<R, I, S, B, O>(
+    config: Arc<Config<R>>,
     io: I,
     conn: Conn,
     service: S,
-    mid_handshake: Option<Arc<AtomicBool>>,
     out: impl FnOnce(Result<(), Error>) -> O,
 ) -> O
 where
+    R: Runtime,
     I: Read + Write + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<B>>,
     S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    B: Body + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
-    E: HttpServerConnExec<ResponseFuture<S::Future>, ResponseBody<B>>,
 {
+    // Raised by a TLS stream while its client is part way through the handshake.
+    let mid_handshake = conn.handshake().cloned();
     let shared = Arc::new(ConnShared::new(conn));
     let _gone = Gone(shared.clone());
     let mut killed = Kill::new(&shared.conn);
@@ -105,7 +107,7 @@ where
             &mut killed,
             &mut drainer,
             &mut quiet,
-            mid_handshake.as_deref(),
+            mid_handshake.as_ref(),
         )
         .await
         {
@@ -122,7 +124,7 @@ where
                 drainer: &mut drainer,
                 quiet: quiet.as_mut(),
                 timer: &config.timer,
-                handshake: mid_handshake.as_deref(),
+                handshake: mid_handshake.as_ref(),
             };
             drive(pin!(conn), &shared, limits, protocol).await
         }
@@ -168,14 +170,14 @@ fn finish(shared: &ConnShared, ended: Ended) -> Result<(), Error> {
 
 /// Reads the first bytes until they tell the protocol, unless the drain, the kill or the
 /// header read timeout comes first.
-async fn sniff<I, E>(
-    config: &Config<E>,
+async fn sniff<I, R>(
+    config: &Config<R>,
     io: &mut TrackedIo<I>,
     shared: &ConnShared,
     killed: &mut Kill,
     drainer: &mut Drainer,
     quiet: &mut Option<QuietLimit>,
-    mid_handshake: Option<&AtomicBool>,
+    mid_handshake: Option<&Handshake>,
 ) -> Result<Protocol, Ended>
 where
     I: Read + Write + Unpin + Send + 'static,
@@ -205,9 +207,9 @@ where
 /// A connection drained while its IO's handshake is under way, the client having sent part
 /// of it, counts as having begun a request head: the drainer gives it the header grace.
 #[inline]
-fn note_handshake(shared: &ConnShared, mid_handshake: Option<&AtomicBool>) {
-    if let Some(flag) = mid_handshake {
-        if flag.load(Ordering::Acquire) && shared.conn.is_draining() {
+fn note_handshake(shared: &ConnShared, mid_handshake: Option<&Handshake>) {
+    if let Some(handshake) = mid_handshake {
+        if handshake.is_under_way() && shared.conn.is_draining() {
             shared.set(READ);
         }
     }
@@ -254,7 +256,7 @@ struct Limits<'a> {
     quiet: Option<&'a mut QuietLimit>,
     timer: &'a SharedTimer,
     /// Raised by a TLS stream while its handshake is under way (see `note_handshake`).
-    handshake: Option<&'a AtomicBool>,
+    handshake: Option<&'a Handshake>,
 }
 
 /// Runs hyper's connection to its end, answering the drain, the kill and the header read

@@ -13,8 +13,7 @@
 //! - While the service is called and its response future polled, the request's unit of work
 //!   is the current one on the thread (see `current.rs`): that is where
 //!   [`Watch::current`] finds the connection. The request carries the [`Watch`] in its
-//!   extensions only if [`Http::watch_in_extensions`](crate::Http::watch_in_extensions) is
-//!   on.
+//!   extensions only if `Http::watch_in_extensions` is on.
 //! - A response that switches protocols on an HTTP/1 request hyper offered to upgrade raises
 //!   `UPGRADING` before hyper writes it (see `io.rs`).
 //! - Otherwise an HTTP/1 response sets `PROMISED` (one that says `Connection: close`, or
@@ -148,11 +147,8 @@ pin_project! {
     /// The future of a response, as graceful-hyper hands it to hyper: the application's
     /// response future, with its body wrapped in a [`ResponseBody`] and, while the server
     /// drains, `Connection: close` added to HTTP/1 responses.
-    ///
-    /// You meet this type only in bounds, for example that of the executor given to
-    /// [`Http::new`](crate::Http::new).
     #[must_use = "futures do nothing unless polled"]
-    pub struct ResponseFuture<F> {
+    pub(crate) struct ResponseFuture<F> {
         #[pin]
         inner: F,
         guard: Option<WorkGuard>,

@@ -2,7 +2,7 @@
 //!
 //! One [`ConnShared`] lives per connection, behind an `Arc` held by the serving task, the
 //! IO wrapper (until an upgrade), the service wrapper and every request in flight. Handlers'
-//! [`Watch`](crate::Watch)es and an upgraded IO hold it weakly, so the `Conn` (and the
+//! `Watch`es and an upgraded IO hold it weakly, so the `Conn` (and the
 //! connection's place in the counts) lives exactly as long as the serving task or a request
 //! in flight, never longer because a handler kept a handle. Nothing in it is shared between
 //! connections.
@@ -204,7 +204,7 @@ impl WorkGuard {
         &self.shared
     }
 
-    /// The connection, to make a [`Watch`](crate::Watch) of.
+    /// The connection, to make a `Watch` of.
     #[inline]
     pub(crate) fn conn(&self) -> &Arc<ConnShared> {
         &self.shared

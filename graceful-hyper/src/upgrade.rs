@@ -21,35 +21,23 @@
 //! connection on tokio:
 //!
 //! ```
-//! use graceful_core::{Graceful, Outcome, Sleep, Timer};
+//! use graceful_core::{Graceful, Outcome};
 //! use graceful_hyper::{upgrade, Http};
+//! use graceful_tokio::{Runtime, Tokio};
 //! use http::{Response, StatusCode};
 //! use http_body_util::Empty;
 //! use hyper::body::Bytes;
 //! use hyper::service::service_fn;
-//! use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-//! use std::convert::Infallible;
-//! use std::time::Instant;
+//! use hyper_util::rt::TokioIo;
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
-//!
-//! #[derive(Debug)]
-//! struct Clock;
-//! impl Timer for Clock {
-//!     fn now(&self) -> Instant {
-//!         tokio::time::Instant::now().into_std()
-//!     }
-//!     fn sleep_until(&self, deadline: Instant) -> Sleep {
-//!         Box::pin(tokio::time::sleep_until(deadline.into()))
-//!     }
-//! }
 //!
 //! # #[cfg(feature = "http1")] // an HTTP/1 client
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let graceful = Graceful::builder().build(Clock)?;
+//! let graceful = Graceful::builder().build(Tokio.timer())?;
 //! let (shutdown, acceptor) = (graceful.shutdown(), graceful.acceptor());
 //! let run = tokio::spawn(graceful.run());
-//! let http = Http::new(TokioTimer::new(), TokioExecutor::new());
+//! let http = Http::new(&Tokio);
 //!
 //! let service = service_fn(|mut request| async move {
 //!     let upgrade = upgrade::on(&mut request);
@@ -107,7 +95,7 @@ use crate::watch::{DrainRequested, Killed, Watch};
 /// [`Watch`].
 ///
 /// Call it where [`Watch::current`] answers (in the service or its response future), or
-/// with [`Http::watch_in_extensions`](crate::Http::watch_in_extensions) on.
+/// with `Http::watch_in_extensions` on.
 ///
 /// Answer the request with `101 Switching Protocols` (or `2xx` to a CONNECT), and spawn a
 /// task that awaits the returned future: it resolves with the upgraded IO once the response

@@ -49,7 +49,7 @@ use crate::shared::{ConnShared, SERVER_GONE};
 /// task they spawn (take the `Watch` first and move it there). This costs a request about 30
 /// instructions and no allocation; only a call makes a `Watch`. Code that reads the request on another task, such as a service behind
 /// tower's `Buffer`, needs the `Watch` in the request's extensions: turn on
-/// [`Http::watch_in_extensions`](crate::Http::watch_in_extensions), at the price of an
+/// `Http::watch_in_extensions`, at the price of an
 /// extensions map allocated for every request.
 ///
 /// # Comparison with hyper-util's `GracefulShutdown` and axum's `with_graceful_shutdown`
@@ -134,7 +134,7 @@ impl Watch {
     /// assert!(Watch::current().is_none());
     /// ```
     pub fn current() -> Option<Watch> {
-        crate::current::watch()
+        crate::current::with_current(Watch::new)
     }
 
     /// The connection's id, as graceful-core's state observer sees it.
@@ -373,7 +373,7 @@ mod axum_extractor {
     /// The rejection of the [`Watch`] extractor: the request was not served by
     /// graceful-hyper (for example in a unit test calling the router directly, or under
     /// `axum::serve`), or is handled outside graceful-hyper's poll without
-    /// [`Http::watch_in_extensions`](crate::Http::watch_in_extensions). Answers
+    /// `Http::watch_in_extensions`. Answers
     /// `500 Internal Server Error`.
     #[derive(Debug)]
     #[non_exhaustive]
@@ -394,7 +394,7 @@ mod axum_extractor {
     }
 
     /// `Watch` as an axum extractor (feature `axum`): the one in the request's extensions
-    /// (see [`Http::watch_in_extensions`](crate::Http::watch_in_extensions)) if there is one,
+    /// (see `Http::watch_in_extensions`) if there is one,
     /// else [`Watch::current`].
     ///
     /// ```

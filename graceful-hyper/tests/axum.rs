@@ -18,7 +18,7 @@ use axum::{Extension, Router};
 use futures::{SinkExt, StreamExt};
 use graceful_core::{Graceful, Outcome, Shutdown, ShutdownReport, Sleep, Timer};
 use graceful_hyper::{Http, Watch};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -125,10 +125,10 @@ struct App {
 
 impl App {
     async fn start(timeout: Duration) -> App {
-        App::start_with(timeout, Http::new(TokioTimer::new(), TokioExecutor::new())).await
+        App::start_with(timeout, Http::new(&graceful_tokio::Tokio)).await
     }
 
-    async fn start_with(timeout: Duration, http: Http<TokioExecutor>) -> App {
+    async fn start_with(timeout: Duration, http: Http<graceful_tokio::Tokio>) -> App {
         let graceful = Graceful::builder()
             .timeout(timeout)
             .build(Clock)
@@ -375,7 +375,7 @@ async fn watch_extractor_and_extensions() {
     app.shutdown.stop();
     assert_eq!(app.report().await.outcome, Outcome::Drained);
 
-    let http = Http::new(TokioTimer::new(), TokioExecutor::new()).watch_in_extensions(true);
+    let http = Http::new(&graceful_tokio::Tokio).watch_in_extensions(true);
     let app = App::start_with(Duration::from_secs(10), http).await;
     let body = who(app.addr).await;
     let (watch, ext) = body.split_once(' ').expect("two fields");

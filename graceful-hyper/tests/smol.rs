@@ -1,48 +1,21 @@
-//! graceful-hyper on smol, over loopback TCP, with smol-hyper's IO wrapper and timer: the
-//! crate names no runtime. smol has no virtual clock, so the timings here use short real
-//! durations and generous bounds; the client is blocking `std::net`, on the test thread.
+//! graceful-hyper on smol, over loopback TCP, connections accepted by hand and served with
+//! graceful-hyper's futures-io glue (`HyperIo`) on graceful-smol's runtime: the crate names
+//! no runtime. smol has no virtual clock, so the timings here use short real durations and
+//! generous bounds; the client is blocking `std::net`, on the test thread.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use graceful_core::{Graceful, Outcome, Shutdown, ShutdownReport, Sleep, Timer};
-use graceful_hyper::{Http, Watch};
+use graceful_core::serve::Runtime;
+use graceful_core::{Graceful, Outcome, Shutdown, ShutdownReport};
+use graceful_hyper::{Http, HyperIo, Watch};
+use graceful_smol::Smol;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use smol_hyper::rt::{FuturesIo, SmolTimer};
-
-#[derive(Debug)]
-struct Clock;
-
-impl Timer for Clock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-    fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Box::pin(async move {
-            smol::Timer::at(deadline).await;
-        })
-    }
-}
-
-/// Runs HTTP/2 streams on smol's global executor.
-#[derive(Clone, Copy, Debug)]
-struct SmolSpawn;
-
-impl<F> hyper::rt::Executor<F> for SmolSpawn
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, future: F) {
-        smol::spawn(future).detach();
-    }
-}
 
 async fn route(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
@@ -115,12 +88,12 @@ fn start_full(quiet_period: Duration, timeout: Duration) -> Server {
     let graceful = Graceful::builder()
         .timeout(timeout)
         .quiet_period(quiet_period)
-        .build(Clock)
+        .build(Smol::default().timer())
         .unwrap();
     let shutdown = graceful.shutdown();
     let acceptor = graceful.acceptor();
     // The keep-alive linger is the quiet period above, read from each `Conn`.
-    let http = Http::new(SmolTimer::new(), SmolSpawn).header_grace(Duration::from_millis(200));
+    let http = Http::new(&Smol::default()).header_grace(Duration::from_millis(200));
     let listener = smol::block_on(smol::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     smol::spawn(async move {
@@ -135,7 +108,7 @@ fn start_full(quiet_period: Duration, timeout: Duration) -> Server {
             };
             let conn = slot.register();
             let service = hyper::service::service_fn(route);
-            smol::spawn(http.serve_connection(FuturesIo::new(stream), conn, service)).detach();
+            smol::spawn(http.serve_connection(HyperIo::new(stream), conn, service)).detach();
         }
     })
     .detach();

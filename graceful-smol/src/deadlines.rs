@@ -1,4 +1,4 @@
-//! The timer thread behind [`SmolTimer`](crate::SmolTimer): one per process, started on the
+//! The timer thread behind `SmolTimer`: one per process, started on the
 //! first sleep, waiting on a condition variable until the earliest deadline.
 //!
 //! Why not async-io's timers: async-io's reactor splits its timer map
@@ -205,20 +205,6 @@ impl Queue {
         self.lock().remove(key);
     }
 
-    /// Moves `key` to `at`, keeping its waker; `None` if it had fired.
-    // hyper's `Timer::reset` is the one user.
-    #[cfg_attr(not(any(feature = "http1", feature = "http2")), allow(dead_code))]
-    fn reset(&self, key: Key, at: Instant) -> Option<Key> {
-        let mut state = self.lock();
-        let waker = state.map.remove(&key)?;
-        let (key, notify) = state.insert(at, waker);
-        drop(state);
-        if notify {
-            self.wake.notify_one();
-        }
-        Some(key)
-    }
-
     #[cfg(test)]
     pub(crate) fn armed(&self) -> usize {
         self.lock().len()
@@ -268,19 +254,6 @@ impl Deadline {
             }
         }
         Poll::Pending
-    }
-
-    /// Moves the deadline to `at`, keeping the waker if it is armed.
-    #[cfg_attr(not(any(feature = "http1", feature = "http2")), allow(dead_code))]
-    pub(crate) fn reset(&mut self, at: Instant) {
-        self.at = at;
-        if let Some((key, waker)) = &mut self.armed {
-            match self.queue.reset(*key, at) {
-                Some(moved) => *key = moved,
-                // It fired: arm it again, for the same task.
-                None => *key = self.queue.insert(at, waker),
-            }
-        }
     }
 
     fn disarm(&mut self) {

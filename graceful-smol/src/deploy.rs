@@ -10,18 +10,19 @@
 //! # Examples
 //!
 //! Socket activation, `sd_notify` and hot restart on SIGHUP, in three lines (HTTP with
-//! [`Server::serve_http`](crate::Server::serve_http) alike):
+//! graceful-hyper's handler alike):
 //!
 //! ```no_run
 //! use futures::io::AsyncWriteExt;
-//! use graceful_smol::{Deploy, Server};
+//! use graceful_smol::{Conn, Deploy, Server};
+//! use smol::net::TcpStream;
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     smol::block_on(async {
 //!         let server = Server::builder().deploy(Deploy::new()).build()?;
 //!         let listener = server.listen("0.0.0.0:3000")?;
 //!         let report = server
-//!             .serve(listener, |mut stream, conn| async move {
+//!             .serve(listener, |mut stream: TcpStream, conn: Conn| async move {
 //!                 conn.mark_active();
 //!                 let _ = stream.write_all(b"hello\n").await;
 //!                 conn.mark_idle();

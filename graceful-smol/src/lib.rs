@@ -9,27 +9,33 @@
 //!
 //! - [`serve_http`]: HTTP/1 and HTTP/2 with a hyper or tower service, one call.
 //! - [`Server`] is `graceful_core::Server<Smol>` and [`Builder`] its settings:
-//!   [`Server::serve`] serves a protocol of your own; the docs there say what a handler owes
-//!   the server and how accept errors are handled.
+//!   [`Server::serve`] serves a listener with a [`Handler`] (graceful-hyper's HTTP handler,
+//!   `Http::new(server.runtime()).service(service)`, or a closure for a protocol of your
+//!   own); the docs there say what a handler owes the server and how accept errors are
+//!   handled. The signals are registered when the server is built: none sent after that is
+//!   lost.
 //! - [`Smol`]: async-io's sockets, async-signal's signals, smol's executor or your
 //!   spawner. [`Listener`] covers [`smol::net::TcpListener`] and
 //!   [`smol::net::unix::UnixListener`].
 //! - [`SmolTimer`]: one clock for graceful-core and hyper, its sleeps on a timer thread of
 //!   its own (not async-io's reactor, which re-splits its timer map on every wakeup while
 //!   any timer is armed).
-//! - With the `http` feature (default): [`Http`] settings, and this crate's own hyper glue:
-//!   [`HyperIo`] (no buffer zeroed per read) and [`SmolExecutor`].
+//! - With the `http` feature (default): [`Http`] settings, and graceful-hyper's
+//!   `HttpRuntime` for smol's streams: graceful-hyper's futures-io glue (`HyperIo`, no
+//!   buffer zeroed per read), and for smol's TCP and Unix streams a read that waits for the
+//!   reactor after a short read instead of a `recv` that fails with `EAGAIN`.
 //! - `Deploy` (feature `deploy`, Unix): zero-downtime deploys, one setting:
 //!   `Server::builder().deploy(Deploy::new())` and `Server::listen` give socket
 //!   activation, `sd_notify` and hot restart on SIGHUP; see the `deploy` module.
 //!
 //! # Features
 //!
-//! - `http` (default): [`serve_http`], [`Http`], [`HyperIo`], [`SmolExecutor`] and
-//!   [`MakeService`], HTTP/1 and HTTP/2 (told apart by the HTTP/2 preface). It is `http1`
-//!   and `http2` together; enable one alone (`default-features = false, features =
-//!   ["http1"]`) to build and serve only that protocol, as with hyper's features of the
-//!   same names.
+//! - `http` (default): [`serve_http`], [`Http`] and [`MakeService`], HTTP/1 and HTTP/2
+//!   (told apart by the HTTP/2 preface). It is `http1` and `http2` together; enable one
+//!   alone (`default-features = false, features = ["http1"]`) to build and serve only that
+//!   protocol, as with hyper's features of the same names.
+//! - `hyper`: graceful-hyper's `HttpRuntime` for [`Smol`] alone, the protocols left to
+//!   graceful-hyper's own features (for a library that picks them itself).
 //! - `tls`: the `tls` module's `TlsListener`, HTTPS and other TLS servers (rustls, ring
 //!   provider).
 //! - `deploy` (Unix): `Deploy`, zero-downtime deploys (socket activation, `sd_notify`, hot
@@ -42,7 +48,7 @@
 //! ```
 //! use futures::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 //! use futures::FutureExt;
-//! use graceful_smol::{Outcome, Server, Smol};
+//! use graceful_smol::{Conn, Outcome, Server, Smol};
 //! use smol::net::{TcpListener, TcpStream};
 //!
 //! # async_std::task::block_on(async {
@@ -55,7 +61,7 @@
 //!     .unwrap();
 //! let shutdown = server.shutdown();
 //!
-//! let serving = async_std::task::spawn(server.serve(listener, |stream, conn| async move {
+//! let serving = async_std::task::spawn(server.serve(listener, |stream: TcpStream, conn: Conn| async move {
 //!     let mut stream = BufReader::new(stream);
 //!     let mut line = String::new();
 //!     loop {
@@ -100,11 +106,11 @@ mod deadlines;
 #[cfg(all(unix, feature = "deploy"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
 pub mod deploy;
-#[cfg(any(feature = "http1", feature = "http2"))]
+#[cfg(feature = "hyper")]
 mod http;
 mod listener;
 mod runtime;
-#[cfg(any(feature = "http1", feature = "http2"))]
+#[cfg(feature = "hyper")]
 mod serve_io;
 mod signal;
 mod timer;
@@ -114,7 +120,7 @@ pub mod tls;
 
 #[cfg(any(feature = "http1", feature = "http2"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "http1", feature = "http2"))))]
-pub use crate::http::{Http, HyperIo, SmolExecutor};
+pub use crate::http::Http;
 pub use crate::runtime::Smol;
 pub use crate::timer::SmolTimer;
 
@@ -122,14 +128,14 @@ pub use graceful_core;
 #[cfg(all(unix, feature = "deploy"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
 pub use graceful_core::deploy::{Deploy, RestartSignal};
-pub use graceful_core::serve::{serve_http, ConnectionTask, Listener, Runtime, SocketOptions};
+pub use graceful_core::serve::{ConnectionTask, Handler, Listener, Runtime, SocketOptions};
 pub use graceful_core::{
     ConfigError, Conn, ConnCounts, ConnId, ConnState, DrainRequested, Killed, Outcome, Shutdown,
     ShutdownReport, Sleep, Timer,
 };
 #[cfg(any(feature = "http1", feature = "http2"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "http1", feature = "http2"))))]
-pub use graceful_hyper::MakeService;
+pub use graceful_hyper::{serve_http, MakeService};
 
 /// A server that shuts down gracefully, on smol or async-std: graceful-core's [`Server`] on
 /// [`Smol`].

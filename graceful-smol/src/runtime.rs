@@ -1,7 +1,6 @@
 //! `Smol`: graceful-core's [`Runtime`] on smol, or on async-std through a spawner.
 
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
@@ -63,14 +62,6 @@ impl Smol {
             spawner: Some(Arc::new(spawn)),
         }
     }
-
-    /// Runs `task` on the spawner, or detached on smol's global executor.
-    pub(crate) fn run<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
-        match &self.spawner {
-            Some(spawn) => spawn(Box::pin(task)),
-            None => smol::spawn(task).detach(),
-        }
-    }
 }
 
 impl fmt::Debug for Smol {
@@ -83,25 +74,16 @@ impl fmt::Debug for Smol {
 
 impl Runtime for Smol {
     type Timer = SmolTimer;
-    #[cfg(any(feature = "http1", feature = "http2"))]
-    type Http = crate::Http;
-    #[cfg(not(any(feature = "http1", feature = "http2")))]
-    type Http = ();
 
     fn timer(&self) -> SmolTimer {
         SmolTimer
     }
 
-    #[cfg(any(feature = "http1", feature = "http2"))]
-    fn http(&self) -> crate::Http {
-        crate::Http::new(SmolTimer, crate::SmolExecutor(self.clone()))
-    }
-
-    #[cfg(not(any(feature = "http1", feature = "http2")))]
-    fn http(&self) {}
-
     fn spawn(&self, task: ConnectionTask) {
-        self.run(task);
+        match &self.spawner {
+            Some(spawn) => spawn(task),
+            None => smol::spawn(task).detach(),
+        }
     }
 
     fn signals(&self, shutdown: Shutdown) -> io::Result<Watcher> {

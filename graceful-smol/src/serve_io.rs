@@ -1,4 +1,6 @@
-//! The IO of `serve_http`'s connections: [`HyperIo`], with a shortcut for smol's TCP streams.
+//! The IO of smol's HTTP connections: a futures-io stream with a read shortcut for smol's TCP
+//! and Unix streams, under graceful-hyper's `HyperIo` (which makes it hyper's IO without
+//! zeroing a buffer per read).
 //!
 //! async-io reads optimistically: every read is a system call, and only one that fails
 //! with `WouldBlock` waits for the reactor. A keep-alive request arrives in one segment, so
@@ -13,8 +15,8 @@
 //!
 //! - `drained` is set only by a read shorter than asked or one that failed with
 //!   `WouldBlock`, and cleared only when async-io reported the socket readable since.
-//! - Writes, flushes and shutdown go through the stream itself ([`HyperIo`]); only reads take
-//!   the shortcut, on the same `Async` source (reads and writes have separate readiness).
+//! - Writes, flushes and shutdown go through the stream itself; only reads take the
+//!   shortcut, on the same `Async` source (reads and writes have separate readiness).
 
 use std::any::Any;
 use std::io::{self, Read};
@@ -23,15 +25,13 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use async_io::Async;
-use hyper::rt::ReadBufCursor;
 use smol::io::{AsyncRead, AsyncWrite};
 
-use crate::http::{with_scratch, HyperIo, SCRATCH};
-
-/// A connection's IO: reads of smol's sockets through [`Reads`], the rest as [`HyperIo`].
+/// A connection's stream: reads of smol's sockets through [`Reads`], the rest through the
+/// stream itself.
 #[derive(Debug)]
 pub(crate) struct ServeIo<T> {
-    io: HyperIo<T>,
+    io: T,
     shortcut: Option<Shortcut>,
 }
 
@@ -72,10 +72,7 @@ impl<T: 'static> ServeIo<T> {
                 .downcast_ref::<async_net::unix::UnixStream>()
                 .map(|stream| Shortcut::Unix(Reads::new(stream.clone().into())))
         });
-        ServeIo {
-            io: HyperIo::new(io),
-            shortcut,
-        }
+        ServeIo { io, shortcut }
     }
 }
 
@@ -83,23 +80,14 @@ impl<S> Reads<S>
 where
     for<'a> &'a S: Read,
 {
-    fn poll_read(
-        &mut self,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
+    #[inline]
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         loop {
             if !self.drained {
-                let want = buf.remaining().min(SCRATCH);
-                let read: io::Result<usize> = with_scratch(want, |scratch| {
-                    let n = (&mut self.socket.get_ref()).read(scratch)?;
-                    buf.put_slice(&scratch[..n]);
-                    Ok(n)
-                });
-                match read {
+                match (&mut self.socket.get_ref()).read(buf) {
                     Ok(n) => {
-                        self.drained = n < want;
-                        return Poll::Ready(Ok(()));
+                        self.drained = n < buf.len();
+                        return Poll::Ready(Ok(n));
                     }
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.drained = true,
                     Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -112,23 +100,25 @@ where
     }
 }
 
-impl<T: AsyncRead + Unpin> hyper::rt::Read for ServeIo<T> {
+impl<T: AsyncRead + Unpin> AsyncRead for ServeIo<T> {
+    #[inline]
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        mut buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         match &mut this.shortcut {
-            Some(Shortcut::Tcp(reads)) => reads.poll_read(cx, &mut buf),
+            Some(Shortcut::Tcp(reads)) => reads.poll_read(cx, buf),
             #[cfg(unix)]
-            Some(Shortcut::Unix(reads)) => reads.poll_read(cx, &mut buf),
+            Some(Shortcut::Unix(reads)) => reads.poll_read(cx, buf),
             None => Pin::new(&mut this.io).poll_read(cx, buf),
         }
     }
 }
 
-impl<T: AsyncWrite + Unpin> hyper::rt::Write for ServeIo<T> {
+impl<T: AsyncWrite + Unpin> AsyncWrite for ServeIo<T> {
+    #[inline]
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -141,14 +131,11 @@ impl<T: AsyncWrite + Unpin> hyper::rt::Write for ServeIo<T> {
         Pin::new(&mut self.get_mut().io).poll_flush(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_close(cx)
     }
 
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
+    #[inline]
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -2,9 +2,9 @@
 //! [`TlsStream`] as they are.
 //!
 //! Everything about TLS (the lazy handshake in the connection's task, its deadline, the
-//! counters, the `mid_handshake` flag graceful-hyper reads, close_notify on close) is written
-//! once, in `graceful_core::tls`, over futures-io, which is what smol's and async-std's
-//! sockets speak. So this runtime's whole part is to say so: [`Smol`] is a [`TlsRuntime`]
+//! counters, the handshake's read-only view graceful-hyper reads on each `Conn`,
+//! close_notify on close) is written once, in `graceful_core::tls`, over futures-io, which
+//! is what smol's and async-std's sockets speak. So this runtime's whole part is to say so: [`Smol`] is a [`TlsRuntime`]
 //! with async-io's clock, no wrapper around the socket and none around the stream.
 
 use smol::io::{AsyncRead, AsyncWrite};

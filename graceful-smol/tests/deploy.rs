@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::io::AsyncWriteExt;
-use graceful_smol::{Deploy, Server};
+use graceful_smol::{Conn, Deploy, Server};
 
 /// Set in the child's environment: run the server.
 const CHILD: &str = "GRACEFUL_SMOL_DEPLOY_CHILD";
@@ -32,12 +32,15 @@ fn child() {
                 return 1;
             }
         };
-        let serving = server.serve(listener, |mut stream, conn| async move {
-            conn.mark_active();
-            let pid = format!("{}\n", std::process::id());
-            let _ = stream.write_all(pid.as_bytes()).await;
-            conn.mark_idle();
-        });
+        let serving = server.serve(
+            listener,
+            |mut stream: smol::net::TcpStream, conn: Conn| async move {
+                conn.mark_active();
+                let pid = format!("{}\n", std::process::id());
+                let _ = stream.write_all(pid.as_bytes()).await;
+                conn.mark_idle();
+            },
+        );
         println!("listening"); // the listener is bound or adopted; serving starts now
         let report = serving.await;
         eprintln!("report: {report}");

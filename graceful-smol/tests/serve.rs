@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
-use graceful_smol::{Outcome, Server, Smol};
+use graceful_smol::{Conn, Outcome, Server, Smol};
 use smol::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 #[test]
@@ -78,16 +78,19 @@ fn unix_sockets_are_served() {
         let listener = smol::net::unix::UnixListener::bind(&path).unwrap();
         let server = Server::builder().signals(false).build().unwrap();
         let shutdown = server.shutdown();
-        let serving = smol::spawn(server.serve(listener, |stream, conn| async move {
-            let mut stream = BufReader::new(stream);
-            let mut line = String::new();
-            while stream.read_line(&mut line).await.is_ok_and(|n| n > 0) {
-                conn.mark_active();
-                let _ = stream.get_mut().write_all(line.as_bytes()).await;
-                conn.mark_idle();
-                line.clear();
-            }
-        }));
+        let serving = smol::spawn(server.serve(
+            listener,
+            |stream: smol::net::unix::UnixStream, conn: Conn| async move {
+                let mut stream = BufReader::new(stream);
+                let mut line = String::new();
+                while stream.read_line(&mut line).await.is_ok_and(|n| n > 0) {
+                    conn.mark_active();
+                    let _ = stream.get_mut().write_all(line.as_bytes()).await;
+                    conn.mark_idle();
+                    line.clear();
+                }
+            },
+        ));
 
         let stream = smol::net::unix::UnixStream::connect(&path).await.unwrap();
         let mut client = BufReader::new(stream);

@@ -3,7 +3,6 @@
 //! close_notify on close.
 
 use std::io;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,7 +56,7 @@ fn accept_does_not_wait_and_alpn_negotiates_h2() {
         let _silent = TcpStream::connect(addr).await.unwrap();
         let silent = listener.accept().await.unwrap();
         assert!(silent.is_handshaking());
-        assert!(!silent.mid_handshake().load(Ordering::Acquire));
+        assert!(!silent.mid_handshake().is_under_way());
 
         let connector = TlsConnector::from(client_config(&der, &[b"h2", b"http/1.1"]));
         let tcp = TcpStream::connect(addr).await.unwrap();
@@ -69,10 +68,7 @@ fn accept_does_not_wait_and_alpn_negotiates_h2() {
         let (_client, stream) = (client.unwrap(), served.unwrap());
         let alpn = stream.connection().and_then(|conn| conn.alpn_protocol());
         assert_eq!(alpn, Some(&b"h2"[..]));
-        assert!(
-            !stream.mid_handshake().load(Ordering::Acquire),
-            "lowered at the end"
-        );
+        assert!(!stream.mid_handshake().is_under_way(), "lowered at the end");
         assert_eq!(listener.counters().completed(), 1);
     });
 }

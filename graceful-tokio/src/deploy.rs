@@ -8,18 +8,19 @@
 //! # Examples
 //!
 //! Socket activation, `sd_notify` and hot restart on SIGHUP, in three lines (HTTP with
-//! [`Server::serve_http`](crate::Server::serve_http) alike):
+//! graceful-hyper's handler alike):
 //!
 //! ```no_run
-//! use graceful_tokio::{Deploy, Server};
+//! use graceful_tokio::{Conn, Deploy, Server};
 //! use tokio::io::AsyncWriteExt;
+//! use tokio::net::TcpStream;
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let server = Server::builder().deploy(Deploy::new()).build()?;
 //!     let listener = server.listen("0.0.0.0:3000")?;
 //!     let report = server
-//!         .serve(listener, |mut stream, conn| async move {
+//!         .serve(listener, |mut stream: TcpStream, conn: Conn| async move {
 //!             conn.mark_active();
 //!             let _ = stream.write_all(b"hello\n").await;
 //!             conn.mark_idle();
@@ -33,8 +34,8 @@
 use std::io;
 
 use graceful_core::deploy::{DeployRuntime, RestartSignal, SignalStream};
-use tokio::signal::unix::{signal, SignalKind};
 
+use crate::signal::Caught;
 use crate::Tokio;
 
 #[cfg(doc)]
@@ -59,11 +60,24 @@ impl DeployRuntime for Tokio {
         tokio::net::TcpListener::from_std(listener)
     }
 
+    /// Registered at once, without the runtime (a deploying server is built before it
+    /// serves, maybe before its runtime); read by tokio once the server serves.
     fn restart_signals(&self, restart: RestartSignal) -> io::Result<SignalStream> {
-        in_runtime()?;
-        let mut signals = signal(SignalKind::from_raw(restart.number()))?;
-        Ok(Box::pin(futures_util::stream::poll_fn(move |cx| {
-            signals.poll_recv(cx)
-        })))
+        let caught = Caught::register(&[restart.number()])?;
+        // One item per signal: `left` counts those read but not handed out yet.
+        let signals = futures_util::stream::unfold((caught, 0), |(mut caught, left)| async move {
+            let left = match left {
+                0 => match caught.next().await {
+                    Ok(count) => count,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot read the restart signal");
+                        return None;
+                    }
+                },
+                left => left,
+            };
+            Some(((), (caught, left - 1)))
+        });
+        Ok(Box::pin(signals))
     }
 }

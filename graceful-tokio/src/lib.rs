@@ -8,13 +8,18 @@
 //!
 //! - [`serve_http`]: serve a hyper or tower service (an axum `Router`) on a listener until
 //!   SIGINT or SIGTERM, return the report.
-//! - [`Server`] (`graceful_core::Server<Tokio>`), set up by [`Builder`]: the same with
-//!   settings, [`Server::serve`] for a protocol of your own, and a [`Shutdown`] handle.
-//!   What a handler owes the server, and how accept errors are handled, is documented there.
+//! - [`Server`] (`graceful_core::Server<Tokio>`), set up by [`Builder`]: [`Server::serve`]
+//!   serves a listener with a [`Handler`] (graceful-hyper's HTTP handler,
+//!   `Http::new(server.runtime()).service(service)`, or a closure for a protocol of your
+//!   own), and gives a [`Shutdown`] handle. What a handler owes the server, and how accept
+//!   errors are handled, is documented there. The signals are registered when the server is
+//!   built, even before the runtime exists: none sent after that is lost.
 //! - [`Tokio`]: the runtime impls; [`Listener`] is implemented for tokio's
-//!   [`TcpListener`](tokio::net::TcpListener) and [`UnixListener`](tokio::net::UnixListener).
-//! - [`TokioTimer`]: the one clock, for graceful-core and hyper, so paused time works.
-//! - [`Http`] (feature `http`, on by default): the HTTP settings, graceful-hyper's.
+//!   [`TcpListener`](tokio::net::TcpListener) and [`UnixListener`](tokio::net::UnixListener),
+//!   and (feature `http`) graceful-hyper's `HttpRuntime` for tokio's streams.
+//! - [`TokioTimer`]: the one clock (graceful-hyper runs hyper's timeouts on it), so paused
+//!   time works.
+//! - [`Http`] (feature `http`, on by default): the HTTP settings, graceful-hyper's, on tokio.
 //! - `Deploy` (feature `deploy`, Unix): zero-downtime deploys, one setting:
 //!   `Server::builder().deploy(Deploy::new())` and `Server::listen` give socket
 //!   activation, `sd_notify` and hot restart on SIGHUP; see the `deploy` module.
@@ -25,6 +30,8 @@
 //!   (told apart by the HTTP/2 preface). It is `http1` and `http2` together; enable one
 //!   alone (`default-features = false, features = ["http1"]`) to build and serve only that
 //!   protocol, as with hyper's features of the same names.
+//! - `hyper`: graceful-hyper's `HttpRuntime` for [`Tokio`] alone, the protocols left to
+//!   graceful-hyper's own features (for a library that picks them itself).
 //! - `tls`: the `tls` module's `TlsListener`, HTTPS and other TLS servers (rustls, ring
 //!   provider).
 //! - `deploy` (Unix): `Deploy`, zero-downtime deploys (socket activation, `sd_notify`, hot
@@ -35,9 +42,9 @@
 //! A line echo server that drains cleanly:
 //!
 //! ```
-//! use graceful_tokio::{Outcome, Server};
+//! use graceful_tokio::{Conn, Outcome, Server};
 //! use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-//! use tokio::net::TcpListener;
+//! use tokio::net::{TcpListener, TcpStream};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
@@ -46,7 +53,7 @@
 //! let server = Server::builder().signals(false).build().unwrap();
 //! let shutdown = server.shutdown();
 //!
-//! let serving = tokio::spawn(server.serve(listener, |stream, conn| async move {
+//! let serving = tokio::spawn(server.serve(listener, |stream: TcpStream, conn: Conn| async move {
 //!     let mut stream = BufReader::new(stream);
 //!     let mut line = String::new();
 //!     loop {
@@ -67,7 +74,7 @@
 //!     }
 //! }));
 //!
-//! let mut client = BufReader::new(tokio::net::TcpStream::connect(addr).await?);
+//! let mut client = BufReader::new(TcpStream::connect(addr).await?);
 //! client.get_mut().write_all(b"hello\n").await?;
 //! let mut echo = String::new();
 //! client.read_line(&mut echo).await?;
@@ -91,7 +98,7 @@ pub struct ReadmeDoctests;
 #[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
 pub mod deploy;
 
-#[cfg(any(feature = "http1", feature = "http2"))]
+#[cfg(feature = "hyper")]
 mod http;
 mod listener;
 mod runtime;
@@ -111,14 +118,14 @@ pub use graceful_core;
 #[cfg(all(unix, feature = "deploy"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
 pub use graceful_core::deploy::{Deploy, RestartSignal};
-pub use graceful_core::serve::{serve_http, Listener, Runtime, SocketOptions};
+pub use graceful_core::serve::{Handler, Listener, Runtime, SocketOptions};
 pub use graceful_core::{
     ConfigError, Conn, ConnCounts, ConnId, ConnState, DrainRequested, Killed, Outcome, Shutdown,
     ShutdownReport, Sleep, Timer,
 };
 #[cfg(any(feature = "http1", feature = "http2"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "http1", feature = "http2"))))]
-pub use graceful_hyper::MakeService;
+pub use graceful_hyper::{serve_http, MakeService};
 
 /// A server that shuts down gracefully, on tokio: graceful-core's [`Server`] on [`Tokio`].
 ///

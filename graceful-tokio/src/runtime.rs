@@ -8,11 +8,20 @@ use graceful_core::Shutdown;
 use crate::{signal, TokioTimer};
 
 /// The tokio runtime, as a graceful [`Server`](crate::Server) uses it: [`TokioTimer`] for
-/// the clock, `tokio::spawn` for the connections' tasks, `tokio::signal` for SIGINT and
-/// SIGTERM, and hyper-util's tokio IO and executor for HTTP.
+/// the clock, `tokio::spawn` for the connections' tasks (and HTTP/2 streams), SIGINT and
+/// SIGTERM caught from the moment the server is built (read by tokio once it serves), and
+/// (feature `http`) hyper-util's `TokioIo` for graceful-hyper.
 ///
 /// It is the `R` of [`Server`](crate::Server) = `graceful_core::Server<Tokio>`; there is
 /// nothing to set on it.
+///
+/// # Signals
+///
+/// On Unix, SIGINT and SIGTERM (and a deploying server's restart signal) are caught from the
+/// moment the server is built, inside a runtime or not, through signal-hook's self-pipe:
+/// each signal writes a byte that tokio reads once the server serves, so none is lost in
+/// between. On Windows, Ctrl-C is registered when the server is built inside a tokio runtime,
+/// and otherwise when it starts serving (tokio registers it only inside its runtime).
 ///
 /// # Examples
 ///
@@ -43,19 +52,4 @@ impl Runtime for Tokio {
     fn signals(&self, shutdown: Shutdown) -> io::Result<Watcher> {
         signal::watch(shutdown)
     }
-
-    // HTTP: graceful-hyper on hyper-util's executor, or nothing without the feature.
-    #[cfg(any(feature = "http1", feature = "http2"))]
-    type Http = crate::Http;
-
-    #[cfg(any(feature = "http1", feature = "http2"))]
-    fn http(&self) -> crate::Http {
-        crate::Http::new(TokioTimer, hyper_util::rt::TokioExecutor::new())
-    }
-
-    #[cfg(not(any(feature = "http1", feature = "http2")))]
-    type Http = ();
-
-    #[cfg(not(any(feature = "http1", feature = "http2")))]
-    fn http(&self) {}
 }

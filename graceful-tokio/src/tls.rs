@@ -2,8 +2,9 @@
 //! machine, with tokio's IO traits.
 //!
 //! Everything about TLS (the lazy handshake in the connection's task, its deadline, the
-//! counters, the `mid_handshake` flag graceful-hyper reads, close_notify on shutdown) is
-//! written once, in `graceful_core::tls`, over futures-io. This file is only tokio's glue:
+//! counters, the handshake's read-only view graceful-hyper reads on each `Conn`,
+//! close_notify on shutdown) is written once, in `graceful_core::tls`, over futures-io. This
+//! file is only tokio's glue:
 //!
 //! - [`Tokio`] is a [`TlsRuntime`]: tokio's clock, and [`FuturesIo`], a tokio socket seen
 //!   through futures-io. rustls hands it initialized buffers, so a read is a `ReadBuf` over

@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use graceful_tokio::{Deploy, Server};
+use graceful_tokio::{Conn, Deploy, Server};
 use rustix::process::Signal;
 use tokio::io::AsyncWriteExt;
 
@@ -43,12 +43,15 @@ fn child() {
                 return 1;
             }
         };
-        let serving = server.serve(listener, |mut stream, conn| async move {
-            conn.mark_active();
-            let pid = format!("{}\n", std::process::id());
-            let _ = stream.write_all(pid.as_bytes()).await;
-            conn.mark_idle();
-        });
+        let serving = server.serve(
+            listener,
+            |mut stream: tokio::net::TcpStream, conn: Conn| async move {
+                conn.mark_active();
+                let pid = format!("{}\n", std::process::id());
+                let _ = stream.write_all(pid.as_bytes()).await;
+                conn.mark_idle();
+            },
+        );
         println!("listening"); // the listener is bound or adopted; serving starts now
         let report = serving.await;
         eprintln!("report: {report}");

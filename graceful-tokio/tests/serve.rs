@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use graceful_tokio::{Listener, Outcome, Server, Timer, Tokio, TokioTimer};
+use graceful_tokio::{Conn, Listener, Outcome, Server, Timer, Tokio, TokioTimer};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -141,7 +141,7 @@ async fn the_drain_timeout_runs_on_paused_time() {
     let (listener, _calls) = Scripted::new([]);
     let server = Server::builder().signals(false).build().unwrap();
     let shutdown = server.shutdown();
-    let serving = tokio::spawn(server.serve(listener, |_, conn| async move {
+    let serving = tokio::spawn(server.serve(listener, |_, conn: Conn| async move {
         conn.mark_active();
         pending::<()>().await // work that never ends
     }));
@@ -198,16 +198,19 @@ async fn unix_sockets_are_served() {
     let listener = tokio::net::UnixListener::bind(&path).unwrap();
     let server = Server::builder().signals(false).build().unwrap();
     let shutdown = server.shutdown();
-    let serving = tokio::spawn(server.serve(listener, |stream, conn| async move {
-        let mut stream = BufReader::new(stream);
-        let mut line = String::new();
-        while stream.read_line(&mut line).await.is_ok_and(|n| n > 0) {
-            conn.mark_active();
-            let _ = stream.get_mut().write_all(line.as_bytes()).await;
-            conn.mark_idle();
-            line.clear();
-        }
-    }));
+    let serving = tokio::spawn(server.serve(
+        listener,
+        |stream: tokio::net::UnixStream, conn: Conn| async move {
+            let mut stream = BufReader::new(stream);
+            let mut line = String::new();
+            while stream.read_line(&mut line).await.is_ok_and(|n| n > 0) {
+                conn.mark_active();
+                let _ = stream.get_mut().write_all(line.as_bytes()).await;
+                conn.mark_idle();
+                line.clear();
+            }
+        },
+    ));
 
     let mut client = BufReader::new(tokio::net::UnixStream::connect(&path).await.unwrap());
     client

@@ -3,7 +3,6 @@
 //! shutdown, certificate reload.
 
 use std::io;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -118,7 +117,7 @@ async fn accept_does_not_wait_for_handshakes() {
     for _ in 0..3 {
         let (_client, stream) = setup.connect().await;
         assert!(stream.is_handshaking());
-        assert!(!stream.mid_handshake().load(Ordering::Acquire));
+        assert!(!stream.mid_handshake().is_under_way());
     }
     let counters = setup.listener.counters();
     assert_eq!((counters.completed(), counters.failed()), (0, 0));
@@ -133,10 +132,7 @@ async fn handshake_negotiates_h2_and_is_counted() {
         stream.handshake().await.map(|()| stream)
     });
     let (client, stream) = (client.unwrap(), served.unwrap());
-    assert!(
-        !stream.mid_handshake().load(Ordering::Acquire),
-        "lowered at the end"
-    );
+    assert!(!stream.mid_handshake().is_under_way(), "lowered at the end");
     let alpn = stream.connection().and_then(|conn| conn.alpn_protocol());
     assert_eq!(alpn, Some(&b"h2"[..]));
     assert_eq!(client.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
@@ -155,20 +151,14 @@ async fn a_stalled_handshake_ends_at_its_deadline() {
         let started = Instant::now();
         let first = tokio::time::timeout(Duration::from_millis(100), stream.handshake()).await;
         assert!(first.is_err(), "still handshaking");
-        assert!(
-            stream.mid_handshake().load(Ordering::Acquire),
-            "the client spoke"
-        );
+        assert!(stream.mid_handshake().is_under_way(), "the client spoke");
         let error = stream.handshake().await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
         assert_eq!(
             started.elapsed(),
             timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT)
         );
-        assert!(
-            !stream.mid_handshake().load(Ordering::Acquire),
-            "lowered at the end"
-        );
+        assert!(!stream.mid_handshake().is_under_way(), "lowered at the end");
         let counters = setup.listener.counters();
         assert_eq!((counters.timed_out(), counters.failed()), (1, 0));
         // The stream stays failed.

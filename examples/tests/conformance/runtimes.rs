@@ -47,7 +47,7 @@ async fn serve_tokio(settings: Settings, started: Started) {
         .build()
         .expect("valid settings");
     let shutdown = server.shutdown();
-    let serving = server.serve(listener, |io, conn| {
+    let serving = server.serve(listener, |io: tokio::net::TcpStream, conn| {
         line::serve(io.compat(), conn, TokioTimer)
     });
     started.serve(settings, addr, shutdown, serving).await;

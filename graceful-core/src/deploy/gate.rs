@@ -1,6 +1,7 @@
 //! The gate between a deploying server's listener and its serve loop, closed on a
 //! hand-over so that the old process accepts nothing more from the socket it now shares
-//! with its successor.
+//! with its successor. The serve loop polls it before each accept through the deploy's
+//! extension (`Extension::poll_accept`).
 //!
 //! # Invariants
 //!
@@ -17,19 +18,16 @@
 //! would have served. Closing the gate first, and waiting until the loop has been parked
 //! by it, leaves the queue to the new process.
 
-use std::future::Future;
-use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
 
-use crate::serve::{Listener, SocketOptions};
 use crate::Timer;
 
-/// Shared by a [`Gated`] listener and the deploy machinery that closes it.
+/// Shared by the deploy's extension, which the serve loop polls before each accept, and the
+/// deploy machinery that closes it.
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
     closed: AtomicBool,
@@ -40,7 +38,7 @@ pub(crate) struct Gate {
 
 impl Gate {
     /// Ready while the gate is open; once closed, pending for good.
-    fn poll_open(&self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_open(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.waker.register(cx.waker());
         if self.closed.load(Ordering::SeqCst) {
             self.parked.store(true, Ordering::SeqCst);
@@ -69,68 +67,21 @@ impl Gate {
     }
 }
 
-/// A listener behind a deploying server's [`Gate`], or behind none.
-#[derive(Debug)]
-pub(crate) struct Gated<L> {
-    inner: L,
-    gate: Option<Arc<Gate>>,
-}
-
-impl<L> Gated<L> {
-    pub(crate) fn new(inner: L, gate: Option<Arc<Gate>>) -> Gated<L> {
-        Gated { inner, gate }
-    }
-}
-
-impl<R, L: Listener<R>> Listener<R> for Gated<L> {
-    type Io = L::Io;
-
-    async fn accept(&mut self) -> io::Result<L::Io> {
-        let Gated { inner, gate } = self;
-        let Some(gate) = gate else {
-            return inner.accept().await;
-        };
-        let mut accept = std::pin::pin!(inner.accept());
-        std::future::poll_fn(|cx| {
-            std::task::ready!(gate.poll_open(cx));
-            accept.as_mut().poll(cx)
-        })
-        .await
-    }
-
-    fn configure(io: &L::Io, options: &SocketOptions) -> io::Result<()> {
-        L::configure(io, options)
-    }
-
-    fn handshake(io: &L::Io) -> Option<Arc<AtomicBool>> {
-        L::handshake(io)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ManualTimer;
     use futures::FutureExt;
+    use std::task::Waker;
 
-    /// A listener with a connection always waiting.
-    struct Queued(u32);
-
-    impl<R> Listener<R> for Queued {
-        type Io = u32;
-
-        async fn accept(&mut self) -> io::Result<u32> {
-            self.0 += 1;
-            Ok(self.0)
-        }
+    fn poll_open(gate: &Gate) -> Poll<()> {
+        gate.poll_open(&mut Context::from_waker(Waker::noop()))
     }
 
     #[test]
-    fn a_closed_gate_accepts_nothing_more_and_says_it_parked_the_loop() {
-        let gate = Arc::new(Gate::default());
-        let mut listener = Gated::new(Queued(0), Some(gate.clone()));
-        let accepted = Listener::<()>::accept(&mut listener).now_or_never();
-        assert_eq!(accepted.unwrap().unwrap(), 1);
+    fn a_closed_gate_holds_the_accept_back_and_says_it_parked_the_loop() {
+        let gate = Gate::default();
+        assert!(poll_open(&gate).is_ready());
         assert!(!gate.parked());
 
         let timer = ManualTimer::new();
@@ -139,10 +90,9 @@ mod tests {
             close.as_mut().now_or_never().is_none(),
             "waits for the loop"
         );
-        let mut accept = Box::pin(Listener::<()>::accept(&mut listener));
         assert!(
-            accept.as_mut().now_or_never().is_none(),
-            "a queued connection is left"
+            poll_open(&gate).is_pending(),
+            "no accept past a closed gate"
         );
         assert!(gate.parked(), "the loop is parked on the gate");
         timer.advance(Duration::from_millis(1));
@@ -150,11 +100,7 @@ mod tests {
             close.now_or_never().is_some(),
             "and the close returns at its next look"
         );
-        assert!(accept.now_or_never().is_none(), "the gate stays closed");
-        assert_eq!(
-            listener.inner.0, 1,
-            "the inner listener was not asked again"
-        );
+        assert!(poll_open(&gate).is_pending(), "the gate stays closed");
     }
 
     #[test]
@@ -169,14 +115,5 @@ mod tests {
         }
         timer.advance(Duration::from_millis(1));
         assert!(close.now_or_never().is_some(), "a second on the timer");
-    }
-
-    #[test]
-    fn no_gate_is_the_listener_itself() {
-        let mut listener = Gated::new(Queued(0), None);
-        for expected in 1..=3 {
-            let accepted = Listener::<()>::accept(&mut listener).now_or_never();
-            assert_eq!(accepted.unwrap().unwrap(), expected);
-        }
     }
 }

@@ -14,7 +14,8 @@
 //! ```text
 //! let server = graceful_tokio::Server::builder().deploy(Deploy::new()).build()?;
 //! let listener = server.listen("0.0.0.0:3000")?;
-//! let report = server.serve_http(listener, service).await;
+//! let http = Http::new(server.runtime()); // graceful-hyper's HTTP settings
+//! let report = server.serve(listener, http.service(service)).await;
 //! ```
 //!
 //! The runtime-specific part (the runtime's listener type, the restart signal) is
@@ -41,14 +42,13 @@ pub mod notify;
 pub mod restart;
 mod runtime;
 mod serve;
+mod server;
 
-pub(crate) use self::gate::Gated;
 pub use self::listenfd::{adopt_tcp_listeners, AdoptError, Adopted};
 pub use self::notify::{draining_status, Monitor, Notifier};
 pub use self::restart::{Handover, RestartError, Restarter};
 pub use self::runtime::{DeployRuntime, RestartSignal, SignalStream};
 pub use self::serve::Deploy;
-pub(crate) use self::serve::{bind, Deploying, RestartSignals};
 
 /// Set by a restarting parent in its child's environment: the parent's process id. With
 /// `LISTEN_PID` unset, the child adopts `LISTEN_FDS` only when this names its parent.

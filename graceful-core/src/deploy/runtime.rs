@@ -85,9 +85,7 @@ impl fmt::Display for RestartSignal {
 /// # struct Threads(ManualTimer);
 /// # impl Runtime for Threads {
 /// #     type Timer = ManualTimer;
-/// #     type Http = ();
 /// #     fn timer(&self) -> ManualTimer { self.0.clone() }
-/// #     fn http(&self) {}
 /// #     fn spawn(&self, task: ConnectionTask) { std::thread::spawn(move || futures::executor::block_on(task)); }
 /// #     fn signals(&self, _: Shutdown) -> std::io::Result<Watcher> { Err(std::io::ErrorKind::Unsupported.into()) }
 /// # }

@@ -189,17 +189,13 @@ struct State {
     restarter: OnceLock<Restarter>,
     listened: AtomicBool,
     gate: Arc<Gate>,
-    /// The drain's timeout plus the drain delay, for the status lines.
-    drain_bound: Option<Duration>,
+    /// The drain's timeout plus the drain delay, for the status lines: set at build.
+    drain_bound: OnceLock<Option<Duration>>,
 }
 
 impl<R> Deploying<R> {
     /// The machinery for `settings`; the service manager's socket is read now.
-    pub(crate) fn new(
-        settings: Deploy,
-        signals: RestartSignals<R>,
-        drain_bound: Option<Duration>,
-    ) -> Deploying<R> {
+    pub(crate) fn new(settings: Deploy, signals: RestartSignals<R>) -> Deploying<R> {
         Deploying {
             state: Arc::new(State {
                 settings,
@@ -207,10 +203,16 @@ impl<R> Deploying<R> {
                 restarter: OnceLock::new(),
                 listened: AtomicBool::new(false),
                 gate: Arc::default(),
-                drain_bound,
+                drain_bound: OnceLock::new(),
             }),
             signals,
         }
+    }
+
+    /// Notes the drain's bound (the timeout plus the drain delay, or none) for the status
+    /// lines; the first call counts.
+    pub(crate) fn set_drain_bound(&self, bound: Option<Duration>) {
+        let _ = self.state.drain_bound.set(bound);
     }
 
     /// The shutdown-initiated hook: `STOPPING=1`, and the restarter's copies of the
@@ -225,9 +227,9 @@ impl<R> Deploying<R> {
         }
     }
 
-    /// The gate to put in front of the served listener.
-    pub(crate) fn gate(&self) -> Arc<Gate> {
-        self.state.gate.clone()
+    /// The hand-over's gate in front of the served listener.
+    pub(crate) fn gate(&self) -> &Gate {
+        &self.state.gate
     }
 
     /// The listener to serve: the inherited one, or `addr` bound, made the runtime's by
@@ -320,7 +322,7 @@ impl<R> Deploying<R> {
                 state.notifier.ready();
             }
             let monitor = Monitor::new(state.notifier.clone(), shutdown.clone(), timer.clone())
-                .drain_bound(state.drain_bound)
+                .drain_bound(state.drain_bound.get().copied().flatten())
                 .run();
             let restarts = restart_on(state, signals, shutdown, timer);
             // The monitor ends with the shutdown; the restarts never do by themselves.

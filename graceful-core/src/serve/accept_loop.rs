@@ -13,10 +13,13 @@
 //!   queued stays in the kernel, for a hot restart's new process to take), and the listener
 //!   is dropped as soon as the loop ends, so new connections are refused from then on. A
 //!   connection accepted after the stop is dropped unserved.
-//! - A connection task is its handler raced against [`Conn::killed`]; a panic in it (or in
-//!   the handler call itself) is caught and logged: it neither takes the server down (some
+//! - A connection task is its handler raced against [`Conn::killed`](crate::Conn::killed) (unless the handler's
+//!   future ends on the kill by itself, [`Handler::ENDS_ON_KILL`]); a panic in it (or in the
+//!   handler call itself) is caught and logged: it neither takes the server down (some
 //!   executors abort the process on a panicking task) nor leaks the connection, whose `Conn`
 //!   is dropped with the handler's future.
+//! - Each connection's [`Conn`](crate::Conn) carries its listener's [`Handshake`](crate::Handshake), if
+//!   any, before the handler sees it.
 //! - Accept errors never end the loop nor make it spin (see `accept_error`).
 
 use std::convert::Infallible;
@@ -30,8 +33,8 @@ use std::sync::Arc;
 use futures_util::future::{join, join_all, pending, select, Either};
 
 use crate::serve::accept_error::{classify, AcceptErrorKind, Backoff};
-use crate::serve::{Listener, SocketOptions};
-use crate::{Acceptor, Conn, Graceful, Killed, ShutdownReport, Timer};
+use crate::serve::{Handler, Listener, SocketOptions};
+use crate::{Acceptor, Graceful, Killed, ShutdownReport, Timer};
 
 /// A connection's task, as handed to the spawn function: the handler's future, raced against
 /// the kill, with its panics caught. It ends on its own; the spawner may detach it.
@@ -51,7 +54,6 @@ pub(crate) struct Setup {
     timer: Arc<dyn Timer>,
     spawn: Spawn,
     watchers: Vec<Watcher>,
-    watch_kill: bool,
 }
 
 impl Setup {
@@ -68,16 +70,7 @@ impl Setup {
             timer: Arc::new(timer),
             spawn: Arc::new(spawn),
             watchers: Vec::new(),
-            watch_kill: true,
         }
-    }
-
-    /// Whether each connection's task polls its kill beside the handler and drops the
-    /// handler's future on it (the default), or leaves that to the handler (one that looks
-    /// at the kill itself, [`ServeHttp::ANSWERS_KILL`](crate::serve::ServeHttp::ANSWERS_KILL)).
-    pub(crate) fn watch_kill(mut self, watch_kill: bool) -> Setup {
-        self.watch_kill = watch_kill;
-        self
     }
 
     /// The options set on every accepted socket, through [`Listener::configure`].
@@ -90,8 +83,15 @@ impl Setup {
     /// signal handler forwarding to [`Shutdown::signal`](crate::Shutdown::signal), a user's
     /// trigger calling [`Shutdown::stop`](crate::Shutdown::stop). May be called more than
     /// once.
+    #[cfg(test)]
     pub(crate) fn watch(mut self, watcher: impl Future<Output = ()> + Send + 'static) -> Setup {
         self.watchers.push(Box::pin(watcher));
+        self
+    }
+
+    /// [`watch`](Setup::watch) for each of `watchers`.
+    pub(crate) fn watch_all(mut self, watchers: Vec<Watcher>) -> Setup {
+        self.watchers.extend(watchers);
         self
     }
 }
@@ -109,14 +109,15 @@ impl fmt::Debug for Setup {
 /// written once, for every runtime.
 ///
 /// It accepts under the listen limit, sets the [`SocketOptions`] on each accepted socket,
-/// and spawns `handler(io, conn)` for it as a [`ConnectionTask`] (raced against
-/// [`Conn::killed`], panics caught and logged with `tracing`). Meanwhile it drives
+/// and spawns `handler.call(io, conn)` for it as a [`ConnectionTask`] (raced against
+/// [`Conn::killed`](crate::Conn::killed) unless [`Handler::ENDS_ON_KILL`], panics caught and logged with
+/// `tracing`). Meanwhile it drives
 /// [`Graceful::run`] and the [watchers](Setup::watch). Accept errors never end it: errors
 /// about one connection are skipped, others back off from 5 ms, doubling up to 1 s, on the
 /// setup's timer.
 ///
 /// Dropping the future before it resolves kills every connection left.
-pub(crate) async fn serve<R, L, H, F>(
+pub(crate) async fn serve<R, L, H>(
     graceful: Graceful,
     listener: L,
     handler: H,
@@ -124,24 +125,21 @@ pub(crate) async fn serve<R, L, H, F>(
 ) -> ShutdownReport
 where
     L: Listener<R>,
-    H: Fn(L::Io, Conn) -> F + Send + Sync + 'static,
-    F: Future<Output = ()> + Send + 'static,
+    H: Handler<L::Io>,
 {
     let Setup {
         options,
         timer,
         spawn,
         watchers,
-        watch_kill,
     } = setup;
     let accepting = AcceptLoop {
         acceptor: graceful.acceptor(),
         options,
         timer,
         spawn,
-        watch_kill,
     }
-    .run::<R, L, H, F>(listener, handler);
+    .run::<R, L, H>(listener, handler);
     // The coarse clock `mark_idle` stamps from, for as long as the server serves.
     let tick = graceful.tick();
     let serving = join(graceful.run(), accepting);
@@ -160,15 +158,13 @@ struct AcceptLoop {
     options: SocketOptions,
     timer: Arc<dyn Timer>,
     spawn: Spawn,
-    watch_kill: bool,
 }
 
 impl AcceptLoop {
-    async fn run<R, L, H, F>(self, mut listener: L, handler: H)
+    async fn run<R, L, H>(self, mut listener: L, handler: H)
     where
         L: Listener<R>,
-        H: Fn(L::Io, Conn) -> F,
-        F: Future<Output = ()> + Send + 'static,
+        H: Handler<L::Io>,
     {
         let acceptor = &self.acceptor;
         let mut backoff = Backoff::default();
@@ -197,9 +193,12 @@ impl AcceptLoop {
             if let Err(error) = L::configure(&io, &self.options) {
                 tracing::debug!(%error, "could not set socket options on an accepted connection");
             }
-            let conn = slot.register();
-            let killed = self.watch_kill.then(|| conn.killed());
-            match std::panic::catch_unwind(AssertUnwindSafe(|| handler(io, conn))) {
+            let mut conn = slot.register();
+            if let Some(handshake) = L::handshake(&io) {
+                conn.set_handshake(handshake);
+            }
+            let killed = (!H::ENDS_ON_KILL).then(|| conn.killed());
+            match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(io, conn))) {
                 Ok(work) => (self.spawn)(Box::pin(supervise(work, killed))),
                 Err(panic) => {
                     tracing::error!(
@@ -336,7 +335,7 @@ mod tests {
     use futures::task::LocalSpawnExt;
 
     use super::*;
-    use crate::{ManualTimer, Outcome, Shutdown};
+    use crate::{Conn, ManualTimer, Outcome, Shutdown};
 
     /// What `accept` does next.
     enum Step {
@@ -429,7 +428,7 @@ mod tests {
             });
             let graceful = self.graceful.take().unwrap();
             let report = self.report.clone();
-            let serving = serve::<(), _, _, _>(graceful, listener, handler, setup);
+            let serving = serve::<(), _, _>(graceful, listener, handler, setup);
             self.pool
                 .spawner()
                 .spawn_local(async move {
@@ -595,7 +594,7 @@ mod tests {
         });
         let graceful = server.graceful.take().unwrap();
         let report = server.report.clone();
-        let serving = serve::<(), _, _, _>(graceful, listener, |_, _conn| async {}, setup);
+        let serving = serve::<(), _, _>(graceful, listener, |_, _conn| async {}, setup);
         server
             .pool
             .spawner()

@@ -6,18 +6,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::serve::extension::Extension;
 use crate::serve::server::Server;
 use crate::serve::{Runtime, SocketOptions, Watcher};
 use crate::{Builder, ConfigError, ConnId, ConnState, Graceful};
 
-pub(super) type HttpConfig<R> =
-    Arc<dyn Fn(<R as Runtime>::Http) -> <R as Runtime>::Http + Send + Sync>;
-
-/// A [`Deploy`](crate::deploy::Deploy) setting and its runtime's signal hook.
-#[cfg(all(unix, feature = "deploy"))]
-type DeploySetting<R> = (crate::deploy::Deploy, crate::deploy::RestartSignals<R>);
-
-/// Settings for a [`Server`]: the shutdown's, the sockets', the signals' and HTTP's.
+/// Settings for a [`Server`]: the shutdown's, the sockets' and the signals'.
 ///
 /// Every setting has a default; [`build`](ServerBuilder::build) checks that they make sense
 /// together. With the defaults, [`Server::new`] needs no check at all.
@@ -31,9 +25,7 @@ type DeploySetting<R> = (crate::deploy::Deploy, crate::deploy::RestartSignals<R>
 /// # struct Threads(ManualTimer);
 /// # impl Runtime for Threads {
 /// #     type Timer = ManualTimer;
-/// #     type Http = ();
 /// #     fn timer(&self) -> ManualTimer { self.0.clone() }
-/// #     fn http(&self) {}
 /// #     fn spawn(&self, task: ConnectionTask) { std::thread::spawn(move || futures::executor::block_on(task)); }
 /// #     fn signals(&self, _: Shutdown) -> std::io::Result<Watcher> { Err(std::io::ErrorKind::Unsupported.into()) }
 /// # }
@@ -62,9 +54,7 @@ pub struct ServerBuilder<R: Runtime> {
     options: SocketOptions,
     signals: bool,
     triggers: Vec<Watcher>,
-    http: Option<HttpConfig<R>>,
-    #[cfg(all(unix, feature = "deploy"))]
-    deploy: Option<DeploySetting<R>>,
+    extension: Option<Arc<dyn Extension<R>>>,
 }
 
 impl<R: Runtime> ServerBuilder<R> {
@@ -75,10 +65,16 @@ impl<R: Runtime> ServerBuilder<R> {
             options: SocketOptions::default(),
             signals: true,
             triggers: Vec::new(),
-            http: None,
-            #[cfg(all(unix, feature = "deploy"))]
-            deploy: None,
+            extension: None,
         }
+    }
+
+    /// Rides `extension` along the server (a wing's setting, such as deploy's); replaces
+    /// one set before.
+    #[cfg_attr(not(all(unix, feature = "deploy")), allow(dead_code))]
+    pub(crate) fn extend(mut self, extension: Arc<dyn Extension<R>>) -> ServerBuilder<R> {
+        self.extension = Some(extension);
+        self
     }
 
     /// Serves on `runtime`: for instance graceful-smol's `Smol` with a spawner of another
@@ -264,10 +260,19 @@ impl<R: Runtime> ServerBuilder<R> {
         self
     }
 
-    /// Whether SIGINT and SIGTERM (Ctrl-C on Windows) stop the server while it serves: the
-    /// first starts a graceful shutdown, a second one while draining kills what is left.
-    /// Defaults to `true`; turn it off (Go's `NoSignalHandling`) to stop only through
-    /// [`Server::shutdown`] or [`shutdown_on`](ServerBuilder::shutdown_on).
+    /// Whether SIGINT and SIGTERM (Ctrl-C on Windows) stop the server: the first starts a
+    /// graceful shutdown, a second one while draining kills what is left. Defaults to `true`;
+    /// turn it off (Go's `NoSignalHandling`) to stop only through [`Server::shutdown`] or
+    /// [`shutdown_on`](ServerBuilder::shutdown_on).
+    ///
+    /// The handlers are registered when the server is built ([`build`](ServerBuilder::build),
+    /// [`Server::new`]), not when it starts serving: a signal that arrives in between waits
+    /// and stops the server as soon as it serves, however the application wraps its call to
+    /// [`Server::serve`] (an `async fn` that prints a line first, a task spawned later). From
+    /// the build on, the process no longer dies of these signals: build the server when you
+    /// are about to serve, and drop it to give up the handlers (the adapters register them
+    /// without their runtime's context: a server may be built before its runtime). A runtime
+    /// that cannot register them logs why, and its server serves without.
     ///
     /// # Examples
     ///
@@ -380,7 +385,7 @@ impl<R: Runtime> ServerBuilder<R> {
     ///
     /// ```
     /// # #[path = "doctest_runtime.rs"] mod rt;
-    /// use graceful_core::{ConnState, Server};
+    /// use graceful_core::{Conn, ConnState, Server};
     /// use rt::{Numbered, Threads};
     /// use std::sync::{Arc, Mutex};
     ///
@@ -391,7 +396,7 @@ impl<R: Runtime> ServerBuilder<R> {
     ///     .on_state_change(move |_, state| log.lock().unwrap().push(state))
     ///     .build()?;
     /// let shutdown = server.shutdown();
-    /// futures::executor::block_on(server.serve(Numbered::new(1), move |_, conn| {
+    /// futures::executor::block_on(server.serve(Numbered::new(1), move |_, conn: Conn| {
     ///     let shutdown = shutdown.clone();
     ///     async move {
     ///         conn.mark_active();
@@ -408,43 +413,6 @@ impl<R: Runtime> ServerBuilder<R> {
         observer: impl Fn(ConnId, ConnState) + Send + Sync + 'static,
     ) -> ServerBuilder<R> {
         self.core = self.core.on_state_change(observer);
-        self
-    }
-
-    /// Adjusts the HTTP settings that [`Server::serve_http`] uses, starting from their
-    /// defaults (for the adapters: graceful-hyper's `Http`, so protocols, header read
-    /// timeout, header grace and hyper's own HTTP/1 and HTTP/2 options). Called again, the
-    /// adjustments add up.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[path = "doctest_runtime.rs"] mod rt;
-    /// use graceful_core::Server;
-    /// use rt::{Numbered, Threads};
-    /// use std::sync::{Arc, Mutex};
-    ///
-    /// // The doc runtime's HTTP setting is its greeting; an adapter's is graceful-hyper's `Http`:
-    /// // `graceful_tokio::Server::builder().http(|http| http.header_grace(Duration::from_secs(2)))`.
-    /// let server = Server::<Threads>::builder()
-    ///     .signals(false)
-    ///     .http(|greeting| greeting + ", world")
-    ///     .build()?;
-    /// let shutdown = server.shutdown();
-    /// let heard = Arc::new(Mutex::new(String::new()));
-    /// let log = heard.clone();
-    /// futures::executor::block_on(server.serve_http(Numbered::new(1), move |_, greeting: &str| {
-    ///     log.lock().unwrap().push_str(greeting);
-    ///     shutdown.stop();
-    /// }));
-    /// assert_eq!(*heard.lock().unwrap(), "hello, world");
-    /// # Ok::<(), graceful_core::ConfigError>(())
-    /// ```
-    pub fn http(mut self, adjust: impl Fn(R::Http) -> R::Http + Send + Sync + 'static) -> Self {
-        self.http = Some(match self.http.take() {
-            None => Arc::new(adjust),
-            Some(before) => Arc::new(move |http| adjust(before(http))),
-        });
         self
     }
 
@@ -470,92 +438,61 @@ impl<R: Runtime> ServerBuilder<R> {
     /// A zero listen limit, a zero timeout, a timeout or quiet period over
     /// [`MAX_DURATION`](crate::MAX_DURATION), or a quiet period not shorter than the
     /// timeout: see [`ConfigError`].
-    // `mut` for the deploy setting, which adds its shutdown hook.
-    #[cfg_attr(not(all(unix, feature = "deploy")), allow(unused_mut))]
+    ///
+    /// # Signals
+    ///
+    /// With [`signals`](ServerBuilder::signals) on (the default), the shutdown signals are
+    /// registered here, when the server is built: see [`signals`](ServerBuilder::signals).
     pub fn build(mut self) -> Result<Server<R>, ConfigError> {
-        #[cfg(all(unix, feature = "deploy"))]
-        let deploy = self.take_deploy();
-        let graceful = self.core.build(self.runtime.timer())?;
-        Ok(Server {
-            graceful,
-            runtime: self.runtime,
-            options: self.options,
-            signals: self.signals,
-            triggers: self.triggers,
-            http: self.http,
-            #[cfg(all(unix, feature = "deploy"))]
-            deploy,
-        })
+        let settings = self.settings();
+        let graceful = settings.build(self.runtime.timer())?;
+        Ok(self.finish(graceful))
     }
 
-    /// The deploy machinery, if asked for, with its shutdown hook run before the user's.
-    #[cfg(all(unix, feature = "deploy"))]
-    fn take_deploy(&mut self) -> Option<crate::deploy::Deploying<R>> {
-        let (settings, signals) = self.deploy.take()?;
-        let bound =
-            (self.core.timeout).map(|timeout| timeout.saturating_add(self.core.drain_delay));
-        let deploying = crate::deploy::Deploying::new(settings, signals, bound);
-        let hook = deploying.on_shutdown();
-        let user = self.core.on_shutdown.take();
+    /// The shutdown's settings, with the extension's additions.
+    fn settings(&mut self) -> Builder {
         let core = std::mem::replace(&mut self.core, Graceful::builder());
-        self.core = core.on_shutdown(move || {
-            hook();
-            if let Some(user) = &user {
-                user();
-            }
-        });
-        Some(deploying)
+        match &self.extension {
+            Some(extension) => extension.settle(core),
+            None => core,
+        }
     }
-}
 
-#[cfg(all(unix, feature = "deploy"))]
-#[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
-impl<R: crate::deploy::DeployRuntime> ServerBuilder<R> {
-    /// Zero-downtime deploys: socket activation, `sd_notify`, and hot restart on SIGHUP
-    /// (see [`Deploy`](crate::deploy::Deploy) for what each does and how to set it). Take
-    /// the listener from [`Server::listen`]: it is the inherited socket when there is one,
-    /// and the one a hot restart hands over. Off by default.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use graceful_core::serve::{ConnectionTask, Listener, Runtime, Watcher};
-    /// # use graceful_core::deploy::{DeployRuntime, SignalStream};
-    /// # use graceful_core::{ManualTimer, Shutdown};
-    /// # #[derive(Clone, Debug, Default)]
-    /// # struct Threads(ManualTimer);
-    /// # impl Runtime for Threads {
-    /// #     type Timer = ManualTimer;
-    /// #     type Http = ();
-    /// #     fn timer(&self) -> ManualTimer { self.0.clone() }
-    /// #     fn http(&self) {}
-    /// #     fn spawn(&self, task: ConnectionTask) { std::thread::spawn(move || futures::executor::block_on(task)); }
-    /// #     fn signals(&self, _: Shutdown) -> std::io::Result<Watcher> { Err(std::io::ErrorKind::Unsupported.into()) }
-    /// # }
-    /// # struct Blocking(std::net::TcpListener);
-    /// # impl Listener<Threads> for Blocking {
-    /// #     type Io = std::net::TcpStream;
-    /// #     async fn accept(&mut self) -> std::io::Result<std::net::TcpStream> { self.0.accept().map(|(s, _)| s) }
-    /// # }
-    /// # impl DeployRuntime for Threads {
-    /// #     type TcpListener = Blocking;
-    /// #     fn tcp_listener(&self, l: std::net::TcpListener) -> std::io::Result<Blocking> { Ok(Blocking(l)) }
-    /// #     fn restart_signals(&self, _: graceful_core::deploy::RestartSignal) -> std::io::Result<SignalStream> { Err(std::io::ErrorKind::Unsupported.into()) }
-    /// # }
-    /// use graceful_core::deploy::{Deploy, RestartSignal};
-    /// use graceful_core::Server;
-    /// use std::time::Duration;
-    ///
-    /// // graceful_tokio::Server::builder() or graceful_smol::Server::builder() alike:
-    /// let server = Server::<Threads>::builder()
-    ///     .deploy(Deploy::new().restart_on(RestartSignal::User2).restart_timeout(Duration::from_secs(30)))
-    ///     .build()?;
-    /// # drop(server);
-    /// # Ok::<(), graceful_core::ConfigError>(())
-    /// ```
-    pub fn deploy(mut self, deploy: crate::deploy::Deploy) -> ServerBuilder<R> {
-        self.deploy = Some((deploy, R::restart_signals));
-        self
+    /// The server around `graceful`: the watchers registered now (triggers, signals, the
+    /// extension's).
+    fn finish(self, graceful: Graceful) -> Server<R> {
+        let ServerBuilder {
+            runtime,
+            core: _,
+            options,
+            signals,
+            triggers,
+            extension,
+        } = self;
+        let mut watchers = Vec::with_capacity(triggers.len() + 2);
+        for trigger in triggers {
+            let shutdown = graceful.shutdown();
+            watchers.push(Box::pin(async move {
+                trigger.await;
+                shutdown.stop();
+            }) as Watcher);
+        }
+        if signals {
+            match runtime.signals(graceful.shutdown()) {
+                Ok(watcher) => watchers.push(watcher),
+                Err(error) => tracing::error!(%error, "cannot handle signals; serving without"),
+            }
+        }
+        if let Some(extension) = &extension {
+            watchers.push(extension.watch(&runtime, graceful.shutdown()));
+        }
+        Server {
+            graceful,
+            runtime,
+            options,
+            watchers,
+            extension,
+        }
     }
 }
 
@@ -574,26 +511,16 @@ impl<R: Runtime> fmt::Debug for ServerBuilder<R> {
             .field("options", &self.options)
             .field("signals", &self.signals)
             .field("triggers", &self.triggers.len())
-            .field("http", &self.http.is_some());
-        #[cfg(all(unix, feature = "deploy"))]
-        debug.field("deploy", &self.deploy.as_ref().map(|(deploy, _)| deploy));
+            .field("extension", &self.extension);
         debug.finish()
     }
 }
 
 impl<R: Runtime> ServerBuilder<R> {
     /// Builds settings known to be valid (the defaults) without checking them again.
-    pub(super) fn build_valid(self) -> Server<R> {
-        let graceful = self.core.build_valid(self.runtime.timer());
-        Server {
-            graceful,
-            runtime: self.runtime,
-            options: self.options,
-            signals: self.signals,
-            triggers: self.triggers,
-            http: self.http,
-            #[cfg(all(unix, feature = "deploy"))]
-            deploy: None,
-        }
+    pub(super) fn build_valid(mut self) -> Server<R> {
+        let settings = self.settings();
+        let graceful = settings.build_valid(self.runtime.timer());
+        self.finish(graceful)
     }
 }

@@ -6,10 +6,9 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use crate::serve::SocketOptions;
+use crate::Handshake;
 
 /// A source of connections for [`Server::serve`](crate::Server::serve) on runtime `R`.
 ///
@@ -97,22 +96,23 @@ pub trait Listener<R>: Send + 'static {
         Ok(())
     }
 
-    /// For a connection that speaks a handshake before its protocol (TLS): a flag the IO
-    /// raises while the client is part way through it. A drain then gives the connection
-    /// the header grace to finish its handshake and first request, instead of closing it as
-    /// a silent one. The default, for sockets that start with the protocol: none.
+    /// For a connection that speaks a handshake before its protocol (TLS): a read-only view
+    /// of the flag the stream raises while its client is part way through it. The serve loop
+    /// attaches it to the connection's [`Conn`](crate::Conn) ([`Conn::handshake`](crate::Conn::handshake)):
+    /// a drain then gives the connection the header grace to finish its handshake and first
+    /// request, instead of closing it as a silent one. The default, for sockets that start
+    /// with the protocol: none.
     ///
     /// # Examples
     ///
     /// ```
     /// use graceful_core::serve::Listener;
+    /// use graceful_core::{Handshake, HandshakeFlag};
     /// use std::io;
-    /// use std::sync::atomic::AtomicBool;
-    /// use std::sync::Arc;
     ///
-    /// /// A stream that handshakes on its first reads, and says when it is part way through.
+    /// /// A stream that handshakes on its first reads, and raises its flag meanwhile.
     /// struct Handshaking {
-    ///     mid_handshake: Arc<AtomicBool>,
+    ///     flag: HandshakeFlag,
     /// }
     ///
     /// struct Acceptor;
@@ -121,16 +121,16 @@ pub trait Listener<R>: Send + 'static {
     ///     type Io = Handshaking;
     ///
     ///     async fn accept(&mut self) -> io::Result<Handshaking> {
-    ///         Ok(Handshaking { mid_handshake: Arc::new(AtomicBool::new(false)) })
+    ///         Ok(Handshaking { flag: HandshakeFlag::new() })
     ///     }
     ///
-    ///     fn handshake(stream: &Handshaking) -> Option<Arc<AtomicBool>> {
-    ///         Some(stream.mid_handshake.clone())
+    ///     fn handshake(stream: &Handshaking) -> Option<Handshake> {
+    ///         Some(stream.flag.handshake()) // read only: the stream alone writes the flag
     ///     }
     /// }
     /// # let _ = Acceptor;
     /// ```
-    fn handshake(io: &Self::Io) -> Option<Arc<AtomicBool>> {
+    fn handshake(io: &Self::Io) -> Option<Handshake> {
         let _ = io;
         None
     }

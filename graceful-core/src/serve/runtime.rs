@@ -1,23 +1,19 @@
 //! `Runtime`: what a server needs of an async runtime, in one small trait.
 //!
 //! graceful-core names no runtime. Everything runtime specific that a [`Server`] needs
-//! (the clock, spawning a connection's task, the shutdown signals, and the settings of the
-//! runtime's HTTP hook) comes through this trait, which each adapter implements once for a
-//! marker type of its own (`graceful_tokio::Tokio`, `graceful_smol::Smol`). That marker also
-//! parameterizes [`Listener`](crate::serve::Listener), so an adapter may implement the
+//! (the clock, spawning a connection's task, the shutdown signals) comes through this
+//! trait, which each adapter implements once for a marker type of its own
+//! (`graceful_tokio::Tokio`, `graceful_smol::Smol`). That marker also parameterizes [`Listener`](crate::serve::Listener), so an adapter may implement the
 //! core's trait for its runtime's listener types: the orphan rule is satisfied by the local
 //! marker.
 //!
 //! [`Server`]: crate::Server
 
 use std::fmt;
-use std::future::Future;
 use std::io;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use crate::serve::{ConnectionTask, Watcher};
-use crate::{Conn, Shutdown, Timer};
+use crate::{Shutdown, Timer};
 
 /// An async runtime, as a [`Server`](crate::Server) uses it.
 ///
@@ -37,13 +33,10 @@ use crate::{Conn, Shutdown, Timer};
 ///
 /// impl Runtime for Threads {
 ///     type Timer = ManualTimer;
-///     type Http = ();
 ///
 ///     fn timer(&self) -> ManualTimer {
 ///         self.0.clone()
 ///     }
-///
-///     fn http(&self) {}
 ///
 ///     fn spawn(&self, task: ConnectionTask) {
 ///         std::thread::spawn(move || futures::executor::block_on(task));
@@ -57,11 +50,6 @@ use crate::{Conn, Shutdown, Timer};
 pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
     /// The runtime's clock: the manager's deadlines and the accept loop's backoff run on it.
     type Timer: Timer + Clone;
-
-    /// The settings of the runtime's HTTP hook, reachable through
-    /// [`ServerBuilder::http`](crate::ServerBuilder::http): graceful-hyper's settings on the
-    /// runtime's timer and executor for the adapters, `()` for a runtime without one.
-    type Http: Clone + fmt::Debug + Send + Sync + 'static;
 
     /// The clock.
     ///
@@ -79,22 +67,9 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
     /// ```
     fn timer(&self) -> Self::Timer;
 
-    /// The HTTP settings with their defaults.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[path = "doctest_runtime.rs"] mod rt;
-    /// use graceful_core::serve::Runtime;
-    ///
-    /// // graceful-tokio's: `Tokio.http()` is graceful-hyper's `Http` on tokio; the doc runtime's
-    /// // HTTP setting is its greeting.
-    /// assert_eq!(rt::Threads::default().http(), "hello");
-    /// ```
-    fn http(&self) -> Self::Http;
-
-    /// Runs a connection's task in the background. The task ends on its own; it may be
-    /// detached.
+    /// Runs a task of the server in the background: a connection's, or one of its HTTP/2
+    /// streams (graceful-hyper's executor spawns through this). The task ends on its own; it
+    /// may be detached.
     ///
     /// # Examples
     ///
@@ -115,6 +90,13 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
     /// returns the future that forwards each one to [`Shutdown::signal`] for as long as the
     /// server serves.
     ///
+    /// A server calls it when it is built ([`Server::new`](crate::Server::new),
+    /// [`ServerBuilder::build`](crate::ServerBuilder::build)), which may be outside the
+    /// runtime, and polls the future only once it serves, inside the runtime: the
+    /// registration must not need the runtime's context, and a signal that arrives in between
+    /// must wait in the registration until the future reads it. Then no signal sent after the
+    /// server is built is lost, however the application wraps its call to `serve`.
+    ///
     /// # Errors
     ///
     /// When the handlers cannot be registered; the server then serves without them.
@@ -133,53 +115,4 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
     /// # Ok::<(), graceful_core::ConfigError>(())
     /// ```
     fn signals(&self, shutdown: Shutdown) -> io::Result<Watcher>;
-}
-
-/// A runtime that can serve HTTP connections of type `Io` with the service `S`: what
-/// [`Server::serve_http`](crate::Server::serve_http) asks of its runtime.
-///
-/// `M` tells apart the kinds of service a runtime accepts (a hyper service, a tower service)
-/// so that one method takes them all. The adapters implement it through graceful-hyper.
-pub trait ServeHttp<Io, S, M>: Runtime {
-    /// Whether the future of [`serve_connection`](ServeHttp::serve_connection) ends on its
-    /// own, at once, when its connection is killed ([`Conn::killed`]): it closes the
-    /// connection itself. Then the server does not also poll the kill beside it on every
-    /// wake of the connection's task. `false` unless an implementation says so; graceful-hyper's
-    /// says so (it looks at the kill first on every poll).
-    const ANSWERS_KILL: bool = false;
-
-    /// Serves one connection with `service`, reporting its states on `conn`, until it
-    /// closes. A connection that fails concerns only itself: errors are not returned.
-    /// `handshake` is the listener's [`Listener::handshake`](crate::serve::Listener::handshake)
-    /// flag for this connection, if it has one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[path = "doctest_runtime.rs"] mod rt;
-    /// use graceful_core::serve::ServeHttp;
-    /// use graceful_core::{ManualTimer, Graceful};
-    /// use rt::Threads;
-    ///
-    /// // What `Server::serve_http` does for each accepted connection:
-    /// let graceful = Graceful::builder().build(ManualTimer::new())?;
-    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
-    /// let service = |id: u32, greeting: &str| println!("{greeting}, connection {id}");
-    /// let serving = <Threads as ServeHttp<u32, _, ()>>::serve_connection(
-    ///     &"hello".to_string(),
-    ///     7,
-    ///     conn,
-    ///     &service,
-    ///     None,
-    /// );
-    /// futures::executor::block_on(serving);
-    /// # Ok::<(), graceful_core::ConfigError>(())
-    /// ```
-    fn serve_connection(
-        http: &Self::Http,
-        io: Io,
-        conn: Conn,
-        service: &S,
-        handshake: Option<Arc<AtomicBool>>,
-    ) -> impl Future<Output = ()> + Send + 'static + use<Self, Io, S, M>;
 }

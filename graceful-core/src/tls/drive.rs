@@ -3,20 +3,20 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{ready, Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 use rustls::ServerConnection;
 
-use crate::tls::stream::Handshake;
+use crate::tls::stream::HandshakeState;
+use crate::HandshakeFlag;
 
 /// Runs the handshake as far as the socket allows.
 pub(super) fn drive<IO: AsyncRead + AsyncWrite + Unpin>(
     io: &mut IO,
     tls: &mut ServerConnection,
-    handshake: &mut Handshake,
-    mid_handshake: &AtomicBool,
+    handshake: &mut HandshakeState,
+    mid_handshake: &HandshakeFlag,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {
     loop {
@@ -49,7 +49,7 @@ pub(super) fn drive<IO: AsyncRead + AsyncWrite + Unpin>(
                 Poll::Ready(Ok(_)) => {
                     if !handshake.seen {
                         handshake.seen = true;
-                        mid_handshake.store(true, Ordering::Release);
+                        mid_handshake.raise();
                     }
                     process(io, tls, cx)?;
                     read = true;

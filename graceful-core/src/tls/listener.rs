@@ -11,7 +11,7 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,23 +20,22 @@ use rustls::ServerConfig;
 
 use crate::serve::{Listener, SocketOptions};
 use crate::tls::TlsStream;
-use crate::Timer;
+use crate::{Handshake, Timer};
 
 /// How the handshakes of a TLS listener went, counted as they end. Cloning shares them.
 ///
 /// A handshake that fails (a plain-HTTP client on the TLS port, a garbage ClientHello, a
 /// client that rejects the certificate or leaves) or runs past the listener's deadline is
-/// logged at debug and counted here; the server goes on.
+/// logged at debug and counted here; the server goes on. Only the listener's streams count:
+/// the counts can be read, not written.
 ///
 /// # Examples
 ///
 /// ```
 /// use graceful_core::tls::TlsCounters;
 ///
-/// let counters = TlsCounters::default();
-/// counters.record_completed();
-/// counters.record_failed();
-/// assert_eq!((counters.completed(), counters.failed(), counters.timed_out()), (1, 1, 0));
+/// let counters = TlsCounters::default(); // or a listener's, `TlsListener::counters`
+/// assert_eq!((counters.completed(), counters.failed(), counters.timed_out()), (0, 0, 0));
 /// ```
 #[derive(Clone, Default)]
 pub struct TlsCounters {
@@ -57,8 +56,7 @@ impl TlsCounters {
     ///
     /// ```
     /// let counters = graceful_core::tls::TlsCounters::default();
-    /// counters.record_completed();
-    /// assert_eq!(counters.completed(), 1);
+    /// assert_eq!(counters.completed(), 0);
     /// ```
     pub fn completed(&self) -> u64 {
         self.inner.completed.load(Ordering::Relaxed)
@@ -70,8 +68,7 @@ impl TlsCounters {
     ///
     /// ```
     /// let counters = graceful_core::tls::TlsCounters::default();
-    /// counters.record_failed();
-    /// assert_eq!(counters.failed(), 1);
+    /// assert_eq!(counters.failed(), 0);
     /// ```
     pub fn failed(&self) -> u64 {
         self.inner.failed.load(Ordering::Relaxed)
@@ -83,52 +80,24 @@ impl TlsCounters {
     ///
     /// ```
     /// let counters = graceful_core::tls::TlsCounters::default();
-    /// counters.record_timed_out();
-    /// assert_eq!(counters.timed_out(), 1);
+    /// assert_eq!(counters.timed_out(), 0);
     /// ```
     pub fn timed_out(&self) -> u64 {
         self.inner.timed_out.load(Ordering::Relaxed)
     }
 
-    /// Counts a completed handshake (for listeners).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let counters = graceful_core::tls::TlsCounters::default();
-    /// let shared = counters.clone();
-    /// shared.record_completed();
-    /// assert_eq!(counters.completed(), 1, "clones share the counts");
-    /// ```
-    pub fn record_completed(&self) {
+    /// Counts a completed handshake.
+    pub(crate) fn record_completed(&self) {
         self.inner.completed.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a failed handshake (for listeners).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let counters = graceful_core::tls::TlsCounters::default();
-    /// let shared = counters.clone();
-    /// shared.record_failed();
-    /// assert_eq!(counters.failed(), 1, "clones share the counts");
-    /// ```
-    pub fn record_failed(&self) {
+    /// Counts a failed handshake.
+    pub(crate) fn record_failed(&self) {
         self.inner.failed.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a handshake past its deadline (for listeners).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let counters = graceful_core::tls::TlsCounters::default();
-    /// let shared = counters.clone();
-    /// shared.record_timed_out();
-    /// assert_eq!(counters.timed_out(), 1, "clones share the counts");
-    /// ```
-    pub fn record_timed_out(&self) {
+    /// Counts a handshake past its deadline.
+    pub(crate) fn record_timed_out(&self) {
         self.inner.timed_out.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -462,7 +431,7 @@ where
         L::configure(stream.get_ref().borrow(), options)
     }
 
-    fn handshake(io: &R::Stream) -> Option<Arc<AtomicBool>> {
+    fn handshake(io: &R::Stream) -> Option<Handshake> {
         let stream: &TlsStream<R::Io> = io.borrow();
         Some(stream.mid_handshake())
     }

@@ -23,7 +23,6 @@ use std::future::poll_fn;
 use std::io::{self, BufRead as _, IoSlice, Write};
 use std::mem;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -33,7 +32,7 @@ use rustls::{ServerConfig, ServerConnection};
 
 use crate::tls::drive::{drive, process, read_tls, write_all, write_tls};
 use crate::tls::TlsCounters;
-use crate::Sleep;
+use crate::{Handshake, HandshakeFlag, Sleep};
 
 /// A connection accepted by a [`TlsListener`](crate::tls::TlsListener): a futures-io stream
 /// that handshakes on first use.
@@ -74,17 +73,18 @@ pub struct TlsStream<IO> {
     /// task, graceful-hyper's) holds it, and rustls' 1.2 KB would be there each time.
     tls: Option<Box<ServerConnection>>,
     phase: Phase,
-    mid_handshake: Arc<AtomicBool>,
+    /// Raised while the client is part way through the handshake; the stream alone writes it.
+    mid_handshake: HandshakeFlag,
 }
 
 enum Phase {
-    Handshaking(Box<Handshake>),
+    Handshaking(Box<HandshakeState>),
     Ready(Ready),
     Failed(io::ErrorKind),
 }
 
 /// What only the handshake needs.
-pub(super) struct Handshake {
+pub(super) struct HandshakeState {
     config: Arc<ServerConfig>,
     deadline: Sleep,
     timeout: Duration,
@@ -121,7 +121,7 @@ impl<IO> TlsStream<IO> {
         TlsStream {
             io,
             tls: None,
-            phase: Phase::Handshaking(Box::new(Handshake {
+            phase: Phase::Handshaking(Box::new(HandshakeState {
                 config,
                 deadline,
                 timeout,
@@ -130,16 +130,17 @@ impl<IO> TlsStream<IO> {
                 eof: false,
                 need_flush: false,
             })),
-            mid_handshake: Arc::new(AtomicBool::new(false)),
+            mid_handshake: HandshakeFlag::new(),
         }
     }
 
-    /// Raised while the handshake is under way and the client has sent part of it; lowered
-    /// when the handshake ends, whichever way.
+    /// A read-only view of the handshake: under way while the client has sent part of it
+    /// and it has not ended, whichever way. Only the stream writes it.
     ///
-    /// For graceful-hyper (the listener hands it over as `Listener::handshake`): a drain
-    /// gives such a connection the header grace to finish its handshake and first request,
-    /// and closes one whose client sent nothing at once, as on plain TCP.
+    /// For graceful-hyper (the listener hands it over as `Listener::handshake`, and the serve
+    /// loop attaches it to the connection's `Conn`): a drain gives such a connection the
+    /// header grace to finish its handshake and first request, and closes one whose client
+    /// sent nothing at once, as on plain TCP.
     ///
     /// # Examples
     ///
@@ -148,14 +149,12 @@ impl<IO> TlsStream<IO> {
     /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     /// # let key = load_pem(made.cert.pem().as_bytes(), made.signing_key.serialize_pem().as_bytes())?;
     /// # let listener = TlsListener::new((), server_config(std::sync::Arc::new(CertResolver::new(key)), ALPN_H2_HTTP1)?);
-    /// use std::sync::atomic::Ordering;
-    ///
     /// let stream = listener.start(futures::io::Cursor::new(Vec::<u8>::new()), &graceful_core::ManualTimer::new());
-    /// assert!(!stream.mid_handshake().load(Ordering::Acquire), "the client sent nothing yet");
+    /// assert!(!stream.mid_handshake().is_under_way(), "the client sent nothing yet");
     /// # Ok::<(), graceful_core::tls::TlsError>(())
     /// ```
-    pub fn mid_handshake(&self) -> Arc<AtomicBool> {
-        self.mid_handshake.clone()
+    pub fn mid_handshake(&self) -> Handshake {
+        self.mid_handshake.handshake()
     }
 
     /// The TLS session, once the handshake is done (negotiated ALPN protocol, SNI, ...).
@@ -288,7 +287,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
 
     /// Leaves the handshake: counts it, logs a failure, frees what only the handshake needed.
     fn end(&mut self, end: End) -> io::Result<()> {
-        self.mid_handshake.store(false, Ordering::Release);
+        self.mid_handshake.lower();
         let Phase::Handshaking(handshake) =
             mem::replace(&mut self.phase, Phase::Ready(Ready::default()))
         else {
@@ -588,7 +587,7 @@ impl<IO> fmt::Debug for TlsStream<IO> {
         };
         f.debug_struct("TlsStream")
             .field("phase", &phase)
-            .field("mid_handshake", &self.mid_handshake.load(Ordering::Relaxed))
+            .field("mid_handshake", &self.mid_handshake)
             .finish_non_exhaustive()
     }
 }

@@ -5,7 +5,6 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice, Read, Write};
 use std::pin::{pin, Pin};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -240,19 +239,16 @@ fn a_handshake_negotiates_alpn_is_counted_and_frees_its_state() {
         poll_handshake(&mut stream).is_pending(),
         "nothing from the client yet"
     );
-    assert!(
-        !flag.load(Ordering::Acquire),
-        "silence is not a handshake under way"
-    );
+    assert!(!flag.is_under_way(), "silence is not a handshake under way");
     client.pump(); // the ClientHello
     assert!(
         poll_handshake(&mut stream).is_pending(),
         "waiting for the client's Finished"
     );
-    assert!(flag.load(Ordering::Acquire), "raised once the client spoke");
+    assert!(flag.is_under_way(), "raised once the client spoke");
 
     handshake(&mut stream, &mut client).unwrap();
-    assert!(!flag.load(Ordering::Acquire), "lowered at the end");
+    assert!(!flag.is_under_way(), "lowered at the end");
     assert!(!stream.is_handshaking());
     let alpn = stream.connection().and_then(|tls| tls.alpn_protocol());
     assert_eq!(alpn, Some(&b"h2"[..]));
@@ -271,10 +267,7 @@ fn a_stalled_handshake_ends_at_its_deadline_and_stays_failed() {
         let mut stream = setup.listener.start(server, &setup.timer);
         client.push(&half_hello(&setup.roots));
         assert!(poll_handshake(&mut stream).is_pending());
-        assert!(
-            stream.mid_handshake().load(Ordering::Acquire),
-            "the client spoke"
-        );
+        assert!(stream.mid_handshake().is_under_way(), "the client spoke");
 
         setup.timer.advance(timeout - Duration::from_millis(1));
         assert!(poll_handshake(&mut stream).is_pending(), "not yet");
@@ -283,7 +276,7 @@ fn a_stalled_handshake_ends_at_its_deadline_and_stays_failed() {
             panic!("the deadline passed");
         };
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-        assert!(!stream.mid_handshake().load(Ordering::Acquire), "lowered");
+        assert!(!stream.mid_handshake().is_under_way(), "lowered");
         let counters = setup.listener.counters();
         assert_eq!((counters.timed_out(), counters.failed()), (1, 0));
         // Failed for good: the rest of the hello changes nothing.
@@ -332,7 +325,7 @@ fn bad_input_fails_the_handshake_and_is_counted() {
     assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
     let counters = setup.listener.counters();
     assert_eq!((counters.failed(), counters.completed()), (2, 0));
-    assert!(!stream.mid_handshake().load(Ordering::Acquire));
+    assert!(!stream.mid_handshake().is_under_way());
 }
 
 #[test]
@@ -442,7 +435,7 @@ fn accepting_never_waits_for_a_handshake() {
         };
         assert!(stream.is_handshaking());
         let flag = <TlsListener<Queue> as Listener<Pipes>>::handshake(&stream);
-        assert!(!flag.unwrap().load(Ordering::Acquire));
+        assert!(!flag.unwrap().is_under_way());
         streams.push(stream);
     }
     assert_eq!(listener.counters().completed(), 0);

@@ -31,7 +31,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use graceful_core::{Graceful, Outcome, Shutdown, ShutdownReport, Sleep, Timer};
 use graceful_hyper::Http;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::time::Instant;
 
@@ -234,8 +234,8 @@ struct Seen {
     hyper_assertions: usize,
 }
 
-fn http(case: &Case) -> Http<TokioExecutor> {
-    let http = Http::new(TokioTimer::new(), TokioExecutor::new()).header_grace(case.header_grace);
+fn http(case: &Case) -> Http<graceful_tokio::Tokio> {
+    let http = Http::new(&graceful_tokio::Tokio).header_grace(case.header_grace);
     let http = match case.header_read_timeout {
         Some(timeout) => http.header_read_timeout(timeout),
         None => http.no_header_read_timeout(),

@@ -11,7 +11,7 @@ use graceful_hyper::{Http, Watch};
 use http::{Request, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -139,7 +139,7 @@ pub fn full(text: &'static str) -> Body {
 pub struct Server {
     pub shutdown: Shutdown,
     pub acceptor: graceful_core::Acceptor,
-    pub http: Http<TokioExecutor>,
+    pub http: Http<graceful_tokio::Tokio>,
     pub run: JoinHandle<ShutdownReport>,
     /// Feeds the `/stream` body; drop it to end the body.
     pub chunks: Option<mpsc::Sender<Bytes>>,
@@ -164,7 +164,7 @@ impl Server {
         Server {
             shutdown: graceful.shutdown(),
             acceptor: graceful.acceptor(),
-            http: Http::new(TokioTimer::new(), TokioExecutor::new()),
+            http: Http::new(&graceful_tokio::Tokio),
             run: tokio::spawn(graceful.run()),
             chunks: Some(chunks),
             chunks_rx: Arc::new(tokio::sync::Mutex::new(Some(rx))),
@@ -182,7 +182,7 @@ impl Server {
     }
 
     /// As [`connect`](Server::connect), with other hyper settings.
-    pub fn connect_with(&mut self, http: &Http<TokioExecutor>) -> DuplexStream {
+    pub fn connect_with(&mut self, http: &Http<graceful_tokio::Tokio>) -> DuplexStream {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let conn = self.acceptor.try_reserve().expect("accepting").register();
         self.ids.push(conn.id());

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use crate::common::{settle, since, Client, Server};
 
 /// A server whose connections may stay quiet for 2 s.
-fn two_seconds(server: &Server) -> graceful_hyper::Http<hyper_util::rt::TokioExecutor> {
+fn two_seconds(server: &Server) -> graceful_hyper::Http<graceful_tokio::Tokio> {
     server
         .http
         .clone()

@@ -72,10 +72,7 @@ async fn http2_prior_knowledge_is_served_if_compiled_in() {
 /// The default is every protocol compiled in: both (sniffed), or the one.
 #[test]
 fn the_default_is_what_was_compiled_in() {
-    let http = graceful_hyper::Http::new(
-        hyper_util::rt::TokioTimer::new(),
-        hyper_util::rt::TokioExecutor::new(),
-    );
+    let http = graceful_hyper::Http::new(&graceful_tokio::Tokio);
     let expected = match (HTTP1, HTTP2) {
         (true, true) => "Auto",
         (true, false) => "Http1",

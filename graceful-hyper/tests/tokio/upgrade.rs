@@ -93,10 +93,7 @@ async fn a_killed_upgrade_is_closed_at_the_socket_before_the_report_even_if_its_
         .unwrap();
     let (shutdown, acceptor) = (graceful.shutdown(), graceful.acceptor());
     let mut run = Box::pin(graceful.run());
-    let http = graceful_hyper::Http::new(
-        hyper_util::rt::TokioTimer::new(),
-        hyper_util::rt::TokioExecutor::new(),
-    );
+    let http = graceful_hyper::Http::new(&graceful_tokio::Tokio);
     let (upgrades_tx, mut upgrades) = tokio::sync::mpsc::unbounded_channel();
     let service = hyper::service::service_fn(move |mut req: http::Request<_>| {
         // Plain hyper: graceful-hyper tracks the upgrade all the same.

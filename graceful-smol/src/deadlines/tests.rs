@@ -175,56 +175,6 @@ fn a_past_deadline_is_ready_without_the_thread() {
 }
 
 #[test]
-fn a_reset_to_an_earlier_deadline_wakes_the_waiting_thread() {
-    let queue = Queue::start().expect("a timer thread");
-    let mut sleep = Deadline::new(queue, Instant::now() + Duration::from_secs(3600));
-    let (count, waker) = counter();
-    assert!(poll_with(&mut sleep, &waker).is_pending());
-    // Wait until the thread sleeps towards the hour (bounded), so that the reset must
-    // notify it.
-    let bound = Instant::now() + Duration::from_secs(10);
-    while !matches!(queue.lock().sleeping(), Sleeping::Until(_)) {
-        assert!(Instant::now() < bound, "the thread never waited");
-        std::thread::yield_now();
-    }
-    let soon = Instant::now() + Duration::from_millis(20);
-    sleep.reset(soon);
-    assert_eq!(queue.armed(), 1, "moved, not added");
-    // The waker kept through the reset is the one woken; then the sleep is done.
-    within(Duration::from_secs(10), async {
-        while woken(&count) == 0 {
-            async_io::Timer::after(Duration::from_millis(1)).await;
-        }
-    });
-    assert!(Instant::now() >= soon);
-    assert!(poll_with(&mut sleep, &waker).is_ready());
-}
-
-#[test]
-fn a_reset_after_firing_arms_again() {
-    let queue = Queue::start().expect("a timer thread");
-    let (count, waker) = counter();
-    let mut sleep = Deadline::new(queue, Instant::now() + Duration::from_millis(5));
-    assert!(poll_with(&mut sleep, &waker).is_pending());
-    within(Duration::from_secs(10), async {
-        while woken(&count) == 0 {
-            async_io::Timer::after(Duration::from_millis(1)).await;
-        }
-    });
-    // Fired but not polled since: a reset must put it back in the map.
-    let later = Instant::now() + Duration::from_millis(10);
-    sleep.reset(later);
-    assert_eq!(queue.armed(), 1);
-    within(Duration::from_secs(10), async {
-        while woken(&count) < 2 {
-            async_io::Timer::after(Duration::from_millis(1)).await;
-        }
-    });
-    assert!(Instant::now() >= later);
-    assert!(poll_with(&mut sleep, &waker).is_ready());
-}
-
-#[test]
 fn many_sleeps_each_fire_once() {
     let queue = Queue::start().expect("a timer thread");
     let start = Instant::now();

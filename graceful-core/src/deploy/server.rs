@@ -1,0 +1,156 @@
+//! Deploys as a setting of a [`Server`]: [`ServerBuilder::deploy`], [`Server::listen`], and
+//! the deploy's [`Extension`], the one hook by which `serve` runs the deploy machinery
+//! ([`Deploying`]) without naming it.
+//!
+//! # Invariants
+//!
+//! - The deploy's shutdown hook runs before the user's `on_shutdown` hook.
+//! - The restart signal is registered when the server is built, as the shutdown signals are.
+
+use std::any::Any;
+use std::io;
+use std::net::ToSocketAddrs;
+use std::task::{Context, Poll};
+
+use crate::deploy::serve::{bind, Deploying};
+use crate::deploy::{Deploy, DeployRuntime};
+use crate::serve::{Extension, Runtime, Watcher};
+use crate::{Builder, Server, ServerBuilder, Shutdown};
+
+#[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
+impl<R: DeployRuntime> ServerBuilder<R> {
+    /// Zero-downtime deploys: socket activation, `sd_notify`, and hot restart on SIGHUP
+    /// (see [`Deploy`](crate::deploy::Deploy) for what each does and how to set it). Take
+    /// the listener from [`Server::listen`](Server::listen): it is the inherited socket when there is one,
+    /// and the one a hot restart hands over. Off by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use graceful_core::serve::{ConnectionTask, Listener, Runtime, Watcher};
+    /// # use graceful_core::deploy::{DeployRuntime, SignalStream};
+    /// # use graceful_core::{ManualTimer, Shutdown};
+    /// # #[derive(Clone, Debug, Default)]
+    /// # struct Threads(ManualTimer);
+    /// # impl Runtime for Threads {
+    /// #     type Timer = ManualTimer;
+    /// #     fn timer(&self) -> ManualTimer { self.0.clone() }
+    /// #     fn spawn(&self, task: ConnectionTask) { std::thread::spawn(move || futures::executor::block_on(task)); }
+    /// #     fn signals(&self, _: Shutdown) -> std::io::Result<Watcher> { Err(std::io::ErrorKind::Unsupported.into()) }
+    /// # }
+    /// # struct Blocking(std::net::TcpListener);
+    /// # impl Listener<Threads> for Blocking {
+    /// #     type Io = std::net::TcpStream;
+    /// #     async fn accept(&mut self) -> std::io::Result<std::net::TcpStream> { self.0.accept().map(|(s, _)| s) }
+    /// # }
+    /// # impl DeployRuntime for Threads {
+    /// #     type TcpListener = Blocking;
+    /// #     fn tcp_listener(&self, l: std::net::TcpListener) -> std::io::Result<Blocking> { Ok(Blocking(l)) }
+    /// #     fn restart_signals(&self, _: graceful_core::deploy::RestartSignal) -> std::io::Result<SignalStream> { Err(std::io::ErrorKind::Unsupported.into()) }
+    /// # }
+    /// use graceful_core::deploy::{Deploy, RestartSignal};
+    /// use graceful_core::Server;
+    /// use std::time::Duration;
+    ///
+    /// // graceful_tokio::Server::builder() or graceful_smol::Server::builder() alike:
+    /// let server = Server::<Threads>::builder()
+    ///     .deploy(Deploy::new().restart_on(RestartSignal::User2).restart_timeout(Duration::from_secs(30)))
+    ///     .build()?;
+    /// # drop(server);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
+    pub fn deploy(self, deploy: Deploy) -> ServerBuilder<R> {
+        self.extend(std::sync::Arc::new(Deploying::new(
+            deploy,
+            R::restart_signals,
+        )))
+    }
+}
+
+#[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
+impl<R: DeployRuntime> Server<R> {
+    /// The listener to serve, as the runtime's TCP listener: with
+    /// [`deploy`](ServerBuilder::deploy), the listening socket this process inherited
+    /// (`LISTEN_FDS`: systemd socket activation, or a hot restart's hand-over) if any, else
+    /// `addr` bound; without, `addr` bound. Bound sockets have `SO_REUSEADDR` and a backlog
+    /// of 1024. Call it once, inside the runtime, and serve what it returns: a hot restart
+    /// hands this very socket on.
+    ///
+    /// # Errors
+    ///
+    /// When `addr` cannot be bound; when `LISTEN_FDS` is not a number or names anything but
+    /// one listening TCP socket (serving another socket than the one meant would be wrong
+    /// in silence: refuse to start); when called a second time on a deploying server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use graceful_core::serve::{ConnectionTask, Listener, Runtime, Watcher};
+    /// # use graceful_core::deploy::{DeployRuntime, SignalStream};
+    /// # use graceful_core::{ManualTimer, Shutdown};
+    /// # #[derive(Clone, Debug, Default)]
+    /// # struct Threads(ManualTimer);
+    /// # impl Runtime for Threads {
+    /// #     type Timer = ManualTimer;
+    /// #     fn timer(&self) -> ManualTimer { self.0.clone() }
+    /// #     fn spawn(&self, task: ConnectionTask) { std::thread::spawn(move || futures::executor::block_on(task)); }
+    /// #     fn signals(&self, _: Shutdown) -> std::io::Result<Watcher> { Err(std::io::ErrorKind::Unsupported.into()) }
+    /// # }
+    /// # struct Blocking(std::net::TcpListener);
+    /// # impl Listener<Threads> for Blocking {
+    /// #     type Io = std::net::TcpStream;
+    /// #     async fn accept(&mut self) -> std::io::Result<std::net::TcpStream> { self.0.accept().map(|(s, _)| s) }
+    /// # }
+    /// # impl DeployRuntime for Threads {
+    /// #     type TcpListener = Blocking;
+    /// #     fn tcp_listener(&self, l: std::net::TcpListener) -> std::io::Result<Blocking> { Ok(Blocking(l)) }
+    /// #     fn restart_signals(&self, _: graceful_core::deploy::RestartSignal) -> std::io::Result<SignalStream> { Err(std::io::ErrorKind::Unsupported.into()) }
+    /// # }
+    /// use graceful_core::deploy::Deploy;
+    /// use graceful_core::Server;
+    ///
+    /// let server = Server::<Threads>::builder().deploy(Deploy::new()).build()?;
+    /// // Not socket activated: the address is bound.
+    /// let listener = server.listen("127.0.0.1:0")?;
+    /// assert!(listener.0.local_addr()?.port() > 0);
+    /// assert!(server.listen("127.0.0.1:0").is_err(), "one listener per deploying server");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn listen(&self, addr: impl ToSocketAddrs) -> io::Result<R::TcpListener> {
+        let runtime = self.runtime();
+        let deploying = self
+            .extension()
+            .and_then(|extension| extension.as_any().downcast_ref::<Deploying<R>>());
+        match deploying {
+            Some(deploying) => deploying.listen(addr, |listener| runtime.tcp_listener(listener)),
+            None => runtime.tcp_listener(bind(addr)?),
+        }
+    }
+}
+
+impl<R: Runtime> Extension<R> for Deploying<R> {
+    fn settle(&self, mut settings: Builder) -> Builder {
+        let bound = (settings.timeout).map(|timeout| timeout.saturating_add(settings.drain_delay));
+        self.set_drain_bound(bound);
+        let hook = self.on_shutdown();
+        let user = settings.on_shutdown.take();
+        settings.on_shutdown(move || {
+            hook();
+            if let Some(user) = &user {
+                user();
+            }
+        })
+    }
+
+    fn watch(&self, runtime: &R, shutdown: Shutdown) -> Watcher {
+        Box::pin(Deploying::watch(self, runtime, shutdown, runtime.timer()))
+    }
+
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.gate().poll_open(cx)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

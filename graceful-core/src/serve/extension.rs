@@ -1,0 +1,153 @@
+//! The hook a wing of graceful-core (deploy) uses to ride along a server, known here only by
+//! its trait, so that `serve` never names the wing.
+//!
+//! A builder holds at most one [`Extension`]. The server asks it three things, at three
+//! moments: when it is built ([`settle`](Extension::settle) its shutdown settings,
+//! [`watch`](Extension::watch) what it must register now), and before each accept
+//! ([`poll_accept`](Extension::poll_accept), which may hold accepting back).
+//!
+//! # Invariants
+//!
+//! - A server without an extension pays nothing for the hook: no gate on its accepts.
+//! - An extension's watcher is registered when the server is built, as the signals are, and
+//!   polled beside the serve loop for as long as it serves.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::serve::{Listener, SocketOptions, Watcher};
+use crate::{Builder, Handshake, Shutdown};
+
+/// A wing's part in every server built with it (crate private: deploy implements it).
+pub(crate) trait Extension<R>: fmt::Debug + Send + Sync + 'static {
+    /// At build, before the shutdown's settings are built: adds to them what the wing needs
+    /// (a shutdown hook run before the user's), and reads what it must know of them.
+    fn settle(&self, settings: Builder) -> Builder;
+
+    /// At build, once the server's shutdown exists: registers what the wing watches now (its
+    /// signals), and returns the future the server polls beside its loop while it serves.
+    fn watch(&self, runtime: &R, shutdown: Shutdown) -> Watcher;
+
+    /// Polled before each accept while the server serves: `Pending` holds accepting back
+    /// (the waker is woken when it may go on).
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<()>;
+
+    /// The extension itself, for the wing's own methods on the server.
+    #[cfg_attr(not(all(unix, feature = "deploy")), allow(dead_code))]
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// The served listener, behind its server's extension if it has one.
+pub(crate) struct Gated<L, R> {
+    inner: L,
+    extension: Option<Arc<dyn Extension<R>>>,
+}
+
+impl<L, R> Gated<L, R> {
+    pub(crate) fn new(inner: L, extension: Option<Arc<dyn Extension<R>>>) -> Gated<L, R> {
+        Gated { inner, extension }
+    }
+
+    /// The listener inside.
+    #[cfg(test)]
+    pub(crate) fn get_ref(&self) -> &L {
+        &self.inner
+    }
+}
+
+impl<R: 'static, L: Listener<R>> Listener<R> for Gated<L, R> {
+    type Io = L::Io;
+
+    async fn accept(&mut self) -> io::Result<L::Io> {
+        let Gated { inner, extension } = self;
+        let Some(extension) = extension else {
+            return inner.accept().await;
+        };
+        let mut accept = std::pin::pin!(inner.accept());
+        std::future::poll_fn(|cx| {
+            std::task::ready!(extension.poll_accept(cx));
+            accept.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    fn configure(io: &L::Io, options: &SocketOptions) -> io::Result<()> {
+        L::configure(io, options)
+    }
+
+    fn handshake(io: &L::Io) -> Option<Handshake> {
+        L::handshake(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// A listener with a connection always waiting.
+    struct Queued(u32);
+
+    impl<R> Listener<R> for Queued {
+        type Io = u32;
+
+        async fn accept(&mut self) -> io::Result<u32> {
+            self.0 += 1;
+            Ok(self.0)
+        }
+    }
+
+    /// Holds accepting back while `closed`.
+    #[derive(Debug, Default)]
+    struct Hold {
+        closed: AtomicBool,
+    }
+
+    impl Extension<()> for Hold {
+        fn settle(&self, settings: Builder) -> Builder {
+            settings
+        }
+
+        fn watch(&self, _: &(), _: Shutdown) -> Watcher {
+            Box::pin(std::future::pending())
+        }
+
+        fn poll_accept(&self, _: &mut Context<'_>) -> Poll<()> {
+            match self.closed.load(Ordering::SeqCst) {
+                true => Poll::Pending,
+                false => Poll::Ready(()),
+            }
+        }
+
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+    }
+
+    #[test]
+    fn an_extension_holds_the_accept_back() {
+        let hold = Arc::new(Hold::default());
+        let mut listener = Gated::new(Queued(0), Some(hold.clone()));
+        let accepted = Listener::<()>::accept(&mut listener).now_or_never();
+        assert_eq!(accepted.unwrap().unwrap(), 1);
+        hold.closed.store(true, Ordering::SeqCst);
+        let accepted = Listener::<()>::accept(&mut listener).now_or_never();
+        assert!(accepted.is_none(), "held back");
+        assert_eq!(listener.get_ref().0, 1, "the inner listener was not asked");
+    }
+
+    #[test]
+    fn no_extension_is_the_listener_itself() {
+        let mut listener = Gated::<_, ()>::new(Queued(0), None);
+        for expected in 1..=3 {
+            let accepted = Listener::<()>::accept(&mut listener).now_or_never();
+            assert_eq!(accepted.unwrap().unwrap(), expected);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! No signal sent after the server is built is lost, however the application wraps its call
+//! to `serve`: this test binary, re-run as a child, builds the server before its runtime
+//! exists, then serves inside an `async fn` that prints a line and yields first; the test
+//! sends SIGTERM as soon as it reads the line, and the child must drain and exit 0 with its
+//! report (before the signals were registered at build, it died of the SIGTERM, exit 143).
+
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use graceful_tokio::{Conn, Server, ShutdownReport};
+use rustix::process::{kill_process, Pid, Signal};
+
+/// Set in the child's environment: serve.
+const CHILD: &str = "GRACEFUL_TOKIO_SIGNALS_CHILD";
+const LONG: Duration = Duration::from_secs(30);
+
+/// The application: wrapped in an `async fn` that says it listens, and yields, before it
+/// awaits `serve`.
+async fn app(server: Server) -> ShutdownReport {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    println!("listening");
+    tokio::task::yield_now().await;
+    server.serve(listener, |_, _conn: Conn| async {}).await
+}
+
+/// The server: plays it when re-run as a child.
+#[test]
+fn child() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let server = Server::new(); // the signals are registered here, outside any runtime
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let report = runtime.block_on(app(server));
+    eprintln!("report: {report}");
+    std::process::exit(0);
+}
+
+#[test]
+fn a_sigterm_as_soon_as_the_server_is_built_drains_it() {
+    for round in 0..20 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["child", "--exact", "--nocapture", "--test-threads", "1"])
+            .env(CHILD, "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (listening, heard) = mpsc::channel();
+        thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if line.ends_with("listening") {
+                    let _ = listening.send(());
+                }
+            }
+        });
+        heard
+            .recv_timeout(LONG)
+            .unwrap_or_else(|_| panic!("round {round}: the child never listened"));
+        let pid = Pid::from_raw(child.id() as i32).unwrap();
+        kill_process(pid, Signal::TERM).unwrap();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                start.elapsed() < LONG,
+                "round {round}: the child did not exit"
+            );
+            thread::sleep(Duration::from_millis(5));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(
+            status.success(),
+            "round {round}: {status}, stderr:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("report: drained"),
+            "round {round}: {stderr}"
+        );
+    }
+}
