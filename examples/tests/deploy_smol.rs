@@ -1,14 +1,8 @@
-//! Zero-downtime deploys of `hello_smol` (issue 12; see `deploy/mod.rs`).
+//! Zero-downtime deploys of `hello_smol` (see `deploy/mod.rs`).
 
 mod deploy;
 
-/// Plays the server when re-run as a child; does nothing otherwise.
-#[test]
-fn child() {
-    deploy::run_child(&[("hello_smol", |args| examples::hello_smol::main_with(args))]);
-}
-
-deploy_suite!(hello_smol:
+deploy::deploy_suite!(hello_smol:
     hot_restart_under_load,
     a_broken_binary_leaves_the_old_one_serving,
     socket_activation,

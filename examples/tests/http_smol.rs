@@ -1,18 +1,7 @@
 //! The HTTP examples on async-io runtimes, `hello_smol` and `hello_async_std`, against the
-//! behaviours of issue 4 (see `http/mod.rs`).
+//! behaviours every HTTP example shows (see `http/mod.rs`).
 
 mod http;
-
-/// Plays the server when re-run as a child; does nothing otherwise.
-#[test]
-fn child() {
-    http::run_child(&[
-        ("hello_smol", |args| examples::hello_smol::main_with(args)),
-        ("hello_async_std", |args| {
-            examples::hello_async_std::main_with(args)
-        }),
-    ]);
-}
 
 http::http_suite!(hello_smol:
     s1_idle_and_in_flight,

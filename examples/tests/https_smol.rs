@@ -1,18 +1,7 @@
-//! The HTTPS example on smol, `hello_tls_smol`, against the behaviours of issue 9 (see
-//! `https/mod.rs`).
+//! The HTTPS example on smol, `hello_tls_smol`, against the behaviours of the HTTPS
+//! suite (see `https/mod.rs`).
 
-#[allow(unused_macros, unused_imports)]
-// The HTTP suite's macro: this binary runs only HTTPS scenarios.
-mod http;
 mod https;
-
-/// Plays the server when re-run as a child; does nothing otherwise.
-#[test]
-fn child() {
-    http::run_child(&[("hello_tls_smol", |args| {
-        examples::hello_tls_smol::main_with(args)
-    })]);
-}
 
 https::https_suite!(hello_tls_smol:
     t1_curl_protocols,

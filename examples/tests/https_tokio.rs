@@ -1,16 +1,7 @@
-//! The HTTPS example on tokio, `hello_tls`, against the behaviours of issue 9 (see
-//! `https/mod.rs`).
+//! The HTTPS example on tokio, `hello_tls`, against the behaviours of the HTTPS
+//! suite (see `https/mod.rs`).
 
-#[allow(unused_macros, unused_imports)]
-// The HTTP suite's macro: this binary runs only HTTPS scenarios.
-mod http;
 mod https;
-
-/// Plays the server when re-run as a child; does nothing otherwise.
-#[test]
-fn child() {
-    http::run_child(&[("hello_tls", |args| examples::hello_tls::main_with(args))]);
-}
 
 https::https_suite!(hello_tls:
     t1_curl_protocols,

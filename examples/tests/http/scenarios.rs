@@ -1,5 +1,5 @@
-//! The behaviours issue 4 asks every HTTP example to show, one function each, run against
-//! the example named by the test.
+//! The behaviours every HTTP example shows, one function each, run against the example
+//! named by the test.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,8 +7,14 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::client::{refused, Conn, Failure};
-use super::{heavy, measured, raise_descriptor_limit, sleep_until, Server};
+use graceful_harness::http1::{refused, Conn, Failure};
+use graceful_harness::process::raise_descriptor_limit;
+use graceful_harness::{measured, one_at_a_time, Server};
+
+/// Sleeps until `at` (at once if it passed).
+fn sleep_until(at: Instant) {
+    thread::sleep(at.saturating_duration_since(Instant::now()));
+}
 
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -33,7 +39,7 @@ fn idle_conn(addr: SocketAddr) -> Conn {
 ///    at once; a new connection 200 ms after the signal is refused; the process exits once
 ///    the requests are answered.
 pub fn s1_idle_and_in_flight(example: &str) {
-    let mut server = Server::start(example, &[]);
+    let server = Server::start(example, &[]);
     let addr = server.addr;
     let mut idle: Vec<Conn> = (0..100).map(|_| idle_conn(addr)).collect();
     let started = Instant::now();
@@ -70,7 +76,7 @@ pub fn s1_idle_and_in_flight(example: &str) {
             "answered during the drain: `Connection: close`"
         );
     }
-    let exit = server.wait_exit(READ_TIMEOUT) - signaled;
+    let exit = server.wait_success(READ_TIMEOUT) - signaled;
 
     measured(
         example,
@@ -95,7 +101,7 @@ pub fn s1_idle_and_in_flight(example: &str) {
 /// 2. `--timeout 1` with `/sleep/10000` requests in flight: the process exits at the
 ///    timeout, the requests killed.
 pub fn s2_timeout_kills(example: &str) {
-    let mut server = Server::start(example, &["--timeout", "1"]);
+    let server = Server::start(example, &["--timeout", "1"]);
     let mut conns: Vec<Conn> = (0..5)
         .map(|_| {
             let mut conn = connect(server.addr);
@@ -106,7 +112,7 @@ pub fn s2_timeout_kills(example: &str) {
     thread::sleep(Duration::from_millis(200));
 
     let signaled = server.terminate();
-    let exit = server.wait_exit(READ_TIMEOUT) - signaled;
+    let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(example, "2", "exit after the signal (--timeout 1) in", exit);
     assert!(
         exit >= Duration::from_millis(950) && exit < Duration::from_secs(3),
@@ -125,7 +131,7 @@ pub fn s2_timeout_kills(example: &str) {
 /// 3. A second signal 300 ms after the first, with a 10 s request in flight and the default
 ///    30 s timeout: the process exits at once.
 pub fn s3_second_signal(example: &str) {
-    let mut server = Server::start(example, &[]);
+    let server = Server::start(example, &[]);
     let mut conn = connect(server.addr);
     conn.send_get("/sleep/10000").expect("send");
     thread::sleep(Duration::from_millis(200));
@@ -133,7 +139,7 @@ pub fn s3_second_signal(example: &str) {
     let first = server.terminate();
     sleep_until(first + Duration::from_millis(300));
     let second = server.terminate();
-    let exit = server.wait_exit(READ_TIMEOUT) - second;
+    let exit = server.wait_success(READ_TIMEOUT) - second;
     measured(example, "3", "exit after the second signal in", exit);
     assert!(exit < Duration::from_millis(1_500), "{exit:?}");
     assert!(
@@ -203,10 +209,10 @@ fn loop_client(addr: SocketAddr, signaled: &AtomicBool) -> Tally {
 /// 4. 16 keep-alive clients in a tight request loop, SIGTERM half way: zero lost requests,
 ///    and the process exits soon after the signal. Repeated 20 times.
 pub fn s4_keep_alive_loop_loses_nothing(example: &str) {
-    let _turn = heavy();
+    let _turn = one_at_a_time();
     let (mut worst_exit, mut answered, mut fresh_closed) = (Duration::ZERO, 0, 0);
     for round in 0..20 {
-        let mut server = Server::start(example, &[]);
+        let server = Server::start(example, &[]);
         let addr = server.addr;
         let signaled = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..16)
@@ -218,7 +224,7 @@ pub fn s4_keep_alive_loop_loses_nothing(example: &str) {
         thread::sleep(Duration::from_millis(150));
         signaled.store(true, Ordering::SeqCst);
         let at = server.terminate();
-        let exit = server.wait_exit(READ_TIMEOUT) - at;
+        let exit = server.wait_success(READ_TIMEOUT) - at;
         let mut losses = Vec::new();
         for client in clients {
             let tally = client.join().expect("a client thread panicked");
@@ -248,15 +254,15 @@ pub fn s4_keep_alive_loop_loses_nothing(example: &str) {
 /// 5. 5,000 idle keep-alive connections, quiet for longer than the quiet period: all closed
 ///    and the process gone soon after the signal.
 pub fn s5_five_thousand_idle(example: &str) {
-    let _turn = heavy();
+    let _turn = one_at_a_time();
     raise_descriptor_limit(6_000);
-    let mut server = Server::start(example, &[]);
+    let server = Server::start(example, &[]);
     let addr = server.addr;
     let mut conns: Vec<Conn> = (0..5_000).map(|_| idle_conn(addr)).collect();
     thread::sleep(Duration::from_millis(400));
 
     let signaled = server.terminate();
-    let exit = server.wait_exit(READ_TIMEOUT) - signaled;
+    let exit = server.wait_success(READ_TIMEOUT) - signaled;
     for conn in &mut conns {
         assert!(conn.closed_within(Duration::from_secs(2)));
     }
@@ -272,7 +278,7 @@ pub fn s5_five_thousand_idle(example: &str) {
 /// 6. 50 silent connections and 50 that sent half a request head, `--timeout 3`: the
 ///    process exits after the header grace (1 s), well before the timeout.
 pub fn s6_silent_and_half_heads(example: &str) {
-    let mut server = Server::start(example, &["--timeout", "3"]);
+    let server = Server::start(example, &["--timeout", "3"]);
     let addr = server.addr;
     let silent: Vec<Conn> = (0..50).map(|_| connect(addr)).collect();
     let mut half: Vec<Conn> = (0..50)
@@ -285,7 +291,7 @@ pub fn s6_silent_and_half_heads(example: &str) {
     thread::sleep(Duration::from_millis(400));
 
     let signaled = server.terminate();
-    let exit = server.wait_exit(READ_TIMEOUT) - signaled;
+    let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(example, "6", "exit after the signal (--timeout 3) in", exit);
     assert!(
         exit >= Duration::from_millis(900) && exit < Duration::from_millis(2_500),
@@ -308,7 +314,7 @@ pub fn s7_http2(example: &str) {
     use http_body_util::{BodyExt, Empty};
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
-    let mut server = Server::start(example, &[]);
+    let server = Server::start(example, &[]);
     let addr = server.addr;
     let get = |path: &str| {
         http::Request::get(format!("http://{addr}{path}"))
@@ -356,7 +362,7 @@ pub fn s7_http2(example: &str) {
             .expect("the connection ends cleanly");
         (signaled, done)
     });
-    let exit = server.wait_exit(READ_TIMEOUT);
+    let exit = server.wait_success(READ_TIMEOUT);
     measured(
         example,
         "7",
@@ -389,7 +395,7 @@ fn upgraded(addr: SocketAddr, path: &str) -> Conn {
 /// 8. Upgraded connections: one is told of the drain, says goodbye, closes and is counted
 ///    hijacked; one ignores the notice and is killed at the timeout, and counted.
 pub fn s8_upgrades(example: &str) {
-    let mut server = Server::start(example, &["--timeout", "1"]);
+    let server = Server::start(example, &["--timeout", "1"]);
     let mut polite = upgraded(server.addr, "/upgrade");
     let mut stubborn = upgraded(server.addr, "/upgrade?stubborn");
 
@@ -399,7 +405,7 @@ pub fn s8_upgrades(example: &str) {
     let polite_closed = signaled.elapsed();
     assert!(stubborn.closed_within(Duration::from_secs(5)));
     let stubborn_closed = signaled.elapsed();
-    let exit = server.wait_exit(READ_TIMEOUT) - signaled;
+    let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(
         example,
         "8",

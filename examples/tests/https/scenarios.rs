@@ -1,18 +1,28 @@
-//! The behaviours issue 9 asks of the HTTPS examples, one function each.
+//! The behaviours of the HTTPS examples, one function each.
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use graceful_harness::http1::{refused, Conn};
+use graceful_harness::tls::{client_hello, config, Cert, Failure, TlsConn};
+use graceful_harness::tools::{self, H2loadSummary, Wrk};
+use graceful_harness::{measured, one_at_a_time, Launch, Server};
 use rustls::ClientConfig;
 
-use super::client::{client_hello, config, Cert, Failure, TlsConn};
-use super::{run_to_exit, tool, url};
-use crate::http::client::{refused, Conn};
-use crate::http::{heavy, measured, sleep_until, Server};
+use super::url;
+
+/// Sleeps until `at` (at once if it passed).
+fn sleep_until(at: Instant) {
+    thread::sleep(at.saturating_duration_since(Instant::now()));
+}
+
+/// Runs a command-line client to its end, bounded.
+fn tool(program: &str, args: &[&str], secs: u64) -> (bool, String) {
+    tools::run(program, args, Duration::from_secs(secs))
+}
 
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 const H2_H1: &[&[u8]] = &[b"h2", b"http/1.1"];
@@ -44,7 +54,7 @@ fn idle_conn(addr: SocketAddr, client: &Arc<ClientConfig>) -> TlsConn {
 }
 
 /// The last line on the example's stderr that starts with `NAME: TLS handshakes:`.
-fn handshakes(server: &mut Server) -> String {
+fn handshakes(server: &Server) -> String {
     server.report();
     let lines = server.stderr();
     lines
@@ -59,7 +69,7 @@ fn handshakes(server: &mut Server) -> String {
 ///    offers `h2` and `http/1.1`; without `--cert` the self-signed certificate serves curl
 ///    `-k`.
 pub fn t1_curl_protocols(example: &str) {
-    let (mut server, cert, _) = start(example, &[]);
+    let (server, cert, _) = start(example, &[]);
     let (link, resolve) = url(server.addr, "/");
     let cacert = cert.cert.display().to_string();
     for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
@@ -89,7 +99,7 @@ pub fn t1_curl_protocols(example: &str) {
     server.terminate();
     assert_eq!(server.report().outcome, "drained");
 
-    let mut server = Server::start(example, &[]);
+    let server = Server::start(example, &[]);
     let (link, resolve) = url(server.addr, "/");
     let (ok, out) = tool(
         "curl",
@@ -116,7 +126,7 @@ pub fn t1_curl_protocols(example: &str) {
 ///    in: the idle ones are closed at once with close_notify, a new connection is refused,
 ///    the 20 answer 200 and then close with close_notify; the process exits drained.
 pub fn t2_idle_and_in_flight(example: &str) {
-    let (mut server, _cert, client) = start(example, &[]);
+    let (server, _cert, client) = start(example, &[]);
     let addr = server.addr;
     let mut idle: Vec<TlsConn> = (0..20).map(|_| idle_conn(addr, &client)).collect();
     let started = Instant::now();
@@ -150,7 +160,7 @@ pub fn t2_idle_and_in_flight(example: &str) {
         let closed = conn.closed_within(Duration::from_secs(5));
         assert_eq!(closed, Some(true), "after the response: close_notify");
     }
-    let exit = server.wait_exit(READ_TIMEOUT) - signaled;
+    let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(example, "t2", "exit after the signal in", exit);
     let report = server.report();
     assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
@@ -158,14 +168,14 @@ pub fn t2_idle_and_in_flight(example: &str) {
 
 /// 3. A second signal stops at once: the request in flight is killed.
 pub fn t3_second_signal(example: &str) {
-    let (mut server, _cert, client) = start(example, &[]);
+    let (server, _cert, client) = start(example, &[]);
     let mut conn = connect(server.addr, &client);
     conn.send_get("/sleep/10000").expect("send");
     thread::sleep(Duration::from_millis(200));
     let first = server.terminate();
     sleep_until(first + Duration::from_millis(300));
     let second = server.terminate();
-    let exit = server.wait_exit(READ_TIMEOUT) - second;
+    let exit = server.wait_success(READ_TIMEOUT) - second;
     measured(example, "t3", "exit after the second signal in", exit);
     assert!(exit < Duration::from_millis(1_500), "{exit:?}");
     assert!(
@@ -236,10 +246,10 @@ fn loop_client(addr: SocketAddr, client: &Arc<ClientConfig>, signaled: &AtomicBo
 /// 4. 16 HTTPS keep-alive clients in a tight request loop, SIGTERM half way: not one request
 ///    lost, counted exactly; the process exits soon after. 10 rounds.
 pub fn t4_keep_alive_loop_loses_nothing(example: &str) {
-    let _turn = heavy();
+    let _turn = one_at_a_time();
     let (mut worst_exit, mut answered, mut unserved) = (Duration::ZERO, 0, 0);
     for round in 0..10 {
-        let (mut server, _cert, client) = start(example, &[]);
+        let (server, _cert, client) = start(example, &[]);
         let addr = server.addr;
         let signaled = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..16)
@@ -251,7 +261,7 @@ pub fn t4_keep_alive_loop_loses_nothing(example: &str) {
         thread::sleep(Duration::from_millis(300));
         signaled.store(true, Ordering::SeqCst);
         let at = server.terminate();
-        let exit = server.wait_exit(READ_TIMEOUT) - at;
+        let exit = server.wait_success(READ_TIMEOUT) - at;
         let mut losses = Vec::new();
         for client in clients {
             let tally = client.join().expect("a client thread panicked");
@@ -293,8 +303,8 @@ fn terminate_after(server: &Server, after: Duration) -> thread::JoinHandle<()> {
 ///    the first GOAWAY, sent after its PING ack; never processed, RFC 9113 6.8) since it
 ///    does not retry them; t14 tells those apart exactly and finds no stream lost.
 pub fn t5_h2load(example: &str) {
-    let _turn = heavy();
-    let (mut server, _cert, _) = start(example, &[]);
+    let _turn = one_at_a_time();
+    let (server, _cert, _) = start(example, &[]);
     let link = format!("https://127.0.0.1:{}/", server.addr.port());
     let signal = terminate_after(&server, Duration::from_secs(1));
     let (_, out) = tool(
@@ -303,18 +313,9 @@ pub fn t5_h2load(example: &str) {
         60,
     );
     signal.join().expect("the signal thread");
-    let line = out
-        .lines()
-        .find(|line| line.starts_with("requests:"))
-        .unwrap_or_else(|| panic!("no h2load summary: {out}"));
-    let number = |what: &str| -> u64 {
-        line.split(", ")
-            .find(|part| part.ends_with(what))
-            .and_then(|part| part.split_whitespace().rev().nth(1))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no `{what}` in {line}"))
-    };
-    let (started, done, succeeded) = (number("started"), number("done"), number("succeeded"));
+    let summary = H2loadSummary::parse(&out).unwrap_or_else(|| panic!("no h2load summary: {out}"));
+    let (started, done, succeeded) = (summary.started, summary.done, summary.succeeded);
+    let line = &summary.line;
     eprintln!("measured: {example} t5: h2load over TLS, SIGTERM at 1 s: {line}");
     assert!(started > 0 && started < 1_000_000, "{line}");
     assert_eq!(done, started, "a started stream never ended: {line}");
@@ -329,19 +330,22 @@ pub fn t5_h2load(example: &str) {
 /// 6. wrk over TLS (keep-alive HTTP/1.1), SIGTERM half way: no read, write or timeout
 ///    error, no non-2xx answer (connect errors after the listener closed are refusals).
 pub fn t6_wrk(example: &str) {
-    let _turn = heavy();
-    let (mut server, _cert, _) = start(example, &[]);
+    let _turn = one_at_a_time();
+    let (server, _cert, _) = start(example, &[]);
     let link = format!("https://127.0.0.1:{}/", server.addr.port());
     let signal = terminate_after(&server, Duration::from_millis(1_500));
-    let (_, out) = tool("wrk", &["-t1", "-c16", "-d3s", &link], 30);
+    let wrk = Wrk::start(&link, 1, 16, 3);
     signal.join().expect("the signal thread");
+    let report = wrk.finish();
+    let out = &report.output;
     eprintln!("measured: {example} t6: wrk over TLS, SIGTERM at 1.5 s:\n{out}");
-    assert!(out.contains("requests in"), "{out}");
-    assert!(!out.contains("Non-2xx"), "{out}");
-    if let Some(errors) = out.lines().find(|line| line.contains("Socket errors:")) {
-        let tail = errors.split("connect").nth(1).unwrap_or_default();
-        let counts: Vec<&str> = tail.split(", ").skip(1).collect();
-        assert_eq!(counts, ["read 0", "write 0", "timeout 0"], "{errors}");
+    assert_eq!(report.non_2xx, 0, "{out}");
+    if let Some(errors) = report.socket_errors {
+        assert_eq!(
+            (errors.read, errors.write, errors.timeout),
+            (0, 0, 0),
+            "{out}"
+        );
     }
     let report = server.report();
     assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
@@ -351,7 +355,7 @@ pub fn t6_wrk(example: &str) {
 ///    silent ones are closed at once, the half-hellos at the end of the header grace (1 s),
 ///    and the process exits then, well before the timeout.
 pub fn t7_silent_and_half_hellos(example: &str) {
-    let (mut server, _cert, client) = start(example, &["--timeout", "3"]);
+    let (server, _cert, client) = start(example, &["--timeout", "3"]);
     let addr = server.addr;
     let hello = client_hello(&client);
     let mut silent: Vec<Conn> = (0..50)
@@ -373,7 +377,7 @@ pub fn t7_silent_and_half_hellos(example: &str) {
         );
     }
     let silent_closed = signaled.elapsed();
-    let exit = server.wait_exit(READ_TIMEOUT) - signaled;
+    let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(example, "t7", "50 silent closed in", silent_closed);
     measured(
         example,
@@ -397,7 +401,7 @@ pub fn t7_silent_and_half_hellos(example: &str) {
 /// 8. `--handshake-timeout 0.5`: a client that stops half way through its ClientHello is
 ///    closed after the deadline, counted, and the server serves on.
 pub fn t8_handshake_deadline(example: &str) {
-    let (mut server, _cert, client) = start(example, &["--handshake-timeout", "0.5"]);
+    let (server, _cert, client) = start(example, &["--handshake-timeout", "0.5"]);
     let addr = server.addr;
     let hello = client_hello(&client);
     let mut stalled = Conn::connect(addr, READ_TIMEOUT).expect("connect");
@@ -412,7 +416,7 @@ pub fn t8_handshake_deadline(example: &str) {
     assert!(closed >= Duration::from_millis(400), "{closed:?}");
     idle_conn(addr, &client);
     server.terminate();
-    let counters = handshakes(&mut server);
+    let counters = handshakes(&server);
     assert!(
         counters.ends_with("1 completed, 0 failed, 1 timed out"),
         "{counters}"
@@ -422,7 +426,7 @@ pub fn t8_handshake_deadline(example: &str) {
 /// 9. Bad input on the TLS port: plain HTTP, a garbage ClientHello, a client that rejects
 ///    the certificate: each fails its own handshake, is counted, and the server serves on.
 pub fn t9_bad_input(example: &str) {
-    let (mut server, _cert, client) = start(example, &[]);
+    let (server, _cert, client) = start(example, &[]);
     let addr = server.addr;
     let mut plain = Conn::connect(addr, READ_TIMEOUT).expect("connect");
     let _ = plain.get("/");
@@ -438,7 +442,7 @@ pub fn t9_bad_input(example: &str) {
     );
     idle_conn(addr, &client);
     server.terminate();
-    let counters = handshakes(&mut server);
+    let counters = handshakes(&server);
     assert!(
         counters.ends_with("1 completed, 3 failed, 0 timed out"),
         "{counters}"
@@ -461,10 +465,12 @@ pub fn t10_bad_certificates(example: &str) {
         (&a_cert, &a_cert, "no private key"),
     ];
     for (cert, key, expected) in cases {
-        let args = ["--cert", cert, "--key", key].map(String::from);
-        let output = run_to_exit(example, &args);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{expected}: {stderr}");
+        let failing = Launch::example(example)
+            .args(["--cert", cert, "--key", key, "--addr", "127.0.0.1:0"])
+            .spawn();
+        let status = failing.wait_exit_and_output(READ_TIMEOUT);
+        let stderr = failing.stderr().join("\n");
+        assert_eq!(status.code(), Some(2), "{expected}: {stderr}");
         assert!(stderr.contains(expected), "expected `{expected}`: {stderr}");
     }
 }
@@ -472,7 +478,7 @@ pub fn t10_bad_certificates(example: &str) {
 /// 11. SIGHUP reloads the certificate files: a client after the reload sees the new
 ///     certificate; one connected before keeps its own, and keeps working.
 pub fn t11_reload(example: &str) {
-    let (mut server, cert, _) = start(example, &[]);
+    let (server, cert, _) = start(example, &[]);
     let addr = server.addr;
     let old = cert.der.clone();
     let cert = cert.rewrite();
@@ -507,41 +513,26 @@ pub fn t11_reload(example: &str) {
 /// 12. HTTP/2 over TLS with requests in flight (curl `--http2`): they complete after the
 ///     signal.
 pub fn t12_http2_in_flight(example: &str) {
-    let (mut server, cert, _) = start(example, &[]);
+    let (server, cert, _) = start(example, &[]);
     let (link, resolve) = url(server.addr, "/sleep/1500");
     let cacert = cert.cert.display().to_string();
     let curls: Vec<_> = (0..3)
         .map(|_| {
-            Command::new("timeout")
-                .args([
-                    "20",
-                    "curl",
-                    "-sS",
-                    "--http2",
-                    "--cacert",
-                    &cacert,
-                    "--resolve",
-                ])
+            Launch::program("curl")
+                .args(["-sS", "--http2", "--cacert", &cacert, "--resolve"])
                 .args([&resolve, "-w", " %{http_version}", &link])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
                 .spawn()
-                .expect("run curl")
         })
         .collect();
     thread::sleep(Duration::from_millis(500));
     let signaled = server.terminate();
     for curl in curls {
-        let output = curl.wait_with_output().expect("curl");
-        let out = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{out} {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let status = curl.wait_exit_and_output(Duration::from_secs(20));
+        let out = curl.stdout().join("\n");
+        assert!(status.success(), "{out} {:?}", curl.stderr());
         assert_eq!(out, "slept 2");
     }
-    let exit = server.wait_exit(READ_TIMEOUT) - signaled;
+    let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(
         example,
         "t12",
@@ -556,7 +547,7 @@ pub fn t12_http2_in_flight(example: &str) {
 ///     first request is answered (with `Connection: close`); a second one that finishes
 ///     after the grace is not served.
 pub fn t13_handshake_across_the_drain(example: &str) {
-    let (mut server, _cert, client) = start(example, &["--timeout", "5"]);
+    let (server, _cert, client) = start(example, &["--timeout", "5"]);
     let addr = server.addr;
     let on_time = TlsConn::half_hello(addr, &client, READ_TIMEOUT).expect("half a hello");
     let late = TlsConn::half_hello(addr, &client, READ_TIMEOUT).expect("half a hello");
@@ -571,7 +562,7 @@ pub fn t13_handshake_across_the_drain(example: &str) {
     assert!(response.close, "draining: Connection: close");
     sleep_until(signaled + Duration::from_millis(1_500));
     assert!(late.finish().is_err(), "past the header grace: closed");
-    let exit = server.wait_exit(READ_TIMEOUT) - signaled;
+    let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(example, "t13", "exit after the signal in", exit);
     assert!(exit < Duration::from_millis(2_500), "{exit:?}");
     let report = server.report();
@@ -610,8 +601,8 @@ pub fn t14_http2_streams_counted(example: &str) {
     use http_body_util::{BodyExt, Empty};
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
-    let _turn = heavy();
-    let (mut server, cert, _) = start(example, &[]);
+    let _turn = one_at_a_time();
+    let (server, cert, _) = start(example, &[]);
     let addr = server.addr;
     let connector = tokio_rustls::TlsConnector::from(config(&[&cert.der], H2_H1));
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,5 +1,6 @@
-//! A blocking HTTP/1.1 client that sees every byte: it tells a response from a connection
-//! closed before any answer, and from a response cut short.
+//! A blocking HTTP/1.1 client over `std::net` that sees every byte: it tells a response
+//! from a connection closed before any answer, and from a response cut short. Requests are
+//! written by hand, so a test can send half a head, pipeline, or upgrade.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -8,9 +9,11 @@ use std::time::{Duration, Instant};
 /// A parsed response.
 #[derive(Debug)]
 pub struct Response {
+    /// The status code.
     pub status: u16,
     /// The response says `Connection: close`.
     pub close: bool,
+    /// The body (de-chunked); empty for `101 Switching Protocols`.
     pub body: Vec<u8>,
 }
 
@@ -26,6 +29,29 @@ pub enum Failure {
 }
 
 /// One client connection.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use graceful_harness::http1::{Conn, Failure};
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// let server = std::thread::spawn(move || {
+///     let (mut socket, _) = listener.accept().unwrap();
+///     let mut head = [0; 64];
+///     let _ = socket.read(&mut head).unwrap();
+///     socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello").unwrap();
+/// });
+/// let mut conn = Conn::connect(addr, Duration::from_secs(10)).unwrap();
+/// let response = conn.get("/").unwrap();
+/// assert_eq!((response.status, &response.body[..]), (200, &b"hello"[..]));
+/// server.join().unwrap();
+/// assert!(matches!(conn.get("/"), Err(Failure::Closed)), "closed before any answer");
+/// ```
+#[derive(Debug)]
 pub struct Conn {
     reader: BufReader<TcpStream>,
 }
@@ -41,8 +67,12 @@ impl Conn {
         })
     }
 
-    pub fn stream(&self) -> &TcpStream {
-        self.reader.get_ref()
+    /// The client's own address (the server sees it as the peer's).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.reader
+            .get_ref()
+            .local_addr()
+            .expect("a connected socket's address")
     }
 
     /// Writes raw bytes.
@@ -169,10 +199,47 @@ fn is_reset(err: &io::Error) -> bool {
     )
 }
 
-/// Whether a new connection is refused.
+/// Whether a new connection to `addr` is refused.
+///
+/// # Examples
+///
+/// ```
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// assert!(!graceful_harness::http1::refused(addr));
+/// drop(listener);
+/// assert!(graceful_harness::http1::refused(addr));
+/// ```
 pub fn refused(addr: SocketAddr) -> bool {
     match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
         Err(err) => err.kind() == io::ErrorKind::ConnectionRefused,
         Ok(_) => false,
     }
+}
+
+/// `GET path` on a fresh connection, with `Connection: close`: the status and the body.
+///
+/// # Errors
+///
+/// The connection failed, or the server closed it without a whole response.
+pub fn get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
+    let mut conn = Conn::connect(addr, Duration::from_secs(10))?;
+    let head = format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n");
+    conn.send(head.as_bytes())?;
+    match conn.response() {
+        Ok(response) => Ok((
+            response.status,
+            String::from_utf8_lossy(&response.body).into_owned(),
+        )),
+        Err(Failure::Io(error)) => Err(error),
+        Err(failure) => Err(io::Error::other(format!("GET {path}: {failure:?}"))),
+    }
+}
+
+/// The process id an example answers `GET /pid` with.
+#[track_caller]
+pub fn pid_of(addr: SocketAddr) -> u32 {
+    let (status, body) = get(addr, "/pid").expect("GET /pid");
+    assert_eq!(status, 200, "GET /pid: {body}");
+    body.trim().parse().expect("a pid")
 }

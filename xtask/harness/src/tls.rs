@@ -1,38 +1,55 @@
-//! Certificates for the tests, and a blocking HTTPS/1.1 client (rustls over `std::net`) that
-//! sees every byte: it tells a response from a close before any answer, a response cut
-//! short, and a close with TLS close_notify from one without.
+//! Certificates for the tests, and a blocking HTTPS/1.1 client (rustls with ring, over
+//! `std::net`) that sees every byte: it tells a response from a close before any answer, a
+//! response cut short, and a close with TLS close_notify from one without.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-/// A self-signed certificate for `localhost` and its key, written to PEM files.
+use crate::deploy::TempDir;
+
+/// A self-signed certificate for `localhost` and its key, written to PEM files in a
+/// temporary directory of its own (removed on drop).
+///
+/// # Examples
+///
+/// ```
+/// let cert = graceful_harness::tls::Cert::new("example");
+/// assert!(std::fs::read_to_string(&cert.cert).unwrap().contains("BEGIN CERTIFICATE"));
+/// assert_eq!(cert.args()[0], "--cert");
+/// ```
+#[derive(Debug)]
 pub struct Cert {
+    /// The certificate's PEM file.
     pub cert: PathBuf,
+    /// The key's PEM file.
     pub key: PathBuf,
+    /// The certificate, for a client to trust.
     pub der: CertificateDer<'static>,
+    dir: TempDir,
 }
 
 impl Cert {
-    /// Makes a new one in a fresh directory under the temporary directory.
+    /// Makes a new one.
     pub fn new(tag: &str) -> Cert {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("graceful-https-{}-{tag}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let dir = TempDir::new(&format!("cert-{tag}"));
         let cert = Cert {
-            cert: dir.join("cert.pem"),
-            key: dir.join("key.pem"),
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
             der: CertificateDer::from(Vec::new()),
+            dir,
         };
         cert.rewrite()
+    }
+
+    /// The directory the files are in, for more files a test makes.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// Writes a new certificate and key over the files.
@@ -81,21 +98,16 @@ pub fn client_hello(config: &Arc<ClientConfig>) -> Vec<u8> {
     hello
 }
 
-/// A parsed response.
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    /// The response says `Connection: close`.
-    pub close: bool,
-    pub body: Vec<u8>,
-}
+pub use crate::http1::Response;
 
 /// Why no response was read.
 #[derive(Debug)]
 pub enum Failure {
-    /// The connection ended before the first byte of a response (`notified`: with TLS
-    /// close_notify).
-    Closed { notified: bool },
+    /// The connection ended before the first byte of a response.
+    Closed {
+        /// The server said TLS close_notify first.
+        notified: bool,
+    },
     /// The connection ended in the middle of a response.
     Truncated,
     /// The handshake failed, the read timed out, or another error.
@@ -103,6 +115,7 @@ pub enum Failure {
 }
 
 /// One HTTPS client connection.
+#[derive(Debug)]
 pub struct TlsConn {
     reader: BufReader<StreamOwned<ClientConnection, TcpStream>>,
 }
@@ -146,6 +159,15 @@ impl TlsConn {
         let rest = hello.split_off(hello.len() / 2);
         tcp.write_all(&hello)?;
         Ok(HalfHello { tcp, conn, rest })
+    }
+
+    /// The client's own address (the server sees it as the peer's).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.reader
+            .get_ref()
+            .sock
+            .local_addr()
+            .expect("a connected socket's address")
     }
 
     /// The certificate the server presented.
@@ -253,6 +275,7 @@ impl TlsConn {
 }
 
 /// A connection that has sent half its ClientHello.
+#[derive(Debug)]
 pub struct HalfHello {
     tcp: TcpStream,
     conn: ClientConnection,
@@ -260,6 +283,11 @@ pub struct HalfHello {
 }
 
 impl HalfHello {
+    /// The client's own address (the server sees it as the peer's).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.tcp.local_addr().expect("a connected socket's address")
+    }
+
     /// Sends the rest of the ClientHello and completes the handshake.
     pub fn finish(mut self) -> io::Result<TlsConn> {
         self.tcp.write_all(&self.rest)?;
