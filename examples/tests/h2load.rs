@@ -20,8 +20,9 @@
 
 use std::time::Duration;
 
+use graceful_harness::tcp;
 use graceful_harness::tools::H2loadSummary;
-use graceful_harness::{measured, one_at_a_time, Launch, Server};
+use graceful_harness::{measured, one_at_a_time, wait_until, Launch, Server};
 
 const CLIENTS: u64 = 16;
 const STREAMS: u64 = 8;
@@ -44,6 +45,10 @@ fn h2load_round(example: &str, round: usize) {
                 .then_some(())
         },
     );
+    wait_until("h2load's connections", Duration::from_secs(20), || {
+        tcp::connections_to(server.addr) >= CLIENTS as usize
+    });
+    // The behaviour under test: the signal lands in the middle of a run.
     std::thread::sleep(Duration::from_millis(500));
 
     let signalled = server.terminate();

@@ -69,8 +69,11 @@ pub fn hot_restart_under_load(example: &str) {
     let mut pids = vec![first];
     let mut to_serving = Vec::new();
     let mut to_exit = Vec::new();
+    wrk.wait_connected(addr, LONG);
     for restart in 0..RESTARTS {
-        std::thread::sleep(Duration::from_millis(800)); // wrk's load is the point
+        // The behaviour under test: each process serves wrk's load for a while before it
+        // is restarted in turn (the three restarts spread over wrk's 5 s).
+        std::thread::sleep(Duration::from_millis(800));
         let old = *pids.last().unwrap();
         let sighup = Instant::now();
         graceful_harness::process::signal_pid(old, Signal::HUP);
@@ -162,7 +165,7 @@ pub fn a_broken_binary_leaves_the_old_one_serving(example: &str) {
         std::fs::set_permissions(staged, std::fs::Permissions::from_mode(0o755)).unwrap();
     });
     let wrk = Wrk::start(&format!("http://{addr}/"), 2, 16, 3);
-    std::thread::sleep(Duration::from_millis(500));
+    wrk.wait_connected(addr, LONG);
     server.hangup();
     server.wait_stderr(
         "hot restart failed: the new process exited before it was ready",

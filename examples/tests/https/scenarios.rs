@@ -1,23 +1,19 @@
 //! The behaviours of the HTTPS examples, one function each.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use graceful_harness::http1::{refused, Conn};
+use graceful_harness::looping::{Clients, Outcome};
+use graceful_harness::tcp::{self, wait_not_listening, wait_taken};
 use graceful_harness::tls::{client_hello, config, Cert, Failure, TlsConn};
 use graceful_harness::tools::{self, H2loadSummary, Wrk};
-use graceful_harness::{measured, one_at_a_time, Launch, Server};
+use graceful_harness::{measured, one_at_a_time, wait_until, Launch, Server};
 use rustls::ClientConfig;
 
 use super::url;
-
-/// Sleeps until `at` (at once if it passed).
-fn sleep_until(at: Instant) {
-    thread::sleep(at.saturating_duration_since(Instant::now()));
-}
 
 /// Runs a command-line client to its end, bounded.
 fn tool(program: &str, args: &[&str], secs: u64) -> (bool, String) {
@@ -25,6 +21,8 @@ fn tool(program: &str, args: &[&str], secs: u64) -> (bool, String) {
 }
 
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bounds for what must happen "soon": they catch hangs, not slowness.
+const SOON: Duration = Duration::from_secs(10);
 const H2_H1: &[&[u8]] = &[b"h2", b"http/1.1"];
 const H1: &[&[u8]] = &[b"http/1.1"];
 
@@ -42,6 +40,26 @@ fn start(example: &str, extra: &[&str]) -> (Server, Cert, Arc<ClientConfig>) {
 
 fn connect(addr: SocketAddr, client: &Arc<ClientConfig>) -> TlsConn {
     TlsConn::connect(addr, client, READ_TIMEOUT).expect("connect and handshake")
+}
+
+/// Connections that have sent `GET path`, once the server has accepted them and read the
+/// request: the requests are in flight.
+fn in_flight(
+    addr: SocketAddr,
+    client: &Arc<ClientConfig>,
+    count: usize,
+    path: &str,
+) -> Vec<TlsConn> {
+    let conns: Vec<TlsConn> = (0..count)
+        .map(|_| {
+            let mut conn = connect(addr, client);
+            conn.send_get(path).expect("send");
+            conn
+        })
+        .collect();
+    let clients: Vec<SocketAddr> = conns.iter().map(TlsConn::local_addr).collect();
+    wait_taken(addr, &clients, SOON);
+    conns
 }
 
 /// A kept-alive HTTPS connection that has been answered once.
@@ -122,22 +140,15 @@ pub fn t1_curl_protocols(example: &str) {
     assert_eq!(server.report().outcome, "drained");
 }
 
-/// 2. 20 idle HTTPS keep-alive connections and 20 `/sleep/1500` in flight; SIGTERM 300 ms
-///    in: the idle ones are closed at once with close_notify, a new connection is refused,
-///    the 20 answer 200 and then close with close_notify; the process exits drained.
+/// 2. 20 idle HTTPS keep-alive connections and 20 `/sleep/1500` in flight; SIGTERM once
+///    the server has them: the idle ones are closed at once with close_notify, a new
+///    connection is refused within 200 ms, the 20 answer 200 and then close with
+///    close_notify; the process exits drained.
 pub fn t2_idle_and_in_flight(example: &str) {
     let (server, _cert, client) = start(example, &[]);
     let addr = server.addr;
     let mut idle: Vec<TlsConn> = (0..20).map(|_| idle_conn(addr, &client)).collect();
-    let started = Instant::now();
-    let mut sleepers: Vec<TlsConn> = (0..20)
-        .map(|_| {
-            let mut conn = connect(addr, &client);
-            conn.send_get("/sleep/1500").expect("send");
-            conn
-        })
-        .collect();
-    sleep_until(started + Duration::from_millis(300));
+    let mut sleepers = in_flight(addr, &client, 20, "/sleep/1500");
     let signaled = server.terminate();
     for conn in &mut idle {
         let closed = conn.closed_within(Duration::from_secs(5));
@@ -148,10 +159,11 @@ pub fn t2_idle_and_in_flight(example: &str) {
         );
     }
     measured(example, "t2", "20 idle closed in", signaled.elapsed());
-    sleep_until(signaled + Duration::from_millis(200));
+    let by = (signaled + Duration::from_millis(200)).saturating_duration_since(Instant::now());
+    wait_not_listening(addr, by);
     assert!(
         refused(addr),
-        "a new connection 200 ms after the signal is refused"
+        "a new connection within 200 ms of the signal is refused"
     );
     for conn in &mut sleepers {
         let response = conn.response().expect("the request in flight is answered");
@@ -166,112 +178,62 @@ pub fn t2_idle_and_in_flight(example: &str) {
     assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
 }
 
-/// 3. A second signal stops at once: the request in flight is killed.
+/// 3. A second signal (once the first has closed the listener) stops at once: the request
+///    in flight is killed.
 pub fn t3_second_signal(example: &str) {
     let (server, _cert, client) = start(example, &[]);
-    let mut conn = connect(server.addr, &client);
-    conn.send_get("/sleep/10000").expect("send");
-    thread::sleep(Duration::from_millis(200));
-    let first = server.terminate();
-    sleep_until(first + Duration::from_millis(300));
+    let mut conns = in_flight(server.addr, &client, 1, "/sleep/10000");
+    server.terminate();
+    wait_not_listening(server.addr, SOON);
     let second = server.terminate();
     let exit = server.wait_success(READ_TIMEOUT) - second;
     measured(example, "t3", "exit after the second signal in", exit);
     assert!(exit < Duration::from_millis(1_500), "{exit:?}");
     assert!(
-        matches!(conn.response(), Err(Failure::Closed { .. })),
+        matches!(conns[0].response(), Err(Failure::Closed { .. })),
         "killed: no answer"
     );
     let report = server.report();
     assert_eq!((report.outcome.as_str(), report.killed), ("forced", 1));
 }
 
-/// What one looping HTTPS client saw.
-#[derive(Debug, Default)]
-struct Tally {
-    answered: usize,
-    /// Connections that could not connect or handshake after the signal, or closed before
-    /// their first answer: never served, like refused ones.
-    unserved: usize,
-    /// Each request lost: met by a close without an answer after answers on the same
-    /// connection, or answered with a response cut short.
-    losses: Vec<String>,
-}
-
-fn loop_client(addr: SocketAddr, client: &Arc<ClientConfig>, signaled: &AtomicBool) -> Tally {
-    let mut tally = Tally::default();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    'connect: while Instant::now() < deadline {
-        let mut conn = match TlsConn::connect(addr, client, READ_TIMEOUT) {
-            Ok(conn) => conn,
-            Err(_) if signaled.load(Ordering::SeqCst) => return tally,
-            Err(err) => panic!("connect before the signal: {err}"),
-        };
-        let mut answered_here = 0;
-        loop {
-            match conn.get("/") {
-                Ok(response) => {
-                    assert_eq!(response.status, 200);
-                    tally.answered += 1;
-                    answered_here += 1;
-                    if response.close {
-                        continue 'connect;
-                    }
-                }
-                Err(Failure::Closed { notified }) if answered_here > 0 => {
-                    tally.losses.push(format!(
-                        "closed (close_notify: {notified}) without an answer after \
-                         {answered_here} answers (signaled: {})",
-                        signaled.load(Ordering::SeqCst)
-                    ));
-                    continue 'connect;
-                }
-                Err(Failure::Closed { .. }) => {
-                    tally.unserved += 1;
-                    continue 'connect;
-                }
-                Err(Failure::Truncated) => {
-                    tally
-                        .losses
-                        .push(format!("truncated after {answered_here} answers"));
-                    continue 'connect;
-                }
-                Err(Failure::Io(err)) => panic!("client: {err}"),
-            }
-        }
-    }
-    panic!("the server was still accepting 30 s later");
-}
-
-/// 4. 16 HTTPS keep-alive clients in a tight request loop, SIGTERM half way: not one request
-///    lost, counted exactly; the process exits soon after. 10 rounds.
+/// 4. 16 HTTPS keep-alive clients in a tight request loop, SIGTERM once each has been
+///    answered a few times: not one request lost, counted exactly; the process exits soon
+///    after. 10 rounds.
 pub fn t4_keep_alive_loop_loses_nothing(example: &str) {
     let _turn = one_at_a_time();
     let (mut worst_exit, mut answered, mut unserved) = (Duration::ZERO, 0, 0);
     for round in 0..10 {
         let (server, _cert, client) = start(example, &[]);
         let addr = server.addr;
-        let signaled = Arc::new(AtomicBool::new(false));
-        let clients: Vec<_> = (0..16)
-            .map(|_| {
-                let (signaled, client) = (signaled.clone(), client.clone());
-                thread::spawn(move || loop_client(addr, &client, &signaled))
-            })
-            .collect();
-        thread::sleep(Duration::from_millis(300));
-        signaled.store(true, Ordering::SeqCst);
+        let clients = Clients::start(
+            16,
+            move || TlsConn::connect(addr, &client, READ_TIMEOUT),
+            |conn| match conn.get("/") {
+                Ok(response) => {
+                    assert_eq!(response.status, 200);
+                    Outcome::Answered {
+                        close: response.close,
+                    }
+                }
+                Err(Failure::Closed { notified }) => {
+                    Outcome::Closed(format!("close_notify: {notified}"))
+                }
+                Err(Failure::Truncated) => Outcome::Truncated,
+                Err(Failure::Io(err)) => panic!("client: {err}"),
+            },
+        );
+        clients.wait_warm(SOON);
+        clients.signaled();
         let at = server.terminate();
         let exit = server.wait_success(READ_TIMEOUT) - at;
-        let mut losses = Vec::new();
-        for client in clients {
-            let tally = client.join().expect("a client thread panicked");
-            losses.extend(tally.losses);
-            answered += tally.answered;
-            unserved += tally.unserved;
-        }
+        let tally = clients.finish();
+        answered += tally.answered;
+        unserved += tally.unserved;
         assert!(
-            losses.is_empty(),
-            "round {round}: requests lost: {losses:#?}"
+            tally.losses.is_empty(),
+            "round {round}: requests lost: {:#?}",
+            tally.losses
         );
         assert!(
             exit < Duration::from_secs(3),
@@ -288,16 +250,8 @@ pub fn t4_keep_alive_loop_loses_nothing(example: &str) {
     measured(example, "t4", "worst exit after the signal in", worst_exit);
 }
 
-/// Sends SIGTERM to `server` after `after`, from a thread.
-fn terminate_after(server: &Server, after: Duration) -> thread::JoinHandle<()> {
-    let pid = server.pid();
-    thread::spawn(move || {
-        thread::sleep(after);
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    })
-}
-
-/// 5. h2load over TLS (HTTP/2 by ALPN), SIGTERM after 1 s: every stream it started ends
+/// 5. h2load over TLS (HTTP/2 by ALPN), SIGTERM after 1 s of load on its 8 connections:
+///    every stream it started ends
 ///    (none hangs), nearly all succeed, and the process exits drained. h2load counts as
 ///    failed the few streams the final GOAWAY refuses (submitted just before the client saw
 ///    the first GOAWAY, sent after its PING ack; never processed, RFC 9113 6.8) since it
@@ -306,13 +260,17 @@ pub fn t5_h2load(example: &str) {
     let _turn = one_at_a_time();
     let (server, _cert, _) = start(example, &[]);
     let link = format!("https://127.0.0.1:{}/", server.addr.port());
-    let signal = terminate_after(&server, Duration::from_secs(1));
-    let (_, out) = tool(
-        "h2load",
-        &["-n", "1000000", "-c", "8", "-m", "10", "-t", "1", &link],
-        60,
-    );
-    signal.join().expect("the signal thread");
+    let h2load = Launch::program("h2load")
+        .args(["-n", "1000000", "-c", "8", "-m", "10", "-t", "1", &link])
+        .spawn();
+    wait_until("h2load's 8 connections", SOON, || {
+        tcp::connections_to(server.addr) >= 8
+    });
+    // The behaviour under test: the signal lands in the middle of a run.
+    thread::sleep(Duration::from_secs(1));
+    server.terminate();
+    h2load.wait_exit_and_output(Duration::from_secs(60));
+    let out = h2load.stdout().join("\n");
     let summary = H2loadSummary::parse(&out).unwrap_or_else(|| panic!("no h2load summary: {out}"));
     let (started, done, succeeded) = (summary.started, summary.done, summary.succeeded);
     let line = &summary.line;
@@ -327,15 +285,18 @@ pub fn t5_h2load(example: &str) {
     assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
 }
 
-/// 6. wrk over TLS (keep-alive HTTP/1.1), SIGTERM half way: no read, write or timeout
+/// 6. wrk over TLS (keep-alive HTTP/1.1), SIGTERM half way (after 1.5 s of load on its 16
+///    connections): no read, write or timeout
 ///    error, no non-2xx answer (connect errors after the listener closed are refusals).
 pub fn t6_wrk(example: &str) {
     let _turn = one_at_a_time();
     let (server, _cert, _) = start(example, &[]);
     let link = format!("https://127.0.0.1:{}/", server.addr.port());
-    let signal = terminate_after(&server, Duration::from_millis(1_500));
     let wrk = Wrk::start(&link, 1, 16, 3);
-    signal.join().expect("the signal thread");
+    wrk.wait_connected(server.addr, SOON);
+    // The behaviour under test: the signal lands in the middle of the run.
+    thread::sleep(Duration::from_millis(1_500));
+    server.terminate();
     let report = wrk.finish();
     let out = &report.output;
     eprintln!("measured: {example} t6: wrk over TLS, SIGTERM at 1.5 s:\n{out}");
@@ -368,7 +329,8 @@ pub fn t7_silent_and_half_hellos(example: &str) {
             conn
         })
         .collect();
-    thread::sleep(Duration::from_millis(400));
+    let clients: Vec<SocketAddr> = silent.iter().chain(&half).map(Conn::local_addr).collect();
+    wait_taken(addr, &clients, SOON);
     let signaled = server.terminate();
     for conn in &mut silent {
         assert!(
@@ -488,21 +450,16 @@ pub fn t11_reload(example: &str) {
     let mut before = idle_conn(addr, &both);
     assert_eq!(before.peer_cert(), old.to_vec());
     server.hangup();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_until("the new certificate to be served", SOON, || {
         // A new configuration each time: one with a session cached would resume the session
         // of an earlier connection, which the old certificate authenticated.
         let mut after = idle_conn(addr, &config(&[&old, &cert.der], H1));
-        if after.peer_cert() == cert.der.to_vec() {
+        let new = after.peer_cert() == cert.der.to_vec();
+        if new {
             assert_eq!(after.get("/").expect("answered").status, 200);
-            break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the new certificate was never served"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+        new
+    });
     let response = before.get("/").expect("the old connection keeps working");
     assert_eq!((response.status, &response.body[..]), (200, &b"hello"[..]));
     assert_eq!(before.peer_cert(), old.to_vec());
@@ -510,7 +467,7 @@ pub fn t11_reload(example: &str) {
     assert_eq!(server.report().outcome, "drained");
 }
 
-/// 12. HTTP/2 over TLS with requests in flight (curl `--http2`): they complete after the
+/// 12. HTTP/2 over TLS with requests in flight (3 curls `--http2`): they complete after the
 ///     signal.
 pub fn t12_http2_in_flight(example: &str) {
     let (server, cert, _) = start(example, &[]);
@@ -519,12 +476,19 @@ pub fn t12_http2_in_flight(example: &str) {
     let curls: Vec<_> = (0..3)
         .map(|_| {
             Launch::program("curl")
-                .args(["-sS", "--http2", "--cacert", &cacert, "--resolve"])
+                .args(["-sS", "-v", "--http2", "--cacert", &cacert, "--resolve"])
                 .args([&resolve, "-w", " %{http_version}", &link])
                 .spawn()
         })
         .collect();
-    thread::sleep(Duration::from_millis(500));
+    // curl says when it sends its request (`-v`); then the server has it once it has read
+    // all its connections sent.
+    for curl in &curls {
+        curl.wait_stderr("> GET /sleep/1500", SOON);
+    }
+    wait_until("the server to read the 3 requests", SOON, || {
+        tcp::connections_to(server.addr) == 3 && tcp::quiet(server.addr)
+    });
     let signaled = server.terminate();
     for curl in curls {
         let status = curl.wait_exit_and_output(Duration::from_secs(20));
@@ -551,16 +515,20 @@ pub fn t13_handshake_across_the_drain(example: &str) {
     let addr = server.addr;
     let on_time = TlsConn::half_hello(addr, &client, READ_TIMEOUT).expect("half a hello");
     let late = TlsConn::half_hello(addr, &client, READ_TIMEOUT).expect("half a hello");
-    thread::sleep(Duration::from_millis(200));
+    wait_taken(addr, &[on_time.local_addr(), late.local_addr()], SOON);
     let signaled = server.terminate();
-    thread::sleep(Duration::from_millis(300));
+    // The drain has begun: the handshake now finishes within its grace.
+    wait_not_listening(addr, SOON);
     let mut conn = on_time
         .finish()
         .expect("the handshake completes within the grace");
     let response = conn.get("/").expect("the first request is answered");
     assert_eq!((response.status, &response.body[..]), (200, &b"hello"[..]));
     assert!(response.close, "draining: Connection: close");
-    sleep_until(signaled + Duration::from_millis(1_500));
+    // The behaviour under test: a client silent until after the 1 s grace is cut.
+    thread::sleep(
+        (signaled + Duration::from_millis(1_500)).saturating_duration_since(Instant::now()),
+    );
     assert!(late.finish().is_err(), "past the header grace: closed");
     let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(example, "t13", "exit after the signal in", exit);
@@ -594,9 +562,13 @@ fn refused_by_goaway(error: &hyper::Error) -> bool {
     false
 }
 
+/// How many answers each stream loop of t14 has before the signal.
+const WARM_STREAMS: usize = 5;
+
 /// 14. HTTP/2 over TLS, counted exactly: 8 connections with 10 streams each in a request
-///     loop, SIGTERM after 1 s: every stream the server took is answered; the others are
-///     refused by GOAWAY (h2load counts those as failed: it does not retry them).
+///     loop, SIGTERM once each loop has been answered a few times: every stream the server
+///     took is answered; the others are refused by GOAWAY (h2load counts those as failed:
+///     it does not retry them).
 pub fn t14_http2_streams_counted(example: &str) {
     use http_body_util::{BodyExt, Empty};
     use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -610,8 +582,9 @@ pub fn t14_http2_streams_counted(example: &str) {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let signaled = Arc::new(AtomicBool::new(false));
     let streams = runtime.block_on(async {
+        // Each stream loop says when it has been answered a few times.
+        let (warmed, mut warm) = tokio::sync::mpsc::unbounded_channel();
         let mut loops = Vec::new();
         let mut conns = Vec::new();
         for _ in 0..8 {
@@ -625,7 +598,7 @@ pub fn t14_http2_streams_counted(example: &str) {
                     .expect("HTTP/2 handshake");
             conns.push(tokio::spawn(conn));
             for _ in 0..10 {
-                let mut sender = sender.clone();
+                let (mut sender, warmed) = (sender.clone(), warmed.clone());
                 loops.push(tokio::spawn(async move {
                     let mut seen = Streams::default();
                     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -644,6 +617,9 @@ pub fn t14_http2_streams_counted(example: &str) {
                                 match body.map(|body| body.to_bytes()) {
                                     Ok(body) if status == 200 && body == "hello" => {
                                         seen.answered += 1;
+                                        if seen.answered == WARM_STREAMS {
+                                            let _ = warmed.send(());
+                                        }
                                     }
                                     other => seen.lost.push(format!("{status}: {other:?}")),
                                 }
@@ -666,8 +642,14 @@ pub fn t14_http2_streams_counted(example: &str) {
                 }));
             }
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        signaled.store(true, Ordering::SeqCst);
+        let every_loop_warm = async {
+            for _ in 0..loops.len() {
+                warm.recv().await.expect("the loops run");
+            }
+        };
+        tokio::time::timeout(SOON, every_loop_warm)
+            .await
+            .expect("every stream loop answered a few times");
         server.terminate();
         let mut total = Streams::default();
         for each in loops {
@@ -683,7 +665,7 @@ pub fn t14_http2_streams_counted(example: &str) {
         total
     });
     eprintln!(
-        "measured: {example} t14: HTTP/2 over TLS, 80 streams looping, SIGTERM at 1 s: \
+        "measured: {example} t14: HTTP/2 over TLS, 80 streams looping, SIGTERM once warm: \
          {} answered, {} refused by GOAWAY, {} not sent, {} lost",
         streams.answered,
         streams.refused,

@@ -93,71 +93,10 @@ impl Conn {
 
     /// Reads one response.
     pub fn response(&mut self) -> Result<Response, Failure> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) => return Err(Failure::Closed),
-            Ok(_) => {}
-            Err(err) if is_reset(&err) => return Err(Failure::Closed),
-            Err(err) => return Err(Failure::Io(err)),
-        }
-        let truncated = |err: io::Error| {
-            if is_reset(&err) || err.kind() == io::ErrorKind::UnexpectedEof {
-                Failure::Truncated
-            } else {
-                Failure::Io(err)
-            }
-        };
-        let status = line
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .ok_or(Failure::Truncated)?;
-        let (mut close, mut length, mut chunked) = (false, None, false);
-        loop {
-            line.clear();
-            if self.reader.read_line(&mut line).map_err(truncated)? == 0 {
-                return Err(Failure::Truncated);
-            }
-            let header = line.trim_end().to_ascii_lowercase();
-            if header.is_empty() {
-                break;
-            }
-            let Some((name, value)) = header.split_once(':') else {
-                continue;
-            };
-            match (name.trim(), value.trim()) {
-                ("connection", value) => close |= value.split(',').any(|o| o.trim() == "close"),
-                ("content-length", value) => length = value.parse().ok(),
-                ("transfer-encoding", value) => chunked = value.contains("chunked"),
-                _ => {}
-            }
-        }
-        let mut body = Vec::new();
-        if status == 101 {
-            // The connection now speaks the upgraded protocol.
-        } else if chunked {
-            loop {
-                line.clear();
-                if self.reader.read_line(&mut line).map_err(truncated)? == 0 {
-                    return Err(Failure::Truncated);
-                }
-                let size =
-                    usize::from_str_radix(line.trim(), 16).map_err(|_| Failure::Truncated)?;
-                let mut chunk = vec![0; size + 2];
-                self.reader.read_exact(&mut chunk).map_err(truncated)?;
-                body.extend_from_slice(&chunk[..size]);
-                if size == 0 {
-                    break;
-                }
-            }
-        } else {
-            body.resize(length.unwrap_or(0), 0);
-            self.reader.read_exact(&mut body).map_err(truncated)?;
-        }
-        Ok(Response {
-            status,
-            close,
-            body,
+        read_response(&mut self.reader).map_err(|unanswered| match unanswered {
+            Unanswered::Ended | Unanswered::Closed => Failure::Closed,
+            Unanswered::Truncated => Failure::Truncated,
+            Unanswered::Io(err) => Failure::Io(err),
         })
     }
 
@@ -182,7 +121,7 @@ impl Conn {
             return match self.reader.read(&mut byte) {
                 Ok(0) => true,
                 Ok(_) => false,
-                Err(err) if is_reset(&err) => true,
+                Err(err) if is_close(&err) => true,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => false,
             };
@@ -190,10 +129,94 @@ impl Conn {
     }
 }
 
-fn is_reset(err: &io::Error) -> bool {
+/// Why [`read_response`] read no response.
+pub(crate) enum Unanswered {
+    /// The stream ended before the first byte of a response.
+    Ended,
+    /// The peer closed or reset the connection before the first byte (rustls reports a
+    /// close without close_notify as `UnexpectedEof`).
+    Closed,
+    /// The connection ended in the middle of a response.
+    Truncated,
+    /// The read timed out, or another error.
+    Io(io::Error),
+}
+
+/// Reads one HTTP/1.1 response (`Content-Length`, chunked, or `101` with no body).
+pub(crate) fn read_response(reader: &mut impl BufRead) -> Result<Response, Unanswered> {
+    let mut line = String::new();
+    match reader.read_line(&mut line) {
+        Ok(0) => return Err(Unanswered::Ended),
+        Ok(_) => {}
+        Err(err) if is_close(&err) => return Err(Unanswered::Closed),
+        Err(err) => return Err(Unanswered::Io(err)),
+    }
+    let truncated = |err: io::Error| {
+        if is_close(&err) {
+            Unanswered::Truncated
+        } else {
+            Unanswered::Io(err)
+        }
+    };
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or(Unanswered::Truncated)?;
+    let (mut close, mut length, mut chunked) = (false, None, false);
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).map_err(truncated)? == 0 {
+            return Err(Unanswered::Truncated);
+        }
+        let header = line.trim_end().to_ascii_lowercase();
+        if header.is_empty() {
+            break;
+        }
+        let Some((name, value)) = header.split_once(':') else {
+            continue;
+        };
+        match (name.trim(), value.trim()) {
+            ("connection", value) => close |= value.split(',').any(|o| o.trim() == "close"),
+            ("content-length", value) => length = value.parse().ok(),
+            ("transfer-encoding", value) => chunked = value.contains("chunked"),
+            _ => {}
+        }
+    }
+    let mut body = Vec::new();
+    if status == 101 {
+        // The connection now speaks the upgraded protocol.
+    } else if chunked {
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).map_err(truncated)? == 0 {
+                return Err(Unanswered::Truncated);
+            }
+            let size = usize::from_str_radix(line.trim(), 16).map_err(|_| Unanswered::Truncated)?;
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).map_err(truncated)?;
+            body.extend_from_slice(&chunk[..size]);
+            if size == 0 {
+                break;
+            }
+        }
+    } else {
+        body.resize(length.unwrap_or(0), 0);
+        reader.read_exact(&mut body).map_err(truncated)?;
+    }
+    Ok(Response {
+        status,
+        close,
+        body,
+    })
+}
+
+/// The peer closed or reset the connection.
+pub(crate) fn is_close(err: &io::Error) -> bool {
     matches!(
         err.kind(),
-        io::ErrorKind::ConnectionReset
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::BrokenPipe
     )

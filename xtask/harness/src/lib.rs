@@ -17,7 +17,7 @@
 //! - Clients: [`http1`] (a raw HTTP/1.1 client that tells a close before any answer from a
 //!   response cut short), [`line`] (the line protocol of the conformance suite), `tls` (an
 //!   HTTPS client and certificates, with the `tls` feature), and [`tools`] (curl, h2load and
-//!   wrk, run bounded).
+//!   wrk, run bounded), and [`looping`] clients in a tight request loop across a signal.
 //! - [`deploy`]: zero-downtime deploys: a test-owned `NOTIFY_SOCKET`, temporary
 //!   directories, processes a hot restart started, and the hot restart scenario the
 //!   adapters share.
@@ -40,6 +40,7 @@ pub mod deploy;
 pub mod example;
 pub mod http1;
 pub mod line;
+pub mod looping;
 pub mod process;
 pub mod tcp;
 #[cfg(feature = "tls")]

@@ -44,7 +44,8 @@ const MANAGER_VARIABLES: [&str; 7] = [
 
 /// Holds off every spawn of this process until the guard drops: a test that checks that
 /// nothing listens on a socket it closed holds it, since a child forked meanwhile would
-/// hold a copy of the socket until its `exec`.
+/// hold a copy of the socket until its `exec`. The thread that holds it must not start a
+/// child itself (nor ask for an example binary, which may start cargo).
 ///
 /// # Examples
 ///

@@ -7,6 +7,9 @@
 //! from outside the server process, whatever the runtime. IPv4 only, like the suites.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use crate::wait_until;
 
 /// `TCP_ESTABLISHED`, as `/proc/net/tcp` writes it.
 const ESTABLISHED: u8 = 0x01;
@@ -140,6 +143,37 @@ pub fn taken(server: SocketAddr, clients: &[SocketAddr]) -> bool {
                 socket.local == server && socket.remote == client && socket.unread == 0
             })
         })
+}
+
+/// Whether the server listening on `server` has read every byte sent on each of its
+/// connections, whoever their clients are, and none waits in its accept queue. (For
+/// clients the test does not hold, a load generator's or curl's, whose addresses it does
+/// not know; with its own, [`taken`] says more.)
+pub fn quiet(server: SocketAddr) -> bool {
+    let server = v4(server);
+    table()
+        .iter()
+        .filter(|socket| socket.local == server && matches!(socket.state, ESTABLISHED | LISTEN))
+        .all(|socket| socket.unread == 0)
+}
+
+/// Waits until the server on `server` has [`taken`] every one of `clients`: requests sent
+/// on them are in its hands.
+#[track_caller]
+pub fn wait_taken(server: SocketAddr, clients: &[SocketAddr], bound: Duration) {
+    let what = format!(
+        "the server on {server} to accept and read the {} connections",
+        clients.len()
+    );
+    wait_until(&what, bound, || taken(server, clients));
+}
+
+/// Waits until nothing listens on `server` any more: a server that began to drain has
+/// closed its listener.
+#[track_caller]
+pub fn wait_not_listening(server: SocketAddr, bound: Duration) {
+    let what = format!("the listener on {server} to close");
+    wait_until(&what, bound, || !is_listening(server));
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! `std::net`) that sees every byte: it tells a response from a close before any answer, a
 //! response cut short, and a close with TLS close_notify from one without.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -99,6 +99,7 @@ pub fn client_hello(config: &Arc<ClientConfig>) -> Vec<u8> {
 }
 
 pub use crate::http1::Response;
+use crate::http1::{is_close, read_response, Unanswered};
 
 /// Why no response was read.
 #[derive(Debug)]
@@ -122,38 +123,36 @@ pub struct TlsConn {
 
 impl TlsConn {
     /// Connects and completes the handshake, with reads bounded by `read_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// The connection or the handshake failed.
     pub fn connect(
         addr: SocketAddr,
         config: &Arc<ClientConfig>,
         read_timeout: Duration,
     ) -> io::Result<TlsConn> {
-        let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        tcp.set_read_timeout(Some(read_timeout))?;
-        tcp.set_nodelay(true)?;
-        let name = ServerName::try_from("localhost").expect("a name");
-        let mut conn = ClientConnection::new(config.clone(), name)
-            .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
-        while conn.is_handshaking() {
-            conn.complete_io(&mut tcp)?;
+        let (tcp, conn) = open(addr, config, read_timeout)?;
+        HalfHello {
+            tcp,
+            conn,
+            rest: Vec::new(),
         }
-        Ok(TlsConn {
-            reader: BufReader::new(StreamOwned::new(conn, tcp)),
-        })
+        .finish()
     }
 
     /// Connects and sends the first half of the ClientHello; [`HalfHello::finish`] sends
     /// the rest and completes the handshake.
+    ///
+    /// # Errors
+    ///
+    /// The connection failed.
     pub fn half_hello(
         addr: SocketAddr,
         config: &Arc<ClientConfig>,
         read_timeout: Duration,
     ) -> io::Result<HalfHello> {
-        let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        tcp.set_read_timeout(Some(read_timeout))?;
-        tcp.set_nodelay(true)?;
-        let name = ServerName::try_from("localhost").expect("a name");
-        let mut conn = ClientConnection::new(config.clone(), name)
-            .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+        let (mut tcp, mut conn) = open(addr, config, read_timeout)?;
         let mut hello = Vec::new();
         conn.write_tls(&mut hello)?;
         let rest = hello.split_off(hello.len() / 2);
@@ -205,48 +204,11 @@ impl TlsConn {
 
     /// Reads one response.
     pub fn response(&mut self) -> Result<Response, Failure> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) => return Err(Failure::Closed { notified: true }),
-            Ok(_) => {}
-            Err(err) if is_close(&err) => return Err(Failure::Closed { notified: false }),
-            Err(err) => return Err(Failure::Io(err)),
-        }
-        let truncated = |err: io::Error| {
-            if is_close(&err) {
-                Failure::Truncated
-            } else {
-                Failure::Io(err)
-            }
-        };
-        let status = line
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .ok_or(Failure::Truncated)?;
-        let (mut length, mut close) = (0, false);
-        loop {
-            line.clear();
-            if self.reader.read_line(&mut line).map_err(truncated)? == 0 {
-                return Err(Failure::Truncated);
-            }
-            let header = line.trim_end().to_ascii_lowercase();
-            if header.is_empty() {
-                break;
-            }
-            if let Some(value) = header.strip_prefix("content-length:") {
-                length = value.trim().parse().map_err(|_| Failure::Truncated)?;
-            }
-            if header == "connection: close" {
-                close = true;
-            }
-        }
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body).map_err(truncated)?;
-        Ok(Response {
-            status,
-            close,
-            body,
+        read_response(&mut self.reader).map_err(|unanswered| match unanswered {
+            Unanswered::Ended => Failure::Closed { notified: true },
+            Unanswered::Closed => Failure::Closed { notified: false },
+            Unanswered::Truncated => Failure::Truncated,
+            Unanswered::Io(err) => Failure::Io(err),
         })
     }
 
@@ -274,6 +236,21 @@ impl TlsConn {
     }
 }
 
+/// A TCP connection to `addr` and a TLS client for `localhost` that has sent nothing yet.
+fn open(
+    addr: SocketAddr,
+    config: &Arc<ClientConfig>,
+    read_timeout: Duration,
+) -> io::Result<(TcpStream, ClientConnection)> {
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    tcp.set_read_timeout(Some(read_timeout))?;
+    tcp.set_nodelay(true)?;
+    let name = ServerName::try_from("localhost").expect("a name");
+    let conn = ClientConnection::new(config.clone(), name)
+        .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+    Ok((tcp, conn))
+}
+
 /// A connection that has sent half its ClientHello.
 #[derive(Debug)]
 pub struct HalfHello {
@@ -298,16 +275,4 @@ impl HalfHello {
             reader: BufReader::new(StreamOwned::new(self.conn, self.tcp)),
         })
     }
-}
-
-/// The peer closed or reset the connection (rustls reports a close without close_notify as
-/// `UnexpectedEof`).
-fn is_close(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-    )
 }

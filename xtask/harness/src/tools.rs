@@ -2,9 +2,11 @@
 //! the figures they print. They must be installed (`.ci/run` installs them): a test fails,
 //! rather than skips, without them.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::process::{Launch, Process};
+use crate::tcp;
 
 /// Runs `program` with `args` to its end, within `bound`; returns whether it succeeded and
 /// its output (stdout then stderr, lines joined by newlines).
@@ -35,6 +37,8 @@ fn all_output(process: &Process) -> String {
 #[derive(Debug)]
 pub struct Wrk {
     process: Process,
+    /// How many connections it keeps open.
+    connections: u32,
     /// How long it runs.
     secs: u32,
 }
@@ -49,7 +53,19 @@ impl Wrk {
             url.to_owned(),
         ];
         let process = Launch::program("wrk").args(args).spawn();
-        Wrk { process, secs }
+        Wrk {
+            process,
+            connections,
+            secs,
+        }
+    }
+
+    /// Waits until the server on `server` holds wrk's connections: the load is on.
+    #[track_caller]
+    pub fn wait_connected(&self, server: SocketAddr, bound: Duration) {
+        let connections = self.connections as usize;
+        let what = format!("wrk's {connections} connections to {server}");
+        crate::wait_until(&what, bound, || tcp::connections_to(server) >= connections);
     }
 
     /// Waits for wrk to end (bounded: 30 s past its duration) and reads its report.
