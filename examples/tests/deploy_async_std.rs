@@ -2,8 +2,9 @@
 //! async-std's executor as the spawner (see `deploy/mod.rs`).
 
 mod deploy;
+mod suites;
 
-deploy::deploy_suite!(hello_async_std:
+suites::scenarios!(deploy, hello_async_std:
     hot_restart_under_load,
     socket_activation,
     notify_socket_hears_the_life,

@@ -2,23 +2,7 @@
 //! behaviours every HTTP example shows (see `http/mod.rs`).
 
 mod http;
+mod suites;
 
-http::http_suite!(hello_smol:
-    s1_idle_and_in_flight,
-    s2_timeout_kills,
-    s3_second_signal,
-    s4_keep_alive_loop_loses_nothing,
-    s5_five_thousand_idle,
-    s6_silent_and_half_heads,
-    s7_http2,
-    s8_upgrades,
-);
-
-http::http_suite!(hello_async_std:
-    s1_idle_and_in_flight,
-    s3_second_signal,
-    s4_keep_alive_loop_loses_nothing,
-    s6_silent_and_half_heads,
-    s7_http2,
-    s8_upgrades,
-);
+suites::scenarios!(http, hello_smol);
+suites::scenarios!(http, hello_async_std, light);

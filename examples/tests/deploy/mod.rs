@@ -11,17 +11,9 @@
 
 pub mod scenarios;
 
-/// The deploy scenarios, one `#[test]` each, for `$example`. The scenarios take turns:
-/// wrk's load would skew the others' timings.
-macro_rules! deploy_suite {
-    ($example:ident: $($scenario:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $scenario() {
-                let _turn = graceful_harness::one_at_a_time();
-                deploy::scenarios::$scenario(stringify!($example));
-            }
-        )*
-    };
+/// Runs one scenario against `example`. The scenarios take turns: wrk's load would skew
+/// the others' timings.
+pub fn run(example: &str, scenario: fn(&str)) {
+    let _turn = graceful_harness::one_at_a_time();
+    scenario(example);
 }
-pub(crate) use deploy_suite;

@@ -1,6 +1,5 @@
 //! The deploy scenarios, each a function of the example's name.
 
-use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -8,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use graceful_harness::deploy::{NotifySocket, TempDir};
 use graceful_harness::example::example_binary;
-use graceful_harness::http1::{get, pid_of};
+use graceful_harness::http1::{get, pid_of, refused, Conn};
 use graceful_harness::process::{alive, hold_spawns, stop_pid};
+use graceful_harness::tcp::{wait_not_listening, wait_taken};
 use graceful_harness::tools::Wrk;
 use graceful_harness::{wait_until, Launch, Process, Server};
 use rustix::process::Signal;
@@ -23,6 +23,16 @@ const FLAGS: [&str; 4] = ["--addr", "127.0.0.1:0", "--timeout", "20"];
 /// The example, with [`FLAGS`].
 fn launch(example: &str) -> Launch {
     Launch::example(example).args(FLAGS)
+}
+
+/// One keep-alive connection, served once (so it is accepted), then `GET path` on it,
+/// once the server has read that: a request in flight.
+fn in_flight(addr: SocketAddr, path: &str) -> Conn {
+    let mut conn = Conn::connect(addr, LONG).expect("connect");
+    assert_eq!(conn.get("/").expect("GET / is answered").status, 200);
+    conn.send_get(path).expect("send");
+    wait_taken(addr, &[conn.local_addr()], LONG);
+    conn
 }
 
 /// Sends SIGHUP to `server` and waits until `GET /pid` on `addr` answers another pid than
@@ -227,20 +237,9 @@ pub fn notify_socket_hears_the_life(example: &str) {
     let ready = notify.wait_line("READY=1", LONG, |l| l == "READY=1");
     notify.wait_line("WATCHDOG=1", LONG, |l| l == "WATCHDOG=1");
 
-    // One keep-alive connection, served once (so it is accepted), then a slow request on
-    // it, in flight for 2.5 s: the status lines, one a second, see it active.
-    let mut conn = TcpStream::connect(server.addr).unwrap();
-    conn.set_read_timeout(Some(LONG)).unwrap();
-    write!(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut buf = [0u8; 1024];
-    let n = conn.read(&mut buf).unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
-    write!(conn, "GET /sleep/2500 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let slow = std::thread::spawn(move || {
-        let mut response = String::new();
-        let _ = conn.read_to_string(&mut response);
-        response
-    });
+    // A request in flight for 2.5 s: the status lines, one a second, see it active.
+    let mut conn = in_flight(server.addr, "/sleep/2500");
+    let slow = std::thread::spawn(move || conn.response());
     server.signal(Signal::TERM);
     let stopping = notify.wait_line("STOPPING=1", LONG, |l| l == "STOPPING=1");
     let draining = notify.wait_line("STATUS=draining", LONG, |l| {
@@ -249,11 +248,11 @@ pub fn notify_socket_hears_the_life(example: &str) {
     notify.wait_line("STATUS=draining: 1 active", LONG, |l| {
         l.starts_with("STATUS=draining: 1 active, 0 idle, 0 hijacked, ")
     });
-    let response = slow.join().unwrap();
-    assert!(
-        response.starts_with("HTTP/1.1 200") && response.ends_with("slept"),
-        "{response:?}"
-    );
+    let response = slow
+        .join()
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!((response.status, &response.body[..]), (200, &b"slept"[..]));
     server.wait_success(LONG);
     let lines = notify.lines();
     println!("measured: {example}: notifications: {lines:?}");
@@ -390,32 +389,16 @@ pub fn an_unreachable_notify_socket_is_a_warning(example: &str) {
 /// restarter kept a copy of it: a new connection is refused while a request is in flight.
 pub fn the_socket_closes_with_the_drain(example: &str) {
     let server = launch(example).start();
-    let mut conn = TcpStream::connect(server.addr).unwrap();
-    conn.set_read_timeout(Some(LONG)).unwrap();
-    write!(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut buf = [0u8; 1024];
-    let n = conn.read(&mut buf).unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
-    write!(conn, "GET /sleep/3000 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut conn = in_flight(server.addr, "/sleep/3000");
     server.signal(Signal::TERM);
-    let addr = server.addr;
-    wait_until(
-        "a new connection to be refused",
-        Duration::from_secs(2),
-        || {
-            matches!(
-                TcpStream::connect(addr),
-                Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused
-            )
-        },
-    );
+    wait_not_listening(server.addr, Duration::from_secs(2));
+    assert!(refused(server.addr), "a new connection is refused");
     assert!(
         server.exited().is_none(),
         "refused during the drain, not after it"
     );
-    let mut response = String::new();
-    let _ = conn.read_to_string(&mut response);
-    assert!(response.ends_with("slept"), "{response:?}");
+    let response = conn.response().expect("the request in flight is answered");
+    assert_eq!((response.status, &response.body[..]), (200, &b"slept"[..]));
     server.wait_success(LONG);
 }
 

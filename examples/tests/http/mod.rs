@@ -12,17 +12,7 @@
 
 pub mod scenarios;
 
-/// Instantiates the scenarios for an example: `http_suite!(hello_tokio: s1, s2, ...)`.
-macro_rules! http_suite {
-    ($example:ident: $($scenario:ident),+ $(,)?) => {
-        mod $example {
-            $(
-                #[test]
-                fn $scenario() {
-                    super::http::scenarios::$scenario(stringify!($example));
-                }
-            )+
-        }
-    };
+/// Runs one scenario against `example`.
+pub fn run(example: &str, scenario: fn(&str)) {
+    scenario(example);
 }
-pub(crate) use http_suite;

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use graceful_harness::http1::{refused, Conn, Failure};
-use graceful_harness::looping::{Clients, Outcome};
+use graceful_harness::http1::{assert_closed, connections, Conn, Failure};
+use graceful_harness::looping::{drain_rounds, http1_get, Clients};
 use graceful_harness::process::raise_descriptor_limit;
-use graceful_harness::tcp::{wait_not_listening, wait_taken};
+use graceful_harness::tcp::wait_taken;
 use graceful_harness::{measured, one_at_a_time, Server};
 
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,19 +57,9 @@ pub fn s1_idle_and_in_flight(example: &str) {
     let mut sleepers = in_flight(addr, 20, "/sleep/1500");
 
     let signaled = server.terminate();
-    for conn in &mut idle {
-        assert!(
-            conn.closed_within(Duration::from_secs(5)),
-            "an idle connection stays open"
-        );
-    }
+    assert_closed(&mut idle, Duration::from_secs(5), "the idle connections");
     let idle_closed = signaled.elapsed();
-    let by = (signaled + Duration::from_millis(200)).saturating_duration_since(Instant::now());
-    wait_not_listening(addr, by);
-    assert!(
-        refused(addr),
-        "a new connection within 200 ms of the signal is refused"
-    );
+    server.assert_refusing_by(signaled + Duration::from_millis(200));
     for conn in &mut sleepers {
         let response = conn.response().expect("the request in flight is answered");
         assert_eq!(
@@ -132,18 +122,12 @@ pub fn s3_second_signal(example: &str) {
     let server = Server::start(example, &[]);
     let mut conns = in_flight(server.addr, 1, "/sleep/10000");
 
-    server.terminate();
-    wait_not_listening(server.addr, SOON);
-    let second = server.terminate();
-    let exit = server.wait_success(READ_TIMEOUT) - second;
+    let exit = server.forced_by_a_second_signal(1);
     measured(example, "3", "exit after the second signal in", exit);
-    assert!(exit < Duration::from_millis(1_500), "{exit:?}");
     assert!(
         matches!(conns[0].response(), Err(Failure::Closed)),
         "killed: no answer"
     );
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("forced", 1));
 }
 
 /// 4. 16 keep-alive clients in a tight request loop, SIGTERM once each has been answered
@@ -151,50 +135,23 @@ pub fn s3_second_signal(example: &str) {
 ///    Repeated 20 times.
 pub fn s4_keep_alive_loop_loses_nothing(example: &str) {
     let _turn = one_at_a_time();
-    let (mut worst_exit, mut answered, mut unserved) = (Duration::ZERO, 0, 0);
-    for round in 0..20 {
+    let seen = drain_rounds(20, Duration::from_secs(2), || {
         let server = Server::start(example, &[]);
         let addr = server.addr;
-        let clients = Clients::start(
-            16,
-            move || Conn::connect(addr, READ_TIMEOUT),
-            |conn| match conn.get("/") {
-                Ok(response) => {
-                    assert_eq!(response.status, 200);
-                    Outcome::Answered {
-                        close: response.close,
-                    }
-                }
-                Err(Failure::Closed) => Outcome::Closed("end of stream or reset".into()),
-                Err(Failure::Truncated) => Outcome::Truncated,
-                Err(Failure::Io(err)) => panic!("client: {err}"),
-            },
-        );
-        clients.wait_warm(SOON);
-        clients.signaled();
-        let at = server.terminate();
-        let exit = server.wait_success(READ_TIMEOUT) - at;
-        let tally = clients.finish();
-        answered += tally.answered;
-        unserved += tally.unserved;
-        assert!(
-            tally.losses.is_empty(),
-            "round {round}: requests lost: {:#?}",
-            tally.losses
-        );
-        assert!(
-            exit < Duration::from_secs(2),
-            "round {round}: exit {exit:?}"
-        );
-        worst_exit = worst_exit.max(exit);
-        let report = server.report();
-        assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
-    }
+        let clients = Clients::start(16, move || Conn::connect(addr, READ_TIMEOUT), http1_get);
+        (server, clients)
+    });
     eprintln!(
-        "measured: {example} 4: 20 rounds, {answered} requests answered, 0 lost, \
-         {unserved} fresh connections closed unaccepted"
+        "measured: {example} 4: 20 rounds, {} requests answered, 0 lost, {} fresh \
+         connections closed unaccepted",
+        seen.answered, seen.unserved
     );
-    measured(example, "4", "worst exit after the signal in", worst_exit);
+    measured(
+        example,
+        "4",
+        "worst exit after the signal in",
+        seen.worst_exit,
+    );
 }
 
 /// 5. 5,000 idle keep-alive connections, quiet for longer than the quiet period: all closed
@@ -211,9 +168,11 @@ pub fn s5_five_thousand_idle(example: &str) {
 
     let signaled = server.terminate();
     let exit = server.wait_success(READ_TIMEOUT) - signaled;
-    for conn in &mut conns {
-        assert!(conn.closed_within(Duration::from_secs(2)));
-    }
+    assert_closed(
+        &mut conns,
+        Duration::from_secs(2),
+        "the 5,000 idle connections",
+    );
     measured(example, "5", "5000 idle: exit after the signal in", exit);
     assert!(exit < Duration::from_secs(2), "{exit:?}");
     let report = server.report();
@@ -228,14 +187,8 @@ pub fn s5_five_thousand_idle(example: &str) {
 pub fn s6_silent_and_half_heads(example: &str) {
     let server = Server::start(example, &["--timeout", "3"]);
     let addr = server.addr;
-    let silent: Vec<Conn> = (0..50).map(|_| connect(addr)).collect();
-    let mut half: Vec<Conn> = (0..50)
-        .map(|_| {
-            let mut conn = connect(addr);
-            conn.send(b"GET / HTTP/1.1\r\nhost: te").expect("send");
-            conn
-        })
-        .collect();
+    let silent = connections(addr, 50, b"");
+    let mut half = connections(addr, 50, b"GET / HTTP/1.1\r\nhost: te");
     let clients: Vec<SocketAddr> = silent.iter().chain(&half).map(Conn::local_addr).collect();
     wait_taken(addr, &clients, SOON);
 

@@ -21,17 +21,7 @@ pub fn url(addr: SocketAddr, path: &str) -> (String, String) {
     )
 }
 
-/// Instantiates the scenarios for an example: `https_suite!(hello_tls: t1, t2, ...)`.
-macro_rules! https_suite {
-    ($example:ident: $($scenario:ident),+ $(,)?) => {
-        mod $example {
-            $(
-                #[test]
-                fn $scenario() {
-                    super::https::scenarios::$scenario(stringify!($example));
-                }
-            )+
-        }
-    };
+/// Runs one scenario against `example`.
+pub fn run(example: &str, scenario: fn(&str)) {
+    scenario(example);
 }
-pub(crate) use https_suite;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use graceful_harness::http1::{refused, Conn};
-use graceful_harness::looping::{Clients, Outcome};
+use graceful_harness::http1::{assert_closed, connections, Conn};
+use graceful_harness::looping::{drain_rounds, tls_get, Clients};
 use graceful_harness::tcp::{self, wait_not_listening, wait_taken};
 use graceful_harness::tls::{client_hello, config, Cert, Failure, TlsConn};
 use graceful_harness::tools::{self, H2loadSummary, Wrk};
@@ -15,9 +15,15 @@ use rustls::ClientConfig;
 
 use super::url;
 
-/// Runs a command-line client to its end, bounded.
-fn tool(program: &str, args: &[&str], secs: u64) -> (bool, String) {
-    tools::run(program, args, Duration::from_secs(secs))
+/// Runs curl with `args` (and `-sS`, and the HTTP version after the body), bounded;
+/// returns what it printed, once it succeeded.
+#[track_caller]
+fn curl(args: &[&str]) -> String {
+    let mut all = vec!["-sS", "-w", " %{http_version}"];
+    all.extend(args);
+    let (ok, out) = tools::run("curl", &all, Duration::from_secs(10));
+    assert!(ok, "curl {args:?}: {out}");
+    out
 }
 
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,16 +77,20 @@ fn idle_conn(addr: SocketAddr, client: &Arc<ClientConfig>) -> TlsConn {
     conn
 }
 
-/// The last line on the example's stderr that starts with `NAME: TLS handshakes:`.
-fn handshakes(server: &Server) -> String {
+/// The server serves a new client on; stopped, its handshake counters (the last
+/// `NAME: TLS handshakes: ...` line of its stderr) end with `counts`.
+#[track_caller]
+fn serves_on_and_counts(server: &Server, client: &Arc<ClientConfig>, counts: &str) {
+    idle_conn(server.addr, client);
+    server.terminate();
     server.report();
     let lines = server.stderr();
-    lines
+    let counters = lines
         .iter()
         .rev()
         .find(|line| line.contains("TLS handshakes:"))
-        .cloned()
-        .unwrap_or_else(|| panic!("no handshake counters; stderr: {lines:#?}"))
+        .unwrap_or_else(|| panic!("no handshake counters; stderr: {lines:#?}"));
+    assert!(counters.ends_with(counts), "{counters}");
 }
 
 /// 1. curl `--http2` and `--http1.1` over TLS get `hello` in the protocol asked; ALPN
@@ -91,22 +101,7 @@ pub fn t1_curl_protocols(example: &str) {
     let (link, resolve) = url(server.addr, "/");
     let cacert = cert.cert.display().to_string();
     for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
-        let (ok, out) = tool(
-            "curl",
-            &[
-                "-sS",
-                flag,
-                "--cacert",
-                &cacert,
-                "--resolve",
-                &resolve,
-                "-w",
-                " %{http_version}",
-                &link,
-            ],
-            10,
-        );
-        assert!(ok, "curl {flag}: {out}");
+        let out = curl(&[flag, "--cacert", &cacert, "--resolve", &resolve, &link]);
         assert_eq!(out, format!("hello {version}"), "curl {flag}");
     }
     let h2 = connect(server.addr, &config(&[&cert.der], H2_H1));
@@ -119,21 +114,9 @@ pub fn t1_curl_protocols(example: &str) {
 
     let server = Server::start(example, &[]);
     let (link, resolve) = url(server.addr, "/");
-    let (ok, out) = tool(
-        "curl",
-        &[
-            "-sSk",
-            "--http2",
-            "--resolve",
-            &resolve,
-            "-w",
-            " %{http_version}",
-            &link,
-        ],
-        10,
-    );
-    assert!(
-        ok && out == "hello 2",
+    let out = curl(&["-k", "--http2", "--resolve", &resolve, &link]);
+    assert_eq!(
+        out, "hello 2",
         "curl -k on the self-signed certificate: {out}"
     );
     server.terminate();
@@ -159,12 +142,7 @@ pub fn t2_idle_and_in_flight(example: &str) {
         );
     }
     measured(example, "t2", "20 idle closed in", signaled.elapsed());
-    let by = (signaled + Duration::from_millis(200)).saturating_duration_since(Instant::now());
-    wait_not_listening(addr, by);
-    assert!(
-        refused(addr),
-        "a new connection within 200 ms of the signal is refused"
-    );
+    server.assert_refusing_by(signaled + Duration::from_millis(200));
     for conn in &mut sleepers {
         let response = conn.response().expect("the request in flight is answered");
         assert_eq!((response.status, &response.body[..]), (200, &b"slept"[..]));
@@ -174,8 +152,7 @@ pub fn t2_idle_and_in_flight(example: &str) {
     }
     let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(example, "t2", "exit after the signal in", exit);
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    server.drained();
 }
 
 /// 3. A second signal (once the first has closed the listener) stops at once: the request
@@ -183,18 +160,12 @@ pub fn t2_idle_and_in_flight(example: &str) {
 pub fn t3_second_signal(example: &str) {
     let (server, _cert, client) = start(example, &[]);
     let mut conns = in_flight(server.addr, &client, 1, "/sleep/10000");
-    server.terminate();
-    wait_not_listening(server.addr, SOON);
-    let second = server.terminate();
-    let exit = server.wait_success(READ_TIMEOUT) - second;
+    let exit = server.forced_by_a_second_signal(1);
     measured(example, "t3", "exit after the second signal in", exit);
-    assert!(exit < Duration::from_millis(1_500), "{exit:?}");
     assert!(
         matches!(conns[0].response(), Err(Failure::Closed { .. })),
         "killed: no answer"
     );
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("forced", 1));
 }
 
 /// 4. 16 HTTPS keep-alive clients in a tight request loop, SIGTERM once each has been
@@ -202,52 +173,24 @@ pub fn t3_second_signal(example: &str) {
 ///    after. 10 rounds.
 pub fn t4_keep_alive_loop_loses_nothing(example: &str) {
     let _turn = one_at_a_time();
-    let (mut worst_exit, mut answered, mut unserved) = (Duration::ZERO, 0, 0);
-    for round in 0..10 {
+    let seen = drain_rounds(10, Duration::from_secs(3), || {
+        // The certificate's files may go once the server has read them.
         let (server, _cert, client) = start(example, &[]);
         let addr = server.addr;
-        let clients = Clients::start(
-            16,
-            move || TlsConn::connect(addr, &client, READ_TIMEOUT),
-            |conn| match conn.get("/") {
-                Ok(response) => {
-                    assert_eq!(response.status, 200);
-                    Outcome::Answered {
-                        close: response.close,
-                    }
-                }
-                Err(Failure::Closed { notified }) => {
-                    Outcome::Closed(format!("close_notify: {notified}"))
-                }
-                Err(Failure::Truncated) => Outcome::Truncated,
-                Err(Failure::Io(err)) => panic!("client: {err}"),
-            },
-        );
-        clients.wait_warm(SOON);
-        clients.signaled();
-        let at = server.terminate();
-        let exit = server.wait_success(READ_TIMEOUT) - at;
-        let tally = clients.finish();
-        answered += tally.answered;
-        unserved += tally.unserved;
-        assert!(
-            tally.losses.is_empty(),
-            "round {round}: requests lost: {:#?}",
-            tally.losses
-        );
-        assert!(
-            exit < Duration::from_secs(3),
-            "round {round}: exit {exit:?}"
-        );
-        worst_exit = worst_exit.max(exit);
-        let report = server.report();
-        assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
-    }
+        let connect = move || TlsConn::connect(addr, &client, READ_TIMEOUT);
+        (server, Clients::start(16, connect, tls_get))
+    });
     eprintln!(
-        "measured: {example} t4: 10 rounds, {answered} requests answered, 0 lost, \
-         {unserved} connections unserved after the signal"
+        "measured: {example} t4: 10 rounds, {} requests answered, 0 lost, {} connections \
+         unserved after the signal",
+        seen.answered, seen.unserved
     );
-    measured(example, "t4", "worst exit after the signal in", worst_exit);
+    measured(
+        example,
+        "t4",
+        "worst exit after the signal in",
+        seen.worst_exit,
+    );
 }
 
 /// 5. h2load over TLS (HTTP/2 by ALPN), SIGTERM after 1 s of load on its 8 connections:
@@ -281,8 +224,7 @@ pub fn t5_h2load(example: &str) {
         started - succeeded <= started / 100,
         "more than 1% of the started streams failed: {line}"
     );
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    server.drained();
 }
 
 /// 6. wrk over TLS (keep-alive HTTP/1.1), SIGTERM half way (after 1.5 s of load on its 16
@@ -308,8 +250,7 @@ pub fn t6_wrk(example: &str) {
             "{out}"
         );
     }
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    server.drained();
 }
 
 /// 7. 50 silent TCP connections and 50 that sent half a ClientHello, `--timeout 3`: the
@@ -319,25 +260,16 @@ pub fn t7_silent_and_half_hellos(example: &str) {
     let (server, _cert, client) = start(example, &["--timeout", "3"]);
     let addr = server.addr;
     let hello = client_hello(&client);
-    let mut silent: Vec<Conn> = (0..50)
-        .map(|_| Conn::connect(addr, READ_TIMEOUT).expect("connect"))
-        .collect();
-    let half: Vec<Conn> = (0..50)
-        .map(|_| {
-            let mut conn = Conn::connect(addr, READ_TIMEOUT).expect("connect");
-            conn.send(&hello[..hello.len() / 2]).expect("send");
-            conn
-        })
-        .collect();
+    let mut silent = connections(addr, 50, b"");
+    let half = connections(addr, 50, &hello[..hello.len() / 2]);
     let clients: Vec<SocketAddr> = silent.iter().chain(&half).map(Conn::local_addr).collect();
     wait_taken(addr, &clients, SOON);
     let signaled = server.terminate();
-    for conn in &mut silent {
-        assert!(
-            conn.closed_within(Duration::from_secs(5)),
-            "a silent connection stays open"
-        );
-    }
+    assert_closed(
+        &mut silent,
+        Duration::from_secs(5),
+        "the silent connections",
+    );
     let silent_closed = signaled.elapsed();
     let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(example, "t7", "50 silent closed in", silent_closed);
@@ -356,8 +288,7 @@ pub fn t7_silent_and_half_hellos(example: &str) {
         "{exit:?}: expected the 1 s header grace, not the 3 s timeout"
     );
     drop(half);
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    server.drained();
 }
 
 /// 8. `--handshake-timeout 0.5`: a client that stops half way through its ClientHello is
@@ -366,8 +297,7 @@ pub fn t8_handshake_deadline(example: &str) {
     let (server, _cert, client) = start(example, &["--handshake-timeout", "0.5"]);
     let addr = server.addr;
     let hello = client_hello(&client);
-    let mut stalled = Conn::connect(addr, READ_TIMEOUT).expect("connect");
-    stalled.send(&hello[..hello.len() / 2]).expect("send");
+    let mut stalled = connections(addr, 1, &hello[..hello.len() / 2]).remove(0);
     let sent = Instant::now();
     assert!(
         stalled.closed_within(Duration::from_secs(5)),
@@ -376,13 +306,7 @@ pub fn t8_handshake_deadline(example: &str) {
     let closed = sent.elapsed();
     measured(example, "t8", "a stalled handshake closed in", closed);
     assert!(closed >= Duration::from_millis(400), "{closed:?}");
-    idle_conn(addr, &client);
-    server.terminate();
-    let counters = handshakes(&server);
-    assert!(
-        counters.ends_with("1 completed, 0 failed, 1 timed out"),
-        "{counters}"
-    );
+    serves_on_and_counts(&server, &client, "1 completed, 0 failed, 1 timed out");
 }
 
 /// 9. Bad input on the TLS port: plain HTTP, a garbage ClientHello, a client that rejects
@@ -402,13 +326,7 @@ pub fn t9_bad_input(example: &str) {
         TlsConn::connect(addr, &stranger, READ_TIMEOUT).is_err(),
         "the certificate is rejected"
     );
-    idle_conn(addr, &client);
-    server.terminate();
-    let counters = handshakes(&server);
-    assert!(
-        counters.ends_with("1 completed, 3 failed, 0 timed out"),
-        "{counters}"
-    );
+    serves_on_and_counts(&server, &client, "1 completed, 3 failed, 0 timed out");
 }
 
 /// 10. A certificate that cannot be used is a clear error at start: exit 2.
@@ -503,8 +421,7 @@ pub fn t12_http2_in_flight(example: &str) {
         "HTTP/2 over TLS: exit after the signal in",
         exit,
     );
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    server.drained();
 }
 
 /// 13. A handshake under way when the drain begins gets the header grace to finish, and its
@@ -533,8 +450,7 @@ pub fn t13_handshake_across_the_drain(example: &str) {
     let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(example, "t13", "exit after the signal in", exit);
     assert!(exit < Duration::from_millis(2_500), "{exit:?}");
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    server.drained();
 }
 
 /// What the HTTP/2 clients of t14 saw.
@@ -674,6 +590,5 @@ pub fn t14_http2_streams_counted(example: &str) {
     );
     assert!(streams.lost.is_empty(), "streams lost: {:#?}", streams.lost);
     assert!(streams.answered > 0);
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    server.drained();
 }

@@ -182,6 +182,47 @@ impl Server {
         at
     }
 
+    /// Asserts that by `by` (an instant after the signal) the server has closed its
+    /// listener, and a new connection is refused.
+    #[track_caller]
+    pub fn assert_refusing_by(&self, by: Instant) {
+        let bound = by.saturating_duration_since(Instant::now());
+        crate::tcp::wait_not_listening(self.addr, bound);
+        assert!(
+            crate::http1::refused(self.addr),
+            "a new connection is refused once the listener is closed"
+        );
+    }
+
+    /// The second-signal scenario: SIGTERM, then SIGTERM again once the drain has begun
+    /// (the listener closed). The process must exit with success within 1.5 s of the
+    /// second, its report saying `forced` with `killed` connections killed. Returns how
+    /// long after the second it exited.
+    #[track_caller]
+    pub fn forced_by_a_second_signal(&self, killed: usize) -> Duration {
+        let bound = Duration::from_secs(10);
+        self.terminate();
+        crate::tcp::wait_not_listening(self.addr, bound);
+        let second = self.terminate();
+        let exit = self.wait_success(bound) - second;
+        assert!(exit < Duration::from_millis(1_500), "{exit:?}");
+        let report = self.report();
+        assert_eq!((report.outcome.as_str(), report.killed), ("forced", killed));
+        exit
+    }
+
+    /// The report, which must say the server drained and killed nothing.
+    #[track_caller]
+    pub fn drained(&self) -> Report {
+        let report = self.report();
+        assert_eq!(
+            (report.outcome.as_str(), report.killed),
+            ("drained", 0),
+            "{report:?}"
+        );
+        report
+    }
+
     /// The report the server printed on stderr, once it has exited with success.
     #[track_caller]
     pub fn report(&self) -> Report {

@@ -87,17 +87,18 @@ impl Conn {
 
     /// Writes `GET path` and reads its response.
     pub fn get(&mut self, path: &str) -> Result<Response, Failure> {
-        self.send_get(path).map_err(|_| Failure::Closed)?;
-        self.response()
+        self.exchange(path).map_err(Failure::from)
+    }
+
+    /// Writes `GET path` and reads its response, with the details of a failure.
+    pub(crate) fn exchange(&mut self, path: &str) -> Result<Response, Unanswered> {
+        self.send_get(path).map_err(|_| Unanswered::Closed)?;
+        read_response(&mut self.reader)
     }
 
     /// Reads one response.
     pub fn response(&mut self) -> Result<Response, Failure> {
-        read_response(&mut self.reader).map_err(|unanswered| match unanswered {
-            Unanswered::Ended | Unanswered::Closed => Failure::Closed,
-            Unanswered::Truncated => Failure::Truncated,
-            Unanswered::Io(err) => Failure::Io(err),
-        })
+        read_response(&mut self.reader).map_err(Failure::from)
     }
 
     /// Reads exactly `n` bytes of an upgraded connection.
@@ -129,9 +130,20 @@ impl Conn {
     }
 }
 
+impl From<Unanswered> for Failure {
+    fn from(unanswered: Unanswered) -> Failure {
+        match unanswered {
+            Unanswered::Ended | Unanswered::Closed => Failure::Closed,
+            Unanswered::Truncated => Failure::Truncated,
+            Unanswered::Io(err) => Failure::Io(err),
+        }
+    }
+}
+
 /// Why [`read_response`] read no response.
+#[derive(Debug)]
 pub(crate) enum Unanswered {
-    /// The stream ended before the first byte of a response.
+    /// The stream ended before the first byte of a response (over TLS: with close_notify).
     Ended,
     /// The peer closed or reset the connection before the first byte (rustls reports a
     /// close without close_notify as `UnexpectedEof`).
@@ -237,6 +249,36 @@ pub fn refused(addr: SocketAddr) -> bool {
     match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
         Err(err) => err.kind() == io::ErrorKind::ConnectionRefused,
         Ok(_) => false,
+    }
+}
+
+/// `count` connections that have each sent `sent` (nothing, if it is empty): silent ones,
+/// or half a request head, or half a ClientHello.
+///
+/// # Panics
+///
+/// If a connection or a write fails.
+#[track_caller]
+pub fn connections(addr: SocketAddr, count: usize, sent: &[u8]) -> Vec<Conn> {
+    (0..count)
+        .map(|_| {
+            let mut conn = Conn::connect(addr, Duration::from_secs(10)).expect("connect");
+            if !sent.is_empty() {
+                conn.send(sent).expect("send");
+            }
+            conn
+        })
+        .collect()
+}
+
+/// Asserts that the server closes each of `conns` within `bound` (of the call), naming
+/// `which` ones they are if one stays open.
+#[track_caller]
+pub fn assert_closed(conns: &mut [Conn], bound: Duration, which: &str) {
+    let deadline = Instant::now() + bound;
+    for conn in conns {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(conn.closed_within(left), "{which}: one stays open");
     }
 }
 

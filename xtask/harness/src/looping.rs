@@ -13,6 +13,9 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::http1::Unanswered;
+use crate::Server;
+
 /// What one request on a connection came to.
 #[derive(Debug)]
 pub enum Outcome {
@@ -47,19 +50,12 @@ pub struct Tally {
 /// ```no_run
 /// use std::time::Duration;
 /// use graceful_harness::http1::Conn;
-/// use graceful_harness::looping::{Clients, Outcome};
+/// use graceful_harness::looping::{http1_get, Clients};
 /// use graceful_harness::Server;
 ///
 /// let server = Server::start("hello_tokio", &[]);
 /// let addr = server.addr;
-/// let clients = Clients::start(
-///     16,
-///     move || Conn::connect(addr, Duration::from_secs(10)),
-///     |conn| match conn.get("/") {
-///         Ok(response) => Outcome::Answered { close: response.close },
-///         Err(failure) => Outcome::Closed(format!("{failure:?}")),
-///     },
-/// );
+/// let clients = Clients::start(16, move || Conn::connect(addr, Duration::from_secs(10)), http1_get);
 /// clients.wait_warm(Duration::from_secs(10));
 /// clients.signaled();
 /// server.terminate();
@@ -189,4 +185,77 @@ fn request_loop<C>(
         }
     }
     panic!("the server was still accepting {LOOP_BOUND:?} later");
+}
+
+/// `GET /` on a raw HTTP/1.1 connection, as a looping client's request: 200 expected.
+#[track_caller]
+pub fn http1_get(conn: &mut crate::http1::Conn) -> Outcome {
+    outcome(conn.exchange("/"))
+}
+
+/// `GET /` on an HTTPS connection, as a looping client's request: 200 expected.
+#[cfg(feature = "tls")]
+#[track_caller]
+pub fn tls_get(conn: &mut crate::tls::TlsConn) -> Outcome {
+    outcome(conn.exchange("/"))
+}
+
+#[track_caller]
+fn outcome(exchanged: Result<crate::http1::Response, Unanswered>) -> Outcome {
+    match exchanged {
+        Ok(response) => {
+            assert_eq!(response.status, 200);
+            Outcome::Answered {
+                close: response.close,
+            }
+        }
+        Err(Unanswered::Ended) => Outcome::Closed("end of stream; over TLS, close_notify".into()),
+        Err(Unanswered::Closed) => Outcome::Closed("reset, or no close_notify".into()),
+        Err(Unanswered::Truncated) => Outcome::Truncated,
+        Err(Unanswered::Io(err)) => panic!("client: {err}"),
+    }
+}
+
+/// What [`drain_rounds`] saw, over all its rounds.
+#[derive(Debug, Default)]
+pub struct Rounds {
+    /// Requests answered.
+    pub answered: usize,
+    /// Connections never served (see [`Tally::unserved`]).
+    pub unserved: usize,
+    /// The longest time from a signal to its server's exit.
+    pub worst_exit: Duration,
+}
+
+/// The scenario every HTTP suite runs: `rounds` times, `start` starts a server and its
+/// looping clients; once they are warm the server gets SIGTERM. Not one request may be
+/// lost, and the server must exit with success within `exit_bound` of the signal, drained,
+/// nothing killed.
+#[track_caller]
+pub fn drain_rounds(
+    rounds: usize,
+    exit_bound: Duration,
+    mut start: impl FnMut() -> (Server, Clients),
+) -> Rounds {
+    const SOON: Duration = Duration::from_secs(10);
+    let mut seen = Rounds::default();
+    for round in 0..rounds {
+        let (server, clients) = start();
+        clients.wait_warm(SOON);
+        clients.signaled();
+        let at = server.terminate();
+        let exit = server.wait_success(SOON) - at;
+        let tally = clients.finish();
+        seen.answered += tally.answered;
+        seen.unserved += tally.unserved;
+        assert!(
+            tally.losses.is_empty(),
+            "round {round}: requests lost: {:#?}",
+            tally.losses
+        );
+        assert!(exit < exit_bound, "round {round}: exit {exit:?}");
+        seen.worst_exit = seen.worst_exit.max(exit);
+        server.drained();
+    }
+    seen
 }

@@ -115,6 +115,17 @@ pub enum Failure {
     Io(io::Error),
 }
 
+impl From<Unanswered> for Failure {
+    fn from(unanswered: Unanswered) -> Failure {
+        match unanswered {
+            Unanswered::Ended => Failure::Closed { notified: true },
+            Unanswered::Closed => Failure::Closed { notified: false },
+            Unanswered::Truncated => Failure::Truncated,
+            Unanswered::Io(err) => Failure::Io(err),
+        }
+    }
+}
+
 /// One HTTPS client connection.
 #[derive(Debug)]
 pub struct TlsConn {
@@ -196,20 +207,18 @@ impl TlsConn {
 
     /// Writes `GET path` and reads its response.
     pub fn get(&mut self, path: &str) -> Result<Response, Failure> {
-        if self.send_get(path).is_err() {
-            return Err(Failure::Closed { notified: false });
-        }
-        self.response()
+        self.exchange(path).map_err(Failure::from)
+    }
+
+    /// Writes `GET path` and reads its response, with the details of a failure.
+    pub(crate) fn exchange(&mut self, path: &str) -> Result<Response, Unanswered> {
+        self.send_get(path).map_err(|_| Unanswered::Closed)?;
+        read_response(&mut self.reader)
     }
 
     /// Reads one response.
     pub fn response(&mut self) -> Result<Response, Failure> {
-        read_response(&mut self.reader).map_err(|unanswered| match unanswered {
-            Unanswered::Ended => Failure::Closed { notified: true },
-            Unanswered::Closed => Failure::Closed { notified: false },
-            Unanswered::Truncated => Failure::Truncated,
-            Unanswered::Io(err) => Failure::Io(err),
-        })
+        read_response(&mut self.reader).map_err(Failure::from)
     }
 
     /// Waits up to `within` for the server to close; `Some(notified)` if it did (with or
