@@ -15,7 +15,7 @@
 //! - [`tcp`]: what the kernel's socket table says of a server: whether it listens, and
 //!   whether it has accepted a client and read all it was sent.
 //! - Clients: [`http1`] (a raw HTTP/1.1 client that tells a close before any answer from a
-//!   response cut short), [`line`] (the line protocol of the conformance suite), `tls` (an
+//!   response cut short), [`line`](mod@line) (the line protocol of the conformance suite), `tls` (an
 //!   HTTPS client and certificates, with the `tls` feature), and [`tools`] (curl, h2load and
 //!   wrk, run bounded), and [`looping`] clients in a tight request loop across a signal.
 //! - [`deploy`]: zero-downtime deploys: a test-owned `NOTIFY_SOCKET`, temporary

@@ -186,10 +186,10 @@ impl Launch {
         let waiter = shared.clone();
         thread::spawn(move || {
             // Wait without reaping: until the exit is noted, the pid stays ours to kill.
-            let _ = rustix::process::waitid(
-                WaitId::Pid(pid),
-                WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
-            );
+            let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
+            while let Err(rustix::io::Errno::INTR) =
+                rustix::process::waitid(WaitId::Pid(pid), options)
+            {}
             let at = Instant::now();
             let mut output = waiter.lock();
             let status = child.wait().expect("reap the child");
