@@ -5,8 +5,8 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use graceful_harness::build::example_binary;
 use graceful_harness::deploy::{NotifySocket, TempDir};
-use graceful_harness::example::example_binary;
 use graceful_harness::http1::{get, pid_of, refused, Conn};
 use graceful_harness::process::{alive, hold_spawns, stop_pid};
 use graceful_harness::tcp::{wait_not_listening, wait_taken};

@@ -1,133 +1,20 @@
-//! The example servers as a user runs them: their binaries, built when a test needs one,
-//! started as child processes, and the shutdown report they print.
+//! The example servers as a user runs them, started as child processes ([`Server`]), and
+//! the shutdown report they print ([`Report`]).
 //!
 //! An example keeps one contract the suites rely on: `--addr HOST:PORT`, a
 //! `listening on http://ADDR` line on stdout once it accepts connections, and on exit a
 //! report line on stderr (`NAME: OUTCOME in ELAPSED: A completed, B idle closed, C hijacked,
 //! D killed`).
-//!
-//! # Invariants
-//!
-//! - An example's binary is asked of cargo once per test process (a no-op in a tenth of a
-//!   second when it is fresh), so a test never runs a binary older than the sources. The
-//!   build runs while no cargo of the outer `cargo test` holds the build directory (cargo
-//!   releases it once the tests are built), and is bounded all the same: a build that
-//!   waits on a lock fails with cargo's own words rather than hanging.
 
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::build::example_binary;
 use crate::process::{Launch, Process, START_BOUND};
 
-/// How long building an example may take: a first build under load compiles the whole
-/// dependency tree.
-const BUILD_BOUND: Duration = Duration::from_secs(15 * 60);
-
-/// The path of example `name`'s binary, `<target>/<profile>/examples/<name>` beside the
-/// test binary's own profile directory; asked of cargo (`cargo build -p examples --example
-/// NAME`, with the cargo that runs the tests) the first time this process needs it.
-/// Without cargo (a test binary run by hand), the binary must be there already.
-///
-/// # Examples
-///
-/// ```no_run
-/// let hello = graceful_harness::example::example_binary("hello_tokio");
-/// assert!(hello.ends_with("examples/hello_tokio"));
-/// ```
-pub fn example_binary(name: &str) -> PathBuf {
-    static ASKED: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let layout = Layout::of_this_test();
-    let binary = layout.profile_dir.join("examples").join(name);
-    let mut asked = ASKED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if !asked.iter().any(|done| done == name) {
-        match std::env::var_os("CARGO") {
-            Some(cargo) => build(&cargo, &layout, name),
-            None => assert!(
-                binary.exists(),
-                "{} is missing, and no CARGO variable says which cargo builds it: \
-                 run the tests with `cargo test`, or `cargo build -p examples --example {name}`",
-                binary.display()
-            ),
-        }
-        asked.push(name.to_owned());
-    }
-    binary
-}
-
-/// Where the test binary was built, and how.
-struct Layout {
-    /// `<target>/<profile>` (or `<target>/<triple>/<profile>`).
-    profile_dir: PathBuf,
-    /// The cargo arguments that select that directory.
-    cargo_args: Vec<String>,
-}
-
-impl Layout {
-    fn of_this_test() -> Layout {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let dir = exe.parent().expect("the test binary's directory");
-        let profile_dir = if dir.ends_with("deps") {
-            dir.parent().expect("the profile directory")
-        } else {
-            dir
-        };
-        let profile = file_name(profile_dir);
-        let mut cargo_args = match profile.as_str() {
-            "debug" => Vec::new(),
-            "release" => vec!["--release".to_owned()],
-            other => vec!["--profile".to_owned(), other.to_owned()],
-        };
-        let above = profile_dir.parent().expect("the target directory");
-        // cargo keeps `.rustc_info.json` and `CACHEDIR.TAG` at the root of its target
-        // directory; when they are not beside the profile but one level up, the profile is
-        // in the `<triple>` directory of a cross build.
-        let is_root =
-            |dir: &Path| dir.join(".rustc_info.json").exists() || dir.join("CACHEDIR.TAG").exists();
-        let target_dir = match above.parent() {
-            Some(root) if !is_root(above) && is_root(root) => {
-                cargo_args.extend(["--target".to_owned(), file_name(above)]);
-                root
-            }
-            _ => above,
-        };
-        cargo_args.extend(["--target-dir".to_owned(), target_dir.display().to_string()]);
-        Layout {
-            profile_dir: profile_dir.to_path_buf(),
-            cargo_args,
-        }
-    }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-fn build(cargo: &std::ffi::OsStr, layout: &Layout, name: &str) {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-    let building = Launch::program(cargo)
-        .named(&format!("cargo build --example {name}"))
-        .args(["build", "--quiet", "-p", "examples", "--example", name])
-        .arg("--manifest-path")
-        .arg(workspace)
-        .args(&layout.cargo_args)
-        .spawn();
-    let (_, status) = building.wait_exit(BUILD_BOUND);
-    assert!(
-        status.success(),
-        "cargo could not build the example {name} ({status}): {:#?}",
-        building.stderr()
-    );
-}
-
 impl Launch {
-    /// Runs the example binary `name` (see [`example_binary`]).
+    /// Runs the example binary `name` (see [`example_binary`], which builds it if need be).
     pub fn example(name: &str) -> Launch {
         Launch::program(example_binary(name)).named(name)
     }

@@ -6,7 +6,8 @@
 //!
 //! - [`process`]: child processes with their output read line by line, signals, bounded
 //!   waits for their exit, and a kill when the handle drops (no orphan servers);
-//!   [`Launch::example`] starts one of the example binaries, building it first if need be,
+//!   [`Launch::example`] starts one of the example binaries ([`build`]: built by cargo when
+//!   missing or older than the sources),
 //!   and [`Launch::this_test`] re-runs the current test binary as a server of its own.
 //! - [`example`]: an example server that listens ([`Server`]) and the shutdown report it
 //!   prints ([`Report`]).
@@ -36,6 +37,7 @@
 //! });
 //! ```
 
+pub mod build;
 pub mod deploy;
 pub mod example;
 pub mod http1;
