@@ -111,7 +111,24 @@ fn file_name(path: &Path) -> String {
 
 fn build(cargo: &std::ffi::OsStr, layout: &Layout, name: &str) {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-    let building = Launch::program(cargo)
+    // cargo sets `CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR` and the like for the test, not for
+    // itself: a build script that reads one (ring's does) would see it change between this
+    // build and the outer `cargo test`, and each would build it, and all that depends on
+    // it, again.
+    let inherited = std::env::vars_os().map(|(key, _)| key).filter(|key| {
+        let key = key.to_string_lossy();
+        [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+        ]
+        .iter()
+        .chain(&["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"])
+        .any(|set_for_the_test| key.starts_with(set_for_the_test))
+    });
+    let launch = inherited.fold(Launch::program(cargo), Launch::env_remove);
+    let building = launch
         .named(&format!("cargo build --example {name}"))
         .args(["build", "--quiet", "-p", "examples", "--example", name])
         .arg("--manifest-path")
