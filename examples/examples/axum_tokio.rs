@@ -57,8 +57,9 @@ async fn serve() -> Result<(), StartError> {
         .route("/sleep/{ms}", get(sleep))
         .with_state(());
 
-    // Serving. `serve_http` sets the signal handlers when it is called, before the line
-    // that says the server listens: a signal sent as soon as it is out drains.
+    // Serving, with a line of progress on stderr while draining. `serve_http` sets the
+    // signal handlers when it is called, before the line that says the server listens: a
+    // signal sent as soon as it is out drains.
     tokio::spawn(contract::print_progress(
         server.shutdown(),
         TokioTimer,

@@ -51,8 +51,9 @@ async fn serve() -> Result<(), StartError> {
         .map_err(|error| StartError::listen(&flags.addr, error))?;
     let addr = listener.local_addr().map_err(StartError::system)?;
 
-    // Serving: `echo` on every connection. `serve` sets the signal handlers when it is
-    // called, before the line that says the server listens.
+    // Serving: `echo` on every connection, with a line of progress on stderr while
+    // draining. `serve` sets the signal handlers when it is called, before the line that
+    // says the server listens: a signal sent as soon as it is out drains.
     let progress = contract::print_progress(server.shutdown(), SmolTimer, io::stderr());
     smol::spawn(progress).detach();
     let serving = server.serve(listener, echo);

@@ -50,8 +50,9 @@ async fn serve() -> Result<(), StartError> {
         .map_err(|error| StartError::listen(&flags.addr, error))?;
     let addr = listener.local_addr().map_err(StartError::system)?;
 
-    // Serving: `echo` on every connection. `serve` sets the signal handlers when it is
-    // called, before the line that says the server listens.
+    // Serving: `echo` on every connection, with a line of progress on stderr while
+    // draining. `serve` sets the signal handlers when it is called, before the line that
+    // says the server listens: a signal sent as soon as it is out drains.
     tokio::spawn(contract::print_progress(
         server.shutdown(),
         TokioTimer,

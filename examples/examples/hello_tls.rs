@@ -60,6 +60,8 @@ async fn serve() -> Result<(), StartError> {
         None => contract::self_signed()?,
     });
     let config = server_config(certs.clone(), ALPN_H2_HTTP1).map_err(StartError::input)?;
+    // SIGHUP loads the files again: new handshakes present the new certificate,
+    // established connections keep theirs.
     let mut hangups = signal(SignalKind::hangup()).map_err(StartError::system)?;
     let files = flags.cert.clone();
     tokio::spawn(async move {
@@ -79,10 +81,11 @@ async fn serve() -> Result<(), StartError> {
 
     // The service, any hyper service: `GET /` says hello, the contract answers the rest.
     let routes = Routes::new(Tokio, server.shutdown());
-    let service = service_fn(move |request| hello(request, routes.clone()));
+    let service = service_fn(move |request| hello(request, routes));
 
-    // Serving. `serve_http` sets the signal handlers when it is called, before the line
-    // that says the server listens: a signal sent as soon as it is out drains.
+    // Serving, with a line of progress on stderr while draining. `serve_http` sets the
+    // signal handlers when it is called, before the line that says the server listens: a
+    // signal sent as soon as it is out drains.
     tokio::spawn(contract::print_progress(
         server.shutdown(),
         TokioTimer,
@@ -103,6 +106,7 @@ async fn serve() -> Result<(), StartError> {
     Ok(())
 }
 
+/// The service: `GET /` says hello; the contract answers the routes the drills use.
 async fn hello(
     request: Request<Incoming>,
     routes: Routes<Tokio>,

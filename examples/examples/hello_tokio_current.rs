@@ -54,10 +54,11 @@ async fn serve() -> Result<(), StartError> {
 
     // The service, any hyper service: `GET /` says hello, the contract answers the rest.
     let routes = Routes::new(Tokio, server.shutdown());
-    let service = service_fn(move |request| hello(request, routes.clone()));
+    let service = service_fn(move |request| hello(request, routes));
 
-    // Serving. `serve_http` sets the signal handlers when it is called, before the line
-    // that says the server listens: a signal sent as soon as it is out drains.
+    // Serving, with a line of progress on stderr while draining. `serve_http` sets the
+    // signal handlers when it is called, before the line that says the server listens: a
+    // signal sent as soon as it is out drains.
     tokio::spawn(contract::print_progress(
         server.shutdown(),
         TokioTimer,
@@ -72,6 +73,7 @@ async fn serve() -> Result<(), StartError> {
     Ok(())
 }
 
+/// The service: `GET /` says hello; the contract answers the routes the drills use.
 async fn hello(
     request: Request<Incoming>,
     routes: Routes<Tokio>,

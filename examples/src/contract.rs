@@ -212,17 +212,33 @@ pub type Body = Full<Bytes>;
 /// The routes the drills and suites ask of every hyper example besides its own `GET /`.
 ///
 /// They run on the server's runtime `R` (its timer for `/sleep`, its spawner for
-/// `/upgrade`) and read its [`Shutdown`] for `/ready`.
-#[derive(Clone, Debug)]
-pub struct Routes<R> {
+/// `/upgrade`) and read its [`Shutdown`] for `/ready`. `Copy`, so that a service takes
+/// them on every request for nothing (an `Arc` cloned and dropped per request costs the
+/// benchmarks 1 %): made once per server, they last as long as the process.
+#[derive(Debug)]
+pub struct Routes<R: 'static> {
+    server: &'static ServerParts<R>,
+}
+
+#[derive(Debug)]
+struct ServerParts<R> {
     runtime: R,
     shutdown: Shutdown,
 }
 
+impl<R> Clone for Routes<R> {
+    fn clone(&self) -> Routes<R> {
+        *self
+    }
+}
+
+impl<R> Copy for Routes<R> {}
+
 impl<R: Runtime> Routes<R> {
     /// The routes of the server whose runtime and shutdown these are.
     pub fn new(runtime: R, shutdown: Shutdown) -> Routes<R> {
-        Routes { runtime, shutdown }
+        let server = Box::leak(Box::new(ServerParts { runtime, shutdown }));
+        Routes { server }
     }
 
     /// Answers `request`:
@@ -244,7 +260,7 @@ impl<R: Runtime> Routes<R> {
             let Ok(ms) = ms.parse() else {
                 return status(StatusCode::BAD_REQUEST, "expected /sleep/{ms}");
             };
-            let timer = self.runtime.timer();
+            let timer = self.server.runtime.timer();
             timer
                 .sleep_until(timer.now() + Duration::from_millis(ms))
                 .await;
@@ -252,14 +268,14 @@ impl<R: Runtime> Routes<R> {
         }
         match path {
             "/pid" => Response::new(Body::from(std::process::id().to_string())),
-            "/ready" if self.shutdown.is_shutting_down() => {
+            "/ready" if self.server.shutdown.is_shutting_down() => {
                 status(StatusCode::SERVICE_UNAVAILABLE, "draining")
             }
             "/ready" => status(StatusCode::OK, "ready"),
             "/upgrade" if request.headers().contains_key(header::UPGRADE) => {
                 let stubborn = request.uri().query() == Some("stubborn");
                 let upgrade = graceful_hyper::upgrade::on(&mut request);
-                self.runtime.spawn(Box::pin(async move {
+                self.server.runtime.spawn(Box::pin(async move {
                     if let Ok(upgraded) = upgrade.await {
                         echo(upgraded, stubborn).await;
                     }
