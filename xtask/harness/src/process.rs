@@ -138,6 +138,12 @@ impl Launch {
         self
     }
 
+    /// Leaves the environment variable `key` out of the child's environment.
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Launch {
+        self.command.env_remove(key);
+        self
+    }
+
     /// Hands `fd` to the child as its descriptor number `child_fd`.
     pub fn fd(mut self, child_fd: i32, fd: impl Into<OwnedFd>) -> Launch {
         self.fds.push(FdMapping {
