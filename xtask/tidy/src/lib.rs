@@ -3,14 +3,16 @@
 //!
 //! - [`api`]: the public API of each library crate, rendered from rustdoc's JSON into a
 //!   listing checked in under `api/`; a test regenerates it and fails on any difference.
+//! - [`cycles`]: no cycle among the top-level modules of a library crate.
 //!
-//! The crate is `publish = false` and depends on `serde_json` alone: it reads rustdoc's
-//! JSON as plain values.
+//! The crate is `publish = false` and depends on `serde_json` alone: the checks read
+//! sources as text and rustdoc's JSON as plain values.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 pub mod api;
+pub mod cycles;
 pub mod diff;
 
 /// The library crates: the ones users depend on, whose API and layering are checked.
@@ -36,7 +38,48 @@ pub fn workspace_root() -> PathBuf {
         .map_or_else(|| here.to_path_buf(), Path::to_path_buf)
 }
 
+/// Every `.rs` file below `dir`, sorted, skipping `target` and hidden directories.
+///
+/// # Examples
+///
+/// ```
+/// let root = graceful_tidy::workspace_root();
+/// let files = graceful_tidy::rust_files(&root.join("xtask/tidy/src")).unwrap();
+/// assert!(files.iter().any(|f| f.ends_with("lib.rs")));
+/// ```
+pub fn rust_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    walk(dir, &mut out)?;
+    out.retain(|p| p.extension().is_some_and(|e| e == "rs"));
+    out.sort();
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("reading {}: {e}", dir.display()))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path.is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                walk(&path, out)?;
+            }
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
 /// Reads a file as text, with the path in the error.
 pub(crate) fn read(path: &Path) -> Result<String, String> {
     fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))
+}
+
+/// `path` relative to `root`, with `/` separators, for messages.
+pub(crate) fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.to_string_lossy().replace('\\', "/")
 }

@@ -6,7 +6,7 @@
 use std::fs;
 use std::time::Instant;
 
-use graceful_tidy::{api, diff, workspace_root, LIBRARY_CRATES};
+use graceful_tidy::{api, cycles, diff, workspace_root, LIBRARY_CRATES};
 
 /// The public API listings under `api/` match the code. `TIDY_BLESS=1` rewrites them.
 #[test]
@@ -49,5 +49,31 @@ fn public_api_listings_are_current() {
         "the public API differs from the checked-in listings:\n\n{diffs}\n\
          If the change is deliberate, accept it and commit api/:\n    \
          TIDY_BLESS=1 cargo test -p graceful-tidy\n"
+    );
+}
+
+/// No cycle among the top-level modules of a library crate (the port of `cycles.py`).
+#[test]
+fn library_crates_have_no_module_cycles() {
+    let root = workspace_root();
+    let mut report = String::new();
+    for package in LIBRARY_CRATES {
+        let (modules, lib) =
+            cycles::load(&root, &root.join(package)).unwrap_or_else(|e| panic!("{e}"));
+        let layering = cycles::analyse(&modules, &lib);
+        println!("{package}: {} cycle group(s)", layering.cycles.len());
+        if !layering.cycles.is_empty() {
+            report.push_str(&format!(
+                "{package}: {} cycle group(s)\n{}",
+                layering.cycles.len(),
+                layering.report()
+            ));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "the top-level modules of these crates use each other in a circle:\n{report}\n\
+         Each use is a `crate::module` path or a `crate::Name` that lib.rs re-exports, in \
+         code or docs. Make the lower module stop naming the higher one.\n"
     );
 }
