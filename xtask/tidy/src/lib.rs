@@ -4,16 +4,21 @@
 //! - [`api`]: the public API of each library crate, rendered from rustdoc's JSON into a
 //!   listing checked in under `api/`; a test regenerates it and fails on any difference.
 //! - [`cycles`]: no cycle among the top-level modules of a library crate.
+//! - [`glue`]: no hidden or private glue (`#[doc(hidden)]`, `__` items, `#[macro_export]`)
+//!   and no `#[path]` include that leaves its crate.
 //!
 //! The crate is `publish = false` and depends on `serde_json` alone: the checks read
-//! sources as text and rustdoc's JSON as plain values.
+//! sources as text (through a small lexer) and rustdoc's JSON as plain values.
 
+use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 pub mod api;
 pub mod cycles;
 pub mod diff;
+pub mod glue;
+mod lex;
 
 /// The library crates: the ones users depend on, whose API and layering are checked.
 pub const LIBRARY_CRATES: [&str; 4] = [
@@ -82,4 +87,21 @@ pub(crate) fn read(path: &Path) -> Result<String, String> {
 pub(crate) fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
     rel.to_string_lossy().replace('\\', "/")
+}
+
+/// One thing a check found: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The file, relative to the workspace root.
+    pub file: String,
+    /// The 1-based line.
+    pub line: usize,
+    /// What is wrong there.
+    pub what: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.what)
+    }
 }

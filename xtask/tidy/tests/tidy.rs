@@ -6,7 +6,7 @@
 use std::fs;
 use std::time::Instant;
 
-use graceful_tidy::{api, cycles, diff, workspace_root, LIBRARY_CRATES};
+use graceful_tidy::{api, cycles, diff, glue, workspace_root, LIBRARY_CRATES};
 
 /// The public API listings under `api/` match the code. `TIDY_BLESS=1` rewrites them.
 #[test]
@@ -75,5 +75,48 @@ fn library_crates_have_no_module_cycles() {
         "the top-level modules of these crates use each other in a circle:\n{report}\n\
          Each use is a `crate::module` path or a `crate::Name` that lib.rs re-exports, in \
          code or docs. Make the lower module stop naming the higher one.\n"
+    );
+}
+
+/// No `#[doc(hidden)]`, `__` public item or `#[macro_export]` in the library crates.
+#[test]
+fn library_crates_have_no_hidden_glue() {
+    let root = workspace_root();
+    let found = glue::hidden_items_in(&root, &LIBRARY_CRATES).unwrap_or_else(|e| panic!("{e}"));
+    let list: Vec<String> = found.iter().map(|f| format!("    {f}\n")).collect();
+    assert!(
+        found.is_empty(),
+        "hidden or private glue in the library crates ({}):\n{}\
+         What a library crate exports is what its docs show: make it a documented public \
+         item, or crate-private.\n",
+        found.len(),
+        list.concat()
+    );
+}
+
+/// No `#[path]` (or `include!`) reaches out of its own crate.
+#[test]
+fn no_path_include_leaves_its_crate() {
+    let root = workspace_root();
+    let includes = glue::includes(&root).unwrap_or_else(|e| panic!("{e}"));
+    for inc in &includes {
+        let verdict = if inc.same_crate {
+            "stays in its crate"
+        } else {
+            "LEAVES its crate"
+        };
+        println!("{} -> {} ({verdict})", inc.at, inc.resolved);
+    }
+    let leaving: Vec<String> = includes
+        .iter()
+        .filter(|i| !i.same_crate)
+        .map(|i| format!("    {} -> {}\n", i.at, i.resolved))
+        .collect();
+    assert!(
+        leaving.is_empty(),
+        "these includes reach into another crate's files ({}):\n{}\
+         Share the code through a crate (xtask/harness for test plumbing) instead.\n",
+        leaving.len(),
+        leaving.concat()
     );
 }
