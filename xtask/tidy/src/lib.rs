@@ -6,6 +6,7 @@
 //! - [`cycles`]: no cycle among the top-level modules of a library crate.
 //! - [`glue`]: no hidden or private glue (`#[doc(hidden)]`, `__` items, `#[macro_export]`)
 //!   and no `#[path]` include that leaves its crate.
+//! - [`citations`]: user docs cite no issue numbers of this project.
 //!
 //! The crate is `publish = false` and depends on `serde_json` alone: the checks read
 //! sources as text (through a small lexer) and rustdoc's JSON as plain values.
@@ -15,6 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub mod api;
+pub mod citations;
 pub mod cycles;
 pub mod diff;
 pub mod glue;

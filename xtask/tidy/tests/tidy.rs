@@ -6,7 +6,7 @@
 use std::fs;
 use std::time::Instant;
 
-use graceful_tidy::{api, cycles, diff, glue, workspace_root, LIBRARY_CRATES};
+use graceful_tidy::{api, citations, cycles, diff, glue, workspace_root, LIBRARY_CRATES};
 
 /// The public API listings under `api/` match the code. `TIDY_BLESS=1` rewrites them.
 #[test]
@@ -118,5 +118,40 @@ fn no_path_include_leaves_its_crate() {
          Share the code through a crate (xtask/harness for test plumbing) instead.\n",
         leaving.len(),
         leaving.concat()
+    );
+}
+
+/// README.md, ARCHITECTURE.md, the other root docs, the crates' READMEs and the library
+/// crates' doc comments cite no issue numbers of this project.
+#[test]
+fn user_docs_cite_no_issue_numbers() {
+    let root = workspace_root();
+    let lock = fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default();
+    let projects = citations::projects(&lock);
+    let (markdown, sources) =
+        citations::user_docs(&root, &LIBRARY_CRATES).unwrap_or_else(|e| panic!("{e}"));
+    let mut found = Vec::new();
+    for file in &markdown {
+        let text = fs::read_to_string(root.join(file)).expect("reading a doc");
+        found.extend(citations::in_markdown(file, &text, &projects));
+    }
+    for file in &sources {
+        let text = fs::read_to_string(root.join(file)).expect("reading a source");
+        found.extend(citations::in_doc_comments(file, &text, &projects));
+    }
+    println!(
+        "read {} Markdown files and {} sources",
+        markdown.len(),
+        sources.len()
+    );
+    let list: Vec<String> = found.iter().map(|f| format!("    {f}\n")).collect();
+    assert!(
+        found.is_empty(),
+        "user docs cite this project's issues ({}):\n{}\
+         Say what the issue was about instead. To cite another project's issue, name the \
+         project first (`hyper #4171`, `axum issue #3003`); a project that is no crate in \
+         Cargo.lock goes in OTHER_PROJECTS (xtask/tidy/src/citations.rs).\n",
+        found.len(),
+        list.concat()
     );
 }
