@@ -4,6 +4,16 @@
 //!
 //! A task waiting in [`Acceptor::reserve`] for a free slot is woken by a closing connection
 //! *and* by the stop, so a shutdown never hangs on a full server (Go's `LimitListener` does).
+//!
+//! # Invariants
+//!
+//! - Once accepting has stopped, a slot is handed out only to a serve loop that still holds
+//!   its listener (`reserve_queued`), for a connection the kernel queued before the stop,
+//!   and under the listen limit as any other.
+//! - A serve loop holds a [`ListenerHeld`] from before the manager's first poll until it
+//!   has dropped its listener; the manager tells connections to drain only once every one
+//!   is dropped (or the timeout passed, or the shutdown was forced), and ends the drain only
+//!   then.
 
 use std::error::Error;
 use std::fmt;
@@ -111,6 +121,30 @@ impl Acceptor {
         if self.is_stopped() {
             return Err(TryReserveError::Stopped);
         }
+        self.reserve_under_limit()
+    }
+
+    /// A slot under the listen limit even though accepting has stopped: for a connection
+    /// the kernel queued before the stop, which a serve loop still holding its listener
+    /// ([`hold_listener`](Acceptor::hold_listener)) takes rather than let it be reset.
+    pub(crate) fn reserve_queued(&self) -> Option<Slot> {
+        self.reserve_under_limit().ok()
+    }
+
+    /// Marks a serve loop as holding its listener until the guard is dropped: the drain
+    /// neither begins nor ends before then.
+    pub(crate) fn hold_listener(&self) -> ListenerHeld {
+        self.shared.listeners_held.fetch_add(1, Ordering::AcqRel);
+        ListenerHeld(self.shared.clone())
+    }
+
+    /// The registry, for the serve loop's tests.
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    fn reserve_under_limit(&self) -> Result<Slot, TryReserveError> {
         let Some(limit) = self.shared.settings.listen_limit else {
             return Ok(Slot {
                 shared: self.shared.clone(),
@@ -223,6 +257,23 @@ impl fmt::Debug for Slot {
         f.debug_struct("Slot")
             .field("limited", &self.permit.is_some())
             .finish()
+    }
+}
+
+/// A serve loop's listener, not dropped yet ([`Acceptor::hold_listener`]). Dropping it
+/// wakes the manager, which may then begin or end the drain.
+pub(crate) struct ListenerHeld(Arc<Shared>);
+
+impl Drop for ListenerHeld {
+    fn drop(&mut self) {
+        self.0.listeners_held.fetch_sub(1, Ordering::AcqRel);
+        self.0.manager_event.notify(usize::MAX);
+    }
+}
+
+impl fmt::Debug for ListenerHeld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ListenerHeld")
     }
 }
 

@@ -119,8 +119,12 @@ impl<'a> Drain<'a> {
     }
 
     /// Schedules late connections and tells those whose time came. Returns whether no
-    /// connection is left.
+    /// connection is left, and no serve loop still holds its listener (it may yet take the
+    /// connections queued at the stop).
     pub(crate) fn step(&mut self, now_ms: u64) -> bool {
+        // Read before the registry: a loop that let go of its listener registered what it
+        // took before it did, so an empty registry seen after that is the truth.
+        let listeners_held = self.shared.listeners_held.load(Ordering::Acquire);
         let (late, empty) = {
             let mut registry = self.shared.registry();
             (
@@ -128,7 +132,7 @@ impl<'a> Drain<'a> {
                 registry.conns.is_empty(),
             )
         };
-        if empty {
+        if empty && listeners_held == 0 {
             return true;
         }
         for conn in &late {

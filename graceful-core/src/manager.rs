@@ -4,12 +4,15 @@
 //!
 //! 1. Wait for a trigger. Unless it is forced, ask the veto hook; on a veto, serve on.
 //! 2. Serve on as before for the drain delay, if any (a second trigger ends it at once).
-//! 3. Tell acceptors to stop (they drop their listeners; waiters on the limit wake).
-//! 4. Run the shutdown-initiated hook.
+//! 3. Tell acceptors to stop (serve loops take what the kernel queued before the stop, then
+//!    drop their listeners; waiters on the limit wake).
+//! 4. Run the shutdown-initiated hook, then wait until the serve loops have dropped their
+//!    listeners (bounded by the timeout, cut short by a force).
 //! 5. Under the registry lock, mark every connection as seen by the drain and tell active,
 //!    hijacked, long-quiet and prompt (`Conn::skip_quiet_period`) ones to drain at once;
 //!    schedule the others at the end of their quiet period (the schedule is `drain.rs`).
-//! 6. Until no connection is left (the last one to close wakes the manager): tell scheduled
+//! 6. Until no connection is left and every serve loop has dropped its listener (the last
+//!    connection to close, or the last listener dropped, wakes the manager): tell scheduled
 //!    connections to drain when their time comes, schedule connections accepted late, and on
 //!    the timeout or a second trigger kill everything left.
 //! 7. Let the killed connections' tasks run (a bounded number of executor turns) so that their
@@ -18,9 +21,14 @@
 //! # Invariants
 //!
 //! - The manager never reads the clock or sleeps except through the `Timer`.
-//! - It wakes only for triggers, and during the drain for connections accepted late, for the
-//!   last connection closing and for its own deadlines: serving costs it nothing, and a drain
-//!   of N connections wakes it O(1) times, not N.
+//! - It wakes only for triggers, for serve loops dropping their listeners, and during the
+//!   drain for connections accepted late, for the last connection closing and for its own
+//!   deadlines: serving costs it nothing, and a drain of N connections wakes it O(1) times,
+//!   not N.
+//! - No connection is told to drain while a serve loop still holds its listener, unless the
+//!   timeout passed or the shutdown was forced: a connection told to close makes a load
+//!   balancer open another at once, and one that lands on a listener about to close is
+//!   reset with it, while one refused is retried on another server.
 //! - If the future is dropped before it ends, every connection left is killed and the report
 //!   says `Aborted`, so nothing waits forever on a server that is gone.
 
@@ -119,6 +127,7 @@ async fn drive(shared: Arc<Shared>, mut guard: AbortGuard, accepted: Accepted) -
 
     let deadline = timeout.and_then(|t| start.checked_add(t));
     shared.control().deadline = deadline;
+    listeners_dropped(&shared, deadline).await;
     let mut drain = Drain::new(&shared);
     let begun = drain.begin(shared.clock.ms_floor(start));
     shared.progress_event.notify(usize::MAX);
@@ -168,6 +177,27 @@ async fn drive(shared: Arc<Shared>, mut guard: AbortGuard, accepted: Accepted) -
         let_killed_close(&shared).await;
     }
     guard.publish(outcome, killed)
+}
+
+/// Waits until every serve loop has taken what the kernel queued and dropped its listener
+/// (`Acceptor::hold_listener`), or the deadline, or a force. Only then are connections told
+/// to drain: a connection told to close makes a load balancer open another at once, and
+/// those landing on this listener as it closes would be reset with it; once it is closed
+/// they are refused, which a balancer retries on another server.
+async fn listeners_dropped(shared: &Shared, deadline: Option<Instant>) {
+    loop {
+        let listener = shared.manager_event.listen();
+        if shared.listeners_held.load(Ordering::Acquire) == 0 || shared.control().force {
+            return;
+        }
+        match deadline {
+            Some(at) if shared.clock.now() >= at => return,
+            Some(at) => {
+                select(listener, shared.clock.sleep_until(at)).await;
+            }
+            None => listener.await,
+        }
+    }
 }
 
 /// How many times the manager yields, at most, for killed connections to close before it

@@ -58,7 +58,8 @@ pub(crate) struct Shared {
     pub(crate) control: Mutex<Control>,
     pub(crate) registry: Mutex<Registry>,
 
-    /// Wakes the manager: a trigger, or (while draining) a connection opened or closed.
+    /// Wakes the manager: a trigger, a serve loop that dropped its listener, or (while
+    /// draining) a connection opened or closed.
     pub(crate) manager_event: Event,
     /// Wakes acceptors waiting for a slot under the listen limit, or for the stop.
     pub(crate) accept_event: Event,
@@ -70,6 +71,11 @@ pub(crate) struct Shared {
 
     /// Connections holding a slot under the listen limit.
     pub(crate) in_use: AtomicUsize,
+    /// Serve loops that have not dropped their listener yet (`Acceptor::hold_listener`):
+    /// the drain neither begins nor ends before they did, so that what they take as they
+    /// stop (the connections the kernel queued before the stop) is served, and connections
+    /// are told to close only once new ones are refused.
+    pub(crate) listeners_held: AtomicUsize,
     pub(crate) illegal_transitions: AtomicUsize,
     pub(crate) next_id: AtomicU64,
 }
@@ -199,6 +205,7 @@ impl Shared {
             done_event: Event::new(),
             progress_event: Event::new(),
             in_use: AtomicUsize::new(0),
+            listeners_held: AtomicUsize::new(0),
             illegal_transitions: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
         })

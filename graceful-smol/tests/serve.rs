@@ -151,3 +151,66 @@ fn accepted_sockets_get_keepalive_and_nodelay() {
     let off = Server::builder().no_tcp_keepalive();
     assert_eq!(accepted_socket_options(off), (false, None, false));
 }
+
+/// Answers each line with `pong`, marking the connection active meanwhile, until the
+/// client's end of stream.
+async fn pong(stream: smol::net::TcpStream, conn: Conn) {
+    let mut stream = BufReader::new(stream);
+    let mut line = String::new();
+    while stream.read_line(&mut line).await.is_ok_and(|n| n > 0) {
+        conn.mark_active();
+        let _ = stream.get_mut().write_all(b"pong\n").await;
+        conn.mark_idle();
+        line.clear();
+    }
+}
+
+/// A connection the kernel completed before the stop but the loop had not accepted yet (a
+/// balancer's, its request already sent) is served, not reset with the listener: a balancer
+/// may not replay a POST. The serve loop is not polled while the client connects, so the
+/// connection waits in the kernel's queue when the loop, next polled, sees the stop first.
+#[test]
+fn a_connection_queued_at_the_stop_is_served() {
+    use graceful_harness::line::{Client, Read};
+
+    let listener = smol::block_on(smol::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::builder().signals(false).build().unwrap();
+    let shutdown = server.shutdown();
+    let mut serving = Box::pin(server.serve(listener, pong));
+    // The loop serves a first connection, then waits in its accept.
+    let first = smol::block_on(async {
+        let client = smol::unblock(move || {
+            let mut client = Client::connect(addr);
+            client.send_last("ping");
+            (client.read(), client.read())
+        });
+        match futures::future::select(Box::pin(client), &mut serving).await {
+            futures::future::Either::Left((read, _)) => read,
+            futures::future::Either::Right(_) => panic!("the server stopped by itself"),
+        }
+    });
+    assert_eq!(first, (Read::Line("pong".into()), Read::Closed));
+    // Its task ends on smol's threads, just after it closed the socket: wait for it to
+    // leave, so that the report counts only the queued connection.
+    graceful_harness::wait_until(
+        "the first connection to leave",
+        Duration::from_secs(10),
+        || shutdown.counts().total() == 0,
+    );
+
+    let mut queued = Client::connect(addr);
+    queued.send_last("ping");
+    shutdown.stop();
+    let report = smol::block_on(serving);
+    assert_eq!(
+        queued.read(),
+        Read::Line("pong".into()),
+        "served, not reset"
+    );
+    assert_eq!(
+        (report.outcome, report.total()),
+        (Outcome::Drained, 1),
+        "the queued connection, served during the drain"
+    );
+}

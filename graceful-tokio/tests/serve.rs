@@ -296,3 +296,66 @@ fn bad_settings_are_reported_by_build() {
     let err = Server::builder().listen_limit(0).build().unwrap_err();
     assert_eq!(err, graceful_tokio::ConfigError::ZeroListenLimit);
 }
+
+/// Answers each line with `pong`, marking the connection active meanwhile, until the
+/// client's end of stream.
+async fn pong(stream: tokio::net::TcpStream, conn: Conn) {
+    let mut stream = BufReader::new(stream);
+    let mut line = String::new();
+    while stream.read_line(&mut line).await.is_ok_and(|n| n > 0) {
+        conn.mark_active();
+        let _ = stream.get_mut().write_all(b"pong\n").await;
+        conn.mark_idle();
+        line.clear();
+    }
+}
+
+/// A connection the kernel completed before the stop but the loop had not accepted yet (a
+/// balancer's, its request already sent) is served, not reset with the listener: a balancer
+/// may not replay a POST. The runtime is idle while the client connects, so the connection
+/// waits in the kernel's queue when the loop, next polled, sees the stop first.
+#[test]
+fn a_connection_queued_at_the_stop_is_served() {
+    use graceful_harness::line::{Client, Read};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::builder().signals(false).build().unwrap();
+    let shutdown = server.shutdown();
+    let mut serving = Box::pin(server.serve(listener, pong));
+    // The loop serves a first connection, then waits in its accept. Its task ends in the
+    // poll that reads the client's end of stream, before the client sees the close.
+    let first = rt.block_on(async {
+        let client = tokio::task::spawn_blocking(move || {
+            let mut client = Client::connect(addr);
+            client.send_last("ping");
+            (client.read(), client.read())
+        });
+        tokio::select! {
+            read = client => read.unwrap(),
+            _ = &mut serving => panic!("the server stopped by itself"),
+        }
+    });
+    assert_eq!(first, (Read::Line("pong".into()), Read::Closed));
+
+    let mut queued = Client::connect(addr);
+    queued.send_last("ping");
+    shutdown.stop();
+    let report = rt.block_on(serving);
+    assert_eq!(
+        queued.read(),
+        Read::Line("pong".into()),
+        "served, not reset"
+    );
+    assert_eq!(
+        (report.outcome, report.total()),
+        (Outcome::Drained, 1),
+        "the queued connection, served during the drain"
+    );
+}

@@ -12,11 +12,12 @@
 //!   that does not deploy has no gate at all.
 //!
 //! Why it is needed: between the child's `READY=1` and the parent's stop both processes
-//! accept from the one socket. The serve loop polls the stop before the accept, but on a
-//! multi-threaded runtime the stop may land between the two polls; the loop then accepts a
-//! queued connection and drops it unserved (it is stopped), a connection the new process
-//! would have served. Closing the gate first, and waiting until the loop has been parked
-//! by it, leaves the queue to the new process.
+//! accept from the one socket. A stopping serve loop takes what the kernel queued before it
+//! drops its listener (`Listener::try_accept`), since closing a listening socket resets
+//! what is queued on it; on a hand-over the socket stays open, and what is queued is better
+//! served by the new process than by one about to drain. Closing the gate first, and
+//! waiting until the loop has been parked by it, leaves the queue to the new process: the
+//! gate holds back the stopping loop's `try_accept` as it holds back its `accept`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};

@@ -9,10 +9,17 @@
 //! - A slot under the listen limit is reserved *before* `accept`, so connection N+1 waits in
 //!   the kernel's backlog rather than in the process.
 //! - Every wait of the loop (for a slot, for a connection, in a backoff) is raced against
-//!   the stop, the stop polled first (once it is seen, no accept is tried: a connection still
-//!   queued stays in the kernel, for a hot restart's new process to take), and the listener
-//!   is dropped as soon as the loop ends, so new connections are refused from then on. A
-//!   connection accepted after the stop is dropped unserved.
+//!   the stop, the stop polled first. Once it is seen the loop takes, without waiting, the
+//!   connections the kernel queued before it ([`Listener::try_accept`]; none behind a hot
+//!   restart's closed gate, which leaves them to the new process), then drops the listener,
+//!   so new connections are refused from then on. Closing a listening socket resets what is
+//!   queued on it, and a balancer may not replay a request it sent there.
+//! - The drain neither begins nor ends while the loop holds its listener
+//!   ([`Acceptor::hold_listener`]): what the loop accepts as it stops (a connection accepted
+//!   as the stop came, those queued) is served as the connections open when the drain
+//!   begins are, and connections are told to close only once new ones are refused (a
+//!   balancer reconnecting at once is refused and retries elsewhere, rather than queue on a
+//!   listener about to close).
 //! - A connection task is its handler raced against [`Conn::killed`](crate::Conn::killed) (unless the handler's
 //!   future ends on the kill by itself, [`Handler::ENDS_ON_KILL`]); a panic in it (or in the
 //!   handler call itself) is caught and logged: it neither takes the server down (some
@@ -32,9 +39,14 @@ use std::sync::Arc;
 
 use futures_util::future::{join, join_all, pending, select, Either};
 
+use crate::accept::ListenerHeld;
 use crate::serve::accept_error::{classify, AcceptErrorKind, Backoff};
 use crate::serve::{Handler, Listener, SocketOptions};
-use crate::{Acceptor, Graceful, Killed, ShutdownReport, Timer};
+use crate::{Acceptor, Graceful, Killed, ShutdownReport, Slot, Timer};
+
+/// The most connections a stopping loop takes from the kernel's queue: Linux's largest
+/// default backlog (`net.core.somaxconn`).
+const QUEUED_MAX: usize = 4096;
 
 /// A connection's task, as handed to the spawn function: the handler's future, raced against
 /// the kill, with its panics caught. It ends on its own; the spawner may detach it.
@@ -133,13 +145,17 @@ where
         spawn,
         watchers,
     } = setup;
+    let acceptor = graceful.acceptor();
+    // Held from before the manager is first polled: a stop asked for already must not
+    // begin the drain before the loop has taken what is queued.
+    let held = acceptor.hold_listener();
     let accepting = AcceptLoop {
-        acceptor: graceful.acceptor(),
+        acceptor,
         options,
         timer,
         spawn,
     }
-    .run::<R, L, H>(listener, handler);
+    .run::<R, L, H>(listener, handler, held);
     // The coarse clock `mark_idle` stamps from, for as long as the server serves.
     let tick = graceful.tick();
     let serving = join(graceful.run(), accepting);
@@ -161,7 +177,7 @@ struct AcceptLoop {
 }
 
 impl AcceptLoop {
-    async fn run<R, L, H>(self, mut listener: L, handler: H)
+    async fn run<R, L, H>(self, mut listener: L, handler: H, held: ListenerHeld)
     where
         L: Listener<R>,
         H: Handler<L::Io>,
@@ -170,8 +186,7 @@ impl AcceptLoop {
         let mut backoff = Backoff::default();
         'serve: while let Some(slot) = acceptor.reserve().await {
             let io = loop {
-                // The stop first: once it is seen, no accept is even tried, so a connection
-                // still queued stays in the kernel (for a hot restart's new process to take).
+                // The stop first: once it is seen, the loop only takes what is queued.
                 match race(acceptor.stopped(), listener.accept()).await {
                     Either::Left(()) => break 'serve,
                     Either::Right(Ok(io)) => break io,
@@ -185,31 +200,63 @@ impl AcceptLoop {
             if let Some(errors) = backoff.succeeded() {
                 tracing::info!(errors, "accepting connections again");
             }
-            if acceptor.is_stopped() {
-                // Only if the stop came between the accept and here: the manager may have
-                // ended the drain already, so nobody would serve it.
-                break;
-            }
-            if let Err(error) = L::configure(&io, &self.options) {
-                tracing::debug!(%error, "could not set socket options on an accepted connection");
-            }
-            let mut conn = slot.register();
-            if let Some(handshake) = L::handshake(&io) {
-                conn.set_handshake(handshake);
-            }
-            let killed = (!H::ENDS_ON_KILL).then(|| conn.killed());
-            match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(io, conn))) {
-                Ok(work) => (self.spawn)(Box::pin(supervise(work, killed))),
-                Err(panic) => {
-                    tracing::error!(
-                        panic = panic_message(&*panic),
-                        "connection handler panicked"
-                    );
+            // If the stop came meanwhile, it is served all the same: the drain waits for
+            // this loop.
+            self.start::<R, L, H>(slot, io, &handler);
+        }
+        self.take_queued::<R, L, H>(&mut listener, &handler);
+        // Dropping the listener here refuses new connections while the drain goes on.
+        drop(listener);
+        drop(held);
+    }
+
+    /// Serves the connections the kernel queued before the stop, under the listen limit
+    /// (past it, they are reset with the listener as any would be), at most
+    /// [`QUEUED_MAX`] of them (the queue refills for as long as clients connect).
+    fn take_queued<R, L, H>(&self, listener: &mut L, handler: &H)
+    where
+        L: Listener<R>,
+        H: Handler<L::Io>,
+    {
+        for _ in 0..QUEUED_MAX {
+            let Some(slot) = self.acceptor.reserve_queued() else {
+                return;
+            };
+            match listener.try_accept() {
+                Ok(Some(io)) => self.start::<R, L, H>(slot, io, handler),
+                Ok(None) => return,
+                Err(error) if classify(&error) == AcceptErrorKind::Connection => {}
+                Err(error) => {
+                    tracing::debug!(%error, "could not take the connections queued at the stop");
+                    return;
                 }
             }
         }
-        // Dropping the listener here refuses new connections while the drain goes on.
-        drop(listener);
+    }
+
+    /// Registers an accepted connection and spawns its task.
+    fn start<R, L, H>(&self, slot: Slot, io: L::Io, handler: &H)
+    where
+        L: Listener<R>,
+        H: Handler<L::Io>,
+    {
+        if let Err(error) = L::configure(&io, &self.options) {
+            tracing::debug!(%error, "could not set socket options on an accepted connection");
+        }
+        let mut conn = slot.register();
+        if let Some(handshake) = L::handshake(&io) {
+            conn.set_handshake(handshake);
+        }
+        let killed = (!H::ENDS_ON_KILL).then(|| conn.killed());
+        match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(io, conn))) {
+            Ok(work) => (self.spawn)(Box::pin(supervise(work, killed))),
+            Err(panic) => {
+                tracing::error!(
+                    panic = panic_message(&*panic),
+                    "connection handler panicked"
+                );
+            }
+        }
     }
 
     /// Handles a failed accept. Returns `false` if the stop came while backing off.
@@ -322,293 +369,4 @@ async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> 
 }
 
 #[cfg(test)]
-mod tests {
-    //! The loop on a hand-driven clock and a single-threaded pool: accept-error backoff,
-    //! stops, and panicking handlers. The adapters' tests cover real sockets.
-
-    use std::collections::VecDeque;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
-    use std::time::Duration;
-
-    use futures::executor::LocalPool;
-    use futures::task::LocalSpawnExt;
-
-    use super::*;
-    use crate::{Conn, ManualTimer, Outcome, Shutdown};
-
-    /// What `accept` does next.
-    enum Step {
-        Fail(io::Error),
-        Accept(u32),
-        /// Asks for a stop, waits until accepting has stopped, then accepts this connection.
-        StopThenAccept(Shutdown, Acceptor, u32),
-    }
-
-    /// Follows its script, then waits forever (or fails forever with `endless`).
-    struct Scripted {
-        steps: VecDeque<Step>,
-        endless: Option<io::ErrorKind>,
-        calls: Arc<AtomicUsize>,
-    }
-
-    impl Scripted {
-        fn new(steps: impl IntoIterator<Item = Step>) -> (Scripted, Arc<AtomicUsize>) {
-            let calls = Arc::new(AtomicUsize::new(0));
-            let listener = Scripted {
-                steps: steps.into_iter().collect(),
-                endless: None,
-                calls: calls.clone(),
-            };
-            (listener, calls)
-        }
-    }
-
-    impl Listener<()> for Scripted {
-        type Io = u32;
-
-        async fn accept(&mut self) -> io::Result<u32> {
-            let calls = self.calls.fetch_add(1, Ordering::SeqCst);
-            if let Some(kind) = self.endless {
-                assert!(calls < 10_000, "the accept loop spun on failing accepts");
-                return Err(io::Error::from(kind));
-            }
-            match self.steps.pop_front() {
-                Some(Step::Fail(error)) => Err(error),
-                Some(Step::Accept(id)) => Ok(id),
-                Some(Step::StopThenAccept(shutdown, acceptor, id)) => {
-                    shutdown.stop();
-                    acceptor.stopped().await;
-                    Ok(id)
-                }
-                None => pending().await,
-            }
-        }
-    }
-
-    /// A server on a `LocalPool`: connection tasks are queued by the spawn function and
-    /// moved onto the pool by `run`.
-    struct Harness {
-        pool: LocalPool,
-        queue: Arc<Mutex<Vec<ConnectionTask>>>,
-        timer: ManualTimer,
-        graceful: Option<Graceful>,
-        report: Arc<Mutex<Option<ShutdownReport>>>,
-    }
-
-    impl Harness {
-        fn new() -> Harness {
-            let timer = ManualTimer::new();
-            let graceful = Graceful::builder().build(timer.clone()).unwrap();
-            Harness {
-                pool: LocalPool::new(),
-                queue: Arc::default(),
-                timer,
-                graceful: Some(graceful),
-                report: Arc::default(),
-            }
-        }
-
-        fn shutdown(&self) -> Shutdown {
-            self.graceful.as_ref().unwrap().shutdown()
-        }
-
-        fn acceptor(&self) -> Acceptor {
-            self.graceful.as_ref().unwrap().acceptor()
-        }
-
-        fn serve<H, F>(&mut self, listener: Scripted, handler: H)
-        where
-            H: Fn(u32, Conn) -> F + Send + Sync + 'static,
-            F: Future<Output = ()> + Send + 'static,
-        {
-            let queue = self.queue.clone();
-            let setup = Setup::new(self.timer.clone(), move |task| {
-                queue.lock().unwrap().push(task);
-            });
-            let graceful = self.graceful.take().unwrap();
-            let report = self.report.clone();
-            let serving = serve::<(), _, _>(graceful, listener, handler, setup);
-            self.pool
-                .spawner()
-                .spawn_local(async move {
-                    *report.lock().unwrap() = Some(serving.await);
-                })
-                .unwrap();
-        }
-
-        /// Runs the server and its connection tasks until nothing is left to do.
-        fn run(&mut self) {
-            loop {
-                self.pool.run_until_stalled();
-                let tasks = std::mem::take(&mut *self.queue.lock().unwrap());
-                if tasks.is_empty() {
-                    return;
-                }
-                for task in tasks {
-                    self.pool.spawner().spawn_local(task).unwrap();
-                }
-            }
-        }
-
-        fn advance(&mut self, by: Duration) {
-            self.timer.advance(by);
-            self.run();
-        }
-
-        fn report(&self) -> Option<ShutdownReport> {
-            *self.report.lock().unwrap()
-        }
-    }
-
-    #[test]
-    fn failing_accepts_back_off_on_the_timer_until_the_stop() {
-        let mut server = Harness::new();
-        let (mut listener, calls) = Scripted::new([]);
-        listener.endless = Some(io::ErrorKind::OutOfMemory);
-        let shutdown = server.shutdown();
-        server.serve(listener, |_, _conn| async {});
-        server.run();
-        assert_eq!(
-            calls.load(Ordering::SeqCst),
-            1,
-            "waits 5 ms before the next"
-        );
-        server.advance(Duration::from_millis(4));
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-        server.advance(Duration::from_millis(1));
-        assert_eq!(calls.load(Ordering::SeqCst), 2, "then 10 ms");
-        server.advance(Duration::from_millis(9));
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
-        server.advance(Duration::from_millis(1));
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
-
-        shutdown.stop();
-        server.run();
-        let report = server
-            .report()
-            .expect("the stop cuts the 20 ms backoff short");
-        assert_eq!((report.outcome, report.total()), (Outcome::Drained, 0));
-        assert_eq!(calls.load(Ordering::SeqCst), 3, "no accept after the stop");
-    }
-
-    #[test]
-    fn a_listener_failing_at_once_forever_neither_spins_nor_hides_the_stop() {
-        let mut server = Harness::new();
-        let (mut listener, calls) = Scripted::new([]);
-        listener.endless = Some(io::ErrorKind::ConnectionReset);
-        let shutdown = server.shutdown();
-        // Another task on the same thread: it only runs if the accept loop yields.
-        let seen = calls.clone();
-        server
-            .pool
-            .spawner()
-            .spawn_local(async move {
-                while seen.load(Ordering::SeqCst) < 3 {
-                    yield_now().await;
-                }
-                shutdown.stop();
-            })
-            .unwrap();
-        server.serve(listener, |_, _conn| async {});
-        server.run();
-        let report = server.report().expect("the stop was seen");
-        assert_eq!(report.outcome, Outcome::Drained);
-        assert!(calls.load(Ordering::SeqCst) < 10, "{calls:?}");
-    }
-
-    #[test]
-    fn connection_errors_are_skipped_and_panicking_handlers_contained() {
-        let mut server = Harness::new();
-        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
-        let (listener, calls) = Scripted::new([
-            Step::Fail(reset),
-            Step::Accept(1),
-            Step::Accept(2),
-            Step::Accept(3),
-        ]);
-        let shutdown = server.shutdown();
-        let called = Arc::new(AtomicUsize::new(0));
-        let handler_called = called.clone();
-        server.serve(listener, move |id, conn| {
-            handler_called.fetch_add(1, Ordering::SeqCst);
-            assert_ne!(id, 1, "a panic in the handler call itself");
-            async move {
-                assert_ne!(id, 2, "a panic in the connection's task");
-                conn.mark_active();
-                conn.drain_requested().await;
-                conn.mark_idle();
-            }
-        });
-        server.run();
-        assert_eq!(calls.load(Ordering::SeqCst), 5, "no wait after the reset");
-        assert_eq!(called.load(Ordering::SeqCst), 3);
-        let counts = shutdown.counts();
-        assert_eq!((counts.total(), counts.active), (1, 1), "only 3 is left");
-
-        shutdown.stop();
-        server.run();
-        let report = server.report().expect("served until the drain ended");
-        assert_eq!(report.outcome, Outcome::Drained);
-        assert_eq!((report.completed, report.total()), (1, 1));
-    }
-
-    #[test]
-    fn a_connection_accepted_after_the_stop_is_dropped_unserved() {
-        let mut server = Harness::new();
-        let step = Step::StopThenAccept(server.shutdown(), server.acceptor(), 1);
-        let (listener, calls) = Scripted::new([step]);
-        let called = Arc::new(AtomicUsize::new(0));
-        let handler_called = called.clone();
-        server.serve(listener, move |_, _conn| {
-            handler_called.fetch_add(1, Ordering::SeqCst);
-            async {}
-        });
-        server.run();
-        let report = server.report().expect("the stop ended serving");
-        assert_eq!((report.outcome, report.total()), (Outcome::Drained, 0));
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert_eq!(called.load(Ordering::SeqCst), 0, "never served");
-    }
-
-    #[test]
-    fn watchers_run_while_serving_and_are_dropped_after() {
-        let mut server = Harness::new();
-        let (listener, _calls) = Scripted::new([]);
-        let shutdown = server.shutdown();
-        let (stop_tx, stop_rx) = futures::channel::oneshot::channel::<()>();
-        let watched = Arc::new(());
-        let held = watched.clone();
-        let setup_shutdown = shutdown.clone();
-        let queue = server.queue.clone();
-        let setup = Setup::new(server.timer.clone(), move |task| {
-            queue.lock().unwrap().push(task);
-        })
-        .watch(async move {
-            let _ = stop_rx.await;
-            setup_shutdown.stop();
-        })
-        .watch(async move {
-            let _held = held;
-            pending::<()>().await
-        });
-        let graceful = server.graceful.take().unwrap();
-        let report = server.report.clone();
-        let serving = serve::<(), _, _>(graceful, listener, |_, _conn| async {}, setup);
-        server
-            .pool
-            .spawner()
-            .spawn_local(async move {
-                *report.lock().unwrap() = Some(serving.await);
-            })
-            .unwrap();
-        server.run();
-        assert!(!shutdown.is_shutting_down());
-        assert_eq!(Arc::strong_count(&watched), 2, "the watcher is alive");
-
-        stop_tx.send(()).unwrap();
-        server.run();
-        assert_eq!(server.report().map(|r| r.outcome), Some(Outcome::Drained));
-        assert_eq!(Arc::strong_count(&watched), 1, "and dropped with serve");
-    }
-}
+mod tests;

@@ -4,7 +4,9 @@
 //! A builder holds at most one [`Extension`]. The server asks it three things, at three
 //! moments: when it is built ([`settle`](Extension::settle) its shutdown settings,
 //! [`watch`](Extension::watch) what it must register now), and before each accept
-//! ([`poll_accept`](Extension::poll_accept), which may hold accepting back).
+//! ([`poll_accept`](Extension::poll_accept), which may hold accepting back; polled once
+//! more, with a waker that does nothing, before a stopping loop takes what the kernel
+//! queued).
 //!
 //! # Invariants
 //!
@@ -17,7 +19,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use crate::serve::{Listener, SocketOptions, Watcher};
 use crate::{Builder, Handshake, Shutdown};
@@ -75,6 +77,19 @@ impl<R: 'static, L: Listener<R>> Listener<R> for Gated<L, R> {
         .await
     }
 
+    /// Nothing while the extension holds accepting back: the queue is left to whoever the
+    /// gate was closed for (a hot restart's new process).
+    fn try_accept(&mut self) -> io::Result<Option<L::Io>> {
+        let Gated { inner, extension } = self;
+        if let Some(extension) = extension {
+            let mut cx = Context::from_waker(Waker::noop());
+            if extension.poll_accept(&mut cx).is_pending() {
+                return Ok(None);
+            }
+        }
+        inner.try_accept()
+    }
+
     fn configure(io: &L::Io, options: &SocketOptions) -> io::Result<()> {
         L::configure(io, options)
     }
@@ -100,6 +115,11 @@ mod tests {
         async fn accept(&mut self) -> io::Result<u32> {
             self.0 += 1;
             Ok(self.0)
+        }
+
+        fn try_accept(&mut self) -> io::Result<Option<u32>> {
+            self.0 += 1;
+            Ok(Some(self.0))
         }
     }
 
@@ -139,7 +159,20 @@ mod tests {
         hold.closed.store(true, Ordering::SeqCst);
         let accepted = Listener::<()>::accept(&mut listener).now_or_never();
         assert!(accepted.is_none(), "held back");
+        assert!(
+            Listener::<()>::try_accept(&mut listener).unwrap().is_none(),
+            "a stopping loop takes nothing from the queue: it is the new process's"
+        );
         assert_eq!(listener.get_ref().0, 1, "the inner listener was not asked");
+    }
+
+    #[test]
+    fn an_open_extension_lets_the_queue_be_taken() {
+        let mut listener = Gated::new(Queued(0), Some(Arc::new(Hold::default())));
+        let taken = Listener::<()>::try_accept(&mut listener).unwrap();
+        assert_eq!(taken, Some(1));
+        let mut bare = Gated::<_, ()>::new(Queued(0), None);
+        assert_eq!(Listener::<()>::try_accept(&mut bare).unwrap(), Some(1));
     }
 
     #[test]

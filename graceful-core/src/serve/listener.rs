@@ -65,6 +65,56 @@ pub trait Listener<R>: Send + 'static {
     /// ```
     fn accept(&mut self) -> impl Future<Output = io::Result<Self::Io>> + Send;
 
+    /// Takes a connection already waiting in the kernel's queue, without waiting: `Ok(None)`
+    /// when there is none.
+    ///
+    /// The serve loop calls it once accepting has stopped, just before it drops the
+    /// listener: closing a listening socket resets the connections queued on it, which the
+    /// kernel completed before the stop and on which a client (a load balancer, say) may
+    /// have sent a request it cannot replay. Those taken here are served as the connections
+    /// open when the drain begins are. The default takes none, which suits listeners that
+    /// queue nothing in the kernel; a socket listener should accept without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::serve::Listener;
+    /// use std::io;
+    ///
+    /// /// Blocking std TCP, for illustration (the adapters implement it for their runtimes).
+    /// struct Std(std::net::TcpListener);
+    ///
+    /// impl<R> Listener<R> for Std {
+    ///     type Io = std::net::TcpStream;
+    ///
+    ///     async fn accept(&mut self) -> io::Result<std::net::TcpStream> {
+    ///         self.0.accept().map(|(stream, _)| stream)
+    ///     }
+    ///
+    ///     fn try_accept(&mut self) -> io::Result<Option<std::net::TcpStream>> {
+    ///         self.0.set_nonblocking(true)?;
+    ///         let accepted = self.0.accept();
+    ///         self.0.set_nonblocking(false)?;
+    ///         match accepted {
+    ///             Ok((stream, _)) => stream.set_nonblocking(false).map(|()| Some(stream)),
+    ///             Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
+    ///             Err(error) => Err(error),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let mut listener = Std(listener);
+    /// assert!(Listener::<()>::try_accept(&mut listener)?.is_none(), "nothing queued");
+    /// let _client = std::net::TcpStream::connect(addr)?;
+    /// assert!(Listener::<()>::try_accept(&mut listener)?.is_some(), "queued by the kernel");
+    /// # Ok::<(), io::Error>(())
+    /// ```
+    fn try_accept(&mut self) -> io::Result<Option<Self::Io>> {
+        Ok(None)
+    }
+
     /// Applies the server's per-socket options to an accepted connection. Errors are logged
     /// and the connection is served anyway. The default does nothing, which suits sockets
     /// that are not TCP; a TCP listener calls [`SocketOptions::apply_to`].

@@ -426,6 +426,15 @@ where
         Ok(R::Stream::from(self.start(R::Io::from(io), &R::timer())))
     }
 
+    fn try_accept(&mut self) -> io::Result<Option<R::Stream>> {
+        let Some(io) = self.inner.try_accept()? else {
+            return Ok(None);
+        };
+        Ok(Some(R::Stream::from(
+            self.start(R::Io::from(io), &R::timer()),
+        )))
+    }
+
     fn configure(io: &R::Stream, options: &SocketOptions) -> io::Result<()> {
         let stream: &TlsStream<R::Io> = io.borrow();
         L::configure(stream.get_ref().borrow(), options)

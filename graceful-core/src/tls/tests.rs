@@ -420,6 +420,27 @@ impl Listener<Pipes> for Queue {
     async fn accept(&mut self) -> io::Result<End> {
         self.0.pop_front().ok_or(io::ErrorKind::NotConnected.into())
     }
+
+    fn try_accept(&mut self) -> io::Result<Option<End>> {
+        Ok(self.0.pop_front())
+    }
+}
+
+#[test]
+fn what_is_queued_at_the_stop_is_taken_through_tls() {
+    let setup = setup();
+    let ends: VecDeque<End> = (0..2).map(|_| pipe().0).collect();
+    let mut listener = TlsListener::new(Queue(ends), setup.listener.config().clone());
+    for _ in 0..2 {
+        let stream = Listener::<Pipes>::try_accept(&mut listener).unwrap();
+        assert!(
+            stream.expect("queued").is_handshaking(),
+            "its handshake begun"
+        );
+    }
+    assert!(Listener::<Pipes>::try_accept(&mut listener)
+        .unwrap()
+        .is_none());
 }
 
 #[test]

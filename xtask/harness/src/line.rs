@@ -81,6 +81,13 @@ impl Client {
             .write_all(format!("{line}\n").as_bytes());
     }
 
+    /// Sends one last request line and closes the sending side: the server reads the line,
+    /// then the end of the stream. The answer is read as any other.
+    pub fn send_last(&mut self, line: &str) {
+        self.send(line);
+        let _ = self.stream.get_ref().shutdown(std::net::Shutdown::Write);
+    }
+
     /// Reads one answer line, or what came instead.
     pub fn read(&mut self) -> Read {
         let mut line = String::new();
