@@ -52,8 +52,12 @@ async fn serve() -> Result<(), StartError> {
     let addr = listener.local_addr().map_err(StartError::system)?;
 
     // The service: the router, its handlers made into routes once (as `axum::serve` does).
+    // `POST /` is the contract's (`hello`, once the body is read).
     let app = Router::new()
-        .route("/", get(|| async { "hello" }))
+        .route(
+            "/",
+            get(|| async { "hello" }).post(contract::hello_posted::<axum::body::Body>),
+        )
         .route("/sleep/{ms}", get(sleep))
         .with_state(());
 

@@ -27,7 +27,7 @@ use graceful_tokio::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP
 use graceful_tokio::{Http, Server, Tokio, TokioTimer};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper::{Request, Response};
+use hyper::{Method, Request, Response};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -107,13 +107,14 @@ async fn serve() -> Result<(), StartError> {
     Ok(())
 }
 
-/// The service: `GET /` says hello; the contract answers the routes the drills use.
+/// The service: `GET /` says hello; the contract answers the routes the drills use
+/// (`POST /` among them).
 async fn hello(
     request: Request<Incoming>,
     routes: Routes<Tokio>,
 ) -> Result<Response<Body>, Infallible> {
-    Ok(match request.uri().path() {
-        "/" => Response::new(Body::from("hello")),
+    Ok(match (request.method(), request.uri().path()) {
+        (&Method::GET, "/") => Response::new(Body::from("hello")),
         _ => routes.answer(request).await,
     })
 }

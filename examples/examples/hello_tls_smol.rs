@@ -29,7 +29,7 @@ use graceful_smol::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1
 use graceful_smol::{Http, Server, Smol, SmolTimer};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper::{Request, Response};
+use hyper::{Method, Request, Response};
 use smol::net::TcpListener;
 
 const NAME: &str = "hello_tls_smol";
@@ -106,13 +106,14 @@ async fn serve() -> Result<(), StartError> {
     Ok(())
 }
 
-/// The service: `GET /` says hello; the contract answers the routes the drills use.
+/// The service: `GET /` says hello; the contract answers the routes the drills use
+/// (`POST /` among them).
 async fn hello(
     request: Request<Incoming>,
     routes: Routes<Smol>,
 ) -> Result<Response<Body>, Infallible> {
-    Ok(match request.uri().path() {
-        "/" => Response::new(Body::from("hello")),
+    Ok(match (request.method(), request.uri().path()) {
+        (&Method::GET, "/") => Response::new(Body::from("hello")),
         _ => routes.answer(request).await,
     })
 }

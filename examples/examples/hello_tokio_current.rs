@@ -15,10 +15,10 @@ use std::io;
 use std::process::ExitCode;
 
 use contract::{Body, Flags, Routes, StartError};
-use graceful_tokio::{Http, Deploy, Server, Tokio, TokioTimer};
+use graceful_tokio::{Deploy, Http, Server, Tokio, TokioTimer};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper::{Request, Response};
+use hyper::{Method, Request, Response};
 
 const NAME: &str = "hello_tokio_current";
 
@@ -74,13 +74,14 @@ async fn serve() -> Result<(), StartError> {
     Ok(())
 }
 
-/// The service: `GET /` says hello; the contract answers the routes the drills use.
+/// The service: `GET /` says hello; the contract answers the routes the drills use
+/// (`POST /` among them).
 async fn hello(
     request: Request<Incoming>,
     routes: Routes<Tokio>,
 ) -> Result<Response<Body>, Infallible> {
-    Ok(match request.uri().path() {
-        "/" => Response::new(Body::from("hello")),
+    Ok(match (request.method(), request.uri().path()) {
+        (&Method::GET, "/") => Response::new(Body::from("hello")),
         _ => routes.answer(request).await,
     })
 }

@@ -10,8 +10,9 @@
 //!   and `--handshake-timeout SECS`. They are parsed with [lexopt]: a tiny parser with no
 //!   dependencies that is strict (an unknown flag, a missing value or a bad number is an
 //!   error, not a default), which is what a file meant to be copied wants.
-//! - [`Routes`]: the routes beside each HTTP example's own `GET /`: `/sleep/{ms}`, `/pid`,
-//!   `/ready` and `/upgrade`.
+//! - [`Routes`]: the routes beside each HTTP example's own `GET /`: `POST /`
+//!   ([`hello_posted`]: `hello`, once the body is read), `/sleep/{ms}`, `/pid`, `/ready` and
+//!   `/upgrade`.
 //! - [`print_progress`]: the progress line on stderr while the server drains.
 //! - [`self_signed`]: the HTTPS examples' certificate when none is given.
 //! - [`StartError`] (exit code 2 for bad input, 1 when the system refuses) and
@@ -22,7 +23,8 @@
 //! SIGINT drains, a second signal stops at once; the report on stderr
 //! (`NAME: drained in 1.2s: 1 completed, 0 idle closed, 0 hijacked, 0 killed`), then exit 0.
 //!
-//! This file uses lexopt, futures, bytes, http, http-body-util, hyper-util (`tokio`), tokio
+//! This file uses lexopt, futures, bytes, http, http-body-util, hyper (its `Body` trait),
+//! hyper-util (`tokio`), tokio
 //! (`io-util`, only for its IO traits), graceful-core (`tls`), graceful-hyper, rcgen, ring
 //! and tracing-subscriber (`env-filter`); `examples/Cargo.toml` has them all.
 //!
@@ -43,7 +45,7 @@ use graceful_core::serve::Runtime;
 use graceful_core::tls::{load_pem, CertResolver, DEFAULT_HANDSHAKE_TIMEOUT};
 use graceful_core::{Progress, Shutdown, ShutdownPhase, Timer};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -243,6 +245,7 @@ impl<R: Runtime> Routes<R> {
 
     /// Answers `request`:
     ///
+    /// - `POST /`: `hello`, once the body is read whole ([`hello_posted`]);
     /// - `GET /sleep/{ms}`: `slept`, after `ms` milliseconds (work in flight to drain);
     /// - `GET /pid`: the process's id, which tells a hot restart's new process from the old;
     /// - `GET /ready`: `ready`, or `503 draining` once the shutdown has begun, so that a
@@ -251,7 +254,10 @@ impl<R: Runtime> Routes<R> {
     ///   receives, and told of the drain writes `bye\n` and closes; `/upgrade?stubborn`
     ///   ignores the drain and lasts until it is killed;
     /// - any other path 404, any other method 405.
-    pub async fn answer<B>(&self, mut request: Request<B>) -> Response<Body> {
+    pub async fn answer<B: hyper::body::Body>(&self, mut request: Request<B>) -> Response<Body> {
+        if request.method() == Method::POST && request.uri().path() == "/" {
+            return hello_posted(request).await;
+        }
         if request.method() != Method::GET {
             return status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
         }
@@ -289,6 +295,19 @@ impl<R: Runtime> Routes<R> {
             "/upgrade" => status(StatusCode::BAD_REQUEST, "expected an `upgrade` header"),
             _ => status(StatusCode::NOT_FOUND, "not found"),
         }
+    }
+}
+
+/// `POST /`: `hello`, once the request's body is read whole; `400` if it fails part way.
+///
+/// The load of the rolling restarts behind a balancer (`cargo xtask rolling`): a POST, which
+/// a balancer may not replay once sent, so that a request a server drops shows. The body is
+/// read before the answer, so that the connection serves the next request (hyper closes one
+/// whose request body was left unread). `axum_tokio` routes it with its router.
+pub async fn hello_posted<B: hyper::body::Body>(request: Request<B>) -> Response<Body> {
+    match request.into_body().collect().await {
+        Ok(_) => Response::new(Body::from("hello")),
+        Err(_) => status(StatusCode::BAD_REQUEST, "the body failed"),
     }
 }
 

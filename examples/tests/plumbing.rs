@@ -9,11 +9,13 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use contract::{fingerprint, print_progress, progress_line, Flags, Routes};
 use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 use graceful_core::{Graceful, ManualTimer};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, StreamBody};
+use hyper::body::Frame;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -89,6 +91,23 @@ fn the_routes_answer_the_drills() {
     assert_eq!(get("/upgrade").0, 400, "no `upgrade` header");
     assert_eq!(get("/sleep/soon").0, 400);
     assert_eq!(get("/nothing").0, 404);
+
+    // `POST /` reads the body to its end before it answers: one that fails at its end
+    // gets no `hello`.
+    let post = |last: Result<&'static str, &'static str>| {
+        let chunks = [Ok("hello="), last].map(|chunk| chunk.map(|c| Frame::data(Bytes::from(c))));
+        let body = StreamBody::new(futures::stream::iter(chunks));
+        let response = smol::block_on(routes.answer(http::Request::post("/").body(body).unwrap()));
+        let status = response.status().as_u16();
+        let body = smol::block_on(response.into_body().collect()).unwrap();
+        (status, String::from_utf8(body.to_bytes().to_vec()).unwrap())
+    };
+    assert_eq!(post(Ok("world")), (200, "hello".to_owned()));
+    assert_eq!(
+        post(Err("cut short")).0,
+        400,
+        "the body was read to its end"
+    );
 
     shutdown.stop();
     futures::executor::block_on(graceful.run());

@@ -46,14 +46,33 @@ fn idle_conn(addr: SocketAddr) -> Conn {
     conn
 }
 
-/// 1. 100 idle keep-alive connections and 20 requests of `/sleep/1500` in flight; SIGTERM
+/// A kept-alive connection that has been answered a `POST /` (the rolling restarts' load),
+/// then a `GET /` on the same connection: the server read the body whole.
+fn posted_conn(addr: SocketAddr) -> Conn {
+    let mut conn = connect(addr);
+    let post = b"POST / HTTP/1.1\r\nHost: example\r\nContent-Length: 11\r\n\r\nhello=world";
+    conn.send(post).expect("send");
+    let response = conn.response().expect("POST / is answered");
+    assert_eq!(
+        (response.status, response.body.as_slice(), response.close),
+        (200, &b"hello"[..], false),
+        "POST / answers hello and keeps the connection"
+    );
+    let response = conn.get("/").expect("and the next request too");
+    assert_eq!(response.status, 200);
+    conn
+}
+
+/// 1. 100 idle keep-alive connections (one of them answered a `POST /` first) and 20
+///    requests of `/sleep/1500` in flight; SIGTERM
 ///    once the server has them: all 20 answer 200; the idle connections are closed at once;
 ///    a new connection is refused within 200 ms of the signal; the process exits once the
 ///    requests are answered.
 pub fn s1_idle_and_in_flight(example: &str) {
     let server = Server::start(example, &[]);
     let addr = server.addr;
-    let mut idle: Vec<Conn> = (0..100).map(|_| idle_conn(addr)).collect();
+    let mut idle: Vec<Conn> = (0..99).map(|_| idle_conn(addr)).collect();
+    idle.push(posted_conn(addr));
     let mut sleepers = in_flight(addr, 20, "/sleep/1500");
 
     let signaled = server.terminate();
