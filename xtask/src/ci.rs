@@ -10,7 +10,13 @@ pub(crate) fn root() -> PathBuf {
 }
 
 pub(crate) fn run() -> Result<(), String> {
-    let status = Command::new("bash")
+    // Its cargo runs must not see what `cargo run` set for xtask (`CARGO_PKG_NAME`, ...):
+    // some build scripts would run again, and all above them be rebuilt.
+    let mut command = Command::new("bash");
+    for name in graceful_harness::build::cargo_run_variables() {
+        command.env_remove(name);
+    }
+    let status = command
         .arg(".ci/run")
         .current_dir(root())
         .status()

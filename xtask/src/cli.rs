@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::process::Command;
 
+use graceful_harness::build::cargo_command;
+
 use crate::ci::root;
 
 /// Parsed `--name value` flags.
@@ -68,9 +70,8 @@ pub(crate) fn in_release(task: &str, args: &[String]) -> Option<Result<(), Strin
 }
 
 fn reexec(task: &str, args: &[String]) -> Result<(), String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     crate::server::progress("build", "cargo build --release -p xtask --bins");
-    let status = Command::new(cargo)
+    let status = cargo_command()
         .args(["build", "--release", "-p", "xtask", "--bins"])
         .current_dir(root())
         .status()
@@ -79,6 +80,19 @@ fn reexec(task: &str, args: &[String]) -> Result<(), String> {
         return Err(format!("building xtask in release mode failed: {status}"));
     }
     let exe = crate::server::target_dir().join("release/xtask");
+    // Ctrl-C reaches the release build too (one process group): wait while it stops what it
+    // started, rather than die first. A handler replaces the default action, which would
+    // end this process; children start with the default again.
+    let _wait_on_ctrl_c = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .ok()
+        .map(|rt| {
+            let signal = rt.block_on(async {
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            });
+            (signal, rt)
+        });
     let status = Command::new(&exe)
         .arg(task)
         .args(args)

@@ -10,8 +10,9 @@
 //! hyper's and graceful's debug assertions; release runs about five times as many cases a
 //! second. The seed defaults to the time, printed, so that every run explores new cases.
 
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use graceful_harness::build::cargo_command;
 
 use crate::ci::root;
 use crate::cli::Flags;
@@ -36,8 +37,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "release" => true,
         other => return Err(format!("--profile: {other:?} is not debug or release")),
     };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = cargo_command();
     command.args(["test", "-p", "graceful-hyper", "--test", "fuzz"]);
     if release {
         command.arg("--release");

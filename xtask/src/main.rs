@@ -10,6 +10,8 @@
 //!   `instructions.rs`).
 //! - `soak`: the shutdown drills many times over with random signal timing, per runtime
 //!   (see `soak.rs`); `chaos`: the same with resetting clients and EMFILE.
+//! - `rolling`: rolling restarts behind nginx and HAProxy under a POST load, with exact
+//!   counts from the clients and the balancers' logs (see `rolling.rs`).
 //! - `idle`: exit time after SIGTERM with many idle connections (see `idle.rs`).
 //! - `fuzz`: long runs of graceful-hyper's fuzz test (see `fuzz.rs`).
 //! - `load`: the bench's load generator alone, against a server started by hand (see
@@ -17,6 +19,7 @@
 //! - `docs-audit`: the library crates' public functions without an `# Examples` section
 //!   (see `docs_audit.rs`).
 
+mod balancer;
 mod bench;
 mod ci;
 mod cli;
@@ -31,6 +34,8 @@ mod machine;
 mod matrix;
 mod micro;
 mod report;
+mod rolling;
+mod rolling_load;
 mod server;
 mod soak;
 mod soak_clients;
@@ -53,9 +58,10 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("docs-audit") => docs_audit::run(&args[1..]),
         Some("idle") => idle::run(&args[1..]),
+        Some("rolling") => rolling::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|bench|drill|idle|matrix|micro|instructions|load|soak|chaos|fuzz|docs-audit> [flags]"
+                "usage: cargo xtask <ci|bench|drill|idle|matrix|micro|instructions|load|soak|chaos|rolling|fuzz|docs-audit> [flags]"
             );
             return ExitCode::from(2);
         }

@@ -18,10 +18,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use graceful_harness::build::cargo_command;
 use rustix::process::{Pid, Signal};
 
 use crate::ci::root;
@@ -134,8 +135,7 @@ fn run_suite(runtime: &str, step: &str) -> Run {
         problem: None,
         elapsed: Duration::ZERO,
     };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let child = Command::new(cargo)
+    let child = cargo_command()
         .args([
             "test", "-p", "examples", "--test", &test, "--", "--format", "pretty",
         ])

@@ -14,7 +14,6 @@
 
 use std::hint::black_box;
 use std::mem::size_of;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Barrier};
 use std::task::Waker;
@@ -22,6 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use graceful_core::{Conn, ConnId, Graceful, ManualTimer, Sleep, Timer};
+use graceful_harness::build::cargo_command;
 
 /// Rounds per figure; the median is reported.
 const ROUNDS: usize = 9;
@@ -45,8 +45,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
 /// `cargo xtask` builds in the dev profile; the measurement needs release.
 fn rerun_in_release() -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(&cargo)
+    let status = cargo_command()
         .args([
             "run",
             "--release",
@@ -59,7 +58,7 @@ fn rerun_in_release() -> Result<(), String> {
         ])
         .current_dir(crate::ci::root())
         .status()
-        .map_err(|err| format!("cannot start {cargo}: {err}"))?;
+        .map_err(|err| format!("cannot start cargo: {err}"))?;
     if status.success() {
         Ok(())
     } else {

@@ -23,6 +23,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use graceful_harness::build::cargo_command;
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 
 use crate::ci::root;
@@ -255,12 +256,11 @@ impl Spec {
 /// Builds the selected servers with `cargo build --release`, cargo's own progress showing.
 /// Returns the servers that built; the others are reported on stderr and left out.
 pub(crate) fn build(specs: &[&'static Spec]) -> Result<Vec<&'static Spec>, String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut built = Vec::new();
     let peers = specs.iter().any(|s| matches!(s.program, Program::Peer(_)));
     if peers && !crate::cli::reexecuted() {
         progress("build", "cargo build --release -p xtask --bins");
-        let status = Command::new(&cargo)
+        let status = cargo_command()
             .args(["build", "--release", "-p", "xtask", "--bins"])
             .current_dir(root())
             .status()
@@ -275,7 +275,7 @@ pub(crate) fn build(specs: &[&'static Spec]) -> Result<Vec<&'static Spec>, Strin
                 "build",
                 &format!("cargo build --release -p examples --example {example}"),
             );
-            let status = Command::new(&cargo)
+            let status = cargo_command()
                 .args(["build", "--release", "-p", "examples", "--example", example])
                 .current_dir(root())
                 .status()

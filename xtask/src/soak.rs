@@ -80,13 +80,7 @@ pub(crate) fn run(args: &[String], chaos: bool) -> Result<(), String> {
     if !(1..=100_000).contains(&rounds) {
         return Err("--rounds must be between 1 and 100000".into());
     }
-    let seed: u64 = match flags.str("--seed") {
-        Some(_) => flags.num("--seed", 0)?,
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(1),
-    };
+    let seed = seed(&flags)?;
     let wanted: Vec<&str> = match flags.str("--runtime") {
         Some(list) => list.split(',').map(str::trim).collect(),
         None => RUNTIMES.iter().map(|(name, _)| *name).collect(),
@@ -155,6 +149,17 @@ pub(crate) fn run(args: &[String], chaos: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// `--seed`, or the current time in seconds.
+pub(crate) fn seed(flags: &Flags) -> Result<u64, String> {
+    match flags.str("--seed") {
+        Some(_) => flags.num("--seed", 0),
+        None => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(1)),
+    }
+}
+
 /// What one round saw.
 #[derive(Debug, Default)]
 struct Seen {
@@ -186,12 +191,12 @@ impl Sums {
     }
 }
 
-/// splitmix64, seeded once per run: the round's timings.
+/// splitmix64, seeded once per run: the round's timings (and `rolling`'s schedule).
 #[derive(Debug)]
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -199,7 +204,7 @@ impl Rng {
         (z ^ (z >> 31)) % n.max(1)
     }
 
-    fn ms(&mut self, from: u64, to: u64) -> Duration {
+    pub(crate) fn ms(&mut self, from: u64, to: u64) -> Duration {
         Duration::from_millis(from + self.below(to - from + 1))
     }
 }

@@ -13,9 +13,12 @@
 //!   process and example. The outer `cargo test` holds the build directory only while it
 //!   builds, not while the tests run, so the build does not wait on it; it is bounded all
 //!   the same, and a build that never ends fails with cargo's own words.
+//! - A cargo started from here ([`cargo_command`], or this module's own builds) never
+//!   inherits what cargo set for the crate it runs ([`cargo_run_variables`]).
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -74,9 +77,65 @@ pub fn cargo_build(what: &[&str]) {
     build(&cargo, &Layout::of_this_test(), what);
 }
 
+/// The variables of this process's environment that cargo set for the crate it runs or
+/// tests (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, `OUT_DIR`, ...). A cargo started from here
+/// must not inherit them: they describe this crate, not the build, and some build scripts
+/// (ring's) run again when one changes, and everything above them is rebuilt, once for the
+/// inner build and once more for the next outer one.
+///
+/// # Examples
+///
+/// ```
+/// // Under `cargo test`, the test's own package is described to it.
+/// let variables = graceful_harness::build::cargo_run_variables();
+/// assert!(variables.iter().any(|name| name == "CARGO_PKG_NAME"));
+/// assert!(!variables.iter().any(|name| name == "CARGO" || name == "PATH"));
+/// ```
+pub fn cargo_run_variables() -> Vec<OsString> {
+    const SET_FOR_THE_CRATE: [&str; 5] = [
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    const PREFIXES: [&str; 3] = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_"];
+    std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| {
+            let name = name.to_string_lossy();
+            SET_FOR_THE_CRATE.contains(&name.as_ref())
+                || PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+        })
+        .collect()
+}
+
+/// The cargo that runs this process (`$CARGO`, else `cargo` from `PATH`), without
+/// [`cargo_run_variables`]: for tools (`cargo xtask`) that build or test the workspace.
+///
+/// # Examples
+///
+/// ```no_run
+/// let status = graceful_harness::build::cargo_command()
+///     .args(["build", "--release", "-p", "examples"])
+///     .status()?;
+/// assert!(status.success());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn cargo_command() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for name in cargo_run_variables() {
+        command.env_remove(name);
+    }
+    command
+}
+
 fn build(cargo: &OsStr, layout: &Layout, what: &[&str]) {
     let workspace = workspace_root().join("Cargo.toml");
-    let building = Launch::program(cargo)
+    let launch = cargo_run_variables()
+        .into_iter()
+        .fold(Launch::program(cargo), Launch::env_remove);
+    let building = launch
         .named(&format!("cargo build {}", what.join(" ")))
         .args(["build", "--quiet"])
         .args(what)

@@ -34,7 +34,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -48,17 +47,6 @@ use types::Names;
 
 /// The rustdoc JSON format version this renderer reads (Rust 1.95).
 pub const FORMAT_VERSION: u64 = 57;
-
-/// Variables cargo sets for the crate it runs (besides `CARGO_PKG_*` and `CARGO_BIN_*`).
-const SET_FOR_TESTS: [&str; 7] = [
-    "CARGO_MANIFEST_DIR",
-    "CARGO_MANIFEST_PATH",
-    "CARGO_CRATE_NAME",
-    "CARGO_PRIMARY_PACKAGE",
-    "CARGO_TARGET_TMPDIR",
-    "CARGO_RUSTC_CURRENT_DIR",
-    "OUT_DIR",
-];
 
 /// Where the listing of `package` lives: `api/<package>.txt` at the workspace root.
 ///
@@ -83,21 +71,12 @@ pub fn target_dir(root: &Path) -> PathBuf {
 ///
 /// Uses the `cargo` that runs the tests (`$CARGO`), `--locked`, and [`target_dir`].
 pub fn rustdoc_json(root: &Path, package: &str) -> Result<Value, String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target = target_dir(root);
-    let mut command = Command::new(&cargo);
-    // What cargo sets for the test process describes this package, not the build: some
-    // build scripts (ring's) rerun when such a variable changes, so inheriting them would
-    // rebuild half the tree whenever the listing is made from a test rather than a shell.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if SET_FOR_TESTS.contains(&name.as_ref())
-            || name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_BIN_")
-        {
-            command.env_remove(name.as_ref());
-        }
-    }
+    // Without what cargo set for the test process, which describes this package, not the
+    // build: some build scripts (ring's) rerun when such a variable changes, so inheriting
+    // them would rebuild half the tree whenever the listing is made from a test rather than
+    // a shell.
+    let mut command = graceful_harness::build::cargo_command();
     let output = command
         .current_dir(root)
         .env("RUSTC_BOOTSTRAP", "1")
@@ -113,7 +92,7 @@ pub fn rustdoc_json(root: &Path, package: &str) -> Result<Value, String> {
         .arg(&target)
         .args(["--", "-Zunstable-options", "--output-format", "json"])
         .output()
-        .map_err(|e| format!("running {}: {e}", cargo.to_string_lossy()))?;
+        .map_err(|e| format!("running cargo rustdoc: {e}"))?;
     if !output.status.success() {
         return Err(format!(
             "cargo rustdoc -p {package} failed ({}):\n{}",
