@@ -82,7 +82,7 @@
 //!
 //! Each shutdown is a `tracing` span with an event per phase (see the README for the list).
 //! [`Shutdown::progress`] is a snapshot of the phase, the counts and the time left;
-//! [`Shutdown::watch`] streams it as it changes, [`Shutdown::changed`] waits for the next
+//! [`Shutdown::progress_stream`] streams it as it changes, [`Shutdown::changed`] waits for the next
 //! change.
 //!
 //! # Features
@@ -91,7 +91,7 @@
 //! - `serde`: `Serialize` and `Deserialize` for the report, the counts and the progress.
 //! - `tls`: the runtime-neutral half of TLS serving (the `tls` module), which the adapters'
 //!   `tls` features build on.
-//! - `deploy` (Unix): zero-downtime deploys, `ServerBuilder::deploy` and `Server::listen`
+//! - `deploy` (Unix): zero-downtime deploys, `Builder::deploy` and `Server::listen`
 //!   (socket activation, `sd_notify`, hot restart); the adapters' `deploy` features turn it on.
 //!
 //! [graceful]: https://example.invalid/graceful
@@ -111,6 +111,8 @@ mod clock;
 
 mod report;
 mod settings;
+
+mod builder;
 
 mod shared;
 
@@ -138,17 +140,18 @@ pub mod serve;
 pub mod tls;
 
 pub use crate::accept::{Acceptor, Slot, TryReserveError};
+pub use crate::builder::{BuildTarget, Builder};
 pub use crate::conn::{Conn, DrainRequested, Killed};
-pub use crate::graceful::{Builder, Graceful};
+pub use crate::graceful::Graceful;
 pub use crate::handshake::{Handshake, HandshakeFlag};
 pub use crate::manager::Run;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use crate::manual::ManualTimer;
-pub use crate::progress::{Changed, Progress, ShutdownPhase, Watch};
+pub use crate::progress::{Changed, Progress, ProgressStream, ShutdownPhase};
 pub use crate::report::{ConnCounts, Outcome, ShutdownReport};
-pub use crate::serve::{Server, ServerBuilder};
-pub use crate::settings::{ConfigError, MAX_DURATION};
+pub use crate::serve::Server;
+pub use crate::settings::{ConfigError, DEFAULT_QUIET_PERIOD, DEFAULT_TIMEOUT, MAX_DURATION};
 pub use crate::shutdown::Shutdown;
 pub use crate::state::{ConnId, ConnState};
 pub use crate::tick::Tick;

@@ -7,7 +7,7 @@
 //!
 //! # As a server setting
 //!
-//! [`Deploy`], given to [`ServerBuilder::deploy`](crate::ServerBuilder::deploy), does it
+//! [`Deploy`], given to [`Builder::deploy`](crate::Builder::deploy), does it
 //! all; [`Server::listen`](crate::Server::listen) gives the listener (inherited, or bound).
 //! With graceful-tokio (feature `deploy`):
 //!

@@ -1,7 +1,7 @@
 //! `Deploy`: zero-downtime deploys as a setting of a [`Server`](crate::Server), and the
 //! machinery behind it.
 //!
-//! A server built with [`ServerBuilder::deploy`](crate::ServerBuilder::deploy) takes its
+//! A server built with [`Builder::deploy`](crate::Builder::deploy) takes its
 //! listener from [`Server::listen`](crate::Server::listen) (the socket it inherited through
 //! `LISTEN_FDS`, or the address bound), and while it serves:
 //!
@@ -44,7 +44,7 @@ use super::{
 use crate::{Shutdown, Timer};
 
 /// Zero-downtime deploys for a [`Server`](crate::Server): socket activation, `sd_notify`
-/// and hot restart, given to [`ServerBuilder::deploy`](crate::ServerBuilder::deploy).
+/// and hot restart, given to [`Builder::deploy`](crate::Builder::deploy).
 ///
 /// - **Socket activation.** [`Server::listen`](crate::Server::listen) serves the listening
 ///   TCP socket named by `LISTEN_FDS` (systemd's, or a hot-restarting parent's) rather than
@@ -75,7 +75,7 @@ use crate::{Shutdown, Timer};
 /// assert_eq!(Deploy::new().no_hot_restart().restart_signal(), None);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[must_use = "a setting does nothing until given to `ServerBuilder::deploy`"]
+#[must_use = "a setting does nothing until given to `Builder::deploy`"]
 pub struct Deploy {
     restart_signal: Option<RestartSignal>,
     restart_timeout: Duration,

@@ -1,4 +1,4 @@
-//! Deploys as a setting of a [`Server`]: [`ServerBuilder::deploy`], [`Server::listen`], and
+//! Deploys as a setting of a [`Server`]: [`Builder::deploy`], [`Server::listen`], and
 //! the deploy's [`Extension`], the one hook by which `serve` runs the deploy machinery
 //! ([`Deploying`]) without naming it.
 //!
@@ -10,15 +10,17 @@
 use std::any::Any;
 use std::io;
 use std::net::ToSocketAddrs;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::deploy::serve::{bind, Deploying};
 use crate::deploy::{Deploy, DeployRuntime};
 use crate::serve::{Extension, Runtime, Watcher};
-use crate::{Builder, Server, ServerBuilder, Shutdown};
+use crate::settings::Settings;
+use crate::{Builder, Server, Shutdown};
 
 #[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
-impl<R: DeployRuntime> ServerBuilder<R> {
+impl<R: DeployRuntime> Builder<Server<R>> {
     /// Zero-downtime deploys: socket activation, `sd_notify`, and hot restart on SIGHUP
     /// (see [`Deploy`](crate::deploy::Deploy) for what each does and how to set it). Take
     /// the listener from [`Server::listen`](Server::listen): it is the inherited socket when there is one,
@@ -59,18 +61,15 @@ impl<R: DeployRuntime> ServerBuilder<R> {
     /// # drop(server);
     /// # Ok::<(), graceful_core::ConfigError>(())
     /// ```
-    pub fn deploy(self, deploy: Deploy) -> ServerBuilder<R> {
-        self.extend(std::sync::Arc::new(Deploying::new(
-            deploy,
-            R::restart_signals,
-        )))
+    pub fn deploy(self, deploy: Deploy) -> Builder<Server<R>> {
+        self.extend(Arc::new(Deploying::new(deploy, R::restart_signals)))
     }
 }
 
 #[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
 impl<R: DeployRuntime> Server<R> {
     /// The listener to serve, as the runtime's TCP listener: with
-    /// [`deploy`](ServerBuilder::deploy), the listening socket this process inherited
+    /// [`deploy`](Builder::deploy), the listening socket this process inherited
     /// (`LISTEN_FDS`: systemd socket activation, or a hot restart's hand-over) if any, else
     /// `addr` bound; without, `addr` bound. Bound sockets have `SO_REUSEADDR` and a backlog
     /// of 1024. Call it once, inside the runtime, and serve what it returns: a hot restart
@@ -129,17 +128,18 @@ impl<R: DeployRuntime> Server<R> {
 }
 
 impl<R: Runtime> Extension<R> for Deploying<R> {
-    fn settle(&self, mut settings: Builder) -> Builder {
+    fn settle(&self, mut settings: Settings) -> Settings {
         let bound = (settings.timeout).map(|timeout| timeout.saturating_add(settings.drain_delay));
         self.set_drain_bound(bound);
         let hook = self.on_shutdown();
         let user = settings.on_shutdown.take();
-        settings.on_shutdown(move || {
+        settings.on_shutdown = Some(Arc::new(move || {
             hook();
             if let Some(user) = &user {
                 user();
             }
-        })
+        }));
+        settings
     }
 
     fn watch(&self, runtime: &R, shutdown: Shutdown) -> Watcher {

@@ -24,7 +24,7 @@ use crate::Conn;
 ///
 /// It marks `conn` [active](Conn::mark_active) when a unit of work starts and
 /// [idle](Conn::mark_idle) when it is answered, and closes when told to drain: while idle,
-/// when [`Conn::drain_requested`] resolves; after a response, when [`Conn::is_draining`]. It
+/// when [`Conn::drain_requested`] resolves; after a response, when [`Conn::is_server_draining`]. It
 /// keeps `conn` for as long as the connection lives.
 ///
 /// # Examples
