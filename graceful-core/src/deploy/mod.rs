@@ -46,7 +46,7 @@ mod server;
 
 pub use self::listenfd::{adopt_tcp_listeners, AdoptError, Adopted};
 pub use self::notify::{draining_status, Monitor, Notifier};
-pub use self::restart::{Handover, RestartError, Restarter};
+pub use self::restart::{Handover, RestartError, Restarter, DEFAULT_RESTART_TIMEOUT};
 pub use self::runtime::{DeployRuntime, RestartSignal, SignalStream};
 pub use self::serve::Deploy;
 

@@ -40,6 +40,7 @@ use futures_util::StreamExt;
 use super::gate::Gate;
 use super::{
     adopt_tcp_listeners, Monitor, Notifier, RestartError, RestartSignal, Restarter, SignalStream,
+    DEFAULT_RESTART_TIMEOUT,
 };
 use crate::{Shutdown, Timer};
 
@@ -82,25 +83,22 @@ pub struct Deploy {
 }
 
 impl Deploy {
-    /// How long a new process may take to say it is ready, unless told otherwise: 60 s.
-    pub const DEFAULT_RESTART_TIMEOUT: Duration = Restarter::DEFAULT_TIMEOUT;
-
     /// Socket activation, `sd_notify`, and hot restart on SIGHUP with a 60 s timeout.
     ///
     /// # Examples
     ///
     /// ```
-    /// use graceful_core::deploy::{Deploy, RestartSignal};
+    /// use graceful_core::deploy::{Deploy, RestartSignal, DEFAULT_RESTART_TIMEOUT};
     ///
     /// let deploy = Deploy::new();
     /// assert_eq!(deploy.restart_signal(), Some(RestartSignal::Hangup));
-    /// assert_eq!(deploy, Deploy::new().restart_timeout(Deploy::DEFAULT_RESTART_TIMEOUT));
+    /// assert_eq!(deploy, Deploy::new().restart_timeout(DEFAULT_RESTART_TIMEOUT));
     /// assert_eq!(deploy, Deploy::default());
     /// ```
     pub fn new() -> Deploy {
         Deploy {
             restart_signal: Some(RestartSignal::Hangup),
-            restart_timeout: Deploy::DEFAULT_RESTART_TIMEOUT,
+            restart_timeout: DEFAULT_RESTART_TIMEOUT,
         }
     }
 
