@@ -234,11 +234,10 @@ impl<T: BuildTarget> Builder<T> {
     /// [`Shutdown::is_shutting_down`] is already true, so that a readiness probe can answer
     /// 503 and a load balancer take the server out of its rotation before it stops
     /// accepting. The drain, and its timeout, begin after it. A second signal (or
-    /// [`force`](Shutdown::force)) during the delay stops at once. Defaults to `ZERO`: the
+    /// [`force`](crate::shutdown::Shutdown::force)) during the delay stops at once. Defaults to `ZERO`: the
     /// drain begins at once.
     ///
     /// [`Shutdown::is_shutting_down`]: crate::shutdown::Shutdown::is_shutting_down
-    /// [`Shutdown`]: crate::shutdown::Shutdown
     ///
     /// # Examples
     ///
