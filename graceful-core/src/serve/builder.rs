@@ -4,6 +4,13 @@
 //! The drain's settings are the shared ones (`builder.rs`, documented there); here are the
 //! parts only a server has ([`ServerParts`]: the runtime, the socket options, the signals,
 //! the triggers, a wing's extension) and the `build` that registers what the server watches.
+//!
+//! # Invariants
+//!
+//! - A server runs on settings and socket options that passed their checks at `build`, or
+//!   on the defaults (`Server::new`), which tests find valid.
+//! - Everything the server watches (triggers, signals, the extension's watcher) is
+//!   registered when it is built, before it serves.
 
 use std::fmt;
 use std::future::Future;
