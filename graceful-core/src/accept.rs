@@ -11,13 +11,11 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use event_listener::IntoNotification;
-
 use crate::conn::Conn;
-use crate::shared::Shared;
+use crate::shared::{Permit, Shared};
 
-/// The accept side of a [`Graceful`](crate::Graceful) server: hands out slots under the
-/// listen limit and says when to stop accepting. Cheap to clone.
+/// The accept side of a server: hands out slots under the listen limit and says when to stop
+/// accepting. Cheap to clone.
 ///
 /// An accept loop reserves a slot *before* it accepts, so that with limit N the N+1th
 /// connection waits in the kernel's backlog, and stops (dropping its listener, so that new
@@ -113,33 +111,18 @@ impl Acceptor {
         if self.is_stopped() {
             return Err(TryReserveError::Stopped);
         }
-        let Some(limit) = self.shared.listen_limit else {
+        let Some(limit) = self.shared.settings.listen_limit else {
             return Ok(Slot {
                 shared: self.shared.clone(),
                 permit: None,
             });
         };
-        let in_use = &self.shared.in_use;
-        let mut current = in_use.load(Ordering::Acquire);
-        loop {
-            if current >= limit {
-                return Err(TryReserveError::Full);
-            }
-            match in_use.compare_exchange_weak(
-                current,
-                current + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    let permit = Some(Permit(self.shared.clone()));
-                    return Ok(Slot {
-                        shared: self.shared.clone(),
-                        permit,
-                    });
-                }
-                Err(actual) => current = actual,
-            }
+        match Permit::try_take(&self.shared, limit) {
+            Some(permit) => Ok(Slot {
+                shared: self.shared.clone(),
+                permit: Some(permit),
+            }),
+            None => Err(TryReserveError::Full),
         }
     }
 
@@ -199,7 +182,7 @@ impl Acceptor {
 impl fmt::Debug for Acceptor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acceptor")
-            .field("listen_limit", &self.shared.listen_limit)
+            .field("listen_limit", &self.shared.settings.listen_limit)
             .field("in_use", &self.shared.in_use.load(Ordering::Relaxed))
             .field("stopped", &self.is_stopped())
             .finish()
@@ -240,22 +223,6 @@ impl fmt::Debug for Slot {
         f.debug_struct("Slot")
             .field("limited", &self.permit.is_some())
             .finish()
-    }
-}
-
-/// One unit of the listen limit, given back on drop.
-pub(crate) struct Permit(Arc<Shared>);
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        self.0.in_use.fetch_sub(1, Ordering::AcqRel);
-        self.0.accept_event.notify(1.additional());
-    }
-}
-
-impl fmt::Debug for Permit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Permit")
     }
 }
 

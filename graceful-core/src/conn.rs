@@ -1,5 +1,9 @@
 //! The per-connection handle.
 //!
+//! A [`Conn`] stands on the registry (`shared.rs`: the connection's record, its entry and
+//! exit, its room under the listen limit) and the clock; the accept side (`accept.rs`) hands
+//! it out.
+//!
 //! # Invariants
 //!
 //! - A connection is in the registry exactly as long as its [`Conn`] lives; `Drop` removes it,
@@ -23,89 +27,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures_util::task::AtomicWaker;
-
-use crate::accept::Permit;
+use crate::clock;
 use crate::handshake::Handshake;
 use crate::loom::AtomicU64;
-use crate::shared::Shared;
-use crate::state::{self, ConnState, Event, DRAIN, KILL, NOTED, PROMPT, WORKED};
-
-/// A connection's identity, unique within one [`Graceful`](crate::Graceful) server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnId(pub(crate) u64);
-
-impl ConnId {
-    /// The number behind the id: connections are numbered from 0 in the order they register.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_core::{Graceful, ManualTimer};
-    ///
-    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
-    /// let acceptor = graceful.acceptor();
-    /// let first = acceptor.try_reserve().unwrap().register();
-    /// let second = acceptor.try_reserve().unwrap().register();
-    /// assert_eq!((first.id().as_u64(), second.id().as_u64()), (0, 1));
-    /// assert_eq!(second.id().to_string(), "conn#1");
-    /// ```
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for ConnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "conn#{}", self.0)
-    }
-}
-
-/// What the registry and the manager hold of a connection.
-pub(crate) struct ConnInner {
-    pub(crate) word: AtomicU64,
-    pub(crate) id: ConnId,
-    drain: AtomicWaker,
-    kill: AtomicWaker,
-}
-
-impl ConnInner {
-    /// Sets signal bits and wakes whoever waits on them.
-    pub(crate) fn signal(&self, bits: u64) {
-        self.mark(bits);
-        self.wake(bits);
-    }
-
-    /// Sets signal bits without waking anyone: under a lock, where no executor code may run.
-    /// Follow with [`wake`](ConnInner::wake) once the lock is released.
-    pub(crate) fn mark(&self, bits: u64) {
-        self.word.fetch_or(bits, Ordering::AcqRel);
-    }
-
-    /// Wakes whoever waits on these signal bits.
-    pub(crate) fn wake(&self, bits: u64) {
-        if bits & (DRAIN | KILL) != 0 {
-            self.drain.wake();
-        }
-        if bits & KILL != 0 {
-            self.kill.wake();
-        }
-    }
-}
-
-impl fmt::Debug for ConnInner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let word = self.word.load(Ordering::Relaxed);
-        f.debug_struct("ConnInner")
-            .field("id", &self.id)
-            .field("state", &ConnState::from_bits(word))
-            .finish()
-    }
-}
+use crate::shared::{ConnInner, Permit, Shared};
+use crate::state::{self, ConnId, ConnState, Event, DRAIN, KILL, NOTED, PROMPT};
 
 /// A tracked connection, from accept to close.
 ///
-/// Get one from [`Slot::register`](crate::Slot::register) when a connection is accepted, and
+/// Get one from `Slot::register` (the accept side) when a connection is accepted, and
 /// keep it for as long as the connection lives. Protocol code reports what the connection
 /// does with [`mark_active`](Conn::mark_active), [`mark_idle`](Conn::mark_idle) and
 /// [`mark_hijacked`](Conn::mark_hijacked); dropping the handle is `Closed`, also when the task
@@ -148,36 +78,7 @@ pub struct Conn {
 impl Conn {
     /// Registers a new connection. Called by `Slot::register`.
     pub(crate) fn register(shared: Arc<Shared>, permit: Option<Permit>) -> Conn {
-        let id = ConnId(shared.next_id.fetch_add(1, Ordering::Relaxed));
-        let inner = Arc::new(ConnInner {
-            word: AtomicU64::new(state::new_word(shared.now_ms_ceil())),
-            id,
-            drain: AtomicWaker::new(),
-            kill: AtomicWaker::new(),
-        });
-        let (key, late) = {
-            let mut registry = shared.registry();
-            let key = registry.conns.insert(inner.clone());
-            // `draining` only changes under this lock, so the manager either saw this
-            // connection in its scan or finds it in `late`.
-            let late = shared.draining.load(Ordering::Acquire);
-            if shared.finished.load(Ordering::Acquire) {
-                // Accepted after the server stopped: nobody will drain it. Nobody waits on it
-                // yet, so there is no one to wake.
-                inner.mark(NOTED | DRAIN | KILL);
-            } else if late {
-                inner.word.fetch_or(NOTED, Ordering::AcqRel);
-                registry.late.push(inner.clone());
-            }
-            (key, late)
-        };
-        if late {
-            shared.manager_event.notify(usize::MAX);
-            shared.progress_event.notify(usize::MAX);
-        }
-        if let Some(observer) = &shared.on_state_change {
-            observer(id, ConnState::New);
-        }
+        let (inner, key) = shared.register();
         Conn {
             inner,
             shared,
@@ -267,7 +168,7 @@ impl Conn {
         ConnState::from_bits(self.inner.word.load(Ordering::Acquire))
     }
 
-    /// The server's [quiet period](crate::Builder::quiet_period): when the drain begins, a
+    /// The server's quiet period (`Builder::quiet_period`): when the drain begins, a
     /// connection idle for less than this is told to drain only once it has been idle this
     /// long.
     ///
@@ -290,13 +191,13 @@ impl Conn {
     /// ```
     #[inline]
     pub fn quiet_period(&self) -> Duration {
-        self.shared.quiet_period
+        self.shared.settings.quiet_period
     }
 
     /// Since when the connection has been quiet: the instant it was accepted (`New`) or its
     /// last unit of work ended (`Idle`), on the server's clock, rounded up to the
     /// millisecond; `None` while it is `Active` or `Hijacked`. Never earlier than the truth:
-    /// while the server's [tick](crate::Graceful::tick) runs, the stamp is its coarse clock's
+    /// while the server's tick (`Graceful::tick`) runs, the stamp is its coarse clock's
     /// bound, at most about 8 ms later.
     ///
     /// Protocol code bounds how long a connection may stay quiet with it (an HTTP/1 header
@@ -326,10 +227,10 @@ impl Conn {
         let word = self.inner.word.load(Ordering::Acquire);
         match ConnState::from_bits(word) {
             ConnState::New | ConnState::Idle => {
-                let stamp = self
-                    .shared
-                    .trusted_stamp(state::quiet_since_ms(word), || self.shared.now_ms_ceil());
-                Some(self.shared.instant_at_ms(stamp))
+                let clock = &self.shared.clock;
+                let stamp =
+                    clock.trusted_stamp(state::quiet_since_ms(word), || clock.now_ms_ceil());
+                Some(clock.instant_at_ms(stamp))
             }
             _ => None,
         }
@@ -386,11 +287,11 @@ impl Conn {
         let word = &self.inner.word;
         let current = word.load(Ordering::Acquire);
         if self.is_plain(current) {
-            if let Some(clock) = self.shared.fresh_clock() {
-                let stamp = crate::clock::bound_ms(clock);
+            if let Some(clock) = self.shared.clock.fresh() {
+                let stamp = clock::bound_ms(clock);
                 if let Ok(next) = state::apply(current, Event::Idle, || stamp) {
                     if swapped(word, current, next) {
-                        self.shared.restamp(word, next, clock);
+                        self.shared.clock.restamp(word, next, clock);
                         return;
                     }
                 }
@@ -603,7 +504,7 @@ impl Conn {
     /// same and the rest.
     #[inline]
     fn is_plain(&self, word: u64) -> bool {
-        word & NOTED == 0 && self.shared.on_state_change.is_none()
+        word & NOTED == 0 && self.shared.settings.on_state_change.is_none()
     }
 
     /// Tells progress observers that this connection changed state during the drain. Out of
@@ -620,14 +521,14 @@ impl Conn {
     fn transition(&self, event: Event) {
         let mut cached = None;
         let stamp = || {
-            let (ms, from) = self.shared.quiet_stamp();
+            let (ms, from) = self.shared.clock.quiet_stamp();
             cached = from;
             ms
         };
         match state::transition(&self.inner.word, event, stamp) {
             Ok((current, next)) => {
                 if let Some(read) = cached {
-                    self.shared.restamp(&self.inner.word, next, read);
+                    self.shared.clock.restamp(&self.inner.word, next, read);
                 }
                 let (from, to) = (ConnState::from_bits(current), ConnState::from_bits(next));
                 // `NOTED` comes with the word the swap read: before the drain this costs
@@ -636,7 +537,7 @@ impl Conn {
                     self.progress_changed();
                 }
                 if from != to {
-                    if let Some(observer) = &self.shared.on_state_change {
+                    if let Some(observer) = &self.shared.settings.on_state_change {
                         observer(self.inner.id, to);
                     }
                 }
@@ -660,49 +561,7 @@ fn swapped(word: &AtomicU64, current: u64, next: u64) -> bool {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        let shared = &self.shared;
-        let (last, noted, how) = {
-            let mut registry = shared.registry();
-            registry.conns.try_remove(self.key);
-            // Read under the lock: the manager marks and kills under it too.
-            let word = self.inner.word.load(Ordering::Acquire);
-            let mut how = None;
-            if word & NOTED != 0 && word & KILL == 0 {
-                let tally = &mut registry.tally;
-                tally.last_close = Some(shared.timer.now());
-                how = Some(match ConnState::from_bits(word) {
-                    ConnState::Hijacked => {
-                        tally.hijacked += 1;
-                        "hijacked"
-                    }
-                    _ if word & WORKED != 0 => {
-                        tally.completed += 1;
-                        "completed"
-                    }
-                    _ => {
-                        tally.idle_closed += 1;
-                        "idle closed"
-                    }
-                });
-            }
-            (registry.conns.is_empty(), word & NOTED != 0, how)
-        };
-        if let Some(how) = how {
-            tracing::trace!(conn = %self.inner.id, how, "connection closed during the drain");
-        }
-        if let Some(observer) = &shared.on_state_change {
-            observer(self.inner.id, ConnState::Closed);
-        }
-        // The manager waits for the last connection only: closing 5,000 idle connections
-        // wakes it once, not 5,000 times.
-        if last && shared.draining.load(Ordering::Acquire) {
-            shared.manager_event.notify(usize::MAX);
-        }
-        // Progress observers hear of every close the drain saw; with none listening this is
-        // an atomic load.
-        if noted {
-            shared.progress_event.notify(usize::MAX);
-        }
+        self.shared.deregister(self.key, &self.inner);
     }
 }
 
@@ -728,8 +587,7 @@ impl Future for DrainRequested<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let inner = &self.conn.inner;
-        poll_bit(&inner.word, &inner.drain, DRAIN, cx)
+        self.conn.inner.poll_drain(cx)
     }
 }
 
@@ -744,18 +602,6 @@ impl Future for Killed {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        poll_bit(&self.inner.word, &self.inner.kill, KILL, cx)
+        self.inner.poll_kill(cx)
     }
-}
-
-fn poll_bit(word: &AtomicU64, waker: &AtomicWaker, bit: u64, cx: &mut Context<'_>) -> Poll<()> {
-    if word.load(Ordering::Acquire) & bit != 0 {
-        return Poll::Ready(());
-    }
-    waker.register(cx.waker());
-    // The signal may have landed between the check and the registration.
-    if word.load(Ordering::Acquire) & bit != 0 {
-        return Poll::Ready(());
-    }
-    Poll::Pending
 }

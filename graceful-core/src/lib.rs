@@ -98,36 +98,48 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod accept;
+// The kernel, bottom-up: each module uses only those listed before it.
+mod handshake;
+mod loom;
+mod state;
+mod timer;
+
+#[cfg(feature = "test-util")]
+mod manual;
+
 mod clock;
-mod config;
+
+mod report;
+mod settings;
+
+mod shared;
+
 mod conn;
+
+mod accept;
+mod tick;
+
+mod drain;
+mod progress;
+
+mod shutdown;
+
+mod manager;
+
+mod graceful;
+
+// Above the kernel: the serve loop, and the wings (TLS, deploys) built on it.
 #[cfg(feature = "deploy")]
 #[cfg_attr(docsrs, doc(cfg(all(unix, feature = "deploy"))))]
 pub mod deploy;
-mod handshake;
-mod loom;
-mod manager;
-#[cfg(feature = "test-util")]
-mod manual;
-mod progress;
-mod report;
 pub mod serve;
-mod shared;
-mod shutdown;
-mod state;
-mod timer;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 
-use std::fmt;
-use std::sync::Arc;
-
 pub use crate::accept::{Acceptor, Slot, TryReserveError};
-pub use crate::clock::Tick;
-pub use crate::config::{Builder, ConfigError, MAX_DURATION};
-pub use crate::conn::{Conn, ConnId, DrainRequested, Killed};
+pub use crate::conn::{Conn, DrainRequested, Killed};
+pub use crate::graceful::{Builder, Graceful};
 pub use crate::handshake::{Handshake, HandshakeFlag};
 pub use crate::manager::Run;
 #[cfg(feature = "test-util")]
@@ -136,152 +148,13 @@ pub use crate::manual::ManualTimer;
 pub use crate::progress::{Changed, Progress, ShutdownPhase, Watch};
 pub use crate::report::{ConnCounts, Outcome, ShutdownReport};
 pub use crate::serve::{Server, ServerBuilder};
+pub use crate::settings::{ConfigError, MAX_DURATION};
 pub use crate::shutdown::Shutdown;
-pub use crate::state::ConnState;
+pub use crate::state::{ConnId, ConnState};
+pub use crate::tick::Tick;
 pub use crate::timer::{Sleep, Timer};
-
-use crate::manager::AbortGuard;
-use crate::shared::Shared;
 
 /// The README's code blocks, compiled as doctests so they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
-
-/// One server's connection tracking and shutdown: the root every other handle comes from.
-///
-/// Build it with [`Graceful::builder`], take the [`Shutdown`] and [`Acceptor`] handles you
-/// need, then turn it into the manager future with [`run`](Graceful::run).
-///
-/// # Examples
-///
-/// ```
-/// use graceful_core::{Graceful, ManualTimer};
-///
-/// let graceful = Graceful::builder().build(ManualTimer::new())?;
-/// let (shutdown, acceptor) = (graceful.shutdown(), graceful.acceptor());
-/// let run = graceful.run(); // poll it beside the accept loop
-/// # drop((shutdown, acceptor, run));
-/// # Ok::<(), graceful_core::ConfigError>(())
-/// ```
-pub struct Graceful {
-    /// Publishes an `Aborted` report and kills what is left if the server is dropped before
-    /// its manager ends; moves into the manager by [`run`](Graceful::run).
-    guard: AbortGuard,
-}
-
-impl Graceful {
-    /// Settings with their defaults: 30 s timeout, 250 ms quiet period, no listen limit.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_core::{Graceful, ManualTimer};
-    /// use std::time::Duration;
-    ///
-    /// let graceful = Graceful::builder().timeout(Duration::from_secs(10)).build(ManualTimer::new())?;
-    /// # drop(graceful);
-    /// # Ok::<(), graceful_core::ConfigError>(())
-    /// ```
-    pub fn builder() -> Builder {
-        Builder::new()
-    }
-
-    pub(crate) fn from_shared(shared: Arc<Shared>) -> Graceful {
-        Graceful {
-            guard: AbortGuard::new(shared),
-        }
-    }
-
-    /// A handle to start, force and await the shutdown.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_core::{Graceful, ManualTimer};
-    ///
-    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
-    /// let shutdown = graceful.shutdown();
-    /// let for_the_signal_handler = shutdown.clone();
-    /// for_the_signal_handler.signal();
-    /// let report = futures::executor::block_on(graceful.run());
-    /// assert_eq!(shutdown.report(), Some(report));
-    /// ```
-    pub fn shutdown(&self) -> Shutdown {
-        Shutdown::new(self.guard.shared.clone())
-    }
-
-    /// A handle for accept loops.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_core::{Graceful, ManualTimer};
-    ///
-    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
-    /// let acceptor = graceful.acceptor();
-    /// let conn = acceptor.try_reserve().unwrap().register();
-    /// assert_eq!(graceful.shutdown().counts().total(), 1);
-    /// # drop(conn);
-    /// ```
-    pub fn acceptor(&self) -> Acceptor {
-        Acceptor::new(self.guard.shared.clone())
-    }
-
-    /// The clock tick: a future, never resolving, that keeps a coarse clock fresh so that
-    /// [`Conn::mark_idle`] stamps when a connection went quiet with one atomic load instead
-    /// of a [`Timer::now`] (the stamp is then up to 12 ms later than the truth, never earlier).
-    /// It wakes every 8 ms while connections go quiet, and parks
-    /// when none do. `serve` drives it; an accept loop of one's own may poll it beside
-    /// [`run`](Graceful::run). Without it, `mark_idle` reads the timer.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_core::{Graceful, ManualTimer};
-    /// use futures::FutureExt;
-    ///
-    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
-    /// let mut tick = graceful.tick();
-    /// assert!((&mut tick).now_or_never().is_none(), "parked: nothing went quiet yet");
-    /// ```
-    pub fn tick(&self) -> Tick {
-        Tick::new(self.guard.shared.clone())
-    }
-
-    /// The manager future: waits for a trigger, drives the shutdown, and resolves with its
-    /// report. It must be polled for the shutdown to happen. Dropping the `Graceful` without
-    /// running it ends the server the way dropping [`Run`] does: connections are killed and
-    /// the report says [`Outcome::Aborted`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_core::{Graceful, ManualTimer, Outcome};
-    ///
-    /// # futures::executor::block_on(async {
-    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
-    /// let shutdown = graceful.shutdown();
-    /// let serving = async {
-    ///     // accept loop: `while let Some(slot) = acceptor.reserve().await { ... }`
-    ///     shutdown.stop();
-    /// };
-    /// let (report, ()) = futures::join!(graceful.run(), serving);
-    /// assert_eq!(report.outcome, Outcome::Drained);
-    /// # });
-    /// ```
-    pub fn run(self) -> Run {
-        Run::new(self.guard)
-    }
-}
-
-impl fmt::Debug for Graceful {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shared = &self.guard.shared;
-        f.debug_struct("Graceful")
-            .field("timeout", &shared.timeout)
-            .field("quiet_period", &shared.quiet_period)
-            .field("listen_limit", &shared.listen_limit)
-            .finish()
-    }
-}

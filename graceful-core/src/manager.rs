@@ -8,11 +8,11 @@
 //! 4. Run the shutdown-initiated hook.
 //! 5. Under the registry lock, mark every connection as seen by the drain and tell active,
 //!    hijacked, long-quiet and prompt (`Conn::skip_quiet_period`) ones to drain at once;
-//!    schedule the others at the end of their quiet period.
+//!    schedule the others at the end of their quiet period (the schedule is `drain.rs`).
 //! 6. Until no connection is left (the last one to close wakes the manager): tell scheduled
 //!    connections to drain when their time comes, schedule connections accepted late, and on
 //!    the timeout or a second trigger kill everything left.
-//! 6. Let the killed connections' tasks run (a bounded number of executor turns) so that their
+//! 7. Let the killed connections' tasks run (a bounded number of executor turns) so that their
 //!    sockets are closed when the report is out; publish the report.
 //!
 //! # Invariants
@@ -35,13 +35,13 @@ use std::time::{Duration, Instant};
 use futures_util::future::select;
 use tracing::Instrument;
 
-use crate::conn::ConnInner;
+use crate::drain::Drain;
 use crate::report::{ConnCounts, Outcome, ShutdownReport};
-use crate::shared::{ms_ceil, Phase, Shared, Trigger};
-use crate::state::{self, ConnState, DRAIN, KILL, NOTED, PROMPT, WORKED};
+use crate::shared::{Phase, Shared, Tally, Trigger};
+use crate::state::{ConnState, DRAIN, KILL, NOTED};
 
-/// The manager future returned by [`Graceful::run`](crate::Graceful::run): drives the
-/// shutdown and resolves with its report.
+/// The manager future returned by `Graceful::run`: drives the shutdown and resolves with its
+/// report.
 ///
 /// Nothing happens to connections until it is polled; a stop asked for earlier takes effect
 /// on its first poll. Dropping it before it resolves kills every connection left and reports
@@ -108,19 +108,19 @@ async fn drive(shared: Arc<Shared>, mut guard: AbortGuard, accepted: Accepted) -
             guard.delayed = ended.saturating_duration_since(begun);
             ended
         }
-        None => shared.timer.now(),
+        None => shared.clock.now(),
     };
     guard.start = Some(start);
     shared.stop_accepting();
     tracing::info!("accepting stopped");
-    if let Some(hook) = &shared.on_shutdown {
+    if let Some(hook) = &shared.settings.on_shutdown {
         hook();
     }
 
     let deadline = timeout.and_then(|t| start.checked_add(t));
     shared.control().deadline = deadline;
     let mut drain = Drain::new(&shared);
-    let begun = drain.begin(shared.ms_floor(start));
+    let begun = drain.begin(shared.clock.ms_floor(start));
     shared.progress_event.notify(usize::MAX);
     tracing::info!(
         new = begun.counts.new,
@@ -137,8 +137,8 @@ async fn drive(shared: Arc<Shared>, mut guard: AbortGuard, accepted: Accepted) -
         if shared.control().force {
             break Outcome::Forced;
         }
-        let now = shared.timer.now();
-        if drain.step(shared.ms_floor(now)) {
+        let now = shared.clock.now();
+        if drain.step(shared.clock.ms_floor(now)) {
             break Outcome::Drained;
         }
         if deadline.is_some_and(|d| now >= d) {
@@ -150,7 +150,7 @@ async fn drive(shared: Arc<Shared>, mut guard: AbortGuard, accepted: Accepted) -
         };
         match wake_at {
             Some(at) => {
-                select(listener, shared.timer.sleep_until(at)).await;
+                select(listener, shared.clock.sleep_until(at)).await;
             }
             None => listener.await,
         }
@@ -209,7 +209,7 @@ impl Future for YieldNow {
 /// began and when it ended: its deadline, however late the timer woke the manager, so that
 /// the timeout counts from the end of the delay proper; or the instant it was forced.
 async fn serve_on(shared: &Shared, delay: Duration) -> (Instant, Instant) {
-    let begun = shared.timer.now();
+    let begun = shared.clock.now();
     let until = begun.checked_add(delay);
     shared.control().delay_until = until;
     shared.progress_event.notify(usize::MAX);
@@ -217,7 +217,7 @@ async fn serve_on(shared: &Shared, delay: Duration) -> (Instant, Instant) {
     loop {
         let listener = shared.manager_event.listen();
         let forced = shared.control().force;
-        let now = shared.timer.now();
+        let now = shared.clock.now();
         let ended = match until {
             _ if forced => Some(now),
             Some(until) if now < until => None,
@@ -234,7 +234,7 @@ async fn serve_on(shared: &Shared, delay: Duration) -> (Instant, Instant) {
             return (begun, ended);
         }
         if let Some(until) = until {
-            select(listener, shared.timer.sleep_until(until)).await;
+            select(listener, shared.clock.sleep_until(until)).await;
         }
     }
 }
@@ -267,7 +267,12 @@ async fn accept_trigger(shared: &Shared) -> Accepted {
             continue;
         };
         // The hook runs with no lock held.
-        let vetoed = !force && shared.before_shutdown.as_ref().is_some_and(|hook| !hook());
+        let vetoed = !force
+            && shared
+                .settings
+                .before_shutdown
+                .as_ref()
+                .is_some_and(|hook| !hook());
         let mut control = shared.control();
         if vetoed && !control.force {
             tracing::info!(
@@ -286,155 +291,24 @@ async fn accept_trigger(shared: &Shared) -> Accepted {
             }
             continue;
         }
-        let delay = (!control.force && !shared.drain_delay.is_zero()).then_some(shared.drain_delay);
+        let delay = (!control.force && !shared.settings.drain_delay.is_zero())
+            .then_some(shared.settings.drain_delay);
         control.phase = if delay.is_some() {
             Phase::Delaying
         } else {
             Phase::Draining
         };
         return Accepted {
-            timeout: control.timeout.unwrap_or(shared.timeout),
+            timeout: control.timeout.unwrap_or(shared.settings.timeout),
             trigger: control.trigger,
             delay,
         };
     }
 }
 
-/// What [`Drain::begin`] found.
-struct Begun {
-    /// The live connections by state.
-    counts: ConnCounts,
-    /// How many were told to drain at once.
-    told: usize,
-    /// How many were scheduled for the end of their quiet period.
-    scheduled: usize,
-}
-
-/// The connections the drain still has to tell, by the time their quiet period ends.
-struct Drain<'a> {
-    shared: &'a Shared,
-    quiet_ms: u64,
-    /// Sorted by due time, in ms since the epoch.
-    scheduled: Vec<(u64, Arc<ConnInner>)>,
-}
-
-impl<'a> Drain<'a> {
-    fn new(shared: &'a Shared) -> Drain<'a> {
-        Drain {
-            shared,
-            quiet_ms: ms_ceil(shared.quiet_period),
-            scheduled: Vec::new(),
-        }
-    }
-
-    /// Marks every live connection and tells or schedules it.
-    fn begin(&mut self, now_ms: u64) -> Begun {
-        let mut told = Vec::new();
-        let mut counts = ConnCounts::default();
-        let mut registry = self.shared.registry();
-        self.shared.draining.store(true, Ordering::SeqCst);
-        for (_, conn) in registry.conns.iter() {
-            let word = conn.word.fetch_or(NOTED, Ordering::AcqRel);
-            counts.add(ConnState::from_bits(word));
-            let bits = match word & state::STATE_MASK {
-                state::ACTIVE => WORKED | DRAIN,
-                state::HIJACKED => DRAIN,
-                // Its protocol needs no quiet period (`Conn::skip_quiet_period`).
-                _ if word & PROMPT != 0 => DRAIN,
-                _ => match self.due(self.quiet_since_ms(word, now_ms), now_ms) {
-                    Some(due) => {
-                        tracing::trace!(conn = %conn.id, due_ms = due - now_ms, "drain scheduled");
-                        // Sorted once below: inserting in order would be quadratic.
-                        self.scheduled.push((due, conn.clone()));
-                        continue;
-                    }
-                    None => DRAIN,
-                },
-            };
-            conn.mark(bits);
-            told.push(conn.clone());
-        }
-        // Registered before `draining` was set: already seen above.
-        registry.late.clear();
-        drop(registry);
-        // Wakers run executor code: never under the registry lock.
-        for conn in &told {
-            tracing::trace!(conn = %conn.id, "told to drain");
-            conn.wake(DRAIN);
-        }
-        self.scheduled.sort_by_key(|(due, _)| *due);
-        Begun {
-            counts,
-            told: told.len(),
-            scheduled: self.scheduled.len(),
-        }
-    }
-
-    /// When the connection whose word is `word` went quiet, as the drain may count on it.
-    fn quiet_since_ms(&self, word: u64, now_ms: u64) -> u64 {
-        self.shared
-            .trusted_stamp(state::quiet_since_ms(word), || now_ms)
-    }
-
-    /// When a connection quiet since `quiet_since_ms` is due to drain: `None` if now.
-    fn due(&self, quiet_since_ms: u64, now_ms: u64) -> Option<u64> {
-        let due = quiet_since_ms.saturating_add(self.quiet_ms);
-        (self.quiet_ms != 0 && due > now_ms).then_some(due)
-    }
-
-    /// Tells a quiet connection to drain now, or when its quiet period ends.
-    fn schedule(&mut self, conn: &Arc<ConnInner>, quiet_since_ms: u64, now_ms: u64) {
-        match self.due(quiet_since_ms, now_ms) {
-            None => conn.signal(DRAIN),
-            Some(due) => {
-                let at = self.scheduled.partition_point(|(d, _)| *d <= due);
-                self.scheduled.insert(at, (due, conn.clone()));
-            }
-        }
-    }
-
-    /// Schedules late connections and tells those whose time came. Returns whether no
-    /// connection is left.
-    fn step(&mut self, now_ms: u64) -> bool {
-        let (late, empty) = {
-            let mut registry = self.shared.registry();
-            (
-                std::mem::take(&mut registry.late),
-                registry.conns.is_empty(),
-            )
-        };
-        if empty {
-            return true;
-        }
-        for conn in &late {
-            let word = conn.word.load(Ordering::Acquire);
-            tracing::debug!(conn = %conn.id, "connection accepted during the drain");
-            match word & state::STATE_MASK {
-                state::NEW | state::IDLE if word & PROMPT == 0 => {
-                    let quiet_since = self.quiet_since_ms(word, now_ms);
-                    self.schedule(conn, quiet_since, now_ms)
-                }
-                _ => conn.signal(DRAIN),
-            }
-        }
-        let due = self.scheduled.partition_point(|(d, _)| *d <= now_ms);
-        for (_, conn) in self.scheduled.drain(..due) {
-            tracing::trace!(conn = %conn.id, "told to drain: quiet period over");
-            conn.signal(DRAIN);
-        }
-        false
-    }
-
-    fn next_due(&self) -> Option<Instant> {
-        self.scheduled
-            .first()
-            .map(|(due, _)| self.shared.instant_at_ms(*due))
-    }
-}
-
 /// What [`AbortGuard::kill_rest`] found.
 struct Killed {
-    tally: crate::shared::Tally,
+    tally: Tally,
     count: usize,
     /// The states the killed connections were in.
     killed_in: ConnCounts,
@@ -442,8 +316,8 @@ struct Killed {
 
 /// Publishes the report, and if the manager is dropped early, kills what is left.
 ///
-/// [`Graceful`](crate::Graceful) holds it from the start, so that dropping the server before
-/// running it also ends everything that waits on it.
+/// `Graceful` holds it from the start, so that dropping the server before running it also
+/// ends everything that waits on it.
 pub(crate) struct AbortGuard {
     pub(crate) shared: Arc<Shared>,
     /// When the drain began.
@@ -520,7 +394,7 @@ impl AbortGuard {
             killed_in,
         } = killed;
         let elapsed = self.start.map_or(Duration::ZERO, |start| {
-            shared.timer.now().saturating_duration_since(start)
+            shared.clock.now().saturating_duration_since(start)
         });
         let slowest = match (self.start, tally.last_close) {
             (Some(start), Some(last)) => last.saturating_duration_since(start),
@@ -560,5 +434,66 @@ impl Drop for AbortGuard {
             self.shared.stop_accepting();
             self.finish(Outcome::Aborted);
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use futures::FutureExt;
+
+    use super::{AbortGuard, Run};
+    use crate::conn::Conn;
+    use crate::manual::ManualTimer;
+    use crate::settings::Settings;
+    use crate::shared::Shared;
+    use crate::shutdown::Shutdown;
+    use crate::tick::Tick;
+    use crate::timer::Timer;
+
+    fn request(conn: &Conn) -> Instant {
+        conn.mark_active();
+        conn.mark_idle();
+        conn.quiet_since().unwrap()
+    }
+
+    #[test]
+    fn a_drain_begun_while_the_tick_is_late_keeps_the_whole_quiet_period() {
+        let timer = ManualTimer::new();
+        let settings = Settings {
+            quiet_period: Duration::from_millis(100),
+            ..Settings::default()
+        };
+        let shared = Shared::new(settings, Arc::new(timer.clone()));
+        let guard = AbortGuard::new(shared.clone());
+        let conn = Conn::register(shared.clone(), None);
+        let mut tick = Tick::new(shared.clone());
+        request(&conn);
+        assert!((&mut tick).now_or_never().is_none());
+        // The tick is late by 20 ms; the connection goes quiet on the passed bound.
+        timer.advance(Duration::from_millis(20));
+        let went_quiet = timer.now();
+        request(&conn);
+        // The drain begins before the tick runs again.
+        let shutdown = Shutdown::new(shared);
+        let mut run = Box::pin(Run::new(guard));
+        shutdown.stop();
+        assert!(run.as_mut().now_or_never().is_none());
+        timer.advance(Duration::from_millis(95));
+        assert!(run.as_mut().now_or_never().is_none());
+        assert!(
+            !conn.is_drain_requested(),
+            "drained {:?} after it went quiet",
+            timer.now() - went_quiet
+        );
+        timer.advance(Duration::from_millis(6));
+        assert!(run.as_mut().now_or_never().is_none());
+        assert!(
+            conn.is_drain_requested(),
+            "drained once the quiet period is over"
+        );
+        drop(tick);
     }
 }

@@ -4,7 +4,7 @@
 //! # Cost
 //!
 //! Nothing is kept on the side for observers: a snapshot walks the live connections under the
-//! registry lock, as [`Shutdown::counts`](crate::Shutdown::counts) does. Observers wait on one
+//! registry lock, as `Shutdown::counts` does. Observers wait on one
 //! `event_listener::Event`, which allocates only while someone listens. It is notified when
 //! the phase changes and, only during the drain, when a connection opens, closes or changes
 //! state. A connection knows whether the drain has seen it from the `NOTED` bit of its own
@@ -54,7 +54,7 @@ pub enum ShutdownPhase {
     /// Serving: no shutdown asked for, or the veto hook is deciding, or it vetoed.
     Serving,
     /// The shutdown was accepted, and the server serves on as before for the
-    /// [drain delay](crate::Builder::drain_delay).
+    /// drain delay (`Builder::drain_delay`).
     DrainDelay,
     /// Accepting has stopped and connections are being drained.
     Draining,
@@ -64,8 +64,7 @@ pub enum ShutdownPhase {
 
 /// A snapshot of a shutdown: its phase, the live connections by state, the time left.
 ///
-/// From [`Shutdown::progress`](crate::Shutdown::progress), or each item of
-/// [`Shutdown::watch`](crate::Shutdown::watch).
+/// From `Shutdown::progress`, or each item of `Shutdown::watch`.
 ///
 /// # Examples
 ///
@@ -112,7 +111,7 @@ impl Progress {
                 Phase::Stopped => (ShutdownPhase::Stopped, None),
             }
         };
-        let left = until.map(|until| until.saturating_duration_since(shared.timer.now()));
+        let left = until.map(|until| until.saturating_duration_since(shared.clock.now()));
         let delaying = phase == ShutdownPhase::DrainDelay;
         Progress {
             phase,
@@ -123,8 +122,8 @@ impl Progress {
     }
 }
 
-/// Future returned by [`Shutdown::changed`](crate::Shutdown::changed): resolves at the next
-/// change of the shutdown's [`Progress`].
+/// Future returned by `Shutdown::changed`: resolves at the next change of the shutdown's
+/// [`Progress`].
 ///
 /// # Examples
 ///
@@ -175,8 +174,8 @@ impl fmt::Debug for Changed {
     }
 }
 
-/// Stream returned by [`Shutdown::watch`](crate::Shutdown::watch): the [`Progress`] now, then
-/// after each change, ending after the `Stopped` one.
+/// Stream returned by `Shutdown::watch`: the [`Progress`] now, then after each change, ending
+/// after the `Stopped` one.
 ///
 /// Changes that happen while the consumer is busy are coalesced into one item: a consumer
 /// that polls once a second sees at most one item a second.

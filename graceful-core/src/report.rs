@@ -1,4 +1,5 @@
-//! What a shutdown did.
+//! What a shutdown did: the report and the counts, plain data that the registry fills in and
+//! the handles read.
 
 use std::fmt;
 use std::time::Duration;
@@ -48,7 +49,7 @@ pub struct ShutdownReport {
     /// The connections killed, by the state each was in when it was killed: `killed` is its
     /// total.
     pub killed_in: ConnCounts,
-    /// How long the server served on in the [drain delay](crate::Builder::drain_delay)
+    /// How long the server served on in the drain delay (`Builder::drain_delay`)
     /// before the drain: `ZERO` without one, less than the delay if a second trigger cut it.
     pub delayed: Duration,
 }
@@ -123,8 +124,7 @@ pub enum Outcome {
     Drained,
     /// The timeout passed; the connections left were killed.
     TimedOut,
-    /// A second trigger or [`Shutdown::force`](crate::Shutdown::force) killed the connections
-    /// left.
+    /// A second trigger or `Shutdown::force` killed the connections left.
     Forced,
     /// The manager future was dropped before the shutdown ended; connections left were
     /// killed.
@@ -142,7 +142,7 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// How many live connections are in each state, from [`Shutdown::counts`](crate::Shutdown::counts).
+/// How many live connections are in each state, from `Shutdown::counts`.
 ///
 /// # Examples
 ///

@@ -1,4 +1,7 @@
-//! State shared by the manager, the handles and every connection.
+//! The registry: state shared by the manager, the handles and every connection.
+//!
+//! It consumes the [`Settings`] and the [`Clock`], and knows no handle: `Conn`, `Acceptor`,
+//! `Shutdown` and the manager are built on it, above.
 //!
 //! # Locks
 //!
@@ -11,31 +14,39 @@
 //! The per-request path (`Conn::mark_active` / `mark_idle`) takes neither: it is one
 //! compare-and-swap on the connection's own word (and `mark_idle` loads the coarse clock,
 //! `clock.rs`).
+//!
+//! # Invariants
+//!
+//! - Only a [`Permit`] holds room under the listen limit: `in_use` counts the permits alive.
+//! - A connection's signal bits are set before its waiters are woken, and a waiter registers
+//!   before it checks them again ([`ConnInner::poll_drain`]): no wake-up is lost.
+//! - A connection registered once the drain has begun is noted and handed to the manager
+//!   (`late`); one registered after the report is killed at once ([`Shared::register`]).
+//! - Every connection the drain noted and did not kill is counted once in the [`Tally`] when
+//!   it closes ([`Shared::deregister`]).
 
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use event_listener::Event;
+use event_listener::{Event, IntoNotification};
+use futures_util::task::AtomicWaker;
 use slab::Slab;
 
-use crate::config::{BeforeShutdown, Builder, OnShutdown, OnStateChange};
-use crate::conn::ConnInner;
+use crate::clock::Clock;
+use crate::loom;
 use crate::report::{ConnCounts, ShutdownReport};
-use crate::state::ConnState;
+use crate::settings::Settings;
+use crate::state::{self, ConnId, ConnState, DRAIN, KILL, NOTED, WORKED};
 use crate::timer::Timer;
 
 pub(crate) struct Shared {
-    pub(crate) timer: Arc<dyn Timer>,
-    /// The instant that connection timestamps count from.
-    epoch: Instant,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) quiet_period: Duration,
-    pub(crate) listen_limit: Option<usize>,
-    pub(crate) drain_delay: Duration,
-    pub(crate) before_shutdown: Option<BeforeShutdown>,
-    pub(crate) on_shutdown: Option<OnShutdown>,
-    pub(crate) on_state_change: Option<OnStateChange>,
+    /// The timer, the epoch, and the coarse clock `mark_idle` stamps from.
+    pub(crate) clock: Clock,
+    /// Checked before the server was built; never changed.
+    pub(crate) settings: Settings,
 
     /// Set once accepting must stop. Never cleared.
     pub(crate) stopping: AtomicBool,
@@ -61,11 +72,6 @@ pub(crate) struct Shared {
     pub(crate) in_use: AtomicUsize,
     pub(crate) illegal_transitions: AtomicUsize,
     pub(crate) next_id: AtomicU64,
-
-    /// The coarse clock's word (see `clock.rs`): what `mark_idle` stamps while the tick runs.
-    pub(crate) clock: crate::loom::AtomicU64,
-    /// Wakes the parked tick: a connection went quiet.
-    pub(crate) tick_event: Event,
 }
 
 /// Where the shutdown is.
@@ -85,16 +91,16 @@ pub(crate) enum Phase {
     Stopped,
 }
 
-/// Which call asked for a shutdown, as the logs name it.
+/// Which call asked for a shutdown, as the logs name it: the `Shutdown` method of that name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Trigger {
-    /// [`Shutdown::stop`](crate::Shutdown::stop).
+    /// `stop`.
     Stop,
-    /// [`Shutdown::stop_with_timeout`](crate::Shutdown::stop_with_timeout): a timeout override.
+    /// `stop_with_timeout`: a timeout override.
     StopWithTimeout,
-    /// [`Shutdown::signal`](crate::Shutdown::signal).
+    /// `signal`.
     Signal,
-    /// [`Shutdown::force`](crate::Shutdown::force).
+    /// `force`.
     Force,
 }
 
@@ -146,19 +152,33 @@ pub(crate) struct Tally {
     pub(crate) last_close: Option<Instant>,
 }
 
+impl Tally {
+    /// Counts a connection the drain noted and did not kill, closing at `now` with its last
+    /// `word`. Returns how it ended, for the logs.
+    pub(crate) fn count_close(&mut self, word: u64, now: Instant) -> &'static str {
+        self.last_close = Some(now);
+        match ConnState::from_bits(word) {
+            ConnState::Hijacked => {
+                self.hijacked += 1;
+                "hijacked"
+            }
+            _ if word & WORKED != 0 => {
+                self.completed += 1;
+                "completed"
+            }
+            _ => {
+                self.idle_closed += 1;
+                "idle closed"
+            }
+        }
+    }
+}
+
 impl Shared {
-    pub(crate) fn new(builder: Builder, timer: Arc<dyn Timer>) -> Arc<Shared> {
-        let epoch = timer.now();
+    pub(crate) fn new(settings: Settings, timer: Arc<dyn Timer>) -> Arc<Shared> {
         Arc::new(Shared {
-            timer,
-            epoch,
-            timeout: builder.timeout,
-            quiet_period: builder.quiet_period,
-            listen_limit: builder.listen_limit,
-            drain_delay: builder.drain_delay,
-            before_shutdown: builder.before_shutdown,
-            on_shutdown: builder.on_shutdown,
-            on_state_change: builder.on_state_change,
+            clock: Clock::new(timer),
+            settings,
             stopping: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             finished: AtomicBool::new(false),
@@ -181,27 +201,7 @@ impl Shared {
             in_use: AtomicUsize::new(0),
             illegal_transitions: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
-            clock: crate::clock::new_clock(),
-            tick_event: Event::new(),
         })
-    }
-
-    /// Milliseconds since the epoch, rounded up, so that a connection never looks quiet for
-    /// longer than it was.
-    pub(crate) fn now_ms_ceil(&self) -> u64 {
-        ms_ceil(self.timer.now().saturating_duration_since(self.epoch))
-    }
-
-    /// Milliseconds since the epoch, rounded down.
-    pub(crate) fn ms_floor(&self, at: Instant) -> u64 {
-        let d = at.saturating_duration_since(self.epoch);
-        d.as_secs() * 1000 + u64::from(d.subsec_millis())
-    }
-
-    pub(crate) fn instant_at_ms(&self, ms: u64) -> Instant {
-        self.epoch
-            .checked_add(Duration::from_millis(ms))
-            .unwrap_or(self.epoch)
     }
 
     pub(crate) fn control(&self) -> MutexGuard<'_, Control> {
@@ -229,6 +229,69 @@ impl Shared {
         self.progress_event.notify(usize::MAX);
     }
 
+    /// Enters a new connection, `New`, in the registry; returns its record and its key. One
+    /// registered during the drain is handed to the manager (`late`); one registered after
+    /// the report is killed at once.
+    pub(crate) fn register(&self) -> (Arc<ConnInner>, usize) {
+        let id = ConnId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let word = state::new_word(self.clock.now_ms_ceil());
+        let inner = Arc::new(ConnInner::new(id, word));
+        let (key, late) = {
+            let mut registry = self.registry();
+            let key = registry.conns.insert(inner.clone());
+            // `draining` only changes under this lock, so the manager either saw this
+            // connection in its scan or finds it in `late`.
+            let late = self.draining.load(Ordering::Acquire);
+            if self.finished.load(Ordering::Acquire) {
+                // Accepted after the server stopped: nobody will drain it. Nobody waits on it
+                // yet, so there is no one to wake.
+                inner.mark(NOTED | DRAIN | KILL);
+            } else if late {
+                inner.word.fetch_or(NOTED, Ordering::AcqRel);
+                registry.late.push(inner.clone());
+            }
+            (key, late)
+        };
+        if late {
+            self.manager_event.notify(usize::MAX);
+            self.progress_event.notify(usize::MAX);
+        }
+        if let Some(observer) = &self.settings.on_state_change {
+            observer(id, ConnState::New);
+        }
+        (inner, key)
+    }
+
+    /// Removes a closing connection from the registry: `Closed`. One the drain noted (and did
+    /// not kill) is counted in the tally.
+    pub(crate) fn deregister(&self, key: usize, conn: &ConnInner) {
+        let (last, noted, how) = {
+            let mut registry = self.registry();
+            registry.conns.try_remove(key);
+            // Read under the lock: the manager marks and kills under it too.
+            let word = conn.word.load(Ordering::Acquire);
+            let how = (word & NOTED != 0 && word & KILL == 0)
+                .then(|| registry.tally.count_close(word, self.clock.now()));
+            (registry.conns.is_empty(), word & NOTED != 0, how)
+        };
+        if let Some(how) = how {
+            tracing::trace!(conn = %conn.id, how, "connection closed during the drain");
+        }
+        if let Some(observer) = &self.settings.on_state_change {
+            observer(conn.id, ConnState::Closed);
+        }
+        // The manager waits for the last connection only: closing 5,000 idle connections
+        // wakes it once, not 5,000 times.
+        if last && self.draining.load(Ordering::Acquire) {
+            self.manager_event.notify(usize::MAX);
+        }
+        // Progress observers hear of every close the drain saw; with none listening this is
+        // an atomic load.
+        if noted {
+            self.progress_event.notify(usize::MAX);
+        }
+    }
+
     /// How many live connections are in each state now: one walk under the registry lock.
     pub(crate) fn counts(&self) -> ConnCounts {
         let registry = self.registry();
@@ -240,7 +303,124 @@ impl Shared {
     }
 }
 
-/// `d` in whole milliseconds, rounded up.
-pub(crate) fn ms_ceil(d: Duration) -> u64 {
-    d.as_secs() * 1000 + u64::from(d.subsec_nanos().div_ceil(1_000_000))
+/// What the registry and the manager hold of a connection: its word, and who waits on its
+/// signals.
+pub(crate) struct ConnInner {
+    pub(crate) word: loom::AtomicU64,
+    pub(crate) id: ConnId,
+    drain: AtomicWaker,
+    kill: AtomicWaker,
+}
+
+impl ConnInner {
+    /// A connection accepted with the word `word`.
+    pub(crate) fn new(id: ConnId, word: u64) -> ConnInner {
+        ConnInner {
+            word: loom::AtomicU64::new(word),
+            id,
+            drain: AtomicWaker::new(),
+            kill: AtomicWaker::new(),
+        }
+    }
+
+    /// Sets signal bits and wakes whoever waits on them.
+    pub(crate) fn signal(&self, bits: u64) {
+        self.mark(bits);
+        self.wake(bits);
+    }
+
+    /// Sets signal bits without waking anyone: under a lock, where no executor code may run.
+    /// Follow with [`wake`](ConnInner::wake) once the lock is released.
+    pub(crate) fn mark(&self, bits: u64) {
+        self.word.fetch_or(bits, Ordering::AcqRel);
+    }
+
+    /// Wakes whoever waits on these signal bits.
+    pub(crate) fn wake(&self, bits: u64) {
+        if bits & (DRAIN | KILL) != 0 {
+            self.drain.wake();
+        }
+        if bits & KILL != 0 {
+            self.kill.wake();
+        }
+    }
+
+    /// Ready once the connection is told to drain (or killed); otherwise registers the task
+    /// to be woken then. Only the last task to poll is woken.
+    #[inline]
+    pub(crate) fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<()> {
+        poll_bit(&self.word, &self.drain, DRAIN, cx)
+    }
+
+    /// Ready once the connection is killed; otherwise registers the task to be woken then.
+    /// Only the last task to poll is woken.
+    #[inline]
+    pub(crate) fn poll_kill(&self, cx: &mut Context<'_>) -> Poll<()> {
+        poll_bit(&self.word, &self.kill, KILL, cx)
+    }
+}
+
+fn poll_bit(
+    word: &loom::AtomicU64,
+    waker: &AtomicWaker,
+    bit: u64,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    if word.load(Ordering::Acquire) & bit != 0 {
+        return Poll::Ready(());
+    }
+    waker.register(cx.waker());
+    // The signal may have landed between the check and the registration.
+    if word.load(Ordering::Acquire) & bit != 0 {
+        return Poll::Ready(());
+    }
+    Poll::Pending
+}
+
+impl fmt::Debug for ConnInner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let word = self.word.load(Ordering::Relaxed);
+        f.debug_struct("ConnInner")
+            .field("id", &self.id)
+            .field("state", &ConnState::from_bits(word))
+            .finish()
+    }
+}
+
+/// One unit of the listen limit, given back on drop.
+pub(crate) struct Permit(Arc<Shared>);
+
+impl Permit {
+    /// Takes one unit of the listen limit `limit`, if one is free.
+    pub(crate) fn try_take(shared: &Arc<Shared>, limit: usize) -> Option<Permit> {
+        let in_use = &shared.in_use;
+        let mut current = in_use.load(Ordering::Acquire);
+        loop {
+            if current >= limit {
+                return None;
+            }
+            match in_use.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(Permit(shared.clone())),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.in_use.fetch_sub(1, Ordering::AcqRel);
+        self.0.accept_event.notify(1.additional());
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Permit")
+    }
 }

@@ -10,7 +10,7 @@ use crate::progress::{Changed, Progress, Watch};
 use crate::report::{ConnCounts, ShutdownReport};
 use crate::shared::{Phase, Shared, Trigger};
 
-/// Starts, forces and awaits the shutdown of a [`Graceful`](crate::Graceful) server.
+/// Starts, forces and awaits the shutdown of a server.
 ///
 /// Cheap to clone, `Send + Sync`. Triggers are idempotent: many concurrent
 /// [`stop`](Shutdown::stop)s make one shutdown, and a stop before the server runs is
@@ -76,7 +76,7 @@ impl Shutdown {
     /// the drain is under way; while the veto hook is deciding on an earlier request, it asks
     /// again after a veto, and its timeout (if given) replaces the earlier one. A zero timeout
     /// runs the hooks and then kills whatever connection is left at once
-    /// ([`Outcome::TimedOut`](crate::Outcome::TimedOut); with none left, the drain simply
+    /// ([`Outcome::TimedOut`](crate::report::Outcome::TimedOut); with none left, the drain simply
     /// ends). Unlike the configured timeout, it is not checked against the quiet period: one
     /// shorter than the quiet period kills connections that are still quiet.
     ///
@@ -187,7 +187,7 @@ impl Shutdown {
     }
 
     /// Whether a shutdown has begun: it was asked for and not vetoed. True from the start of
-    /// the [drain delay](crate::Builder::drain_delay), while the server still serves: what a
+    /// the drain delay (`Builder::drain_delay`), while the server still serves: what a
     /// readiness probe answers 503 on. The drain itself begins once the delay is over and the
     /// shutdown-initiated hook has run; the report counts the connections alive at that
     /// point.

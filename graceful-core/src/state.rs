@@ -1,4 +1,5 @@
-//! The connection state machine, written down once.
+//! The connection state machine, written down once, and the names observers see a
+//! connection by ([`ConnState`], [`ConnId`]).
 //!
 //! Every connection owns one `AtomicU64`, its *word*, that packs its state, how many units of
 //! work are in flight on it, when it last went quiet, and the signals the manager sent it. All
@@ -39,7 +40,7 @@ use crate::loom::AtomicU64;
 /// The state of a tracked connection, after Go's `http.ConnState`.
 ///
 /// A connection starts `New`, alternates between `Active` and `Idle` as it serves work, may
-/// leave the protocol as `Hijacked`, and ends `Closed` when its [`Conn`](crate::Conn) handle is
+/// leave the protocol as `Hijacked`, and ends `Closed` when its `Conn` handle is
 /// dropped. The legal transitions are listed in one table in the crate's `state` module and
 /// in ARCHITECTURE.md.
 ///
@@ -106,6 +107,36 @@ impl fmt::Display for ConnState {
             ConnState::Hijacked => "hijacked",
             ConnState::Closed => "closed",
         })
+    }
+}
+
+/// A connection's identity, unique within one server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub(crate) u64);
+
+impl ConnId {
+    /// The number behind the id: connections are numbered from 0 in the order they register.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let acceptor = graceful.acceptor();
+    /// let first = acceptor.try_reserve().unwrap().register();
+    /// let second = acceptor.try_reserve().unwrap().register();
+    /// assert_eq!((first.id().as_u64(), second.id().as_u64()), (0, 1));
+    /// assert_eq!(second.id().to_string(), "conn#1");
+    /// ```
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}", self.0)
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! graceful-core never reads the system clock and never sleeps by itself: every instant and
 //! every sleep comes from a [`Timer`]. Adapters pass their runtime's timer (tokio's, so that
-//! paused time works in tests; async-io's for smol and async-std); tests pass
-//! [`ManualTimer`](crate::ManualTimer), which only moves when told to.
+//! paused time works in tests; async-io's for smol and async-std); tests pass a timer that
+//! only moves when told to (`ManualTimer`, with the `test-util` feature).
 
 use std::fmt;
 use std::future::Future;

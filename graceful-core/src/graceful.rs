@@ -1,23 +1,164 @@
-//! Configuration, validated once when the server is built.
+//! The root handle, [`Graceful`], and the [`Builder`] that checks its settings.
+//!
+//! The top of the kernel: a `Builder` collects the settings, checks them once at `build`, and
+//! hands them as plain [`Settings`] (`settings.rs`) to the registry (`shared.rs`); `Graceful`
+//! then hands out the handles built on that registry ([`Shutdown`], [`Acceptor`], [`Tick`])
+//! and turns into the manager future ([`Run`]).
 
-use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::conn::ConnId;
+use crate::accept::Acceptor;
+use crate::manager::{AbortGuard, Run};
+use crate::settings::{BeforeShutdown, ConfigError, OnShutdown, OnStateChange, Settings};
 use crate::shared::Shared;
-use crate::state::ConnState;
+use crate::shutdown::Shutdown;
+use crate::state::{ConnId, ConnState};
+use crate::tick::Tick;
 use crate::timer::Timer;
-use crate::Graceful;
 
-pub(crate) type BeforeShutdown = Arc<dyn Fn() -> bool + Send + Sync>;
-pub(crate) type OnShutdown = Arc<dyn Fn() + Send + Sync>;
-pub(crate) type OnStateChange = Arc<dyn Fn(ConnId, ConnState) + Send + Sync>;
+/// One server's connection tracking and shutdown: the root every other handle comes from.
+///
+/// Build it with [`Graceful::builder`], take the [`Shutdown`] and [`Acceptor`] handles you
+/// need, then turn it into the manager future with [`run`](Graceful::run).
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer};
+///
+/// let graceful = Graceful::builder().build(ManualTimer::new())?;
+/// let (shutdown, acceptor) = (graceful.shutdown(), graceful.acceptor());
+/// let run = graceful.run(); // poll it beside the accept loop
+/// # drop((shutdown, acceptor, run));
+/// # Ok::<(), graceful_core::ConfigError>(())
+/// ```
+pub struct Graceful {
+    /// Publishes an `Aborted` report and kills what is left if the server is dropped before
+    /// its manager ends; moves into the manager by [`run`](Graceful::run).
+    guard: AbortGuard,
+}
 
-/// The longest timeout or quiet period accepted: ten years. Longer ones are almost certainly a
-/// unit mistake; use `no_timeout()` to wait forever.
-pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+impl Graceful {
+    /// Settings with their defaults: 30 s timeout, 250 ms quiet period, no listen limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use std::time::Duration;
+    ///
+    /// let graceful = Graceful::builder().timeout(Duration::from_secs(10)).build(ManualTimer::new())?;
+    /// # drop(graceful);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    fn new(settings: Settings, timer: Arc<dyn Timer>) -> Graceful {
+        Graceful {
+            guard: AbortGuard::new(Shared::new(settings, timer)),
+        }
+    }
+
+    /// A handle to start, force and await the shutdown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// let for_the_signal_handler = shutdown.clone();
+    /// for_the_signal_handler.signal();
+    /// let report = futures::executor::block_on(graceful.run());
+    /// assert_eq!(shutdown.report(), Some(report));
+    /// ```
+    pub fn shutdown(&self) -> Shutdown {
+        Shutdown::new(self.guard.shared.clone())
+    }
+
+    /// A handle for accept loops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let acceptor = graceful.acceptor();
+    /// let conn = acceptor.try_reserve().unwrap().register();
+    /// assert_eq!(graceful.shutdown().counts().total(), 1);
+    /// # drop(conn);
+    /// ```
+    pub fn acceptor(&self) -> Acceptor {
+        Acceptor::new(self.guard.shared.clone())
+    }
+
+    /// The clock tick: a future, never resolving, that keeps a coarse clock fresh so that
+    /// [`Conn::mark_idle`] stamps when a connection went quiet with one atomic load instead
+    /// of a [`Timer::now`] (the stamp is then up to 12 ms later than the truth, never earlier).
+    /// It wakes every 8 ms while connections go quiet, and parks
+    /// when none do. `serve` drives it; an accept loop of one's own may poll it beside
+    /// [`run`](Graceful::run). Without it, `mark_idle` reads the timer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::FutureExt;
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let mut tick = graceful.tick();
+    /// assert!((&mut tick).now_or_never().is_none(), "parked: nothing went quiet yet");
+    /// ```
+    ///
+    /// [`Conn::mark_idle`]: crate::conn::Conn::mark_idle
+    pub fn tick(&self) -> Tick {
+        Tick::new(self.guard.shared.clone())
+    }
+
+    /// The manager future: waits for a trigger, drives the shutdown, and resolves with its
+    /// report. It must be polled for the shutdown to happen. Dropping the `Graceful` without
+    /// running it ends the server the way dropping [`Run`] does: connections are killed and
+    /// the report says [`Outcome::Aborted`].
+    ///
+    /// [`Outcome::Aborted`]: crate::report::Outcome::Aborted
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, Outcome};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let shutdown = graceful.shutdown();
+    /// let serving = async {
+    ///     // accept loop: `while let Some(slot) = acceptor.reserve().await { ... }`
+    ///     shutdown.stop();
+    /// };
+    /// let (report, ()) = futures::join!(graceful.run(), serving);
+    /// assert_eq!(report.outcome, Outcome::Drained);
+    /// # });
+    /// ```
+    pub fn run(self) -> Run {
+        Run::new(self.guard)
+    }
+}
+
+impl fmt::Debug for Graceful {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings = &self.guard.shared.settings;
+        f.debug_struct("Graceful")
+            .field("timeout", &settings.timeout)
+            .field("quiet_period", &settings.quiet_period)
+            .field("listen_limit", &settings.listen_limit)
+            .finish()
+    }
+}
 
 /// Settings and hooks for a [`Graceful`] server, validated by [`build`](Builder::build).
 ///
@@ -39,6 +180,8 @@ pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct Builder {
+    // The fields of `Settings`, one by one rather than wrapped, because `serve`'s builder reads
+    // and rewrites some of them. `build` moves them into a `Settings`.
     pub(crate) timeout: Option<Duration>,
     pub(crate) quiet_period: Duration,
     pub(crate) listen_limit: Option<usize>,
@@ -54,15 +197,46 @@ impl Builder {
     /// The default quiet period: 250 ms.
     pub const DEFAULT_QUIET_PERIOD: Duration = Duration::from_millis(250);
 
-    pub(crate) fn new() -> Builder {
+    fn new() -> Builder {
+        let Settings {
+            timeout,
+            quiet_period,
+            listen_limit,
+            drain_delay,
+            before_shutdown,
+            on_shutdown,
+            on_state_change,
+        } = Settings::default();
         Builder {
-            timeout: Some(Builder::DEFAULT_TIMEOUT),
-            quiet_period: Builder::DEFAULT_QUIET_PERIOD,
-            listen_limit: None,
-            drain_delay: Duration::ZERO,
-            before_shutdown: None,
-            on_shutdown: None,
-            on_state_change: None,
+            timeout,
+            quiet_period,
+            listen_limit,
+            drain_delay,
+            before_shutdown,
+            on_shutdown,
+            on_state_change,
+        }
+    }
+
+    /// The settings set, as the registry takes them.
+    fn into_settings(self) -> Settings {
+        let Builder {
+            timeout,
+            quiet_period,
+            listen_limit,
+            drain_delay,
+            before_shutdown,
+            on_shutdown,
+            on_state_change,
+        } = self;
+        Settings {
+            timeout,
+            quiet_period,
+            listen_limit,
+            drain_delay,
+            before_shutdown,
+            on_shutdown,
+            on_state_change,
         }
     }
 
@@ -160,10 +334,10 @@ impl Builder {
 
     /// How long to keep serving, exactly as before, once a shutdown is accepted: the listener
     /// stays open, keep-alive stays on and connections are not told, while
-    /// [`Shutdown::is_shutting_down`](crate::Shutdown::is_shutting_down) is already true, so
+    /// [`Shutdown::is_shutting_down`](Shutdown::is_shutting_down) is already true, so
     /// that a readiness probe can answer 503 and a load balancer take the server out of its
     /// rotation before it stops accepting. The drain, and its timeout, begin after it. A second
-    /// signal (or [`force`](crate::Shutdown::force)) during the delay stops at once. Defaults to
+    /// signal (or [`force`](Shutdown::force)) during the delay stops at once. Defaults to
     /// `ZERO`: the drain begins at once.
     ///
     /// # Examples
@@ -187,7 +361,7 @@ impl Builder {
     /// vetoes it: the server keeps serving and a later stop is asked again. [`force`] is not
     /// subject to the veto.
     ///
-    /// [`force`]: crate::Shutdown::force
+    /// [`force`]: Shutdown::force
     ///
     /// # Examples
     ///
@@ -271,8 +445,8 @@ impl Builder {
     /// # Errors
     ///
     /// A zero listen limit (nothing could ever be accepted), a zero timeout (use
-    /// [`force`](crate::Shutdown::force) to stop at once), a timeout or quiet period longer
-    /// than [`MAX_DURATION`], a drain delay longer than that, or a quiet period not shorter than the timeout (quiet
+    /// [`force`](Shutdown::force) to stop at once), a timeout or quiet period longer
+    /// than [`MAX_DURATION`](crate::MAX_DURATION), a drain delay longer than that, or a quiet period not shorter than the timeout (quiet
     /// connections would be killed instead of closed).
     ///
     /// # Examples
@@ -290,41 +464,16 @@ impl Builder {
     /// assert!(err.to_string().starts_with("quiet period of 250ms"));
     /// ```
     pub fn build(self, timer: impl Timer) -> Result<Graceful, ConfigError> {
-        self.validate()?;
-        Ok(Graceful::from_shared(Shared::new(self, Arc::new(timer))))
+        let settings = self.into_settings();
+        settings.validate()?;
+        Ok(Graceful::new(settings, Arc::new(timer)))
     }
 
     /// Builds settings known to be valid (the defaults, checked by a test) without checking.
     pub(crate) fn build_valid(self, timer: impl Timer) -> Graceful {
-        debug_assert!(self.validate().is_ok());
-        Graceful::from_shared(Shared::new(self, Arc::new(timer)))
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        if self.listen_limit == Some(0) {
-            return Err(ConfigError::ZeroListenLimit);
-        }
-        if self.drain_delay > MAX_DURATION {
-            return Err(ConfigError::DrainDelayTooLong(self.drain_delay));
-        }
-        if self.quiet_period > MAX_DURATION {
-            return Err(ConfigError::QuietPeriodTooLong(self.quiet_period));
-        }
-        if let Some(timeout) = self.timeout {
-            if timeout.is_zero() {
-                return Err(ConfigError::ZeroTimeout);
-            }
-            if timeout > MAX_DURATION {
-                return Err(ConfigError::TimeoutTooLong(timeout));
-            }
-            if self.quiet_period >= timeout {
-                return Err(ConfigError::QuietPeriodNotShorterThanTimeout {
-                    quiet_period: self.quiet_period,
-                    timeout,
-                });
-            }
-        }
-        Ok(())
+        let settings = self.into_settings();
+        debug_assert!(settings.validate().is_ok());
+        Graceful::new(settings, Arc::new(timer))
     }
 }
 
@@ -342,53 +491,14 @@ impl fmt::Debug for Builder {
     }
 }
 
-/// A setting that makes no sense, reported by [`Builder::build`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// `listen_limit(0)`: no connection could ever be accepted.
-    ZeroListenLimit,
-    /// `timeout(Duration::ZERO)`: every connection would be killed at once.
-    ZeroTimeout,
-    /// A timeout longer than [`MAX_DURATION`].
-    TimeoutTooLong(Duration),
-    /// A quiet period longer than [`MAX_DURATION`].
-    QuietPeriodTooLong(Duration),
-    /// A drain delay longer than [`MAX_DURATION`].
-    DrainDelayTooLong(Duration),
-    /// The quiet period is as long as the timeout or longer.
-    QuietPeriodNotShorterThanTimeout {
-        /// The quiet period asked for.
-        quiet_period: Duration,
-        /// The timeout asked for.
-        timeout: Duration,
-    },
-}
+#[cfg(test)]
+mod tests {
+    use super::{Builder, Graceful};
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::ZeroListenLimit => {
-                f.write_str("listen limit is zero: no connection could ever be accepted")
-            }
-            ConfigError::ZeroTimeout => f.write_str(
-                "shutdown timeout is zero: use `no_timeout()` to wait forever or `force` to stop at once",
-            ),
-            ConfigError::TimeoutTooLong(t) => {
-                write!(f, "shutdown timeout of {t:?} is longer than ten years: use `no_timeout()` to wait forever")
-            }
-            ConfigError::QuietPeriodTooLong(q) => {
-                write!(f, "quiet period of {q:?} is longer than ten years")
-            }
-            ConfigError::DrainDelayTooLong(d) => {
-                write!(f, "drain delay of {d:?} is longer than ten years")
-            }
-            ConfigError::QuietPeriodNotShorterThanTimeout { quiet_period, timeout } => write!(
-                f,
-                "quiet period of {quiet_period:?} is not shorter than the shutdown timeout of {timeout:?}"
-            ),
-        }
+    #[test]
+    fn the_defaults_named_are_the_defaults_set() {
+        let builder = Graceful::builder();
+        assert_eq!(builder.timeout, Some(Builder::DEFAULT_TIMEOUT));
+        assert_eq!(builder.quiet_period, Builder::DEFAULT_QUIET_PERIOD);
     }
 }
-
-impl Error for ConfigError {}

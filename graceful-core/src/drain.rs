@@ -1,0 +1,158 @@
+//! The drain's schedule: which connection is told to drain, and when.
+//!
+//! When the drain begins, every live connection is marked as seen by the drain (`NOTED`) and
+//! told at once if it is active, hijacked, prompt (`Conn::skip_quiet_period`) or quiet for
+//! the whole quiet period; the others are scheduled for the end of theirs. Connections
+//! registered later reach the manager through the registry's `late` list and are scheduled
+//! the same way.
+//!
+//! # Invariants
+//!
+//! - Every connection is noted once: by [`Drain::begin`] if it was registered before the
+//!   drain began (both happen under the registry lock, with `draining`), through `late`
+//!   otherwise.
+//! - A quiet connection is told no earlier than the end of its quiet period, counted from
+//!   its stamp as the clock lets a reader trust it (`Clock::trusted_stamp`).
+//! - `scheduled` stays sorted by due time; wakers run after the registry lock is released.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::clock::ms_ceil;
+use crate::report::ConnCounts;
+use crate::shared::{ConnInner, Shared};
+use crate::state::{self, ConnState, DRAIN, NOTED, PROMPT, WORKED};
+
+/// What [`Drain::begin`] found.
+pub(crate) struct Begun {
+    /// The live connections by state.
+    pub(crate) counts: ConnCounts,
+    /// How many were told to drain at once.
+    pub(crate) told: usize,
+    /// How many were scheduled for the end of their quiet period.
+    pub(crate) scheduled: usize,
+}
+
+/// The connections the drain still has to tell, by the time their quiet period ends.
+pub(crate) struct Drain<'a> {
+    shared: &'a Shared,
+    quiet_ms: u64,
+    /// Sorted by due time, in ms since the epoch.
+    scheduled: Vec<(u64, Arc<ConnInner>)>,
+}
+
+impl<'a> Drain<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> Drain<'a> {
+        Drain {
+            shared,
+            quiet_ms: ms_ceil(shared.settings.quiet_period),
+            scheduled: Vec::new(),
+        }
+    }
+
+    /// Marks every live connection and tells or schedules it.
+    pub(crate) fn begin(&mut self, now_ms: u64) -> Begun {
+        let mut told = Vec::new();
+        let mut counts = ConnCounts::default();
+        let mut registry = self.shared.registry();
+        self.shared.draining.store(true, Ordering::SeqCst);
+        for (_, conn) in registry.conns.iter() {
+            let word = conn.word.fetch_or(NOTED, Ordering::AcqRel);
+            counts.add(ConnState::from_bits(word));
+            let bits = match word & state::STATE_MASK {
+                state::ACTIVE => WORKED | DRAIN,
+                state::HIJACKED => DRAIN,
+                // Its protocol needs no quiet period (`Conn::skip_quiet_period`).
+                _ if word & PROMPT != 0 => DRAIN,
+                _ => match self.due(self.quiet_since_ms(word, now_ms), now_ms) {
+                    Some(due) => {
+                        tracing::trace!(conn = %conn.id, due_ms = due - now_ms, "drain scheduled");
+                        // Sorted once below: inserting in order would be quadratic.
+                        self.scheduled.push((due, conn.clone()));
+                        continue;
+                    }
+                    None => DRAIN,
+                },
+            };
+            conn.mark(bits);
+            told.push(conn.clone());
+        }
+        // Registered before `draining` was set: already seen above.
+        registry.late.clear();
+        drop(registry);
+        // Wakers run executor code: never under the registry lock.
+        for conn in &told {
+            tracing::trace!(conn = %conn.id, "told to drain");
+            conn.wake(DRAIN);
+        }
+        self.scheduled.sort_by_key(|(due, _)| *due);
+        Begun {
+            counts,
+            told: told.len(),
+            scheduled: self.scheduled.len(),
+        }
+    }
+
+    /// When the connection whose word is `word` went quiet, as the drain may count on it.
+    fn quiet_since_ms(&self, word: u64, now_ms: u64) -> u64 {
+        self.shared
+            .clock
+            .trusted_stamp(state::quiet_since_ms(word), || now_ms)
+    }
+
+    /// When a connection quiet since `quiet_since_ms` is due to drain: `None` if now.
+    fn due(&self, quiet_since_ms: u64, now_ms: u64) -> Option<u64> {
+        let due = quiet_since_ms.saturating_add(self.quiet_ms);
+        (self.quiet_ms != 0 && due > now_ms).then_some(due)
+    }
+
+    /// Tells a quiet connection to drain now, or when its quiet period ends.
+    fn schedule(&mut self, conn: &Arc<ConnInner>, quiet_since_ms: u64, now_ms: u64) {
+        match self.due(quiet_since_ms, now_ms) {
+            None => conn.signal(DRAIN),
+            Some(due) => {
+                let at = self.scheduled.partition_point(|(d, _)| *d <= due);
+                self.scheduled.insert(at, (due, conn.clone()));
+            }
+        }
+    }
+
+    /// Schedules late connections and tells those whose time came. Returns whether no
+    /// connection is left.
+    pub(crate) fn step(&mut self, now_ms: u64) -> bool {
+        let (late, empty) = {
+            let mut registry = self.shared.registry();
+            (
+                std::mem::take(&mut registry.late),
+                registry.conns.is_empty(),
+            )
+        };
+        if empty {
+            return true;
+        }
+        for conn in &late {
+            let word = conn.word.load(Ordering::Acquire);
+            tracing::debug!(conn = %conn.id, "connection accepted during the drain");
+            match word & state::STATE_MASK {
+                state::NEW | state::IDLE if word & PROMPT == 0 => {
+                    let quiet_since = self.quiet_since_ms(word, now_ms);
+                    self.schedule(conn, quiet_since, now_ms)
+                }
+                _ => conn.signal(DRAIN),
+            }
+        }
+        let due = self.scheduled.partition_point(|(d, _)| *d <= now_ms);
+        for (_, conn) in self.scheduled.drain(..due) {
+            tracing::trace!(conn = %conn.id, "told to drain: quiet period over");
+            conn.signal(DRAIN);
+        }
+        false
+    }
+
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.scheduled
+            .first()
+            .map(|(due, _)| self.shared.clock.instant_at_ms(*due))
+    }
+}

@@ -1,0 +1,156 @@
+//! A server's settings as plain data: what the registry and the manager read.
+//!
+//! Nothing here knows the registry or the handles: the public `Builder` (with `Graceful`,
+//! above the registry) collects the settings through its setters and hands them over as a
+//! [`Settings`] at `build`, once [`validate`](Settings::validate) has found them sound.
+//!
+//! # Invariants
+//!
+//! - A server only ever runs on settings that passed [`Settings::validate`] (the defaults do,
+//!   checked by a test).
+//! - Settings never change once the server is built.
+
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::state::{ConnId, ConnState};
+
+pub(crate) type BeforeShutdown = Arc<dyn Fn() -> bool + Send + Sync>;
+pub(crate) type OnShutdown = Arc<dyn Fn() + Send + Sync>;
+pub(crate) type OnStateChange = Arc<dyn Fn(ConnId, ConnState) + Send + Sync>;
+
+/// The longest timeout or quiet period accepted: ten years. Longer ones are almost certainly a
+/// unit mistake; use `no_timeout()` to wait forever.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// The default timeout: 30 seconds.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default quiet period: 250 ms.
+pub(crate) const DEFAULT_QUIET_PERIOD: Duration = Duration::from_millis(250);
+
+/// One server's settings and hooks.
+pub(crate) struct Settings {
+    /// How long a drain may last before what is left is killed; `None`: as long as it takes.
+    pub(crate) timeout: Option<Duration>,
+    /// How long a `New` or `Idle` connection must have been quiet for the drain to close it
+    /// at once.
+    pub(crate) quiet_period: Duration,
+    /// At most this many connections open at once; `None`: no limit.
+    pub(crate) listen_limit: Option<usize>,
+    /// How long to serve on as before once a shutdown is accepted.
+    pub(crate) drain_delay: Duration,
+    /// May veto a graceful shutdown (not a forced one).
+    pub(crate) before_shutdown: Option<BeforeShutdown>,
+    /// Runs once accepting has stopped, before connections are drained.
+    pub(crate) on_shutdown: Option<OnShutdown>,
+    /// Sees every state change of every connection, on the request path.
+    pub(crate) on_state_change: Option<OnStateChange>,
+}
+
+impl Default for Settings {
+    /// 30 s timeout, 250 ms quiet period, no listen limit, no drain delay, no hooks.
+    fn default() -> Settings {
+        Settings {
+            timeout: Some(DEFAULT_TIMEOUT),
+            quiet_period: DEFAULT_QUIET_PERIOD,
+            listen_limit: None,
+            drain_delay: Duration::ZERO,
+            before_shutdown: None,
+            on_shutdown: None,
+            on_state_change: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks that the settings make sense together.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen_limit == Some(0) {
+            return Err(ConfigError::ZeroListenLimit);
+        }
+        if self.drain_delay > MAX_DURATION {
+            return Err(ConfigError::DrainDelayTooLong(self.drain_delay));
+        }
+        if self.quiet_period > MAX_DURATION {
+            return Err(ConfigError::QuietPeriodTooLong(self.quiet_period));
+        }
+        if let Some(timeout) = self.timeout {
+            if timeout.is_zero() {
+                return Err(ConfigError::ZeroTimeout);
+            }
+            if timeout > MAX_DURATION {
+                return Err(ConfigError::TimeoutTooLong(timeout));
+            }
+            if self.quiet_period >= timeout {
+                return Err(ConfigError::QuietPeriodNotShorterThanTimeout {
+                    quiet_period: self.quiet_period,
+                    timeout,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A setting that makes no sense, reported when the server is built (`Builder::build`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `listen_limit(0)`: no connection could ever be accepted.
+    ZeroListenLimit,
+    /// `timeout(Duration::ZERO)`: every connection would be killed at once.
+    ZeroTimeout,
+    /// A timeout longer than [`MAX_DURATION`].
+    TimeoutTooLong(Duration),
+    /// A quiet period longer than [`MAX_DURATION`].
+    QuietPeriodTooLong(Duration),
+    /// A drain delay longer than [`MAX_DURATION`].
+    DrainDelayTooLong(Duration),
+    /// The quiet period is as long as the timeout or longer.
+    QuietPeriodNotShorterThanTimeout {
+        /// The quiet period asked for.
+        quiet_period: Duration,
+        /// The timeout asked for.
+        timeout: Duration,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::ZeroListenLimit => {
+                f.write_str("listen limit is zero: no connection could ever be accepted")
+            }
+            ConfigError::ZeroTimeout => f.write_str(
+                "shutdown timeout is zero: use `no_timeout()` to wait forever or `force` to stop at once",
+            ),
+            ConfigError::TimeoutTooLong(t) => {
+                write!(f, "shutdown timeout of {t:?} is longer than ten years: use `no_timeout()` to wait forever")
+            }
+            ConfigError::QuietPeriodTooLong(q) => {
+                write!(f, "quiet period of {q:?} is longer than ten years")
+            }
+            ConfigError::DrainDelayTooLong(d) => {
+                write!(f, "drain delay of {d:?} is longer than ten years")
+            }
+            ConfigError::QuietPeriodNotShorterThanTimeout { quiet_period, timeout } => write!(
+                f,
+                "quiet period of {quiet_period:?} is not shorter than the shutdown timeout of {timeout:?}"
+            ),
+        }
+    }
+}
+
+impl Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(Settings::default().validate(), Ok(()));
+    }
+}
