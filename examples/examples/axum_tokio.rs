@@ -1,15 +1,82 @@
-//! The `axum_tokio` HTTP example (see `examples::http` for the contract every HTTP example keeps).
+//! `axum_tokio`: an axum `Router` on tokio, shutting down gracefully.
 //!
 //! ```sh
-//! cargo run --release -p examples --example axum_tokio -- --addr 127.0.0.1:3000 --timeout 30
-//! curl http://127.0.0.1:3000/sleep/3000   # then Ctrl-C the server: the response still comes
+//! cargo run --release -p examples --example axum_tokio
+//! curl localhost:3000/sleep/3000   # then Ctrl-C the server: the response still comes
 //! ```
 //!
-//! SIGTERM or Ctrl-C starts a graceful shutdown; a second one stops at once. The report goes
-//! to stderr.
+//! The router is served as it is. axum's own `serve` knows nothing of its connections'
+//! states; here graceful-hyper serves each connection and knows them exactly, so idle ones
+//! close at once and busy ones finish. SIGTERM or Ctrl-C drains, a second signal stops at
+//! once. The flags and the progress line are plumbing the examples share
+//! (`src/contract.rs`).
 
+use std::io;
 use std::process::ExitCode;
+use std::time::Duration;
 
-fn main() -> ExitCode {
-    ExitCode::from(examples::axum_tokio::main_with(std::env::args().skip(1)))
+use axum::extract::Path;
+use axum::routing::get;
+use axum::Router;
+use contract::{Flags, StartError};
+use graceful_tokio::{Http, Server, TokioTimer};
+use tokio::net::TcpListener;
+
+const NAME: &str = "axum_tokio";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match serve().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => error.exit(NAME),
+    }
+}
+
+async fn serve() -> Result<(), StartError> {
+    let flags = Flags::from_env()?;
+    contract::init_tracing();
+
+    // The settings: how long the drain may last, how long a connection must have been
+    // quiet to be closed at once, how long to serve on before draining.
+    let server = Server::builder()
+        .timeout(flags.timeout)
+        .quiet_period(flags.quiet_period())
+        .drain_delay(flags.drain_delay)
+        .build()
+        .map_err(StartError::input)?;
+
+    // The listener: tokio's, as it is.
+    let listener = TcpListener::bind(&flags.addr)
+        .await
+        .map_err(|error| StartError::listen(&flags.addr, error))?;
+    let addr = listener.local_addr().map_err(StartError::system)?;
+
+    // The service: the router, its handlers made into routes once (as `axum::serve` does).
+    let app = Router::new()
+        .route("/", get(|| async { "hello" }))
+        .route("/sleep/{ms}", get(sleep))
+        .with_state(());
+
+    // Serving, with a line of progress on stderr while draining. The signal handlers were
+    // registered when the server was built, so a signal sent as soon as the line below is
+    // out drains. graceful-hyper's `Http` turns the service into the server's handler.
+    tokio::spawn(contract::print_progress(
+        server.shutdown(),
+        TokioTimer,
+        io::stderr(),
+    ));
+    let http = Http::new(server.runtime());
+    let serving = server.serve(listener, http.service(app));
+    println!("listening on http://{addr}");
+
+    // The report: what became of every connection.
+    let report = serving.await;
+    eprintln!("{NAME}: {report}");
+    Ok(())
+}
+
+/// `GET /sleep/{ms}`: work in flight for `ms` milliseconds.
+async fn sleep(Path(ms): Path<u64>) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    "slept"
 }

@@ -1,66 +1,107 @@
-//! The line-protocol server of `examples::line` on smol, shutting down gracefully.
+//! `echo_smol`: a protocol of your own (a line protocol) on smol, shutting down
+//! gracefully.
 //!
 //! ```sh
-//! cargo run -p examples --example echo_smol -- --addr 127.0.0.1:4000 --timeout 10
-//! printf 'PING\nSLEEP 3000\n' | nc 127.0.0.1 4000   # then Ctrl-C the server: DONE still comes
+//! cargo run -p examples --example echo_smol -- --timeout 10
+//! printf 'hello\nSLEEP 3000\n' | nc 127.0.0.1 3000   # then Ctrl-C the server: DONE still comes
 //! ```
 //!
-//! Ctrl-C (or SIGTERM) starts a graceful shutdown; a second one kills what is left. The
-//! report goes to stderr. On async-std, the same code runs under `async_std::task::block_on`
-//! with `.spawner(|task| drop(async_std::task::spawn(task)))`.
+//! `Server::serve` runs the handler in a task per connection, with the connection's
+//! [`Conn`]; the handler tells graceful when the connection is busy and closes when told
+//! to. SIGTERM or Ctrl-C drains: idle connections close, work in flight finishes, and a
+//! second signal kills what is left. The flags and the progress line are plumbing the
+//! examples share (`src/contract.rs`).
 
+use std::io;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use examples::args::{Args, USAGE};
-use examples::line;
-use graceful_smol::{Server, SmolTimer};
-use smol::net::TcpListener;
+use contract::{Flags, StartError};
+use graceful_smol::{Conn, Server, SmolTimer};
+use smol::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use smol::net::{TcpListener, TcpStream};
+use smol::Timer;
+
+const NAME: &str = "echo_smol";
 
 fn main() -> ExitCode {
-    let args = match Args::from_env() {
-        Ok(args) => args,
-        Err(error) => {
-            eprintln!("echo_smol: {error}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
+    // Connections run on smol's global executor, the server's own loop under `block_on`.
+    match smol::block_on(serve()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => error.exit(NAME),
+    }
+}
 
+async fn serve() -> Result<(), StartError> {
+    let flags = Flags::from_env()?;
+    contract::init_tracing();
+
+    // The settings: how long the drain may last, how long a connection must have been
+    // quiet to be closed at once, how long to serve on before draining.
     let server = Server::builder()
-        .quiet_period(args.quiet_period())
-        .timeout(
-            args.timeout
-                .unwrap_or(graceful_core::Builder::DEFAULT_TIMEOUT),
-        )
-        .build();
-    let server = match server {
-        Ok(server) => server,
-        Err(error) => {
-            eprintln!("echo_smol: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    smol::block_on(async {
-        let listener = match TcpListener::bind(&args.addr).await {
-            Ok(listener) => listener,
-            Err(error) => {
-                eprintln!("echo_smol: cannot listen on {}: {error}", args.addr);
-                return ExitCode::FAILURE;
-            }
-        };
-        match listener.local_addr() {
-            Ok(addr) => println!("listening on {addr}"),
-            Err(_) => println!("listening on {}", args.addr),
-        }
+        .timeout(flags.timeout)
+        .quiet_period(flags.quiet_period())
+        .drain_delay(flags.drain_delay)
+        .build()
+        .map_err(StartError::input)?;
 
-        let report = server
-            .serve(listener, |stream, conn| {
-                line::serve(stream, conn, SmolTimer)
-            })
-            .await;
-        eprintln!("echo_smol: {report}");
-        ExitCode::SUCCESS
-    })
+    // The listener: smol's, as it is.
+    let listener = TcpListener::bind(&flags.addr)
+        .await
+        .map_err(|error| StartError::listen(&flags.addr, error))?;
+    let addr = listener.local_addr().map_err(StartError::system)?;
+
+    // Serving: `echo` on every connection, with a line of progress on stderr while
+    // draining. `serve` sets the signal handlers when it is called, before the line that
+    // says the server listens: a signal sent as soon as it is out drains.
+    let progress = contract::print_progress(server.shutdown(), SmolTimer, io::stderr());
+    smol::spawn(progress).detach();
+    let serving = server.serve(listener, echo);
+    println!("listening on {addr}");
+
+    // The report: what became of every connection.
+    let report = serving.await;
+    eprintln!("{NAME}: {report}");
+    Ok(())
+}
+
+/// The handler: one request a line; `SLEEP <ms>` answers `DONE` after `ms` milliseconds of
+/// work, anything else is echoed. What a protocol owes graceful: mark the connection active
+/// when a request begins and idle once it is answered; close when told to drain while
+/// idle; close after an answer once the server drains.
+async fn echo(stream: TcpStream, conn: Conn) {
+    let mut stream = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        // Idle: wait for a request, or for the order to close. A request that has begun to
+        // arrive wins over the drain.
+        let request = smol::future::or(
+            async { matches!(stream.fill_buf().await, Ok(buf) if !buf.is_empty()) },
+            async {
+                conn.drain_requested().await;
+                false
+            },
+        )
+        .await;
+        if !request {
+            return;
+        }
+        conn.mark_active();
+        line.clear();
+        if stream.read_line(&mut line).await.is_err() {
+            return;
+        }
+        let answer = match line.trim_end().strip_prefix("SLEEP ").map(str::parse) {
+            Some(Ok(ms)) => {
+                Timer::after(Duration::from_millis(ms)).await;
+                "DONE\n"
+            }
+            _ => line.as_str(),
+        };
+        let written = stream.write_all(answer.as_bytes()).await;
+        conn.mark_idle();
+        if written.is_err() || conn.is_draining() {
+            return;
+        }
+    }
 }

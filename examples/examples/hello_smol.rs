@@ -1,15 +1,86 @@
-//! The `hello_smol` HTTP example (see `examples::http` for the contract every HTTP example keeps).
+//! `hello_smol`: an HTTP server (hyper on smol) that shuts down gracefully and restarts
+//! without dropping a connection.
 //!
 //! ```sh
-//! cargo run --release -p examples --example hello_smol -- --addr 127.0.0.1:3000 --timeout 30
-//! curl http://127.0.0.1:3000/sleep/3000   # then Ctrl-C the server: the response still comes
+//! cargo run --release -p examples --example hello_smol
+//! curl localhost:3000/sleep/3000   # then Ctrl-C the server: the response still comes
 //! ```
 //!
-//! SIGTERM or Ctrl-C starts a graceful shutdown; a second one stops at once. The report goes
-//! to stderr.
+//! SIGTERM or Ctrl-C drains: idle connections close, requests in flight finish, and a
+//! second signal stops at once. SIGHUP hands the socket to a new process of the same binary
+//! and drains this one (a hot restart). Under systemd, a socket it passes (`LISTEN_FDS`) is
+//! served instead of `--addr`, and `NOTIFY_SOCKET` hears when the server is ready and how
+//! its drain goes. The flags, the routes besides `/` and the progress line are plumbing the
+//! examples share (`src/contract.rs`).
 
+use std::convert::Infallible;
+use std::io;
 use std::process::ExitCode;
 
+use contract::{Body, Flags, Routes, StartError};
+use graceful_smol::{Http, Deploy, Server, Smol, SmolTimer};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+
+const NAME: &str = "hello_smol";
+
 fn main() -> ExitCode {
-    ExitCode::from(examples::hello_smol::main_with(std::env::args().skip(1)))
+    // Connections run on smol's global executor, the server's own loop under `block_on`.
+    match smol::block_on(serve()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => error.exit(NAME),
+    }
+}
+
+async fn serve() -> Result<(), StartError> {
+    let flags = Flags::from_env()?;
+    contract::init_tracing();
+
+    // The settings: how long the drain may last, how long a connection must have been
+    // quiet to be closed at once, how long to serve on before draining; and zero-downtime
+    // deploys (socket activation, sd_notify, hot restart on SIGHUP).
+    let server = Server::builder()
+        .timeout(flags.timeout)
+        .quiet_period(flags.quiet_period())
+        .drain_delay(flags.drain_delay)
+        .deploy(Deploy::new())
+        .build()
+        .map_err(StartError::input)?;
+
+    // The listener: the socket inherited from systemd or from the process this one
+    // replaces, else `--addr` bound.
+    let listener = server
+        .listen(&flags.addr)
+        .map_err(|error| StartError::listen(&flags.addr, error))?;
+    let addr = listener.local_addr().map_err(StartError::system)?;
+
+    // The service, any hyper service: `GET /` says hello, the contract answers the rest.
+    let routes = Routes::new(Smol::default(), server.shutdown());
+    let service = service_fn(move |request| hello(request, routes));
+
+    // Serving, with a line of progress on stderr while draining. The signal handlers were
+    // registered when the server was built, so a signal sent as soon as the line below is
+    // out drains. graceful-hyper's `Http` turns the service into the server's handler.
+    let progress = contract::print_progress(server.shutdown(), SmolTimer, io::stderr());
+    smol::spawn(progress).detach();
+    let http = Http::new(server.runtime());
+    let serving = server.serve(listener, http.service(service));
+    println!("listening on http://{addr}");
+
+    // The report: what became of every connection.
+    let report = serving.await;
+    eprintln!("{NAME}: {report}");
+    Ok(())
+}
+
+/// The service: `GET /` says hello; the contract answers the routes the drills use.
+async fn hello(
+    request: Request<Incoming>,
+    routes: Routes<Smol>,
+) -> Result<Response<Body>, Infallible> {
+    Ok(match request.uri().path() {
+        "/" => Response::new(Body::from("hello")),
+        _ => routes.answer(request).await,
+    })
 }

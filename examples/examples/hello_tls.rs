@@ -1,17 +1,130 @@
-//! The `hello_tls` HTTPS example on tokio (see `examples::hello_tls` for its contract).
+//! `hello_tls`: an HTTPS server (hyper over rustls on tokio; HTTP/1.1 or HTTP/2 as ALPN
+//! chooses) that shuts down gracefully and reloads its certificate on SIGHUP.
 //!
 //! ```sh
-//! cargo run --release -p examples --example hello_tls -- --addr 127.0.0.1:3443
-//! curl -k --http2 https://localhost:3443/          # hello, over HTTP/2 by ALPN
-//! curl -k https://localhost:3443/sleep/3000        # then Ctrl-C the server: it still comes
+//! cargo run --release -p examples --example hello_tls
+//! curl -k --http2 https://localhost:3000/       # hello, over HTTP/2
+//! curl -k https://localhost:3000/sleep/3000     # then Ctrl-C the server: it still comes
 //! ```
 //!
-//! Without `--cert PEM --key PEM` it serves a self-signed certificate for `localhost` made at
-//! start. SIGTERM or Ctrl-C starts a graceful shutdown, a second one stops at once; SIGHUP
-//! reloads the certificate files. The report goes to stderr.
+//! Without `--cert PEM --key PEM` it serves a certificate for `localhost` made at start.
+//! Each TLS handshake runs in its connection's task, bounded by `--handshake-timeout`; a
+//! drain tells a handshake under way from a silent client, and a drained connection sends
+//! close_notify. SIGTERM or Ctrl-C drains, a second signal stops at once; SIGHUP reloads
+//! the certificate files: new handshakes present the new certificate, established
+//! connections keep theirs. After the report, the handshake counters. The flags, the
+//! routes besides `/` and the progress line are plumbing the examples share
+//! (`src/contract.rs`).
 
+use std::convert::Infallible;
+use std::io;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-fn main() -> ExitCode {
-    ExitCode::from(examples::hello_tls::main_with(std::env::args().skip(1)))
+use contract::{Body, Flags, Routes, StartError};
+use graceful_tokio::tls::{server_config, CertResolver, TlsListener, ALPN_H2_HTTP1};
+use graceful_tokio::{Http, Server, Tokio, TokioTimer};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+const NAME: &str = "hello_tls";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match serve().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => error.exit(NAME),
+    }
+}
+
+async fn serve() -> Result<(), StartError> {
+    let flags = Flags::from_env_tls()?;
+    contract::init_tracing();
+
+    // The settings: how long the drain may last, how long a connection must have been
+    // quiet to be closed at once, how long to serve on before draining.
+    let server = Server::builder()
+        .timeout(flags.timeout)
+        .quiet_period(flags.quiet_period())
+        .drain_delay(flags.drain_delay)
+        .build()
+        .map_err(StartError::input)?;
+
+    // The certificate, reloadable, and the TLS settings (ALPN: h2, http/1.1).
+    let certs = Arc::new(match &flags.cert {
+        Some((cert, key)) => CertResolver::from_pem_files(cert, key).map_err(StartError::input)?,
+        None => contract::self_signed()?,
+    });
+    let config = server_config(certs.clone(), ALPN_H2_HTTP1).map_err(StartError::input)?;
+    // SIGHUP loads the files again: new handshakes present the new certificate,
+    // established connections keep theirs.
+    let mut hangups = signal(SignalKind::hangup()).map_err(StartError::system)?;
+    let files = flags.cert.clone();
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            reload(&certs, &files);
+        }
+    });
+
+    // The listener: TLS over tokio's TCP listener. It accepts at once; each handshake
+    // happens in its connection's task, within the handshake timeout, and is counted.
+    let tcp = TcpListener::bind(&flags.addr)
+        .await
+        .map_err(|error| StartError::listen(&flags.addr, error))?;
+    let addr = tcp.local_addr().map_err(StartError::system)?;
+    let listener = TlsListener::new(tcp, config).handshake_timeout(flags.handshake_timeout);
+    let handshakes = listener.counters();
+
+    // The service, any hyper service: `GET /` says hello, the contract answers the rest.
+    let routes = Routes::new(Tokio, server.shutdown());
+    let service = service_fn(move |request| hello(request, routes));
+
+    // Serving, with a line of progress on stderr while draining. The signal handlers were
+    // registered when the server was built, so a signal sent as soon as the line below is
+    // out drains. graceful-hyper's `Http` turns the service into the server's handler.
+    tokio::spawn(contract::print_progress(
+        server.shutdown(),
+        TokioTimer,
+        io::stderr(),
+    ));
+    let http = Http::new(server.runtime());
+    let serving = server.serve(listener, http.service(service));
+    println!("listening on https://{addr}");
+
+    // The report: what became of every connection, then of every handshake.
+    let report = serving.await;
+    eprintln!("{NAME}: {report}");
+    eprintln!(
+        "{NAME}: TLS handshakes: {} completed, {} failed, {} timed out",
+        handshakes.completed(),
+        handshakes.failed(),
+        handshakes.timed_out()
+    );
+    Ok(())
+}
+
+/// The service: `GET /` says hello; the contract answers the routes the drills use.
+async fn hello(
+    request: Request<Incoming>,
+    routes: Routes<Tokio>,
+) -> Result<Response<Body>, Infallible> {
+    Ok(match request.uri().path() {
+        "/" => Response::new(Body::from("hello")),
+        _ => routes.answer(request).await,
+    })
+}
+
+/// On SIGHUP: loads the certificate files again, for the handshakes to come.
+fn reload(certs: &CertResolver, files: &Option<(PathBuf, PathBuf)>) {
+    let Some((cert, key)) = files else {
+        return eprintln!("{NAME}: SIGHUP: no --cert and --key to reload");
+    };
+    match certs.reload_pem_files(cert, key) {
+        Ok(()) => eprintln!("{NAME}: certificate reloaded"),
+        Err(error) => eprintln!("{NAME}: certificate not reloaded: {error}"),
+    }
 }

@@ -1,18 +1,86 @@
-//! `hello_tokio` on tokio's current-thread runtime: the server, every connection and every
-//! HTTP/2 stream on one thread (the soak's `tokio_current` runtime).
+//! `hello_tokio_current`: `hello_tokio` on tokio's current-thread runtime. The server, every
+//! connection and every HTTP/2 stream run on one thread; nothing else changes.
 //!
 //! ```sh
-//! cargo run --release -p examples --example hello_tokio_current -- --addr 127.0.0.1:3000
+//! cargo run --release -p examples --example hello_tokio_current
+//! curl localhost:3000/sleep/3000   # then Ctrl-C the server: the response still comes
 //! ```
+//!
+//! SIGTERM or Ctrl-C drains, a second signal stops at once, SIGHUP restarts without
+//! dropping a connection, as in `hello_tokio`. The flags, the routes besides `/` and the
+//! progress line are plumbing the examples share (`src/contract.rs`).
 
+use std::convert::Infallible;
+use std::io;
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
-    let flavor = tokio::runtime::Builder::new_current_thread();
-    let args = std::env::args().skip(1);
-    ExitCode::from(examples::hello_tokio::main_on(
-        "hello_tokio_current",
-        args,
-        flavor,
-    ))
+use contract::{Body, Flags, Routes, StartError};
+use graceful_tokio::{Http, Deploy, Server, Tokio, TokioTimer};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+
+const NAME: &str = "hello_tokio_current";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match serve().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => error.exit(NAME),
+    }
+}
+
+async fn serve() -> Result<(), StartError> {
+    let flags = Flags::from_env()?;
+    contract::init_tracing();
+
+    // The settings: how long the drain may last, how long a connection must have been
+    // quiet to be closed at once, how long to serve on before draining; and zero-downtime
+    // deploys (socket activation, sd_notify, hot restart on SIGHUP).
+    let server = Server::builder()
+        .timeout(flags.timeout)
+        .quiet_period(flags.quiet_period())
+        .drain_delay(flags.drain_delay)
+        .deploy(Deploy::new())
+        .build()
+        .map_err(StartError::input)?;
+
+    // The listener: the socket inherited from systemd or from the process this one
+    // replaces, else `--addr` bound.
+    let listener = server
+        .listen(&flags.addr)
+        .map_err(|error| StartError::listen(&flags.addr, error))?;
+    let addr = listener.local_addr().map_err(StartError::system)?;
+
+    // The service, any hyper service: `GET /` says hello, the contract answers the rest.
+    let routes = Routes::new(Tokio, server.shutdown());
+    let service = service_fn(move |request| hello(request, routes));
+
+    // Serving, with a line of progress on stderr while draining. The signal handlers were
+    // registered when the server was built, so a signal sent as soon as the line below is
+    // out drains. graceful-hyper's `Http` turns the service into the server's handler.
+    tokio::spawn(contract::print_progress(
+        server.shutdown(),
+        TokioTimer,
+        io::stderr(),
+    ));
+    let http = Http::new(server.runtime());
+    let serving = server.serve(listener, http.service(service));
+    println!("listening on http://{addr}");
+
+    // The report: what became of every connection.
+    let report = serving.await;
+    eprintln!("{NAME}: {report}");
+    Ok(())
+}
+
+/// The service: `GET /` says hello; the contract answers the routes the drills use.
+async fn hello(
+    request: Request<Incoming>,
+    routes: Routes<Tokio>,
+) -> Result<Response<Body>, Infallible> {
+    Ok(match request.uri().path() {
+        "/" => Response::new(Body::from("hello")),
+        _ => routes.answer(request).await,
+    })
 }

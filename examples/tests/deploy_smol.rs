@@ -1,23 +1,6 @@
-//! Zero-downtime deploys of `hello_smol` (issue 12; see `deploy/mod.rs`).
+//! Zero-downtime deploys of `hello_smol` (see `deploy/mod.rs`).
 
 mod deploy;
+mod suites;
 
-/// Plays the server when re-run as a child; does nothing otherwise.
-#[test]
-fn child() {
-    deploy::run_child(&[("hello_smol", |args| examples::hello_smol::main_with(args))]);
-}
-
-deploy_suite!(hello_smol:
-    hot_restart_under_load,
-    a_broken_binary_leaves_the_old_one_serving,
-    socket_activation,
-    notify_socket_hears_the_life,
-    hot_restart_hands_mainpid_on,
-    bad_inherited_sockets_are_refused,
-    sockets_for_another_process_are_left_alone,
-    an_unreachable_notify_socket_is_a_warning,
-    the_socket_closes_with_the_drain,
-    the_drain_delay_serves_on_while_not_ready,
-    a_second_signal_ends_the_drain_delay,
-);
+suites::scenarios!(deploy, hello_smol);

@@ -1,6 +1,7 @@
 //! HTTP/2 under load, with real clients: nghttp2's `h2load` (h2c, prior knowledge) against
 //! each HTTP example, SIGTERM in the middle of the run, and curl with
-//! `--http2-prior-knowledge`. The examples run as child processes (see `http/mod.rs`).
+//! `--http2-prior-knowledge`. The example binaries run as child processes (graceful-harness
+//! starts them).
 //!
 //! `.ci/run` installs h2load (Debian's `nghttp2-client`) and curl where they are missing:
 //! these tests fail, rather than skip, without them.
@@ -17,110 +18,49 @@
 //! failed. That is at most the streams one connection has in flight (`-m`), per connection,
 //! whatever the server does; hyper-util's `GracefulShutdown` shows the same counts.
 
-// The HTTP suite's plumbing; its scenarios macro is not used here.
-#[allow(unused_macros, unused_imports)]
-mod http;
+use std::time::Duration;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use graceful_harness::tcp;
+use graceful_harness::tools::H2loadSummary;
+use graceful_harness::{measured, one_at_a_time, wait_until, Launch, Server};
 
-const CLIENTS: usize = 16;
-const STREAMS: usize = 8;
+const CLIENTS: u64 = 16;
+const STREAMS: u64 = 8;
 /// Rounds per server: each is a fresh server and a fresh h2load run.
 const ROUNDS: usize = 2;
 
-/// Plays the server when re-run as a child; does nothing otherwise.
-#[test]
-fn child() {
-    http::run_child(&[
-        ("hello_tokio", |args| examples::hello_tokio::main_with(args)),
-        ("axum_tokio", |args| examples::axum_tokio::main_with(args)),
-        ("hello_smol", |args| examples::hello_smol::main_with(args)),
-        ("hello_async_std", |args| {
-            examples::hello_async_std::main_with(args)
-        }),
-    ]);
-}
-
-/// h2load's `requests:` line.
-#[derive(Debug, Default)]
-struct Requests {
-    total: usize,
-    succeeded: usize,
-    failed: usize,
-    status_2xx: usize,
-}
-
-impl Requests {
-    fn parse(output: &str) -> Option<Requests> {
-        let numbers = |line: &str| -> Vec<usize> {
-            line.split(|c: char| !c.is_ascii_digit())
-                .filter_map(|n| n.parse().ok())
-                .collect()
-        };
-        let requests = output.lines().find(|l| l.starts_with("requests:"))?;
-        // requests: T total, T started, T done, S succeeded, F failed, E errored, 0 timeout
-        let r = numbers(requests);
-        let codes = output.lines().find(|l| l.starts_with("status codes:"))?;
-        // status codes: N 2xx, 0 3xx, 0 4xx, 0 5xx
-        let c = numbers(codes);
-        Some(Requests {
-            total: *r.first()?,
-            succeeded: *r.get(3)?,
-            failed: *r.get(4)?,
-            status_2xx: *c.first()?,
-        })
-    }
-}
-
 fn h2load_round(example: &str, round: usize) {
-    let mut server = http::Server::start(example, &["--timeout", "10"]);
+    let server = Server::start(example, &["--timeout", "10"]);
     let url = format!("http://{}/", server.addr);
-    let mut h2load = Command::new("h2load")
+    let mut h2load = Launch::program("h2load")
         .args(["-c", &CLIENTS.to_string(), "-m", &STREAMS.to_string()])
         .args(["-D", "2", &url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("h2load must be installed (Debian: nghttp2-client; .ci/run installs it)");
-    let stdout = h2load.stdout.take().expect("piped");
-    let (lines_tx, lines) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
+        .spawn();
     // The signal comes once the measured run is under way, with load on every connection.
-    let mut output = String::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("h2load starts its main duration");
-        output.push_str(&line);
-        output.push('\n');
-        if line.starts_with("Main benchmark duration is started") {
-            break;
-        }
-    }
-    thread::sleep(Duration::from_millis(500));
+    h2load.next_stdout(
+        "h2load to start its main duration",
+        Duration::from_secs(20),
+        |line| {
+            line.starts_with("Main benchmark duration is started")
+                .then_some(())
+        },
+    );
+    wait_until("h2load's connections", Duration::from_secs(20), || {
+        tcp::connections_to(server.addr) >= CLIENTS as usize
+    });
+    // The behaviour under test: the signal lands in the middle of a run.
+    std::thread::sleep(Duration::from_millis(500));
 
     let signalled = server.terminate();
-    let exited = server.wait_exit(Duration::from_secs(10));
-    let status = h2load.wait().expect("h2load ends");
-    while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
-        output.push_str(&line);
-        output.push('\n');
-    }
+    let exited = server.wait_success(Duration::from_secs(10));
+    let status = h2load.wait_exit_and_output(Duration::from_secs(10));
+    let output = h2load.stdout().join("\n");
     assert!(status.success(), "h2load failed: {output}");
     let requests =
-        Requests::parse(&output).unwrap_or_else(|| panic!("no h2load figures: {output}"));
+        H2loadSummary::parse(&output).unwrap_or_else(|| panic!("no h2load figures: {output}"));
     let report = server.report();
     let exit = exited.saturating_duration_since(signalled);
-    http::measured(example, "h2load", "exit after SIGTERM", exit);
+    measured(example, "h2load", "exit after SIGTERM", exit);
     eprintln!(
         "measured: {example} h2load round {round}: {} total, {} succeeded, {} failed; {report:?}",
         requests.total, requests.succeeded, requests.failed
@@ -128,7 +68,11 @@ fn h2load_round(example: &str, round: usize) {
 
     assert_eq!(report.outcome, "drained", "{report:?}");
     assert_eq!(report.killed, 0, "{report:?}");
-    assert_eq!(report.completed + report.idle_closed, CLIENTS, "{report:?}");
+    assert_eq!(
+        (report.completed + report.idle_closed) as u64,
+        CLIENTS,
+        "{report:?}"
+    );
     assert!(requests.succeeded > 0, "{output}");
     assert_eq!(
         requests.succeeded + requests.failed,
@@ -149,26 +93,26 @@ fn h2load_round(example: &str, round: usize) {
 }
 
 fn h2load_sigterm_mid_run(example: &str) {
-    let _turn = http::heavy();
+    let _turn = one_at_a_time();
     for round in 0..ROUNDS {
         h2load_round(example, round);
     }
 }
 
 fn curl_http2_prior_knowledge(example: &str) {
-    let mut server = http::Server::start(example, &[]);
+    let server = Server::start(example, &[]);
     let url = format!("http://{}/", server.addr);
-    let output = Command::new("curl")
-        .args(["-sS", "--http2-prior-knowledge", "--max-time", "10", &url])
-        .output()
-        .expect("curl must be installed");
-    assert!(output.status.success(), "{output:?}");
-    assert_eq!(output.stdout, b"hello");
+    let (ok, body) = graceful_harness::tools::run(
+        "curl",
+        &["-sS", "--http2-prior-knowledge", "--max-time", "10", &url],
+        Duration::from_secs(20),
+    );
+    assert!(ok, "{body}");
+    assert_eq!(body, "hello");
     let signalled = server.terminate();
-    let exited = server.wait_exit(Duration::from_secs(10));
-    http::measured(example, "curl h2", "exit after SIGTERM", exited - signalled);
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    let exited = server.wait_success(Duration::from_secs(10));
+    measured(example, "curl h2", "exit after SIGTERM", exited - signalled);
+    server.drained();
 }
 
 macro_rules! per_example {

@@ -1,30 +1,7 @@
-//! The HTTPS example on tokio, `hello_tls`, against the behaviours of issue 9 (see
-//! `https/mod.rs`).
+//! The HTTPS example on tokio, `hello_tls`, against the behaviours of the HTTPS
+//! suite (see `https/mod.rs`).
 
-#[allow(unused_macros, unused_imports)]
-// The HTTP suite's macro: this binary runs only HTTPS scenarios.
-mod http;
 mod https;
+mod suites;
 
-/// Plays the server when re-run as a child; does nothing otherwise.
-#[test]
-fn child() {
-    http::run_child(&[("hello_tls", |args| examples::hello_tls::main_with(args))]);
-}
-
-https::https_suite!(hello_tls:
-    t1_curl_protocols,
-    t2_idle_and_in_flight,
-    t3_second_signal,
-    t4_keep_alive_loop_loses_nothing,
-    t5_h2load,
-    t6_wrk,
-    t7_silent_and_half_hellos,
-    t8_handshake_deadline,
-    t9_bad_input,
-    t10_bad_certificates,
-    t11_reload,
-    t12_http2_in_flight,
-    t13_handshake_across_the_drain,
-    t14_http2_streams_counted,
-);
+suites::scenarios!(https, hello_tls);

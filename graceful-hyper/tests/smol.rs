@@ -16,6 +16,10 @@ use graceful_smol::Smol;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use graceful_harness::wait_until;
+
+/// Bounds for what must happen "soon": they catch hangs, not slowness.
+const SOON: Duration = Duration::from_secs(5);
 
 async fn route(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
@@ -209,7 +213,10 @@ fn an_active_request_completes_and_a_partial_head_is_cut_after_the_grace() {
         .get_mut()
         .write_all(b"GET /sleep/300 HTTP/1.1\r\nhost: t\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    wait_until("the two connections, one active", SOON, || {
+        let counts = server.shutdown.counts();
+        (counts.total(), counts.active) == (2, 1)
+    });
 
     let start = Instant::now();
     server.shutdown.stop();
@@ -236,11 +243,9 @@ fn an_upgraded_connection_is_told_and_counted() {
         )
         .unwrap();
     assert_eq!(read_reply(&mut client).map(|r| r.0), Some(101));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while server.shutdown.counts().hijacked == 0 {
-        assert!(Instant::now() < deadline, "never hijacked");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until("the upgrade to be hijacked", SOON, || {
+        server.shutdown.counts().hijacked == 1
+    });
 
     server.shutdown.stop();
     let mut bye = String::new();
@@ -261,11 +266,9 @@ fn a_stubborn_upgrade_is_closed_at_the_socket_when_killed() {
         )
         .unwrap();
     assert_eq!(read_reply(&mut client).map(|r| r.0), Some(101));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while server.shutdown.counts().hijacked == 0 {
-        assert!(Instant::now() < deadline, "never hijacked");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until("the upgrade to be hijacked", SOON, || {
+        server.shutdown.counts().hijacked == 1
+    });
 
     server.shutdown.stop();
     let report = server.report();

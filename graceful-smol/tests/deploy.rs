@@ -2,11 +2,12 @@
 //! the examples): a tiny server, this very test binary re-run as a child, that answers each
 //! connection with its pid. A test-owned `NOTIFY_SOCKET` hears its life; SIGHUP hot
 //! restarts it on a socket handed over as `LISTEN_FDS`. (graceful-tokio's `tests/deploy.rs`
-//! has more cases; the harness is graceful-core's `tests/support/deploy_harness.rs`, shared.)
+//! has more cases; the hot restart scenario is graceful-harness's, shared.)
 
 use std::time::Duration;
 
 use futures::io::AsyncWriteExt;
+use graceful_harness::Launch;
 use graceful_smol::{Conn, Deploy, Server};
 
 /// Set in the child's environment: run the server.
@@ -49,7 +50,8 @@ fn child() {
     std::process::exit(code);
 }
 
-const RUNTIME: &str = "smol";
-
-#[path = "../../graceful-core/tests/support/deploy_harness.rs"]
-mod harness;
+#[test]
+fn sighup_hot_restarts_a_library_server() {
+    let server = Launch::this_test("child").env(CHILD, "1");
+    graceful_harness::deploy::sighup_hot_restarts_a_library_server(server, LONG);
+}

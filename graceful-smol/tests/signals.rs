@@ -6,14 +6,10 @@
 
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use graceful_harness::Launch;
 use graceful_smol::{Conn, Server, ShutdownReport};
-use rustix::process::{kill_process, Pid, Signal};
 
 /// Set in the child's environment: serve.
 const CHILD: &str = "GRACEFUL_SMOL_SIGNALS_CHILD";
@@ -45,53 +41,14 @@ fn child() {
 #[test]
 fn a_sigterm_as_soon_as_the_server_is_built_drains_it() {
     for round in 0..20 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["child", "--exact", "--nocapture", "--test-threads", "1"])
-            .env(CHILD, "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let (listening, heard) = mpsc::channel();
-        thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if line.ends_with("listening") {
-                    let _ = listening.send(());
-                }
-            }
+        let mut child = Launch::this_test("child").env(CHILD, "1").spawn();
+        child.next_stdout("the `listening` line", LONG, |line| {
+            line.ends_with("listening").then_some(())
         });
-        heard
-            .recv_timeout(LONG)
-            .unwrap_or_else(|_| panic!("round {round}: the child never listened"));
-        let pid = Pid::from_raw(child.id() as i32).unwrap();
-        kill_process(pid, Signal::TERM).unwrap();
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                start.elapsed() < LONG,
-                "round {round}: the child did not exit"
-            );
-            thread::sleep(Duration::from_millis(5));
-        };
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        assert!(
-            status.success(),
-            "round {round}: {status}, stderr:\n{stderr}"
-        );
-        assert!(
-            stderr.contains("report: drained"),
-            "round {round}: {stderr}"
-        );
+        child.terminate();
+        let status = child.wait_exit_and_output(LONG);
+        let stderr = child.stderr().join("\n");
+        assert!(status.success(), "round {round}: {status}, stderr:\n{stderr}");
+        assert!(stderr.contains("report: drained"), "round {round}: {stderr}");
     }
 }

@@ -2,14 +2,17 @@
 //! examples): a tiny server, this very test binary re-run as a child, that answers each
 //! connection with its pid. A test-owned `NOTIFY_SOCKET` hears its life; SIGHUP hot
 //! restarts it; a socket handed over as `LISTEN_FDS` is served; a new process that never
-//! says ready is given up at the restart timeout.
+//! says ready is given up at the restart timeout. The hot restart scenario is
+//! graceful-harness's, shared with graceful-smol.
 
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use graceful_harness::deploy::pid_at;
+use graceful_harness::process::hold_spawns;
+use graceful_harness::Launch;
 use graceful_tokio::{Conn, Deploy, Server};
-use rustix::process::Signal;
 use tokio::io::AsyncWriteExt;
 
 /// Set in the child's environment: run the server.
@@ -60,48 +63,64 @@ fn child() {
     std::process::exit(code);
 }
 
-const RUNTIME: &str = "tokio";
+/// This binary, playing the server.
+fn server() -> Launch {
+    Launch::this_test("child").env(CHILD, "1")
+}
 
-#[path = "../../graceful-core/tests/support/deploy_harness.rs"]
-mod harness;
-use harness::*;
+/// Waits for the server's `listening` line.
+fn listening(server: &mut graceful_harness::Process) {
+    server.next_stdout("a `listening` line", LONG, |line| {
+        line.ends_with("listening").then_some(())
+    });
+}
+
+#[test]
+fn sighup_hot_restarts_a_library_server() {
+    graceful_harness::deploy::sighup_hot_restarts_a_library_server(server(), LONG);
+}
 
 #[test]
 fn a_new_process_that_is_never_ready_is_given_up_at_the_timeout() {
-    let (listener, addr) = listener_for_child();
-    let mut server = spawn(
-        &[
-            ("LISTEN_FDS", "1".into()),
-            ("GRACEFUL_RESTART_PARENT", std::process::id().to_string()),
-            (HANG_WHEN_RESTARTED, std::process::id().to_string()),
-        ],
-        Some(listener.into()),
-    );
-    server.listening();
-    let old = server.pid();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut server = server()
+        .env("LISTEN_FDS", "1")
+        .env("GRACEFUL_RESTART_PARENT", std::process::id().to_string())
+        .env(HANG_WHEN_RESTARTED, std::process::id().to_string())
+        .fd(3, listener)
+        .spawn();
+    listening(&mut server);
+    let old = server.id();
     let sighup = Instant::now();
-    signal(old, Signal::HUP);
-    server.wait_stderr("hot restart failed: the new process was not ready within 2s");
+    server.hangup();
+    server.wait_stderr(
+        "hot restart failed: the new process was not ready within 2s",
+        LONG,
+    );
     let waited = sighup.elapsed();
     assert!(waited >= Duration::from_secs(2), "{waited:?}");
-    assert_eq!(pid_at(addr), old, "the old process serves on");
-    signal(old, Signal::TERM);
-    assert_eq!(server.exit_code(), Some(0), "{:#?}", server.stderr());
+    assert_eq!(pid_at(addr, LONG), old, "the old process serves on");
+    server.terminate();
+    let (_, status) = server.wait_exit(LONG);
+    assert_eq!(status.code(), Some(0), "{:#?}", server.stderr());
 }
 
 /// `LISTEN_FDS` naming a UDP socket: a clear error from `Server::listen`, no serving.
 #[test]
 fn a_socket_of_the_wrong_type_is_refused() {
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut server = spawn(
-        &[
-            ("LISTEN_FDS", "1".into()),
-            ("GRACEFUL_RESTART_PARENT", std::process::id().to_string()),
-        ],
-        Some(udp.into()),
+    let server = server()
+        .env("LISTEN_FDS", "1")
+        .env("GRACEFUL_RESTART_PARENT", std::process::id().to_string())
+        .fd(3, udp)
+        .spawn();
+    let (_, status) = server.wait_exit(LONG);
+    assert_eq!(status.code(), Some(1));
+    server.wait_stderr(
+        "cannot listen: inherited descriptor 3 (LISTEN_FDS) is not a TCP",
+        LONG,
     );
-    assert_eq!(server.exit_code(), Some(1));
-    server.wait_stderr("cannot listen: inherited descriptor 3 (LISTEN_FDS) is not a TCP");
 }
 
 /// `Server::listen` outside a tokio runtime: an error, and nothing kept: no copy of the
@@ -110,9 +129,7 @@ fn a_socket_of_the_wrong_type_is_refused() {
 fn a_listen_the_runtime_refuses_keeps_nothing() {
     // 127.0.0.2: no other test of this binary binds or connects there. No child starts
     // meanwhile: until its `exec` it would hold a copy of every socket of this process.
-    let forking = FORKING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let forking = hold_spawns();
     let addr = TcpListener::bind("127.0.0.2:0")
         .and_then(|probe| probe.local_addr())
         .unwrap();

@@ -3,9 +3,9 @@
 //! Each `conformance_*.rs` file picks one runtime (a [`Harness`]) and instantiates every
 //! scenario with [`conformance_suite!`], so that a failure names both the runtime (the test
 //! binary) and the scenario (the test). The server under test is the line protocol of
-//! `examples::line`, in a background thread running the runtime; the clients are blocking
-//! `std::net::TcpStream`s with read timeouts as bounds, so the clients are the same for
-//! every runtime.
+//! [`line_server`], in a background thread running the runtime, with the shutdown handle in
+//! the test's hands; the clients are graceful-harness's blocking line clients, with read
+//! timeouts as bounds, so the clients are the same for every runtime.
 //!
 //! Waits are on conditions (live counts, hook counters, lines from a child process), polled
 //! in bounded loops; never a sleep to let things settle. Time bounds are generous, as the
@@ -14,18 +14,20 @@
 #![allow(dead_code)] // Each test binary uses the harnesses of one runtime only.
 
 pub mod child;
+pub mod line_server;
 pub mod runtimes;
 pub mod scenarios;
 
 use std::future::Future;
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use graceful_core::{Shutdown, ShutdownReport};
+pub use graceful_harness::line::{Client, Read, READ_TIMEOUT};
+pub use graceful_harness::wait_until;
 
 /// Every scenario, as one `#[test]` each, for the harness `$rt`.
 macro_rules! conformance_suite {
@@ -248,102 +250,5 @@ impl Drop for Running {
         if self.thread.is_some() {
             self.shutdown.force();
         }
-    }
-}
-
-/// What a client read.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Read {
-    /// A line, without its newline.
-    Line(String),
-    /// The server closed the connection (end of stream, or reset).
-    Closed,
-    /// Nothing within the read timeout.
-    TimedOut,
-}
-
-/// A blocking line-protocol client.
-#[derive(Debug)]
-pub struct Client {
-    stream: BufReader<TcpStream>,
-}
-
-/// How long a client waits for an answer unless told otherwise.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl Client {
-    pub fn connect(addr: SocketAddr) -> Client {
-        Client::try_connect(addr).expect("connect to the server")
-    }
-
-    pub fn try_connect(addr: SocketAddr) -> io::Result<Client> {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        stream.set_read_timeout(Some(READ_TIMEOUT))?;
-        Ok(Client {
-            stream: BufReader::new(stream),
-        })
-    }
-
-    pub fn set_read_timeout(&self, timeout: Duration) {
-        self.stream
-            .get_ref()
-            .set_read_timeout(Some(timeout))
-            .expect("set the read timeout");
-    }
-
-    /// Sends one request line. Errors (a server that closed) are left to the next read.
-    pub fn send(&mut self, line: &str) {
-        let _ = self
-            .stream
-            .get_mut()
-            .write_all(format!("{line}\n").as_bytes());
-    }
-
-    pub fn read(&mut self) -> Read {
-        let mut line = String::new();
-        match self.stream.read_line(&mut line) {
-            Ok(0) => Read::Closed,
-            Ok(_) => Read::Line(line.trim_end().to_owned()),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                Read::TimedOut
-            }
-            Err(_) => Read::Closed,
-        }
-    }
-
-    /// Sends a request and returns its answer line.
-    pub fn request(&mut self, line: &str) -> String {
-        self.send(line);
-        match self.read() {
-            Read::Line(answer) => answer,
-            other => panic!("no answer to {line:?}: {other:?}"),
-        }
-    }
-
-    /// Asserts the server closes the connection, with nothing more to read.
-    pub fn expect_closed(&mut self) {
-        assert_eq!(self.read(), Read::Closed, "the server should close");
-    }
-
-    /// Closes the connection from the client's side.
-    pub fn hang_up(self) {
-        let _ = self.stream.get_ref().shutdown(std::net::Shutdown::Both);
-    }
-}
-
-/// Polls `done` every few milliseconds until it holds; fails after `within`.
-pub fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        thread::sleep(Duration::from_millis(5));
     }
 }

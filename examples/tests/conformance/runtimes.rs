@@ -1,10 +1,10 @@
 //! The four runtime setups: tokio multi-thread, tokio current-thread, smol, async-std.
 
-use examples::line;
 use graceful_smol::SmolTimer;
 use graceful_tokio::TokioTimer;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
+use super::line_server as line;
 use super::{configure, spawn_server, Harness, Running, Settings, Started};
 
 const LOOPBACK: &str = "127.0.0.1:0";

@@ -281,14 +281,7 @@ pub fn emfile_is_survived<H: Harness>(test: &str) {
         wait_until("the warm-up to close", SOON, || {
             server.shutdown.counts().total() == 0
         });
-        let limit = child::limit_leaving(HEADROOM);
-        let old = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-        let new = rustix::process::Rlimit {
-            current: Some(limit),
-            maximum: old.maximum,
-        };
-        rustix::process::setrlimit(rustix::process::Resource::Nofile, new)
-            .expect("lower the limit");
+        graceful_harness::process::leave_descriptors(HEADROOM);
         println!("listening on {}", server.addr);
         child::wait_for_stop();
         server.shutdown.stop();
@@ -297,14 +290,14 @@ pub fn emfile_is_survived<H: Harness>(test: &str) {
         return;
     }
 
-    let mut child = child::Child::spawn(test, "emfile");
-    let addr: std::net::SocketAddr = child.expect_out("listening on ", SOON).parse().unwrap();
+    let mut child = child::spawn(test, "emfile");
+    let addr = child.listening(SOON);
     let mut clients: Vec<Client> = (0..HEADROOM + 8).map(|_| Client::connect(addr)).collect();
     for client in &mut clients {
         client.send("PING");
     }
-    child.expect_err_containing("backing off", SOON);
-    assert!(child.is_running(), "the server survives EMFILE");
+    child.wait_stderr("backing off", SOON);
+    assert!(child.exited().is_none(), "the server survives EMFILE");
     assert_eq!(clients[0].read(), Read::Line("PONG".into()));
 
     drop(clients);
@@ -314,12 +307,12 @@ pub fn emfile_is_survived<H: Harness>(test: &str) {
         "PONG",
         "served again once descriptors are free"
     );
-    child.expect_err_containing("accepting connections again", SOON);
+    child.wait_stderr("accepting connections again", SOON);
     drop(fresh);
 
     child.tell("stop");
-    assert_eq!(child.expect_out("report ", SOON), "Drained");
-    assert!(child.wait(SOON).success());
+    assert_eq!(child::expect_out(&mut child, "report ", SOON), "Drained");
+    assert!(child.wait_exit(SOON).1.success());
 }
 
 /// 10. A stop before serving starts, and many concurrent stops, neither hang nor run the
@@ -418,19 +411,14 @@ pub fn signals_drain_then_force<H: Harness>(test: &str) {
         });
         println!("listening on {}", server.addr);
         let mut last = None;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let report = loop {
-            if let Some(report) = server.try_report() {
-                break report;
-            }
+        let report = graceful_harness::wait_for("a signal", Duration::from_secs(60), || {
             let now = (server.shutdown.counts().active, server.probe.started());
             if last != Some(now) {
                 println!("active={} draining={}", now.0, now.1);
                 last = Some(now);
             }
-            assert!(Instant::now() < deadline, "no signal came");
-            thread::sleep(Duration::from_millis(5));
-        };
+            server.try_report()
+        });
         println!(
             "report {:?} completed={} killed={}",
             report.outcome, report.completed, report.killed
@@ -438,16 +426,16 @@ pub fn signals_drain_then_force<H: Harness>(test: &str) {
         return;
     }
 
-    let mut child = child::Child::spawn(test, "signals");
-    let addr: std::net::SocketAddr = child.expect_out("listening on ", SOON).parse().unwrap();
+    let mut child = child::spawn(test, "signals");
+    let addr = child.listening(SOON);
     let mut finishing = Client::connect(addr);
     let mut endless = Client::connect(addr);
     finishing.send("SLEEP 2000");
     endless.send("SLEEP 60000");
-    child.expect_out("active=2 draining=0", SOON);
+    child::expect_out(&mut child, "active=2 draining=0", SOON);
 
     child.signal(Signal::TERM);
-    child.expect_out("active=2 draining=1", SOON);
+    child::expect_out(&mut child, "active=2 draining=1", SOON);
     assert_eq!(
         finishing.read(),
         Read::Line("DONE".into()),
@@ -456,11 +444,11 @@ pub fn signals_drain_then_force<H: Harness>(test: &str) {
     finishing.expect_closed();
 
     child.signal(Signal::INT);
-    let report = child.expect_out("report ", SOON);
+    let report = child::expect_out(&mut child, "report ", SOON);
     assert_eq!(
         report, "Forced completed=1 killed=1",
         "a second signal forces"
     );
     endless.expect_closed();
-    assert!(child.wait(SOON).success());
+    assert!(child.wait_exit(SOON).1.success());
 }

@@ -1,20 +1,34 @@
-//! The behaviours issue 9 asks of the HTTPS examples, one function each.
+//! The behaviours of the HTTPS examples, one function each.
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use graceful_harness::http1::{assert_closed, connections, Conn};
+use graceful_harness::looping::{drain_rounds, tls_get, Clients};
+use graceful_harness::tcp::{self, wait_not_listening, wait_taken};
+use graceful_harness::tls::{client_hello, config, Cert, Failure, TlsConn};
+use graceful_harness::tools::{self, H2loadSummary, Wrk};
+use graceful_harness::{measured, one_at_a_time, wait_until, Launch, Server};
 use rustls::ClientConfig;
 
-use super::client::{client_hello, config, Cert, Failure, TlsConn};
-use super::{run_to_exit, tool, url};
-use crate::http::client::{refused, Conn};
-use crate::http::{heavy, measured, sleep_until, Server};
+use super::url;
+
+/// Runs curl with `args` (and `-sS`, and the HTTP version after the body), bounded;
+/// returns what it printed, once it succeeded.
+#[track_caller]
+fn curl(args: &[&str]) -> String {
+    let mut all = vec!["-sS", "-w", " %{http_version}"];
+    all.extend(args);
+    let (ok, out) = tools::run("curl", &all, Duration::from_secs(10));
+    assert!(ok, "curl {args:?}: {out}");
+    out
+}
 
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bounds for what must happen "soon": they catch hangs, not slowness.
+const SOON: Duration = Duration::from_secs(10);
 const H2_H1: &[&[u8]] = &[b"h2", b"http/1.1"];
 const H1: &[&[u8]] = &[b"http/1.1"];
 
@@ -34,6 +48,26 @@ fn connect(addr: SocketAddr, client: &Arc<ClientConfig>) -> TlsConn {
     TlsConn::connect(addr, client, READ_TIMEOUT).expect("connect and handshake")
 }
 
+/// Connections that have sent `GET path`, once the server has accepted them and read the
+/// request: the requests are in flight.
+fn in_flight(
+    addr: SocketAddr,
+    client: &Arc<ClientConfig>,
+    count: usize,
+    path: &str,
+) -> Vec<TlsConn> {
+    let conns: Vec<TlsConn> = (0..count)
+        .map(|_| {
+            let mut conn = connect(addr, client);
+            conn.send_get(path).expect("send");
+            conn
+        })
+        .collect();
+    let clients: Vec<SocketAddr> = conns.iter().map(TlsConn::local_addr).collect();
+    wait_taken(addr, &clients, SOON);
+    conns
+}
+
 /// A kept-alive HTTPS connection that has been answered once.
 fn idle_conn(addr: SocketAddr, client: &Arc<ClientConfig>) -> TlsConn {
     let mut conn = connect(addr, client);
@@ -43,42 +77,31 @@ fn idle_conn(addr: SocketAddr, client: &Arc<ClientConfig>) -> TlsConn {
     conn
 }
 
-/// The last line on the example's stderr that starts with `NAME: TLS handshakes:`.
-fn handshakes(server: &mut Server) -> String {
+/// The server serves a new client on; stopped, its handshake counters (the last
+/// `NAME: TLS handshakes: ...` line of its stderr) end with `counts`.
+#[track_caller]
+fn serves_on_and_counts(server: &Server, client: &Arc<ClientConfig>, counts: &str) {
+    idle_conn(server.addr, client);
+    server.terminate();
     server.report();
     let lines = server.stderr();
-    lines
+    let counters = lines
         .iter()
         .rev()
         .find(|line| line.contains("TLS handshakes:"))
-        .cloned()
-        .unwrap_or_else(|| panic!("no handshake counters; stderr: {lines:#?}"))
+        .unwrap_or_else(|| panic!("no handshake counters; stderr: {lines:#?}"));
+    assert!(counters.ends_with(counts), "{counters}");
 }
 
 /// 1. curl `--http2` and `--http1.1` over TLS get `hello` in the protocol asked; ALPN
 ///    offers `h2` and `http/1.1`; without `--cert` the self-signed certificate serves curl
 ///    `-k`.
 pub fn t1_curl_protocols(example: &str) {
-    let (mut server, cert, _) = start(example, &[]);
+    let (server, cert, _) = start(example, &[]);
     let (link, resolve) = url(server.addr, "/");
     let cacert = cert.cert.display().to_string();
     for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
-        let (ok, out) = tool(
-            "curl",
-            &[
-                "-sS",
-                flag,
-                "--cacert",
-                &cacert,
-                "--resolve",
-                &resolve,
-                "-w",
-                " %{http_version}",
-                &link,
-            ],
-            10,
-        );
-        assert!(ok, "curl {flag}: {out}");
+        let out = curl(&[flag, "--cacert", &cacert, "--resolve", &resolve, &link]);
         assert_eq!(out, format!("hello {version}"), "curl {flag}");
     }
     let h2 = connect(server.addr, &config(&[&cert.der], H2_H1));
@@ -89,45 +112,26 @@ pub fn t1_curl_protocols(example: &str) {
     server.terminate();
     assert_eq!(server.report().outcome, "drained");
 
-    let mut server = Server::start(example, &[]);
+    let server = Server::start(example, &[]);
     let (link, resolve) = url(server.addr, "/");
-    let (ok, out) = tool(
-        "curl",
-        &[
-            "-sSk",
-            "--http2",
-            "--resolve",
-            &resolve,
-            "-w",
-            " %{http_version}",
-            &link,
-        ],
-        10,
-    );
-    assert!(
-        ok && out == "hello 2",
+    let out = curl(&["-k", "--http2", "--resolve", &resolve, &link]);
+    assert_eq!(
+        out, "hello 2",
         "curl -k on the self-signed certificate: {out}"
     );
     server.terminate();
     assert_eq!(server.report().outcome, "drained");
 }
 
-/// 2. 20 idle HTTPS keep-alive connections and 20 `/sleep/1500` in flight; SIGTERM 300 ms
-///    in: the idle ones are closed at once with close_notify, a new connection is refused,
-///    the 20 answer 200 and then close with close_notify; the process exits drained.
+/// 2. 20 idle HTTPS keep-alive connections and 20 `/sleep/1500` in flight; SIGTERM once
+///    the server has them: the idle ones are closed at once with close_notify, a new
+///    connection is refused within 200 ms, the 20 answer 200 and then close with
+///    close_notify; the process exits drained.
 pub fn t2_idle_and_in_flight(example: &str) {
-    let (mut server, _cert, client) = start(example, &[]);
+    let (server, _cert, client) = start(example, &[]);
     let addr = server.addr;
     let mut idle: Vec<TlsConn> = (0..20).map(|_| idle_conn(addr, &client)).collect();
-    let started = Instant::now();
-    let mut sleepers: Vec<TlsConn> = (0..20)
-        .map(|_| {
-            let mut conn = connect(addr, &client);
-            conn.send_get("/sleep/1500").expect("send");
-            conn
-        })
-        .collect();
-    sleep_until(started + Duration::from_millis(300));
+    let mut sleepers = in_flight(addr, &client, 20, "/sleep/1500");
     let signaled = server.terminate();
     for conn in &mut idle {
         let closed = conn.closed_within(Duration::from_secs(5));
@@ -138,11 +142,7 @@ pub fn t2_idle_and_in_flight(example: &str) {
         );
     }
     measured(example, "t2", "20 idle closed in", signaled.elapsed());
-    sleep_until(signaled + Duration::from_millis(200));
-    assert!(
-        refused(addr),
-        "a new connection 200 ms after the signal is refused"
-    );
+    server.assert_refusing_by(signaled + Duration::from_millis(200));
     for conn in &mut sleepers {
         let response = conn.response().expect("the request in flight is answered");
         assert_eq!((response.status, &response.body[..]), (200, &b"slept"[..]));
@@ -150,171 +150,73 @@ pub fn t2_idle_and_in_flight(example: &str) {
         let closed = conn.closed_within(Duration::from_secs(5));
         assert_eq!(closed, Some(true), "after the response: close_notify");
     }
-    let exit = server.wait_exit(READ_TIMEOUT) - signaled;
+    let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(example, "t2", "exit after the signal in", exit);
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    server.drained();
 }
 
-/// 3. A second signal stops at once: the request in flight is killed.
+/// 3. A second signal (once the first has closed the listener) stops at once: the request
+///    in flight is killed.
 pub fn t3_second_signal(example: &str) {
-    let (mut server, _cert, client) = start(example, &[]);
-    let mut conn = connect(server.addr, &client);
-    conn.send_get("/sleep/10000").expect("send");
-    thread::sleep(Duration::from_millis(200));
-    let first = server.terminate();
-    sleep_until(first + Duration::from_millis(300));
-    let second = server.terminate();
-    let exit = server.wait_exit(READ_TIMEOUT) - second;
+    let (server, _cert, client) = start(example, &[]);
+    let mut conns = in_flight(server.addr, &client, 1, "/sleep/10000");
+    let exit = server.forced_by_a_second_signal(1);
     measured(example, "t3", "exit after the second signal in", exit);
-    assert!(exit < Duration::from_millis(1_500), "{exit:?}");
     assert!(
-        matches!(conn.response(), Err(Failure::Closed { .. })),
+        matches!(conns[0].response(), Err(Failure::Closed { .. })),
         "killed: no answer"
     );
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("forced", 1));
 }
 
-/// What one looping HTTPS client saw.
-#[derive(Debug, Default)]
-struct Tally {
-    answered: usize,
-    /// Connections that could not connect or handshake after the signal, or closed before
-    /// their first answer: never served, like refused ones.
-    unserved: usize,
-    /// Each request lost: met by a close without an answer after answers on the same
-    /// connection, or answered with a response cut short.
-    losses: Vec<String>,
-}
-
-fn loop_client(addr: SocketAddr, client: &Arc<ClientConfig>, signaled: &AtomicBool) -> Tally {
-    let mut tally = Tally::default();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    'connect: while Instant::now() < deadline {
-        let mut conn = match TlsConn::connect(addr, client, READ_TIMEOUT) {
-            Ok(conn) => conn,
-            Err(_) if signaled.load(Ordering::SeqCst) => return tally,
-            Err(err) => panic!("connect before the signal: {err}"),
-        };
-        let mut answered_here = 0;
-        loop {
-            match conn.get("/") {
-                Ok(response) => {
-                    assert_eq!(response.status, 200);
-                    tally.answered += 1;
-                    answered_here += 1;
-                    if response.close {
-                        continue 'connect;
-                    }
-                }
-                Err(Failure::Closed { notified }) if answered_here > 0 => {
-                    tally.losses.push(format!(
-                        "closed (close_notify: {notified}) without an answer after \
-                         {answered_here} answers (signaled: {})",
-                        signaled.load(Ordering::SeqCst)
-                    ));
-                    continue 'connect;
-                }
-                Err(Failure::Closed { .. }) => {
-                    tally.unserved += 1;
-                    continue 'connect;
-                }
-                Err(Failure::Truncated) => {
-                    tally
-                        .losses
-                        .push(format!("truncated after {answered_here} answers"));
-                    continue 'connect;
-                }
-                Err(Failure::Io(err)) => panic!("client: {err}"),
-            }
-        }
-    }
-    panic!("the server was still accepting 30 s later");
-}
-
-/// 4. 16 HTTPS keep-alive clients in a tight request loop, SIGTERM half way: not one request
-///    lost, counted exactly; the process exits soon after. 10 rounds.
+/// 4. 16 HTTPS keep-alive clients in a tight request loop, SIGTERM once each has been
+///    answered a few times: not one request lost, counted exactly; the process exits soon
+///    after. 10 rounds.
 pub fn t4_keep_alive_loop_loses_nothing(example: &str) {
-    let _turn = heavy();
-    let (mut worst_exit, mut answered, mut unserved) = (Duration::ZERO, 0, 0);
-    for round in 0..10 {
-        let (mut server, _cert, client) = start(example, &[]);
+    let _turn = one_at_a_time();
+    let seen = drain_rounds(10, Duration::from_secs(3), || {
+        // The certificate's files may go once the server has read them.
+        let (server, _cert, client) = start(example, &[]);
         let addr = server.addr;
-        let signaled = Arc::new(AtomicBool::new(false));
-        let clients: Vec<_> = (0..16)
-            .map(|_| {
-                let (signaled, client) = (signaled.clone(), client.clone());
-                thread::spawn(move || loop_client(addr, &client, &signaled))
-            })
-            .collect();
-        thread::sleep(Duration::from_millis(300));
-        signaled.store(true, Ordering::SeqCst);
-        let at = server.terminate();
-        let exit = server.wait_exit(READ_TIMEOUT) - at;
-        let mut losses = Vec::new();
-        for client in clients {
-            let tally = client.join().expect("a client thread panicked");
-            losses.extend(tally.losses);
-            answered += tally.answered;
-            unserved += tally.unserved;
-        }
-        assert!(
-            losses.is_empty(),
-            "round {round}: requests lost: {losses:#?}"
-        );
-        assert!(
-            exit < Duration::from_secs(3),
-            "round {round}: exit {exit:?}"
-        );
-        worst_exit = worst_exit.max(exit);
-        let report = server.report();
-        assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
-    }
+        let connect = move || TlsConn::connect(addr, &client, READ_TIMEOUT);
+        (server, Clients::start(16, connect, tls_get))
+    });
     eprintln!(
-        "measured: {example} t4: 10 rounds, {answered} requests answered, 0 lost, \
-         {unserved} connections unserved after the signal"
+        "measured: {example} t4: 10 rounds, {} requests answered, 0 lost, {} connections \
+         unserved after the signal",
+        seen.answered, seen.unserved
     );
-    measured(example, "t4", "worst exit after the signal in", worst_exit);
+    measured(
+        example,
+        "t4",
+        "worst exit after the signal in",
+        seen.worst_exit,
+    );
 }
 
-/// Sends SIGTERM to `server` after `after`, from a thread.
-fn terminate_after(server: &Server, after: Duration) -> thread::JoinHandle<()> {
-    let pid = server.pid();
-    thread::spawn(move || {
-        thread::sleep(after);
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    })
-}
-
-/// 5. h2load over TLS (HTTP/2 by ALPN), SIGTERM after 1 s: every stream it started ends
+/// 5. h2load over TLS (HTTP/2 by ALPN), SIGTERM after 1 s of load on its 8 connections:
+///    every stream it started ends
 ///    (none hangs), nearly all succeed, and the process exits drained. h2load counts as
 ///    failed the few streams the final GOAWAY refuses (submitted just before the client saw
 ///    the first GOAWAY, sent after its PING ack; never processed, RFC 9113 6.8) since it
 ///    does not retry them; t14 tells those apart exactly and finds no stream lost.
 pub fn t5_h2load(example: &str) {
-    let _turn = heavy();
-    let (mut server, _cert, _) = start(example, &[]);
+    let _turn = one_at_a_time();
+    let (server, _cert, _) = start(example, &[]);
     let link = format!("https://127.0.0.1:{}/", server.addr.port());
-    let signal = terminate_after(&server, Duration::from_secs(1));
-    let (_, out) = tool(
-        "h2load",
-        &["-n", "1000000", "-c", "8", "-m", "10", "-t", "1", &link],
-        60,
-    );
-    signal.join().expect("the signal thread");
-    let line = out
-        .lines()
-        .find(|line| line.starts_with("requests:"))
-        .unwrap_or_else(|| panic!("no h2load summary: {out}"));
-    let number = |what: &str| -> u64 {
-        line.split(", ")
-            .find(|part| part.ends_with(what))
-            .and_then(|part| part.split_whitespace().rev().nth(1))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no `{what}` in {line}"))
-    };
-    let (started, done, succeeded) = (number("started"), number("done"), number("succeeded"));
+    let h2load = Launch::program("h2load")
+        .args(["-n", "1000000", "-c", "8", "-m", "10", "-t", "1", &link])
+        .spawn();
+    wait_until("h2load's 8 connections", SOON, || {
+        tcp::connections_to(server.addr) >= 8
+    });
+    // The behaviour under test: the signal lands in the middle of a run.
+    thread::sleep(Duration::from_secs(1));
+    server.terminate();
+    h2load.wait_exit_and_output(Duration::from_secs(60));
+    let out = h2load.stdout().join("\n");
+    let summary = H2loadSummary::parse(&out).unwrap_or_else(|| panic!("no h2load summary: {out}"));
+    let (started, done, succeeded) = (summary.started, summary.done, summary.succeeded);
+    let line = &summary.line;
     eprintln!("measured: {example} t5: h2load over TLS, SIGTERM at 1 s: {line}");
     assert!(started > 0 && started < 1_000_000, "{line}");
     assert_eq!(done, started, "a started stream never ended: {line}");
@@ -322,58 +224,54 @@ pub fn t5_h2load(example: &str) {
         started - succeeded <= started / 100,
         "more than 1% of the started streams failed: {line}"
     );
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    server.drained();
 }
 
-/// 6. wrk over TLS (keep-alive HTTP/1.1), SIGTERM half way: no read, write or timeout
+/// 6. wrk over TLS (keep-alive HTTP/1.1), SIGTERM half way (after 1.5 s of load on its 16
+///    connections): no read, write or timeout
 ///    error, no non-2xx answer (connect errors after the listener closed are refusals).
 pub fn t6_wrk(example: &str) {
-    let _turn = heavy();
-    let (mut server, _cert, _) = start(example, &[]);
+    let _turn = one_at_a_time();
+    let (server, _cert, _) = start(example, &[]);
     let link = format!("https://127.0.0.1:{}/", server.addr.port());
-    let signal = terminate_after(&server, Duration::from_millis(1_500));
-    let (_, out) = tool("wrk", &["-t1", "-c16", "-d3s", &link], 30);
-    signal.join().expect("the signal thread");
+    let wrk = Wrk::start(&link, 1, 16, 3);
+    wrk.wait_connected(server.addr, SOON);
+    // The behaviour under test: the signal lands in the middle of the run.
+    thread::sleep(Duration::from_millis(1_500));
+    server.terminate();
+    let report = wrk.finish();
+    let out = &report.output;
     eprintln!("measured: {example} t6: wrk over TLS, SIGTERM at 1.5 s:\n{out}");
-    assert!(out.contains("requests in"), "{out}");
-    assert!(!out.contains("Non-2xx"), "{out}");
-    if let Some(errors) = out.lines().find(|line| line.contains("Socket errors:")) {
-        let tail = errors.split("connect").nth(1).unwrap_or_default();
-        let counts: Vec<&str> = tail.split(", ").skip(1).collect();
-        assert_eq!(counts, ["read 0", "write 0", "timeout 0"], "{errors}");
+    assert_eq!(report.non_2xx, 0, "{out}");
+    if let Some(errors) = report.socket_errors {
+        assert_eq!(
+            (errors.read, errors.write, errors.timeout),
+            (0, 0, 0),
+            "{out}"
+        );
     }
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    server.drained();
 }
 
 /// 7. 50 silent TCP connections and 50 that sent half a ClientHello, `--timeout 3`: the
 ///    silent ones are closed at once, the half-hellos at the end of the header grace (1 s),
 ///    and the process exits then, well before the timeout.
 pub fn t7_silent_and_half_hellos(example: &str) {
-    let (mut server, _cert, client) = start(example, &["--timeout", "3"]);
+    let (server, _cert, client) = start(example, &["--timeout", "3"]);
     let addr = server.addr;
     let hello = client_hello(&client);
-    let mut silent: Vec<Conn> = (0..50)
-        .map(|_| Conn::connect(addr, READ_TIMEOUT).expect("connect"))
-        .collect();
-    let half: Vec<Conn> = (0..50)
-        .map(|_| {
-            let mut conn = Conn::connect(addr, READ_TIMEOUT).expect("connect");
-            conn.send(&hello[..hello.len() / 2]).expect("send");
-            conn
-        })
-        .collect();
-    thread::sleep(Duration::from_millis(400));
+    let mut silent = connections(addr, 50, b"");
+    let half = connections(addr, 50, &hello[..hello.len() / 2]);
+    let clients: Vec<SocketAddr> = silent.iter().chain(&half).map(Conn::local_addr).collect();
+    wait_taken(addr, &clients, SOON);
     let signaled = server.terminate();
-    for conn in &mut silent {
-        assert!(
-            conn.closed_within(Duration::from_secs(5)),
-            "a silent connection stays open"
-        );
-    }
+    assert_closed(
+        &mut silent,
+        Duration::from_secs(5),
+        "the silent connections",
+    );
     let silent_closed = signaled.elapsed();
-    let exit = server.wait_exit(READ_TIMEOUT) - signaled;
+    let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(example, "t7", "50 silent closed in", silent_closed);
     measured(
         example,
@@ -390,18 +288,16 @@ pub fn t7_silent_and_half_hellos(example: &str) {
         "{exit:?}: expected the 1 s header grace, not the 3 s timeout"
     );
     drop(half);
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    server.drained();
 }
 
 /// 8. `--handshake-timeout 0.5`: a client that stops half way through its ClientHello is
 ///    closed after the deadline, counted, and the server serves on.
 pub fn t8_handshake_deadline(example: &str) {
-    let (mut server, _cert, client) = start(example, &["--handshake-timeout", "0.5"]);
+    let (server, _cert, client) = start(example, &["--handshake-timeout", "0.5"]);
     let addr = server.addr;
     let hello = client_hello(&client);
-    let mut stalled = Conn::connect(addr, READ_TIMEOUT).expect("connect");
-    stalled.send(&hello[..hello.len() / 2]).expect("send");
+    let mut stalled = connections(addr, 1, &hello[..hello.len() / 2]).remove(0);
     let sent = Instant::now();
     assert!(
         stalled.closed_within(Duration::from_secs(5)),
@@ -410,19 +306,13 @@ pub fn t8_handshake_deadline(example: &str) {
     let closed = sent.elapsed();
     measured(example, "t8", "a stalled handshake closed in", closed);
     assert!(closed >= Duration::from_millis(400), "{closed:?}");
-    idle_conn(addr, &client);
-    server.terminate();
-    let counters = handshakes(&mut server);
-    assert!(
-        counters.ends_with("1 completed, 0 failed, 1 timed out"),
-        "{counters}"
-    );
+    serves_on_and_counts(&server, &client, "1 completed, 0 failed, 1 timed out");
 }
 
 /// 9. Bad input on the TLS port: plain HTTP, a garbage ClientHello, a client that rejects
 ///    the certificate: each fails its own handshake, is counted, and the server serves on.
 pub fn t9_bad_input(example: &str) {
-    let (mut server, _cert, client) = start(example, &[]);
+    let (server, _cert, client) = start(example, &[]);
     let addr = server.addr;
     let mut plain = Conn::connect(addr, READ_TIMEOUT).expect("connect");
     let _ = plain.get("/");
@@ -436,13 +326,7 @@ pub fn t9_bad_input(example: &str) {
         TlsConn::connect(addr, &stranger, READ_TIMEOUT).is_err(),
         "the certificate is rejected"
     );
-    idle_conn(addr, &client);
-    server.terminate();
-    let counters = handshakes(&mut server);
-    assert!(
-        counters.ends_with("1 completed, 3 failed, 0 timed out"),
-        "{counters}"
-    );
+    serves_on_and_counts(&server, &client, "1 completed, 3 failed, 0 timed out");
 }
 
 /// 10. A certificate that cannot be used is a clear error at start: exit 2.
@@ -461,10 +345,12 @@ pub fn t10_bad_certificates(example: &str) {
         (&a_cert, &a_cert, "no private key"),
     ];
     for (cert, key, expected) in cases {
-        let args = ["--cert", cert, "--key", key].map(String::from);
-        let output = run_to_exit(example, &args);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{expected}: {stderr}");
+        let failing = Launch::example(example)
+            .args(["--cert", cert, "--key", key, "--addr", "127.0.0.1:0"])
+            .spawn();
+        let status = failing.wait_exit_and_output(READ_TIMEOUT);
+        let stderr = failing.stderr().join("\n");
+        assert_eq!(status.code(), Some(2), "{expected}: {stderr}");
         assert!(stderr.contains(expected), "expected `{expected}`: {stderr}");
     }
 }
@@ -472,7 +358,7 @@ pub fn t10_bad_certificates(example: &str) {
 /// 11. SIGHUP reloads the certificate files: a client after the reload sees the new
 ///     certificate; one connected before keeps its own, and keeps working.
 pub fn t11_reload(example: &str) {
-    let (mut server, cert, _) = start(example, &[]);
+    let (server, cert, _) = start(example, &[]);
     let addr = server.addr;
     let old = cert.der.clone();
     let cert = cert.rewrite();
@@ -482,21 +368,16 @@ pub fn t11_reload(example: &str) {
     let mut before = idle_conn(addr, &both);
     assert_eq!(before.peer_cert(), old.to_vec());
     server.hangup();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_until("the new certificate to be served", SOON, || {
         // A new configuration each time: one with a session cached would resume the session
         // of an earlier connection, which the old certificate authenticated.
         let mut after = idle_conn(addr, &config(&[&old, &cert.der], H1));
-        if after.peer_cert() == cert.der.to_vec() {
+        let new = after.peer_cert() == cert.der.to_vec();
+        if new {
             assert_eq!(after.get("/").expect("answered").status, 200);
-            break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the new certificate was never served"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+        new
+    });
     let response = before.get("/").expect("the old connection keeps working");
     assert_eq!((response.status, &response.body[..]), (200, &b"hello"[..]));
     assert_eq!(before.peer_cert(), old.to_vec());
@@ -504,78 +385,72 @@ pub fn t11_reload(example: &str) {
     assert_eq!(server.report().outcome, "drained");
 }
 
-/// 12. HTTP/2 over TLS with requests in flight (curl `--http2`): they complete after the
+/// 12. HTTP/2 over TLS with requests in flight (3 curls `--http2`): they complete after the
 ///     signal.
 pub fn t12_http2_in_flight(example: &str) {
-    let (mut server, cert, _) = start(example, &[]);
+    let (server, cert, _) = start(example, &[]);
     let (link, resolve) = url(server.addr, "/sleep/1500");
     let cacert = cert.cert.display().to_string();
     let curls: Vec<_> = (0..3)
         .map(|_| {
-            Command::new("timeout")
-                .args([
-                    "20",
-                    "curl",
-                    "-sS",
-                    "--http2",
-                    "--cacert",
-                    &cacert,
-                    "--resolve",
-                ])
+            Launch::program("curl")
+                .args(["-sS", "-v", "--http2", "--cacert", &cacert, "--resolve"])
                 .args([&resolve, "-w", " %{http_version}", &link])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
                 .spawn()
-                .expect("run curl")
         })
         .collect();
-    thread::sleep(Duration::from_millis(500));
+    // curl says when it sends its request (`-v`); then the server has it once it has read
+    // all its connections sent.
+    for curl in &curls {
+        curl.wait_stderr("> GET /sleep/1500", SOON);
+    }
+    wait_until("the server to read the 3 requests", SOON, || {
+        tcp::connections_to(server.addr) == 3 && tcp::quiet(server.addr)
+    });
     let signaled = server.terminate();
     for curl in curls {
-        let output = curl.wait_with_output().expect("curl");
-        let out = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{out} {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let status = curl.wait_exit_and_output(Duration::from_secs(20));
+        let out = curl.stdout().join("\n");
+        assert!(status.success(), "{out} {:?}", curl.stderr());
         assert_eq!(out, "slept 2");
     }
-    let exit = server.wait_exit(READ_TIMEOUT) - signaled;
+    let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(
         example,
         "t12",
         "HTTP/2 over TLS: exit after the signal in",
         exit,
     );
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    server.drained();
 }
 
 /// 13. A handshake under way when the drain begins gets the header grace to finish, and its
 ///     first request is answered (with `Connection: close`); a second one that finishes
 ///     after the grace is not served.
 pub fn t13_handshake_across_the_drain(example: &str) {
-    let (mut server, _cert, client) = start(example, &["--timeout", "5"]);
+    let (server, _cert, client) = start(example, &["--timeout", "5"]);
     let addr = server.addr;
     let on_time = TlsConn::half_hello(addr, &client, READ_TIMEOUT).expect("half a hello");
     let late = TlsConn::half_hello(addr, &client, READ_TIMEOUT).expect("half a hello");
-    thread::sleep(Duration::from_millis(200));
+    wait_taken(addr, &[on_time.local_addr(), late.local_addr()], SOON);
     let signaled = server.terminate();
-    thread::sleep(Duration::from_millis(300));
+    // The drain has begun: the handshake now finishes within its grace.
+    wait_not_listening(addr, SOON);
     let mut conn = on_time
         .finish()
         .expect("the handshake completes within the grace");
     let response = conn.get("/").expect("the first request is answered");
     assert_eq!((response.status, &response.body[..]), (200, &b"hello"[..]));
     assert!(response.close, "draining: Connection: close");
-    sleep_until(signaled + Duration::from_millis(1_500));
+    // The behaviour under test: a client silent until after the 1 s grace is cut.
+    thread::sleep(
+        (signaled + Duration::from_millis(1_500)).saturating_duration_since(Instant::now()),
+    );
     assert!(late.finish().is_err(), "past the header grace: closed");
-    let exit = server.wait_exit(READ_TIMEOUT) - signaled;
+    let exit = server.wait_success(READ_TIMEOUT) - signaled;
     measured(example, "t13", "exit after the signal in", exit);
     assert!(exit < Duration::from_millis(2_500), "{exit:?}");
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    server.drained();
 }
 
 /// What the HTTP/2 clients of t14 saw.
@@ -603,15 +478,19 @@ fn refused_by_goaway(error: &hyper::Error) -> bool {
     false
 }
 
+/// How many answers each stream loop of t14 has before the signal.
+const WARM_STREAMS: usize = 5;
+
 /// 14. HTTP/2 over TLS, counted exactly: 8 connections with 10 streams each in a request
-///     loop, SIGTERM after 1 s: every stream the server took is answered; the others are
-///     refused by GOAWAY (h2load counts those as failed: it does not retry them).
+///     loop, SIGTERM once each loop has been answered a few times: every stream the server
+///     took is answered; the others are refused by GOAWAY (h2load counts those as failed:
+///     it does not retry them).
 pub fn t14_http2_streams_counted(example: &str) {
     use http_body_util::{BodyExt, Empty};
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
-    let _turn = heavy();
-    let (mut server, cert, _) = start(example, &[]);
+    let _turn = one_at_a_time();
+    let (server, cert, _) = start(example, &[]);
     let addr = server.addr;
     let connector = tokio_rustls::TlsConnector::from(config(&[&cert.der], H2_H1));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -619,8 +498,9 @@ pub fn t14_http2_streams_counted(example: &str) {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let signaled = Arc::new(AtomicBool::new(false));
     let streams = runtime.block_on(async {
+        // Each stream loop says when it has been answered a few times.
+        let (warmed, mut warm) = tokio::sync::mpsc::unbounded_channel();
         let mut loops = Vec::new();
         let mut conns = Vec::new();
         for _ in 0..8 {
@@ -634,7 +514,7 @@ pub fn t14_http2_streams_counted(example: &str) {
                     .expect("HTTP/2 handshake");
             conns.push(tokio::spawn(conn));
             for _ in 0..10 {
-                let mut sender = sender.clone();
+                let (mut sender, warmed) = (sender.clone(), warmed.clone());
                 loops.push(tokio::spawn(async move {
                     let mut seen = Streams::default();
                     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -653,6 +533,9 @@ pub fn t14_http2_streams_counted(example: &str) {
                                 match body.map(|body| body.to_bytes()) {
                                     Ok(body) if status == 200 && body == "hello" => {
                                         seen.answered += 1;
+                                        if seen.answered == WARM_STREAMS {
+                                            let _ = warmed.send(());
+                                        }
                                     }
                                     other => seen.lost.push(format!("{status}: {other:?}")),
                                 }
@@ -675,8 +558,14 @@ pub fn t14_http2_streams_counted(example: &str) {
                 }));
             }
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        signaled.store(true, Ordering::SeqCst);
+        let every_loop_warm = async {
+            for _ in 0..loops.len() {
+                warm.recv().await.expect("the loops run");
+            }
+        };
+        tokio::time::timeout(SOON, every_loop_warm)
+            .await
+            .expect("every stream loop answered a few times");
         server.terminate();
         let mut total = Streams::default();
         for each in loops {
@@ -692,7 +581,7 @@ pub fn t14_http2_streams_counted(example: &str) {
         total
     });
     eprintln!(
-        "measured: {example} t14: HTTP/2 over TLS, 80 streams looping, SIGTERM at 1 s: \
+        "measured: {example} t14: HTTP/2 over TLS, 80 streams looping, SIGTERM once warm: \
          {} answered, {} refused by GOAWAY, {} not sent, {} lost",
         streams.answered,
         streams.refused,
@@ -701,6 +590,5 @@ pub fn t14_http2_streams_counted(example: &str) {
     );
     assert!(streams.lost.is_empty(), "streams lost: {:#?}", streams.lost);
     assert!(streams.answered > 0);
-    let report = server.report();
-    assert_eq!((report.outcome.as_str(), report.killed), ("drained", 0));
+    server.drained();
 }

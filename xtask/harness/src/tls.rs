@@ -1,38 +1,55 @@
-//! Certificates for the tests, and a blocking HTTPS/1.1 client (rustls over `std::net`) that
-//! sees every byte: it tells a response from a close before any answer, a response cut
-//! short, and a close with TLS close_notify from one without.
+//! Certificates for the tests, and a blocking HTTPS/1.1 client (rustls with ring, over
+//! `std::net`) that sees every byte: it tells a response from a close before any answer, a
+//! response cut short, and a close with TLS close_notify from one without.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-/// A self-signed certificate for `localhost` and its key, written to PEM files.
+use crate::deploy::TempDir;
+
+/// A self-signed certificate for `localhost` and its key, written to PEM files in a
+/// temporary directory of its own (removed on drop).
+///
+/// # Examples
+///
+/// ```
+/// let cert = graceful_harness::tls::Cert::new("example");
+/// assert!(std::fs::read_to_string(&cert.cert).unwrap().contains("BEGIN CERTIFICATE"));
+/// assert_eq!(cert.args()[0], "--cert");
+/// ```
+#[derive(Debug)]
 pub struct Cert {
+    /// The certificate's PEM file.
     pub cert: PathBuf,
+    /// The key's PEM file.
     pub key: PathBuf,
+    /// The certificate, for a client to trust.
     pub der: CertificateDer<'static>,
+    dir: TempDir,
 }
 
 impl Cert {
-    /// Makes a new one in a fresh directory under the temporary directory.
+    /// Makes a new one.
     pub fn new(tag: &str) -> Cert {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("graceful-https-{}-{tag}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let dir = TempDir::new(&format!("cert-{tag}"));
         let cert = Cert {
-            cert: dir.join("cert.pem"),
-            key: dir.join("key.pem"),
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
             der: CertificateDer::from(Vec::new()),
+            dir,
         };
         cert.rewrite()
+    }
+
+    /// The directory the files are in, for more files a test makes.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// Writes a new certificate and key over the files.
@@ -81,71 +98,86 @@ pub fn client_hello(config: &Arc<ClientConfig>) -> Vec<u8> {
     hello
 }
 
-/// A parsed response.
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    /// The response says `Connection: close`.
-    pub close: bool,
-    pub body: Vec<u8>,
-}
+pub use crate::http1::Response;
+use crate::http1::{is_close, read_response, Unanswered};
 
 /// Why no response was read.
 #[derive(Debug)]
 pub enum Failure {
-    /// The connection ended before the first byte of a response (`notified`: with TLS
-    /// close_notify).
-    Closed { notified: bool },
+    /// The connection ended before the first byte of a response.
+    Closed {
+        /// The server said TLS close_notify first.
+        notified: bool,
+    },
     /// The connection ended in the middle of a response.
     Truncated,
     /// The handshake failed, the read timed out, or another error.
     Io(io::Error),
 }
 
+impl From<Unanswered> for Failure {
+    fn from(unanswered: Unanswered) -> Failure {
+        match unanswered {
+            Unanswered::Ended => Failure::Closed { notified: true },
+            Unanswered::Closed => Failure::Closed { notified: false },
+            Unanswered::Truncated => Failure::Truncated,
+            Unanswered::Io(err) => Failure::Io(err),
+        }
+    }
+}
+
 /// One HTTPS client connection.
+#[derive(Debug)]
 pub struct TlsConn {
     reader: BufReader<StreamOwned<ClientConnection, TcpStream>>,
 }
 
 impl TlsConn {
     /// Connects and completes the handshake, with reads bounded by `read_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// The connection or the handshake failed.
     pub fn connect(
         addr: SocketAddr,
         config: &Arc<ClientConfig>,
         read_timeout: Duration,
     ) -> io::Result<TlsConn> {
-        let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        tcp.set_read_timeout(Some(read_timeout))?;
-        tcp.set_nodelay(true)?;
-        let name = ServerName::try_from("localhost").expect("a name");
-        let mut conn = ClientConnection::new(config.clone(), name)
-            .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
-        while conn.is_handshaking() {
-            conn.complete_io(&mut tcp)?;
+        let (tcp, conn) = open(addr, config, read_timeout)?;
+        HalfHello {
+            tcp,
+            conn,
+            rest: Vec::new(),
         }
-        Ok(TlsConn {
-            reader: BufReader::new(StreamOwned::new(conn, tcp)),
-        })
+        .finish()
     }
 
     /// Connects and sends the first half of the ClientHello; [`HalfHello::finish`] sends
     /// the rest and completes the handshake.
+    ///
+    /// # Errors
+    ///
+    /// The connection failed.
     pub fn half_hello(
         addr: SocketAddr,
         config: &Arc<ClientConfig>,
         read_timeout: Duration,
     ) -> io::Result<HalfHello> {
-        let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        tcp.set_read_timeout(Some(read_timeout))?;
-        tcp.set_nodelay(true)?;
-        let name = ServerName::try_from("localhost").expect("a name");
-        let mut conn = ClientConnection::new(config.clone(), name)
-            .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+        let (mut tcp, mut conn) = open(addr, config, read_timeout)?;
         let mut hello = Vec::new();
         conn.write_tls(&mut hello)?;
         let rest = hello.split_off(hello.len() / 2);
         tcp.write_all(&hello)?;
         Ok(HalfHello { tcp, conn, rest })
+    }
+
+    /// The client's own address (the server sees it as the peer's).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.reader
+            .get_ref()
+            .sock
+            .local_addr()
+            .expect("a connected socket's address")
     }
 
     /// The certificate the server presented.
@@ -175,57 +207,18 @@ impl TlsConn {
 
     /// Writes `GET path` and reads its response.
     pub fn get(&mut self, path: &str) -> Result<Response, Failure> {
-        if self.send_get(path).is_err() {
-            return Err(Failure::Closed { notified: false });
-        }
-        self.response()
+        self.exchange(path).map_err(Failure::from)
+    }
+
+    /// Writes `GET path` and reads its response, with the details of a failure.
+    pub(crate) fn exchange(&mut self, path: &str) -> Result<Response, Unanswered> {
+        self.send_get(path).map_err(|_| Unanswered::Closed)?;
+        read_response(&mut self.reader)
     }
 
     /// Reads one response.
     pub fn response(&mut self) -> Result<Response, Failure> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) => return Err(Failure::Closed { notified: true }),
-            Ok(_) => {}
-            Err(err) if is_close(&err) => return Err(Failure::Closed { notified: false }),
-            Err(err) => return Err(Failure::Io(err)),
-        }
-        let truncated = |err: io::Error| {
-            if is_close(&err) {
-                Failure::Truncated
-            } else {
-                Failure::Io(err)
-            }
-        };
-        let status = line
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .ok_or(Failure::Truncated)?;
-        let (mut length, mut close) = (0, false);
-        loop {
-            line.clear();
-            if self.reader.read_line(&mut line).map_err(truncated)? == 0 {
-                return Err(Failure::Truncated);
-            }
-            let header = line.trim_end().to_ascii_lowercase();
-            if header.is_empty() {
-                break;
-            }
-            if let Some(value) = header.strip_prefix("content-length:") {
-                length = value.trim().parse().map_err(|_| Failure::Truncated)?;
-            }
-            if header == "connection: close" {
-                close = true;
-            }
-        }
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body).map_err(truncated)?;
-        Ok(Response {
-            status,
-            close,
-            body,
-        })
+        read_response(&mut self.reader).map_err(Failure::from)
     }
 
     /// Waits up to `within` for the server to close; `Some(notified)` if it did (with or
@@ -252,7 +245,23 @@ impl TlsConn {
     }
 }
 
+/// A TCP connection to `addr` and a TLS client for `localhost` that has sent nothing yet.
+fn open(
+    addr: SocketAddr,
+    config: &Arc<ClientConfig>,
+    read_timeout: Duration,
+) -> io::Result<(TcpStream, ClientConnection)> {
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    tcp.set_read_timeout(Some(read_timeout))?;
+    tcp.set_nodelay(true)?;
+    let name = ServerName::try_from("localhost").expect("a name");
+    let conn = ClientConnection::new(config.clone(), name)
+        .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+    Ok((tcp, conn))
+}
+
 /// A connection that has sent half its ClientHello.
+#[derive(Debug)]
 pub struct HalfHello {
     tcp: TcpStream,
     conn: ClientConnection,
@@ -260,6 +269,11 @@ pub struct HalfHello {
 }
 
 impl HalfHello {
+    /// The client's own address (the server sees it as the peer's).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.tcp.local_addr().expect("a connected socket's address")
+    }
+
     /// Sends the rest of the ClientHello and completes the handshake.
     pub fn finish(mut self) -> io::Result<TlsConn> {
         self.tcp.write_all(&self.rest)?;
@@ -270,16 +284,4 @@ impl HalfHello {
             reader: BufReader::new(StreamOwned::new(self.conn, self.tcp)),
         })
     }
-}
-
-/// The peer closed or reset the connection (rustls reports a close without close_notify as
-/// `UnexpectedEof`).
-fn is_close(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-    )
 }

@@ -1,0 +1,438 @@
+//! The plumbing graceful's examples share, which is the point of none of them: the contract
+//! that the suites, the drills, the bench and the soak hold every example to.
+//!
+//! Each file in `examples/` is one program that shows graceful's API in the order a reader
+//! needs it: the server's settings, the listener, the service, serving, the report. Copy it
+//! with this file (declared as `mod contract;`) and it runs. What lives here instead:
+//!
+//! - [`Flags`]: `--addr HOST:PORT` (default [`DEFAULT_ADDR`]), `--timeout SECS` (default
+//!   30), `--drain-delay SECS` (default none); the HTTPS examples add `--cert PEM --key PEM`
+//!   and `--handshake-timeout SECS`. They are parsed with [lexopt]: a tiny parser with no
+//!   dependencies that is strict (an unknown flag, a missing value or a bad number is an
+//!   error, not a default), which is what a file meant to be copied wants.
+//! - [`Routes`]: the routes beside each HTTP example's own `GET /`: `/sleep/{ms}`, `/pid`,
+//!   `/ready` and `/upgrade`.
+//! - [`print_progress`]: the progress line on stderr while the server drains.
+//! - [`self_signed`]: the HTTPS examples' certificate when none is given.
+//! - [`StartError`] (exit code 2 for bad input, 1 when the system refuses) and
+//!   [`init_tracing`].
+//!
+//! What every example does in its own file: `listening on http://ADDR` (`https://` for the
+//! HTTPS examples, no scheme for the line protocol) on stdout once it accepts; SIGTERM or
+//! SIGINT drains, a second signal stops at once; the report on stderr
+//! (`NAME: drained in 1.2s: 1 completed, 0 idle closed, 0 hijacked, 0 killed`), then exit 0.
+//!
+//! This file uses lexopt, futures, bytes, http, http-body-util, hyper-util (`tokio`), tokio
+//! (`io-util`, only for its IO traits), graceful-core (`tls`), graceful-hyper, rcgen, ring
+//! and tracing-subscriber (`env-filter`); `examples/Cargo.toml` has them all.
+//!
+//! [lexopt]: https://docs.rs/lexopt
+
+use std::fmt::Display;
+use std::future::pending;
+use std::io::Write;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::future::{select, Either};
+use futures::StreamExt;
+use graceful_core::serve::Runtime;
+use graceful_core::tls::{load_pem, CertResolver, DEFAULT_HANDSHAKE_TIMEOUT};
+use graceful_core::{Progress, Shutdown, ShutdownPhase, Timer};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Where the examples listen unless told otherwise.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+/// The flags of the HTTP and line-protocol examples, for error messages.
+pub const USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS] [--drain-delay SECS]";
+
+/// The flags of the HTTPS examples, for error messages.
+pub const TLS_USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS] [--drain-delay SECS] \
+                             [--cert PEM --key PEM] [--handshake-timeout SECS]";
+
+/// An example's command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flags {
+    /// `--addr`: where to listen (unless a socket is inherited, in the examples that deploy).
+    pub addr: String,
+    /// `--timeout`: how long the drain may last before what is left is killed (default 30 s).
+    pub timeout: Duration,
+    /// `--drain-delay`: how long to serve on, `/ready` answering 503, before draining.
+    pub drain_delay: Duration,
+    /// HTTPS: `--cert` and `--key`, the certificate chain and its private key (PEM files);
+    /// `None`: [`self_signed`].
+    pub cert: Option<(PathBuf, PathBuf)>,
+    /// HTTPS: `--handshake-timeout`, the deadline of each TLS handshake (default 10 s).
+    pub handshake_timeout: Duration,
+}
+
+impl Flags {
+    /// The process's flags, as the HTTP and line-protocol examples take them.
+    ///
+    /// # Errors
+    ///
+    /// A command line [`parse`](Flags::parse) refuses, with [`USAGE`].
+    pub fn from_env() -> Result<Flags, StartError> {
+        Flags::parse(std::env::args_os().skip(1), false)
+            .map_err(|error| StartError::input(format!("{error}\n{USAGE}")))
+    }
+
+    /// The process's flags, as the HTTPS examples take them.
+    ///
+    /// # Errors
+    ///
+    /// A command line [`parse`](Flags::parse) refuses, with [`TLS_USAGE`].
+    pub fn from_env_tls() -> Result<Flags, StartError> {
+        Flags::parse(std::env::args_os().skip(1), true)
+            .map_err(|error| StartError::input(format!("{error}\n{TLS_USAGE}")))
+    }
+
+    /// Parses `args` (the program's name left out); `tls` allows the HTTPS flags.
+    ///
+    /// # Errors
+    ///
+    /// An unknown flag or argument, a flag without its value, a `--timeout` that is not a
+    /// positive number of seconds, another duration that is not a number of seconds, or
+    /// only one of `--cert` and `--key`.
+    pub fn parse<A>(args: impl IntoIterator<Item = A>, tls: bool) -> Result<Flags, lexopt::Error>
+    where
+        A: Into<std::ffi::OsString>,
+    {
+        use lexopt::prelude::*;
+        let mut flags = Flags {
+            addr: DEFAULT_ADDR.to_owned(),
+            timeout: graceful_core::Builder::DEFAULT_TIMEOUT,
+            drain_delay: Duration::ZERO,
+            cert: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        };
+        let (mut cert, mut key) = (None, None);
+        let mut parser = lexopt::Parser::from_args(args);
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Long("addr") => flags.addr = parser.value()?.string()?,
+                Long("timeout") => flags.timeout = parser.value()?.parse_with(positive_secs)?,
+                Long("drain-delay") => flags.drain_delay = parser.value()?.parse_with(secs)?,
+                Long("cert") if tls => cert = Some(parser.value()?.into()),
+                Long("key") if tls => key = Some(parser.value()?.into()),
+                Long("handshake-timeout") if tls => {
+                    flags.handshake_timeout = parser.value()?.parse_with(secs)?;
+                }
+                _ => return Err(arg.unexpected()),
+            }
+        }
+        flags.cert = match (cert, key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err("--cert and --key go together".into()),
+        };
+        Ok(flags)
+    }
+
+    /// The quiet period: graceful's default (250 ms), or half the timeout when that is
+    /// shorter, so that any `--timeout` makes valid settings.
+    pub fn quiet_period(&self) -> Duration {
+        graceful_core::Builder::DEFAULT_QUIET_PERIOD.min(self.timeout / 2)
+    }
+}
+
+/// A number of seconds, zero or more: `2.5`.
+fn secs(value: &str) -> Result<Duration, String> {
+    let secs: f64 = value.parse().map_err(|_| "expected seconds, like 2.5")?;
+    Duration::try_from_secs_f64(secs).map_err(|_| "expected seconds, like 2.5".to_owned())
+}
+
+/// A number of seconds above zero.
+fn positive_secs(value: &str) -> Result<Duration, String> {
+    match secs(value)? {
+        zero if zero.is_zero() => Err("expected a positive number of seconds".to_owned()),
+        secs => Ok(secs),
+    }
+}
+
+/// Why an example stopped before serving: bad input (flags, settings, certificate files),
+/// exit code 2; or a refusal of the system (a port in use, no runtime), exit code 1.
+#[derive(Debug)]
+pub struct StartError {
+    code: u8,
+    message: String,
+}
+
+impl StartError {
+    /// Bad input: exit code 2.
+    pub fn input(error: impl Display) -> StartError {
+        StartError {
+            code: 2,
+            message: error.to_string(),
+        }
+    }
+
+    /// The system refused: exit code 1.
+    pub fn system(error: impl Display) -> StartError {
+        StartError {
+            code: 1,
+            message: error.to_string(),
+        }
+    }
+
+    /// `addr` cannot be listened on: exit code 1.
+    pub fn listen(addr: &str, error: impl Display) -> StartError {
+        StartError::system(format!("cannot listen on {addr}: {error}"))
+    }
+
+    /// Says why on stderr, as `NAME: why`, and returns the exit code.
+    pub fn exit(self, name: &str) -> ExitCode {
+        eprintln!("{name}: {}", self.message);
+        ExitCode::from(self.code)
+    }
+}
+
+/// Sends `tracing`'s events to stderr, filtered by `RUST_LOG` (`info` when unset): the
+/// shutdown's phases and warnings (an accept backing off, a deploy step failing) at info and
+/// above, each connection at debug.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The body of every response.
+pub type Body = Full<Bytes>;
+
+/// The routes the drills and suites ask of every hyper example besides its own `GET /`.
+///
+/// They run on the server's runtime `R` (its timer for `/sleep`, its spawner for
+/// `/upgrade`) and read its [`Shutdown`] for `/ready`. `Copy`, so that a service takes
+/// them on every request for nothing (an `Arc` cloned and dropped per request costs the
+/// benchmarks 1 %): made once per server, they last as long as the process.
+#[derive(Debug)]
+pub struct Routes<R: 'static> {
+    server: &'static ServerParts<R>,
+}
+
+#[derive(Debug)]
+struct ServerParts<R> {
+    runtime: R,
+    shutdown: Shutdown,
+}
+
+impl<R> Clone for Routes<R> {
+    fn clone(&self) -> Routes<R> {
+        *self
+    }
+}
+
+impl<R> Copy for Routes<R> {}
+
+impl<R: Runtime> Routes<R> {
+    /// The routes of the server whose runtime and shutdown these are.
+    pub fn new(runtime: R, shutdown: Shutdown) -> Routes<R> {
+        let server = Box::leak(Box::new(ServerParts { runtime, shutdown }));
+        Routes { server }
+    }
+
+    /// Answers `request`:
+    ///
+    /// - `GET /sleep/{ms}`: `slept`, after `ms` milliseconds (work in flight to drain);
+    /// - `GET /pid`: the process's id, which tells a hot restart's new process from the old;
+    /// - `GET /ready`: `ready`, or `503 draining` once the shutdown has begun, so that a
+    ///   balancer takes the server out of its rotation during the drain delay;
+    /// - `GET /upgrade` with an `Upgrade` header: `101`, then the connection echoes what it
+    ///   receives, and told of the drain writes `bye\n` and closes; `/upgrade?stubborn`
+    ///   ignores the drain and lasts until it is killed;
+    /// - any other path 404, any other method 405.
+    pub async fn answer<B>(&self, mut request: Request<B>) -> Response<Body> {
+        if request.method() != Method::GET {
+            return status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        }
+        let path = request.uri().path();
+        if let Some(ms) = path.strip_prefix("/sleep/") {
+            let Ok(ms) = ms.parse() else {
+                return status(StatusCode::BAD_REQUEST, "expected /sleep/{ms}");
+            };
+            let timer = self.server.runtime.timer();
+            timer
+                .sleep_until(timer.now() + Duration::from_millis(ms))
+                .await;
+            return Response::new(Body::from("slept"));
+        }
+        match path {
+            "/pid" => Response::new(Body::from(std::process::id().to_string())),
+            "/ready" if self.server.shutdown.is_shutting_down() => {
+                status(StatusCode::SERVICE_UNAVAILABLE, "draining")
+            }
+            "/ready" => status(StatusCode::OK, "ready"),
+            "/upgrade" if request.headers().contains_key(header::UPGRADE) => {
+                let stubborn = request.uri().query() == Some("stubborn");
+                let upgrade = graceful_hyper::upgrade::on(&mut request);
+                self.server.runtime.spawn(Box::pin(async move {
+                    if let Ok(upgraded) = upgrade.await {
+                        echo(upgraded, stubborn).await;
+                    }
+                }));
+                let mut response = status(StatusCode::SWITCHING_PROTOCOLS, "");
+                let headers = response.headers_mut();
+                headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                headers.insert(header::UPGRADE, HeaderValue::from_static("echo"));
+                response
+            }
+            "/upgrade" => status(StatusCode::BAD_REQUEST, "expected an `upgrade` header"),
+            _ => status(StatusCode::NOT_FOUND, "not found"),
+        }
+    }
+}
+
+fn status(code: StatusCode, text: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = code;
+    response
+}
+
+/// The upgraded protocol: echo what arrives until the client leaves; on the drain, say
+/// `bye` and close (unless `stubborn`); on the kill, drop the connection. (tokio's IO
+/// traits here are only traits: they run on any executor.)
+async fn echo(upgraded: graceful_hyper::upgrade::Upgraded, stubborn: bool) {
+    enum Next {
+        Echo(usize),
+        Bye,
+        Leave,
+    }
+    let (io, hijack) = upgraded.into_parts();
+    let mut io = TokioIo::new(io);
+    let mut buf = [0u8; 1024];
+    let mut killed = pin!(hijack.killed());
+    loop {
+        let next = {
+            let read = pin!(io.read(&mut buf));
+            let drained = pin!(async {
+                if stubborn {
+                    pending::<()>().await;
+                }
+                hijack.drain_requested().await;
+            });
+            match select(read, select(drained, killed.as_mut())).await {
+                Either::Left((Ok(n), _)) if n > 0 => Next::Echo(n),
+                Either::Right((Either::Left(_), _)) => Next::Bye,
+                _ => Next::Leave,
+            }
+        };
+        let written = match next {
+            Next::Echo(n) => io.write_all(&buf[..n]).await,
+            Next::Bye => {
+                let _ = io.write_all(b"bye\n").await;
+                return;
+            }
+            Next::Leave => return,
+        };
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes a progress line to `out` while the server drains (or serves on in its drain
+/// delay), and returns once the report is out:
+///
+/// ```text
+/// draining: 2 active, 1 hijacked, 27.5 s left (signal again to stop now)
+/// serving on before the drain: 3 active, 4.0 s to go (signal again to stop now)
+/// ```
+///
+/// A line comes when the drain (or its delay) begins, then after a change at most once a
+/// second, and at least every five seconds, so that the time left stays in view. Run it
+/// beside the server, on the server's timer. While serving it only waits; while draining it
+/// reads the progress (which walks every live connection) at most once a second, however
+/// many connections close. Write errors are ignored: progress is best effort.
+pub async fn print_progress(shutdown: Shutdown, timer: impl Timer, mut out: impl Write) {
+    const INTERVAL: Duration = Duration::from_secs(1);
+    const HEARTBEAT: Duration = Duration::from_secs(5);
+    let mut watch = shutdown.watch();
+    let mut printed: Option<Instant> = None;
+    loop {
+        let progress = match printed {
+            None => watch.next().await,
+            Some(at) => {
+                // Changes meanwhile are coalesced into the watch's next item.
+                timer.sleep_until(at + INTERVAL).await;
+                match select(watch.next(), timer.sleep_until(at + HEARTBEAT)).await {
+                    Either::Left((progress, _)) => progress,
+                    Either::Right(_) => Some(shutdown.progress()),
+                }
+            }
+        };
+        let Some(progress) = progress else {
+            return; // The report is out.
+        };
+        if let Some(line) = progress_line(&progress) {
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+            printed = Some(timer.now());
+        }
+    }
+}
+
+/// The progress line for `progress` (see [`print_progress`]), or `None` unless the server
+/// drains or serves on in its drain delay. States with no connection are left out.
+pub fn progress_line(progress: &Progress) -> Option<String> {
+    let secs = |left: Duration| format!("{:.1} s", left.as_secs_f64());
+    let (what, time) = match (progress.phase, progress.time_left, progress.delay_left) {
+        (ShutdownPhase::Draining, Some(left), _) => ("draining", format!("{} left", secs(left))),
+        (ShutdownPhase::Draining, None, _) => ("draining", "no timeout".to_owned()),
+        (ShutdownPhase::DrainDelay, _, left) => (
+            "serving on before the drain",
+            format!("{} to go", secs(left.unwrap_or_default())),
+        ),
+        _ => return None,
+    };
+    let counts = match progress.counts.total() {
+        0 => "no connection left".to_owned(),
+        _ => progress.counts.to_string(),
+    };
+    Some(format!(
+        "{what}: {counts}, {time} (signal again to stop now)"
+    ))
+}
+
+/// A certificate for `localhost` made now, for an HTTPS example given no `--cert` and
+/// `--key`. Its fingerprint goes to stdout, for a client to check:
+/// `certificate: self-signed for localhost, SHA-256 AA:BB:...`.
+///
+/// # Errors
+///
+/// rcgen or rustls refused the certificate (exit code 2).
+pub fn self_signed() -> Result<CertResolver, StartError> {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .map_err(|error| StartError::input(format!("cannot make a certificate: {error}")))?;
+    let key = load_pem(
+        made.cert.pem().as_bytes(),
+        made.signing_key.serialize_pem().as_bytes(),
+    )
+    .map_err(StartError::input)?;
+    let fingerprint = fingerprint(made.cert.der());
+    println!("certificate: self-signed for localhost, SHA-256 {fingerprint}");
+    Ok(CertResolver::new(key))
+}
+
+/// A certificate's SHA-256 fingerprint, `AA:BB:...`, as `openssl x509 -fingerprint` prints
+/// it.
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+    hex.join(":")
+}
+
+/// Not plumbing: the workspace README's code blocks, compiled as this package's doctests so
+/// that they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

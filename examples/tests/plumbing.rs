@@ -1,0 +1,265 @@
+//! The examples' shared plumbing (`src/contract.rs`), alone: the flags, the routes, the
+//! progress line on graceful-core's manual timer, and the certificate fingerprint. The
+//! examples that use them run as child processes in the other suites.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io::Write;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use contract::{fingerprint, print_progress, progress_line, Flags, Routes};
+use futures::executor::LocalPool;
+use futures::task::LocalSpawnExt;
+use graceful_core::{Graceful, ManualTimer};
+use http_body_util::{BodyExt, Empty};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn flags_have_defaults_and_values() {
+    let flags = Flags::parse::<&str>([], false).unwrap();
+    assert_eq!(flags.addr, "127.0.0.1:3000");
+    assert_eq!(
+        (flags.timeout, flags.drain_delay, flags.quiet_period()),
+        (Duration::from_secs(30), Duration::ZERO, ms(250))
+    );
+    assert_eq!(
+        (flags.cert, flags.handshake_timeout),
+        (None, Duration::from_secs(10))
+    );
+
+    let given = ["--addr", "[::1]:0", "--timeout", "0.1", "--drain-delay=2.5"];
+    let flags = Flags::parse(given, false).unwrap();
+    assert_eq!(flags.addr, "[::1]:0");
+    assert_eq!((flags.timeout, flags.drain_delay), (ms(100), ms(2500)));
+    assert_eq!(flags.quiet_period(), ms(50), "half of a short timeout");
+
+    let tls = [
+        "--cert",
+        "c.pem",
+        "--key",
+        "k.pem",
+        "--handshake-timeout",
+        "0.5",
+    ];
+    let flags = Flags::parse(tls, true).unwrap();
+    assert_eq!(flags.cert, Some(("c.pem".into(), "k.pem".into())));
+    assert_eq!(flags.handshake_timeout, ms(500));
+}
+
+#[test]
+fn bad_command_lines_are_refused() {
+    let cases: &[(&[&str], bool, &str)] = &[
+        (&["--port", "80"], true, "invalid option '--port'"),
+        (&["--cert", "c.pem"], false, "invalid option '--cert'"),
+        (&["extra"], false, "unexpected argument"),
+        (&["--addr"], false, "missing argument for option '--addr'"),
+        (&["--timeout", "soon"], false, "expected seconds"),
+        (&["--timeout", "0"], false, "expected a positive number"),
+        (&["--timeout", "-1"], false, "expected seconds"),
+        (&["--timeout", "inf"], false, "expected seconds"),
+        (&["--drain-delay", "NaN"], false, "expected seconds"),
+        (&["--cert", "c.pem"], true, "--cert and --key go together"),
+    ];
+    for (args, tls, expected) in cases {
+        let error = Flags::parse(args.iter(), *tls).unwrap_err().to_string();
+        assert!(error.contains(expected), "{args:?}: {error}");
+    }
+}
+
+#[test]
+fn the_routes_answer_the_drills() {
+    let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    let shutdown = graceful.shutdown();
+    let routes = Routes::new(graceful_smol::Smol::default(), shutdown.clone());
+    let get = |path: &str| {
+        let request = http::Request::get(path).body(Empty::<bytes::Bytes>::new());
+        let response = smol::block_on(routes.answer(request.unwrap()));
+        let status = response.status().as_u16();
+        let body = smol::block_on(response.into_body().collect()).unwrap();
+        (status, String::from_utf8(body.to_bytes().to_vec()).unwrap())
+    };
+    assert_eq!(get("/sleep/10"), (200, "slept".to_owned()));
+    assert_eq!(get("/pid"), (200, std::process::id().to_string()));
+    assert_eq!(get("/ready"), (200, "ready".to_owned()));
+    assert_eq!(get("/upgrade").0, 400, "no `upgrade` header");
+    assert_eq!(get("/sleep/soon").0, 400);
+    assert_eq!(get("/nothing").0, 404);
+
+    shutdown.stop();
+    futures::executor::block_on(graceful.run());
+    assert_eq!(get("/ready"), (503, "draining".to_owned()));
+}
+
+/// The progress line of a server draining with these counts, `left` of its 30 s timeout left
+/// (`None`: no timeout).
+fn draining(active: usize, idle: usize, hijacked: usize, left: Option<Duration>) -> String {
+    let timer = ManualTimer::new();
+    let builder = match left {
+        Some(_) => Graceful::builder().timeout(Duration::from_secs(30)),
+        None => Graceful::builder().no_timeout(),
+    };
+    let graceful = builder.build(timer.clone()).unwrap();
+    let acceptor = graceful.acceptor();
+    let conns: Vec<_> = (0..active + idle + hijacked)
+        .map(|_| acceptor.try_reserve().unwrap().register())
+        .collect();
+    for (i, conn) in conns.iter().enumerate() {
+        match i {
+            i if i < active => conn.mark_active(),
+            i if i < active + idle => {
+                conn.mark_active();
+                conn.mark_idle();
+            }
+            _ => conn.mark_hijacked(),
+        }
+    }
+    let shutdown = graceful.shutdown();
+    let mut run = std::pin::pin!(graceful.run());
+    shutdown.stop();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    timer.advance(Duration::from_secs(30) - left.unwrap_or_default());
+    progress_line(&shutdown.progress()).unwrap()
+}
+
+#[test]
+fn the_progress_line_names_the_busy_states_and_the_time_left() {
+    assert_eq!(
+        draining(2, 0, 1, Some(ms(27_500))),
+        "draining: 2 active, 1 hijacked, 27.5 s left (signal again to stop now)"
+    );
+    assert_eq!(
+        draining(1, 3, 0, Some(ms(12_049))),
+        "draining: 1 active, 3 idle, 12.0 s left (signal again to stop now)"
+    );
+    assert_eq!(
+        draining(0, 0, 1, None),
+        "draining: 1 hijacked, no timeout (signal again to stop now)"
+    );
+
+    let timer = ManualTimer::new();
+    let graceful = Graceful::builder()
+        .drain_delay(Duration::from_secs(5))
+        .build(timer.clone())
+        .unwrap();
+    let shutdown = graceful.shutdown();
+    assert_eq!(
+        progress_line(&shutdown.progress()),
+        None,
+        "serving: no line"
+    );
+    let conn = graceful.acceptor().try_reserve().unwrap().register();
+    conn.mark_active();
+    let mut run = std::pin::pin!(graceful.run());
+    shutdown.signal();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    timer.advance(ms(1000));
+    assert_eq!(
+        progress_line(&shutdown.progress()).as_deref(),
+        Some("serving on before the drain: 1 active, 4.0 s to go (signal again to stop now)")
+    );
+}
+
+/// The lines written, shared with the test.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Lines {
+    /// The lines written since the last call.
+    fn take(&self) -> Vec<String> {
+        let bytes = std::mem::take(&mut *self.0.lock().unwrap());
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[test]
+fn progress_comes_at_once_then_at_most_a_line_a_second_and_a_heartbeat() {
+    let timer = ManualTimer::new();
+    let graceful = Graceful::builder()
+        .timeout(Duration::from_secs(30))
+        .build(timer.clone())
+        .unwrap();
+    let shutdown = graceful.shutdown();
+    let acceptor = graceful.acceptor();
+    let conns: Vec<_> = (0..3)
+        .map(|_| acceptor.try_reserve().unwrap().register())
+        .collect();
+    conns.iter().for_each(|conn| conn.mark_active());
+
+    let mut pool = LocalPool::new();
+    let lines = Lines::default();
+    let done = Rc::new(Cell::new(false));
+    let spawner = pool.spawner();
+    spawner
+        .spawn_local(async move {
+            graceful.run().await;
+        })
+        .unwrap();
+    let (progress, finished) = (
+        print_progress(shutdown.clone(), timer.clone(), lines.clone()),
+        done.clone(),
+    );
+    spawner
+        .spawn_local(async move {
+            progress.await;
+            finished.set(true);
+        })
+        .unwrap();
+    let mut advance = |by: Duration| {
+        timer.advance(by);
+        pool.run_until_stalled();
+        lines.take()
+    };
+
+    assert!(advance(Duration::ZERO).is_empty(), "serving: nothing");
+    shutdown.signal();
+    assert_eq!(
+        advance(Duration::ZERO),
+        ["draining: 3 active, 30.0 s left (signal again to stop now)"]
+    );
+    conns[0].mark_idle();
+    conns[1].mark_idle();
+    assert!(advance(ms(500)).is_empty(), "at most a line a second");
+    assert_eq!(
+        advance(ms(500)),
+        ["draining: 1 active, 2 idle, 29.0 s left (signal again to stop now)"]
+    );
+    assert!(advance(ms(4999)).is_empty(), "nothing new");
+    assert_eq!(
+        advance(ms(1)),
+        ["draining: 1 active, 2 idle, 24.0 s left (signal again to stop now)"],
+        "the heartbeat"
+    );
+
+    drop(conns);
+    assert!(advance(Duration::ZERO).is_empty(), "drained: no line");
+    assert!(advance(ms(1000)).is_empty(), "the report is out: no line");
+    assert!(done.get(), "ended with the shutdown");
+}
+
+#[test]
+fn the_fingerprint_is_sha256_as_openssl_prints_it() {
+    let print = fingerprint(b"");
+    assert!(print.starts_with("E3:B0:C4:42:98:FC:1C:14:"), "{print}");
+    assert_eq!(print.len(), 32 * 3 - 1);
+}
