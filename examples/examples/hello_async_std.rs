@@ -18,7 +18,7 @@ use std::io;
 use std::process::ExitCode;
 
 use contract::{Body, Flags, Routes, StartError};
-use graceful_smol::{Http, Deploy, Server, Smol, SmolTimer};
+use graceful_smol::{Deploy, Http, Server, Smol, SmolTimer};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};

@@ -15,7 +15,7 @@ use std::io;
 use std::process::ExitCode;
 
 use contract::{Body, Flags, Routes, StartError};
-use graceful_tokio::{Http, Deploy, Server, Tokio, TokioTimer};
+use graceful_tokio::{Deploy, Http, Server, Tokio, TokioTimer};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};

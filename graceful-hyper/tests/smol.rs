@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use graceful_core::serve::Runtime;
 use graceful_core::{Graceful, Outcome, Shutdown, ShutdownReport};
+use graceful_harness::wait_until;
 use graceful_hyper::{Http, HyperIo, Watch};
 use graceful_smol::Smol;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use graceful_harness::wait_until;
 
 /// Bounds for what must happen "soon": they catch hangs, not slowness.
 const SOON: Duration = Duration::from_secs(5);
