@@ -39,8 +39,8 @@ use futures_util::StreamExt;
 
 use super::gate::Gate;
 use super::{
-    adopt_tcp_listeners, Monitor, Notifier, RestartError, RestartSignal, Restarter, SignalStream,
-    DEFAULT_RESTART_TIMEOUT,
+    adopt_tcp_listeners, AdoptError, Adopted, Monitor, Notifier, RestartError, RestartSignal,
+    Restarter, SignalStream, DEFAULT_RESTART_TIMEOUT,
 };
 use crate::{Shutdown, Timer};
 
@@ -186,6 +186,9 @@ struct State {
     /// Set by `listen`.
     restarter: OnceLock<Restarter>,
     listened: AtomicBool,
+    /// The sockets `LISTEN_FDS` names, taken when the server is built (see [`Deploying::adopt`])
+    /// and handed to `listen`.
+    adopted: Mutex<Option<Result<Adopted, AdoptError>>>,
     gate: Arc<Gate>,
     /// The drain's timeout plus the drain delay, for the status lines: set at build.
     drain_bound: OnceLock<Option<Duration>>,
@@ -200,6 +203,7 @@ impl<R> Deploying<R> {
                 notifier: Notifier::from_env(),
                 restarter: OnceLock::new(),
                 listened: AtomicBool::new(false),
+                adopted: Mutex::new(None),
                 gate: Arc::default(),
                 drain_bound: OnceLock::new(),
             }),
@@ -211,6 +215,17 @@ impl<R> Deploying<R> {
     /// lines; the first call counts.
     pub(crate) fn set_drain_bound(&self, bound: Option<Duration>) {
         let _ = self.state.drain_bound.set(bound);
+    }
+
+    /// Takes the listening sockets `LISTEN_FDS` names now, when the server is built: before
+    /// the server registers its signals, whose handlers open descriptors of their own, which
+    /// would take the lowest free numbers, 3 and up, where `LISTEN_FDS` points when its
+    /// sockets are missing. The first call counts; `listen` serves what it took.
+    pub(crate) fn adopt(&self) {
+        let mut adopted = lock(&self.state.adopted);
+        if adopted.is_none() {
+            *adopted = Some(adopt_tcp_listeners());
+        }
     }
 
     /// The shutdown-initiated hook: `STOPPING=1`, and the restarter's copies of the
@@ -258,8 +273,12 @@ impl<R> Deploying<R> {
         convert: impl FnOnce(TcpListener) -> io::Result<T>,
     ) -> io::Result<T> {
         let state = &self.state;
-        let adopted = adopt_tcp_listeners()
-            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        // Taken at build; a call after one that failed finds the variables cleared.
+        let adopted = lock(&state.adopted)
+            .take()
+            .unwrap_or_else(adopt_tcp_listeners);
+        let adopted =
+            adopted.map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
         let count = adopted.listeners.len();
         let mut inherited = adopted.listeners.into_iter();
         let (name, listener) = match (inherited.next(), count) {
@@ -424,6 +443,14 @@ async fn restart_on<T: Timer>(
     }
 }
 
+/// Locks `mutex`; its data stays consistent between statements, so a poisoned lock is used
+/// as it is.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Results handed from the restart threads to the serving task.
 struct Mailbox<T> {
     items: Mutex<VecDeque<T>>,
@@ -460,9 +487,7 @@ impl<T> Mailbox<T> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {
-        self.items
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.items)
     }
 }
 

@@ -5,6 +5,9 @@
 //! # Invariants
 //!
 //! - The deploy's shutdown hook runs before the user's `on_shutdown` hook.
+//! - The sockets `LISTEN_FDS` names are taken when the server is built, before its signals
+//!   are registered (their handlers open descriptors, which would take the numbers
+//!   `LISTEN_FDS` points to when its sockets are missing); `listen` serves them.
 //! - The restart signal is registered when the server is built, as the shutdown signals are.
 
 use std::any::Any;
@@ -70,8 +73,9 @@ impl<R: DeployRuntime> Builder<Server<R>> {
 impl<R: DeployRuntime> Server<R> {
     /// The listener to serve, as the runtime's TCP listener: with
     /// [`deploy`](Builder::deploy), the listening socket this process inherited
-    /// (`LISTEN_FDS`: systemd socket activation, or a hot restart's hand-over) if any, else
-    /// `addr` bound; without, `addr` bound. Bound sockets have `SO_REUSEADDR` and a backlog
+    /// (`LISTEN_FDS`: systemd socket activation, or a hot restart's hand-over; taken when the
+    /// server was built, before its signals) if any, else `addr` bound; without, `addr` bound.
+    /// Bound sockets have `SO_REUSEADDR` and a backlog
     /// of 1024. Call it once, inside the runtime, and serve what it returns: a hot restart
     /// hands this very socket on.
     ///
@@ -129,6 +133,8 @@ impl<R: DeployRuntime> Server<R> {
 
 impl<R: Runtime> Extension<R> for Deploying<R> {
     fn settle(&self, mut settings: Settings) -> Settings {
+        // First of all, before the server's signals open descriptors of their own.
+        self.adopt();
         let bound = (settings.timeout).map(|timeout| timeout.saturating_add(settings.drain_delay));
         self.set_drain_bound(bound);
         let hook = self.on_shutdown();

@@ -1,0 +1,385 @@
+//! The loop on a hand-driven clock and a single-threaded pool: accept-error backoff,
+//! stops, panicking handlers, handshakes and handlers that answer the kill. The adapters'
+//! tests cover real sockets.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::executor::LocalPool;
+use futures::task::LocalSpawnExt;
+
+use super::*;
+use crate::{Conn, Handshake, HandshakeFlag, ManualTimer, Outcome, Shutdown};
+
+/// What `accept` does next.
+enum Step {
+    Fail(io::Error),
+    Accept(u32),
+    /// Asks for a stop, waits until accepting has stopped, then accepts this connection.
+    StopThenAccept(Shutdown, Acceptor, u32),
+}
+
+/// Follows its script, then waits forever (or fails forever with `endless`).
+struct Scripted {
+    steps: VecDeque<Step>,
+    endless: Option<io::ErrorKind>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Scripted {
+    fn new(steps: impl IntoIterator<Item = Step>) -> (Scripted, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let listener = Scripted {
+            steps: steps.into_iter().collect(),
+            endless: None,
+            calls: calls.clone(),
+        };
+        (listener, calls)
+    }
+}
+
+impl Listener<()> for Scripted {
+    type Io = u32;
+
+    async fn accept(&mut self) -> io::Result<u32> {
+        let calls = self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(kind) = self.endless {
+            assert!(calls < 10_000, "the accept loop spun on failing accepts");
+            return Err(io::Error::from(kind));
+        }
+        match self.steps.pop_front() {
+            Some(Step::Fail(error)) => Err(error),
+            Some(Step::Accept(id)) => Ok(id),
+            Some(Step::StopThenAccept(shutdown, acceptor, id)) => {
+                shutdown.stop();
+                acceptor.stopped().await;
+                Ok(id)
+            }
+            None => pending().await,
+        }
+    }
+}
+
+/// A server on a `LocalPool`: connection tasks are queued by the spawn function and
+/// moved onto the pool by `run`.
+struct Harness {
+    pool: LocalPool,
+    queue: Arc<Mutex<Vec<ConnectionTask>>>,
+    timer: ManualTimer,
+    graceful: Option<Graceful>,
+    report: Arc<Mutex<Option<ShutdownReport>>>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let timer = ManualTimer::new();
+        let graceful = Graceful::builder().build(timer.clone()).unwrap();
+        Harness {
+            pool: LocalPool::new(),
+            queue: Arc::default(),
+            timer,
+            graceful: Some(graceful),
+            report: Arc::default(),
+        }
+    }
+
+    fn shutdown(&self) -> Shutdown {
+        self.graceful.as_ref().unwrap().shutdown()
+    }
+
+    fn acceptor(&self) -> Acceptor {
+        self.graceful.as_ref().unwrap().acceptor()
+    }
+
+    fn serve<H, F>(&mut self, listener: Scripted, handler: H)
+    where
+        H: Fn(u32, Conn) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.serve_with(listener, handler);
+    }
+
+    /// [`serve`](Harness::serve) any listener with any handler.
+    fn serve_with<L: Listener<()>, H: Handler<L::Io>>(&mut self, listener: L, handler: H) {
+        let queue = self.queue.clone();
+        let setup = Setup::new(self.timer.clone(), move |task| {
+            queue.lock().unwrap().push(task);
+        });
+        let graceful = self.graceful.take().unwrap();
+        let report = self.report.clone();
+        let serving = serve::<(), _, _>(graceful, listener, handler, setup);
+        self.pool
+            .spawner()
+            .spawn_local(async move {
+                *report.lock().unwrap() = Some(serving.await);
+            })
+            .unwrap();
+    }
+
+    /// Runs the server and its connection tasks until nothing is left to do.
+    fn run(&mut self) {
+        loop {
+            self.pool.run_until_stalled();
+            let tasks = std::mem::take(&mut *self.queue.lock().unwrap());
+            if tasks.is_empty() {
+                return;
+            }
+            for task in tasks {
+                self.pool.spawner().spawn_local(task).unwrap();
+            }
+        }
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.timer.advance(by);
+        self.run();
+    }
+
+    fn report(&self) -> Option<ShutdownReport> {
+        *self.report.lock().unwrap()
+    }
+}
+
+#[test]
+fn failing_accepts_back_off_on_the_timer_until_the_stop() {
+    let mut server = Harness::new();
+    let (mut listener, calls) = Scripted::new([]);
+    listener.endless = Some(io::ErrorKind::OutOfMemory);
+    let shutdown = server.shutdown();
+    server.serve(listener, |_, _conn| async {});
+    server.run();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "waits 5 ms before the next"
+    );
+    server.advance(Duration::from_millis(4));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    server.advance(Duration::from_millis(1));
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "then 10 ms");
+    server.advance(Duration::from_millis(9));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    server.advance(Duration::from_millis(1));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    shutdown.stop();
+    server.run();
+    let report = server
+        .report()
+        .expect("the stop cuts the 20 ms backoff short");
+    assert_eq!((report.outcome, report.total()), (Outcome::Drained, 0));
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "no accept after the stop");
+}
+
+#[test]
+fn a_listener_failing_at_once_forever_neither_spins_nor_hides_the_stop() {
+    let mut server = Harness::new();
+    let (mut listener, calls) = Scripted::new([]);
+    listener.endless = Some(io::ErrorKind::ConnectionReset);
+    let shutdown = server.shutdown();
+    // Another task on the same thread: it only runs if the accept loop yields.
+    let seen = calls.clone();
+    server
+        .pool
+        .spawner()
+        .spawn_local(async move {
+            while seen.load(Ordering::SeqCst) < 3 {
+                yield_now().await;
+            }
+            shutdown.stop();
+        })
+        .unwrap();
+    server.serve(listener, |_, _conn| async {});
+    server.run();
+    let report = server.report().expect("the stop was seen");
+    assert_eq!(report.outcome, Outcome::Drained);
+    assert!(calls.load(Ordering::SeqCst) < 10, "{calls:?}");
+}
+
+#[test]
+fn connection_errors_are_skipped_and_panicking_handlers_contained() {
+    let mut server = Harness::new();
+    let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+    let (listener, calls) = Scripted::new([
+        Step::Fail(reset),
+        Step::Accept(1),
+        Step::Accept(2),
+        Step::Accept(3),
+    ]);
+    let shutdown = server.shutdown();
+    let called = Arc::new(AtomicUsize::new(0));
+    let handler_called = called.clone();
+    server.serve(listener, move |id, conn| {
+        handler_called.fetch_add(1, Ordering::SeqCst);
+        assert_ne!(id, 1, "a panic in the handler call itself");
+        async move {
+            assert_ne!(id, 2, "a panic in the connection's task");
+            conn.mark_active();
+            conn.drain_requested().await;
+            conn.mark_idle();
+        }
+    });
+    server.run();
+    assert_eq!(calls.load(Ordering::SeqCst), 5, "no wait after the reset");
+    assert_eq!(called.load(Ordering::SeqCst), 3);
+    let counts = shutdown.counts();
+    assert_eq!((counts.total(), counts.active), (1, 1), "only 3 is left");
+
+    shutdown.stop();
+    server.run();
+    let report = server.report().expect("served until the drain ended");
+    assert_eq!(report.outcome, Outcome::Drained);
+    assert_eq!((report.completed, report.total()), (1, 1));
+}
+
+#[test]
+fn a_connection_accepted_after_the_stop_is_dropped_unserved() {
+    let mut server = Harness::new();
+    let step = Step::StopThenAccept(server.shutdown(), server.acceptor(), 1);
+    let (listener, calls) = Scripted::new([step]);
+    let called = Arc::new(AtomicUsize::new(0));
+    let handler_called = called.clone();
+    server.serve(listener, move |_, _conn| {
+        handler_called.fetch_add(1, Ordering::SeqCst);
+        async {}
+    });
+    server.run();
+    let report = server.report().expect("the stop ended serving");
+    assert_eq!((report.outcome, report.total()), (Outcome::Drained, 0));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(called.load(Ordering::SeqCst), 0, "never served");
+}
+
+#[test]
+fn watchers_run_while_serving_and_are_dropped_after() {
+    let mut server = Harness::new();
+    let (listener, _calls) = Scripted::new([]);
+    let shutdown = server.shutdown();
+    let (stop_tx, stop_rx) = futures::channel::oneshot::channel::<()>();
+    let watched = Arc::new(());
+    let held = watched.clone();
+    let setup_shutdown = shutdown.clone();
+    let queue = server.queue.clone();
+    let setup = Setup::new(server.timer.clone(), move |task| {
+        queue.lock().unwrap().push(task);
+    })
+    .watch(async move {
+        let _ = stop_rx.await;
+        setup_shutdown.stop();
+    })
+    .watch(async move {
+        let _held = held;
+        pending::<()>().await
+    });
+    let graceful = server.graceful.take().unwrap();
+    let report = server.report.clone();
+    let serving = serve::<(), _, _>(graceful, listener, |_, _conn| async {}, setup);
+    server
+        .pool
+        .spawner()
+        .spawn_local(async move {
+            *report.lock().unwrap() = Some(serving.await);
+        })
+        .unwrap();
+    server.run();
+    assert!(!shutdown.is_shutting_down());
+    assert_eq!(Arc::strong_count(&watched), 2, "the watcher is alive");
+
+    stop_tx.send(()).unwrap();
+    server.run();
+    assert_eq!(server.report().map(|r| r.outcome), Some(Outcome::Drained));
+    assert_eq!(Arc::strong_count(&watched), 1, "and dropped with serve");
+}
+
+/// Hands out one connection whose stream is part way through a handshake, then none.
+struct Handshaking(Option<Handshake>);
+
+impl Listener<()> for Handshaking {
+    type Io = Handshake;
+
+    async fn accept(&mut self) -> io::Result<Handshake> {
+        match self.0.take() {
+            Some(handshake) => Ok(handshake),
+            None => pending().await,
+        }
+    }
+
+    fn handshake(io: &Handshake) -> Option<Handshake> {
+        Some(io.clone())
+    }
+}
+
+#[test]
+fn each_conn_carries_its_listeners_handshake() {
+    let mut server = Harness::new();
+    let flag = HandshakeFlag::new();
+    flag.raise();
+    let seen = Arc::new(Mutex::new(None));
+    let record = seen.clone();
+    server.serve_with(Handshaking(Some(flag.handshake())), move |_, conn: Conn| {
+        *record.lock().unwrap() = Some(conn.handshake().map(Handshake::is_under_way));
+        async {}
+    });
+    server.run();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some(Some(true)),
+        "attached before the handler"
+    );
+}
+
+/// Sets its flag when dropped.
+struct Dropped(Arc<AtomicBool>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A handler whose future never ends, holding a [`Dropped`]: it says it ends on the kill
+/// by itself (it does not, to show that the loop leaves the kill to it) when `ends_on_kill`.
+struct Stubborn<const ENDS_ON_KILL: bool>(Arc<AtomicBool>);
+
+impl<const ENDS_ON_KILL: bool> Handler<u32> for Stubborn<ENDS_ON_KILL> {
+    const ENDS_ON_KILL: bool = ENDS_ON_KILL;
+
+    fn call(&self, _: u32, conn: Conn) -> impl Future<Output = ()> + Send + 'static {
+        let dropped = Dropped(self.0.clone());
+        async move {
+            conn.mark_active();
+            let _held = (conn, dropped);
+            pending::<()>().await
+        }
+    }
+}
+
+/// Kills a server serving one connection with `handler`; whether its future was dropped.
+fn killed_with<H: Handler<u32>>(handler: impl FnOnce(Arc<AtomicBool>) -> H) -> bool {
+    let mut server = Harness::new();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let (listener, _calls) = Scripted::new([Step::Accept(1)]);
+    let shutdown = server.shutdown();
+    server.serve_with(listener, handler(dropped.clone()));
+    server.run();
+    assert_eq!(shutdown.counts().active, 1);
+    shutdown.force();
+    server.run();
+    let report = server.report().expect("the kill ended serving");
+    assert_eq!((report.outcome, report.killed), (Outcome::Forced, 1));
+    dropped.load(Ordering::SeqCst)
+}
+
+#[test]
+fn the_kill_drops_a_handlers_future_unless_it_ends_on_the_kill_itself() {
+    assert!(
+        killed_with(Stubborn::<false>),
+        "raced against the kill: dropped"
+    );
+    assert!(
+        !killed_with(Stubborn::<true>),
+        "left to answer the kill itself: not polled for it"
+    );
+}
