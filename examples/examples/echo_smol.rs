@@ -100,7 +100,7 @@ async fn echo(stream: TcpStream, conn: Conn) {
         };
         let written = stream.write_all(answer.as_bytes()).await;
         conn.mark_idle();
-        if written.is_err() || conn.is_draining() {
+        if written.is_err() || conn.is_server_draining() {
             return;
         }
     }

@@ -110,7 +110,7 @@ impl Flags {
         use lexopt::prelude::*;
         let mut flags = Flags {
             addr: DEFAULT_ADDR.to_owned(),
-            timeout: graceful_core::Builder::DEFAULT_TIMEOUT,
+            timeout: graceful_core::DEFAULT_TIMEOUT,
             drain_delay: Duration::ZERO,
             cert: None,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
@@ -141,7 +141,7 @@ impl Flags {
     /// The quiet period: graceful's default (250 ms), or half the timeout when that is
     /// shorter, so that any `--timeout` makes valid settings.
     pub fn quiet_period(&self) -> Duration {
-        graceful_core::Builder::DEFAULT_QUIET_PERIOD.min(self.timeout / 2)
+        graceful_core::DEFAULT_QUIET_PERIOD.min(self.timeout / 2)
     }
 }
 
@@ -375,15 +375,15 @@ async fn echo(upgraded: graceful_hyper::upgrade::Upgraded, stubborn: bool) {
 pub async fn print_progress(shutdown: Shutdown, timer: impl Timer, mut out: impl Write) {
     const INTERVAL: Duration = Duration::from_secs(1);
     const HEARTBEAT: Duration = Duration::from_secs(5);
-    let mut watch = shutdown.watch();
+    let mut updates = shutdown.progress_stream();
     let mut printed: Option<Instant> = None;
     loop {
         let progress = match printed {
-            None => watch.next().await,
+            None => updates.next().await,
             Some(at) => {
-                // Changes meanwhile are coalesced into the watch's next item.
+                // Changes meanwhile are coalesced into the stream's next item.
                 timer.sleep_until(at + INTERVAL).await;
-                match select(watch.next(), timer.sleep_until(at + HEARTBEAT)).await {
+                match select(updates.next(), timer.sleep_until(at + HEARTBEAT)).await {
                     Either::Left((progress, _)) => progress,
                     Either::Right(_) => Some(shutdown.progress()),
                 }

@@ -58,7 +58,7 @@ use crate::state::{self, ConnId, ConnState, Event, DRAIN, KILL, NOTED, PROMPT};
 /// let conn = graceful.acceptor().try_reserve().unwrap().register();
 ///
 /// conn.mark_active(); // a request arrived
-/// assert!(!conn.is_draining()); // no need for `Connection: close`
+/// assert!(!conn.is_server_draining()); // no need for `Connection: close`
 /// conn.mark_idle(); // its response is written
 ///
 /// graceful.shutdown().force();
@@ -335,7 +335,7 @@ impl Conn {
     ///
     /// One atomic operation on the connection's own word. If the drain has begun already and
     /// this connection was scheduled for the end of its quiet period, that schedule stands:
-    /// protocol code can look at [`is_draining`](Conn::is_draining) itself.
+    /// protocol code can look at [`is_server_draining`](Conn::is_server_draining) itself.
     ///
     /// # Examples
     ///
@@ -361,9 +361,10 @@ impl Conn {
         self.inner.word.fetch_or(PROMPT, Ordering::AcqRel);
     }
 
-    /// Whether the server is draining. Protocol code uses it to ask the client not to reuse
-    /// the connection, for example with `Connection: close`, and to close once the work in
-    /// flight is done.
+    /// Whether the server is draining, whether or not the drain has reached this connection
+    /// yet ([`is_drain_requested`](Conn::is_drain_requested) says that). Protocol code uses
+    /// it to ask the client not to reuse the connection, for example with `Connection:
+    /// close`, and to close once the work in flight is done.
     ///
     /// # Examples
     ///
@@ -374,15 +375,15 @@ impl Conn {
     /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
     /// let conn = graceful.acceptor().try_reserve().unwrap().register();
     /// conn.mark_active();
-    /// assert!(!conn.is_draining());
+    /// assert!(!conn.is_server_draining());
     /// graceful.shutdown().stop();
     /// let mut run = graceful.run();
     /// assert!((&mut run).now_or_never().is_none());
-    /// assert!(conn.is_draining(), "answer this request with `Connection: close`");
+    /// assert!(conn.is_server_draining(), "answer this request with `Connection: close`");
     /// # drop(conn);
     /// ```
     #[inline]
-    pub fn is_draining(&self) -> bool {
+    pub fn is_server_draining(&self) -> bool {
         self.shared.draining.load(Ordering::Acquire)
     }
 
@@ -402,7 +403,7 @@ impl Conn {
     /// graceful.shutdown().stop();
     /// let mut run = graceful.run();
     /// assert!((&mut run).now_or_never().is_none());
-    /// assert!(conn.is_draining() && !conn.is_drain_requested(), "its quiet period is not over");
+    /// assert!(conn.is_server_draining() && !conn.is_drain_requested(), "its quiet period is not over");
     /// timer.advance(Duration::from_millis(100));
     /// assert!((&mut run).now_or_never().is_none());
     /// assert!(conn.is_drain_requested());

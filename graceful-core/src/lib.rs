@@ -44,7 +44,114 @@
 //!
 //! # Examples
 //!
-//! A whole (fake) server on a hand-driven clock:
+//! A server on a runtime put together from async-executor and async-io ([`Runtime`] and
+//! [`Listener`] are all it takes), serving a line echo on a real socket until it is
+//! stopped:
+//!
+//! [`Runtime`]: serve::Runtime
+//! [`Listener`]: serve::Listener
+//!
+//! ```
+//! use async_io::Async;
+//! use futures::future::{select, Either};
+//! use futures::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+//! use graceful_core::serve::{ConnectionTask, Listener, Runtime, SocketOptions, Watcher};
+//! use graceful_core::{Conn, Outcome, Server, Shutdown, Sleep, Timer};
+//! use std::io::{self, BufRead, Write};
+//! use std::net::{TcpListener, TcpStream};
+//! use std::pin::pin;
+//! use std::sync::Arc;
+//! use std::time::Instant;
+//!
+//! // The runtime: tasks on an async-executor, sockets and sleeps on async-io's reactor.
+//! #[derive(Clone, Debug, Default)]
+//! struct Hand(Arc<async_executor::Executor<'static>>);
+//!
+//! #[derive(Clone, Copy, Debug)]
+//! struct Clock;
+//!
+//! impl Timer for Clock {
+//!     fn now(&self) -> Instant {
+//!         Instant::now()
+//!     }
+//!     fn sleep_until(&self, deadline: Instant) -> Sleep {
+//!         Box::pin(async move {
+//!             async_io::Timer::at(deadline).await;
+//!         })
+//!     }
+//! }
+//!
+//! impl Runtime for Hand {
+//!     type Timer = Clock;
+//!     fn timer(&self) -> Clock {
+//!         Clock
+//!     }
+//!     fn spawn(&self, task: ConnectionTask) {
+//!         self.0.spawn(task).detach();
+//!     }
+//!     fn signals(&self, _: Shutdown) -> io::Result<Watcher> {
+//!         Err(io::ErrorKind::Unsupported.into()) // stopped through its `Shutdown` alone
+//!     }
+//! }
+//!
+//! impl Listener<Hand> for Async<TcpListener> {
+//!     type Io = Async<TcpStream>;
+//!     async fn accept(&mut self) -> io::Result<Async<TcpStream>> {
+//!         Async::<TcpListener>::accept(self).await.map(|(stream, _)| stream)
+//!     }
+//!     fn configure(stream: &Async<TcpStream>, options: &SocketOptions) -> io::Result<()> {
+//!         options.apply_to(stream.get_ref()) // the server's TCP keep-alive and TCP_NODELAY
+//!     }
+//! }
+//!
+//! // The server: a line echo that drains cleanly.
+//! async fn echo(stream: Async<TcpStream>, conn: Conn) {
+//!     let mut stream = BufReader::new(stream);
+//!     let mut line = String::new();
+//!     loop {
+//!         line.clear();
+//!         let read = match select(pin!(stream.read_line(&mut line)), conn.drain_requested()).await {
+//!             Either::Left((read, _)) => read,
+//!             Either::Right(_) => return, // idle, and told to drain: close
+//!         };
+//!         if !matches!(read, Ok(n) if n > 0) {
+//!             return; // the client left
+//!         }
+//!         conn.mark_active(); // a request...
+//!         let _ = stream.get_mut().write_all(line.as_bytes()).await;
+//!         conn.mark_idle(); // ...answered
+//!         if conn.is_server_draining() {
+//!             return; // no more requests on this connection
+//!         }
+//!     }
+//! }
+//!
+//! let runtime = Hand::default();
+//! let server = Server::builder().runtime(runtime.clone()).signals(false).build()?;
+//! let shutdown = server.shutdown();
+//! let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
+//! let addr = listener.get_ref().local_addr()?;
+//! let serving = std::thread::spawn(move || {
+//!     async_io::block_on(runtime.0.run(server.serve(listener, echo)))
+//! });
+//!
+//! let mut client = TcpStream::connect(addr)?;
+//! client.write_all(b"hello\n")?;
+//! let mut answer = String::new();
+//! io::BufReader::new(&client).read_line(&mut answer)?;
+//! assert_eq!(answer, "hello\n");
+//!
+//! shutdown.stop(); // what SIGTERM does through an adapter
+//! let report = serving.join().unwrap();
+//! assert_eq!((report.outcome, report.total(), report.killed), (Outcome::Drained, 1, 0));
+//! println!("{report}"); // drained in 0.250s: 0 completed, 1 idle closed, 0 hijacked, 0 killed; ...
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Deterministic tests
+//!
+//! [`Graceful`], the kernel under the server, driven by hand on `ManualTimer` (feature
+//! `test-util`), a clock that moves only when told to:
 //!
 //! ```
 //! use graceful_core::{Graceful, ManualTimer, Outcome};
@@ -82,7 +189,7 @@
 //!
 //! Each shutdown is a `tracing` span with an event per phase (see the README for the list).
 //! [`Shutdown::progress`] is a snapshot of the phase, the counts and the time left;
-//! [`Shutdown::watch`] streams it as it changes, [`Shutdown::changed`] waits for the next
+//! [`Shutdown::progress_stream`] streams it as it changes, [`Shutdown::changed`] waits for the next
 //! change.
 //!
 //! # Features
@@ -91,7 +198,7 @@
 //! - `serde`: `Serialize` and `Deserialize` for the report, the counts and the progress.
 //! - `tls`: the runtime-neutral half of TLS serving (the `tls` module), which the adapters'
 //!   `tls` features build on.
-//! - `deploy` (Unix): zero-downtime deploys, `ServerBuilder::deploy` and `Server::listen`
+//! - `deploy` (Unix): zero-downtime deploys, `Builder::deploy` and `Server::listen`
 //!   (socket activation, `sd_notify`, hot restart); the adapters' `deploy` features turn it on.
 //!
 //! [graceful]: https://example.invalid/graceful
@@ -111,6 +218,8 @@ mod clock;
 
 mod report;
 mod settings;
+
+mod builder;
 
 mod shared;
 
@@ -138,17 +247,18 @@ pub mod serve;
 pub mod tls;
 
 pub use crate::accept::{Acceptor, Slot, TryReserveError};
+pub use crate::builder::{BuildTarget, Builder};
 pub use crate::conn::{Conn, DrainRequested, Killed};
-pub use crate::graceful::{Builder, Graceful};
+pub use crate::graceful::Graceful;
 pub use crate::handshake::{Handshake, HandshakeFlag};
 pub use crate::manager::Run;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use crate::manual::ManualTimer;
-pub use crate::progress::{Changed, Progress, ShutdownPhase, Watch};
+pub use crate::progress::{Changed, Progress, ProgressStream, ShutdownPhase};
 pub use crate::report::{ConnCounts, Outcome, ShutdownReport};
-pub use crate::serve::{Server, ServerBuilder};
-pub use crate::settings::{ConfigError, MAX_DURATION};
+pub use crate::serve::Server;
+pub use crate::settings::{ConfigError, DEFAULT_QUIET_PERIOD, DEFAULT_TIMEOUT, MAX_DURATION};
 pub use crate::shutdown::Shutdown;
 pub use crate::state::{ConnId, ConnState};
 pub use crate::tick::Tick;

@@ -1,5 +1,5 @@
 //! Watching a shutdown as it happens: [`Progress`] snapshots, the [`Changed`] future and the
-//! [`Watch`] stream.
+//! [`ProgressStream`].
 //!
 //! # Cost
 //!
@@ -16,7 +16,7 @@
 //!
 //! - [`Changed`] starts listening when it is created, not when it is first polled: take it,
 //!   then read the snapshot, and no change between the two is missed.
-//! - Once the report is out, `Changed` resolves at once and `Watch` ends after one last
+//! - Once the report is out, `Changed` resolves at once and `ProgressStream` ends after one last
 //!   `Stopped` snapshot: nothing waits for a change that cannot come.
 
 use std::fmt;
@@ -54,7 +54,7 @@ pub enum ShutdownPhase {
     /// Serving: no shutdown asked for, or the veto hook is deciding, or it vetoed.
     Serving,
     /// The shutdown was accepted, and the server serves on as before for the
-    /// drain delay (`Builder::drain_delay`).
+    /// drain delay (the builder's `drain_delay`).
     DrainDelay,
     /// Accepting has stopped and connections are being drained.
     Draining,
@@ -64,7 +64,7 @@ pub enum ShutdownPhase {
 
 /// A snapshot of a shutdown: its phase, the live connections by state, the time left.
 ///
-/// From `Shutdown::progress`, or each item of `Shutdown::watch`.
+/// From `Shutdown::progress`, or each item of `Shutdown::progress_stream`.
 ///
 /// # Examples
 ///
@@ -174,7 +174,7 @@ impl fmt::Debug for Changed {
     }
 }
 
-/// Stream returned by `Shutdown::watch`: the [`Progress`] now, then after each change, ending
+/// Stream returned by `Shutdown::progress_stream`: the [`Progress`] now, then after each change, ending
 /// after the `Stopped` one.
 ///
 /// Changes that happen while the consumer is busy are coalesced into one item: a consumer
@@ -192,22 +192,22 @@ impl fmt::Debug for Changed {
 /// shutdown.stop();
 /// let (_, phases) = futures::join!(
 ///     graceful.run(),
-///     shutdown.watch().map(|progress| progress.phase).collect::<Vec<_>>(),
+///     shutdown.progress_stream().map(|progress| progress.phase).collect::<Vec<_>>(),
 /// );
 /// assert_eq!(phases.last(), Some(&ShutdownPhase::Stopped));
 /// # });
 /// ```
 #[must_use = "streams do nothing unless polled"]
-pub struct Watch {
+pub struct ProgressStream {
     shared: Arc<Shared>,
     /// Listening for the next change since the last item; `None` before the first.
     changed: Option<Changed>,
     done: bool,
 }
 
-impl Watch {
-    pub(crate) fn new(shared: Arc<Shared>) -> Watch {
-        Watch {
+impl ProgressStream {
+    pub(crate) fn new(shared: Arc<Shared>) -> ProgressStream {
+        ProgressStream {
             shared,
             changed: None,
             done: false,
@@ -215,7 +215,7 @@ impl Watch {
     }
 }
 
-impl Stream for Watch {
+impl Stream for ProgressStream {
     type Item = Progress;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Progress>> {
@@ -238,8 +238,10 @@ impl Stream for Watch {
     }
 }
 
-impl fmt::Debug for Watch {
+impl fmt::Debug for ProgressStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Watch").field("done", &self.done).finish()
+        f.debug_struct("ProgressStream")
+            .field("done", &self.done)
+            .finish()
     }
 }

@@ -1,8 +1,8 @@
 //! A server's settings as plain data: what the registry and the manager read.
 //!
-//! Nothing here knows the registry or the handles: the public `Builder` (with `Graceful`,
-//! above the registry) collects the settings through its setters and hands them over as a
-//! [`Settings`] at `build`, once [`validate`](Settings::validate) has found them sound.
+//! Nothing here knows the registry or the handles: the public `Builder` (`builder.rs`, above
+//! the registry) collects the settings through its setters, and its target's `build` hands
+//! them over as a [`Settings`] once [`validate`](Settings::validate) has found them sound.
 //!
 //! # Invariants
 //!
@@ -21,14 +21,56 @@ pub(crate) type BeforeShutdown = Arc<dyn Fn() -> bool + Send + Sync>;
 pub(crate) type OnShutdown = Arc<dyn Fn() + Send + Sync>;
 pub(crate) type OnStateChange = Arc<dyn Fn(ConnId, ConnState) + Send + Sync>;
 
-/// The longest timeout or quiet period accepted: ten years. Longer ones are almost certainly a
-/// unit mistake; use `no_timeout()` to wait forever.
+/// The longest duration a setting accepts (timeout, quiet period, drain delay, TCP
+/// keep-alive): ten years. Longer ones are almost certainly a unit mistake; use
+/// `no_timeout()` to wait forever.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{ConfigError, Graceful, ManualTimer, MAX_DURATION};
+/// use std::time::Duration;
+///
+/// let err = Graceful::builder().timeout(Duration::MAX).build(ManualTimer::new()).unwrap_err();
+/// assert_eq!(err, ConfigError::TimeoutTooLong(Duration::MAX));
+/// assert!(Graceful::builder().timeout(MAX_DURATION).build(ManualTimer::new()).is_ok());
+/// ```
 pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
-/// The default timeout: 30 seconds.
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The default quiet period: 250 ms.
-pub(crate) const DEFAULT_QUIET_PERIOD: Duration = Duration::from_millis(250);
+/// How long a drain may last unless set otherwise (`Builder::timeout`): 30 seconds.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer, DEFAULT_TIMEOUT};
+/// use futures::FutureExt;
+///
+/// let graceful = Graceful::builder().build(ManualTimer::new())?;
+/// let shutdown = graceful.shutdown();
+/// let conn = graceful.acceptor().try_reserve().unwrap().register();
+/// conn.mark_active();
+/// let mut run = graceful.run();
+/// shutdown.stop();
+/// assert!((&mut run).now_or_never().is_none(), "draining");
+/// assert_eq!(shutdown.progress().time_left, Some(DEFAULT_TIMEOUT));
+/// # Ok::<(), graceful_core::ConfigError>(())
+/// ```
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an idle connection must have been quiet for a drain to close it at once, unless
+/// set otherwise (`Builder::quiet_period`): 250 ms.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer, DEFAULT_QUIET_PERIOD};
+///
+/// let graceful = Graceful::builder().build(ManualTimer::new())?;
+/// let conn = graceful.acceptor().try_reserve().unwrap().register();
+/// assert_eq!(conn.quiet_period(), DEFAULT_QUIET_PERIOD);
+/// # Ok::<(), graceful_core::ConfigError>(())
+/// ```
+pub const DEFAULT_QUIET_PERIOD: Duration = Duration::from_millis(250);
 
 /// One server's settings and hooks.
 pub(crate) struct Settings {
@@ -77,12 +119,7 @@ impl Settings {
             return Err(ConfigError::QuietPeriodTooLong(self.quiet_period));
         }
         if let Some(timeout) = self.timeout {
-            if timeout.is_zero() {
-                return Err(ConfigError::ZeroTimeout);
-            }
-            if timeout > MAX_DURATION {
-                return Err(ConfigError::TimeoutTooLong(timeout));
-            }
+            check_timeout(timeout)?;
             if self.quiet_period >= timeout {
                 return Err(ConfigError::QuietPeriodNotShorterThanTimeout {
                     quiet_period: self.quiet_period,
@@ -94,16 +131,42 @@ impl Settings {
     }
 }
 
-/// A setting that makes no sense, reported when the server is built (`Builder::build`).
+/// Checks a drain timeout: neither zero nor longer than [`MAX_DURATION`].
+pub(crate) fn check_timeout(timeout: Duration) -> Result<(), ConfigError> {
+    if timeout.is_zero() {
+        return Err(ConfigError::ZeroTimeout);
+    }
+    if timeout > MAX_DURATION {
+        return Err(ConfigError::TimeoutTooLong(timeout));
+    }
+    Ok(())
+}
+
+/// A setting that makes no sense: reported when the server is built (`build`), or by a call
+/// that takes effect at once (`Shutdown::stop_with_timeout`).
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{ConfigError, Graceful, ManualTimer};
+///
+/// let err = Graceful::builder().listen_limit(0).build(ManualTimer::new()).unwrap_err();
+/// assert_eq!(err, ConfigError::ZeroListenLimit);
+/// assert_eq!(err.to_string(), "listen limit is zero: no connection could ever be accepted");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// `listen_limit(0)`: no connection could ever be accepted.
     ZeroListenLimit,
-    /// `timeout(Duration::ZERO)`: every connection would be killed at once.
+    /// A zero timeout: every connection would be killed at once.
     ZeroTimeout,
     /// A timeout longer than [`MAX_DURATION`].
     TimeoutTooLong(Duration),
+    /// A zero TCP keep-alive period (the system refuses it).
+    ZeroTcpKeepalive,
+    /// A TCP keep-alive period longer than [`MAX_DURATION`].
+    TcpKeepaliveTooLong(Duration),
     /// A quiet period longer than [`MAX_DURATION`].
     QuietPeriodTooLong(Duration),
     /// A drain delay longer than [`MAX_DURATION`].
@@ -124,10 +187,16 @@ impl fmt::Display for ConfigError {
                 f.write_str("listen limit is zero: no connection could ever be accepted")
             }
             ConfigError::ZeroTimeout => f.write_str(
-                "shutdown timeout is zero: use `no_timeout()` to wait forever or `force` to stop at once",
+                "shutdown timeout is zero: to stop at once, use `force()`; to wait forever, `no_timeout()` or `stop_without_timeout()`",
             ),
             ConfigError::TimeoutTooLong(t) => {
-                write!(f, "shutdown timeout of {t:?} is longer than ten years: use `no_timeout()` to wait forever")
+                write!(f, "shutdown timeout of {t:?} is longer than ten years: to wait forever, use `no_timeout()` or `stop_without_timeout()`")
+            }
+            ConfigError::ZeroTcpKeepalive => f.write_str(
+                "TCP keep-alive period is zero: to leave keep-alive as the system has it, use `no_tcp_keepalive()`",
+            ),
+            ConfigError::TcpKeepaliveTooLong(t) => {
+                write!(f, "TCP keep-alive period of {t:?} is longer than ten years")
             }
             ConfigError::QuietPeriodTooLong(q) => {
                 write!(f, "quiet period of {q:?} is longer than ten years")

@@ -102,7 +102,7 @@ pub(crate) enum Phase {
 pub(crate) enum Trigger {
     /// `stop`.
     Stop,
-    /// `stop_with_timeout`: a timeout override.
+    /// `stop_with_timeout` or `stop_without_timeout`: a timeout override.
     StopWithTimeout,
     /// `signal`.
     Signal,

@@ -6,8 +6,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::progress::{Changed, Progress, Watch};
+use crate::progress::{Changed, Progress, ProgressStream};
 use crate::report::{ConnCounts, ShutdownReport};
+use crate::settings::{check_timeout, ConfigError};
 use crate::shared::{Phase, Shared, Trigger};
 
 /// Starts, forces and awaits the shutdown of a server.
@@ -33,14 +34,15 @@ use crate::shared::{Phase, Shared, Trigger};
 /// let shutdown = graceful.shutdown();
 ///
 /// // Go's `Stop(timeout)`, before serving even started: remembered.
-/// shutdown.stop_with_timeout(Some(Duration::from_secs(5)));
+/// shutdown.stop_with_timeout(Duration::from_secs(5))?;
 /// assert!(!shutdown.is_shutting_down());
 ///
 /// let (report, waited) = futures::join!(graceful.run(), shutdown.wait());
 /// assert_eq!(report, waited);
 /// assert_eq!(report.outcome, Outcome::Drained);
 /// assert!(shutdown.is_shutting_down());
-/// # });
+/// # Ok::<(), graceful_core::ConfigError>(())
+/// # }).unwrap();
 /// ```
 #[derive(Clone)]
 pub struct Shutdown {
@@ -71,14 +73,58 @@ impl Shutdown {
         self.request(Request::Stop(None));
     }
 
-    /// Starts a graceful shutdown that kills what is left after `timeout` (`None`: wait
-    /// forever), overriding the configured timeout (Go's `Stop(timeout)`). Does nothing once
-    /// the drain is under way; while the veto hook is deciding on an earlier request, it asks
-    /// again after a veto, and its timeout (if given) replaces the earlier one. A zero timeout
-    /// runs the hooks and then kills whatever connection is left at once
-    /// ([`Outcome::TimedOut`](crate::report::Outcome::TimedOut); with none left, the drain simply
-    /// ends). Unlike the configured timeout, it is not checked against the quiet period: one
+    /// Starts a graceful shutdown that kills what is left after `timeout`, overriding the
+    /// configured timeout (Go's `Stop(timeout)`); [`stop_without_timeout`] waits forever
+    /// instead. Does nothing once the drain is under way; while the veto hook is deciding on
+    /// an earlier request, it asks again after a veto, and its timeout replaces the earlier
+    /// one. Unlike the configured timeout, it is not checked against the quiet period: one
     /// shorter than the quiet period kills connections that are still quiet.
+    ///
+    /// [`stop_without_timeout`]: Shutdown::stop_without_timeout
+    ///
+    /// # Errors
+    ///
+    /// A zero timeout ([`ConfigError::ZeroTimeout`]: to stop at once, [`force`]) or one
+    /// longer than [`MAX_DURATION`] ([`ConfigError::TimeoutTooLong`]), as the builder's
+    /// `timeout` would be; the shutdown is not started.
+    ///
+    /// [`force`]: Shutdown::force
+    /// [`MAX_DURATION`]: crate::settings::MAX_DURATION
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{ConfigError, Graceful, ManualTimer, Outcome};
+    /// use futures::FutureExt;
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().timeout(Duration::from_secs(30)).build(timer.clone())?;
+    /// let shutdown = graceful.shutdown();
+    /// let conn = graceful.acceptor().try_reserve()?.register();
+    /// conn.mark_active();
+    /// let mut run = graceful.run();
+    ///
+    /// assert_eq!(shutdown.stop_with_timeout(Duration::ZERO), Err(ConfigError::ZeroTimeout));
+    /// assert!(!shutdown.is_shutting_down(), "not started");
+    /// shutdown.stop_with_timeout(Duration::from_secs(2))?;
+    /// assert!((&mut run).now_or_never().is_none());
+    /// timer.advance(Duration::from_secs(2)); // not 30
+    /// let report = futures::executor::block_on(run);
+    /// assert_eq!((report.outcome, report.killed), (Outcome::TimedOut, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stop_with_timeout(&self, timeout: Duration) -> Result<(), ConfigError> {
+        check_timeout(timeout)?;
+        self.request(Request::Stop(Some(Some(timeout))));
+        Ok(())
+    }
+
+    /// Starts a graceful shutdown that waits for its connections however long they take,
+    /// overriding the configured timeout: [`stop_with_timeout`] without the timeout, with
+    /// the same rules otherwise.
+    ///
+    /// [`stop_with_timeout`]: Shutdown::stop_with_timeout
     ///
     /// # Examples
     ///
@@ -91,18 +137,20 @@ impl Shutdown {
     /// let graceful = Graceful::builder().timeout(Duration::from_secs(30)).build(timer.clone())?;
     /// let shutdown = graceful.shutdown();
     /// let conn = graceful.acceptor().try_reserve()?.register();
-    /// conn.mark_active();
+    /// conn.mark_active(); // a job that must finish
     /// let mut run = graceful.run();
     ///
-    /// shutdown.stop_with_timeout(Some(Duration::from_secs(2)));
+    /// shutdown.stop_without_timeout();
     /// assert!((&mut run).now_or_never().is_none());
-    /// timer.advance(Duration::from_secs(2)); // not 30
-    /// let report = futures::executor::block_on(run);
-    /// assert_eq!((report.outcome, report.killed), (Outcome::TimedOut, 1));
+    /// timer.advance(Duration::from_secs(3600)); // long past the configured timeout
+    /// assert!((&mut run).now_or_never().is_none(), "still waiting");
+    /// conn.mark_idle();
+    /// drop(conn);
+    /// assert_eq!(run.now_or_never().unwrap().outcome, Outcome::Drained);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn stop_with_timeout(&self, timeout: Option<Duration>) {
-        self.request(Request::Stop(Some(timeout)));
+    pub fn stop_without_timeout(&self) {
+        self.request(Request::Stop(Some(None)));
     }
 
     /// Stops at once: accepting stops and every connection is killed. Not subject to the veto
@@ -187,7 +235,7 @@ impl Shutdown {
     }
 
     /// Whether a shutdown has begun: it was asked for and not vetoed. True from the start of
-    /// the drain delay (`Builder::drain_delay`), while the server still serves: what a
+    /// the drain delay (the builder's `drain_delay`), while the server still serves: what a
     /// readiness probe answers 503 on. The drain itself begins once the delay is over and the
     /// shutdown-initiated hook has run; the report counts the connections alive at that
     /// point.
@@ -337,7 +385,7 @@ impl Shutdown {
     ///
     /// It listens from the moment it is created: take it *before* reading the progress, and
     /// no change in between is missed. Several changes before it is polled are one change.
-    /// [`watch`](Shutdown::watch) wraps this loop in a stream.
+    /// [`progress_stream`](Shutdown::progress_stream) wraps this loop in a stream.
     ///
     /// # Examples
     ///
@@ -379,18 +427,18 @@ impl Shutdown {
     /// # futures::executor::block_on(async {
     /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
     /// let shutdown = graceful.shutdown();
-    /// let mut watch = shutdown.watch();
-    /// assert_eq!(watch.next().await.unwrap().phase, ShutdownPhase::Serving);
+    /// let mut progress = shutdown.progress_stream();
+    /// assert_eq!(progress.next().await.unwrap().phase, ShutdownPhase::Serving);
     ///
     /// shutdown.stop();
     /// let report = graceful.run().await;
-    /// let last = watch.next().await.unwrap();
+    /// let last = progress.next().await.unwrap();
     /// assert_eq!((last.phase, last.counts.total()), (ShutdownPhase::Stopped, report.total()));
-    /// assert!(watch.next().await.is_none());
+    /// assert!(progress.next().await.is_none());
     /// # });
     /// ```
-    pub fn watch(&self) -> Watch {
-        Watch::new(self.shared.clone())
+    pub fn progress_stream(&self) -> ProgressStream {
+        ProgressStream::new(self.shared.clone())
     }
 
     /// How many illegal transitions protocol code attempted. Each is a bug in the caller: it

@@ -27,8 +27,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use graceful_core::{
-    Acceptor, Conn, ConnState, Graceful, ManualTimer, Run, Shutdown, ShutdownReport, Slot,
-    TryReserveError,
+    Acceptor, ConfigError, Conn, ConnState, Graceful, ManualTimer, Run, Shutdown, ShutdownReport,
+    Slot, TryReserveError,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -64,7 +64,7 @@ enum Step {
     /// Move the clock, in microseconds.
     Advance(u64),
     Stop,
-    /// `stop_with_timeout`, in microseconds.
+    /// `stop_with_timeout`, in microseconds (zero is refused); `None`: `stop_without_timeout`.
     StopWithTimeout(Option<u64>),
     Signal,
     Force,
@@ -142,7 +142,7 @@ fn serving_step() -> impl Strategy<Value = Step> {
 fn trigger() -> impl Strategy<Value = Step> {
     prop_oneof![
         6 => Just(Step::Stop),
-        3 => prop::option::of(prop::sample::select(vec![0u64, 4_000, 300_000]))
+        3 => prop::option::of(prop::sample::select(vec![0u64, 1, 4_000, 300_000]))
             .prop_map(Step::StopWithTimeout),
         3 => Just(Step::Signal),
         1 => Just(Step::Force),
@@ -163,6 +163,7 @@ fn step() -> impl Strategy<Value = Step> {
     let stop_timeout = prop_oneof![
         Just(None),
         Just(Some(0)),
+        Just(Some(1)),
         Just(Some(1_500)),
         Just(Some(4_000)),
         Just(Some(300_000)),
@@ -341,10 +342,20 @@ fn apply(step: &Step, model: &mut Model, real: &mut Real) -> Result<(), TestCase
             model.request(None);
             real.shutdown.stop();
         }
-        Step::StopWithTimeout(us) => {
-            model.request(Some(*us));
+        Step::StopWithTimeout(Some(0)) => {
+            // Refused, as the builder refuses it: nothing starts.
+            let refused = real.shutdown.stop_with_timeout(Duration::ZERO);
+            assert_eq!(refused, Err(ConfigError::ZeroTimeout));
+        }
+        Step::StopWithTimeout(Some(us)) => {
+            model.request(Some(Some(*us)));
             real.shutdown
-                .stop_with_timeout(us.map(Duration::from_micros));
+                .stop_with_timeout(Duration::from_micros(*us))
+                .unwrap();
+        }
+        Step::StopWithTimeout(None) => {
+            model.request(Some(None));
+            real.shutdown.stop_without_timeout();
         }
         Step::Signal => {
             model.signal();
@@ -391,7 +402,7 @@ fn check(model: &Model, real: &Real) -> Result<(), TestCaseError> {
             expected
         );
         prop_assert_eq!(conn.is_killed(), expected.kill, "killed: {:?}", expected);
-        prop_assert_eq!(conn.is_draining(), model.draining, "draining");
+        prop_assert_eq!(conn.is_server_draining(), model.draining, "draining");
     }
     prop_assert_eq!(real.report, model.report, "the manager's report");
     prop_assert_eq!(real.shutdown.report(), model.report, "Shutdown::report");

@@ -18,6 +18,6 @@ mod tracing_events;
 
 use graceful_core::{Builder, Graceful};
 
-fn builder() -> Builder {
+fn builder() -> Builder<Graceful> {
     Graceful::builder()
 }

@@ -26,6 +26,6 @@ mod triggers;
 
 use graceful_core::{Builder, Graceful};
 
-fn builder() -> Builder {
+fn builder() -> Builder<Graceful> {
     Graceful::builder()
 }

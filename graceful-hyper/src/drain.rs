@@ -253,7 +253,7 @@ impl Drainer {
         let ended = shared.take(ENDED);
         if matches!(self.phase, Phase::Serving { .. })
             && !self.poll_drain(cx, shared, protocol)
-            && !(ended && shared.has(PROMISED) && shared.conn.is_draining())
+            && !(ended && shared.has(PROMISED) && shared.conn.is_server_draining())
         {
             // Rows 1 and 2 without gathering the rest: not told to drain, and no keep-alive
             // response ended while draining, `decide` waits and keeps the phase. This is the
@@ -284,7 +284,7 @@ impl Drainer {
                 active: shared.conn.state() == ConnState::Active,
                 promised,
                 read: shared.has(READ),
-                promised_ended_draining: ended && promised && shared.conn.is_draining(),
+                promised_ended_draining: ended && promised && shared.conn.is_server_draining(),
                 fired,
             };
             let timer = &self.timer;
@@ -318,7 +318,7 @@ impl Drainer {
         shared: &ConnShared,
         protocol: Option<Protocol>,
     ) -> bool {
-        if protocol == Some(Protocol::Http2) && shared.conn.is_draining() {
+        if protocol == Some(Protocol::Http2) && shared.conn.is_server_draining() {
             return true;
         }
         let requested = shared.conn.is_drain_requested();

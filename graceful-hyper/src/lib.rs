@@ -54,7 +54,7 @@
 //!
 //! A handler takes its connection's [`Watch`] with [`Watch::current`] (an axum extractor
 //! with the `axum` feature): a future for the drain reaching the connection, one for the
-//! kill, and `is_draining`. A Server-Sent Events stream ends itself on the drain; a
+//! kill, and `is_server_draining`. A Server-Sent Events stream ends itself on the drain; a
 //! WebSocket sends its close frame. Making it findable costs a request about 30
 //! instructions and no allocation; requests carry it in their extensions too with
 //! [`Http::watch_in_extensions`], at the price of an allocated map per request.

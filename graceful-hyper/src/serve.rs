@@ -209,7 +209,7 @@ where
 #[inline]
 fn note_handshake(shared: &ConnShared, mid_handshake: Option<&Handshake>) {
     if let Some(handshake) = mid_handshake {
-        if handshake.is_under_way() && shared.conn.is_draining() {
+        if handshake.is_under_way() && shared.conn.is_server_draining() {
             shared.set(READ);
         }
     }

@@ -189,7 +189,7 @@ where
             }
             if guard.is_http1() && !switching {
                 let shared = guard.shared();
-                if shared.conn.is_draining() {
+                if shared.conn.is_server_draining() {
                     response
                         .headers_mut()
                         .insert(CONNECTION, HeaderValue::from_static("close"));

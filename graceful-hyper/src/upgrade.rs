@@ -43,9 +43,9 @@
 //!     let upgrade = upgrade::on(&mut request);
 //!     tokio::spawn(async move {
 //!         let Ok(upgraded) = upgrade.await else { return };
-//!         let (io, hijack) = upgraded.into_parts();
+//!         let (io, watch) = upgraded.into_parts();
 //!         let mut io = TokioIo::new(io);
-//!         hijack.drain_requested().await;
+//!         watch.drain_requested().await;
 //!         let _ = io.write_all(b"bye").await;
 //!     }); // dropping the IO and the handle closes the connection
 //!     let mut response = Response::new(Empty::<Bytes>::new());
@@ -85,11 +85,10 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use graceful_core::ConnId;
 use http::Request;
 use hyper::rt::{Read, ReadBufCursor, Write};
 
-use crate::watch::{DrainRequested, Killed, Watch};
+use crate::watch::Watch;
 
 /// Takes the upgrade offered by a request served by graceful-hyper, with its connection's
 /// [`Watch`].
@@ -119,8 +118,8 @@ use crate::watch::{DrainRequested, Killed, Watch};
 ///         // Spawn on your runtime instead; this thread keeps the doctest runtime free.
 ///         futures::executor::block_on(async move {
 ///             let Ok(upgraded) = upgrade.await else { return };
-///             let (io, hijack) = upgraded.into_parts();
-///             hijack.drain_requested().await;
+///             let (io, watch) = upgraded.into_parts();
+///             watch.drain_requested().await;
 ///             // Write a goodbye on `io`, then drop it.
 ///             drop(io);
 ///         });
@@ -173,10 +172,7 @@ impl Future for OnUpgrade {
             return Poll::Ready(Err(UpgradeError::NotOffered));
         };
         match result {
-            Ok(io) => Poll::Ready(Ok(Upgraded {
-                io,
-                hijack: Hijack { watch },
-            })),
+            Ok(io) => Poll::Ready(Ok(Upgraded { io, watch })),
             Err(err) => Poll::Ready(Err(UpgradeError::Failed(err))),
         }
     }
@@ -222,8 +218,8 @@ impl Error for UpgradeError {
     }
 }
 
-/// An upgraded connection: hyper's upgraded IO and the [`Hijack`] handle that tells it of the
-/// drain. It reads and writes like the IO; split it with
+/// An upgraded connection: hyper's upgraded IO and the connection's [`Watch`], which tells it
+/// of the drain and the kill. It reads and writes like the IO; split it with
 /// [`into_parts`](Upgraded::into_parts) to move the halves apart.
 ///
 /// # Examples
@@ -231,11 +227,12 @@ impl Error for UpgradeError {
 /// See [the module's](crate::upgrade#examples).
 pub struct Upgraded {
     io: hyper::upgrade::Upgraded,
-    hijack: Hijack,
+    watch: Watch,
 }
 
 impl Upgraded {
-    /// The IO and the handle. The connection counts as hijacked until the IO is dropped.
+    /// The IO and the connection's [`Watch`]. The connection counts as hijacked until the IO
+    /// is dropped; the `Watch` does not keep it counted.
     ///
     /// # Examples
     ///
@@ -243,19 +240,19 @@ impl Upgraded {
     /// use graceful_hyper::upgrade::Upgraded;
     ///
     /// async fn greet(upgraded: Upgraded) {
-    ///     let (io, hijack) = upgraded.into_parts();
+    ///     let (io, watch) = upgraded.into_parts();
     ///     let mut io = hyper_util::rt::TokioIo::new(io); // tokio's AsyncRead + AsyncWrite
     ///     let _ = tokio::io::AsyncWriteExt::write_all(&mut io, b"hello").await;
-    ///     hijack.drain_requested().await;
+    ///     watch.drain_requested().await;
     ///     // Dropping `io` closes the connection: it no longer counts as hijacked.
     /// }
     /// # let _ = greet;
     /// ```
-    pub fn into_parts(self) -> (hyper::upgrade::Upgraded, Hijack) {
-        (self.io, self.hijack)
+    pub fn into_parts(self) -> (hyper::upgrade::Upgraded, Watch) {
+        (self.io, self.watch)
     }
 
-    /// The handle: the drain and kill notifications.
+    /// The connection's [`Watch`]: the drain and kill notifications.
     ///
     /// # Examples
     ///
@@ -263,12 +260,12 @@ impl Upgraded {
     /// use graceful_hyper::upgrade::Upgraded;
     ///
     /// fn log(upgraded: &Upgraded) {
-    ///     eprintln!("upgraded {:?}", upgraded.hijack().conn_id());
+    ///     eprintln!("upgraded {:?}", upgraded.watch().conn_id());
     /// }
     /// # let _ = log;
     /// ```
-    pub fn hijack(&self) -> &Hijack {
-        &self.hijack
+    pub fn watch(&self) -> &Watch {
+        &self.watch
     }
 
     /// The upgraded IO.
@@ -279,7 +276,7 @@ impl Upgraded {
     /// use graceful_hyper::upgrade::Upgraded;
     ///
     /// async fn bye(mut upgraded: Upgraded) {
-    ///     upgraded.hijack().drain_requested().await;
+    ///     upgraded.watch().drain_requested().await;
     ///     let mut io = hyper_util::rt::TokioIo::new(upgraded.io_mut());
     ///     let _ = tokio::io::AsyncWriteExt::write_all(&mut io, b"bye").await;
     /// }
@@ -321,133 +318,7 @@ impl Write for Upgraded {
 impl fmt::Debug for Upgraded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Upgraded")
-            .field("hijack", &self.hijack)
+            .field("watch", &self.watch)
             .finish()
-    }
-}
-
-/// The [`Watch`] of an upgraded connection, under the names it had before every upgrade
-/// was tracked.
-///
-/// It does not keep the connection counted (the upgraded IO does); dropping it changes
-/// nothing.
-///
-/// # Examples
-///
-/// See [the module's](crate::upgrade#examples).
-#[derive(Clone)]
-pub struct Hijack {
-    watch: Watch,
-}
-
-impl Hijack {
-    /// The connection's id, as graceful-core's state observer sees it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_hyper::upgrade::Hijack;
-    ///
-    /// fn log(hijack: &Hijack) {
-    ///     eprintln!("{:?} upgraded", hijack.conn_id());
-    /// }
-    /// # let _ = log;
-    /// ```
-    pub fn conn_id(&self) -> ConnId {
-        self.watch.conn_id()
-    }
-
-    /// Whether the drain has reached this connection: finish politely, then drop the IO.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_hyper::upgrade::Hijack;
-    ///
-    /// // Between two messages of a protocol that cannot be interrupted:
-    /// fn next_message_allowed(hijack: &Hijack) -> bool {
-    ///     !hijack.is_drain_requested()
-    /// }
-    /// # let _ = next_message_allowed;
-    /// ```
-    pub fn is_drain_requested(&self) -> bool {
-        self.watch.is_drain_requested()
-    }
-
-    /// Whether the connection was killed: its IO is closed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_hyper::upgrade::Hijack;
-    ///
-    /// fn why_it_failed(hijack: &Hijack, err: std::io::Error) -> String {
-    ///     if hijack.is_killed() {
-    ///         "closed by the shutdown".to_string()
-    ///     } else {
-    ///         err.to_string()
-    ///     }
-    /// }
-    /// # let _ = why_it_failed;
-    /// ```
-    pub fn is_killed(&self) -> bool {
-        self.watch.is_killed()
-    }
-
-    /// [`Watch::drain_requested`]: resolves when the drain reaches this connection (at once
-    /// if it already has), on a kill, or once the connection is gone.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_hyper::upgrade::Hijack;
-    ///
-    /// async fn until_drain<F: std::future::Future<Output = ()>>(hijack: Hijack, work: F) {
-    ///     futures::future::select(std::pin::pin!(work), hijack.drain_requested()).await;
-    /// }
-    /// # let _ = until_drain::<std::future::Ready<()>>;
-    /// ```
-    pub fn drain_requested(&self) -> DrainRequested {
-        self.watch.drain_requested()
-    }
-
-    /// [`Watch::killed`]: resolves when the connection is killed, at the timeout or on a
-    /// forced stop; its IO is closed then.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_hyper::upgrade::Hijack;
-    ///
-    /// async fn note_the_kill(hijack: Hijack) {
-    ///     hijack.killed().await;
-    ///     eprintln!("{:?}: killed by the shutdown", hijack.conn_id());
-    /// }
-    /// # let _ = note_the_kill;
-    /// ```
-    pub fn killed(&self) -> Killed {
-        self.watch.killed()
-    }
-
-    /// The connection's [`Watch`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_hyper::upgrade::Hijack;
-    ///
-    /// fn keep_for_later(hijack: &Hijack) -> graceful_hyper::Watch {
-    ///     hijack.watch().clone()
-    /// }
-    /// # let _ = keep_for_later;
-    /// ```
-    pub fn watch(&self) -> &Watch {
-        &self.watch
-    }
-}
-
-impl fmt::Debug for Hijack {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Hijack").field(&self.watch).finish()
     }
 }

@@ -124,7 +124,7 @@ impl Watch {
     /// use std::convert::Infallible;
     ///
     /// async fn hello(_: http::Request<Incoming>) -> Result<http::Response<Full<Bytes>>, Infallible> {
-    ///     let draining = Watch::current().is_some_and(|watch| watch.is_draining());
+    ///     let draining = Watch::current().is_some_and(|watch| watch.is_server_draining());
     ///     let text = if draining { "bye" } else { "hello" };
     ///     Ok(http::Response::new(Full::new(Bytes::from(text))))
     /// }
@@ -165,7 +165,7 @@ impl Watch {
     ///
     /// // A readiness check that fails as soon as the server drains.
     /// fn ready_status(watch: &Watch) -> http::StatusCode {
-    ///     if watch.is_draining() {
+    ///     if watch.is_server_draining() {
     ///         http::StatusCode::SERVICE_UNAVAILABLE
     ///     } else {
     ///         http::StatusCode::OK
@@ -173,10 +173,10 @@ impl Watch {
     /// }
     /// # let _ = ready_status;
     /// ```
-    pub fn is_draining(&self) -> bool {
+    pub fn is_server_draining(&self) -> bool {
         self.shared
             .upgrade()
-            .is_none_or(|shared| shared.conn.is_draining())
+            .is_none_or(|shared| shared.conn.is_server_draining())
     }
 
     /// Whether the drain has reached this connection (or it was killed, or is gone): what
@@ -238,8 +238,8 @@ impl Watch {
     /// }
     /// # let _ = ticks;
     /// ```
-    pub fn drain_requested(&self) -> DrainRequested {
-        DrainRequested(Waiting::new(self.shared.clone()))
+    pub fn drain_requested(&self) -> WatchDrainRequested {
+        WatchDrainRequested(Waiting::new(self.shared.clone()))
     }
 
     /// Resolves when this connection is killed, at the timeout or on a forced stop (or once
@@ -256,8 +256,8 @@ impl Watch {
     /// }
     /// # let _ = bounded::<std::future::Ready<()>>;
     /// ```
-    pub fn killed(&self) -> Killed {
-        Killed(Waiting::new(self.shared.clone()))
+    pub fn killed(&self) -> WatchKilled {
+        WatchKilled(Waiting::new(self.shared.clone()))
     }
 }
 
@@ -271,11 +271,12 @@ impl fmt::Debug for Watch {
     }
 }
 
-/// The future returned by [`Watch::drain_requested`].
+/// The future returned by [`Watch::drain_requested`]: unlike graceful-core's
+/// `Conn::drain_requested`, it owns what it needs and any number of tasks may await one each.
 #[must_use = "futures do nothing unless polled"]
-pub struct DrainRequested(Waiting);
+pub struct WatchDrainRequested(Waiting);
 
-impl Future for DrainRequested {
+impl Future for WatchDrainRequested {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -287,17 +288,18 @@ impl Future for DrainRequested {
     }
 }
 
-impl fmt::Debug for DrainRequested {
+impl fmt::Debug for WatchDrainRequested {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DrainRequested")
+        f.write_str("WatchDrainRequested")
     }
 }
 
-/// The future returned by [`Watch::killed`].
+/// The future returned by [`Watch::killed`]: unlike graceful-core's `Conn::killed`, any
+/// number of tasks may await one each.
 #[must_use = "futures do nothing unless polled"]
-pub struct Killed(Waiting);
+pub struct WatchKilled(Waiting);
 
-impl Future for Killed {
+impl Future for WatchKilled {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -309,9 +311,9 @@ impl Future for Killed {
     }
 }
 
-impl fmt::Debug for Killed {
+impl fmt::Debug for WatchKilled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Killed")
+        f.write_str("WatchKilled")
     }
 }
 
@@ -402,7 +404,7 @@ mod axum_extractor {
     /// use graceful_hyper::Watch;
     ///
     /// async fn handler(watch: Watch) -> &'static str {
-    ///     if watch.is_draining() { "bye" } else { "hello" }
+    ///     if watch.is_server_draining() { "bye" } else { "hello" }
     /// }
     /// let router: Router = Router::new().route("/", get(handler));
     /// # let _ = router;

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use graceful_core::serve::Runtime;
 use graceful_core::{Graceful, Outcome, Shutdown, ShutdownReport};
+use graceful_harness::wait_until;
 use graceful_hyper::{Http, HyperIo, Watch};
 use graceful_smol::Smol;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use graceful_harness::wait_until;
 
 /// Bounds for what must happen "soon": they catch hangs, not slowness.
 const SOON: Duration = Duration::from_secs(5);
@@ -36,14 +36,14 @@ async fn route(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infa
         let upgrade = graceful_hyper::upgrade::on(&mut req);
         smol::spawn(async move {
             let Ok(upgraded) = upgrade.await else { return };
-            let (mut io, hijack) = upgraded.into_parts();
-            hijack.drain_requested().await;
+            let (mut io, watch) = upgraded.into_parts();
+            watch.drain_requested().await;
             // hyper's IO traits, used directly: a 4-byte write goes out whole.
             let _ = std::future::poll_fn(|cx| {
                 hyper::rt::Write::poll_write(std::pin::Pin::new(&mut io), cx, b"bye\n")
             })
             .await;
-            drop((io, hijack));
+            drop((io, watch));
         })
         .detach();
         let mut response = Response::new(Full::new(Bytes::new()));

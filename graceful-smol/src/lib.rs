@@ -76,7 +76,7 @@
 //!         conn.mark_active();
 //!         let _ = stream.get_mut().write_all(line.as_bytes()).await;
 //!         conn.mark_idle();
-//!         if conn.is_draining() {
+//!         if conn.is_server_draining() {
 //!             return;
 //!         }
 //!     }
@@ -143,7 +143,9 @@ pub use graceful_hyper::{serve_http, MakeService};
 /// [`Server`]: graceful_core::Server
 pub type Server = graceful_core::Server<Smol>;
 
-/// The settings of a [`Server`]: graceful-core's [`ServerBuilder`] on [`Smol`].
+/// The settings of a [`Server`]: graceful-core's one [`Builder`] for a server on [`Smol`],
+/// from `Server::builder()`. The drain's settings are documented once there, beside the
+/// server's own.
 ///
-/// [`ServerBuilder`]: graceful_core::ServerBuilder
-pub type Builder = graceful_core::ServerBuilder<Smol>;
+/// [`Builder`]: graceful_core::Builder
+pub type Builder = graceful_core::Builder<Server>;

@@ -52,7 +52,13 @@ fn a_sigterm_as_soon_as_the_server_is_built_drains_it() {
         child.terminate();
         let status = child.wait_exit_and_output(LONG);
         let stderr = child.stderr().join("\n");
-        assert!(status.success(), "round {round}: {status}, stderr:\n{stderr}");
-        assert!(stderr.contains("report: drained"), "round {round}: {stderr}");
+        assert!(
+            status.success(),
+            "round {round}: {status}, stderr:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("report: drained"),
+            "round {round}: {stderr}"
+        );
     }
 }

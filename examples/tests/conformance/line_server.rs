@@ -50,7 +50,7 @@ where
             None => false,
         };
         conn.mark_idle();
-        if !written || conn.is_draining() {
+        if !written || conn.is_server_draining() {
             break;
         }
     }

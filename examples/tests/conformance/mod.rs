@@ -129,11 +129,11 @@ impl Probe {
 }
 
 /// Applies [`Settings`] to a graceful-tokio or graceful-smol builder: one generic builder,
-/// `graceful_core::ServerBuilder<R>`, under both.
+/// `graceful_core::Builder<Server<R>>`, under both.
 pub fn configure<R: graceful_core::serve::Runtime>(
-    builder: graceful_core::ServerBuilder<R>,
+    builder: graceful_core::Builder<graceful_core::Server<R>>,
     settings: &Settings,
-) -> graceful_core::ServerBuilder<R> {
+) -> graceful_core::Builder<graceful_core::Server<R>> {
     let (asked, started) = (settings.probe.clone(), settings.probe.clone());
     let builder = match settings.timeout {
         Some(timeout) => builder.timeout(timeout),
@@ -141,7 +141,7 @@ pub fn configure<R: graceful_core::serve::Runtime>(
     };
     let builder = match settings.listen_limit {
         Some(limit) => builder.listen_limit(limit),
-        None => builder,
+        None => builder.no_listen_limit(),
     };
     builder
         .quiet_period(settings.quiet_period)

@@ -107,11 +107,13 @@ pub fn hot_restart_under_load(example: &str) {
     let report = wrk.finish();
     churning.store(false, std::sync::atomic::Ordering::Relaxed);
     let (fresh_ok, fresh_failed) = churn.join().unwrap();
+    // An old process's report may reach the pipe's reader after its exit was seen.
+    let is_drain = |l: &String| l.contains(" in ") && l.contains("completed");
+    server.wait_output("every old process's report", LONG, |output| {
+        (output.stderr.iter().filter(|l| is_drain(l)).count() >= RESTARTS).then_some(())
+    });
     let stderr = server.stderr();
-    let drains: Vec<&String> = stderr
-        .iter()
-        .filter(|l| l.contains(" in ") && l.contains("completed"))
-        .collect();
+    let drains: Vec<&String> = stderr.iter().filter(|l| is_drain(l)).collect();
     println!(
         "measured: {example}: {RESTARTS} hot restarts under wrk -t2 -c16 -d5s: {} requests, \
          {} non-2xx, socket errors: {:?}; {fresh_ok} requests on fresh connections beside, {} \

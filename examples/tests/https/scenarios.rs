@@ -84,12 +84,16 @@ fn serves_on_and_counts(server: &Server, client: &Arc<ClientConfig>, counts: &st
     idle_conn(server.addr, client);
     server.terminate();
     server.report();
-    let lines = server.stderr();
-    let counters = lines
-        .iter()
-        .rev()
-        .find(|line| line.contains("TLS handshakes:"))
-        .unwrap_or_else(|| panic!("no handshake counters; stderr: {lines:#?}"));
+    // The counters follow the report on stderr, and may reach the pipe's reader after
+    // the exit was seen: wait for the line, as for any other output.
+    let counters = server.wait_output(
+        "the TLS handshake counters",
+        Duration::from_secs(5),
+        |output| {
+            let mut lines = output.stderr.iter().rev();
+            lines.find(|line| line.contains("TLS handshakes:")).cloned()
+        },
+    );
     assert!(counters.ends_with(counts), "{counters}");
 }
 

@@ -7,7 +7,7 @@
 //!
 //! # As a server setting
 //!
-//! [`Deploy`], given to [`ServerBuilder::deploy`](crate::ServerBuilder::deploy), does it
+//! [`Deploy`], given to [`Builder::deploy`](crate::Builder::deploy), does it
 //! all; [`Server::listen`](crate::Server::listen) gives the listener (inherited, or bound).
 //! With graceful-tokio (feature `deploy`):
 //!
@@ -46,7 +46,7 @@ mod server;
 
 pub use self::listenfd::{adopt_tcp_listeners, AdoptError, Adopted};
 pub use self::notify::{draining_status, Monitor, Notifier};
-pub use self::restart::{Handover, RestartError, Restarter};
+pub use self::restart::{Handover, RestartError, Restarter, DEFAULT_RESTART_TIMEOUT};
 pub use self::runtime::{DeployRuntime, RestartSignal, SignalStream};
 pub use self::serve::Deploy;
 

@@ -141,10 +141,19 @@ impl Error for RestartError {
     }
 }
 
-impl Restarter {
-    /// How long a new process may take to say it is ready, unless told otherwise.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a hot restart's new process may take to say it is ready, unless told otherwise
+/// ([`Restarter::timeout`], `Deploy::restart_timeout`): 60 s.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::deploy::{Deploy, DEFAULT_RESTART_TIMEOUT};
+///
+/// assert_eq!(Deploy::new(), Deploy::new().restart_timeout(DEFAULT_RESTART_TIMEOUT));
+/// ```
+pub const DEFAULT_RESTART_TIMEOUT: Duration = Duration::from_secs(60);
 
+impl Restarter {
     /// Records what a restart needs, now: the path of this program, its arguments and
     /// environment, copies of the `listeners` (with their `LISTEN_FDNAMES` names), and the
     /// service manager's socket from `notifier`. Create it at start, once the inherited
@@ -181,14 +190,15 @@ impl Restarter {
             env: std::env::vars_os().collect(),
             listeners: Mutex::new(listeners),
             manager: notifier.manager_socket().map(ToOwned::to_owned),
-            timeout: Restarter::DEFAULT_TIMEOUT,
+            timeout: DEFAULT_RESTART_TIMEOUT,
             busy: AtomicBool::new(false),
             handed_over: AtomicBool::new(false),
             starting: Mutex::new(None),
         })
     }
 
-    /// How long a new process may take to say it is ready (default 60 s).
+    /// How long a new process may take to say it is ready (default
+    /// [`DEFAULT_RESTART_TIMEOUT`], 60 s).
     ///
     /// # Examples
     ///

@@ -68,7 +68,7 @@ impl fmt::Display for RestartSignal {
     }
 }
 
-/// A [`Runtime`] a server can deploy on: what [`ServerBuilder::deploy`] and
+/// A [`Runtime`] a server can deploy on: what [`Builder::deploy`] and
 /// [`Server::listen`] ask of it.
 ///
 /// The adapters implement it with their `deploy` feature: `graceful_tokio::Tokio` and
@@ -114,7 +114,7 @@ impl fmt::Display for RestartSignal {
 /// }
 /// ```
 ///
-/// [`ServerBuilder::deploy`]: crate::ServerBuilder::deploy
+/// [`Builder::deploy`]: crate::Builder::deploy
 /// [`Server::listen`]: crate::Server::listen
 pub trait DeployRuntime: Runtime {
     /// The runtime's TCP listener.

@@ -1,7 +1,7 @@
 //! `Deploy`: zero-downtime deploys as a setting of a [`Server`](crate::Server), and the
 //! machinery behind it.
 //!
-//! A server built with [`ServerBuilder::deploy`](crate::ServerBuilder::deploy) takes its
+//! A server built with [`Builder::deploy`](crate::Builder::deploy) takes its
 //! listener from [`Server::listen`](crate::Server::listen) (the socket it inherited through
 //! `LISTEN_FDS`, or the address bound), and while it serves:
 //!
@@ -39,12 +39,13 @@ use futures_util::StreamExt;
 
 use super::gate::Gate;
 use super::{
-    adopt_tcp_listeners, Monitor, Notifier, RestartError, RestartSignal, Restarter, SignalStream,
+    adopt_tcp_listeners, AdoptError, Adopted, Monitor, Notifier, RestartError, RestartSignal,
+    Restarter, SignalStream, DEFAULT_RESTART_TIMEOUT,
 };
 use crate::{Shutdown, Timer};
 
 /// Zero-downtime deploys for a [`Server`](crate::Server): socket activation, `sd_notify`
-/// and hot restart, given to [`ServerBuilder::deploy`](crate::ServerBuilder::deploy).
+/// and hot restart, given to [`Builder::deploy`](crate::Builder::deploy).
 ///
 /// - **Socket activation.** [`Server::listen`](crate::Server::listen) serves the listening
 ///   TCP socket named by `LISTEN_FDS` (systemd's, or a hot-restarting parent's) rather than
@@ -75,32 +76,29 @@ use crate::{Shutdown, Timer};
 /// assert_eq!(Deploy::new().no_hot_restart().restart_signal(), None);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[must_use = "a setting does nothing until given to `ServerBuilder::deploy`"]
+#[must_use = "a setting does nothing until given to `Builder::deploy`"]
 pub struct Deploy {
     restart_signal: Option<RestartSignal>,
     restart_timeout: Duration,
 }
 
 impl Deploy {
-    /// How long a new process may take to say it is ready, unless told otherwise: 60 s.
-    pub const DEFAULT_RESTART_TIMEOUT: Duration = Restarter::DEFAULT_TIMEOUT;
-
     /// Socket activation, `sd_notify`, and hot restart on SIGHUP with a 60 s timeout.
     ///
     /// # Examples
     ///
     /// ```
-    /// use graceful_core::deploy::{Deploy, RestartSignal};
+    /// use graceful_core::deploy::{Deploy, RestartSignal, DEFAULT_RESTART_TIMEOUT};
     ///
     /// let deploy = Deploy::new();
     /// assert_eq!(deploy.restart_signal(), Some(RestartSignal::Hangup));
-    /// assert_eq!(deploy, Deploy::new().restart_timeout(Deploy::DEFAULT_RESTART_TIMEOUT));
+    /// assert_eq!(deploy, Deploy::new().restart_timeout(DEFAULT_RESTART_TIMEOUT));
     /// assert_eq!(deploy, Deploy::default());
     /// ```
     pub fn new() -> Deploy {
         Deploy {
             restart_signal: Some(RestartSignal::Hangup),
-            restart_timeout: Deploy::DEFAULT_RESTART_TIMEOUT,
+            restart_timeout: DEFAULT_RESTART_TIMEOUT,
         }
     }
 
@@ -188,6 +186,9 @@ struct State {
     /// Set by `listen`.
     restarter: OnceLock<Restarter>,
     listened: AtomicBool,
+    /// The sockets `LISTEN_FDS` names, taken when the server is built (see [`Deploying::adopt`])
+    /// and handed to `listen`.
+    adopted: Mutex<Option<Result<Adopted, AdoptError>>>,
     gate: Arc<Gate>,
     /// The drain's timeout plus the drain delay, for the status lines: set at build.
     drain_bound: OnceLock<Option<Duration>>,
@@ -202,6 +203,7 @@ impl<R> Deploying<R> {
                 notifier: Notifier::from_env(),
                 restarter: OnceLock::new(),
                 listened: AtomicBool::new(false),
+                adopted: Mutex::new(None),
                 gate: Arc::default(),
                 drain_bound: OnceLock::new(),
             }),
@@ -213,6 +215,17 @@ impl<R> Deploying<R> {
     /// lines; the first call counts.
     pub(crate) fn set_drain_bound(&self, bound: Option<Duration>) {
         let _ = self.state.drain_bound.set(bound);
+    }
+
+    /// Takes the listening sockets `LISTEN_FDS` names now, when the server is built: before
+    /// the server registers its signals, whose handlers open descriptors of their own, which
+    /// would take the lowest free numbers, 3 and up, where `LISTEN_FDS` points when its
+    /// sockets are missing. The first call counts; `listen` serves what it took.
+    pub(crate) fn adopt(&self) {
+        let mut adopted = lock(&self.state.adopted);
+        if adopted.is_none() {
+            *adopted = Some(adopt_tcp_listeners());
+        }
     }
 
     /// The shutdown-initiated hook: `STOPPING=1`, and the restarter's copies of the
@@ -260,8 +273,12 @@ impl<R> Deploying<R> {
         convert: impl FnOnce(TcpListener) -> io::Result<T>,
     ) -> io::Result<T> {
         let state = &self.state;
-        let adopted = adopt_tcp_listeners()
-            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        // Taken at build; a call after one that failed finds the variables cleared.
+        let adopted = lock(&state.adopted)
+            .take()
+            .unwrap_or_else(adopt_tcp_listeners);
+        let adopted =
+            adopted.map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
         let count = adopted.listeners.len();
         let mut inherited = adopted.listeners.into_iter();
         let (name, listener) = match (inherited.next(), count) {
@@ -426,6 +443,14 @@ async fn restart_on<T: Timer>(
     }
 }
 
+/// Locks `mutex`; its data stays consistent between statements, so a poisoned lock is used
+/// as it is.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Results handed from the restart threads to the serving task.
 struct Mailbox<T> {
     items: Mutex<VecDeque<T>>,
@@ -462,9 +487,7 @@ impl<T> Mailbox<T> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {
-        self.items
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.items)
     }
 }
 

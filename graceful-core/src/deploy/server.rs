@@ -1,24 +1,29 @@
-//! Deploys as a setting of a [`Server`]: [`ServerBuilder::deploy`], [`Server::listen`], and
+//! Deploys as a setting of a [`Server`]: [`Builder::deploy`], [`Server::listen`], and
 //! the deploy's [`Extension`], the one hook by which `serve` runs the deploy machinery
 //! ([`Deploying`]) without naming it.
 //!
 //! # Invariants
 //!
 //! - The deploy's shutdown hook runs before the user's `on_shutdown` hook.
+//! - The sockets `LISTEN_FDS` names are taken when the server is built, before its signals
+//!   are registered (their handlers open descriptors, which would take the numbers
+//!   `LISTEN_FDS` points to when its sockets are missing); `listen` serves them.
 //! - The restart signal is registered when the server is built, as the shutdown signals are.
 
 use std::any::Any;
 use std::io;
 use std::net::ToSocketAddrs;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::deploy::serve::{bind, Deploying};
 use crate::deploy::{Deploy, DeployRuntime};
 use crate::serve::{Extension, Runtime, Watcher};
-use crate::{Builder, Server, ServerBuilder, Shutdown};
+use crate::settings::Settings;
+use crate::{Builder, Server, Shutdown};
 
 #[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
-impl<R: DeployRuntime> ServerBuilder<R> {
+impl<R: DeployRuntime> Builder<Server<R>> {
     /// Zero-downtime deploys: socket activation, `sd_notify`, and hot restart on SIGHUP
     /// (see [`Deploy`](crate::deploy::Deploy) for what each does and how to set it). Take
     /// the listener from [`Server::listen`](Server::listen): it is the inherited socket when there is one,
@@ -59,20 +64,18 @@ impl<R: DeployRuntime> ServerBuilder<R> {
     /// # drop(server);
     /// # Ok::<(), graceful_core::ConfigError>(())
     /// ```
-    pub fn deploy(self, deploy: Deploy) -> ServerBuilder<R> {
-        self.extend(std::sync::Arc::new(Deploying::new(
-            deploy,
-            R::restart_signals,
-        )))
+    pub fn deploy(self, deploy: Deploy) -> Builder<Server<R>> {
+        self.extend(Arc::new(Deploying::new(deploy, R::restart_signals)))
     }
 }
 
 #[cfg_attr(docsrs, doc(cfg(feature = "deploy")))]
 impl<R: DeployRuntime> Server<R> {
     /// The listener to serve, as the runtime's TCP listener: with
-    /// [`deploy`](ServerBuilder::deploy), the listening socket this process inherited
-    /// (`LISTEN_FDS`: systemd socket activation, or a hot restart's hand-over) if any, else
-    /// `addr` bound; without, `addr` bound. Bound sockets have `SO_REUSEADDR` and a backlog
+    /// [`deploy`](Builder::deploy), the listening socket this process inherited
+    /// (`LISTEN_FDS`: systemd socket activation, or a hot restart's hand-over; taken when the
+    /// server was built, before its signals) if any, else `addr` bound; without, `addr` bound.
+    /// Bound sockets have `SO_REUSEADDR` and a backlog
     /// of 1024. Call it once, inside the runtime, and serve what it returns: a hot restart
     /// hands this very socket on.
     ///
@@ -129,17 +132,20 @@ impl<R: DeployRuntime> Server<R> {
 }
 
 impl<R: Runtime> Extension<R> for Deploying<R> {
-    fn settle(&self, mut settings: Builder) -> Builder {
+    fn settle(&self, mut settings: Settings) -> Settings {
+        // First of all, before the server's signals open descriptors of their own.
+        self.adopt();
         let bound = (settings.timeout).map(|timeout| timeout.saturating_add(settings.drain_delay));
         self.set_drain_bound(bound);
         let hook = self.on_shutdown();
         let user = settings.on_shutdown.take();
-        settings.on_shutdown(move || {
+        settings.on_shutdown = Some(Arc::new(move || {
             hook();
             if let Some(user) = &user {
                 user();
             }
-        })
+        }));
+        settings
     }
 
     fn watch(&self, runtime: &R, shutdown: Shutdown) -> Watcher {

@@ -1,80 +1,62 @@
-//! [`ServerBuilder`]: the settings of a [`Server`], checked once by
-//! [`build`](ServerBuilder::build).
+//! A server's own settings on the one [`Builder`]: `Builder<Server<R>>`, checked once by its
+//! `build`.
+//!
+//! The drain's settings are the shared ones (`builder.rs`, documented there); here are the
+//! parts only a server has ([`ServerParts`]: the runtime, the socket options, the signals,
+//! the triggers, a wing's extension) and the `build` that registers what the server watches.
+//!
+//! # Invariants
+//!
+//! - A server runs on settings and socket options that passed their checks at `build`, or
+//!   on the defaults (`Server::new`), which tests find valid.
+//! - Everything the server watches (triggers, signals, the extension's watcher) is
+//!   registered when it is built, before it serves.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::builder::sealed;
 use crate::serve::extension::Extension;
 use crate::serve::server::Server;
 use crate::serve::{Runtime, SocketOptions, Watcher};
-use crate::{Builder, ConfigError, ConnId, ConnState, Graceful};
+use crate::settings::Settings;
+use crate::{BuildTarget, Builder, ConfigError, Graceful};
 
-/// Settings for a [`Server`]: the shutdown's, the sockets' and the signals'.
-///
-/// Every setting has a default; [`build`](ServerBuilder::build) checks that they make sense
-/// together. With the defaults, [`Server::new`] needs no check at all.
-///
-/// # Examples
-///
-/// ```
-/// # use graceful_core::serve::{ConnectionTask, Runtime, Watcher};
-/// # use graceful_core::{ManualTimer, Shutdown};
-/// # #[derive(Clone, Debug, Default)]
-/// # struct Threads(ManualTimer);
-/// # impl Runtime for Threads {
-/// #     type Timer = ManualTimer;
-/// #     fn timer(&self) -> ManualTimer { self.0.clone() }
-/// #     fn spawn(&self, task: ConnectionTask) { std::thread::spawn(move || futures::executor::block_on(task)); }
-/// #     fn signals(&self, _: Shutdown) -> std::io::Result<Watcher> { Err(std::io::ErrorKind::Unsupported.into()) }
-/// # }
-/// use graceful_core::{ConfigError, Server};
-/// use std::time::Duration;
-///
-/// let server = Server::<Threads>::builder()
-///     .timeout(Duration::from_secs(10))
-///     .quiet_period(Duration::from_millis(100))
-///     .listen_limit(1024)
-///     .tcp_keepalive(Duration::from_secs(60))
-///     .tcp_nodelay(true)
-///     .signals(false)
-///     .on_shutdown(|| eprintln!("draining"))
-///     .build()?;
-/// # drop(server);
-///
-/// let nonsense = Server::<Threads>::builder().timeout(Duration::ZERO).build();
-/// assert_eq!(nonsense.unwrap_err(), ConfigError::ZeroTimeout);
-/// # Ok::<(), ConfigError>(())
-/// ```
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct ServerBuilder<R: Runtime> {
+/// What a server's builder holds beside the shared settings: crate private in all but name
+/// (the builder's type needs it; no path reaches it).
+pub struct ServerParts<R> {
     runtime: R,
-    core: Builder,
     options: SocketOptions,
     signals: bool,
     triggers: Vec<Watcher>,
     extension: Option<Arc<dyn Extension<R>>>,
 }
 
-impl<R: Runtime> ServerBuilder<R> {
-    fn new(runtime: R) -> ServerBuilder<R> {
-        ServerBuilder {
+impl<R: Runtime> sealed::Sealed for Server<R> {
+    type Parts = ServerParts<R>;
+}
+
+impl<R: Runtime> BuildTarget for Server<R> {}
+
+impl<R: Runtime> Builder<Server<R>> {
+    /// The defaults of [`Server::new`], on `runtime`.
+    pub(super) fn on(runtime: R) -> Builder<Server<R>> {
+        Builder::with_parts(ServerParts {
             runtime,
-            core: Graceful::builder(),
             options: SocketOptions::default(),
             signals: true,
             triggers: Vec::new(),
             extension: None,
-        }
+        })
     }
 
     /// Rides `extension` along the server (a wing's setting, such as deploy's); replaces
     /// one set before.
     #[cfg_attr(not(all(unix, feature = "deploy")), allow(dead_code))]
-    pub(crate) fn extend(mut self, extension: Arc<dyn Extension<R>>) -> ServerBuilder<R> {
-        self.extension = Some(extension);
-        self
+    pub(crate) fn extend(self, extension: Arc<dyn Extension<R>>) -> Builder<Server<R>> {
+        self.with(|parts| parts.extension = Some(extension))
     }
 
     /// Serves on `runtime`: for instance graceful-smol's `Smol` with a spawner of another
@@ -92,118 +74,15 @@ impl<R: Runtime> ServerBuilder<R> {
     /// # drop(server);
     /// # Ok::<(), graceful_core::ConfigError>(())
     /// ```
-    pub fn runtime(mut self, runtime: R) -> ServerBuilder<R> {
-        self.runtime = runtime;
-        self
-    }
-
-    /// How long a drain may last before every remaining connection is killed (Go's
-    /// `Timeout`). Defaults to 30 s; see [`no_timeout`](ServerBuilder::no_timeout).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[path = "doctest_runtime.rs"] mod rt;
-    /// use graceful_core::Server;
-    /// use rt::Threads;
-    /// use std::time::Duration;
-    ///
-    /// let server = Server::<Threads>::builder().timeout(Duration::from_secs(10)).build()?;
-    /// # drop(server);
-    /// # Ok::<(), graceful_core::ConfigError>(())
-    /// ```
-    pub fn timeout(mut self, timeout: Duration) -> ServerBuilder<R> {
-        self.core = self.core.timeout(timeout);
-        self
-    }
-
-    /// Lets a drain last as long as its connections do: no timeout.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[path = "doctest_runtime.rs"] mod rt;
-    /// use graceful_core::Server;
-    /// use rt::Threads;
-    ///
-    /// // A batch server: its jobs finish, however long they take.
-    /// let server = Server::<Threads>::builder().no_timeout().build()?;
-    /// # drop(server);
-    /// # Ok::<(), graceful_core::ConfigError>(())
-    /// ```
-    pub fn no_timeout(mut self) -> ServerBuilder<R> {
-        self.core = self.core.no_timeout();
-        self
-    }
-
-    /// How long an idle connection must have been quiet before a drain closes it at once;
-    /// one quiet for less is closed at the end of this period, so that a keep-alive client
-    /// in mid-loop is answered instead of raced. Defaults to 250 ms.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[path = "doctest_runtime.rs"] mod rt;
-    /// use graceful_core::Server;
-    /// use rt::Threads;
-    /// use std::time::Duration;
-    ///
-    /// let server = Server::<Threads>::builder().quiet_period(Duration::from_millis(500)).build()?;
-    /// # drop(server);
-    /// # Ok::<(), graceful_core::ConfigError>(())
-    /// ```
-    pub fn quiet_period(mut self, quiet_period: Duration) -> ServerBuilder<R> {
-        self.core = self.core.quiet_period(quiet_period);
-        self
-    }
-
-    /// On the first signal or stop, keep serving exactly as before for `delay` (listener
-    /// open, keep-alive on) while [`Shutdown::is_shutting_down`](crate::Shutdown::is_shutting_down) says so, so that a readiness
-    /// route can answer 503 and a load balancer take the server out of its rotation; then
-    /// drain. A second signal during the delay stops at once; the timeout starts after the
-    /// delay. None by default.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[path = "doctest_runtime.rs"] mod rt;
-    /// use graceful_core::Server;
-    /// use rt::Threads;
-    /// use std::time::Duration;
-    ///
-    /// // Behind a load balancer that checks readiness every 5 s.
-    /// let server = Server::<Threads>::builder().drain_delay(Duration::from_secs(10)).build()?;
-    /// let shutdown = server.shutdown(); // a readiness route answers 503 while `is_shutting_down()`
-    /// # drop((server, shutdown));
-    /// # Ok::<(), graceful_core::ConfigError>(())
-    /// ```
-    pub fn drain_delay(mut self, delay: Duration) -> ServerBuilder<R> {
-        self.core = self.core.drain_delay(delay);
-        self
-    }
-
-    /// At most `limit` connections open at once (Go's `ListenLimit`); more wait in the
-    /// kernel's backlog. There is no limit by default.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[path = "doctest_runtime.rs"] mod rt;
-    /// use graceful_core::Server;
-    /// use rt::Threads;
-    ///
-    /// let server = Server::<Threads>::builder().listen_limit(10_000).build()?;
-    /// # drop(server);
-    /// # Ok::<(), graceful_core::ConfigError>(())
-    /// ```
-    pub fn listen_limit(mut self, limit: usize) -> ServerBuilder<R> {
-        self.core = self.core.listen_limit(limit);
-        self
+    pub fn runtime(self, runtime: R) -> Builder<Server<R>> {
+        self.with(|parts| parts.runtime = runtime)
     }
 
     /// The TCP keep-alive period of accepted connections (Go's `TCPKeepAlive`), so that
     /// peers that vanished are found and their connections closed. Defaults to 3 minutes,
-    /// like Go; see [`no_tcp_keepalive`](ServerBuilder::no_tcp_keepalive).
+    /// like Go; see [`no_tcp_keepalive`](Self::no_tcp_keepalive). Systems set it in whole
+    /// seconds; zero, or longer than [`MAX_DURATION`](crate::MAX_DURATION), is refused by
+    /// [`build`](Self::build).
     ///
     /// # Examples
     ///
@@ -215,11 +94,12 @@ impl<R: Runtime> ServerBuilder<R> {
     ///
     /// let server = Server::<Threads>::builder().tcp_keepalive(Duration::from_secs(60)).build()?;
     /// # drop(server);
+    /// let zero = Server::<Threads>::builder().tcp_keepalive(Duration::ZERO).build();
+    /// assert_eq!(zero.unwrap_err(), graceful_core::ConfigError::ZeroTcpKeepalive);
     /// # Ok::<(), graceful_core::ConfigError>(())
     /// ```
-    pub fn tcp_keepalive(mut self, period: Duration) -> ServerBuilder<R> {
-        self.options = self.options.with_tcp_keepalive(Some(period));
-        self
+    pub fn tcp_keepalive(self, period: Duration) -> Builder<Server<R>> {
+        self.with(|parts| parts.options = parts.options.with_tcp_keepalive(period))
     }
 
     /// Leaves TCP keep-alive as the system has it (usually off).
@@ -235,9 +115,8 @@ impl<R: Runtime> ServerBuilder<R> {
     /// # drop(server);
     /// # Ok::<(), graceful_core::ConfigError>(())
     /// ```
-    pub fn no_tcp_keepalive(mut self) -> ServerBuilder<R> {
-        self.options = self.options.with_tcp_keepalive(None);
-        self
+    pub fn no_tcp_keepalive(self) -> Builder<Server<R>> {
+        self.with(|parts| parts.options = parts.options.without_tcp_keepalive())
     }
 
     /// Sets `TCP_NODELAY` on accepted connections (turns Nagle's algorithm off). `false`, the
@@ -255,17 +134,16 @@ impl<R: Runtime> ServerBuilder<R> {
     /// # drop(server);
     /// # Ok::<(), graceful_core::ConfigError>(())
     /// ```
-    pub fn tcp_nodelay(mut self, nodelay: bool) -> ServerBuilder<R> {
-        self.options = self.options.with_tcp_nodelay(nodelay);
-        self
+    pub fn tcp_nodelay(self, nodelay: bool) -> Builder<Server<R>> {
+        self.with(|parts| parts.options = parts.options.with_tcp_nodelay(nodelay))
     }
 
     /// Whether SIGINT and SIGTERM (Ctrl-C on Windows) stop the server: the first starts a
     /// graceful shutdown, a second one while draining kills what is left. Defaults to `true`;
     /// turn it off (Go's `NoSignalHandling`) to stop only through [`Server::shutdown`] or
-    /// [`shutdown_on`](ServerBuilder::shutdown_on).
+    /// [`shutdown_on`](Self::shutdown_on).
     ///
-    /// The handlers are registered when the server is built ([`build`](ServerBuilder::build),
+    /// The handlers are registered when the server is built ([`build`](Self::build),
     /// [`Server::new`]), not when it starts serving: a signal that arrives in between waits
     /// and stops the server as soon as it serves, however the application wraps its call to
     /// [`Server::serve`] (an `async fn` that prints a line first, a task spawned later). From
@@ -287,14 +165,13 @@ impl<R: Runtime> ServerBuilder<R> {
     /// # drop((server, shutdown));
     /// # Ok::<(), graceful_core::ConfigError>(())
     /// ```
-    pub fn signals(mut self, enabled: bool) -> ServerBuilder<R> {
-        self.signals = enabled;
-        self
+    pub fn signals(self, enabled: bool) -> Builder<Server<R>> {
+        self.with(|parts| parts.signals = enabled)
     }
 
-    /// Starts a graceful shutdown ([`Shutdown::stop`](crate::Shutdown::stop)) when `trigger` resolves: a channel, a
-    /// health check, another runtime's signal. May be called more than once: any trigger
-    /// stops the server.
+    /// Starts a graceful shutdown ([`Shutdown::stop`](crate::Shutdown::stop)) when `trigger`
+    /// resolves: a channel, a health check, another runtime's signal. May be called more
+    /// than once: any trigger stops the server.
     ///
     /// # Examples
     ///
@@ -316,107 +193,13 @@ impl<R: Runtime> ServerBuilder<R> {
     /// # Ok::<(), graceful_core::ConfigError>(())
     /// ```
     pub fn shutdown_on(
-        mut self,
+        self,
         trigger: impl Future<Output = ()> + Send + 'static,
-    ) -> ServerBuilder<R> {
-        self.triggers.push(Box::pin(trigger));
-        self
+    ) -> Builder<Server<R>> {
+        self.with(|parts| parts.triggers.push(Box::pin(trigger)))
     }
 
-    /// Called when a graceful shutdown is requested, before anything stops; returning
-    /// `false` vetoes it and the server keeps serving. A forced stop is not subject to it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[path = "doctest_runtime.rs"] mod rt;
-    /// use graceful_core::{Outcome, Server};
-    /// use rt::{Numbered, Threads};
-    /// use futures::FutureExt;
-    ///
-    /// let server = Server::<Threads>::builder()
-    ///     .signals(false)
-    ///     .before_shutdown(|| false) // not now: a migration must not be cut short
-    ///     .build()?;
-    /// let shutdown = server.shutdown();
-    /// let mut serving = Box::pin(server.serve(Numbered::new(0), |_, _| async {}));
-    /// shutdown.stop();
-    /// assert!(serving.as_mut().now_or_never().is_none());
-    /// assert!(!shutdown.is_shutting_down(), "vetoed: serving on");
-    /// shutdown.force(); // not subject to the veto
-    /// assert_eq!(futures::executor::block_on(serving).outcome, Outcome::Forced);
-    /// # Ok::<(), graceful_core::ConfigError>(())
-    /// ```
-    pub fn before_shutdown(
-        mut self,
-        hook: impl Fn() -> bool + Send + Sync + 'static,
-    ) -> ServerBuilder<R> {
-        self.core = self.core.before_shutdown(hook);
-        self
-    }
-
-    /// Called once, after accepting stopped and before connections are drained (Go's
-    /// `ShutdownInitiated`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[path = "doctest_runtime.rs"] mod rt;
-    /// use graceful_core::Server;
-    /// use rt::{Numbered, Threads};
-    ///
-    /// let server = Server::<Threads>::builder()
-    ///     .signals(false)
-    ///     .on_shutdown(|| eprintln!("draining: deregister from service discovery now"))
-    ///     .build()?;
-    /// server.shutdown().stop();
-    /// futures::executor::block_on(server.serve(Numbered::new(0), |_, _| async {}));
-    /// # Ok::<(), graceful_core::ConfigError>(())
-    /// ```
-    pub fn on_shutdown(mut self, hook: impl Fn() + Send + Sync + 'static) -> ServerBuilder<R> {
-        self.core = self.core.on_shutdown(hook);
-        self
-    }
-
-    /// Called on every state change of every connection (Go's `ConnState`), inline on the
-    /// connection's task: keep it short.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[path = "doctest_runtime.rs"] mod rt;
-    /// use graceful_core::{Conn, ConnState, Server};
-    /// use rt::{Numbered, Threads};
-    /// use std::sync::{Arc, Mutex};
-    ///
-    /// let seen = Arc::new(Mutex::new(Vec::new()));
-    /// let log = seen.clone();
-    /// let server = Server::<Threads>::builder()
-    ///     .signals(false)
-    ///     .on_state_change(move |_, state| log.lock().unwrap().push(state))
-    ///     .build()?;
-    /// let shutdown = server.shutdown();
-    /// futures::executor::block_on(server.serve(Numbered::new(1), move |_, conn: Conn| {
-    ///     let shutdown = shutdown.clone();
-    ///     async move {
-    ///         conn.mark_active();
-    ///         conn.mark_idle();
-    ///         shutdown.stop();
-    ///     }
-    /// }));
-    /// use ConnState::*;
-    /// assert_eq!(*seen.lock().unwrap(), [New, Active, Idle, Closed]);
-    /// # Ok::<(), graceful_core::ConfigError>(())
-    /// ```
-    pub fn on_state_change(
-        mut self,
-        observer: impl Fn(ConnId, ConnState) + Send + Sync + 'static,
-    ) -> ServerBuilder<R> {
-        self.core = self.core.on_state_change(observer);
-        self
-    }
-
-    /// Checks the settings and builds the server.
+    /// Checks the settings and builds the server, on its runtime's clock.
     ///
     /// # Examples
     ///
@@ -435,40 +218,52 @@ impl<R: Runtime> ServerBuilder<R> {
     ///
     /// # Errors
     ///
-    /// A zero listen limit, a zero timeout, a timeout or quiet period over
-    /// [`MAX_DURATION`](crate::MAX_DURATION), or a quiet period not shorter than the
-    /// timeout: see [`ConfigError`].
+    /// A zero listen limit, a zero timeout or TCP keep-alive, a timeout, quiet period, drain
+    /// delay or TCP keep-alive over [`MAX_DURATION`](crate::MAX_DURATION), or a quiet period
+    /// not shorter than the timeout: see [`ConfigError`].
     ///
     /// # Signals
     ///
-    /// With [`signals`](ServerBuilder::signals) on (the default), the shutdown signals are
-    /// registered here, when the server is built: see [`signals`](ServerBuilder::signals).
-    pub fn build(mut self) -> Result<Server<R>, ConfigError> {
-        let settings = self.settings();
-        let graceful = settings.build(self.runtime.timer())?;
-        Ok(self.finish(graceful))
+    /// With [`signals`](Self::signals) on (the default), the shutdown signals are
+    /// registered here, when the server is built: see [`signals`](Self::signals).
+    pub fn build(self) -> Result<Server<R>, ConfigError> {
+        let (settings, parts) = self.into_parts();
+        let settings = parts.settle(settings);
+        settings.validate()?;
+        parts.options.validate()?;
+        Ok(parts.finish(settings))
     }
 
+    /// Builds settings known to be valid (the defaults, checked by a test) without checking
+    /// them again.
+    pub(super) fn build_valid(self) -> Server<R> {
+        let (settings, parts) = self.into_parts();
+        let settings = parts.settle(settings);
+        debug_assert!(settings.validate().is_ok() && parts.options.validate().is_ok());
+        parts.finish(settings)
+    }
+}
+
+impl<R: Runtime> ServerParts<R> {
     /// The shutdown's settings, with the extension's additions.
-    fn settings(&mut self) -> Builder {
-        let core = std::mem::replace(&mut self.core, Graceful::builder());
+    fn settle(&self, settings: Settings) -> Settings {
         match &self.extension {
-            Some(extension) => extension.settle(core),
-            None => core,
+            Some(extension) => extension.settle(settings),
+            None => settings,
         }
     }
 
-    /// The server around `graceful`: the watchers registered now (triggers, signals, the
-    /// extension's).
-    fn finish(self, graceful: Graceful) -> Server<R> {
-        let ServerBuilder {
+    /// The server on `settings` (validated): its shutdown on the runtime's clock, and the
+    /// watchers registered now (triggers, signals, the extension's).
+    fn finish(self, settings: Settings) -> Server<R> {
+        let ServerParts {
             runtime,
-            core: _,
             options,
             signals,
             triggers,
             extension,
         } = self;
+        let graceful = Graceful::new(settings, Arc::new(runtime.timer()));
         let mut watchers = Vec::with_capacity(triggers.len() + 2);
         for trigger in triggers {
             let shutdown = graceful.shutdown();
@@ -496,31 +291,14 @@ impl<R: Runtime> ServerBuilder<R> {
     }
 }
 
-impl<R: Runtime + Default> Default for ServerBuilder<R> {
-    fn default() -> ServerBuilder<R> {
-        ServerBuilder::new(R::default())
-    }
-}
-
-impl<R: Runtime> fmt::Debug for ServerBuilder<R> {
+impl<R: Runtime> fmt::Debug for ServerParts<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut debug = f.debug_struct("ServerBuilder");
-        debug
+        f.debug_struct("ServerParts")
             .field("runtime", &self.runtime)
-            .field("core", &self.core)
             .field("options", &self.options)
             .field("signals", &self.signals)
             .field("triggers", &self.triggers.len())
-            .field("extension", &self.extension);
-        debug.finish()
-    }
-}
-
-impl<R: Runtime> ServerBuilder<R> {
-    /// Builds settings known to be valid (the defaults) without checking them again.
-    pub(super) fn build_valid(mut self) -> Server<R> {
-        let settings = self.settings();
-        let graceful = settings.build_valid(self.runtime.timer());
-        self.finish(graceful)
+            .field("extension", &self.extension)
+            .finish()
     }
 }

@@ -22,13 +22,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use crate::serve::{Listener, SocketOptions, Watcher};
-use crate::{Builder, Handshake, Shutdown};
+use crate::settings::Settings;
+use crate::{Handshake, Shutdown};
 
 /// A wing's part in every server built with it (crate private: deploy implements it).
 pub(crate) trait Extension<R>: fmt::Debug + Send + Sync + 'static {
     /// At build, before the shutdown's settings are built: adds to them what the wing needs
     /// (a shutdown hook run before the user's), and reads what it must know of them.
-    fn settle(&self, settings: Builder) -> Builder;
+    fn settle(&self, settings: Settings) -> Settings;
 
     /// At build, once the server's shutdown exists: registers what the wing watches now (its
     /// signals), and returns the future the server polls beside its loop while it serves.
@@ -130,7 +131,7 @@ mod tests {
     }
 
     impl Extension<()> for Hold {
-        fn settle(&self, settings: Builder) -> Builder {
+        fn settle(&self, settings: Settings) -> Settings {
             settings
         }
 

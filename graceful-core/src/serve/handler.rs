@@ -24,8 +24,8 @@ use crate::Conn;
 ///
 /// It marks `conn` [active](Conn::mark_active) when a unit of work starts and
 /// [idle](Conn::mark_idle) when it is answered, and closes when told to drain: while idle,
-/// when [`Conn::drain_requested`] resolves; after a response, when [`Conn::is_draining`]. It
-/// keeps `conn` for as long as the connection lives.
+/// when [`Conn::drain_requested`] resolves; after a response, when
+/// [`Conn::is_server_draining`]. It keeps `conn` for as long as the connection lives.
 ///
 /// # Examples
 ///
@@ -63,7 +63,8 @@ pub trait Handler<Io>: Send + Sync + 'static {
     /// connection is killed ([`Conn::killed`]), closing the connection. Then the server does
     /// not also poll the kill beside it on every wake of the connection's task. `false`
     /// unless a handler says so; graceful-hyper's says so (it looks at the kill first on
-    /// every poll).
+    /// every poll). Say so only if it holds: the server trusts it, and a killed connection
+    /// whose future goes on keeps its socket open until that future ends.
     ///
     /// # Examples
     ///

@@ -24,7 +24,6 @@ mod runtime;
 mod server;
 
 pub use self::accept_loop::{ConnectionTask, Watcher};
-pub use self::builder::ServerBuilder;
 #[cfg(all(unix, feature = "deploy"))]
 pub(crate) use self::extension::Extension;
 pub use self::handler::Handler;

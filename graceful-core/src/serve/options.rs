@@ -8,11 +8,15 @@
 use std::io;
 use std::time::Duration;
 
+use crate::{ConfigError, MAX_DURATION};
+
 /// Go's default TCP keep-alive period for accepted connections.
 const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(3 * 60);
 
 /// Options applied to every accepted socket, passed to
-/// [`Listener::configure`](crate::serve::Listener::configure).
+/// [`Listener::configure`](crate::serve::Listener::configure): what a listener reads. They
+/// are set on the server's builder (`tcp_keepalive`, `no_tcp_keepalive`, `tcp_nodelay`),
+/// which checks them; `default()` gives the defaults, for a listener's tests.
 ///
 /// # Examples
 ///
@@ -23,9 +27,6 @@ const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(3 * 60);
 /// let options = SocketOptions::default();
 /// assert_eq!(options.tcp_keepalive(), Some(Duration::from_secs(180)));
 /// assert!(!options.tcp_nodelay());
-///
-/// let options = options.with_tcp_keepalive(None).with_tcp_nodelay(true);
-/// assert_eq!((options.tcp_keepalive(), options.tcp_nodelay()), (None, true));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SocketOptions {
@@ -35,7 +36,7 @@ pub struct SocketOptions {
 
 impl SocketOptions {
     /// The TCP keep-alive period (Go's `TCPKeepAlive`): probes start after the connection
-    /// was silent this long, and repeat at this interval. `None` leaves the system default.
+    /// was silent this long, and repeat at this interval. `None`: left as the system has it.
     ///
     /// # Examples
     ///
@@ -59,48 +60,42 @@ impl SocketOptions {
     /// use graceful_core::serve::SocketOptions;
     ///
     /// assert!(!SocketOptions::default().tcp_nodelay());
-    /// assert!(SocketOptions::default().with_tcp_nodelay(true).tcp_nodelay());
     /// ```
     pub fn tcp_nodelay(&self) -> bool {
         self.tcp_nodelay
     }
 
-    /// These options with the keep-alive period set to `period` (`None`: the system
-    /// default, usually off).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_core::serve::SocketOptions;
-    /// use std::time::Duration;
-    ///
-    /// let options = SocketOptions::default().with_tcp_keepalive(Some(Duration::from_secs(30)));
-    /// assert_eq!(options.tcp_keepalive(), Some(Duration::from_secs(30)));
-    /// assert_eq!(options.with_tcp_keepalive(None).tcp_keepalive(), None);
-    /// ```
-    #[must_use = "returns new options, leaving `self` as it was"]
-    pub fn with_tcp_keepalive(self, period: Option<Duration>) -> SocketOptions {
+    /// These options with the keep-alive period set to `period` (checked by `validate`).
+    pub(crate) fn with_tcp_keepalive(self, period: Duration) -> SocketOptions {
         SocketOptions {
-            tcp_keepalive: period,
+            tcp_keepalive: Some(period),
+            ..self
+        }
+    }
+
+    /// These options with TCP keep-alive left as the system has it (usually off).
+    pub(crate) fn without_tcp_keepalive(self) -> SocketOptions {
+        SocketOptions {
+            tcp_keepalive: None,
             ..self
         }
     }
 
     /// These options with `TCP_NODELAY` set (`true`) or left as the system has it (`false`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_core::serve::SocketOptions;
-    ///
-    /// let options = SocketOptions::default().with_tcp_nodelay(true);
-    /// assert!(options.tcp_nodelay());
-    /// ```
-    #[must_use = "returns new options, leaving `self` as it was"]
-    pub fn with_tcp_nodelay(self, nodelay: bool) -> SocketOptions {
+    pub(crate) fn with_tcp_nodelay(self, nodelay: bool) -> SocketOptions {
         SocketOptions {
             tcp_nodelay: nodelay,
             ..self
+        }
+    }
+
+    /// Checks that the system can take these options: a keep-alive period neither zero nor
+    /// longer than [`MAX_DURATION`].
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        match self.tcp_keepalive {
+            Some(period) if period.is_zero() => Err(ConfigError::ZeroTcpKeepalive),
+            Some(period) if period > MAX_DURATION => Err(ConfigError::TcpKeepaliveTooLong(period)),
+            _ => Ok(()),
         }
     }
 
@@ -124,9 +119,8 @@ impl SocketOptions {
     /// let _client = TcpStream::connect(listener.local_addr()?)?;
     /// let (accepted, _) = listener.accept()?;
     ///
-    /// let options = SocketOptions::default().with_tcp_nodelay(true);
+    /// let options = SocketOptions::default(); // keep-alive every 3 minutes
     /// options.apply_to(&accepted)?;
-    /// assert!(accepted.nodelay()?);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     #[cfg(unix)]
@@ -153,8 +147,7 @@ impl SocketOptions {
     /// let _client = TcpStream::connect(listener.local_addr()?)?;
     /// let (accepted, _) = listener.accept()?;
     ///
-    /// SocketOptions::default().with_tcp_nodelay(true).apply_to(&accepted)?;
-    /// assert!(accepted.nodelay()?);
+    /// SocketOptions::default().apply_to(&accepted)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
     #[cfg(windows)]
@@ -192,5 +185,39 @@ impl Default for SocketOptions {
             tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
             tcp_nodelay: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(SocketOptions::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_keepalive_the_system_refuses_is_refused() {
+        let options = SocketOptions::default();
+        let zero = options.with_tcp_keepalive(Duration::ZERO);
+        assert_eq!(zero.validate(), Err(ConfigError::ZeroTcpKeepalive));
+        let long = options.with_tcp_keepalive(Duration::MAX);
+        assert_eq!(
+            long.validate(),
+            Err(ConfigError::TcpKeepaliveTooLong(Duration::MAX))
+        );
+        assert_eq!(options.without_tcp_keepalive().validate(), Ok(()));
+        assert_eq!(options.with_tcp_keepalive(MAX_DURATION).validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_setters_set_what_they_say() {
+        let options = SocketOptions::default()
+            .with_tcp_keepalive(Duration::from_secs(30))
+            .with_tcp_nodelay(true);
+        assert_eq!(options.tcp_keepalive(), Some(Duration::from_secs(30)));
+        assert!(options.tcp_nodelay());
+        assert_eq!(options.without_tcp_keepalive().tcp_keepalive(), None);
     }
 }

@@ -91,7 +91,7 @@ pub trait Runtime: Clone + fmt::Debug + Send + Sync + 'static {
     /// server serves.
     ///
     /// A server calls it when it is built ([`Server::new`](crate::Server::new),
-    /// [`ServerBuilder::build`](crate::ServerBuilder::build)), which may be outside the
+    /// `Server::builder().build()`), which may be outside the
     /// runtime, and polls the future only once it serves, inside the runtime: the
     /// registration must not need the runtime's context, and a signal that arrives in between
     /// must wait in the registration until the future reads it. Then no signal sent after the

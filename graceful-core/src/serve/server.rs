@@ -1,7 +1,7 @@
 //! `Server`: one server, generic over its [`Runtime`].
 //!
 //! Every adapter serves through this type: graceful-tokio's `Server` is `Server<Tokio>`,
-//! graceful-smol's is `Server<Smol>`. The settings ([`ServerBuilder`], in `builder.rs`), the
+//! graceful-smol's is `Server<Smol>`. The settings (`Builder<Server<R>>`, in `builder.rs`), the
 //! signal and trigger handling and the serve loop are written here once; an adapter brings
 //! only its runtime's impls.
 //!
@@ -15,10 +15,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::serve::accept_loop::{self, Setup};
-use crate::serve::builder::ServerBuilder;
 use crate::serve::extension::{Extension, Gated};
 use crate::serve::{Handler, Listener, Runtime, SocketOptions, Watcher};
-use crate::{Graceful, Shutdown, ShutdownReport};
+use crate::{Builder, Graceful, Shutdown, ShutdownReport};
 
 /// A server that shuts down gracefully, on runtime `R`.
 ///
@@ -103,7 +102,7 @@ impl<R: Runtime + Default> Server<R> {
     ///
     /// The shutdown signals (SIGINT, SIGTERM) are registered now, before the server serves:
     /// one that arrives in between stops it as soon as it serves (see
-    /// [`ServerBuilder::signals`]). The adapters register them without their runtime's
+    /// [`Builder::signals`]). The adapters register them without their runtime's
     /// context, so the server may be built before the runtime.
     ///
     /// # Examples
@@ -118,7 +117,7 @@ impl<R: Runtime + Default> Server<R> {
     /// # drop(server);
     /// ```
     pub fn new() -> Server<R> {
-        ServerBuilder::<R>::default().build_valid()
+        Builder::on(R::default()).build_valid()
     }
 
     /// Settings, starting from the defaults of [`new`](Server::new).
@@ -135,8 +134,8 @@ impl<R: Runtime + Default> Server<R> {
     /// # drop(server);
     /// # Ok::<(), graceful_core::ConfigError>(())
     /// ```
-    pub fn builder() -> ServerBuilder<R> {
-        ServerBuilder::default()
+    pub fn builder() -> Builder<Server<R>> {
+        Builder::on(R::default())
     }
 }
 
@@ -172,7 +171,7 @@ impl<R: Runtime> Server<R> {
     /// The runtime the server serves on, and through it the server's clock
     /// ([`Runtime::timer`]): the one its deadlines run on, for a handler's own waits. A
     /// library generic over the runtime takes it here rather than from `R::default()`, which
-    /// would lose a runtime set with [`ServerBuilder::runtime`] (a custom spawner, a clock
+    /// would lose a runtime set with [`Builder::runtime`] (a custom spawner, a clock
     /// moved by hand).
     ///
     /// # Examples
@@ -208,7 +207,7 @@ impl<R: Runtime> Server<R> {
     /// The handler marks `conn` active and idle around each unit of work, closes when told
     /// to drain, and keeps `conn` for as long as the connection lives. A panicking handler
     /// is logged and its connection closed; serving goes on. Signals (if on) and the
-    /// [`shutdown_on`](ServerBuilder::shutdown_on) triggers are watched meanwhile; they were
+    /// [`shutdown_on`](Builder::shutdown_on) triggers are watched meanwhile; they were
     /// registered when the server was built.
     ///
     /// # The handler
@@ -217,7 +216,7 @@ impl<R: Runtime> Server<R> {
     /// [`Conn::mark_active`](crate::Conn::mark_active) when work starts,
     /// [`Conn::mark_idle`](crate::Conn::mark_idle) when it is answered; and it closes when
     /// told to drain: while idle, when [`Conn::drain_requested`](crate::Conn::drain_requested)
-    /// resolves; after a response, when [`Conn::is_draining`](crate::Conn::is_draining). It
+    /// resolves; after a response, when [`Conn::is_server_draining`](crate::Conn::is_server_draining). It
     /// need not watch for the kill: its task is dropped at the timeout or on a second signal.
     ///
     /// Rust infers a closure's parameter types from `Fn` bounds only: where the closure's

@@ -64,7 +64,7 @@ pub struct Hooks {
 impl Hooks {
     /// Installs a counting `before_shutdown`, a counting `on_shutdown` and a recording
     /// observer on `builder`.
-    pub fn install(self: &Arc<Self>, builder: Builder) -> Builder {
+    pub fn install(self: &Arc<Self>, builder: Builder<Graceful>) -> Builder<Graceful> {
         let (before, on, observe) = (self.clone(), self.clone(), self.clone());
         builder
             .before_shutdown(move || {
@@ -118,7 +118,7 @@ impl Harness {
     }
 
     /// A server from `builder`, with the hooks installed. The manager is not running yet.
-    pub fn with(builder: Builder) -> Harness {
+    pub fn with(builder: Builder<Graceful>) -> Harness {
         let hooks = Arc::new(Hooks::default());
         let timer = ManualTimer::new();
         let graceful = hooks
@@ -137,7 +137,7 @@ impl Harness {
     }
 
     /// A server from `builder` with its manager running on the pool.
-    pub fn running(builder: Builder) -> Harness {
+    pub fn running(builder: Builder<Graceful>) -> Harness {
         let mut harness = Harness::with(builder);
         harness.spawn_run();
         harness

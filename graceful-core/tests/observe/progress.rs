@@ -1,4 +1,4 @@
-//! The live progress API on the manual timer: snapshots, `changed()` and the `watch()` stream.
+//! The live progress API on the manual timer: snapshots, `changed()` and the `progress_stream()`.
 
 use std::time::Duration;
 
@@ -84,7 +84,7 @@ fn changed_resolves_on_each_state_change_and_close_during_the_drain_only() {
 }
 
 #[test]
-fn the_watch_stream_yields_each_change_and_ends_with_the_report() {
+fn the_progress_stream_yields_each_change_and_ends_with_the_report() {
     let mut h = Harness::running(builder().timeout(ms(1000)));
     let a = h.open();
     a.mark_active();
@@ -94,8 +94,8 @@ fn the_watch_stream_yields_each_change_and_ends_with_the_report() {
     upgraded.mark_hijacked();
 
     let seen = h.spawn({
-        let watch = h.shutdown.watch();
-        async move { watch.collect::<Vec<Progress>>().await }
+        let stream = h.shutdown.progress_stream();
+        async move { stream.collect::<Vec<Progress>>().await }
     });
     h.shutdown.stop();
     h.settle();
@@ -147,34 +147,34 @@ fn changes_while_the_consumer_is_busy_are_coalesced() {
     for conn in &conns {
         conn.mark_active();
     }
-    let mut watch = h.shutdown.watch();
-    assert!(poll_once(&mut watch.next()).is_some());
+    let mut stream = h.shutdown.progress_stream();
+    assert!(poll_once(&mut stream.next()).is_some());
     h.shutdown.stop();
     h.settle();
     for conn in &conns[..9] {
         conn.mark_idle();
     }
-    let item = poll_once(&mut watch.next()).flatten().unwrap();
+    let item = poll_once(&mut stream.next()).flatten().unwrap();
     assert_eq!((item.counts.active, item.counts.idle), (1, 9));
     assert!(
-        poll_once(&mut watch.next()).is_none(),
+        poll_once(&mut stream.next()).is_none(),
         "one item for nine changes"
     );
 }
 
 #[test]
-fn the_watch_stream_sees_the_drain_delay() {
+fn the_progress_stream_sees_the_drain_delay() {
     let mut h = Harness::running(builder().drain_delay(ms(3000)));
     let conn = h.open();
     conn.mark_active();
-    let mut watch = h.shutdown.watch();
+    let mut stream = h.shutdown.progress_stream();
     assert_eq!(
-        poll_once(&mut watch.next()).flatten().unwrap().phase,
+        poll_once(&mut stream.next()).flatten().unwrap().phase,
         ShutdownPhase::Serving
     );
     h.shutdown.signal();
     h.settle();
-    let item = poll_once(&mut watch.next()).flatten().unwrap();
+    let item = poll_once(&mut stream.next()).flatten().unwrap();
     assert_eq!(
         (item.phase, item.delay_left),
         (ShutdownPhase::DrainDelay, Some(ms(3000)))
@@ -182,9 +182,9 @@ fn the_watch_stream_sees_the_drain_delay() {
     // Requests during the delay are no changes: the server serves as before.
     conn.mark_idle();
     conn.mark_active();
-    assert!(poll_once(&mut watch.next()).is_none());
+    assert!(poll_once(&mut stream.next()).is_none());
     h.advance(ms(3000));
-    let item = poll_once(&mut watch.next()).flatten().unwrap();
+    let item = poll_once(&mut stream.next()).flatten().unwrap();
     assert_eq!(
         (item.phase, item.counts.active),
         (ShutdownPhase::Draining, 1)

@@ -241,7 +241,7 @@ fn a_veto_and_a_timeout_override_are_logged() {
         assert_eq!(messages(&records), ["shutdown vetoed"]);
 
         h.hooks.set_veto(false);
-        h.shutdown.stop_with_timeout(Some(ms(5000)));
+        h.shutdown.stop_with_timeout(ms(5000)).unwrap();
         h.settle();
         let records = captured.take();
         let triggered = find(&records, "shutdown triggered");

@@ -189,14 +189,14 @@ fn settings_that_make_no_sense_are_rejected_when_built() {
         (
             builder().timeout(Duration::ZERO),
             ConfigError::ZeroTimeout,
-            "shutdown timeout is zero: use `no_timeout()` to wait forever or `force` to stop at once"
+            "shutdown timeout is zero: to stop at once, use `force()`; to wait forever, `no_timeout()` or `stop_without_timeout()`"
                 .to_owned(),
         ),
         (
             builder().timeout(long),
             ConfigError::TimeoutTooLong(long),
             format!(
-                "shutdown timeout of {long:?} is longer than ten years: use `no_timeout()` to wait forever"
+                "shutdown timeout of {long:?} is longer than ten years: to wait forever, use `no_timeout()` or `stop_without_timeout()`"
             ),
         ),
         (
@@ -218,6 +218,35 @@ fn settings_that_make_no_sense_are_rejected_when_built() {
         assert_eq!(got, error);
         assert_eq!(got.to_string(), text);
     }
+}
+
+#[test]
+fn a_stop_with_a_timeout_that_makes_no_sense_is_refused_and_starts_nothing() {
+    let long = MAX_DURATION + Duration::from_secs(1);
+    let mut h = Harness::running(builder());
+    let conn = h.open();
+    conn.mark_active();
+    let refused = [
+        (Duration::ZERO, ConfigError::ZeroTimeout),
+        (long, ConfigError::TimeoutTooLong(long)),
+        (Duration::MAX, ConfigError::TimeoutTooLong(Duration::MAX)),
+    ];
+    for (timeout, error) in refused {
+        assert_eq!(h.shutdown.stop_with_timeout(timeout), Err(error));
+        h.settle();
+        assert!(
+            !h.shutdown.is_shutting_down(),
+            "{timeout:?}: nothing started"
+        );
+    }
+    h.shutdown.stop_with_timeout(MAX_DURATION).unwrap();
+    h.settle();
+    assert!(h.shutdown.is_shutting_down(), "the longest accepted");
+    assert_eq!(h.shutdown.progress().time_left, Some(MAX_DURATION));
+    conn.mark_idle();
+    drop(conn);
+    h.settle();
+    assert_eq!(h.report().unwrap().outcome, Outcome::Drained);
 }
 
 #[test]

@@ -35,7 +35,7 @@ fn the_server_serves_on_as_before_during_the_delay_and_says_it_is_shutting_down(
     );
     assert_eq!(h.hooks.on_shutdown_calls(), 0, "the drain has not begun");
     assert!(!h.acceptor.is_stopped(), "the listener stays open");
-    assert!(!busy.is_draining(), "keep-alive stays on");
+    assert!(!busy.is_server_draining(), "keep-alive stays on");
     assert!(!busy.is_drain_requested() && !idle.is_drain_requested());
     let progress = h.shutdown.progress();
     assert_eq!(progress.phase, ShutdownPhase::DrainDelay);
@@ -48,7 +48,7 @@ fn the_server_serves_on_as_before_during_the_delay_and_says_it_is_shutting_down(
     h.advance(ms(4000));
     let newcomer = h.open();
     newcomer.mark_active();
-    assert!(!newcomer.is_draining());
+    assert!(!newcomer.is_server_draining());
     assert_eq!(h.shutdown.progress().delay_left, Some(ms(1000)));
     h.advance(ms(950));
     newcomer.mark_idle(); // at 5150 ms: quiet for 50 ms when the drain begins
@@ -61,7 +61,7 @@ fn the_server_serves_on_as_before_during_the_delay_and_says_it_is_shutting_down(
         "accepting stops once the delay is over"
     );
     assert_eq!(h.hooks.on_shutdown_calls(), 1);
-    assert!(busy.is_draining() && busy.is_drain_requested());
+    assert!(busy.is_server_draining() && busy.is_drain_requested());
     assert!(
         idle.is_drain_requested(),
         "quiet for longer than the quiet period"
@@ -133,7 +133,7 @@ fn a_stop_during_the_delay_changes_nothing_and_force_stops_at_once() {
     h.shutdown.stop();
     h.settle();
     h.shutdown.stop();
-    h.shutdown.stop_with_timeout(Some(ms(10)));
+    h.shutdown.stop_with_timeout(ms(10)).unwrap();
     h.settle();
     assert_eq!(h.shutdown.progress().phase, ShutdownPhase::DrainDelay);
     h.advance(ms(100));

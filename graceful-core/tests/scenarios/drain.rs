@@ -42,7 +42,7 @@ fn a_connection_quiet_for_less_is_drained_at_the_end_of_its_quiet_period() {
 
     h.shutdown.stop(); // at t = 200 ms
     h.settle();
-    assert!(conn.is_draining());
+    assert!(conn.is_server_draining());
     assert!(!conn.is_drain_requested(), "quiet for 100 ms only");
     h.advance(ms(149));
     assert!(!conn.is_drain_requested());
@@ -81,7 +81,7 @@ fn a_kept_alive_connection_that_turns_active_in_its_quiet_window_is_not_killed_e
     h.advance(ms(50));
     conn.mark_active();
     assert!(
-        conn.is_draining(),
+        conn.is_server_draining(),
         "its response can say `Connection: close`"
     );
     h.advance(ms(100)); // t = 250 ms: the quiet period is over
@@ -184,7 +184,7 @@ fn a_connection_registered_after_the_drain_began_is_drained_too() {
     h.advance(ms(10));
     let late = slot.register();
     h.settle();
-    assert!(late.is_draining());
+    assert!(late.is_server_draining());
     assert!(
         !late.is_drain_requested(),
         "a fresh connection gets its quiet period"

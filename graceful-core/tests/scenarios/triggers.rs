@@ -47,7 +47,7 @@ fn an_explicit_stop_stops_accepting_and_lets_work_finish() {
     );
     assert!(h.acceptor.is_stopped());
     assert!(
-        conn.is_draining(),
+        conn.is_server_draining(),
         "the protocol can answer `Connection: close`"
     );
     assert!(conn.is_drain_requested());
@@ -76,7 +76,9 @@ fn stop_with_timeout_overrides_the_configured_timeout() {
     let conn = h.open();
     conn.mark_active();
 
-    h.shutdown.stop_with_timeout(Some(Duration::from_secs(2)));
+    h.shutdown
+        .stop_with_timeout(Duration::from_secs(2))
+        .unwrap();
     h.settle();
     h.advance(ms(1999));
     assert!(h.report().is_none());
@@ -90,12 +92,12 @@ fn stop_with_timeout_overrides_the_configured_timeout() {
 }
 
 #[test]
-fn stop_with_no_timeout_waits_for_ever() {
+fn stop_without_timeout_waits_for_ever() {
     let mut h = Harness::running(builder().timeout(Duration::from_secs(1)));
     let conn = h.open();
     conn.mark_active();
 
-    h.shutdown.stop_with_timeout(None);
+    h.shutdown.stop_without_timeout();
     h.settle();
     h.advance(Duration::from_secs(3600));
     assert!(
@@ -122,7 +124,7 @@ fn veto_keeps_serving_and_a_later_stop_works() {
     assert_eq!(h.hooks.on_shutdown_calls(), 0);
     assert!(!h.shutdown.is_shutting_down());
     assert!(!h.acceptor.is_stopped(), "still accepting");
-    assert!(!conn.is_draining() && !conn.is_drain_requested());
+    assert!(!conn.is_server_draining() && !conn.is_drain_requested());
     let other = h.open();
     assert!(h.report().is_none());
 
@@ -181,7 +183,7 @@ fn a_vetoed_stop_with_timeout_does_not_leave_its_timeout_behind() {
     let conn = h.open();
     conn.mark_active();
     h.hooks.set_veto(true);
-    h.shutdown.stop_with_timeout(Some(ms(100)));
+    h.shutdown.stop_with_timeout(ms(100)).unwrap();
     h.settle();
 
     h.hooks.set_veto(false);
@@ -235,7 +237,7 @@ fn eleven_triggers_make_one_shutdown() {
         if i % 2 == 0 {
             shutdown.stop();
         } else {
-            shutdown.stop_with_timeout(Some(ms(10)));
+            shutdown.stop_with_timeout(ms(10)).unwrap();
         }
         h.settle();
     }
@@ -308,7 +310,7 @@ fn concurrent_stops_from_many_threads_make_one_shutdown() {
             if i % 2 == 0 {
                 shutdown.stop();
             } else {
-                shutdown.stop_with_timeout(Some(Duration::from_secs(60)));
+                shutdown.stop_with_timeout(Duration::from_secs(60)).unwrap();
             }
             reports.send(futures::executor::block_on(shutdown.wait()))
         });

@@ -157,7 +157,7 @@ impl Server {
         Server::with(Graceful::builder().timeout(Duration::from_secs(10)))
     }
 
-    pub fn with(builder: graceful_core::Builder) -> Server {
+    pub fn with(builder: graceful_core::Builder<Graceful>) -> Server {
         let graceful = builder.build(Clock).expect("valid settings");
         let (chunks, rx) = mpsc::channel(16);
         let (upgrades_tx, upgrades) = mpsc::unbounded_channel();

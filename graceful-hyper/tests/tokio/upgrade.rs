@@ -19,17 +19,17 @@ async fn an_upgraded_connection_is_told_closes_politely_and_is_counted() {
     assert_eq!(client.reply().await.unwrap().status, 101);
     let upgrade = server.upgrades.recv().await.unwrap();
     let app = tokio::spawn(async move {
-        let (io, hijack) = upgrade.await.unwrap().into_parts();
+        let (io, watch) = upgrade.await.unwrap().into_parts();
         let mut io = TokioIo::new(io);
         let mut line = [0u8; 5];
         tokio::select! {
             read = io.read_exact(&mut line) => { read.unwrap(); io.write_all(&line).await.unwrap(); }
-            () = hijack.drain_requested() => unreachable!("not draining yet"),
+            () = watch.drain_requested() => unreachable!("not draining yet"),
         }
-        hijack.drain_requested().await;
+        watch.drain_requested().await;
         io.write_all(b"bye\n").await.unwrap();
         io.shutdown().await.unwrap();
-        drop((io, hijack));
+        drop((io, watch));
     });
     client.send(b"ping\n").await;
     let mut echoed = [0u8; 5];
@@ -56,11 +56,11 @@ async fn an_upgraded_connection_that_ignores_the_drain_is_killed_and_counted() {
     assert_eq!(client.reply().await.unwrap().status, 101);
     let upgrade = server.upgrades.recv().await.unwrap();
     let app = tokio::spawn(async move {
-        let (io, hijack) = upgrade.await.unwrap().into_parts();
-        let killed = hijack.killed();
+        let (io, watch) = upgrade.await.unwrap().into_parts();
+        let killed = watch.killed();
         killed.await;
-        assert!(hijack.is_killed() && hijack.is_drain_requested());
-        drop((io, hijack));
+        assert!(watch.is_killed() && watch.is_drain_requested());
+        drop((io, watch));
     });
     settle().await;
 

@@ -1,16 +1,13 @@
 //! `Watch::current`: a handler finds its own connection's `Watch` in the service's call, its
-//! response future and its response body, HTTP/1 and HTTP/2; nowhere else, and in the
-//! request's extensions only when asked.
+//! response future and its response body, HTTP/1 and HTTP/2 (each test where its protocol is
+//! compiled in); nowhere else, and in the request's extensions only when asked.
 
-use bytes::Bytes;
 use graceful_core::Outcome;
 use graceful_hyper::Watch;
-use http::Request;
-use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use crate::common::{settle, show, Client, Server};
+#[cfg(feature = "http1")]
+use crate::common::Client;
+use crate::common::{show, Server};
 
 /// What `/watch` answers for a handler that found connection `id` where it should.
 fn found(id: graceful_core::ConnId, ext: &str) -> String {
@@ -18,6 +15,7 @@ fn found(id: graceful_core::ConnId, ext: &str) -> String {
     format!("call={id} poll={id} spawned=- ext={ext}")
 }
 
+#[cfg(feature = "http1")]
 async fn text(client: &mut Client<tokio::io::DuplexStream>, path: &str) -> String {
     client.get(path).await;
     let reply = client.reply().await.expect("a response");
@@ -25,6 +23,7 @@ async fn text(client: &mut Client<tokio::io::DuplexStream>, path: &str) -> Strin
     String::from_utf8(reply.body).expect("utf-8")
 }
 
+#[cfg(feature = "http1")]
 #[tokio::test(start_paused = true)]
 async fn an_http1_handler_finds_its_connection() {
     let mut server = Server::start();
@@ -44,6 +43,7 @@ async fn an_http1_handler_finds_its_connection() {
     assert_eq!(server.report().await.outcome, Outcome::Drained);
 }
 
+#[cfg(feature = "http1")]
 #[tokio::test(start_paused = true)]
 async fn an_http1_body_finds_its_connection_in_its_poll() {
     let mut server = Server::start();
@@ -56,18 +56,25 @@ async fn an_http1_body_finds_its_connection_in_its_poll() {
     assert_eq!(server.report().await.outcome, Outcome::Drained);
 }
 
-fn get(path: &str) -> Request<Empty<Bytes>> {
-    Request::get(format!("http://test{path}"))
-        .body(Empty::new())
+#[cfg(feature = "http2")]
+fn get(path: &str) -> http::Request<http_body_util::Empty<bytes::Bytes>> {
+    http::Request::get(format!("http://test{path}"))
+        .body(http_body_util::Empty::new())
         .unwrap()
 }
 
+#[cfg(feature = "http2")]
 #[tokio::test(start_paused = true)]
 async fn an_http2_handler_and_body_find_their_connection() {
+    use http_body_util::BodyExt;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
     let mut server = Server::start();
     let io = TokioIo::new(server.connect());
     let id = server.ids[0];
-    let (sender, conn) = http2::handshake(TokioExecutor::new(), io).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+        .await
+        .unwrap();
     let conn = tokio::spawn(conn);
     // Streams run on tasks of their own, concurrently.
     let streams: Vec<_> = ["/watch", "/watch/stream", "/watch"]
@@ -101,6 +108,7 @@ async fn an_http2_handler_and_body_find_their_connection() {
     assert_eq!(server.report().await.outcome, Outcome::Drained);
 }
 
+#[cfg(feature = "http1")]
 #[tokio::test(start_paused = true)]
 async fn watch_in_extensions_puts_it_in_every_request() {
     let mut server = Server::start();
@@ -116,6 +124,7 @@ async fn watch_in_extensions_puts_it_in_every_request() {
     assert_eq!(server.report().await.outcome, Outcome::Drained);
 }
 
+#[cfg(feature = "http1")]
 #[tokio::test(start_paused = true)]
 async fn a_panicking_handler_leaves_nothing_current() {
     let mut server = Server::start();
@@ -123,7 +132,7 @@ async fn a_panicking_handler_leaves_nothing_current() {
     client.get("/watch/panic").await;
     // hyper's connection task dies with the panic: the connection ends without a response.
     assert!(client.reply().await.is_none());
-    settle().await;
+    crate::common::settle().await;
     assert!(
         Watch::current().is_none(),
         "the panic left a connection current"

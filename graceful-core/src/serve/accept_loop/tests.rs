@@ -1,9 +1,9 @@
 //! The loop on a hand-driven clock and a single-threaded pool: accept-error backoff,
-//! stops, what a stopping loop takes from the kernel's queue, and panicking handlers. The
-//! adapters' tests cover real sockets.
+//! stops, what a stopping loop takes from the kernel's queue, panicking handlers,
+//! handshakes and handlers that answer the kill. The adapters' tests cover real sockets.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use futures::task::LocalSpawnExt;
 
 use super::*;
 use crate::shared::Shared;
-use crate::{Conn, ManualTimer, Outcome, Shutdown};
+use crate::{Conn, Handshake, HandshakeFlag, ManualTimer, Outcome, Shutdown};
 
 /// What `accept` does next.
 enum Step {
@@ -118,6 +118,11 @@ impl Harness {
         H: Fn(u32, Conn) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
+        self.serve_with(listener, handler);
+    }
+
+    /// [`serve`](Harness::serve) any listener with any handler.
+    fn serve_with<L: Listener<()>, H: Handler<L::Io>>(&mut self, listener: L, handler: H) {
         let queue = self.queue.clone();
         let setup = Setup::new(self.timer.clone(), move |task| {
             queue.lock().unwrap().push(task);
@@ -272,7 +277,7 @@ impl Harness {
         let called = Arc::new(AtomicUsize::new(0));
         self.serve(listener, serving_until_told(&called));
         self.run();
-        self.advance(crate::Builder::DEFAULT_QUIET_PERIOD);
+        self.advance(crate::DEFAULT_QUIET_PERIOD);
         let report = self.report().expect("drained");
         (report, called.load(Ordering::SeqCst))
     }
@@ -402,4 +407,95 @@ fn watchers_run_while_serving_and_are_dropped_after() {
     server.run();
     assert_eq!(server.report().map(|r| r.outcome), Some(Outcome::Drained));
     assert_eq!(Arc::strong_count(&watched), 1, "and dropped with serve");
+}
+
+/// Hands out one connection whose stream is part way through a handshake, then none.
+struct Handshaking(Option<Handshake>);
+
+impl Listener<()> for Handshaking {
+    type Io = Handshake;
+
+    async fn accept(&mut self) -> io::Result<Handshake> {
+        match self.0.take() {
+            Some(handshake) => Ok(handshake),
+            None => pending().await,
+        }
+    }
+
+    fn handshake(io: &Handshake) -> Option<Handshake> {
+        Some(io.clone())
+    }
+}
+
+#[test]
+fn each_conn_carries_its_listeners_handshake() {
+    let mut server = Harness::new();
+    let flag = HandshakeFlag::new();
+    flag.raise();
+    let seen = Arc::new(Mutex::new(None));
+    let record = seen.clone();
+    server.serve_with(Handshaking(Some(flag.handshake())), move |_, conn: Conn| {
+        *record.lock().unwrap() = Some(conn.handshake().map(Handshake::is_under_way));
+        async {}
+    });
+    server.run();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some(Some(true)),
+        "attached before the handler"
+    );
+}
+
+/// Sets its flag when dropped.
+struct Dropped(Arc<AtomicBool>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A handler whose future never ends, holding a [`Dropped`]: it says it ends on the kill
+/// by itself (it does not, to show that the loop leaves the kill to it) when `ends_on_kill`.
+struct Stubborn<const ENDS_ON_KILL: bool>(Arc<AtomicBool>);
+
+impl<const ENDS_ON_KILL: bool> Handler<u32> for Stubborn<ENDS_ON_KILL> {
+    const ENDS_ON_KILL: bool = ENDS_ON_KILL;
+
+    fn call(&self, _: u32, conn: Conn) -> impl Future<Output = ()> + Send + 'static {
+        let dropped = Dropped(self.0.clone());
+        async move {
+            conn.mark_active();
+            let _held = (conn, dropped);
+            pending::<()>().await
+        }
+    }
+}
+
+/// Kills a server serving one connection with `handler`; whether its future was dropped.
+fn killed_with<H: Handler<u32>>(handler: impl FnOnce(Arc<AtomicBool>) -> H) -> bool {
+    let mut server = Harness::new();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let (listener, _calls) = Scripted::new([Step::Accept(1)]);
+    let shutdown = server.shutdown();
+    server.serve_with(listener, handler(dropped.clone()));
+    server.run();
+    assert_eq!(shutdown.counts().active, 1);
+    shutdown.force();
+    server.run();
+    let report = server.report().expect("the kill ended serving");
+    assert_eq!((report.outcome, report.killed), (Outcome::Forced, 1));
+    dropped.load(Ordering::SeqCst)
+}
+
+#[test]
+fn the_kill_drops_a_handlers_future_unless_it_ends_on_the_kill_itself() {
+    assert!(
+        killed_with(Stubborn::<false>),
+        "raced against the kill: dropped"
+    );
+    assert!(
+        !killed_with(Stubborn::<true>),
+        "left to answer the kill itself: not polled for it"
+    );
 }
