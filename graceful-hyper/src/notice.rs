@@ -2,7 +2,7 @@
 //!
 //! The serving task looks at the kill and the drain on every poll, and it is polled for
 //! every read and write of the connection. Polling [`Killed`](graceful_core::Killed) or
-//! [`Drained`](graceful_core::Drained) registers the task's waker with graceful-core each
+//! [`DrainRequested`](graceful_core::DrainRequested) registers the task's waker with graceful-core each
 //! time (two atomic read-modify-writes). Registering again is needless while the waker is
 //! the same: a pending future must wake the waker of its latest poll when it becomes ready,
 //! even if it is not polled again. So the notification is polled only when the task's waker

@@ -16,7 +16,7 @@
 //!   built, even before the runtime exists: none sent after that is lost.
 //! - [`Tokio`]: the runtime impls; [`Listener`] is implemented for tokio's
 //!   [`TcpListener`](tokio::net::TcpListener) and [`UnixListener`](tokio::net::UnixListener),
-//!   and (feature `http`) graceful-hyper's `HttpRuntime` for tokio's streams.
+//!   and (feature `hyper`, which `http` turns on) graceful-hyper's `HttpRuntime` for tokio's streams.
 //! - [`TokioTimer`]: the one clock (graceful-hyper runs hyper's timeouts on it), so paused
 //!   time works.
 //! - [`Http`] (feature `http`, on by default): the HTTP settings, graceful-hyper's, on tokio.

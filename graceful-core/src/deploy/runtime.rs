@@ -2,7 +2,7 @@
 //!
 //! Two things are runtime specific: turning an adopted or bound [`std::net::TcpListener`]
 //! into the runtime's listener, and watching the restart signal. The adapters implement it
-//! with their `deploy` feature (graceful-tokio on `tokio::signal`, graceful-smol on
+//! with their `deploy` feature (graceful-tokio on signal-hook's self-pipe, graceful-smol on
 //! async-signal); the rest of the deploy machinery is written once, in graceful-core.
 
 use std::fmt;

@@ -8,7 +8,7 @@
 //!   polled whenever the handshake waits, and past it reads and writes fail with `TimedOut`.
 //! - Every handshake is counted once, as it ends ([`TlsCounters`]); a failure is logged at
 //!   debug and concerns only its connection, which stays failed.
-//! - `mid_handshake` is raised when the first bytes arrive from the client, before rustls
+//! - the `HandshakeFlag` (read as `mid_handshake()`) is raised when the first bytes arrive from the client, before rustls
 //!   sees them, and lowered when the handshake ends, whichever way.
 //! - After the handshake a read or a write is rustls' own work and one branch of ours: no
 //!   buffer of ours, no copy besides rustls' plaintext into the caller's buffer, no timer.
