@@ -224,9 +224,13 @@ pub fn t5_h2load(example: &str) {
     eprintln!("measured: {example} t5: h2load over TLS, SIGTERM at 1 s: {line}");
     assert!(started > 0 && started < 1_000_000, "{line}");
     assert_eq!(done, started, "a started stream never ended: {line}");
+    // h2load counts as failed the streams nghttp2 refused itself after the GOAWAY, never
+    // sent: at most the 10 each of the 8 connections may have outstanding (`-m 10`). A
+    // share of the started ones would be a bound that a loaded machine (fewer started)
+    // breaks without anything lost.
     assert!(
-        started - succeeded <= started / 100,
-        "more than 1% of the started streams failed: {line}"
+        started - succeeded <= 8 * 10,
+        "more streams failed than the connections had outstanding: {line}"
     );
     server.drained();
 }
