@@ -31,10 +31,10 @@
 //! [lexopt]: https://docs.rs/lexopt
 
 use std::fmt::Display;
-use std::future::pending;
+use std::future::{pending, Future};
 use std::io::Write;
 use std::path::PathBuf;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -254,7 +254,23 @@ impl<R: Runtime> Routes<R> {
     ///   receives, and told of the drain writes `bye\n` and closes; `/upgrade?stubborn`
     ///   ignores the drain and lasts until it is killed;
     /// - any other path 404, any other method 405.
-    pub async fn answer<B: hyper::body::Body>(&self, mut request: Request<B>) -> Response<Body> {
+    ///
+    /// Boxed: these routes hold more across their awaits (a body being read, a sleep) than
+    /// `GET /`, and inline they would make every request's future as large as theirs (hyper
+    /// keeps each connection's request future allocated while it is idle: about 1 KiB more
+    /// per idle connection).
+    pub fn answer<B>(
+        &self,
+        request: Request<B>,
+    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+    {
+        Box::pin(self.route(request))
+    }
+
+    async fn route<B: hyper::body::Body>(self, mut request: Request<B>) -> Response<Body> {
         if request.method() == Method::POST && request.uri().path() == "/" {
             return hello_posted(request).await;
         }
