@@ -39,7 +39,8 @@ use crate::loadgen;
 use crate::report::{median, ms, Table};
 use crate::server::{self, progress, Server, Spec};
 
-/// The servers drilled unless `--servers` says otherwise: the peers of issue 5 and ours
+/// The servers drilled unless `--servers` says otherwise: raw hyper, hyper-util's graceful
+/// shutdown, and ours
 /// (the other raw builds behave as `hyper-auto` does: they exit at once).
 const DEFAULT_SERVERS: &str = "hyper-http1,hyper-auto,hyper-util-graceful,hello_tokio,hello_smol";
 /// How long a server may take to exit after the (last) signal before it is killed.
