@@ -156,6 +156,10 @@ impl<R: Runtime> Extension<R> for Deploying<R> {
         self.gate().poll_open(cx)
     }
 
+    fn owns_listener(&self) -> bool {
+        self.bound_here()
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
