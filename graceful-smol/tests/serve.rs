@@ -208,11 +208,11 @@ fn a_connection_queued_at_the_stop_is_served() {
         Read::Line("pong".into()),
         "served, not reset"
     );
-    assert_eq!(
-        (report.outcome, report.total()),
-        (Outcome::Drained, 1),
-        "the queued connection, served during the drain"
-    );
+    // Counted when its task was still open as the drain began: smol serves it on another
+    // thread, which may have answered it and seen its end by then.
+    assert_eq!(report.outcome, Outcome::Drained);
+    assert!(report.total() <= 1, "{report}");
+    assert_eq!(report.killed, 0, "{report}");
 }
 
 /// Told to refuse new connections (as a stopping serve loop does before it takes the
