@@ -27,11 +27,6 @@ impl Listener<Smol> for async_net::TcpListener {
         }
     }
 
-    fn refuse_new(&mut self) -> io::Result<()> {
-        let listener: Arc<Async<std::net::TcpListener>> = self.clone().into();
-        refuse_new(socket2::SockRef::from(listener.get_ref()))
-    }
-
     fn configure(io: &Self::Io, options: &SocketOptions) -> io::Result<()> {
         options.apply_to(io)
     }
@@ -62,22 +57,5 @@ fn queued<T>(accepted: io::Result<T>) -> io::Result<Option<T>> {
         Ok(accepted) => Ok(Some(accepted)),
         Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
         Err(error) => Err(error),
-    }
-}
-
-/// On Linux, a socket filter that drops every packet addressed to the listening socket:
-/// handshakes are no longer completed (a client's SYN goes unanswered until the listener
-/// closes, and is refused then), while the connections already queued are sockets of their
-/// own, which the filter does not see. Elsewhere, nothing.
-fn refuse_new(listener: socket2::SockRef<'_>) -> io::Result<()> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        // BPF_RET | BPF_K with 0: keep no byte of any packet.
-        listener.attach_filter(&[socket2::SockFilter::new(0x06, 0, 0, 0)])
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        let _ = listener;
-        Ok(())
     }
 }

@@ -214,25 +214,3 @@ fn a_connection_queued_at_the_stop_is_served() {
     assert!(report.total() <= 1, "{report}");
     assert_eq!(report.killed, 0, "{report}");
 }
-
-/// Told to refuse new connections (as a stopping serve loop does before it takes the
-/// queue), the listener completes none: a client's connect gets no answer, so none can be
-/// completed after the loop's last look at the queue and reset by the close. The one
-/// queued before is still taken.
-#[test]
-fn a_listener_refusing_new_connections_completes_none() {
-    use graceful_smol::Listener;
-    smol::block_on(async {
-        let mut listener = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let _queued = std::net::TcpStream::connect(addr).unwrap();
-        Listener::<Smol>::refuse_new(&mut listener).unwrap();
-        // Bounded: on loopback a completed connect takes microseconds.
-        let late = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300));
-        assert!(late.is_err(), "completed after refuse_new: {late:?}");
-        let taken = Listener::<Smol>::try_accept(&mut listener).unwrap();
-        assert!(taken.is_some(), "the connection queued before is taken");
-        let more = Listener::<Smol>::try_accept(&mut listener).unwrap();
-        assert!(more.is_none(), "and no other");
-    });
-}

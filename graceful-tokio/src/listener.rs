@@ -26,10 +26,6 @@ impl Listener<Tokio> for tokio::net::TcpListener {
         }
     }
 
-    fn refuse_new(&mut self) -> io::Result<()> {
-        refuse_new(SockRef::from(&*self))
-    }
-
     fn configure(io: &tokio::net::TcpStream, options: &SocketOptions) -> io::Result<()> {
         options.apply_to(io)
     }
@@ -64,22 +60,5 @@ fn queued(listener: SockRef<'_>) -> io::Result<Option<Socket>> {
         Ok((socket, _peer)) => socket.set_nonblocking(true).map(|()| Some(socket)),
         Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
         Err(error) => Err(error),
-    }
-}
-
-/// On Linux, a socket filter that drops every packet addressed to the listening socket:
-/// handshakes are no longer completed (a client's SYN goes unanswered until the listener
-/// closes, and is refused then), while the connections already queued are sockets of their
-/// own, which the filter does not see. Elsewhere, nothing.
-fn refuse_new(listener: SockRef<'_>) -> io::Result<()> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        // BPF_RET | BPF_K with 0: keep no byte of any packet.
-        listener.attach_filter(&[socket2::SockFilter::new(0x06, 0, 0, 0)])
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        let _ = listener;
-        Ok(())
     }
 }

@@ -106,36 +106,6 @@ fn a_new_process_that_is_never_ready_is_given_up_at_the_timeout() {
     assert_eq!(status.code(), Some(0), "{:#?}", server.stderr());
 }
 
-/// A socket inherited from a service manager is left as it was given: once the server has
-/// stopped, the manager's copy still completes new connections (the stopping loop refuses
-/// new connections only on a socket it bound itself, since a filter on a shared socket
-/// would outlive the process).
-#[test]
-fn an_inherited_socket_still_completes_connections_after_the_stop() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let managers_copy = listener.try_clone().unwrap();
-    let mut server = server()
-        .env("LISTEN_FDS", "1")
-        .env("GRACEFUL_RESTART_PARENT", std::process::id().to_string())
-        .fd(3, listener)
-        .spawn();
-    listening(&mut server);
-    server.terminate();
-    let (_, status) = server.wait_exit(LONG);
-    assert_eq!(status.code(), Some(0), "{:#?}", server.stderr());
-    // Bounded: on loopback a connect completes in microseconds, or never if refused so.
-    let late = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2));
-    assert!(
-        late.is_ok(),
-        "the manager's socket completes none: {late:?}"
-    );
-    assert!(
-        managers_copy.accept().is_ok(),
-        "and queues it for the next process"
-    );
-}
-
 /// `LISTEN_FDS` naming a UDP socket: a clear error from `Server::listen`, no serving.
 #[test]
 fn a_socket_of_the_wrong_type_is_refused() {

@@ -186,9 +186,6 @@ struct State {
     /// Set by `listen`.
     restarter: OnceLock<Restarter>,
     listened: AtomicBool,
-    /// Set by `listen` when it bound `addr` itself (nothing was inherited): the socket is
-    /// this process's alone until a hot restart hands it on (the gate says when).
-    bound_here: AtomicBool,
     /// The sockets `LISTEN_FDS` names, taken when the server is built (see [`Deploying::adopt`])
     /// and handed to `listen`.
     adopted: Mutex<Option<Result<Adopted, AdoptError>>>,
@@ -206,7 +203,6 @@ impl<R> Deploying<R> {
                 notifier: Notifier::from_env(),
                 restarter: OnceLock::new(),
                 listened: AtomicBool::new(false),
-                bound_here: AtomicBool::new(false),
                 adopted: Mutex::new(None),
                 gate: Arc::default(),
                 drain_bound: OnceLock::new(),
@@ -242,11 +238,6 @@ impl<R> Deploying<R> {
                 restarter.close();
             }
         }
-    }
-
-    /// Whether `listen` bound the served socket itself (nothing was inherited).
-    pub(crate) fn bound_here(&self) -> bool {
-        self.state.bound_here.load(Ordering::Acquire)
     }
 
     /// The hand-over's gate in front of the served listener.
@@ -316,7 +307,6 @@ impl<R> Deploying<R> {
         if let Some(restarter) = restarter {
             let _ = state.restarter.set(restarter);
         }
-        state.bound_here.store(count == 0, Ordering::Release);
         Ok(listener)
     }
 

@@ -156,10 +156,6 @@ impl<R: Runtime> Extension<R> for Deploying<R> {
         self.gate().poll_open(cx)
     }
 
-    fn owns_listener(&self) -> bool {
-        self.bound_here()
-    }
-
     fn as_any(&self) -> &dyn Any {
         self
     }

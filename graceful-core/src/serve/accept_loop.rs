@@ -13,9 +13,7 @@
 //!   connections the kernel queued before it ([`Listener::try_accept`]; none behind a hot
 //!   restart's closed gate, which leaves them to the new process), then drops the listener,
 //!   so new connections are refused from then on. Closing a listening socket resets what is
-//!   queued on it, and a balancer may not replay a request it sent there; so before it
-//!   looks at the queue the loop asks the listener to complete no new connection
-//!   ([`Listener::refuse_new`]), lest one completed after its last look be reset.
+//!   queued on it, and a balancer may not replay a request it sent there.
 //! - The drain neither begins nor ends while the loop holds its listener
 //!   ([`Acceptor::hold_listener`]): what the loop accepts as it stops (a connection accepted
 //!   as the stop came, those queued) is served as the connections open when the drain
@@ -205,11 +203,6 @@ impl AcceptLoop {
             // If the stop came meanwhile, it is served all the same: the drain waits for
             // this loop.
             self.start::<R, L, H>(slot, io, &handler);
-        }
-        // New connections get no answer from here on (where the listener can say so), so
-        // that none is completed after the last look at the queue and reset by the close.
-        if let Err(error) = listener.refuse_new() {
-            tracing::debug!(%error, "could not stop new connections before taking the queue");
         }
         self.take_queued::<R, L, H>(&mut listener, &handler);
         // Dropping the listener here refuses new connections while the drain goes on.

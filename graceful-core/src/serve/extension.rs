@@ -39,12 +39,6 @@ pub(crate) trait Extension<R>: fmt::Debug + Send + Sync + 'static {
     /// (the waker is woken when it may go on).
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<()>;
 
-    /// Whether the served socket is this process's alone (bound here, not inherited from a
-    /// service manager or a hot restart's old process): only then may a stopping loop stop
-    /// the kernel completing connections on it ([`Listener::refuse_new`]), since the
-    /// socket, filter and all, would outlive this process in another's hands.
-    fn owns_listener(&self) -> bool;
-
     /// The extension itself, for the wing's own methods on the server.
     #[cfg_attr(not(all(unix, feature = "deploy")), allow(dead_code))]
     fn as_any(&self) -> &dyn Any;
@@ -97,22 +91,6 @@ impl<R: 'static, L: Listener<R>> Listener<R> for Gated<L, R> {
         inner.try_accept()
     }
 
-    /// Only on a socket the extension says is this process's alone, and not while it holds
-    /// accepting back (the queue is left to a hot restart's new process then). Without an
-    /// extension nothing is known of the socket (a service manager may hold it too, and a
-    /// filter on it would outlive this process), so it is left as it is.
-    fn refuse_new(&mut self) -> io::Result<()> {
-        let Gated { inner, extension } = self;
-        let Some(extension) = extension else {
-            return Ok(());
-        };
-        let mut cx = Context::from_waker(Waker::noop());
-        if !extension.owns_listener() || extension.poll_accept(&mut cx).is_pending() {
-            return Ok(());
-        }
-        inner.refuse_new()
-    }
-
     fn configure(io: &L::Io, options: &SocketOptions) -> io::Result<()> {
         L::configure(io, options)
     }
@@ -129,9 +107,8 @@ mod tests {
 
     use super::*;
 
-    /// A listener with a connection always waiting; counts how often it was asked to
-    /// refuse new connections.
-    struct Queued(u32, u32);
+    /// A listener with a connection always waiting.
+    struct Queued(u32);
 
     impl<R> Listener<R> for Queued {
         type Io = u32;
@@ -145,19 +122,12 @@ mod tests {
             self.0 += 1;
             Ok(Some(self.0))
         }
-
-        fn refuse_new(&mut self) -> io::Result<()> {
-            self.1 += 1;
-            Ok(())
-        }
     }
 
-    /// Holds accepting back while `closed`; says the socket is this process's alone while
-    /// `owns`.
+    /// Holds accepting back while `closed`.
     #[derive(Debug, Default)]
     struct Hold {
         closed: AtomicBool,
-        owns: AtomicBool,
     }
 
     impl Extension<()> for Hold {
@@ -176,49 +146,15 @@ mod tests {
             }
         }
 
-        fn owns_listener(&self) -> bool {
-            self.owns.load(Ordering::SeqCst)
-        }
-
         fn as_any(&self) -> &dyn Any {
             self
         }
     }
 
     #[test]
-    fn new_connections_are_refused_only_on_a_socket_of_this_process_alone() {
-        let hold = Arc::new(Hold::default());
-        let mut listener = Gated::new(Queued(0, 0), Some(hold.clone()));
-        Listener::<()>::refuse_new(&mut listener).unwrap();
-        assert_eq!(listener.get_ref().1, 0, "inherited: left as it is");
-        hold.owns.store(true, Ordering::SeqCst);
-        hold.closed.store(true, Ordering::SeqCst);
-        Listener::<()>::refuse_new(&mut listener).unwrap();
-        assert_eq!(
-            listener.get_ref().1,
-            0,
-            "handed to a new process: left as it is"
-        );
-        hold.closed.store(false, Ordering::SeqCst);
-        Listener::<()>::refuse_new(&mut listener).unwrap();
-        assert_eq!(
-            listener.get_ref().1,
-            1,
-            "bound here, not handed on: refused"
-        );
-        let mut bare = Gated::<_, ()>::new(Queued(0, 0), None);
-        Listener::<()>::refuse_new(&mut bare).unwrap();
-        assert_eq!(
-            bare.get_ref().1,
-            0,
-            "no extension: nothing known, left as it is"
-        );
-    }
-
-    #[test]
     fn an_extension_holds_the_accept_back() {
         let hold = Arc::new(Hold::default());
-        let mut listener = Gated::new(Queued(0, 0), Some(hold.clone()));
+        let mut listener = Gated::new(Queued(0), Some(hold.clone()));
         let accepted = Listener::<()>::accept(&mut listener).now_or_never();
         assert_eq!(accepted.unwrap().unwrap(), 1);
         hold.closed.store(true, Ordering::SeqCst);
@@ -233,16 +169,16 @@ mod tests {
 
     #[test]
     fn an_open_extension_lets_the_queue_be_taken() {
-        let mut listener = Gated::new(Queued(0, 0), Some(Arc::new(Hold::default())));
+        let mut listener = Gated::new(Queued(0), Some(Arc::new(Hold::default())));
         let taken = Listener::<()>::try_accept(&mut listener).unwrap();
         assert_eq!(taken, Some(1));
-        let mut bare = Gated::<_, ()>::new(Queued(0, 0), None);
+        let mut bare = Gated::<_, ()>::new(Queued(0), None);
         assert_eq!(Listener::<()>::try_accept(&mut bare).unwrap(), Some(1));
     }
 
     #[test]
     fn no_extension_is_the_listener_itself() {
-        let mut listener = Gated::<_, ()>::new(Queued(0, 0), None);
+        let mut listener = Gated::<_, ()>::new(Queued(0), None);
         for expected in 1..=3 {
             let accepted = Listener::<()>::accept(&mut listener).now_or_never();
             assert_eq!(accepted.unwrap().unwrap(), expected);

@@ -115,50 +115,6 @@ pub trait Listener<R>: Send + 'static {
         Ok(None)
     }
 
-    /// Stops the kernel from completing new connections on this listener, while those it
-    /// has queued can still be taken ([`try_accept`](Listener::try_accept)).
-    ///
-    /// The serve loop calls it once accepting has stopped, before it takes the queue, and
-    /// only on a socket it knows to be this process's alone: one that `Server::listen`
-    /// (feature `deploy`) bound itself and has not handed to a hot restart's new process.
-    /// A socket inherited from a service manager, or given to `serve` by the caller, may be
-    /// held by another process too, which a filter on it would outlive into.
-    ///
-    /// Without it, a connection the kernel completes between the loop's last look at the
-    /// queue and the listener's close is reset, and a request already sent on it is lost.
-    /// With it, a client's connection attempt gets no answer until the listener closes, and
-    /// is refused then. The default does nothing; graceful-tokio's and graceful-smol's TCP
-    /// listeners, on Linux, attach a socket filter that drops every packet addressed to the
-    /// listening socket (the connections it queued are sockets of their own, which the
-    /// filter does not see).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use graceful_core::serve::Listener;
-    /// use std::io;
-    ///
-    /// /// A listener with no kernel queue: there is nothing to stop.
-    /// struct Numbered(u32);
-    ///
-    /// impl<R> Listener<R> for Numbered {
-    ///     type Io = u32;
-    ///
-    ///     async fn accept(&mut self) -> io::Result<u32> {
-    ///         self.0 += 1;
-    ///         Ok(self.0)
-    ///     }
-    /// }
-    ///
-    /// let mut listener = Numbered(0);
-    /// Listener::<()>::refuse_new(&mut listener)?;
-    /// assert!(Listener::<()>::try_accept(&mut listener)?.is_none());
-    /// # Ok::<(), io::Error>(())
-    /// ```
-    fn refuse_new(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-
     /// Applies the server's per-socket options to an accepted connection. Errors are logged
     /// and the connection is served anyway. The default does nothing, which suits sockets
     /// that are not TCP; a TCP listener calls [`SocketOptions::apply_to`].
