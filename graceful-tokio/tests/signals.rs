@@ -44,21 +44,6 @@ fn child() {
 
 #[test]
 fn a_sigterm_as_soon_as_the_server_is_built_drains_it() {
-    for round in 0..20 {
-        let mut child = Launch::this_test("child").env(CHILD, "1").spawn();
-        child.next_stdout("the `listening` line", LONG, |line| {
-            line.ends_with("listening").then_some(())
-        });
-        child.terminate();
-        let status = child.wait_exit_and_output(LONG);
-        let stderr = child.stderr().join("\n");
-        assert!(
-            status.success(),
-            "round {round}: {status}, stderr:\n{stderr}"
-        );
-        assert!(
-            stderr.contains("report: drained"),
-            "round {round}: {stderr}"
-        );
-    }
+    let server = || Launch::this_test("child").env(CHILD, "1");
+    graceful_harness::process::sigterm_once_listening_drains(server, 20, LONG);
 }

@@ -528,3 +528,28 @@ pub fn leave_descriptors(free: u64) {
     )
     .expect("lower the soft RLIMIT_NOFILE");
 }
+
+/// The adapters' signal check, the same on every runtime: `rounds` times, starts `server`
+/// (which prints a line ending in `listening` once it serves, and `report: <report>` on
+/// stderr when it ends), sends SIGTERM as soon as the line is read, and asserts that the
+/// process drained and exited 0: a signal sent once the server is built is never lost.
+#[track_caller]
+pub fn sigterm_once_listening_drains(server: impl Fn() -> Launch, rounds: usize, bound: Duration) {
+    for round in 0..rounds {
+        let mut child = server().spawn();
+        child.next_stdout("the `listening` line", bound, |line| {
+            line.ends_with("listening").then_some(())
+        });
+        child.terminate();
+        let status = child.wait_exit_and_output(bound);
+        let stderr = child.stderr().join("\n");
+        assert!(
+            status.success(),
+            "round {round}: {status}, stderr:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("report: drained"),
+            "round {round}: {stderr}"
+        );
+    }
+}
