@@ -19,7 +19,7 @@
 //! | 1 | `Serving`  | a keep-alive response ended while the server drains   | remember when (`promised_end`); go on with the rows below |
 //! | 2 | `Serving`  | not told to drain                                     | `Serving`, wait |
 //! | 3 | `Serving`  | told to drain (HTTP/2: or the server drains)          | `Draining`, lingering after a keep-alive response in flight (`AwaitEnd`), or until `promised_end` + quiet period, or not; then the `Draining` rows, at once |
-//! | 4 | `Draining` | HTTP/2                                                | `Answered`, `Shutdown` (GOAWAY) |
+//! | 4 | `Draining` | HTTP/2                                                | `GoingAway`, `Shutdown` (GOAWAY and PING) |
 //! | 5 | `Draining` | a request in flight whose response is not out yet    | `Answered`, `Shutdown`: the response carries `Connection: close` |
 //! | 6 | `Draining` | a response in flight that promised keep-alive         | `Draining` (`AwaitEnd`), wait |
 //! | 7 | `Draining` | idle, lingering `AwaitEnd`                            | linger until now + quiet period; go on with the rows below |
@@ -28,6 +28,10 @@
 //! | 10 | `Draining` | idle, lingering, linger over (or no linger)          | `Answered`, `Shutdown`: hyper flushes and closes |
 //! | 11 | `Draining` | idle, lingering                                      | `Draining`, wait until the linger ends |
 //! | 12 | `Answered` | anything                                             | `Answered`, wait (the caller polls the connection to its end) |
+//! | 13 | `GoingAway` | no window yet                                       | a window until now + the quiet period (the header grace if the handshake is not done); wait |
+//! | 14 | `GoingAway` | window open                                         | remember whether bytes arrived or a stream is open; wait until the window ends |
+//! | 15 | `GoingAway` | window over, bytes arrived or a stream open in it   | a new window from now; wait |
+//! | 16 | `GoingAway` | window over, nothing arrived, no stream open        | `Answered`, `Close`: the final GOAWAY, then the close |
 //!
 //! In HTTP/1 terms:
 //!
@@ -54,6 +58,20 @@
 //! period too, `Conn::skip_quiet_period`); hyper lets the open streams finish and refuses new
 //! ones, which clients retry on a new connection.
 //!
+//! It needs a bound instead. h2 sends its GOAWAY in two steps (RFC 9113, 6.8): first with
+//! the largest stream id and a PING, then, when the PING's ACK comes back, with the last
+//! stream it processed; it has no timer of its own. A client that never reads again (a
+//! stuck event loop, a frozen pod, a pool connection dialled ahead) never sends the ACK, and
+//! would hold the connection, and the server, to the drain's timeout (nghttp2 #1103 shows
+//! such clients; grpc-java waits 1 s for the ACK, Envoy a fixed delay). So after the first
+//! GOAWAY (`GoingAway`) the connection is watched in windows of the quiet period: once a
+//! whole window passed with no byte from the client and no stream open, it is closed with
+//! the final GOAWAY that the IO wrapper writes (`io.rs`). A connection whose handshake (the
+//! client's preface and SETTINGS) is not done gets the header grace instead, as a
+//! half-sent HTTP/1 head does. The windows are re-armed, not reset per byte: the close comes
+//! one to two windows after the client fell silent, and a connection costs one sleep per
+//! window.
+//!
 //! # Invariants
 //!
 //! - The drainer answers once: after `Shutdown` or `Close` it stays `Answered`, and the
@@ -73,7 +91,7 @@ use graceful_core::{ConnState, Sleep};
 
 use crate::io::Protocol;
 use crate::notice::Registered;
-use crate::shared::{ConnShared, DRAIN_SEEN, ENDED, PROMISED, READ};
+use crate::shared::{ConnShared, DRAIN_SEEN, ENDED, HEARD, PROMISED, READ, SETTLED};
 use crate::timer::SharedTimer;
 
 /// What the connection must do now.
@@ -95,6 +113,13 @@ pub(crate) enum Phase {
     Draining {
         linger: Linger,
         grace_until: Option<Instant>,
+    },
+    /// HTTP/2, after the first GOAWAY: closed once a window passes in silence.
+    GoingAway {
+        /// The end of the current window, once one is open.
+        until: Option<Instant>,
+        /// Bytes arrived, or a stream was open, during the window.
+        heard: bool,
     },
     Answered,
 }
@@ -122,6 +147,10 @@ pub(crate) struct Seen {
     pub(crate) read: bool,
     /// HTTP/1: a keep-alive response ended since the last look, while the server drains.
     pub(crate) promised_ended_draining: bool,
+    /// HTTP/2: bytes arrived since the last look.
+    pub(crate) heard: bool,
+    /// HTTP/2: the handshake is done (the client's SETTINGS were acknowledged).
+    pub(crate) settled: bool,
     /// The deadline whose sleep has fired, if one has.
     pub(crate) fired: Option<Instant>,
 }
@@ -145,7 +174,7 @@ pub(crate) struct Waits {
 }
 
 /// The drain decision: the table in the module docs, row by row. `now` is read only to start
-/// a wait (rows 1, 7, 9).
+/// a wait (rows 1, 7, 9, 13, 15).
 pub(crate) fn decide(
     phase: Phase,
     seen: Seen,
@@ -155,6 +184,7 @@ pub(crate) fn decide(
     let passed = |deadline: Instant| seen.fired.is_some_and(|at| at >= deadline);
     let (mut linger, mut grace_until) = match phase {
         Phase::Answered => return (Phase::Answered, Action::Wait), // 12
+        Phase::GoingAway { until, heard } => return after_goaway(until, heard, seen, waits, now),
         Phase::Serving { mut promised_end } => {
             if seen.promised_ended_draining {
                 promised_end = Some(now()); // 1
@@ -178,7 +208,11 @@ pub(crate) fn decide(
         } => (linger, grace_until),
     };
     if seen.protocol == Some(Protocol::Http2) {
-        return (Phase::Answered, Action::Answer(Step::Shutdown)); // 4
+        let phase = Phase::GoingAway {
+            until: None,
+            heard: false,
+        };
+        return (phase, Action::Answer(Step::Shutdown)); // 4
     }
     if seen.active {
         if !seen.promised {
@@ -214,6 +248,40 @@ pub(crate) fn decide(
         }
         _ => (Phase::Answered, Action::Answer(Step::Shutdown)), // 10
     }
+}
+
+/// Rows 13 to 16: an HTTP/2 connection after its first GOAWAY.
+fn after_goaway(
+    until: Option<Instant>,
+    heard: bool,
+    seen: Seen,
+    waits: Waits,
+    mut now: impl FnMut() -> Instant,
+) -> (Phase, Action) {
+    let window = if seen.settled {
+        waits.quiet_period
+    } else {
+        waits.header_grace
+    };
+    let passed = |deadline: Instant| seen.fired.is_some_and(|at| at >= deadline);
+    let heard = heard || seen.heard || seen.active;
+    let until = match until {
+        None => later(now(), window), // 13
+        Some(until) if !passed(until) => {
+            let phase = Phase::GoingAway {
+                until: Some(until),
+                heard,
+            };
+            return (phase, Action::WaitUntil(until)); // 14
+        }
+        Some(_) if heard => later(now(), window), // 15
+        Some(_) => return (Phase::Answered, Action::Answer(Step::Close)), // 16
+    };
+    let phase = Phase::GoingAway {
+        until: Some(until),
+        heard: false,
+    };
+    (phase, Action::WaitUntil(until))
 }
 
 /// One connection's answer to the drain: gathers what [`decide`] needs and acts on it.
@@ -276,6 +344,7 @@ impl Drainer {
         let mut fired = None;
         loop {
             let serving = matches!(self.phase, Phase::Serving { .. });
+            let going_away = matches!(self.phase, Phase::GoingAway { .. });
             let promised = shared.has(PROMISED);
             let seen = Seen {
                 protocol,
@@ -285,6 +354,8 @@ impl Drainer {
                 promised,
                 read: shared.has(READ),
                 promised_ended_draining: ended && promised && shared.conn.is_server_draining(),
+                heard: going_away && shared.take(HEARD),
+                settled: shared.has(SETTLED),
                 fired,
             };
             let timer = &self.timer;
@@ -379,6 +450,17 @@ mod tests {
         }
     }
 
+    fn http2() -> Seen {
+        Seen {
+            protocol: Some(Protocol::Http2),
+            ..Seen::default()
+        }
+    }
+
+    fn going_away(until: Option<Instant>, heard: bool) -> Phase {
+        Phase::GoingAway { until, heard }
+    }
+
     const SERVING: Phase = Phase::Serving { promised_end: None };
 
     fn draining(linger: Linger, grace_until: Option<Instant>) -> Phase {
@@ -469,13 +551,112 @@ mod tests {
                 "3+4: HTTP/2: GOAWAY at once, even with streams open",
                 SERVING,
                 Seen {
-                    protocol: Some(Protocol::Http2),
                     drain: true,
                     active: true,
-                    ..Seen::default()
+                    ..http2()
                 },
                 None,
-                (Phase::Answered, shutdown),
+                (going_away(None, false), shutdown),
+            ),
+            (
+                "13: after the GOAWAY, handshake done: a window of the quiet period",
+                going_away(None, false),
+                Seen {
+                    heard: true,
+                    settled: true,
+                    ..http2()
+                },
+                Some(100),
+                (
+                    going_away(Some(at(350)), false),
+                    Action::WaitUntil(at(350)),
+                ),
+            ),
+            (
+                "13: handshake not done: a window of the header grace",
+                going_away(None, false),
+                http2(),
+                Some(100),
+                (
+                    going_away(Some(at(1100)), false),
+                    Action::WaitUntil(at(1100)),
+                ),
+            ),
+            (
+                "14: window open, bytes arrive: remembered",
+                going_away(Some(at(350)), false),
+                Seen {
+                    heard: true,
+                    settled: true,
+                    ..http2()
+                },
+                None,
+                (going_away(Some(at(350)), true), Action::WaitUntil(at(350))),
+            ),
+            (
+                "14: window open, a stream open: remembered",
+                going_away(Some(at(350)), false),
+                Seen {
+                    active: true,
+                    settled: true,
+                    ..http2()
+                },
+                None,
+                (going_away(Some(at(350)), true), Action::WaitUntil(at(350))),
+            ),
+            (
+                "14 is not 16: a sleep that fired early does not end the window",
+                going_away(Some(at(350)), false),
+                Seen {
+                    settled: true,
+                    fired: Some(at(300)),
+                    ..http2()
+                },
+                None,
+                (
+                    going_away(Some(at(350)), false),
+                    Action::WaitUntil(at(350)),
+                ),
+            ),
+            (
+                "15: window over, bytes arrived in it: a new window",
+                going_away(Some(at(350)), true),
+                Seen {
+                    settled: true,
+                    fired: Some(at(350)),
+                    ..http2()
+                },
+                Some(360),
+                (
+                    going_away(Some(at(610)), false),
+                    Action::WaitUntil(at(610)),
+                ),
+            ),
+            (
+                "15: window over, a stream still open: a new window",
+                going_away(Some(at(350)), false),
+                Seen {
+                    active: true,
+                    settled: true,
+                    fired: Some(at(350)),
+                    ..http2()
+                },
+                Some(350),
+                (
+                    going_away(Some(at(600)), false),
+                    Action::WaitUntil(at(600)),
+                ),
+            ),
+            (
+                "16: a whole window in silence, no stream: close (final GOAWAY)",
+                going_away(Some(at(350)), false),
+                Seen {
+                    settled: true,
+                    fired: Some(at(350)),
+                    ..http2()
+                },
+                None,
+                (Phase::Answered, close),
             ),
             (
                 "5: a request whose response is not out: shutdown (Connection: close)",

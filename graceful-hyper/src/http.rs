@@ -298,7 +298,8 @@ impl<R: Runtime> Http<R> {
     /// - While the server drains, HTTP/1 responses carry `Connection: close`.
     /// - When `conn` is told to drain, the connection finishes what is in flight and closes:
     ///   HTTP/1 as described in the crate docs (a partial request head gets the
-    ///   [header grace](Http::header_grace)), HTTP/2 with GOAWAY.
+    ///   [header grace](Http::header_grace)), HTTP/2 with GOAWAY, and the final GOAWAY and
+    ///   the close after a quiet period in which its client sent nothing.
     /// - When `conn` is killed, the connection is dropped at once.
     /// - A connection whose stream handshakes before the protocol ([`Conn::handshake`]: a TLS
     ///   stream, attached by the serve loop) and is drained while its client is part way

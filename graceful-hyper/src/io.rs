@@ -11,6 +11,25 @@
 //! In automatic mode the first bytes are read here, before hyper sees them, to look for the
 //! HTTP/2 connection preface; they are then handed to hyper as if read from the socket.
 //!
+//! # HTTP/2: the frames the server writes, and the final GOAWAY
+//!
+//! h2's graceful shutdown has two steps (RFC 9113, 6.8): a GOAWAY with the largest stream id
+//! and a PING, then, once the PING's ACK is back, the final GOAWAY with the last stream it
+//! processed. A peer that never answers the PING would hold the connection to the drain's
+//! timeout; hyper does not let us send the final GOAWAY ourselves. So on HTTP/2 the wrapper
+//! reads the headers of the frames the server writes (in `poll_write`'s own buffer, no copy):
+//! the highest client stream id the server wrote a frame for (every stream h2 processed got
+//! a response HEADERS or a RST_STREAM), whether it acknowledged the client's SETTINGS (the
+//! handshake is done: `SETTLED`), and whether what was written so far ends at a frame
+//! boundary. Every read raises `HEARD`.
+//!
+//! When the serving task closes a quiet connection it raises `CLOSING` and polls hyper once:
+//! h2 writes what it has buffered, then reads, and that read writes the final GOAWAY (last
+//! stream id, `NO_ERROR`) at a frame boundary, shuts the write side (a FIN, or TLS's
+//! close_notify) and returns the end of the stream. Streams the client opened above that id
+//! were never read, so it may retry them. Nothing waits: a peer that accepts no byte gets the
+//! close alone.
+//!
 //! # Upgrades
 //!
 //! hyper hands the very IO it was given to an upgrade (`hyper::upgrade::Upgraded` wraps this
@@ -43,7 +62,9 @@ use std::task::{ready, Context, Poll, Waker};
 
 use hyper::rt::{Read, ReadBuf, ReadBufCursor, Write};
 
-use crate::shared::{Close, ConnShared, IO_GONE, READ, UPGRADING};
+#[cfg(feature = "http2")]
+use crate::shared::HEARD;
+use crate::shared::{Close, ConnShared, CLOSING, IO_GONE, READ, SETTLED, UPGRADING};
 
 /// What a client sends first on an HTTP/2 connection with prior knowledge (RFC 9113, 3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -67,9 +88,89 @@ pub(crate) struct TrackedIo<I> {
     end: usize,
     /// Strong until the upgrade, weak after.
     shared: Link,
-    /// Whether reads raise `READ`; not for HTTP/2, whose frames need no head tracking.
-    track_reads: bool,
+    /// The flag a read raises: `READ` (HTTP/1 and sniffing), `HEARD` (HTTP/2).
+    read_flag: u32,
+    /// HTTP/2: the frames written so far.
+    frames: Option<Frames>,
     vectored: bool,
+}
+
+/// What the server wrote on an HTTP/2 connection, frame header by frame header.
+#[derive(Debug, Default)]
+struct Frames {
+    /// The frame header being read, and how much of it is.
+    head: [u8; FRAME_HEAD],
+    have: usize,
+    /// Payload bytes left of the current frame.
+    skip: usize,
+    /// The highest client (odd) stream id the server wrote a frame for.
+    last_stream: u32,
+    /// The final GOAWAY was attempted: reads return the end of the stream.
+    closed: bool,
+}
+
+const FRAME_HEAD: usize = 9;
+const GOAWAY: u8 = 0x7;
+const SETTINGS: u8 = 0x4;
+const ACK: u8 = 0x1;
+
+impl Frames {
+    /// Reads the frame headers in `bytes`, the next bytes written. Returns whether one of
+    /// them acknowledged the client's SETTINGS.
+    fn observe(&mut self, mut bytes: &[u8]) -> bool {
+        let mut acked = false;
+        while !bytes.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(bytes.len());
+                self.skip -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (FRAME_HEAD - self.have).min(bytes.len());
+            self.head[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+            self.have += n;
+            bytes = &bytes[n..];
+            if self.have < FRAME_HEAD {
+                break;
+            }
+            self.have = 0;
+            let [l0, l1, l2, kind, flags, s0, s1, s2, s3] = self.head;
+            let stream = u32::from_be_bytes([s0 & 0x7f, s1, s2, s3]);
+            if stream % 2 == 1 && stream > self.last_stream {
+                self.last_stream = stream;
+            }
+            acked |= kind == SETTINGS && flags & ACK != 0;
+            self.skip = u32::from_be_bytes([0, l0, l1, l2]) as usize;
+        }
+        acked
+    }
+
+    /// Reads the frame headers in the first `n` bytes of `bufs`.
+    fn observe_vectored(&mut self, bufs: &[io::IoSlice<'_>], mut n: usize) -> bool {
+        let mut acked = false;
+        for buf in bufs {
+            if n == 0 {
+                break;
+            }
+            let take = n.min(buf.len());
+            acked |= self.observe(&buf[..take]);
+            n -= take;
+        }
+        acked
+    }
+
+    fn at_boundary(&self) -> bool {
+        self.have == 0 && self.skip == 0
+    }
+
+    /// The final GOAWAY: the last stream processed, `NO_ERROR`, no debug data.
+    fn final_goaway(&self) -> [u8; FRAME_HEAD + 8] {
+        let mut frame = [0; FRAME_HEAD + 8];
+        frame[2] = 8;
+        frame[3] = GOAWAY;
+        frame[FRAME_HEAD..FRAME_HEAD + 4].copy_from_slice(&self.last_stream.to_be_bytes());
+        frame
+    }
 }
 
 enum Link {
@@ -155,22 +256,55 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
             start: 0,
             end: 0,
             shared: Link::Strong(shared),
-            track_reads: true,
+            read_flag: READ,
+            frames: None,
         }
     }
 
-    /// Stops raising `READ`: HTTP/2 frames arrive all the time and need no head tracking.
+    /// Serves HTTP/2 from here: reads raise `HEARD` instead of `READ` (frames need no head
+    /// tracking), and the frames written are observed for the final GOAWAY.
     #[cfg(feature = "http2")]
-    pub(crate) fn untrack(&mut self) {
-        self.track_reads = false;
+    pub(crate) fn switch_to_http2(&mut self) {
+        self.read_flag = HEARD;
+        self.frames = Some(Frames::default());
     }
 
     fn note_read(&self, n: usize) {
-        if n > 0 && self.track_reads {
+        if n > 0 {
             if let Link::Strong(shared) = &self.shared {
-                shared.set(READ);
+                shared.set(self.read_flag);
             }
         }
+    }
+
+    /// HTTP/2: observes the `n` bytes just written (by `write`) for the final GOAWAY.
+    #[inline]
+    fn note_written(&mut self, n: usize, write: impl FnOnce(&mut Frames, usize) -> bool) {
+        if let (Some(frames), Link::Strong(shared)) = (&mut self.frames, &self.shared) {
+            if write(frames, n) {
+                shared.set(SETTLED);
+            }
+        }
+    }
+
+    /// HTTP/2, `CLOSING`: writes the final GOAWAY if the bytes written so far end at a frame
+    /// boundary, shuts the write side, and reads the end of the stream. Waits for nothing.
+    #[cold]
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let (Some(frames), Some(io)) = (&mut self.frames, &mut self.owned) else {
+            return Poll::Ready(Ok(()));
+        };
+        if !std::mem::replace(&mut frames.closed, true) {
+            let mut io = Pin::new(io);
+            let goaway = frames.final_goaway();
+            let whole = frames.at_boundary()
+                && matches!(io.as_mut().poll_write(cx, &goaway), Poll::Ready(Ok(n)) if n == goaway.len());
+            if whole {
+                let _ = io.as_mut().poll_flush(cx);
+            }
+            let _ = io.poll_shutdown(cx);
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Polls the socket: directly until the connection upgrades, through the shared slot
@@ -253,15 +387,14 @@ impl<I: Read + Write + Unpin + Send + 'static> Read for TrackedIo<I> {
             (this.start == this.end, &mut this.owned, &this.shared)
         {
             let flags = shared.flags();
-            if flags & UPGRADING == 0 {
+            if flags & (UPGRADING | CLOSING) == 0 {
                 let room = buf.remaining();
                 let polled = Pin::new(io).poll_read(cx, buf);
                 if room > 0
-                    && this.track_reads
-                    && flags & READ == 0
+                    && flags & this.read_flag == 0
                     && matches!(polled, Poll::Ready(Ok(())))
                 {
-                    shared.set(READ);
+                    shared.set(this.read_flag);
                 }
                 return polled;
             }
@@ -279,6 +412,11 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self;
+        if let Link::Strong(shared) = &this.shared {
+            if shared.has(CLOSING) {
+                return this.poll_close(cx);
+            }
+        }
         if this.start < this.end && buf.remaining() > 0 {
             let n = buf.remaining().min(this.end - this.start);
             buf.put_slice(&this.prefix[this.start..this.start + n]);
@@ -305,7 +443,11 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.poll_io(cx, Direction::Write, |io, cx| io.poll_write(cx, buf))
+        let polled = this.poll_io(cx, Direction::Write, |io, cx| io.poll_write(cx, buf));
+        if let Poll::Ready(Ok(n)) = polled {
+            this.note_written(n, |frames, n| frames.observe(&buf[..n]));
+        }
+        polled
     }
 
     #[inline(always)]
@@ -330,9 +472,13 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.poll_io(cx, Direction::Write, |io, cx| {
+        let polled = this.poll_io(cx, Direction::Write, |io, cx| {
             io.poll_write_vectored(cx, bufs)
-        })
+        });
+        if let Poll::Ready(Ok(n)) = polled {
+            this.note_written(n, |frames, n| frames.observe_vectored(bufs, n));
+        }
+        polled
     }
 }
 
@@ -363,7 +509,7 @@ impl<I> fmt::Debug for TrackedIo<I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TrackedIo")
             .field("replay", &(self.end - self.start))
-            .field("track_reads", &self.track_reads)
+            .field("http2", &self.frames.is_some())
             .field("hijacked", &self.hijacked.is_some())
             .finish()
     }

@@ -43,6 +43,15 @@
 //! - **HTTP/2**: GOAWAY; open streams complete; no new streams are accepted.
 //! - **HTTP/2**: no quiet period (the connection tells graceful-core so with
 //!   [`Conn::skip_quiet_period`]): GOAWAY as soon as the drain begins.
+//! - **HTTP/2 peers that stop answering**: h2 sends its GOAWAY in two steps (RFC 9113,
+//!   section 6.8), the final one only once the client acknowledged a PING, and has no timer
+//!   of its own, so one idle client that stopped reading held hyper-util's
+//!   `GracefulShutdown` and axum's `serve` to their timeouts (10.0 s of 10 in a drill with
+//!   such a client). Here a connection with no stream open that sent nothing for a whole
+//!   quiet period after the first GOAWAY gets the final GOAWAY (naming the last stream
+//!   processed, so that the client may retry any later one) and is closed; one whose
+//!   handshake (the client's preface and SETTINGS) is not done gets the header grace. The
+//!   report counts it idle closed.
 //! - **Upgrades** (WebSocket, CONNECT), however they are taken (`hyper::upgrade::on`, axum's
 //!   `WebSocketUpgrade`, [`upgrade::on`]): counted `Hijacked` until the upgraded IO is
 //!   dropped, told of the drain through the connection's [`Watch`] so they can close politely,

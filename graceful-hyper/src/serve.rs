@@ -46,7 +46,9 @@ use crate::io::{Protocol, TrackedIo};
 use crate::notice::Kill;
 use crate::quiet::QuietLimit;
 use crate::service::TrackedService;
-use crate::shared::{ConnShared, DRAIN_SEEN, IO_GONE, KILLED, READ, SERVER_GONE, UPGRADING};
+use crate::shared::{
+    ConnShared, CLOSING, DRAIN_SEEN, IO_GONE, KILLED, READ, SERVER_GONE, UPGRADING,
+};
 use crate::timer::SharedTimer;
 
 /// How driving the protocol ended.
@@ -130,7 +132,7 @@ where
         }
         #[cfg(feature = "http2")]
         Protocol::Http2 => {
-            io.untrack();
+            io.switch_to_http2();
             // GOAWAY tells the client which streams were taken: no quiet period.
             shared.conn.skip_quiet_period();
             // Boxed: hyper's HTTP/2 connection is twice the size of its HTTP/1 one, and
@@ -293,17 +295,33 @@ async fn drive<C: HyperConnection>(
             }
         }
         note_handshake(shared, handshake);
-        match drainer.poll(cx, shared, Some(protocol)) {
-            Poll::Ready(Step::Shutdown) => {
-                conn.as_mut().graceful_shutdown();
-                // hyper acts on it when polled: an idle connection ends right away.
-                let current = Current::enter(lent.take());
-                let polled = conn.as_mut().poll(cx);
-                lent = current.leave();
-                polled.map(|result| Ended::Done(result.map_err(Error::from)))
+        loop {
+            match drainer.poll(cx, shared, Some(protocol)) {
+                Poll::Ready(Step::Shutdown) => {
+                    conn.as_mut().graceful_shutdown();
+                    // hyper acts on it when polled: an idle connection ends right away.
+                    let current = Current::enter(lent.take());
+                    let polled = conn.as_mut().poll(cx);
+                    lent = current.leave();
+                    if let Poll::Ready(result) = polled {
+                        return Poll::Ready(Ended::Done(result.map_err(Error::from)));
+                    }
+                    // Look again: HTTP/2 goes on to wait for a quiet window.
+                }
+                Poll::Ready(Step::Close) => {
+                    if protocol == Protocol::Http2 {
+                        // The IO wrapper's next read writes the final GOAWAY and ends the
+                        // stream; h2 reads once it has written what it buffered. One poll:
+                        // a peer that accepts no byte gets the close alone.
+                        shared.set(CLOSING);
+                        let current = Current::enter(lent.take());
+                        let _ = conn.as_mut().poll(cx);
+                        lent = current.leave();
+                    }
+                    return Poll::Ready(Ended::Done(Ok(())));
+                }
+                Poll::Pending => return Poll::Pending,
             }
-            Poll::Ready(Step::Close) => Poll::Ready(Ended::Done(Ok(()))),
-            Poll::Pending => Poll::Pending,
         }
     })
     .await

@@ -12,10 +12,11 @@
 //! - Every `mark_active` is matched by exactly one `mark_idle`: both are made by
 //!   [`WorkGuard`], on creation and on drop, so an error, a panic or a dropped future cannot
 //!   leave the connection counted `Active`.
-//! - The HTTP/1 flags (`READ`, `PROMISED`, `ENDED`) are only written from the task that polls
-//!   the HTTP/1 connection: hyper polls the service future and the response body inside the
-//!   connection future. They are atomics so that the types stay `Sync`, not because of
-//!   contention.
+//! - The HTTP/1 flags (`READ`, `PROMISED`, `ENDED`) and the HTTP/2 ones (`HEARD`, `SETTLED`,
+//!   `CLOSING`) are only written from the task that polls the connection: hyper polls the
+//!   HTTP/1 service future and response body inside the connection future, and the IO
+//!   wrapper and the drainer run there. They are atomics so that the types stay `Sync`, not
+//!   because of contention.
 //! - The relay flags (`DRAIN_SEEN`, `KILLED`, `SERVER_GONE`, `IO_GONE`) only ever go from 0
 //!   to 1, and every change is followed by a notification of `event`; so is the drop of the
 //!   `ConnShared` itself, for watchers holding it weakly.
@@ -49,6 +50,13 @@ pub(crate) const SERVER_GONE: u32 = 1 << 5;
 pub(crate) const UPGRADING: u32 = 1 << 6;
 /// The IO wrapper was dropped: the socket is closed (relayed to the serving task).
 pub(crate) const IO_GONE: u32 = 1 << 7;
+/// HTTP/2: bytes arrived since the drainer last took the flag (the connection is not quiet).
+pub(crate) const HEARD: u32 = 1 << 8;
+/// HTTP/2: the server acknowledged the client's SETTINGS: the handshake is done.
+pub(crate) const SETTLED: u32 = 1 << 9;
+/// HTTP/2: the serving task closes the connection: the IO wrapper's next read writes the
+/// final GOAWAY, shuts the write side and reads the end of the stream.
+pub(crate) const CLOSING: u32 = 1 << 10;
 
 /// Drops a hijacked connection's socket, whoever holds the IO: the serving task's way to
 /// close an upgraded connection on a kill. Implemented by the IO wrapper's shared slot.
