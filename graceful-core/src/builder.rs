@@ -264,6 +264,53 @@ impl<T: BuildTarget> Builder<T> {
         self
     }
 
+    /// Spreads the drain's closes evenly over `spread` from its start, instead of sending
+    /// them all in the same millisecond: the closes of quiet connections, and the connections
+    /// that need no quiet period ([`Conn::skip_quiet_period`]: HTTP/2, whose GOAWAY goes out
+    /// in the connection's slot). With thousands of idle keep-alive connections, closing them
+    /// at once makes every client reconnect to the remaining servers at once; HAProxy
+    /// (`close-spread-time`) and Envoy (its gradual drain) spread them for that reason.
+    ///
+    /// The connections found at the drain's start get one slot each, in the order they were
+    /// accepted, at `k/n` of the spread. A quiet connection still waits out its quiet period
+    /// if its slot comes first; active and upgraded connections are told at once, and so are
+    /// connections accepted during the drain. The spread never runs past the timeout: with a
+    /// timeout shorter than `spread`, the slots fit before it. Unset by default; zero is an
+    /// error ([`ConfigError::ZeroCloseSpread`](crate::ConfigError::ZeroCloseSpread)).
+    ///
+    /// [`Conn::skip_quiet_period`]: crate::conn::Conn::skip_quiet_period
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::FutureExt;
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder()
+    ///     .quiet_period(Duration::from_millis(100))
+    ///     .close_spread(Duration::from_secs(1))
+    ///     .build(timer.clone())?;
+    /// let acceptor = graceful.acceptor();
+    /// let conns: Vec<_> = (0..4).map(|_| acceptor.try_reserve().unwrap().register()).collect();
+    /// timer.advance(Duration::from_secs(5)); // all quiet for long
+    /// graceful.shutdown().stop();
+    /// let mut run = graceful.run();
+    /// let told = || conns.iter().filter(|conn| conn.is_drain_requested()).count();
+    /// for (at_ms, count) in [(0, 1), (250, 2), (500, 3), (750, 4)] {
+    ///     assert!((&mut run).now_or_never().is_none());
+    ///     assert_eq!(told(), count, "{count} told by {at_ms} ms");
+    ///     timer.advance(Duration::from_millis(250));
+    /// }
+    /// # drop(conns);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
+    pub fn close_spread(mut self, spread: Duration) -> Builder<T> {
+        self.settings.close_spread = Some(spread);
+        self
+    }
+
     /// Called when a graceful shutdown is requested, before anything stops. Returning `false`
     /// vetoes it: the server keeps serving and a later stop is asked again. [`force`] is not
     /// subject to the veto.
@@ -359,6 +406,7 @@ impl<T: BuildTarget> fmt::Debug for Builder<T> {
         f.debug_struct("Builder")
             .field("timeout", &settings.timeout)
             .field("quiet_period", &settings.quiet_period)
+            .field("close_spread", &settings.close_spread)
             .field("listen_limit", &settings.listen_limit)
             .field("drain_delay", &settings.drain_delay)
             .field("before_shutdown", &settings.before_shutdown.is_some())

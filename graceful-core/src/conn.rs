@@ -330,12 +330,13 @@ impl Conn {
 
     /// This connection's protocol closes an idle connection without racing the client's next
     /// request, so the drain needs no quiet period for it: from now on the drain tells it at
-    /// once, whatever its state. HTTP/2 is such a protocol: GOAWAY tells the client which
-    /// streams were taken, and it retries the others elsewhere.
+    /// once, whatever its state (or, with a close spread, `Builder::close_spread`, in
+    /// its slot). HTTP/2 is such a protocol: GOAWAY tells the client which streams were
+    /// taken, and it retries the others elsewhere.
     ///
     /// One atomic operation on the connection's own word. If the drain has begun already and
-    /// this connection was scheduled for the end of its quiet period, that schedule stands:
-    /// protocol code can look at [`is_server_draining`](Conn::is_server_draining) itself.
+    /// scheduled this connection for the end of its quiet period, it is told at once instead
+    /// (with a close spread, it keeps its slot).
     ///
     /// # Examples
     ///
@@ -358,7 +359,14 @@ impl Conn {
     /// assert!(conn.is_drain_requested(), "told at once, quiet period or not");
     /// ```
     pub fn skip_quiet_period(&self) {
-        self.inner.word.fetch_or(PROMPT, Ordering::AcqRel);
+        let word = self.inner.word.fetch_or(PROMPT, Ordering::AcqRel);
+        if word & (NOTED | DRAIN | PROMPT) == NOTED && self.shared.settings.close_spread.is_none() {
+            // The drain scheduled it for the end of its quiet period: hand it back to the
+            // manager, which tells a prompt connection at once. (With a close spread, it
+            // keeps its slot.)
+            self.shared.registry().late.push(self.inner.clone());
+            self.shared.manager_event.notify(usize::MAX);
+        }
     }
 
     /// Whether the server is draining, whether or not the drain has reached this connection

@@ -4,7 +4,13 @@
 //! told at once if it is active, hijacked, prompt (`Conn::skip_quiet_period`) or quiet for
 //! the whole quiet period; the others are scheduled for the end of theirs. Connections
 //! registered later reach the manager through the registry's `late` list and are scheduled
-//! the same way.
+//! the same way; so does a connection that turns prompt after the drain scheduled it.
+//!
+//! With a close spread (`Builder::close_spread`), the quiet and prompt connections found at
+//! the start are not told at once: the k-th of n gets the slot `start + spread * k / n`
+//! (the spread already cut to the timeout by the manager), or the end of its quiet period if
+//! that is later. A prompt connection that is active is counted as having worked then, and
+//! told in its slot all the same: for HTTP/2 the slot is when its GOAWAY goes out.
 //!
 //! # Invariants
 //!
@@ -30,7 +36,8 @@ pub(crate) struct Begun {
     pub(crate) counts: ConnCounts,
     /// How many were told to drain at once.
     pub(crate) told: usize,
-    /// How many were scheduled for the end of their quiet period.
+    /// How many were scheduled for later: the end of their quiet period, or their slot in
+    /// the close spread.
     pub(crate) scheduled: usize,
 }
 
@@ -40,6 +47,8 @@ pub(crate) struct Drain<'a> {
     quiet_ms: u64,
     /// Sorted by due time, in ms since the epoch.
     scheduled: Vec<(u64, Arc<ConnInner>)>,
+    /// The drain began with a close spread.
+    spreading: bool,
 }
 
 impl<'a> Drain<'a> {
@@ -48,35 +57,70 @@ impl<'a> Drain<'a> {
             shared,
             quiet_ms: ms_ceil(shared.settings.quiet_period),
             scheduled: Vec::new(),
+            spreading: false,
         }
     }
 
-    /// Marks every live connection and tells or schedules it.
-    pub(crate) fn begin(&mut self, now_ms: u64) -> Begun {
+    /// Marks every live connection and tells or schedules it; with `spread_ms`, the quiet and
+    /// prompt ones get their slots in the close spread.
+    pub(crate) fn begin(&mut self, now_ms: u64, spread_ms: Option<u64>) -> Begun {
         let mut told = Vec::new();
+        // With a spread: the connections to spread, and when each may be told at the earliest.
+        let mut spread = Vec::new();
         let mut counts = ConnCounts::default();
+        self.spreading = spread_ms.is_some();
         let mut registry = self.shared.registry();
         self.shared.draining.store(true, Ordering::SeqCst);
         for (_, conn) in registry.conns.iter() {
             let word = conn.word.fetch_or(NOTED, Ordering::AcqRel);
             counts.add(ConnState::from_bits(word));
-            let bits = match word & state::STATE_MASK {
+            let state = word & state::STATE_MASK;
+            let prompt = word & PROMPT != 0;
+            let bits = match state {
+                state::ACTIVE if prompt && spread_ms.is_some() => {
+                    conn.mark(WORKED);
+                    spread.push((now_ms, conn.clone()));
+                    continue;
+                }
                 state::ACTIVE => WORKED | DRAIN,
                 state::HIJACKED => DRAIN,
                 // Its protocol needs no quiet period (`Conn::skip_quiet_period`).
-                _ if word & PROMPT != 0 => DRAIN,
-                _ => match self.due(self.quiet_since_ms(word, now_ms), now_ms) {
-                    Some(due) => {
-                        tracing::trace!(conn = %conn.id, due_ms = due - now_ms, "drain scheduled");
-                        // Sorted once below: inserting in order would be quadratic.
-                        self.scheduled.push((due, conn.clone()));
+                _ if prompt && spread_ms.is_some() => {
+                    spread.push((now_ms, conn.clone()));
+                    continue;
+                }
+                _ if prompt => DRAIN,
+                _ => {
+                    let due = self.due(self.quiet_since_ms(word, now_ms), now_ms);
+                    if spread_ms.is_some() {
+                        spread.push((due.unwrap_or(now_ms), conn.clone()));
                         continue;
                     }
-                    None => DRAIN,
-                },
+                    match due {
+                        Some(due) => {
+                            tracing::trace!(conn = %conn.id, due_ms = due - now_ms, "drain scheduled");
+                            // Sorted once below: inserting in order would be quadratic.
+                            self.scheduled.push((due, conn.clone()));
+                            continue;
+                        }
+                        None => DRAIN,
+                    }
+                }
             };
             conn.mark(bits);
             told.push(conn.clone());
+        }
+        let n = spread.len() as u64;
+        for (k, (earliest, conn)) in (0..).zip(spread) {
+            let slot = now_ms + spread_ms.unwrap_or(0) * k / n;
+            let due = earliest.max(slot);
+            if due > now_ms {
+                tracing::trace!(conn = %conn.id, due_ms = due - now_ms, "drain scheduled: close spread");
+                self.scheduled.push((due, conn));
+            } else {
+                conn.mark(DRAIN);
+                told.push(conn);
+            }
         }
         // Registered before `draining` was set: already seen above.
         registry.late.clear();
@@ -87,6 +131,7 @@ impl<'a> Drain<'a> {
             conn.wake(DRAIN);
         }
         self.scheduled.sort_by_key(|(due, _)| *due);
+        self.publish();
         Begun {
             counts,
             told: told.len(),
@@ -148,10 +193,25 @@ impl<'a> Drain<'a> {
         }
         let due = self.scheduled.partition_point(|(d, _)| *d <= now_ms);
         for (_, conn) in self.scheduled.drain(..due) {
-            tracing::trace!(conn = %conn.id, "told to drain: quiet period over");
+            if self.spreading {
+                tracing::trace!(conn = %conn.id, "told to drain: its slot in the close spread came");
+            } else {
+                tracing::trace!(conn = %conn.id, "told to drain: quiet period over");
+            }
             conn.signal(DRAIN);
         }
+        if due > 0 || !late.is_empty() {
+            self.publish();
+        }
         false
+    }
+
+    /// Publishes how many connections are still scheduled, for `Progress`.
+    fn publish(&self) {
+        let left = self.scheduled.len();
+        if self.shared.scheduled.swap(left, Ordering::AcqRel) != left {
+            self.shared.progress_event.notify(usize::MAX);
+        }
     }
 
     pub(crate) fn next_due(&self) -> Option<Instant> {

@@ -36,7 +36,9 @@
 //! 3. The [`on_shutdown`](Builder::on_shutdown) hook runs.
 //! 4. Connections quiet for at least the [quiet period](Builder::quiet_period) are told to
 //!    drain at once; those quiet for less, at the end of it, so that a keep-alive client in
-//!    mid-loop is answered (with `Connection: close`) rather than raced.
+//!    mid-loop is answered (with `Connection: close`) rather than raced. With a
+//!    [close spread](Builder::close_spread), these closes (and HTTP/2's GOAWAYs) are spread
+//!    evenly over it instead of going out in the same millisecond.
 //! 5. Active and hijacked connections are told to drain: finish the work in flight, then
 //!    close.
 //! 6. Once no connection is left, the report is out. At the [timeout](Builder::timeout), or

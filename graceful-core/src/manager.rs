@@ -129,7 +129,16 @@ async fn drive(shared: Arc<Shared>, mut guard: AbortGuard, accepted: Accepted) -
     shared.control().deadline = deadline;
     listeners_dropped(&shared, deadline).await;
     let mut drain = Drain::new(&shared);
-    let begun = drain.begin(shared.clock.ms_floor(start));
+    // The spread never runs past the timeout.
+    let spread = shared.settings.close_spread.map(|spread| match timeout {
+        Some(timeout) => spread.min(timeout),
+        None => spread,
+    });
+    shared.control().spread_until = spread.and_then(|spread| start.checked_add(spread));
+    let begun = drain.begin(
+        shared.clock.ms_floor(start),
+        spread.map(|spread| spread.as_millis().try_into().unwrap_or(u64::MAX)),
+    );
     shared.progress_event.notify(usize::MAX);
     tracing::info!(
         new = begun.counts.new,
@@ -138,6 +147,7 @@ async fn drive(shared: Arc<Shared>, mut guard: AbortGuard, accepted: Accepted) -
         hijacked = begun.counts.hijacked,
         told = begun.told,
         scheduled = begun.scheduled,
+        spread = ?spread,
         "drain begun"
     );
 

@@ -22,6 +22,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -96,28 +97,48 @@ pub struct Progress {
     pub time_left: Option<Duration>,
     /// During the drain delay: how long until the drain begins.
     pub delay_left: Option<Duration>,
+    /// While draining: how many connections the drain will tell later: quiet ones at the end
+    /// of their quiet period, and those waiting for their slot in the close spread
+    /// (`Builder::close_spread`). One that closes first is counted until its time comes.
+    pub scheduled: usize,
+    /// While draining with a close spread: how long until its last slot.
+    pub spread_left: Option<Duration>,
 }
 
 impl Progress {
     pub(crate) fn of(shared: &Shared) -> Progress {
-        let (phase, until) = {
+        let (phase, until, spread_until) = {
             let control = shared.control();
             match control.phase {
                 Phase::Serving | Phase::Requested | Phase::Deciding => {
-                    (ShutdownPhase::Serving, None)
+                    (ShutdownPhase::Serving, None, None)
                 }
-                Phase::Delaying => (ShutdownPhase::DrainDelay, control.delay_until),
-                Phase::Draining => (ShutdownPhase::Draining, control.deadline),
-                Phase::Stopped => (ShutdownPhase::Stopped, None),
+                Phase::Delaying => (ShutdownPhase::DrainDelay, control.delay_until, None),
+                Phase::Draining => (
+                    ShutdownPhase::Draining,
+                    control.deadline,
+                    control.spread_until,
+                ),
+                Phase::Stopped => (ShutdownPhase::Stopped, None, None),
             }
         };
-        let left = until.map(|until| until.saturating_duration_since(shared.clock.now()));
+        let now = shared.clock.now();
+        let left = until.map(|until| until.saturating_duration_since(now));
         let delaying = phase == ShutdownPhase::DrainDelay;
+        let draining = phase == ShutdownPhase::Draining;
         Progress {
             phase,
             counts: shared.counts(),
             time_left: left.filter(|_| !delaying),
             delay_left: left.filter(|_| delaying),
+            scheduled: if draining {
+                shared.scheduled.load(Ordering::Acquire)
+            } else {
+                0
+            },
+            spread_left: spread_until
+                .map(|until| until.saturating_duration_since(now))
+                .filter(|left| !left.is_zero()),
         }
     }
 }

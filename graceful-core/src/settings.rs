@@ -83,6 +83,9 @@ pub(crate) struct Settings {
     pub(crate) listen_limit: Option<usize>,
     /// How long to serve on as before once a shutdown is accepted.
     pub(crate) drain_delay: Duration,
+    /// Over how long the drain spreads the closes of quiet connections and the connections
+    /// that need no quiet period; `None`: all at once.
+    pub(crate) close_spread: Option<Duration>,
     /// May veto a graceful shutdown (not a forced one).
     pub(crate) before_shutdown: Option<BeforeShutdown>,
     /// Runs once accepting has stopped, before connections are drained.
@@ -92,13 +95,15 @@ pub(crate) struct Settings {
 }
 
 impl Default for Settings {
-    /// 30 s timeout, 250 ms quiet period, no listen limit, no drain delay, no hooks.
+    /// 30 s timeout, 250 ms quiet period, no listen limit, no drain delay, no close spread, no
+    /// hooks.
     fn default() -> Settings {
         Settings {
             timeout: Some(DEFAULT_TIMEOUT),
             quiet_period: DEFAULT_QUIET_PERIOD,
             listen_limit: None,
             drain_delay: Duration::ZERO,
+            close_spread: None,
             before_shutdown: None,
             on_shutdown: None,
             on_state_change: None,
@@ -117,6 +122,13 @@ impl Settings {
         }
         if self.quiet_period > MAX_DURATION {
             return Err(ConfigError::QuietPeriodTooLong(self.quiet_period));
+        }
+        match self.close_spread {
+            Some(spread) if spread.is_zero() => return Err(ConfigError::ZeroCloseSpread),
+            Some(spread) if spread > MAX_DURATION => {
+                return Err(ConfigError::CloseSpreadTooLong(spread))
+            }
+            _ => {}
         }
         if let Some(timeout) = self.timeout {
             check_timeout(timeout)?;
@@ -171,6 +183,10 @@ pub enum ConfigError {
     QuietPeriodTooLong(Duration),
     /// A drain delay longer than [`MAX_DURATION`].
     DrainDelayTooLong(Duration),
+    /// A close spread of zero: closes are spread only when it is set.
+    ZeroCloseSpread,
+    /// A close spread longer than [`MAX_DURATION`].
+    CloseSpreadTooLong(Duration),
     /// The quiet period is as long as the timeout or longer.
     QuietPeriodNotShorterThanTimeout {
         /// The quiet period asked for.
@@ -203,6 +219,12 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::DrainDelayTooLong(d) => {
                 write!(f, "drain delay of {d:?} is longer than ten years")
+            }
+            ConfigError::ZeroCloseSpread => f.write_str(
+                "close spread is zero: to close everything at once, leave `close_spread` unset",
+            ),
+            ConfigError::CloseSpreadTooLong(d) => {
+                write!(f, "close spread of {d:?} is longer than ten years")
             }
             ConfigError::QuietPeriodNotShorterThanTimeout { quiet_period, timeout } => write!(
                 f,

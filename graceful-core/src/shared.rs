@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     /// Set (under the registry lock) once the manager has killed what was left and published
     /// the report: a connection registered after that is killed at once. Never cleared.
     pub(crate) finished: AtomicBool,
+    /// How many connections the drain has scheduled to tell later (`Drain`), for `Progress`.
+    pub(crate) scheduled: AtomicUsize,
     pub(crate) control: Mutex<Control>,
     pub(crate) registry: Mutex<Registry>,
 
@@ -137,6 +139,8 @@ pub(crate) struct Control {
     pub(crate) deadline: Option<Instant>,
     /// When the drain delay ends, while it lasts.
     pub(crate) delay_until: Option<Instant>,
+    /// When the close spread ends, once the drain has begun with one.
+    pub(crate) spread_until: Option<Instant>,
     pub(crate) report: Option<ShutdownReport>,
 }
 
@@ -188,6 +192,7 @@ impl Shared {
             stopping: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             finished: AtomicBool::new(false),
+            scheduled: AtomicUsize::new(0),
             control: Mutex::new(Control {
                 phase: Phase::Serving,
                 timeout: None,
@@ -197,6 +202,7 @@ impl Shared {
                 again: false,
                 deadline: None,
                 delay_until: None,
+                spread_until: None,
                 report: None,
             }),
             registry: Mutex::new(Registry::default()),

@@ -7,6 +7,7 @@
 //! - `triggers`: stop, stop with a timeout, veto, force, signals, hooks, races.
 //! - `drain`: what the drain does to each connection, and the timeout.
 //! - `delay`: the drain delay: serving on, readiness, the timeout after it, a second signal.
+//! - `spread`: the close spread: slots, the timeout, active and prompt connections.
 //! - `accounting`: the observer, the listen limit, counts, the report, settings.
 //!
 //! [`ManualTimer`]: graceful_core::ManualTimer
@@ -21,6 +22,8 @@ mod accounting;
 mod delay;
 #[path = "scenarios/drain.rs"]
 mod drain;
+#[path = "scenarios/spread.rs"]
+mod spread;
 #[path = "scenarios/triggers.rs"]
 mod triggers;
 

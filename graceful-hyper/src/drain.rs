@@ -18,7 +18,7 @@
 //! |---|------------|-------------------------------------------------------|--------------------|
 //! | 1 | `Serving`  | a keep-alive response ended while the server drains   | remember when (`promised_end`); go on with the rows below |
 //! | 2 | `Serving`  | not told to drain                                     | `Serving`, wait |
-//! | 3 | `Serving`  | told to drain (HTTP/2: or the server drains)          | `Draining`, lingering after a keep-alive response in flight (`AwaitEnd`), or until `promised_end` + quiet period, or not; then the `Draining` rows, at once |
+//! | 3 | `Serving`  | told to drain                                         | `Draining`, lingering after a keep-alive response in flight (`AwaitEnd`), or until `promised_end` + quiet period, or not; then the `Draining` rows, at once |
 //! | 4 | `Draining` | HTTP/2                                                | `GoingAway`, `Shutdown` (GOAWAY and PING) |
 //! | 5 | `Draining` | a request in flight whose response is not out yet    | `Answered`, `Shutdown`: the response carries `Connection: close` |
 //! | 6 | `Draining` | a response in flight that promised keep-alive         | `Draining` (`AwaitEnd`), wait |
@@ -137,7 +137,7 @@ pub(crate) enum Linger {
 pub(crate) struct Seen {
     /// `None` while the first bytes are sniffed.
     pub(crate) protocol: Option<Protocol>,
-    /// The connection was told to drain (for HTTP/2: or the server drains).
+    /// The connection was told to drain.
     pub(crate) drain: bool,
     /// A request (or stream) is in flight.
     pub(crate) active: bool,
@@ -320,7 +320,7 @@ impl Drainer {
         // Did a response end since the last look? Taken on every look so that it means that.
         let ended = shared.take(ENDED);
         if matches!(self.phase, Phase::Serving { .. })
-            && !self.poll_drain(cx, shared, protocol)
+            && !self.poll_drain(cx, shared)
             && !(ended && shared.has(PROMISED) && shared.conn.is_server_draining())
         {
             // Rows 1 and 2 without gathering the rest: not told to drain, and no keep-alive
@@ -349,7 +349,7 @@ impl Drainer {
             let seen = Seen {
                 protocol,
                 // Registers this task's waker while serving; once draining, it is known.
-                drain: serving && self.poll_drain(cx, shared, protocol),
+                drain: serving && self.poll_drain(cx, shared),
                 active: shared.conn.state() == ConnState::Active,
                 promised,
                 read: shared.has(READ),
@@ -380,18 +380,11 @@ impl Drainer {
         }
     }
 
-    /// Whether the connection was told to drain; HTTP/2 needs no quiet period, so for it the
-    /// server draining is enough.
+    /// Whether the connection was told to drain. HTTP/2 needs no quiet period
+    /// (`Conn::skip_quiet_period`): graceful-core tells it at once, or in its slot of the
+    /// close spread.
     #[inline(always)]
-    fn poll_drain(
-        &mut self,
-        cx: &mut Context<'_>,
-        shared: &ConnShared,
-        protocol: Option<Protocol>,
-    ) -> bool {
-        if protocol == Some(Protocol::Http2) && shared.conn.is_server_draining() {
-            return true;
-        }
+    fn poll_drain(&mut self, cx: &mut Context<'_>, shared: &ConnShared) -> bool {
         let requested = shared.conn.is_drain_requested();
         self.drained
             .poll(cx, requested, |cx| {

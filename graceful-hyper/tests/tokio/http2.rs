@@ -313,3 +313,35 @@ async fn a_pinned_http2_peer_mid_preface_gets_the_header_grace() {
     assert!(waited >= Duration::from_secs(1), "{waited:?}");
     assert!(waited < Duration::from_millis(1050), "{waited:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_close_spread_spreads_the_goaways() {
+    let mut server = Server::with(
+        graceful_core::Graceful::builder()
+            .timeout(Duration::from_secs(10))
+            .close_spread(Duration::from_millis(300)),
+    );
+    let (mut ends, mut senders) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let io = TokioIo::new(server.connect());
+        let (mut sender, conn) = http2::handshake(TokioExecutor::new(), io).await.unwrap();
+        let conn = tokio::spawn(conn);
+        sender.send_request(get("/")).await.unwrap();
+        // Kept: a client whose sender is dropped closes the connection itself.
+        senders.push(sender);
+        ends.push(conn);
+    }
+    settle().await;
+    assert_eq!(server.shutdown.counts().idle, 3);
+
+    let start = Instant::now();
+    server.shutdown.stop();
+    let mut closed = Vec::new();
+    for conn in ends {
+        conn.await.unwrap().unwrap();
+        closed.push((Instant::now() - start).as_millis());
+    }
+    // Each GOAWAY in its slot: 0, 100 and 200 ms (the client answers the PING at once).
+    assert_eq!(closed, [0, 100, 200]);
+    assert_eq!(server.report().await.idle_closed, 3);
+}
