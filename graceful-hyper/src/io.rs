@@ -117,32 +117,55 @@ const ACK: u8 = 0x1;
 impl Frames {
     /// Reads the frame headers in `bytes`, the next bytes written. Returns whether one of
     /// them acknowledged the client's SETTINGS.
+    #[inline]
     fn observe(&mut self, mut bytes: &[u8]) -> bool {
         let mut acked = false;
-        while !bytes.is_empty() {
+        loop {
             if self.skip > 0 {
                 let n = self.skip.min(bytes.len());
                 self.skip -= n;
                 bytes = &bytes[n..];
-                continue;
             }
-            let n = (FRAME_HEAD - self.have).min(bytes.len());
-            self.head[self.have..self.have + n].copy_from_slice(&bytes[..n]);
-            self.have += n;
-            bytes = &bytes[n..];
-            if self.have < FRAME_HEAD {
-                break;
-            }
-            self.have = 0;
-            let [l0, l1, l2, kind, flags, s0, s1, s2, s3] = self.head;
-            let stream = u32::from_be_bytes([s0 & 0x7f, s1, s2, s3]);
-            if stream % 2 == 1 && stream > self.last_stream {
-                self.last_stream = stream;
-            }
-            acked |= kind == SETTINGS && flags & ACK != 0;
-            self.skip = u32::from_be_bytes([0, l0, l1, l2]) as usize;
+            // A whole header in the buffer, the usual case: read in place.
+            let head = match (self.have, bytes.split_first_chunk::<FRAME_HEAD>()) {
+                (0, Some((head, rest))) => {
+                    bytes = rest;
+                    *head
+                }
+                _ if bytes.is_empty() => return acked,
+                _ => match self.gather(&mut bytes) {
+                    Some(head) => head,
+                    None => return acked,
+                },
+            };
+            acked |= self.frame(head);
         }
-        acked
+    }
+
+    /// Adds to the frame header split across writes; the header once it is whole.
+    #[cold]
+    fn gather(&mut self, bytes: &mut &[u8]) -> Option<[u8; FRAME_HEAD]> {
+        let n = (FRAME_HEAD - self.have).min(bytes.len());
+        self.head[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+        self.have += n;
+        *bytes = &bytes[n..];
+        if self.have < FRAME_HEAD {
+            return None;
+        }
+        self.have = 0;
+        Some(self.head)
+    }
+
+    /// Takes in one frame header; returns whether it acknowledges the client's SETTINGS.
+    #[inline]
+    fn frame(&mut self, head: [u8; FRAME_HEAD]) -> bool {
+        let [l0, l1, l2, kind, flags, s0, s1, s2, s3] = head;
+        let stream = u32::from_be_bytes([s0 & 0x7f, s1, s2, s3]);
+        if stream % 2 == 1 && stream > self.last_stream {
+            self.last_stream = stream;
+        }
+        self.skip = u32::from_be_bytes([0, l0, l1, l2]) as usize;
+        kind == SETTINGS && flags & ACK != 0
     }
 
     /// Reads the frame headers in the first `n` bytes of `bufs`.
@@ -512,5 +535,87 @@ impl<I> fmt::Debug for TrackedIo<I> {
             .field("http2", &self.frames.is_some())
             .field("hijacked", &self.hijacked.is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: u8, flags: u8, stream: u32, len: usize) -> Vec<u8> {
+        let mut bytes = (len as u32).to_be_bytes()[1..].to_vec();
+        bytes.extend([kind, flags]);
+        bytes.extend(stream.to_be_bytes());
+        bytes.extend(std::iter::repeat_n(0xab, len));
+        bytes
+    }
+
+    /// What a server writes: its SETTINGS, the ACK of the client's, two answers (one with a
+    /// body longer than a write), a RST_STREAM.
+    fn written() -> Vec<u8> {
+        [
+            frame(SETTINGS, 0, 0, 6),
+            frame(SETTINGS, ACK, 0, 0),
+            frame(0x1, 0x4, 1, 12),
+            frame(0x0, 0x1, 1, 20_000),
+            frame(0x1, 0x5, 5, 3),
+            frame(0x3, 0, 7, 4),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn frames_are_read_however_the_writes_split_them() {
+        let bytes = written();
+        for size in [1, 2, 5, 8, 9, 10, 17, 4096, bytes.len()] {
+            let mut frames = Frames::default();
+            let mut acked = false;
+            for chunk in bytes.chunks(size) {
+                acked |= frames.observe(chunk);
+            }
+            assert!(acked, "writes of {size}");
+            assert_eq!(frames.last_stream, 7, "writes of {size}");
+            assert!(frames.at_boundary(), "writes of {size}");
+        }
+    }
+
+    #[test]
+    fn a_write_that_stops_mid_frame_is_not_at_a_boundary() {
+        let bytes = written();
+        let mut frames = Frames::default();
+        // Into the long body; then into the next header.
+        frames.observe(&bytes[..1000]);
+        assert!(!frames.at_boundary());
+        let body_end = 15 + 9 + 21 + 9 + 20_000;
+        frames.observe(&bytes[1000..body_end + 4]);
+        assert!(!frames.at_boundary());
+        assert_eq!(frames.last_stream, 1);
+        frames.observe(&bytes[body_end + 4..body_end + 12]);
+        assert!(frames.at_boundary());
+        assert_eq!(frames.last_stream, 5);
+    }
+
+    #[test]
+    fn the_final_goaway_names_the_last_stream_and_no_error() {
+        let frames = Frames {
+            last_stream: 0x0102_0305,
+            ..Frames::default()
+        };
+        assert_eq!(
+            frames.final_goaway(),
+            [0, 0, 8, GOAWAY, 0, 0, 0, 0, 0, 1, 2, 3, 5, 0, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn vectored_writes_are_read_up_to_what_was_written() {
+        let bytes = written();
+        let (a, b) = bytes.split_at(30);
+        let mut frames = Frames::default();
+        let bufs = [io::IoSlice::new(a), io::IoSlice::new(b)];
+        assert!(frames.observe_vectored(&bufs, 40));
+        assert!(!frames.at_boundary());
+        frames.observe(&bytes[40..]);
+        assert!(frames.at_boundary());
     }
 }
