@@ -11,8 +11,9 @@
 //!   dependencies that is strict (an unknown flag, a missing value or a bad number is an
 //!   error, not a default), which is what a file meant to be copied wants.
 //! - [`Routes`]: the routes beside each HTTP example's own `GET /`: `POST /`
-//!   ([`hello_posted`]: `hello`, once the body is read), `/sleep/{ms}`, `/pid`, `/ready` and
-//!   `/upgrade`.
+//!   ([`hello_posted`]: `hello`, once the body is read), `/sleep/{ms}`, `/bytes/{n}` ([`n`
+//!   bytes streamed](bytes)), `/pid`, `/ready` and `/upgrade`; [`Body`], the body of
+//!   their responses.
 //! - [`print_progress`]: the progress line on stderr while the server drains.
 //! - [`self_signed`]: the HTTPS examples' certificate when none is given.
 //! - [`StartError`] (exit code 2 for bad input, 1 when the system refuses) and
@@ -30,12 +31,14 @@
 //!
 //! [lexopt]: https://docs.rs/lexopt
 
+use std::convert::Infallible;
 use std::fmt::Display;
 use std::future::{pending, Future};
 use std::io::Write;
 use std::path::PathBuf;
 use std::pin::{pin, Pin};
 use std::process::ExitCode;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -45,7 +48,8 @@ use graceful_core::serve::Runtime;
 use graceful_core::tls::{load_pem, CertResolver, DEFAULT_HANDSHAKE_TIMEOUT};
 use graceful_core::{Progress, Shutdown, ShutdownPhase, Timer};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
+use hyper::body::{Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -208,8 +212,100 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// The body of every response.
-pub type Body = Full<Bytes>;
+/// The body of every response: bytes given whole (`Body::from("hello")`, as cheap as
+/// http-body-util's `Full`), or [`Body::bytes`], `n` bytes streamed in chunks of one static
+/// buffer, never built in memory.
+///
+/// # Examples
+///
+/// ```
+/// use contract::Body;
+/// use hyper::body::Body as _;
+///
+/// assert_eq!(Body::from("hello").size_hint().exact(), Some(5));
+/// assert_eq!(Body::bytes(1 << 30).size_hint().exact(), Some(1 << 30));
+/// ```
+#[derive(Debug, Default)]
+pub struct Body {
+    /// What each frame is cut from: the whole body, or [`CHUNK`].
+    chunk: Bytes,
+    /// Bytes still to send.
+    left: u64,
+}
+
+/// The buffer [`Body::bytes`] streams, 64 KiB of `x`.
+static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+
+impl Body {
+    /// `n` bytes (`x`), streamed 64 KiB at a time.
+    pub fn bytes(n: u64) -> Body {
+        Body {
+            chunk: Bytes::from_static(&CHUNK),
+            left: n,
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Body {
+        Body {
+            left: bytes.len() as u64,
+            chunk: bytes,
+        }
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(text: &'static str) -> Body {
+        Body::from(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Body {
+        Body::from(Bytes::from(text))
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if this.left == 0 {
+            return Poll::Ready(None);
+        }
+        let data = match usize::try_from(this.left) {
+            // The last frame: the chunk itself when it is whole (a body given whole).
+            Ok(left) if left == this.chunk.len() => std::mem::take(&mut this.chunk),
+            Ok(left) if left < this.chunk.len() => this.chunk.slice(..left),
+            _ => this.chunk.clone(),
+        };
+        this.left -= data.len() as u64;
+        Poll::Ready(Some(Ok(Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.left)
+    }
+}
+
+/// `GET /bytes/{n}`: `n` bytes, streamed ([`Body::bytes`]); `400` unless `n` is a number.
+/// `axum_tokio` routes it with its router.
+pub fn bytes(n: &str) -> Response<Body> {
+    match n.parse() {
+        Ok(n) => Response::new(Body::bytes(n)),
+        Err(_) => status(StatusCode::BAD_REQUEST, "expected /bytes/{n}"),
+    }
+}
 
 /// The routes the drills and suites ask of every hyper example besides its own `GET /`.
 ///
@@ -247,6 +343,8 @@ impl<R: Runtime> Routes<R> {
     ///
     /// - `POST /`: `hello`, once the body is read whole ([`hello_posted`]);
     /// - `GET /sleep/{ms}`: `slept`, after `ms` milliseconds (work in flight to drain);
+    /// - `GET /bytes/{n}`: `n` bytes, streamed ([`bytes`]): a large answer for a reader that
+    ///   is slow, or never reads;
     /// - `GET /pid`: the process's id, which tells a hot restart's new process from the old;
     /// - `GET /ready`: `ready`, or `503 draining` once the shutdown has begun, so that a
     ///   balancer takes the server out of its rotation during the drain delay;
@@ -278,6 +376,9 @@ impl<R: Runtime> Routes<R> {
             return status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
         }
         let path = request.uri().path();
+        if let Some(n) = path.strip_prefix("/bytes/") {
+            return bytes(n);
+        }
         if let Some(ms) = path.strip_prefix("/sleep/") {
             let Ok(ms) = ms.parse() else {
                 return status(StatusCode::BAD_REQUEST, "expected /sleep/{ms}");
