@@ -44,6 +44,8 @@ async fn serve() -> Result<(), StartError> {
         .drain_delay(flags.drain_delay)
         .build()
         .map_err(StartError::input)?;
+    // TODO(close-spread): apply `flags.close_spread` once graceful-core has
+    // `Builder::close_spread` (/work/plan/issue20_close_spread.patch).
 
     // The listener: tokio's, as it is.
     let listener = TcpListener::bind(&flags.addr)

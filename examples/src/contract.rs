@@ -6,8 +6,8 @@
 //! with this file (declared as `mod contract;`) and it runs. What lives here instead:
 //!
 //! - [`Flags`]: `--addr HOST:PORT` (default [`DEFAULT_ADDR`]), `--timeout SECS` (default
-//!   30), `--drain-delay SECS` (default none); the HTTPS examples add `--cert PEM --key PEM`
-//!   and `--handshake-timeout SECS`. They are parsed with [lexopt]: a tiny parser with no
+//!   30), `--drain-delay SECS` (default none), `--close-spread SECS` (default none); the
+//!   HTTPS examples add `--cert PEM --key PEM` and `--handshake-timeout SECS`. They are parsed with [lexopt]: a tiny parser with no
 //!   dependencies that is strict (an unknown flag, a missing value or a bad number is an
 //!   error, not a default), which is what a file meant to be copied wants.
 //! - [`Routes`]: the routes beside each HTTP example's own `GET /`: `POST /`
@@ -57,11 +57,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 
 /// The flags of the HTTP and line-protocol examples, for error messages.
-pub const USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS] [--drain-delay SECS]";
+pub const USAGE: &str =
+    "usage: [--addr HOST:PORT] [--timeout SECS] [--drain-delay SECS] [--close-spread SECS]";
 
 /// The flags of the HTTPS examples, for error messages.
 pub const TLS_USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS] [--drain-delay SECS] \
-                             [--cert PEM --key PEM] [--handshake-timeout SECS]";
+                             [--close-spread SECS] [--cert PEM --key PEM] \
+                             [--handshake-timeout SECS]";
 
 /// An example's command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +74,10 @@ pub struct Flags {
     pub timeout: Duration,
     /// `--drain-delay`: how long to serve on, `/ready` answering 503, before draining.
     pub drain_delay: Duration,
+    /// `--close-spread`: spread the closes of idle connections (and HTTP/2's GOAWAYs) over
+    /// this long from the drain's start, so that their clients do not all reconnect at
+    /// once; `None` (the default): all at once.
+    pub close_spread: Option<Duration>,
     /// HTTPS: `--cert` and `--key`, the certificate chain and its private key (PEM files);
     /// `None`: [`self_signed`].
     pub cert: Option<(PathBuf, PathBuf)>,
@@ -104,9 +110,9 @@ impl Flags {
     ///
     /// # Errors
     ///
-    /// An unknown flag or argument, a flag without its value, a `--timeout` that is not a
-    /// positive number of seconds, another duration that is not a number of seconds, or
-    /// only one of `--cert` and `--key`.
+    /// An unknown flag or argument, a flag without its value, a `--timeout` or a
+    /// `--close-spread` that is not a positive number of seconds, another duration that is
+    /// not a number of seconds, or only one of `--cert` and `--key`.
     pub fn parse<A>(args: impl IntoIterator<Item = A>, tls: bool) -> Result<Flags, lexopt::Error>
     where
         A: Into<std::ffi::OsString>,
@@ -116,6 +122,7 @@ impl Flags {
             addr: DEFAULT_ADDR.to_owned(),
             timeout: graceful_core::DEFAULT_TIMEOUT,
             drain_delay: Duration::ZERO,
+            close_spread: None,
             cert: None,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         };
@@ -126,6 +133,9 @@ impl Flags {
                 Long("addr") => flags.addr = parser.value()?.string()?,
                 Long("timeout") => flags.timeout = parser.value()?.parse_with(positive_secs)?,
                 Long("drain-delay") => flags.drain_delay = parser.value()?.parse_with(secs)?,
+                Long("close-spread") => {
+                    flags.close_spread = Some(parser.value()?.parse_with(positive_secs)?);
+                }
                 Long("cert") if tls => cert = Some(parser.value()?.into()),
                 Long("key") if tls => key = Some(parser.value()?.into()),
                 Long("handshake-timeout") if tls => {

@@ -30,8 +30,8 @@ fn flags_have_defaults_and_values() {
         (Duration::from_secs(30), Duration::ZERO, ms(250))
     );
     assert_eq!(
-        (flags.cert, flags.handshake_timeout),
-        (None, Duration::from_secs(10))
+        (flags.cert, flags.handshake_timeout, flags.close_spread),
+        (None, Duration::from_secs(10), None)
     );
 
     let given = ["--addr", "[::1]:0", "--timeout", "0.1", "--drain-delay=2.5"];
@@ -39,6 +39,8 @@ fn flags_have_defaults_and_values() {
     assert_eq!(flags.addr, "[::1]:0");
     assert_eq!((flags.timeout, flags.drain_delay), (ms(100), ms(2500)));
     assert_eq!(flags.quiet_period(), ms(50), "half of a short timeout");
+    let flags = Flags::parse(["--close-spread", "1.5"], false).unwrap();
+    assert_eq!(flags.close_spread, Some(ms(1500)));
 
     let tls = [
         "--cert",
@@ -88,6 +90,12 @@ fn bad_command_lines_are_refused() {
         (&["--timeout", "-1"], false, "expected seconds"),
         (&["--timeout", "inf"], false, "expected seconds"),
         (&["--drain-delay", "NaN"], false, "expected seconds"),
+        (
+            &["--close-spread", "0"],
+            false,
+            "expected a positive number",
+        ),
+        (&["--close-spread", "soon"], true, "expected seconds"),
         (&["--cert", "c.pem"], true, "--cert and --key go together"),
     ];
     for (args, tls, expected) in cases {
