@@ -169,6 +169,15 @@ pub(crate) const ALL: &[Spec] = &[
         tls: true,
     },
     Spec {
+        name: "hello_tls_smol",
+        program: Program::Example("hello_tls_smol"),
+        args: &[],
+        baseline: Some(RAW_TLS),
+        ours: true,
+        optional: true,
+        tls: true,
+    },
+    Spec {
         name: "hyper-http1-hrt",
         program: Program::Peer("peer_hyper_http1"),
         args: &["--header-read-timeout", "30"],
