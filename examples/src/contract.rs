@@ -237,10 +237,10 @@ pub fn init_tracing() {
 /// ```
 #[derive(Debug, Default)]
 pub struct Body {
-    /// What each frame is cut from: the whole body, or [`CHUNK`].
-    chunk: Bytes,
-    /// Bytes still to send.
-    left: u64,
+    /// The bytes given whole, until sent (`Full`'s one field).
+    whole: Option<Bytes>,
+    /// Bytes still to stream from [`CHUNK`].
+    streamed: u64,
 }
 
 /// The buffer [`Body::bytes`] streams, 64 KiB of `x`.
@@ -248,24 +248,27 @@ static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
 
 impl Body {
     /// `n` bytes (`x`), streamed 64 KiB at a time.
+    #[inline]
     pub fn bytes(n: u64) -> Body {
         Body {
-            chunk: Bytes::from_static(&CHUNK),
-            left: n,
+            whole: None,
+            streamed: n,
         }
     }
 }
 
 impl From<Bytes> for Body {
+    #[inline]
     fn from(bytes: Bytes) -> Body {
         Body {
-            left: bytes.len() as u64,
-            chunk: bytes,
+            whole: (!bytes.is_empty()).then_some(bytes),
+            streamed: 0,
         }
     }
 }
 
 impl From<&'static str> for Body {
+    #[inline]
     fn from(text: &'static str) -> Body {
         Body::from(Bytes::from_static(text.as_bytes()))
     }
@@ -277,34 +280,39 @@ impl From<String> for Body {
     }
 }
 
+// `#[inline]` here and on the constructors: hyper's code that polls the body is compiled in
+// each example's crate, and without it every call would cross into this one, never
+// inlined, where `Full`'s generic code is (`GET /` must cost what it did with `Full`).
 impl hyper::body::Body for Body {
     type Data = Bytes;
     type Error = Infallible;
 
+    #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
-        if this.left == 0 {
+        if let Some(whole) = this.whole.take() {
+            return Poll::Ready(Some(Ok(Frame::data(whole))));
+        }
+        if this.streamed == 0 {
             return Poll::Ready(None);
         }
-        let data = match usize::try_from(this.left) {
-            // The last frame: the chunk itself when it is whole (a body given whole).
-            Ok(left) if left == this.chunk.len() => std::mem::take(&mut this.chunk),
-            Ok(left) if left < this.chunk.len() => this.chunk.slice(..left),
-            _ => this.chunk.clone(),
-        };
-        this.left -= data.len() as u64;
-        Poll::Ready(Some(Ok(Frame::data(data))))
+        let n = usize::try_from(this.streamed).map_or(CHUNK.len(), |left| left.min(CHUNK.len()));
+        this.streamed -= n as u64;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&CHUNK[..n])))))
     }
 
+    #[inline]
     fn is_end_stream(&self) -> bool {
-        self.left == 0
+        self.whole.is_none() && self.streamed == 0
     }
 
+    #[inline]
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.left)
+        let whole = self.whole.as_ref().map_or(0, |whole| whole.len() as u64);
+        SizeHint::with_exact(whole + self.streamed)
     }
 }
 
