@@ -16,7 +16,7 @@
 //! - `h2-settings`: an HTTP/2 client that sent its preface and SETTINGS, then nothing;
 //! - `h2-half`: half an HTTP/2 client preface, then nothing;
 //! - `h1-nonreaders`: 4 HTTP/1.1 clients that ask for `GET /bytes/67108864` and never read
-//!   (set up once the server has begun each answer);
+//!   (set up once each has 16 KiB of its answer waiting unread);
 //! - `h2-nonreaders`: the same over HTTP/2, with the largest flow-control window, so that
 //!   the answers stall in the sockets' buffers rather than in flow control.
 //!
@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use graceful_harness::http1::Conn;
 use graceful_harness::http2::{H2Conn, Stall, Window};
-use graceful_harness::slow::bytes_path;
+use graceful_harness::slow::{answering, bytes_path};
 use graceful_harness::tls::TlsConn;
 use graceful_harness::wait::holds_within;
 use graceful_harness::{tcp, Report};
@@ -187,13 +187,9 @@ fn measure(spec: &Spec, case: Case, tls: &TlsClients) -> Result<String, String> 
         Peers::Http1(conns) => conns.iter().map(Conn::local_addr).collect(),
         Peers::Https(conns) => conns.iter().map(TlsConn::local_addr).collect(),
     };
-    let answering = matches!(case, Case::NonReaders { .. });
-    let ready = holds_within(SETUP_BOUND, || {
-        tcp::taken(addr, &clients)
-            && (!answering
-                || clients
-                    .iter()
-                    .all(|&client| tcp::unread(client, addr).is_some_and(|n| n > 0)))
+    let ready = holds_within(SETUP_BOUND, || match case {
+        Case::NonReaders { .. } => answering(addr, &clients),
+        Case::Http2(_) => tcp::taken(addr, &clients),
     });
     if !ready {
         return Ok("not set up: the server did not take the peers".to_owned());

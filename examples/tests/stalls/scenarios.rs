@@ -148,7 +148,8 @@ pub fn non_readers_http2(example: &Example) {
 }
 
 /// A reader at about 4 MiB/s asks for 8 MiB; SIGTERM once it has read its first bytes:
-/// it gets every byte, and the server exits after it has finished, having killed nothing.
+/// it gets every byte, and the server exits once the answer was sent whole, counted
+/// completed, having killed nothing.
 fn steady_reader(example: &Example, http2: bool) {
     let _turn = one_at_a_time();
     let started = example.start(&[]);
@@ -189,10 +190,10 @@ fn steady_reader(example: &Example, http2: bool) {
     if !http2 {
         assert_eq!(steady.announced, Some(STEADY));
     }
-    assert!(
-        exit >= steady.done,
-        "the server exited before the reader finished"
-    );
+    // The server exits once it has written the last byte; the kernel's buffers may still
+    // hold some for the reader then (the process may exit before the reader's last read).
+    // That every byte came, and the report counts the connection completed, says the
+    // server did not cut the answer short.
     let report = started.server.report();
     assert_eq!(
         (report.outcome.as_str(), report.completed, report.killed),

@@ -27,20 +27,29 @@ pub fn bytes_path(n: u64) -> String {
     format!("/bytes/{n}")
 }
 
-/// Waits until the server on `server` has taken the requests of `clients` (accepted them
-/// and read every byte they sent) and each client has bytes of its answer waiting unread.
+/// Bytes waiting unread on a client's socket that say its answer is under way: more than
+/// what a connection gets before any answer (HTTP/2's SETTINGS, TLS 1.3's session tickets),
+/// and one HTTP/2 DATA frame of the default size.
+const ANSWER_UNDER_WAY: u64 = 16 * 1024;
+
+/// Whether the server on `server` has taken the requests of `clients` (accepted them and
+/// read every byte they sent) and each client has at least 16 KiB of its answer waiting
+/// unread: the answers are under way, and stall as they fill the sockets' buffers.
+pub fn answering(server: SocketAddr, clients: &[SocketAddr]) -> bool {
+    tcp::taken(server, clients)
+        && clients.iter().all(|&client| {
+            tcp::unread(client, server).is_some_and(|unread| unread >= ANSWER_UNDER_WAY)
+        })
+}
+
+/// Waits until the server on `server` is [`answering`] each of `clients`.
 #[track_caller]
 pub fn wait_answering(server: SocketAddr, clients: &[SocketAddr], bound: Duration) {
     let what = format!(
         "the server on {server} to answer each of the {} clients",
         clients.len()
     );
-    wait_until(&what, bound, || {
-        tcp::taken(server, clients)
-            && clients
-                .iter()
-                .all(|&client| tcp::unread(client, server).is_some_and(|n| n > 0))
-    });
+    wait_until(&what, bound, || answering(server, clients));
 }
 
 /// What a [`SteadyReader`] read.
