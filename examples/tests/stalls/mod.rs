@@ -57,8 +57,8 @@ struct Tls {
 pub enum Http1 {
     /// Over TCP.
     Plain(Conn),
-    /// Over TLS.
-    Tls(TlsConn),
+    /// Over TLS (boxed: rustls's connection is large).
+    Tls(Box<TlsConn>),
 }
 
 impl Example {
@@ -108,7 +108,8 @@ impl Started {
         match &self.tls {
             None => Http1::Plain(Conn::connect(addr, READ_TIMEOUT).expect("connect")),
             Some(tls) => {
-                Http1::Tls(TlsConn::connect(addr, &tls.h1, READ_TIMEOUT).expect("connect"))
+                let conn = TlsConn::connect(addr, &tls.h1, READ_TIMEOUT).expect("connect");
+                Http1::Tls(Box::new(conn))
             }
         }
     }
@@ -136,7 +137,7 @@ impl Http1 {
     pub fn into_reader(self) -> Box<dyn BufRead + Send> {
         match self {
             Http1::Plain(conn) => Box::new(conn.into_reader()),
-            Http1::Tls(conn) => Box::new(conn.into_reader()),
+            Http1::Tls(conn) => Box::new((*conn).into_reader()),
         }
     }
 }
