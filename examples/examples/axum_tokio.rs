@@ -44,6 +44,8 @@ async fn serve() -> Result<(), StartError> {
         .drain_delay(flags.drain_delay)
         .build()
         .map_err(StartError::input)?;
+    // TODO(close-spread): apply `flags.close_spread` once graceful-core has
+    // `Builder::close_spread` (/work/plan/issue20_close_spread.patch).
 
     // The listener: tokio's, as it is.
     let listener = TcpListener::bind(&flags.addr)
@@ -52,13 +54,15 @@ async fn serve() -> Result<(), StartError> {
     let addr = listener.local_addr().map_err(StartError::system)?;
 
     // The service: the router, its handlers made into routes once (as `axum::serve` does).
-    // `POST /` is the contract's (`hello`, once the body is read).
+    // `POST /` is the contract's (`hello`, once the body is read), and so is `/bytes/{n}`
+    // (`n` bytes, streamed).
     let app = Router::new()
         .route(
             "/",
             get(|| async { "hello" }).post(contract::hello_posted::<axum::body::Body>),
         )
         .route("/sleep/{ms}", get(sleep))
+        .route("/bytes/{n}", get(bytes))
         .with_state(());
 
     // Serving, with a line of progress on stderr while draining. The signal handlers were
@@ -83,4 +87,9 @@ async fn serve() -> Result<(), StartError> {
 async fn sleep(Path(ms): Path<u64>) -> &'static str {
     tokio::time::sleep(Duration::from_millis(ms)).await;
     "slept"
+}
+
+/// `GET /bytes/{n}`: `n` bytes, streamed (the contract's body); `400` unless `n` is a number.
+async fn bytes(Path(n): Path<String>) -> http::Response<contract::Body> {
+    contract::bytes(&n)
 }

@@ -49,6 +49,8 @@ async fn serve() -> Result<(), StartError> {
         .deploy(Deploy::new())
         .build()
         .map_err(StartError::input)?;
+    // TODO(close-spread): apply `flags.close_spread` once graceful-core has
+    // `Builder::close_spread` (/work/plan/issue20_close_spread.patch).
 
     // The listener: the socket inherited from systemd or from the process this one
     // replaces, else `--addr` bound.

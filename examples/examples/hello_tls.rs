@@ -53,6 +53,8 @@ async fn serve() -> Result<(), StartError> {
         .drain_delay(flags.drain_delay)
         .build()
         .map_err(StartError::input)?;
+    // TODO(close-spread): apply `flags.close_spread` once graceful-core has
+    // `Builder::close_spread` (/work/plan/issue20_close_spread.patch).
 
     // The certificate, reloadable, and the TLS settings (ALPN: h2, http/1.1).
     let certs = Arc::new(match &flags.cert {

@@ -6,13 +6,14 @@
 //! with this file (declared as `mod contract;`) and it runs. What lives here instead:
 //!
 //! - [`Flags`]: `--addr HOST:PORT` (default [`DEFAULT_ADDR`]), `--timeout SECS` (default
-//!   30), `--drain-delay SECS` (default none); the HTTPS examples add `--cert PEM --key PEM`
-//!   and `--handshake-timeout SECS`. They are parsed with [lexopt]: a tiny parser with no
+//!   30), `--drain-delay SECS` (default none), `--close-spread SECS` (default none); the
+//!   HTTPS examples add `--cert PEM --key PEM` and `--handshake-timeout SECS`. They are parsed with [lexopt]: a tiny parser with no
 //!   dependencies that is strict (an unknown flag, a missing value or a bad number is an
 //!   error, not a default), which is what a file meant to be copied wants.
 //! - [`Routes`]: the routes beside each HTTP example's own `GET /`: `POST /`
-//!   ([`hello_posted`]: `hello`, once the body is read), `/sleep/{ms}`, `/pid`, `/ready` and
-//!   `/upgrade`.
+//!   ([`hello_posted`]: `hello`, once the body is read), `/sleep/{ms}`, `/bytes/{n}` ([`n`
+//!   bytes streamed](bytes)), `/pid`, `/ready` and `/upgrade`; [`Body`], the body of
+//!   their responses.
 //! - [`print_progress`]: the progress line on stderr while the server drains.
 //! - [`self_signed`]: the HTTPS examples' certificate when none is given.
 //! - [`StartError`] (exit code 2 for bad input, 1 when the system refuses) and
@@ -30,12 +31,14 @@
 //!
 //! [lexopt]: https://docs.rs/lexopt
 
+use std::convert::Infallible;
 use std::fmt::Display;
 use std::future::{pending, Future};
 use std::io::Write;
 use std::path::PathBuf;
 use std::pin::{pin, Pin};
 use std::process::ExitCode;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -45,7 +48,8 @@ use graceful_core::serve::Runtime;
 use graceful_core::tls::{load_pem, CertResolver, DEFAULT_HANDSHAKE_TIMEOUT};
 use graceful_core::{Progress, Shutdown, ShutdownPhase, Timer};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
+use hyper::body::{Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -53,11 +57,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 
 /// The flags of the HTTP and line-protocol examples, for error messages.
-pub const USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS] [--drain-delay SECS]";
+pub const USAGE: &str =
+    "usage: [--addr HOST:PORT] [--timeout SECS] [--drain-delay SECS] [--close-spread SECS]";
 
 /// The flags of the HTTPS examples, for error messages.
 pub const TLS_USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS] [--drain-delay SECS] \
-                             [--cert PEM --key PEM] [--handshake-timeout SECS]";
+                             [--close-spread SECS] [--cert PEM --key PEM] \
+                             [--handshake-timeout SECS]";
 
 /// An example's command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +74,10 @@ pub struct Flags {
     pub timeout: Duration,
     /// `--drain-delay`: how long to serve on, `/ready` answering 503, before draining.
     pub drain_delay: Duration,
+    /// `--close-spread`: spread the closes of idle connections (and HTTP/2's GOAWAYs) over
+    /// this long from the drain's start, so that their clients do not all reconnect at
+    /// once; `None` (the default): all at once.
+    pub close_spread: Option<Duration>,
     /// HTTPS: `--cert` and `--key`, the certificate chain and its private key (PEM files);
     /// `None`: [`self_signed`].
     pub cert: Option<(PathBuf, PathBuf)>,
@@ -100,9 +110,9 @@ impl Flags {
     ///
     /// # Errors
     ///
-    /// An unknown flag or argument, a flag without its value, a `--timeout` that is not a
-    /// positive number of seconds, another duration that is not a number of seconds, or
-    /// only one of `--cert` and `--key`.
+    /// An unknown flag or argument, a flag without its value, a `--timeout` or a
+    /// `--close-spread` that is not a positive number of seconds, another duration that is
+    /// not a number of seconds, or only one of `--cert` and `--key`.
     pub fn parse<A>(args: impl IntoIterator<Item = A>, tls: bool) -> Result<Flags, lexopt::Error>
     where
         A: Into<std::ffi::OsString>,
@@ -112,6 +122,7 @@ impl Flags {
             addr: DEFAULT_ADDR.to_owned(),
             timeout: graceful_core::DEFAULT_TIMEOUT,
             drain_delay: Duration::ZERO,
+            close_spread: None,
             cert: None,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         };
@@ -122,6 +133,9 @@ impl Flags {
                 Long("addr") => flags.addr = parser.value()?.string()?,
                 Long("timeout") => flags.timeout = parser.value()?.parse_with(positive_secs)?,
                 Long("drain-delay") => flags.drain_delay = parser.value()?.parse_with(secs)?,
+                Long("close-spread") => {
+                    flags.close_spread = Some(parser.value()?.parse_with(positive_secs)?);
+                }
                 Long("cert") if tls => cert = Some(parser.value()?.into()),
                 Long("key") if tls => key = Some(parser.value()?.into()),
                 Long("handshake-timeout") if tls => {
@@ -208,8 +222,108 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// The body of every response.
-pub type Body = Full<Bytes>;
+/// The body of every response: bytes given whole (`Body::from("hello")`, as cheap as
+/// http-body-util's `Full`), or [`Body::bytes`], `n` bytes streamed in chunks of one static
+/// buffer, never built in memory.
+///
+/// # Examples
+///
+/// ```
+/// use contract::Body;
+/// use hyper::body::Body as _;
+///
+/// assert_eq!(Body::from("hello").size_hint().exact(), Some(5));
+/// assert_eq!(Body::bytes(1 << 30).size_hint().exact(), Some(1 << 30));
+/// ```
+#[derive(Debug, Default)]
+pub struct Body {
+    /// The bytes given whole, until sent (`Full`'s one field).
+    whole: Option<Bytes>,
+    /// Bytes still to stream from [`CHUNK`].
+    streamed: u64,
+}
+
+/// The buffer [`Body::bytes`] streams, 64 KiB of `x`.
+static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+
+impl Body {
+    /// `n` bytes (`x`), streamed 64 KiB at a time.
+    #[inline]
+    pub fn bytes(n: u64) -> Body {
+        Body {
+            whole: None,
+            streamed: n,
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    #[inline]
+    fn from(bytes: Bytes) -> Body {
+        Body {
+            whole: (!bytes.is_empty()).then_some(bytes),
+            streamed: 0,
+        }
+    }
+}
+
+impl From<&'static str> for Body {
+    #[inline]
+    fn from(text: &'static str) -> Body {
+        Body::from(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Body {
+        Body::from(Bytes::from(text))
+    }
+}
+
+// `#[inline]` here and on the constructors: hyper's code that polls the body is compiled in
+// each example's crate, and without it every call would cross into this one, never
+// inlined, where `Full`'s generic code is (`GET /` must cost what it did with `Full`).
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    #[inline]
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if let Some(whole) = this.whole.take() {
+            return Poll::Ready(Some(Ok(Frame::data(whole))));
+        }
+        if this.streamed == 0 {
+            return Poll::Ready(None);
+        }
+        let n = usize::try_from(this.streamed).map_or(CHUNK.len(), |left| left.min(CHUNK.len()));
+        this.streamed -= n as u64;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&CHUNK[..n])))))
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        self.whole.is_none() && self.streamed == 0
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        let whole = self.whole.as_ref().map_or(0, |whole| whole.len() as u64);
+        SizeHint::with_exact(whole + self.streamed)
+    }
+}
+
+/// `GET /bytes/{n}`: `n` bytes, streamed ([`Body::bytes`]); `400` unless `n` is a number.
+/// `axum_tokio` routes it with its router.
+pub fn bytes(n: &str) -> Response<Body> {
+    match n.parse() {
+        Ok(n) => Response::new(Body::bytes(n)),
+        Err(_) => status(StatusCode::BAD_REQUEST, "expected /bytes/{n}"),
+    }
+}
 
 /// The routes the drills and suites ask of every hyper example besides its own `GET /`.
 ///
@@ -247,6 +361,8 @@ impl<R: Runtime> Routes<R> {
     ///
     /// - `POST /`: `hello`, once the body is read whole ([`hello_posted`]);
     /// - `GET /sleep/{ms}`: `slept`, after `ms` milliseconds (work in flight to drain);
+    /// - `GET /bytes/{n}`: `n` bytes, streamed ([`bytes`]): a large answer for a reader that
+    ///   is slow, or never reads;
     /// - `GET /pid`: the process's id, which tells a hot restart's new process from the old;
     /// - `GET /ready`: `ready`, or `503 draining` once the shutdown has begun, so that a
     ///   balancer takes the server out of its rotation during the drain delay;
@@ -278,6 +394,9 @@ impl<R: Runtime> Routes<R> {
             return status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
         }
         let path = request.uri().path();
+        if let Some(n) = path.strip_prefix("/bytes/") {
+            return bytes(n);
+        }
         if let Some(ms) = path.strip_prefix("/sleep/") {
             let Ok(ms) = ms.parse() else {
                 return status(StatusCode::BAD_REQUEST, "expected /sleep/{ms}");

@@ -1,8 +1,10 @@
 //! The HTTP examples on tokio, `hello_tokio` (on a multi-thread and a current-thread
 //! runtime) and `axum_tokio`, against the behaviours every HTTP example shows (see
-//! `http/mod.rs`).
+//! `http/mod.rs`), and the stalled and slow peers that must not hold a drain
+//! (`stalls/mod.rs`).
 
 mod http;
+mod stalls;
 mod suites;
 
 suites::scenarios!(http, hello_tokio);
@@ -14,3 +16,12 @@ suites::scenarios!(http, axum_tokio:
     s6_silent_and_half_heads,
     s7_http2,
 );
+
+/// The stalls suite in a module of its own: `stalled::EXAMPLE::SCENARIO`.
+mod stalled {
+    use super::{stalls, suites};
+
+    suites::scenarios!(stalls, hello_tokio);
+    suites::scenarios!(stalls, hello_tokio_current);
+    suites::scenarios!(stalls, axum_tokio);
+}

@@ -30,8 +30,8 @@ fn flags_have_defaults_and_values() {
         (Duration::from_secs(30), Duration::ZERO, ms(250))
     );
     assert_eq!(
-        (flags.cert, flags.handshake_timeout),
-        (None, Duration::from_secs(10))
+        (flags.cert, flags.handshake_timeout, flags.close_spread),
+        (None, Duration::from_secs(10), None)
     );
 
     let given = ["--addr", "[::1]:0", "--timeout", "0.1", "--drain-delay=2.5"];
@@ -39,6 +39,8 @@ fn flags_have_defaults_and_values() {
     assert_eq!(flags.addr, "[::1]:0");
     assert_eq!((flags.timeout, flags.drain_delay), (ms(100), ms(2500)));
     assert_eq!(flags.quiet_period(), ms(50), "half of a short timeout");
+    let flags = Flags::parse(["--close-spread", "1.5"], false).unwrap();
+    assert_eq!(flags.close_spread, Some(ms(1500)));
 
     let tls = [
         "--cert",
@@ -54,6 +56,29 @@ fn flags_have_defaults_and_values() {
 }
 
 #[test]
+fn bytes_are_streamed_in_chunks_of_a_static_buffer() {
+    use hyper::body::Body as _;
+    let n = 3 * 65_536 + 7;
+    let mut body = contract::Body::bytes(n);
+    let mut frames = Vec::new();
+    while let Some(frame) = smol::block_on(body.frame()) {
+        frames.push(frame.unwrap().into_data().unwrap().len());
+        assert_eq!(
+            body.size_hint().exact(),
+            Some(n - frames.iter().sum::<usize>() as u64)
+        );
+    }
+    assert_eq!(frames, [65_536, 65_536, 65_536, 7]);
+    assert!(body.is_end_stream());
+    let whole = contract::Body::from("hello");
+    assert_eq!(
+        (whole.size_hint().exact(), whole.is_end_stream()),
+        (Some(5), false)
+    );
+    assert!(contract::Body::from("").is_end_stream());
+}
+
+#[test]
 fn bad_command_lines_are_refused() {
     let cases: &[(&[&str], bool, &str)] = &[
         (&["--port", "80"], true, "invalid option '--port'"),
@@ -65,6 +90,12 @@ fn bad_command_lines_are_refused() {
         (&["--timeout", "-1"], false, "expected seconds"),
         (&["--timeout", "inf"], false, "expected seconds"),
         (&["--drain-delay", "NaN"], false, "expected seconds"),
+        (
+            &["--close-spread", "0"],
+            false,
+            "expected a positive number",
+        ),
+        (&["--close-spread", "soon"], true, "expected seconds"),
         (&["--cert", "c.pem"], true, "--cert and --key go together"),
     ];
     for (args, tls, expected) in cases {
@@ -90,6 +121,10 @@ fn the_routes_answer_the_drills() {
     assert_eq!(get("/ready"), (200, "ready".to_owned()));
     assert_eq!(get("/upgrade").0, 400, "no `upgrade` header");
     assert_eq!(get("/sleep/soon").0, 400);
+    assert_eq!(get("/bytes/5"), (200, "xxxxx".to_owned()));
+    assert_eq!(get("/bytes/0"), (200, String::new()));
+    assert_eq!(get("/bytes/-1").0, 400);
+    assert_eq!(get("/bytes/many").0, 400);
     assert_eq!(get("/nothing").0, 404);
 
     // `POST /` reads the body to its end before it answers: one that fails at its end

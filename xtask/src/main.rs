@@ -4,6 +4,8 @@
 //! - `bench`: graceful against raw hyper and hyper-util: throughput, CPU and memory per
 //!   connection, shutdown latency (see `bench.rs`).
 //! - `drill`: the shutdown drills against every server, side by side (see `drill.rs`).
+//! - `stall`: exit time after SIGTERM when HTTP/2 peers stop short or readers never read,
+//!   every server (see `stall.rs`).
 //! - `matrix`: the conformance suite on every runtime (see `matrix.rs`).
 //! - `micro`: graceful-core's per-request hot path, alone (see `micro.rs`).
 //! - `instructions`: instructions per request under callgrind, every server (see
@@ -39,6 +41,7 @@ mod rolling_load;
 mod server;
 mod soak;
 mod soak_clients;
+mod stall;
 mod tls;
 
 use std::process::ExitCode;
@@ -59,9 +62,10 @@ fn main() -> ExitCode {
         Some("docs-audit") => docs_audit::run(&args[1..]),
         Some("idle") => idle::run(&args[1..]),
         Some("rolling") => rolling::run(&args[1..]),
+        Some("stall") => stall::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|bench|drill|idle|matrix|micro|instructions|load|soak|chaos|rolling|fuzz|docs-audit> [flags]"
+                "usage: cargo xtask <ci|bench|drill|stall|idle|matrix|micro|instructions|load|soak|chaos|rolling|fuzz|docs-audit> [flags]"
             );
             return ExitCode::from(2);
         }

@@ -10,6 +10,8 @@
 //!   from graceful's own;
 //! - prints `listening on http://ADDR` on stdout once it accepts connections;
 //! - `GET /` answers 200 `hello`; `GET /sleep/{ms}` answers 200 after `ms` milliseconds;
+//!   `GET /bytes/{n}` answers `n` bytes (up to 64 MiB, else 400: one frame cut from a
+//!   static zeroed buffer, which costs no memory until read, where the examples stream);
 //!   anything else is 404.
 //!
 //! The file is included by each peer binary with `#[path]` (the tokio ones add
@@ -87,6 +89,10 @@ pub enum Route {
     Hello,
     /// `GET /sleep/{ms}`: answer after this long.
     Sleep(Duration),
+    /// `GET /bytes/{n}`: answer this many bytes.
+    Bytes(usize),
+    /// A `/bytes/{n}` too large, or not a number: 400.
+    BadRequest,
     /// Anything else: 404.
     NotFound,
 }
@@ -97,21 +103,35 @@ pub fn route<B>(req: &Request<B>) -> Route {
     if path == "/" {
         return Route::Hello;
     }
+    if let Some(n) = path.strip_prefix("/bytes/") {
+        return match n.parse() {
+            Ok(n) if n <= ZEROS.len() => Route::Bytes(n),
+            _ => Route::BadRequest,
+        };
+    }
     match path.strip_prefix("/sleep/").and_then(|ms| ms.parse().ok()) {
         Some(ms) => Route::Sleep(Duration::from_millis(ms)),
         None => Route::NotFound,
     }
 }
 
+/// What `/bytes/{n}` answers from: zeroed, so it lies in the binary's `.bss` and takes no
+/// memory until read.
+static ZEROS: [u8; 64 << 20] = [0; 64 << 20];
+
 /// The response for `route`, once any sleep is over.
 pub fn respond(route: Route) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(match route {
         Route::Hello => Response::new(Full::new(Bytes::from_static(b"hello"))),
         Route::Sleep(_) => Response::new(Full::new(Bytes::from_static(b"slept"))),
-        Route::NotFound => {
-            let mut not_found = Response::new(Full::new(Bytes::from_static(b"not found")));
-            *not_found.status_mut() = StatusCode::NOT_FOUND;
-            not_found
-        }
+        Route::Bytes(n) => Response::new(Full::new(Bytes::from_static(&ZEROS[..n]))),
+        Route::BadRequest => status(StatusCode::BAD_REQUEST, b"expected /bytes/{n}"),
+        Route::NotFound => status(StatusCode::NOT_FOUND, b"not found"),
     })
+}
+
+fn status(code: StatusCode, text: &'static [u8]) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text)));
+    *response.status_mut() = code;
+    response
 }

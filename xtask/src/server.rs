@@ -2,7 +2,7 @@
 //! reaped.
 //!
 //! Every server keeps the HTTP examples' contract (`--addr`, `--timeout`,
-//! `listening on http://ADDR`, `/` and `/sleep/{ms}`). They are started on
+//! `listening on http://ADDR`, `/`, `/sleep/{ms}` and `/bytes/{n}`). They are started on
 //! `127.0.0.1:0` and the address is read from their announcement, so runs never collide on
 //! a port.
 //!
@@ -166,6 +166,15 @@ pub(crate) const ALL: &[Spec] = &[
         baseline: Some(RAW_TLS),
         ours: true,
         optional: false,
+        tls: true,
+    },
+    Spec {
+        name: "hello_tls_smol",
+        program: Program::Example("hello_tls_smol"),
+        args: &[],
+        baseline: Some(RAW_TLS),
+        ours: true,
+        optional: true,
         tls: true,
     },
     Spec {

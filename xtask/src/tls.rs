@@ -18,6 +18,8 @@ pub(crate) struct BenchCert {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub connector: TlsConnector,
+    /// The certificate, for a client of the harness to trust.
+    pub der: CertificateDer<'static>,
 }
 
 /// The certificate, made (and written under `target/bench/tls/`) on first use.
@@ -39,8 +41,9 @@ fn make() -> Result<BenchCert, String> {
         std::fs::write(path, pem).map_err(|err| format!("{}: {err}", path.display()))?;
     }
     let mut roots = RootCertStore::empty();
+    let der = CertificateDer::from(made.cert.der().to_vec());
     roots
-        .add(CertificateDer::from(made.cert.der().to_vec()))
+        .add(der.clone())
         .map_err(|err| format!("the bench's certificate: {err}"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
@@ -53,6 +56,7 @@ fn make() -> Result<BenchCert, String> {
         cert,
         key,
         connector: TlsConnector::from(Arc::new(config)),
+        der,
     })
 }
 

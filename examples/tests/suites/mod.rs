@@ -6,7 +6,9 @@
 
 /// Instantiates the scenarios of suite `$suite` (a module of the test binary) for
 /// `$example`: all of them, the `light` ones of the HTTP suite (all but the timeout and
-/// the 5,000 connections, which depend on the adapter alone), or those named.
+/// the 5,000 connections, which depend on the adapter alone), the `tls` ones of the stalls
+/// suite (all but the 2,000 idle connections of the close spread, HTTP/1 without TLS), or
+/// those named.
 macro_rules! scenarios {
     (http, $example:ident) => {
         $crate::suites::scenarios!(http, $example:
@@ -46,6 +48,29 @@ macro_rules! scenarios {
             t12_http2_in_flight,
             t13_handshake_across_the_drain,
             t14_http2_streams_counted,
+        );
+    };
+    (stalls, $example:ident) => {
+        $crate::suites::scenarios!(stalls, $example:
+            h2_answered_then_silent,
+            h2_settings_only,
+            h2_half_preface,
+            non_readers_http1,
+            non_readers_http2,
+            steady_reader_http1,
+            steady_reader_http2,
+            close_spread,
+        );
+    };
+    (stalls, $example:ident, tls) => {
+        $crate::suites::scenarios!(stalls, $example:
+            h2_answered_then_silent,
+            h2_settings_only,
+            h2_half_preface,
+            non_readers_http1,
+            non_readers_http2,
+            steady_reader_http1,
+            steady_reader_http2,
         );
     };
     (deploy, $example:ident) => {

@@ -149,10 +149,14 @@ pub struct Report {
     pub hijacked: usize,
     /// Connections killed at the end.
     pub killed: usize,
+    /// Connections cut for a stalled write (`N stalled`; 0 in a report without the count).
+    pub stalled: usize,
 }
 
 impl Report {
-    /// Parses `NAME: OUTCOME in ELAPSED: A completed, B idle closed, C hijacked, D killed`.
+    /// Parses `NAME: OUTCOME in ELAPSED: A completed, B idle closed, C hijacked, D killed`,
+    /// each count found by its name (a count it does not know is skipped; `stalled` may be
+    /// missing).
     ///
     /// # Examples
     ///
@@ -163,21 +167,38 @@ impl Report {
     /// let report = Report::parse(line).unwrap();
     /// assert_eq!(report.outcome, "timed out");
     /// assert_eq!((report.completed, report.idle_closed, report.hijacked, report.killed), (3, 100, 1, 2));
+    /// let line = "hello_tokio: forced in 1.0s: 0 completed, 0 idle closed, 0 hijacked, 2 killed (1 active, 1 idle); slowest 0ns";
+    /// assert_eq!(Report::parse(line).unwrap().killed, 2);
     /// assert_eq!(Report::parse("hello_tokio: listening"), None);
+    /// let line = "hello_tokio: drained in 0.9s: 0 completed, 1 idle closed, 0 hijacked, 4 stalled, 0 killed";
+    /// assert_eq!(Report::parse(line).unwrap().stalled, 4);
     /// ```
     pub fn parse(line: &str) -> Option<Report> {
         let (_, rest) = line.split_once(": ")?;
         let (outcome, rest) = rest.split_once(" in ")?;
         let (_, counts) = rest.split_once(": ")?;
-        let mut numbers = counts
-            .split(", ")
-            .map(|part| part.split(' ').next().and_then(|n| n.parse().ok()));
-        Some(Report {
+        let counts = counts.split(';').next()?;
+        let mut report = Report {
             outcome: outcome.to_owned(),
-            completed: numbers.next()??,
-            idle_closed: numbers.next()??,
-            hijacked: numbers.next()??,
-            killed: numbers.next()??,
-        })
+            ..Report::default()
+        };
+        let mut seen = 0;
+        for part in counts.split(", ") {
+            let (n, name) = part.trim().split_once(' ')?;
+            let n = n.parse().ok()?;
+            // `2 killed (1 active, 1 idle)`: the states of the killed ones are skipped.
+            let name = name.split(" (").next().unwrap_or(name);
+            let count = match name {
+                "completed" => &mut report.completed,
+                "idle closed" => &mut report.idle_closed,
+                "hijacked" => &mut report.hijacked,
+                "killed" => &mut report.killed,
+                "stalled" => &mut report.stalled,
+                _ => continue,
+            };
+            *count = n;
+            seen += usize::from(name != "stalled");
+        }
+        (seen == 4).then_some(report)
     }
 }

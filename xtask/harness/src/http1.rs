@@ -108,6 +108,11 @@ impl Conn {
         Ok(bytes)
     }
 
+    /// What is left to read, buffered: for a reader of its own (a steady reader, say).
+    pub fn into_reader(self) -> BufReader<TcpStream> {
+        self.reader
+    }
+
     /// Waits until the server closes the connection (end of stream or reset) with nothing
     /// more to read; `false` if data came, or nothing within `within`.
     pub fn closed_within(&mut self, within: Duration) -> bool {
@@ -154,8 +159,63 @@ pub(crate) enum Unanswered {
     Io(io::Error),
 }
 
+/// A response's head: what [`read_head`] reads.
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub status: u16,
+    pub close: bool,
+    /// `Content-Length`.
+    pub length: Option<u64>,
+    pub chunked: bool,
+}
+
 /// Reads one HTTP/1.1 response (`Content-Length`, chunked, or `101` with no body).
 pub(crate) fn read_response(reader: &mut impl BufRead) -> Result<Response, Unanswered> {
+    let Head {
+        status,
+        close,
+        length,
+        chunked,
+    } = read_head(reader)?;
+    let truncated = |err: io::Error| {
+        if is_close(&err) {
+            Unanswered::Truncated
+        } else {
+            Unanswered::Io(err)
+        }
+    };
+    let mut line = String::new();
+    let mut body = Vec::new();
+    if status == 101 {
+        // The connection now speaks the upgraded protocol.
+    } else if chunked {
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).map_err(truncated)? == 0 {
+                return Err(Unanswered::Truncated);
+            }
+            let size = usize::from_str_radix(line.trim(), 16).map_err(|_| Unanswered::Truncated)?;
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).map_err(truncated)?;
+            body.extend_from_slice(&chunk[..size]);
+            if size == 0 {
+                break;
+            }
+        }
+    } else {
+        let length = usize::try_from(length.unwrap_or(0)).map_err(|_| Unanswered::Truncated)?;
+        body.resize(length, 0);
+        reader.read_exact(&mut body).map_err(truncated)?;
+    }
+    Ok(Response {
+        status,
+        close,
+        body,
+    })
+}
+
+/// Reads an HTTP/1.1 response's status line and headers.
+pub(crate) fn read_head(reader: &mut impl BufRead) -> Result<Head, Unanswered> {
     let mut line = String::new();
     match reader.read_line(&mut line) {
         Ok(0) => return Err(Unanswered::Ended),
@@ -195,31 +255,11 @@ pub(crate) fn read_response(reader: &mut impl BufRead) -> Result<Response, Unans
             _ => {}
         }
     }
-    let mut body = Vec::new();
-    if status == 101 {
-        // The connection now speaks the upgraded protocol.
-    } else if chunked {
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).map_err(truncated)? == 0 {
-                return Err(Unanswered::Truncated);
-            }
-            let size = usize::from_str_radix(line.trim(), 16).map_err(|_| Unanswered::Truncated)?;
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).map_err(truncated)?;
-            body.extend_from_slice(&chunk[..size]);
-            if size == 0 {
-                break;
-            }
-        }
-    } else {
-        body.resize(length.unwrap_or(0), 0);
-        reader.read_exact(&mut body).map_err(truncated)?;
-    }
-    Ok(Response {
+    Ok(Head {
         status,
         close,
-        body,
+        length,
+        chunked,
     })
 }
 
@@ -307,4 +347,56 @@ pub fn pid_of(addr: SocketAddr) -> u32 {
     let (status, body) = get(addr, "/pid").expect("GET /pid");
     assert_eq!(status, 200, "GET /pid: {body}");
     body.trim().parse().expect("a pid")
+}
+
+/// When the server closed each of `conns` (kept-alive connections with nothing more to
+/// read), watched all at once with `poll(2)`, until all are closed or `bound` is over: the
+/// instants, in no particular order, one per connection closed. Data that arrives on one
+/// counts as its close, as no more is expected.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use graceful_harness::http1::{close_times, Conn};
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// let conns = vec![Conn::connect(addr, Duration::from_secs(10)).unwrap()];
+/// drop(listener.accept().unwrap());
+/// assert_eq!(close_times(&conns, Duration::from_secs(5)).len(), 1);
+/// ```
+pub fn close_times(conns: &[Conn], bound: Duration) -> Vec<Instant> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let deadline = Instant::now() + bound;
+    let mut open: Vec<&TcpStream> = conns.iter().map(|conn| conn.reader.get_ref()).collect();
+    let mut closed = Vec::with_capacity(open.len());
+    while !open.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let timeout = rustix::event::Timespec::try_from(left).expect("a bounded wait");
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd<'_>> = open
+                .iter()
+                .map(|stream| PollFd::new(*stream, PollFlags::IN))
+                .collect();
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(err) => panic!("poll: {err}"),
+            }
+            fds.iter().map(|fd| !fd.revents().is_empty()).collect()
+        };
+        let at = Instant::now();
+        let mut ready = ready.into_iter();
+        open.retain(|_| {
+            let gone = ready.next().unwrap_or(false);
+            if gone {
+                closed.push(at);
+            }
+            !gone
+        });
+    }
+    closed
 }

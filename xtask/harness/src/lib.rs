@@ -16,9 +16,11 @@
 //! - [`tcp`]: what the kernel's socket table says of a server: whether it listens, and
 //!   whether it has accepted a client and read all it was sent.
 //! - Clients: [`http1`] (a raw HTTP/1.1 client that tells a close before any answer from a
-//!   response cut short), [`line`](mod@line) (the line protocol of the conformance suite), `tls` (an
-//!   HTTPS client and certificates, with the `tls` feature), and [`tools`] (curl, h2load and
-//!   wrk, run bounded), and [`looping`] clients in a tight request loop across a signal.
+//!   response cut short), [`http2`] (raw HTTP/2 frames: the peers that stop short),
+//!   [`line`](mod@line) (the line protocol of the conformance suite), `tls` (an HTTPS
+//!   client and certificates, with the `tls` feature), [`tools`] (curl, h2load and wrk, run
+//!   bounded), [`looping`] clients in a tight request loop across a signal, and [`slow`]
+//!   readers (none at all, or steady).
 //! - [`deploy`]: zero-downtime deploys: a test-owned `NOTIFY_SOCKET`, temporary
 //!   directories, processes a hot restart started, and the hot restart scenario the
 //!   adapters share.
@@ -41,9 +43,11 @@ pub mod build;
 pub mod deploy;
 pub mod example;
 pub mod http1;
+pub mod http2;
 pub mod line;
 pub mod looping;
 pub mod process;
+pub mod slow;
 pub mod tcp;
 #[cfg(feature = "tls")]
 pub mod tls;

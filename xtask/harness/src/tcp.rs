@@ -157,6 +157,34 @@ pub fn quiet(server: SocketAddr) -> bool {
         .all(|socket| socket.unread == 0)
 }
 
+/// The bytes that arrived on the connection of `client` (the client's own address) to
+/// `server` and that the client has not read yet; `None` if there is no such connection.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Write;
+/// use std::net::{TcpListener, TcpStream};
+/// use graceful_harness::tcp;
+///
+/// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// let client = TcpStream::connect(addr).unwrap();
+/// let (mut accepted, _) = listener.accept().unwrap();
+/// accepted.write_all(b"hello").unwrap();
+/// let me = client.local_addr().unwrap();
+/// graceful_harness::wait_until("the bytes", std::time::Duration::from_secs(5), || {
+///     tcp::unread(me, addr) == Some(5)
+/// });
+/// ```
+pub fn unread(client: SocketAddr, server: SocketAddr) -> Option<u64> {
+    let (client, server) = (v4(client), v4(server));
+    table()
+        .iter()
+        .find(|socket| socket.local == client && socket.remote == server)
+        .map(|socket| socket.unread)
+}
+
 /// Waits until the server on `server` has [`taken`] every one of `clients`: requests sent
 /// on them are in its hands.
 #[track_caller]

@@ -180,6 +180,11 @@ impl TlsConn {
             .expect("a connected socket's address")
     }
 
+    /// What is left to read, buffered: for a reader of its own (a steady reader, say).
+    pub fn into_reader(self) -> BufReader<StreamOwned<ClientConnection, TcpStream>> {
+        self.reader
+    }
+
     /// The certificate the server presented.
     pub fn peer_cert(&self) -> Vec<u8> {
         let certs = self.reader.get_ref().conn.peer_certificates();

@@ -1,12 +1,12 @@
 //! Peer for the bench: axum's own `serve` with `with_graceful_shutdown`, the way axum's
 //! documentation writes it, wrapped in a timeout: what an axum user runs instead of graceful.
 //!
-//! The router is the one `axum_tokio` serves (`/` and `/sleep/{ms}`), so the two compare
-//! like for like. axum's `serve` has no timeout of its own, no second signal and no header
-//! read timeout.
+//! The router is the one `axum_tokio` serves (`/`, `/sleep/{ms}` and `/bytes/{n}`), so the
+//! two compare like for like. axum's `serve` has no timeout of its own, no second signal
+//! and no header read timeout.
 
 #[path = "../peer.rs"]
-#[allow(dead_code)] // the routes are axum's here
+#[allow(dead_code)] // the routes are axum's here, but `/bytes/{n}`
 mod peer;
 #[path = "../peer_tokio.rs"]
 #[allow(dead_code)]
@@ -35,13 +35,22 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let router = Router::new().route("/", get(|| async { "hello" })).route(
-        "/sleep/{ms}",
-        get(|Path(ms): Path<u64>| async move {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            "slept"
-        }),
-    );
+    let router = Router::new()
+        .route("/", get(|| async { "hello" }))
+        .route(
+            "/sleep/{ms}",
+            get(|Path(ms): Path<u64>| async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                "slept"
+            }),
+        )
+        .route(
+            "/bytes/{n}",
+            get(|request: axum::extract::Request| async move {
+                peer::respond(peer::route(&request))
+                    .map(|response| response.map(axum::body::Body::new))
+            }),
+        );
     // axum's `serve` cannot bound its drain: `--timeout` is not honoured.
     let _ = args.timeout;
     let serving = axum::serve(listener, router).with_graceful_shutdown(async {
