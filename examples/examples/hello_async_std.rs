@@ -41,16 +41,17 @@ async fn serve() -> Result<(), StartError> {
     // on before draining; and zero-downtime deploys (socket activation, sd_notify, hot
     // restart on SIGHUP).
     let runtime = Smol::spawner(|task| drop(async_std::task::spawn(task)));
-    let server = Server::builder()
+    let mut builder = Server::builder()
         .runtime(runtime.clone())
         .timeout(flags.timeout)
         .quiet_period(flags.quiet_period())
         .drain_delay(flags.drain_delay)
-        .deploy(Deploy::new())
-        .build()
-        .map_err(StartError::input)?;
-    // TODO(close-spread): apply `flags.close_spread` once graceful-core has
-    // `Builder::close_spread` (/work/plan/issue20_close_spread.patch).
+        .deploy(Deploy::new());
+    if let Some(spread) = flags.close_spread {
+        // Idle closes and HTTP/2 GOAWAYs spread over `--close-spread` from the drain's start.
+        builder = builder.close_spread(spread);
+    }
+    let server = builder.build().map_err(StartError::input)?;
 
     // The listener: the socket inherited from systemd or from the process this one
     // replaces, else `--addr` bound.

@@ -536,7 +536,8 @@ pub async fn print_progress(shutdown: Shutdown, timer: impl Timer, mut out: impl
 }
 
 /// The progress line for `progress` (see [`print_progress`]), or `None` unless the server
-/// drains or serves on in its drain delay. States with no connection are left out.
+/// drains or serves on in its drain delay. States with no connection are left out; with a
+/// close spread, the connections still to close in it are named.
 pub fn progress_line(progress: &Progress) -> Option<String> {
     let secs = |left: Duration| format!("{:.1} s", left.as_secs_f64());
     let (what, time) = match (progress.phase, progress.time_left, progress.delay_left) {
@@ -552,8 +553,16 @@ pub fn progress_line(progress: &Progress) -> Option<String> {
         0 => "no connection left".to_owned(),
         _ => progress.counts.to_string(),
     };
+    let spread = match progress.spread_left {
+        Some(left) if progress.scheduled > 0 => format!(
+            ", {} to close over the next {}",
+            progress.scheduled,
+            secs(left)
+        ),
+        _ => String::new(),
+    };
     Some(format!(
-        "{what}: {counts}, {time} (signal again to stop now)"
+        "{what}: {counts}{spread}, {time} (signal again to stop now)"
     ))
 }
 

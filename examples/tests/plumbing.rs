@@ -220,6 +220,32 @@ fn the_progress_line_names_the_busy_states_and_the_time_left() {
     );
 }
 
+#[test]
+fn the_progress_line_names_what_the_close_spread_has_left_to_close() {
+    let timer = ManualTimer::new();
+    let graceful = Graceful::builder()
+        .close_spread(Duration::from_secs(1))
+        .build(timer.clone())
+        .unwrap();
+    let acceptor = graceful.acceptor();
+    let conns: Vec<_> = (0..4)
+        .map(|_| acceptor.try_reserve().unwrap().register())
+        .collect();
+    timer.advance(Duration::from_secs(5));
+    let shutdown = graceful.shutdown();
+    let mut run = std::pin::pin!(graceful.run());
+    shutdown.stop();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    timer.advance(ms(250));
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(
+        progress_line(&shutdown.progress()).as_deref(),
+        Some("draining: 4 new, 2 to close over the next 0.8 s, 29.8 s left (signal again to stop now)")
+    );
+    drop(conns);
+}
+
 /// The lines written, shared with the test.
 #[derive(Clone, Default)]
 struct Lines(Arc<Mutex<Vec<u8>>>);
