@@ -8,6 +8,7 @@
 //! - `drain`: what the drain does to each connection, and the timeout.
 //! - `delay`: the drain delay: serving on, readiness, the timeout after it, a second signal.
 //! - `accounting`: the observer, the listen limit, counts, the report, settings.
+//! - `stalled`: the bound on stalled writes (the send timeout), in and out of a drain.
 //!
 //! [`ManualTimer`]: graceful_core::ManualTimer
 //! [`Harness`]: common::Harness
@@ -21,6 +22,8 @@ mod accounting;
 mod delay;
 #[path = "scenarios/drain.rs"]
 mod drain;
+#[path = "scenarios/stalled.rs"]
+mod stalled;
 #[path = "scenarios/triggers.rs"]
 mod triggers;
 
