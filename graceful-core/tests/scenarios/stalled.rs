@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::{abortable, AbortHandle, Aborted};
-use graceful_core::{ConfigError, Conn, ManualTimer, Outcome, Timer, MAX_DURATION};
+use graceful_core::{
+    Builder, ConfigError, Conn, Graceful, ManualTimer, Outcome, Timer, MAX_DURATION,
+};
 
 use crate::builder;
 use crate::common::{ms, Harness};
@@ -52,13 +54,20 @@ impl Writer {
     }
 }
 
-#[test]
-fn a_stalled_write_is_cut_at_exactly_the_send_timeout() {
-    let mut h = Harness::running(builder().send_timeout(ms(10_000)));
+/// A server from `builder`, one connection with a response in flight (told to drain at
+/// once), whose writer stalls now: the server, that instant, the connection, its writer.
+fn stalled(builder: Builder<Graceful>) -> (Harness, Instant, Arc<Conn>, Writer) {
+    let mut h = Harness::running(builder);
     let start = h.timer.now();
     let conn = Arc::new(h.open());
     conn.mark_active();
     let writer = Writer::spawn(&mut h, conn.clone());
+    (h, start, conn, writer)
+}
+
+#[test]
+fn a_stalled_write_is_cut_at_exactly_the_send_timeout() {
+    let (mut h, start, _conn, writer) = stalled(builder().send_timeout(ms(10_000)));
     h.advance(ms(9_999));
     assert_eq!(writer.cut(), None);
     h.advance(ms(1));
@@ -68,11 +77,7 @@ fn a_stalled_write_is_cut_at_exactly_the_send_timeout() {
 
 #[test]
 fn progress_restarts_the_bound() {
-    let mut h = Harness::running(builder().send_timeout(ms(10_000)));
-    let start = h.timer.now();
-    let conn = Arc::new(h.open());
-    conn.mark_active();
-    let writer = Writer::spawn(&mut h, conn.clone());
+    let (mut h, start, conn, writer) = stalled(builder().send_timeout(ms(10_000)));
     h.advance(ms(6_000));
     conn.note_write_progress(); // the peer read a little...
     conn.note_write_blocked(); // ...and the socket filled again
@@ -88,11 +93,7 @@ fn progress_restarts_the_bound() {
 
 #[test]
 fn the_drain_shortens_the_bound() {
-    let mut h = Harness::running(builder());
-    let start = h.timer.now();
-    let conn = Arc::new(h.open());
-    conn.mark_active(); // a response in flight: told to drain at once
-    let writer = Writer::spawn(&mut h, conn.clone());
+    let (mut h, start, conn, writer) = stalled(builder());
     h.advance(ms(500));
     h.shutdown.stop();
     h.settle();
@@ -117,10 +118,7 @@ fn the_drain_shortens_the_bound() {
 
 #[test]
 fn a_stall_older_than_the_drain_bound_is_cut_when_the_drain_begins() {
-    let mut h = Harness::running(builder());
-    let conn = Arc::new(h.open());
-    conn.mark_active();
-    let writer = Writer::spawn(&mut h, conn.clone());
+    let (mut h, _, conn, writer) = stalled(builder());
     h.advance(ms(5_000));
     let drain = h.timer.now();
     h.shutdown.stop();
@@ -133,10 +131,7 @@ fn a_stall_older_than_the_drain_bound_is_cut_when_the_drain_begins() {
 
 #[test]
 fn a_reader_that_keeps_reading_keeps_its_response_through_the_drain() {
-    let mut h = Harness::running(builder().timeout(ms(30_000)));
-    let conn = Arc::new(h.open());
-    conn.mark_active();
-    let writer = Writer::spawn(&mut h, conn.clone());
+    let (mut h, _, conn, writer) = stalled(builder().timeout(ms(30_000)));
     h.shutdown.stop();
     h.settle();
     // It reads a little every 0.8 s, for 10 s: each time, the socket fills again at once.
@@ -157,10 +152,7 @@ fn a_reader_that_keeps_reading_keeps_its_response_through_the_drain() {
 
 #[test]
 fn without_a_send_timeout_nothing_is_cut_not_even_in_a_drain() {
-    let mut h = Harness::running(builder().no_send_timeout().timeout(ms(10_000)));
-    let conn = Arc::new(h.open());
-    conn.mark_active();
-    let writer = Writer::spawn(&mut h, conn.clone());
+    let (mut h, _, _conn, writer) = stalled(builder().no_send_timeout().timeout(ms(10_000)));
     h.advance(ms(5_000));
     h.shutdown.stop();
     h.settle();
@@ -173,9 +165,7 @@ fn without_a_send_timeout_nothing_is_cut_not_even_in_a_drain() {
 
 #[test]
 fn the_send_timeout_is_checked_when_the_server_is_built() {
-    let build = |builder: graceful_core::Builder<graceful_core::Graceful>| {
-        builder.build(ManualTimer::new()).map(drop)
-    };
+    let build = |builder: Builder<Graceful>| builder.build(ManualTimer::new()).map(drop);
     assert_eq!(
         build(builder().send_timeout(Duration::ZERO)),
         Err(ConfigError::ZeroSendTimeout)

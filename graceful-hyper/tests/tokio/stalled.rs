@@ -23,6 +23,25 @@ async fn cut_within(server: &mut Server, bound: Duration) {
         .expect("cut, not failed");
 }
 
+/// Stops `server`, whose one connection stalls on a client that reads nothing, and checks
+/// that the drain cut it within the header grace and counted it (without the cut, the 10 s
+/// timeout would kill it).
+async fn stop_and_see_it_cut(server: Server) {
+    let start = Instant::now();
+    server.shutdown.stop();
+    let report = server.report().await;
+    assert_eq!(
+        (report.outcome, report.stalled, report.killed),
+        (Outcome::Drained, 1, 0),
+        "{report}"
+    );
+    assert_eq!(report.total(), 1);
+    assert!(
+        report.elapsed <= DEFAULT_HEADER_GRACE && since(start) <= DEFAULT_HEADER_GRACE,
+        "{report}"
+    );
+}
+
 #[cfg(feature = "http1")]
 mod http1 {
     use tokio::io::AsyncReadExt;
@@ -30,17 +49,19 @@ mod http1 {
     use super::*;
     use crate::common::Client;
 
-    /// Asks `client` for `n` bytes over HTTP/1.
-    async fn ask(client: &mut Client<tokio::io::DuplexStream>, n: usize) {
+    /// A client of `server` that asked for `n` bytes over HTTP/1, once the server has
+    /// written what the socket takes.
+    async fn asking(server: &mut Server, n: usize) -> Client<tokio::io::DuplexStream> {
+        let mut client = Client::new(server.connect());
         client.get(&format!("/bytes/{n}")).await;
+        settle().await;
+        client
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_reader_that_reads_nothing_is_cut_at_the_send_timeout() {
         let mut server = Server::start();
-        let mut client = Client::new(server.connect());
-        ask(&mut client, BIG).await;
-        settle().await;
+        let mut client = asking(&mut server, BIG).await;
         let start = Instant::now();
         assert_eq!(server.shutdown.counts().active, 1, "its response is stuck");
 
@@ -64,26 +85,9 @@ mod http1 {
 
     #[tokio::test(start_paused = true)]
     async fn a_reader_that_reads_nothing_is_cut_after_the_header_grace_in_a_drain() {
-        let mut server = Server::start(); // a 10 s timeout
-        let mut client = Client::new(server.connect());
-        ask(&mut client, BIG).await;
-        settle().await;
-        let start = Instant::now();
-        server.shutdown.stop();
-        let report = server.report().await; // at the 10 s timeout at the latest
-        assert_eq!(
-            (
-                report.outcome,
-                report.stalled,
-                report.killed,
-                report.total()
-            ),
-            (Outcome::Drained, 1, 0, 1)
-        );
-        assert!(
-            report.elapsed <= DEFAULT_HEADER_GRACE && since(start) <= DEFAULT_HEADER_GRACE,
-            "{report}"
-        );
+        let mut server = Server::start();
+        let client = asking(&mut server, BIG).await;
+        stop_and_see_it_cut(server).await;
         drop(client);
     }
 
@@ -91,9 +95,7 @@ mod http1 {
     async fn a_slow_steady_reader_keeps_its_whole_response_across_the_drain() {
         const SIZE: usize = 8 << 20;
         let mut server = Server::start();
-        let mut client = Client::new(server.connect());
-        ask(&mut client, SIZE).await;
-        settle().await;
+        let mut client = asking(&mut server, SIZE).await;
         server.shutdown.stop();
         // 64 KiB every 16 ms, about 4 MiB/s: 2 s for the whole, twice the header grace.
         let start = Instant::now();
@@ -223,22 +225,10 @@ mod http2 {
 
     #[tokio::test(start_paused = true)]
     async fn a_reader_that_reads_nothing_is_cut_after_the_header_grace_in_a_drain() {
-        let mut server = Server::start(); // a 10 s timeout
+        let mut server = Server::start();
         let client = deaf_http2_client(&mut server).await;
         settle().await;
-        let start = Instant::now();
-        server.shutdown.stop();
-        let report = server.report().await; // at the 10 s timeout at the latest
-        assert_eq!(
-            (
-                report.outcome,
-                report.stalled,
-                report.killed,
-                report.total()
-            ),
-            (Outcome::Drained, 1, 0, 1)
-        );
-        assert!(since(start) <= DEFAULT_HEADER_GRACE, "{report}");
+        stop_and_see_it_cut(server).await;
         client.abort();
     }
 }
