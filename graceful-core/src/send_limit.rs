@@ -18,14 +18,19 @@
 //!   sleep is armed, and the drain wakes the limit (it waits on the connection's drain
 //!   notification while a sleep is armed): a stall older than the drain's bound when the
 //!   drain reaches the connection is cut at once.
-//! - Without a stall and without a sleep armed, a poll is one load of the stall word.
+//! - Without a stall and without a sleep armed, a poll is one load of the stall word. While
+//!   a sleep is armed, the sleep is polled only when it woke its own waker, when the task's
+//!   waker changed, or when the drain began; otherwise a poll is a comparison of wakers and
+//!   two loads (a connection streaming a big response stalls now and then, normally).
 //! - Once it resolved, the connection is marked cut (never unmarked): the registry counts it
 //!   when it closes during the drain, and a `warn` event says so, drain or not.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use crate::conn::Conn;
@@ -172,20 +177,71 @@ impl Conn {
 pub struct SendLimit<'a> {
     conn: &'a Conn,
     drain_bound: Duration,
-    /// The sleep under way, and its deadline.
-    armed: Option<(Instant, Sleep)>,
+    /// The sleep under way, while one is.
+    armed: Option<Armed>,
     /// Resolved: the connection was cut.
     cut: bool,
+}
+
+/// A sleep under way, and what tells whether it must be polled again.
+struct Armed {
+    deadline: Instant,
+    sleep: Sleep,
+    /// The task's waker the sleep was last polled for.
+    task: Waker,
+    /// The sleep's own waker: raises `fired`, then wakes `task`.
+    own: Waker,
+    fired: Arc<Fired>,
+    /// Whether the server drained when the deadline was worked out.
+    draining: bool,
+}
+
+/// Raised when the sleep woke its waker: it must be polled again.
+struct Fired {
+    fired: AtomicBool,
+    task: Waker,
+}
+
+impl Fired {
+    /// A sleep's own waker that wakes `task`, and its flag.
+    fn for_task(task: &Waker) -> (Waker, Arc<Fired>) {
+        let fired = Arc::new(Fired {
+            fired: AtomicBool::new(false),
+            task: task.clone(),
+        });
+        (Waker::from(fired.clone()), fired)
+    }
+}
+
+impl Wake for Fired {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fired.store(true, Ordering::Release);
+        self.task.wake_by_ref();
+    }
 }
 
 impl Future for SendLimit<'_> {
     type Output = ();
 
-    /// Inline, the look after every poll of the connection: one load while nothing stalls.
+    /// Inline, the look after every poll of the connection: one load while nothing stalls;
+    /// while a sleep is armed, a comparison of wakers and two loads, unless it fired, the
+    /// task's waker changed or the drain began.
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.armed.is_none() && !this.cut && !this.conn.inner().stall.is_stalled() {
+        let idle = match &this.armed {
+            None => !this.cut && !this.conn.inner().stall.is_stalled(),
+            Some(armed) => {
+                armed.task.will_wake(cx.waker())
+                    && !armed.fired.fired.load(Ordering::Acquire)
+                    && armed.draining == this.conn.is_server_draining()
+            }
+        };
+        if idle {
             return Poll::Pending;
         }
         this.poll_stalled(cx)
@@ -193,7 +249,7 @@ impl Future for SendLimit<'_> {
 }
 
 impl SendLimit<'_> {
-    /// [`poll`](SendLimit::poll) when a write is stalled or a sleep is armed.
+    /// [`poll`](SendLimit::poll) when a write is stalled or a sleep may have news.
     #[inline(never)]
     fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.cut {
@@ -201,30 +257,51 @@ impl SendLimit<'_> {
         }
         let clock = &self.conn.registry().clock;
         loop {
-            let due = self.due();
-            let Some((deadline, sleep)) = &mut self.armed else {
+            let draining = self.conn.is_server_draining();
+            let due = self.due(draining);
+            let Some(armed) = &mut self.armed else {
                 let Some(due) = due else {
                     return Poll::Pending;
                 };
-                self.armed = Some((due, clock.sleep_until(due)));
+                let (own, fired) = Fired::for_task(cx.waker());
+                self.armed = Some(Armed {
+                    deadline: due,
+                    sleep: clock.sleep_until(due),
+                    task: cx.waker().clone(),
+                    own,
+                    fired,
+                    draining,
+                });
                 continue;
             };
-            if let Some(due) = due.filter(|due| due < deadline) {
+            armed.draining = draining;
+            if let Some(due) = due.filter(|due| *due < armed.deadline) {
                 // The drain shortened the bound: a sooner sleep.
-                *deadline = due;
-                *sleep = clock.sleep_until(due);
+                armed.deadline = due;
+                armed.sleep = clock.sleep_until(due);
             }
-            if sleep.as_mut().poll(cx).is_pending() {
-                if !self.conn.is_server_draining() {
-                    let told = self.conn.inner().poll_drain(cx).is_ready();
-                    if told && self.conn.is_server_draining() {
-                        continue; // the drain's bound may be shorter
-                    }
+            if !armed.task.will_wake(cx.waker()) {
+                armed.task = cx.waker().clone();
+                (armed.own, armed.fired) = Fired::for_task(cx.waker());
+            }
+            armed.fired.fired.store(false, Ordering::Release);
+            if armed
+                .sleep
+                .as_mut()
+                .poll(&mut Context::from_waker(&armed.own))
+                .is_pending()
+            {
+                // The drain wakes this task, and may shorten the bound.
+                if !draining
+                    && self.conn.inner().poll_drain(cx).is_ready()
+                    && self.conn.is_server_draining()
+                {
+                    continue;
                 }
                 return Poll::Pending;
             }
             // The deadline passed: was the write stalled all along?
-            let fired = *deadline;
+            let fired = armed.deadline;
             self.armed = None;
             match due {
                 Some(due) if due <= fired => return self.cut(),
@@ -235,12 +312,13 @@ impl SendLimit<'_> {
         }
     }
 
-    /// When the stall noted now passes its bound; `None` with no stall or no send timeout.
-    fn due(&self) -> Option<Instant> {
+    /// When the stall noted now passes its bound, the server draining or not; `None` with
+    /// no stall or no send timeout.
+    fn due(&self, draining: bool) -> Option<Instant> {
         let shared = self.conn.registry();
         let timeout = shared.settings.send_timeout?;
         let since = self.conn.inner().stall.since_ms()?;
-        let bound = if self.conn.is_server_draining() {
+        let bound = if draining {
             timeout.min(self.drain_bound)
         } else {
             timeout
@@ -270,10 +348,7 @@ impl fmt::Debug for SendLimit<'_> {
         f.debug_struct("SendLimit")
             .field("conn", &self.conn.id())
             .field("drain_bound", &self.drain_bound)
-            .field(
-                "deadline",
-                &self.armed.as_ref().map(|(deadline, _)| deadline),
-            )
+            .field("deadline", &self.armed.as_ref().map(|armed| armed.deadline))
             .field("cut", &self.cut)
             .finish()
     }
