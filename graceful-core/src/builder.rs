@@ -1,7 +1,7 @@
 //! [`Builder`]: the one settings surface, whatever it builds.
 //!
 //! A `Builder<T>` holds the settings every graceful server has, the drain's (timeout, quiet
-//! period, listen limit, drain delay, hooks), as the plain [`Settings`] of `settings.rs`, and
+//! period, listen limit, drain delay, send timeout, hooks), as the plain [`Settings`] of `settings.rs`, and
 //! beside them the parts only `T` needs ([`BuildTarget`], sealed): none for a `Graceful`; the
 //! runtime, the socket options, the signals and the triggers for a `Server<R>`. The shared
 //! setters are written and documented here, once; each target adds its own setters and its
@@ -264,6 +264,77 @@ impl<T: BuildTarget> Builder<T> {
         self
     }
 
+    /// How long a write may stall before the connection is cut: a connection whose peer
+    /// accepts no bytes of a response for this long is closed, whether or not the server
+    /// drains, and a `warn` event says so. Defaults to [`DEFAULT_SEND_TIMEOUT`] (60 s, as
+    /// nginx's `send_timeout`; Go's `WriteTimeout` bounds a whole response instead);
+    /// [`no_send_timeout`](Builder::no_send_timeout) never cuts. Zero, or longer than
+    /// [`MAX_DURATION`], is refused by `build`.
+    ///
+    /// A reader that keeps reading, however slowly, is never cut: the bound counts from the
+    /// last write that made progress. During a drain it shortens to the protocol's drain
+    /// bound (graceful-hyper's header grace, 1 s by default), so that a peer that stopped
+    /// reading cannot hold the exit until the timeout; those cut then are counted apart
+    /// ([`ShutdownReport::stalled`]). Protocol code reports its writes to the [`Conn`] and
+    /// polls the bound there: [`Conn::send_limit`].
+    ///
+    /// [`DEFAULT_SEND_TIMEOUT`]: crate::settings::DEFAULT_SEND_TIMEOUT
+    /// [`MAX_DURATION`]: crate::settings::MAX_DURATION
+    /// [`ShutdownReport::stalled`]: crate::report::ShutdownReport::stalled
+    /// [`Conn`]: crate::conn::Conn
+    /// [`Conn::send_limit`]: crate::conn::Conn::send_limit
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{ConfigError, Graceful, ManualTimer};
+    /// use futures::FutureExt;
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder()
+    ///     .send_timeout(Duration::from_secs(10))
+    ///     .build(timer.clone())?;
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// let mut limit = conn.send_limit(Duration::from_secs(1));
+    /// conn.note_write_blocked(); // a response the peer does not read
+    /// timer.advance(Duration::from_secs(10));
+    /// assert!(limit.now_or_never().is_some(), "cut after 10 s");
+    ///
+    /// let zero = Graceful::builder().send_timeout(Duration::ZERO).build(ManualTimer::new());
+    /// assert_eq!(zero.unwrap_err(), ConfigError::ZeroSendTimeout);
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    pub fn send_timeout(mut self, timeout: Duration) -> Builder<T> {
+        self.settings.send_timeout = Some(timeout);
+        self
+    }
+
+    /// Never cuts a connection for a stalled write, not even during a drain: a peer that
+    /// stops reading holds its connection until it reads again, and a drain until its
+    /// timeout. For a server behind a proxy that bounds this itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::FutureExt;
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().no_send_timeout().build(timer.clone())?;
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// let mut limit = conn.send_limit(Duration::from_secs(1));
+    /// conn.note_write_blocked();
+    /// timer.advance(Duration::from_secs(3600));
+    /// assert!(limit.now_or_never().is_none(), "never cut");
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
+    pub fn no_send_timeout(mut self) -> Builder<T> {
+        self.settings.send_timeout = None;
+        self
+    }
+
     /// Spreads the drain's closes evenly over `spread` from its start, instead of sending
     /// them all in the same millisecond: the closes of quiet connections, and the connections
     /// that need no quiet period ([`Conn::skip_quiet_period`]: HTTP/2, whose GOAWAY goes out
@@ -409,6 +480,7 @@ impl<T: BuildTarget> fmt::Debug for Builder<T> {
             .field("close_spread", &settings.close_spread)
             .field("listen_limit", &settings.listen_limit)
             .field("drain_delay", &settings.drain_delay)
+            .field("send_timeout", &settings.send_timeout)
             .field("before_shutdown", &settings.before_shutdown.is_some())
             .field("on_shutdown", &settings.on_shutdown.is_some())
             .field("on_state_change", &settings.on_state_change.is_some())

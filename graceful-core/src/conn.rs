@@ -506,6 +506,18 @@ impl Conn {
         }
     }
 
+    /// The connection's record in the registry: its word and its stall word.
+    #[inline]
+    pub(crate) fn inner(&self) -> &ConnInner {
+        &self.inner
+    }
+
+    /// The registry the connection is in: the server's settings and clock.
+    #[inline]
+    pub(crate) fn registry(&self) -> &Shared {
+        &self.shared
+    }
+
     /// Whether a transition from `word` has nothing to tell anyone: the drain has not noted
     /// the connection (so no progress to announce, no `WORKED` to raise) and nobody observes
     /// state changes. Then `mark_active` and `mark_idle` are one compare-and-swap, inline;

@@ -14,7 +14,10 @@
 //! - [`Conn`]: one connection, from accept to close. Protocol code marks it
 //!   [`Active`](ConnState::Active), [`Idle`](ConnState::Idle) or
 //!   [`Hijacked`](ConnState::Hijacked); dropping it is `Closed`. It is told to
-//!   [drain](Conn::drain_requested) or [die](Conn::killed).
+//!   [drain](Conn::drain_requested) or [die](Conn::killed). It bounds stalled writes too:
+//!   protocol code notes [blocked](Conn::note_write_blocked) writes and
+//!   [progress](Conn::note_write_progress), and cuts the connection when its
+//!   [`SendLimit`] resolves.
 //! - [`Shutdown`]: starts, forces and awaits the shutdown; reads live [`ConnCounts`].
 //! - [`Graceful::run`]: the manager future. Poll it (spawn it, or join it with the accept
 //!   loop) and it resolves with a [`ShutdownReport`] once the server has stopped.
@@ -40,7 +43,10 @@
 //!    [close spread](Builder::close_spread), these closes (and HTTP/2's GOAWAYs) are spread
 //!    evenly over it instead of going out in the same millisecond.
 //! 5. Active and hijacked connections are told to drain: finish the work in flight, then
-//!    close.
+//!    close. A response whose peer reads nothing holds its connection for the protocol's
+//!    drain bound at most, not the [send timeout](Builder::send_timeout) (60 s, as nginx's
+//!    `send_timeout`) that bounds such a stall outside a drain; a peer that keeps reading
+//!    keeps its response.
 //! 6. Once no connection is left, the report is out. At the [timeout](Builder::timeout), or
 //!    on a second trigger, every connection left is killed and counted.
 //!
@@ -217,6 +223,7 @@ mod timer;
 mod manual;
 
 mod clock;
+mod stall;
 
 mod report;
 mod settings;
@@ -226,6 +233,7 @@ mod builder;
 mod shared;
 
 mod conn;
+mod send_limit;
 
 mod accept;
 mod tick;
@@ -259,8 +267,11 @@ pub use crate::manager::Run;
 pub use crate::manual::ManualTimer;
 pub use crate::progress::{Changed, Progress, ProgressStream, ShutdownPhase};
 pub use crate::report::{ConnCounts, Outcome, ShutdownReport};
+pub use crate::send_limit::SendLimit;
 pub use crate::serve::Server;
-pub use crate::settings::{ConfigError, DEFAULT_QUIET_PERIOD, DEFAULT_TIMEOUT, MAX_DURATION};
+pub use crate::settings::{
+    ConfigError, DEFAULT_QUIET_PERIOD, DEFAULT_SEND_TIMEOUT, DEFAULT_TIMEOUT, MAX_DURATION,
+};
 pub use crate::shutdown::Shutdown;
 pub use crate::state::{ConnId, ConnState};
 pub use crate::tick::Tick;

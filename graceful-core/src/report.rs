@@ -9,7 +9,7 @@ use crate::state::ConnState;
 /// How a shutdown ended, and what it did to each connection alive during the drain.
 ///
 /// Every connection alive when the drain began (or accepted just after) is counted in exactly
-/// one of `completed`, `idle_closed`, `hijacked` and `killed`.
+/// one of `completed`, `idle_closed`, `hijacked`, `stalled` and `killed`.
 ///
 /// # Examples
 ///
@@ -37,6 +37,11 @@ pub struct ShutdownReport {
     pub hijacked: usize,
     /// Connections still open at the timeout or at a forced stop, killed.
     pub killed: usize,
+    /// Connections cut during the drain because a write stalled past its bound: the peer
+    /// accepted no bytes of a response for the send timeout, or during the drain for the
+    /// protocol's shorter drain bound (`Builder::send_timeout`).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub stalled: usize,
     /// Why the shutdown ended.
     pub outcome: Outcome,
     /// From the start of the drain (once the shutdown was accepted by the veto hook and the
@@ -70,15 +75,16 @@ impl ShutdownReport {
     /// # drop(conn);
     /// ```
     pub fn total(&self) -> usize {
-        self.completed + self.idle_closed + self.hijacked + self.killed
+        self.completed + self.idle_closed + self.hijacked + self.stalled + self.killed
     }
 }
 
 /// `drained in 1.201s: 1 completed, 0 idle closed, 0 hijacked, 0 killed; slowest 1.150s`.
 ///
 /// The text up to `killed` is stable (scripts parse it); what follows only ever grows at the
-/// end: the killed connections by state, when any were, the slowest connection, then the drain
-/// delay, when there was one.
+/// end: the killed connections by state, when any were, the slowest connection, the drain
+/// delay, when there was one, then the connections cut for a stalled write, when any were
+/// (`; 2 cut for a stalled write`).
 impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -97,6 +103,9 @@ impl fmt::Display for ShutdownReport {
         write!(f, "; slowest {:.3?}", self.slowest)?;
         if !self.delayed.is_zero() {
             write!(f, "; after a drain delay of {:.3?}", self.delayed)?;
+        }
+        if self.stalled > 0 {
+            write!(f, "; {} cut for a stalled write", self.stalled)?;
         }
         Ok(())
     }

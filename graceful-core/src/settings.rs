@@ -21,8 +21,8 @@ pub(crate) type BeforeShutdown = Arc<dyn Fn() -> bool + Send + Sync>;
 pub(crate) type OnShutdown = Arc<dyn Fn() + Send + Sync>;
 pub(crate) type OnStateChange = Arc<dyn Fn(ConnId, ConnState) + Send + Sync>;
 
-/// The longest duration a setting accepts (timeout, quiet period, drain delay, TCP
-/// keep-alive): ten years. Longer ones are almost certainly a unit mistake; use
+/// The longest duration a setting accepts (timeout, quiet period, drain delay, send timeout,
+/// TCP keep-alive): ten years. Longer ones are almost certainly a unit mistake; use
 /// `no_timeout()` to wait forever.
 ///
 /// # Examples
@@ -72,6 +72,29 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// ```
 pub const DEFAULT_QUIET_PERIOD: Duration = Duration::from_millis(250);
 
+/// How long a write may stall (its peer accepting no bytes) before the connection is cut,
+/// unless set otherwise (`Builder::send_timeout`): 60 seconds, as nginx's `send_timeout`.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Graceful, ManualTimer, DEFAULT_SEND_TIMEOUT};
+/// use futures::FutureExt;
+/// use std::time::Duration;
+///
+/// let timer = ManualTimer::new();
+/// let graceful = Graceful::builder().build(timer.clone())?;
+/// let conn = graceful.acceptor().try_reserve().unwrap().register();
+/// conn.note_write_blocked(); // the peer stopped reading
+/// let mut limit = conn.send_limit(Duration::from_secs(1));
+/// timer.advance(DEFAULT_SEND_TIMEOUT - Duration::from_millis(1));
+/// assert!((&mut limit).now_or_never().is_none());
+/// timer.advance(Duration::from_millis(1));
+/// assert!(limit.now_or_never().is_some(), "cut");
+/// # Ok::<(), graceful_core::ConfigError>(())
+/// ```
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// One server's settings and hooks.
 pub(crate) struct Settings {
     /// How long a drain may last before what is left is killed; `None`: as long as it takes.
@@ -83,6 +106,8 @@ pub(crate) struct Settings {
     pub(crate) listen_limit: Option<usize>,
     /// How long to serve on as before once a shutdown is accepted.
     pub(crate) drain_delay: Duration,
+    /// How long a write may stall before the connection is cut; `None`: as long as it does.
+    pub(crate) send_timeout: Option<Duration>,
     /// Over how long the drain spreads the closes of quiet connections and the connections
     /// that need no quiet period; `None`: all at once.
     pub(crate) close_spread: Option<Duration>,
@@ -95,14 +120,15 @@ pub(crate) struct Settings {
 }
 
 impl Default for Settings {
-    /// 30 s timeout, 250 ms quiet period, no listen limit, no drain delay, no close spread, no
-    /// hooks.
+    /// 30 s timeout, 250 ms quiet period, no listen limit, no drain delay, 60 s send timeout,
+    /// no close spread, no hooks.
     fn default() -> Settings {
         Settings {
             timeout: Some(DEFAULT_TIMEOUT),
             quiet_period: DEFAULT_QUIET_PERIOD,
             listen_limit: None,
             drain_delay: Duration::ZERO,
+            send_timeout: Some(DEFAULT_SEND_TIMEOUT),
             close_spread: None,
             before_shutdown: None,
             on_shutdown: None,
@@ -122,6 +148,15 @@ impl Settings {
         }
         if self.quiet_period > MAX_DURATION {
             return Err(ConfigError::QuietPeriodTooLong(self.quiet_period));
+        }
+        match self.send_timeout {
+            Some(send_timeout) if send_timeout.is_zero() => {
+                return Err(ConfigError::ZeroSendTimeout);
+            }
+            Some(send_timeout) if send_timeout > MAX_DURATION => {
+                return Err(ConfigError::SendTimeoutTooLong(send_timeout));
+            }
+            _ => {}
         }
         match self.close_spread {
             Some(spread) if spread.is_zero() => return Err(ConfigError::ZeroCloseSpread),
@@ -187,6 +222,10 @@ pub enum ConfigError {
     ZeroCloseSpread,
     /// A close spread longer than [`MAX_DURATION`].
     CloseSpreadTooLong(Duration),
+    /// A zero send timeout: every connection would be cut at its first full socket buffer.
+    ZeroSendTimeout,
+    /// A send timeout longer than [`MAX_DURATION`].
+    SendTimeoutTooLong(Duration),
     /// The quiet period is as long as the timeout or longer.
     QuietPeriodNotShorterThanTimeout {
         /// The quiet period asked for.
@@ -219,6 +258,12 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::DrainDelayTooLong(d) => {
                 write!(f, "drain delay of {d:?} is longer than ten years")
+            }
+            ConfigError::ZeroSendTimeout => f.write_str(
+                "send timeout is zero: every connection would be cut as soon as its peer reads slower than it writes; to never cut a stalled write, use `no_send_timeout()`",
+            ),
+            ConfigError::SendTimeoutTooLong(t) => {
+                write!(f, "send timeout of {t:?} is longer than ten years: to never cut a stalled write, use `no_send_timeout()`")
             }
             ConfigError::ZeroCloseSpread => f.write_str(
                 "close spread is zero: to close everything at once, leave `close_spread` unset",

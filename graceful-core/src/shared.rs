@@ -39,6 +39,7 @@ use crate::clock::Clock;
 use crate::loom;
 use crate::report::{ConnCounts, ShutdownReport};
 use crate::settings::Settings;
+use crate::stall::Stall;
 use crate::state::{self, ConnId, ConnState, DRAIN, KILL, NOTED, WORKED};
 use crate::timer::Timer;
 
@@ -158,16 +159,22 @@ pub(crate) struct Tally {
     pub(crate) completed: usize,
     pub(crate) idle_closed: usize,
     pub(crate) hijacked: usize,
+    /// Cut for a write that stalled past its bound (`send_limit.rs`).
+    pub(crate) stalled: usize,
     /// When the last of them closed: the slowest, as closes come in order.
     pub(crate) last_close: Option<Instant>,
 }
 
 impl Tally {
     /// Counts a connection the drain noted and did not kill, closing at `now` with its last
-    /// `word`. Returns how it ended, for the logs.
-    pub(crate) fn count_close(&mut self, word: u64, now: Instant) -> &'static str {
+    /// `word`, and `cut` if it was cut for a stalled write. Returns how it ended, for the logs.
+    pub(crate) fn count_close(&mut self, word: u64, cut: bool, now: Instant) -> &'static str {
         self.last_close = Some(now);
         match ConnState::from_bits(word) {
+            _ if cut => {
+                self.stalled += 1;
+                "cut for a stalled write"
+            }
             ConnState::Hijacked => {
                 self.hijacked += 1;
                 "hijacked"
@@ -283,8 +290,10 @@ impl Shared {
             registry.conns.try_remove(key);
             // Read under the lock: the manager marks and kills under it too.
             let word = conn.word.load(Ordering::Acquire);
-            let how = (word & NOTED != 0 && word & KILL == 0)
-                .then(|| registry.tally.count_close(word, self.clock.now()));
+            let how = (word & NOTED != 0 && word & KILL == 0).then(|| {
+                let cut = conn.stall.was_cut();
+                registry.tally.count_close(word, cut, self.clock.now())
+            });
             (registry.conns.is_empty(), word & NOTED != 0, how)
         };
         if let Some(how) = how {
@@ -321,6 +330,8 @@ impl Shared {
 pub(crate) struct ConnInner {
     pub(crate) word: loom::AtomicU64,
     pub(crate) id: ConnId,
+    /// Since when a write has made no progress, and whether that cut the connection.
+    pub(crate) stall: Stall,
     drain: AtomicWaker,
     kill: AtomicWaker,
 }
@@ -331,6 +342,7 @@ impl ConnInner {
         ConnInner {
             word: loom::AtomicU64::new(word),
             id,
+            stall: Stall::default(),
             drain: AtomicWaker::new(),
             kill: AtomicWaker::new(),
         }

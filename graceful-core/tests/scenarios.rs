@@ -9,6 +9,7 @@
 //! - `delay`: the drain delay: serving on, readiness, the timeout after it, a second signal.
 //! - `spread`: the close spread: slots, the timeout, active and prompt connections.
 //! - `accounting`: the observer, the listen limit, counts, the report, settings.
+//! - `stalled`: the bound on stalled writes (the send timeout), in and out of a drain.
 //!
 //! [`ManualTimer`]: graceful_core::ManualTimer
 //! [`Harness`]: common::Harness
@@ -24,6 +25,8 @@ mod delay;
 mod drain;
 #[path = "scenarios/spread.rs"]
 mod spread;
+#[path = "scenarios/stalled.rs"]
+mod stalled;
 #[path = "scenarios/triggers.rs"]
 mod triggers;
 

@@ -199,7 +199,9 @@ impl<R: Clone> Http<R> {
 
     /// How long an HTTP/1 connection that has sent part of a request head when the drain
     /// reaches it has to complete it; the request is then served with `Connection: close`,
-    /// and a connection that has not completed its head by then is closed. Default: 1 s.
+    /// and a connection that has not completed its head by then is closed. It is also how
+    /// long a response whose client stopped reading may stall during a drain (outside one,
+    /// the server's send timeout bounds it). Default: 1 s.
     /// Durations above [`MAX_DURATION`] count as `MAX_DURATION`.
     ///
     /// # Examples

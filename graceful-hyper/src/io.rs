@@ -43,6 +43,13 @@
 //! end. Dropping the wrapper drops the socket and raises `IO_GONE`, which ends the
 //! connection's `Hijacked` state.
 //!
+//! # Stalled writes
+//!
+//! Every write, flush and shutdown tells the connection how it went, for its send timeout
+//! (graceful-core's `Conn::note_write_blocked` and `note_write_progress`): `Pending` means
+//! the peer accepts no bytes, on HTTP/1 and HTTP/2 alike, and over TLS (whose stream is
+//! the IO wrapped here). The serving task cuts the connection when the stall lasts too long.
+//!
 //! # Invariants
 //!
 //! - Bytes are never lost or reordered: the sniffed prefix is replayed before any new read.
@@ -458,6 +465,23 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
     }
 }
 
+impl<I> TrackedIo<I> {
+    /// Tells the connection how a write (or flush) went, for its send timeout: one that
+    /// returned `Pending` (the peer accepts no bytes) stalls it, one that `moved` bytes ends
+    /// the stall. A write that went out with no stall noted costs one load. Not after an
+    /// upgrade: the application owns the socket then.
+    #[inline(always)]
+    fn note_write(&self, pending: bool, moved: bool) {
+        if let Link::Strong(shared) = &self.shared {
+            if pending {
+                shared.conn.note_write_blocked();
+            } else if moved {
+                shared.conn.note_write_progress();
+            }
+        }
+    }
+}
+
 impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
     #[inline(always)]
     fn poll_write(
@@ -467,6 +491,7 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = this.poll_io(cx, Direction::Write, |io, cx| io.poll_write(cx, buf));
+        this.note_write(polled.is_pending(), matches!(polled, Poll::Ready(Ok(n)) if n > 0));
         if let Poll::Ready(Ok(n)) = polled {
             this.note_written(n, |frames, n| frames.observe(&buf[..n]));
         }
@@ -476,12 +501,16 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
     #[inline(always)]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        this.poll_io(cx, Direction::Write, |io, cx| io.poll_flush(cx))
+        let polled = this.poll_io(cx, Direction::Write, |io, cx| io.poll_flush(cx));
+        this.note_write(polled.is_pending(), matches!(polled, Poll::Ready(Ok(()))));
+        polled
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        this.poll_io(cx, Direction::Write, |io, cx| io.poll_shutdown(cx))
+        let polled = this.poll_io(cx, Direction::Write, |io, cx| io.poll_shutdown(cx));
+        this.note_write(polled.is_pending(), matches!(polled, Poll::Ready(Ok(()))));
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -498,6 +527,7 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
         let polled = this.poll_io(cx, Direction::Write, |io, cx| {
             io.poll_write_vectored(cx, bufs)
         });
+        this.note_write(polled.is_pending(), matches!(polled, Poll::Ready(Ok(n)) if n > 0));
         if let Poll::Ready(Ok(n)) = polled {
             this.note_written(n, |frames, n| frames.observe_vectored(bufs, n));
         }

@@ -57,6 +57,15 @@
 //!   dropped, told of the drain through the connection's [`Watch`] so they can close politely,
 //!   waited for until the timeout, then closed at the socket; the report counts them. See
 //!   [`upgrade`].
+//! - **Stalled writes**: a connection whose client accepts no bytes of a response (it stopped
+//!   reading) for the server's [send timeout](graceful_core::Builder::send_timeout) is
+//!   closed, drain or not: 60 s by default, as nginx's `send_timeout`. During a drain the
+//!   bound is the [header grace](Http::header_grace) (1 s), so a client that stopped reading
+//!   cannot hold the exit, while one that keeps reading, however slowly, keeps its response
+//!   until the drain's timeout (unlike Go's `WriteTimeout`, which bounds the whole
+//!   response). The report counts them as
+//!   [`stalled`](graceful_core::ShutdownReport::stalled). HTTP/1 and HTTP/2, over TLS too;
+//!   not upgraded connections, whose socket the application owns.
 //! - **Kill** (the timeout, or a second signal): the connection is dropped at once.
 //!
 //! # Handlers see the drain

@@ -6,7 +6,9 @@
 //! - A kill wins over everything: it is checked first on every poll, and drops hyper's
 //!   connection (and with it the socket) at once.
 //! - The drainer looks at the connection after every poll of hyper's connection (see
-//!   `drain.rs` for what it decides).
+//!   `drain.rs` for what it decides), and so do the header read timeout and the send limit
+//!   (graceful-core's `SendLimit`, fed by `TrackedIo`): a write stalled past its bound ends
+//!   the connection, counted by graceful-core.
 //! - After an HTTP/1 upgrade (`UPGRADING`, and the IO still alive when hyper's connection
 //!   ended) the task marks the connection `Hijacked` and lives until the upgraded IO is
 //!   dropped (`IO_GONE`), relaying the drain to the watchers; on a kill it drops the socket
@@ -22,6 +24,7 @@ use std::pin::pin;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
 use event_listener::EventListener;
 use graceful_core::serve::Runtime;
@@ -127,6 +130,7 @@ where
                 quiet: quiet.as_mut(),
                 timer: &config.timer,
                 handshake: mid_handshake.as_ref(),
+                send_drain_bound: config.header_grace,
             };
             drive(pin!(conn), &shared, limits, protocol).await
         }
@@ -145,6 +149,7 @@ where
                 quiet: None,
                 timer: &config.timer,
                 handshake: None,
+                send_drain_bound: config.header_grace,
             };
             drive(conn.as_mut(), &shared, limits, protocol).await
         }
@@ -251,7 +256,8 @@ where
     }
 }
 
-/// What ends a connection besides its protocol: the kill, the drain, the header read timeout.
+/// What ends a connection besides its protocol: the kill, the drain, the header read timeout,
+/// a stalled write.
 struct Limits<'a> {
     killed: &'a mut Kill,
     drainer: &'a mut Drainer,
@@ -259,10 +265,12 @@ struct Limits<'a> {
     timer: &'a SharedTimer,
     /// Raised by a TLS stream while its handshake is under way (see `note_handshake`).
     handshake: Option<&'a Handshake>,
+    /// How long a write may stall once the server drains: the header grace.
+    send_drain_bound: Duration,
 }
 
-/// Runs hyper's connection to its end, answering the drain, the kill and the header read
-/// timeout. Each poll of hyper's connection makes this one the thread's current connection
+/// Runs hyper's connection to its end, answering the drain, the kill, the header read
+/// timeout and the send timeout. Each poll of hyper's connection makes this one the thread's current connection
 /// (see `current.rs`), lending it the task's own reference.
 async fn drive<C: HyperConnection>(
     mut conn: Pin<&mut C>,
@@ -277,7 +285,11 @@ async fn drive<C: HyperConnection>(
         mut quiet,
         timer,
         handshake,
+        send_drain_bound,
     } = limits;
+    // A write its peer accepts nothing of for the send timeout (draining: the header grace)
+    // ends the connection; `TrackedIo` notes the writes.
+    let mut send = shared.conn.send_limit(send_drain_bound);
     poll_fn(|cx| {
         if killed.poll(&shared.conn, cx).is_ready() {
             return Poll::Ready(Ended::Killed);
@@ -293,6 +305,10 @@ async fn drive<C: HyperConnection>(
                 // Quiet for the whole header read timeout: silent, or stuck in a head.
                 return Poll::Ready(Ended::Done(Ok(())));
             }
+        }
+        if Pin::new(&mut send).poll(cx).is_ready() {
+            // Its peer accepted no bytes for the whole bound: counted, and closed here.
+            return Poll::Ready(Ended::Done(Ok(())));
         }
         note_handshake(shared, handshake);
         loop {

@@ -98,3 +98,54 @@ fn reports_and_progress_serialize_with_serde() {
     assert_eq!(json["counts"]["active"], 1);
     assert_eq!(json["time_left"], serde_json::Value::Null);
 }
+
+#[test]
+fn connections_cut_for_a_stalled_write_are_counted_shown_and_serialized() {
+    use futures::FutureExt;
+
+    // Captured, though nothing here reads the events: the cut's `warn` must not be first met
+    // on a thread without a subscriber while `tracing_events` captures it on another, or
+    // tracing may cache that nobody wants it.
+    crate::capture::capture(|_| {
+        let mut h = Harness::running(builder());
+        let stalled = h.open();
+        stalled.mark_active();
+        stalled.note_write_blocked(); // a response its peer stopped reading
+        let idle = h.open();
+        h.advance(ms(2_000));
+        h.shutdown.stop();
+        h.settle();
+        drop(idle);
+        let mut limit = stalled.send_limit(ms(1_000));
+        assert!(
+            (&mut limit).now_or_never().is_some(),
+            "stalled past the drain's bound"
+        );
+        drop(stalled);
+        h.settle();
+
+        let report = h.report().expect("drained");
+        assert_eq!(
+            (
+                report.stalled,
+                report.idle_closed,
+                report.completed,
+                report.total()
+            ),
+            (1, 1, 0, 2)
+        );
+        assert_eq!(
+            report.to_string(),
+            "drained in 0.000ns: 0 completed, 1 idle closed, 0 hijacked, 0 killed; \
+             slowest 0.000ns; 1 cut for a stalled write"
+        );
+        let mut json = serde_json::to_value(report).unwrap();
+        assert_eq!(json["stalled"], 1);
+        let back: ShutdownReport = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, report);
+        // A report serialized before the field existed still reads, as none cut.
+        json.as_object_mut().unwrap().remove("stalled");
+        let old: ShutdownReport = serde_json::from_value(json).unwrap();
+        assert_eq!(old.stalled, 0);
+    });
+}

@@ -309,3 +309,41 @@ fn the_drain_delay_is_logged_when_it_begins_and_ends() {
         assert_eq!(find(&records, "shutdown done").field("delayed"), Some("2s"));
     });
 }
+
+#[test]
+fn a_stalled_write_cut_is_a_warning_in_a_drain_or_not() {
+    use futures::FutureExt;
+
+    capture(|captured| {
+        let mut h = Harness::running(builder().send_timeout(ms(10_000)));
+        let serving = h.open();
+        serving.note_write_blocked();
+        let mut limit = serving.send_limit(ms(1_000));
+        assert!((&mut limit).now_or_never().is_none());
+        h.advance(ms(10_000));
+        assert!(limit.now_or_never().is_some());
+        let records = captured.take();
+        let cut = find(
+            &records,
+            "a write stalled past the send timeout: connection cut",
+        );
+        assert_eq!(cut.level, Level::WARN);
+        assert_eq!(cut.field("conn"), Some("conn#0"));
+        assert_eq!(cut.field("draining"), Some("false"));
+
+        let draining = h.open();
+        draining.mark_active();
+        draining.note_write_blocked();
+        h.shutdown.stop();
+        h.advance(ms(1_000));
+        assert!(draining.send_limit(ms(1_000)).now_or_never().is_some());
+        let records = captured.take();
+        let cut = find(
+            &records,
+            "a write stalled past the send timeout: connection cut",
+        );
+        assert_eq!(cut.level, Level::WARN);
+        assert_eq!(cut.field("conn"), Some("conn#1"));
+        assert_eq!(cut.field("draining"), Some("true"));
+    });
+}

@@ -302,7 +302,9 @@ fn concurrent_stops_from_many_threads_make_one_shutdown() {
     let start = Arc::new(Barrier::new(THREADS + 1));
     // The manager runs on its own thread while the triggers race it and each other.
     let manager = reports.clone();
-    std::thread::spawn(move || manager.send(futures::executor::block_on(run)));
+    std::thread::spawn(move || {
+        let _ = manager.send(futures::executor::block_on(run));
+    });
     for i in 0..THREADS {
         let (shutdown, start, reports) = (shutdown.clone(), start.clone(), reports.clone());
         std::thread::spawn(move || {
@@ -312,7 +314,7 @@ fn concurrent_stops_from_many_threads_make_one_shutdown() {
             } else {
                 shutdown.stop_with_timeout(Duration::from_secs(60)).unwrap();
             }
-            reports.send(futures::executor::block_on(shutdown.wait()))
+            let _ = reports.send(futures::executor::block_on(shutdown.wait()));
         });
     }
     start.wait();

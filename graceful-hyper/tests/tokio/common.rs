@@ -35,6 +35,7 @@ pub type Body = BoxBody<Bytes, Infallible>;
 /// - `/` : `hello`
 /// - `/sleep/{ms}`: `slept` after `ms`
 /// - `/stream`: a chunked body whose chunks the test sends through `Server::chunks`
+/// - `/bytes/{n}`: `n` bytes, streamed in chunks of 16 KiB made as they are sent
 /// - `/fail`: the service fails
 /// - `/upgrade`: 101, then hands the upgraded connection to the test (`Server::upgrades`)
 /// - `/watch`: which connection's `Watch` the service found: `call=` in the service's call,
@@ -92,6 +93,15 @@ pub async fn route(
             Some((Ok::<_, Infallible>(Frame::data(chunk)), rx))
         });
         Response::new(BodyExt::boxed(StreamBody::new(stream)))
+    } else if let Some(n) = path.strip_prefix("/bytes/") {
+        const CHUNK: u64 = 16 * 1024;
+        let left: u64 = n.parse().unwrap_or(0);
+        let chunks = futures::stream::unfold(left, |left| async move {
+            let n = left.min(CHUNK);
+            let chunk = Frame::data(Bytes::from(vec![b'x'; n as usize]));
+            (n > 0).then_some((Ok::<_, Infallible>(chunk), left - n))
+        });
+        Response::new(BodyExt::boxed(StreamBody::new(chunks)))
     } else if path == "/fail" {
         return Err(Failed);
     } else if path == "/upgrade" {

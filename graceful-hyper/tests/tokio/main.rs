@@ -15,6 +15,7 @@ mod http1;
 #[cfg(feature = "http2")]
 mod http2;
 mod protocols;
+mod stalled;
 #[cfg(feature = "http1")]
 mod upgrade;
 mod watch;

@@ -1,0 +1,234 @@
+//! Stalled writes: a client that asks for a big response and reads none of it is cut at the
+//! send timeout, and during a drain after the header grace, counted in the report; a client
+//! that reads slowly but steadily keeps its whole response across the drain.
+
+use std::time::Duration;
+
+use graceful_core::{Outcome, DEFAULT_SEND_TIMEOUT};
+use graceful_hyper::DEFAULT_HEADER_GRACE;
+use tokio::time::Instant;
+
+use crate::common::{settle, since, Server};
+
+/// Far more than the in-memory socket (64 KiB) and hyper's buffers hold.
+const BIG: usize = 64 << 20;
+
+/// Waits, up to `bound` and a second, for the one connection's serving task to end cleanly.
+async fn cut_within(server: &mut Server, bound: Duration) {
+    let served = server.served.pop().expect("one connection");
+    tokio::time::timeout(bound + Duration::from_secs(1), served)
+        .await
+        .expect("cut in time")
+        .expect("the serving task")
+        .expect("cut, not failed");
+}
+
+/// Stops `server`, whose one connection stalls on a client that reads nothing, and checks
+/// that the drain cut it within the header grace and counted it (without the cut, the 10 s
+/// timeout would kill it).
+async fn stop_and_see_it_cut(server: Server) {
+    let start = Instant::now();
+    server.shutdown.stop();
+    let report = server.report().await;
+    assert_eq!(
+        (report.outcome, report.stalled, report.killed),
+        (Outcome::Drained, 1, 0),
+        "{report}"
+    );
+    assert_eq!(report.total(), 1);
+    assert!(
+        report.elapsed <= DEFAULT_HEADER_GRACE && since(start) <= DEFAULT_HEADER_GRACE,
+        "{report}"
+    );
+}
+
+#[cfg(feature = "http1")]
+mod http1 {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::common::Client;
+
+    /// A client of `server` that asked for `n` bytes over HTTP/1, once the server has
+    /// written what the socket takes.
+    async fn asking(server: &mut Server, n: usize) -> Client<tokio::io::DuplexStream> {
+        let mut client = Client::new(server.connect());
+        client.get(&format!("/bytes/{n}")).await;
+        settle().await;
+        client
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_that_reads_nothing_is_cut_at_the_send_timeout() {
+        let mut server = Server::start();
+        let mut client = asking(&mut server, BIG).await;
+        let start = Instant::now();
+        assert_eq!(server.shutdown.counts().active, 1, "its response is stuck");
+
+        cut_within(&mut server, DEFAULT_SEND_TIMEOUT).await;
+        let waited = since(start);
+        assert!(
+            waited >= DEFAULT_SEND_TIMEOUT - Duration::from_millis(1)
+                && waited <= DEFAULT_SEND_TIMEOUT,
+            "{waited:?}"
+        );
+        assert_eq!(server.shutdown.counts().total(), 0, "closed");
+        let mut got = Vec::new();
+        client
+            .io
+            .read_to_end(&mut got)
+            .await
+            .expect("what was sent, then the end");
+        assert!(got.len() < BIG, "cut short: {} bytes", got.len());
+        assert!(!server.shutdown.is_shutting_down(), "outside a drain");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_that_reads_nothing_is_cut_after_the_header_grace_in_a_drain() {
+        let mut server = Server::start();
+        let client = asking(&mut server, BIG).await;
+        stop_and_see_it_cut(server).await;
+        drop(client);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_steady_reader_keeps_its_whole_response_across_the_drain() {
+        const SIZE: usize = 8 << 20;
+        let mut server = Server::start();
+        let mut client = asking(&mut server, SIZE).await;
+        server.shutdown.stop();
+        // 64 KiB every 16 ms, about 4 MiB/s: 2 s for the whole, twice the header grace.
+        let start = Instant::now();
+        let mut got = 0;
+        let mut chunk = vec![0; 64 * 1024];
+        loop {
+            tokio::time::sleep(Duration::from_millis(16)).await;
+            match client.io.read(&mut chunk).await.expect("read") {
+                0 => break,
+                n => got += n,
+            }
+        }
+        assert!(got > SIZE, "the head and every byte of the body: {got}");
+        assert!(
+            since(start) > 2 * DEFAULT_HEADER_GRACE,
+            "slow: {:?}",
+            since(start)
+        );
+        let report = server.report().await;
+        assert_eq!(
+            (report.outcome, report.completed, report.stalled),
+            (Outcome::Drained, 1, 0)
+        );
+    }
+}
+
+#[cfg(feature = "http2")]
+mod http2 {
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    use tokio::io::{AsyncRead, ReadBuf};
+
+    use super::*;
+
+    /// The client's end of the socket, whose reads stop (pending for ever) once `stopped`.
+    struct Deaf<S> {
+        io: S,
+        stopped: Arc<AtomicBool>,
+    }
+
+    impl<S: AsyncRead + Unpin> AsyncRead for Deaf<S> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            if self.stopped.load(Ordering::SeqCst) {
+                return Poll::Pending;
+            }
+            Pin::new(&mut self.io).poll_read(cx, buf)
+        }
+    }
+
+    impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Deaf<S> {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.io).poll_write(cx, buf)
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.io).poll_flush(cx)
+        }
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.io).poll_shutdown(cx)
+        }
+    }
+
+    /// An HTTP/2 client that asks for a big response with windows wide open, and stops reading
+    /// its socket once the response's head arrived: the server's writes stall on the socket,
+    /// not on flow control.
+    async fn deaf_http2_client(server: &mut Server) -> tokio::task::JoinHandle<()> {
+        use http_body_util::Empty;
+        use hyper::client::conn::http2;
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+
+        let stopped = Arc::new(AtomicBool::new(false));
+        let io = TokioIo::new(Deaf {
+            io: server.connect(),
+            stopped: stopped.clone(),
+        });
+        let (mut sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .initial_stream_window_size(1 << 30)
+            .initial_connection_window_size(1 << 30)
+            .handshake(io)
+            .await
+            .expect("handshake");
+        let conn = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let request = http::Request::get(format!("http://test/bytes/{BIG}"))
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.expect("a response");
+        assert_eq!(response.status(), 200);
+        stopped.store(true, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let _keep = (response, sender);
+            let _ = conn.await;
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_that_reads_nothing_is_cut_at_the_send_timeout() {
+        let mut server = Server::start();
+        let client = deaf_http2_client(&mut server).await;
+        settle().await;
+        let start = Instant::now();
+        assert_eq!(server.shutdown.counts().active, 1, "its stream is open");
+        cut_within(&mut server, DEFAULT_SEND_TIMEOUT).await;
+        let waited = since(start);
+        assert!(waited <= DEFAULT_SEND_TIMEOUT, "{waited:?}");
+        assert!(
+            waited >= DEFAULT_SEND_TIMEOUT - Duration::from_millis(50),
+            "{waited:?}"
+        );
+        assert_eq!(server.shutdown.counts().total(), 0, "closed");
+        client.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_that_reads_nothing_is_cut_after_the_header_grace_in_a_drain() {
+        let mut server = Server::start();
+        let client = deaf_http2_client(&mut server).await;
+        settle().await;
+        stop_and_see_it_cut(server).await;
+        client.abort();
+    }
+}
