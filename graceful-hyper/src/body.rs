@@ -6,6 +6,9 @@
 //!   `current.rs`), for `Watch::current`.
 //! - The unit of work is released exactly once: when the body yields its last frame (or
 //!   `None`, or an error), or when it is dropped unfinished, whichever comes first.
+//! - HTTP/2: between a data frame handed to hyper and hyper's next poll, the response waits
+//!   for room to send it (the peer's flow-control window, or the socket): the connection's
+//!   send limit counts that as a write the peer does not take (`WorkGuard::await_peer`).
 
 use std::fmt;
 use std::pin::Pin;
@@ -46,6 +49,10 @@ impl<B: Body> Body for ResponseBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let mut this = self.project();
+        if let Some(guard) = this.guard.as_mut() {
+            // hyper is back for the next frame: the last one found room.
+            guard.peer_took();
+        }
         let current = current::enter_stream(this.guard.as_ref());
         let polled = this.inner.as_mut().poll_frame(cx);
         drop(current);
@@ -53,10 +60,12 @@ impl<B: Body> Body for ResponseBody<B> {
             Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
                 this.guard.take();
             }
-            Poll::Ready(Some(Ok(_))) => {
+            Poll::Ready(Some(Ok(frame))) => {
                 // A body that knows it is done may not be polled again (hyper checks).
                 if this.inner.is_end_stream() {
                     this.guard.take();
+                } else if let (Some(guard), true) = (this.guard.as_mut(), frame.is_data()) {
+                    guard.await_peer();
                 }
             }
             Poll::Pending => {}

@@ -28,10 +28,9 @@
 //! | 10 | `Draining` | idle, lingering, linger over (or no linger)          | `Answered`, `Shutdown`: hyper flushes and closes |
 //! | 11 | `Draining` | idle, lingering                                      | `Draining`, wait until the linger ends |
 //! | 12 | `Answered` | anything                                             | `Answered`, wait (the caller polls the connection to its end) |
-//! | 13 | `GoingAway` | no window yet                                       | a window until now + the quiet period (the header grace if the handshake is not done); wait |
-//! | 14 | `GoingAway` | window open                                         | remember whether bytes arrived or a stream is open; wait until the window ends |
-//! | 15 | `GoingAway` | window over, bytes arrived or a stream open in it   | a new window from now; wait |
-//! | 16 | `GoingAway` | window over, nothing arrived, no stream open        | `Answered`, `Close`: the final GOAWAY, then the close |
+//! | 14 | `GoingAway` | the window open fits: streams open and a busy window, or none open and a quiet one | remember whether bytes arrived or response bytes went out; wait until the window ends |
+//! | 16 | `GoingAway` | a quiet window over, nothing arrived or went out in it, no stream open | `Answered`, `Close`: the final GOAWAY, then the close |
+//! | 13, 15 | `GoingAway` | no window yet, or the window over, or it does not fit | a new window from now: with streams open a busy one (4 header graces, a fallback: their ends wake the task), else the quiet period (the header grace if the handshake is not done, or h2 still writes a response's end); wait |
 //!
 //! In HTTP/1 terms:
 //!
@@ -70,7 +69,9 @@
 //! client's preface and SETTINGS) is not done gets the header grace instead, as a
 //! half-sent HTTP/1 head does. The windows are re-armed, not reset per byte: the close comes
 //! one to two windows after the client fell silent, and a connection costs one sleep per
-//! window.
+//! window. While streams are open the drain lets them finish (a peer that stopped reading
+//! them is the send limit's to cut), and looks again only when they end, or every four
+//! header graces at most.
 //!
 //! # Invariants
 //!
@@ -91,7 +92,9 @@ use graceful_core::{ConnState, Sleep};
 
 use crate::io::Protocol;
 use crate::notice::Registered;
-use crate::shared::{ConnShared, DRAIN_SEEN, ENDED, HEARD, PROMISED, READ, SETTLED};
+use crate::shared::{
+    ConnShared, DRAIN_SEEN, ENDED, HEARD, PROMISED, READ, SENDING, SETTLED, WROTE,
+};
 use crate::timer::SharedTimer;
 
 /// What the connection must do now.
@@ -118,8 +121,10 @@ pub(crate) enum Phase {
     GoingAway {
         /// The end of the current window, once one is open.
         until: Option<Instant>,
-        /// Bytes arrived, or a stream was open, during the window.
+        /// Bytes arrived during the window.
         heard: bool,
+        /// The window was opened while streams were open: a long one, only a fallback.
+        busy: bool,
     },
     Answered,
 }
@@ -147,8 +152,10 @@ pub(crate) struct Seen {
     pub(crate) read: bool,
     /// HTTP/1: a keep-alive response ended since the last look, while the server drains.
     pub(crate) promised_ended_draining: bool,
-    /// HTTP/2: bytes arrived since the last look.
+    /// HTTP/2: bytes arrived, or response bytes were written, since the last look.
     pub(crate) heard: bool,
+    /// HTTP/2: a response whose HEADERS went out has not ended (h2 may hold bytes of it).
+    pub(crate) sending: bool,
     /// HTTP/2: the handshake is done (the client's SETTINGS were acknowledged).
     pub(crate) settled: bool,
     /// The deadline whose sleep has fired, if one has.
@@ -184,7 +191,9 @@ pub(crate) fn decide(
     let passed = |deadline: Instant| seen.fired.is_some_and(|at| at >= deadline);
     let (mut linger, mut grace_until) = match phase {
         Phase::Answered => return (Phase::Answered, Action::Wait), // 12
-        Phase::GoingAway { until, heard } => return after_goaway(until, heard, seen, waits, now),
+        Phase::GoingAway { until, heard, busy } => {
+            return after_goaway(until, heard, busy, seen, waits, now)
+        }
         Phase::Serving { mut promised_end } => {
             if seen.promised_ended_draining {
                 promised_end = Some(now()); // 1
@@ -211,6 +220,7 @@ pub(crate) fn decide(
         let phase = Phase::GoingAway {
             until: None,
             heard: false,
+            busy: false,
         };
         return (phase, Action::Answer(Step::Shutdown)); // 4
     }
@@ -254,35 +264,55 @@ pub(crate) fn decide(
 fn after_goaway(
     until: Option<Instant>,
     heard: bool,
+    busy: bool,
     seen: Seen,
     waits: Waits,
     mut now: impl FnMut() -> Instant,
 ) -> (Phase, Action) {
-    let window = if seen.settled {
-        waits.quiet_period
-    } else {
-        waits.header_grace
-    };
     let passed = |deadline: Instant| seen.fired.is_some_and(|at| at >= deadline);
-    let heard = heard || seen.heard || seen.active;
-    let until = match until {
-        None => later(now(), window), // 13
-        Some(until) if !passed(until) => {
+    let heard = heard || seen.heard;
+    match until {
+        // The window fits what the connection does: keep it.
+        Some(until) if busy == seen.active && !passed(until) => {
             let phase = Phase::GoingAway {
                 until: Some(until),
                 heard,
+                busy,
             };
             return (phase, Action::WaitUntil(until)); // 14
         }
-        Some(_) if heard => later(now(), window), // 15
-        Some(_) => return (Phase::Answered, Action::Answer(Step::Close)), // 16
+        Some(_) if !busy && !seen.active && !heard => {
+            // Nothing read and nothing written for a whole window, no stream open: close.
+            // A response h2 still holds (`sending`) had a window of the header grace to make
+            // progress in: its peer stopped reading, or gave the stream up.
+            return (Phase::Answered, Action::Answer(Step::Close)); // 16
+        }
+        _ => {}
+    }
+    // 13, 15: a new window from now.
+    let window = if seen.active {
+        // Streams open: their ends wake the task; this only bounds a wake-up lost.
+        waits.header_grace.saturating_mul(BUSY_WINDOWS)
+    } else if seen.settled && !seen.sending {
+        waits.quiet_period
+    } else {
+        // The handshake not done, or the end of a response still being written.
+        waits.header_grace
     };
+    // Never an empty window: a window ends only once its sleep fired, on a later poll.
+    let until = later(now(), window.max(Duration::from_millis(1)));
     let phase = Phase::GoingAway {
         until: Some(until),
         heard: false,
+        busy: seen.active,
     };
     (phase, Action::WaitUntil(until))
 }
+
+/// While streams are open after the GOAWAY, the drainer looks again at most every this many
+/// header graces (4 s by default): a look polls hyper's connection, and each poll lets h2 try
+/// its writes again, which a peer that stopped reading may take crumbs of.
+const BUSY_WINDOWS: u32 = 4;
 
 /// One connection's answer to the drain: gathers what [`decide`] needs and acts on it.
 pub(crate) struct Drainer {
@@ -354,7 +384,8 @@ impl Drainer {
                 promised,
                 read: shared.has(READ),
                 promised_ended_draining: ended && promised && shared.conn.is_server_draining(),
-                heard: going_away && shared.take(HEARD),
+                heard: going_away && (shared.take(HEARD) | shared.take(WROTE)),
+                sending: shared.has(SENDING),
                 settled: shared.has(SETTLED),
                 fired,
             };
@@ -402,7 +433,13 @@ impl Drainer {
                 &mut slot.insert((deadline, sleep)).1
             }
         };
-        sleep.as_mut().poll(cx)
+        let fired = sleep.as_mut().poll(cx);
+        if fired.is_ready() {
+            // A sleep that fired is never polled again: a wait for the same deadline gets
+            // a new one (which fires at once).
+            self.sleep = None;
+        }
+        fired
     }
 }
 
@@ -450,8 +487,8 @@ mod tests {
         }
     }
 
-    fn going_away(until: Option<Instant>, heard: bool) -> Phase {
-        Phase::GoingAway { until, heard }
+    fn going_away(until: Option<Instant>, heard: bool, busy: bool) -> Phase {
+        Phase::GoingAway { until, heard, busy }
     }
 
     const SERVING: Phase = Phase::Serving { promised_end: None };
@@ -549,11 +586,11 @@ mod tests {
                     ..http2()
                 },
                 None,
-                (going_away(None, false), shutdown),
+                (going_away(None, false, false), shutdown),
             ),
             (
                 "13: after the GOAWAY, handshake done: a window of the quiet period",
-                going_away(None, false),
+                going_away(None, false, false),
                 Seen {
                     heard: true,
                     settled: true,
@@ -561,45 +598,79 @@ mod tests {
                 },
                 Some(100),
                 (
-                    going_away(Some(at(350)), false),
+                    going_away(Some(at(350)), false, false),
                     Action::WaitUntil(at(350)),
                 ),
             ),
             (
                 "13: handshake not done: a window of the header grace",
-                going_away(None, false),
+                going_away(None, false, false),
                 http2(),
                 Some(100),
                 (
-                    going_away(Some(at(1100)), false),
+                    going_away(Some(at(1100)), false, false),
+                    Action::WaitUntil(at(1100)),
+                ),
+            ),
+            (
+                "13: streams open: a busy window, a fallback of four header graces",
+                going_away(None, false, false),
+                Seen {
+                    active: true,
+                    settled: true,
+                    ..http2()
+                },
+                Some(100),
+                (
+                    going_away(Some(at(4100)), false, true),
+                    Action::WaitUntil(at(4100)),
+                ),
+            ),
+            (
+                "13: h2 still writes a response's end: a window of the header grace",
+                going_away(None, false, false),
+                Seen {
+                    settled: true,
+                    sending: true,
+                    ..http2()
+                },
+                Some(100),
+                (
+                    going_away(Some(at(1100)), false, false),
                     Action::WaitUntil(at(1100)),
                 ),
             ),
             (
                 "14: window open, bytes arrive: remembered",
-                going_away(Some(at(350)), false),
+                going_away(Some(at(350)), false, false),
                 Seen {
                     heard: true,
                     settled: true,
                     ..http2()
                 },
                 None,
-                (going_away(Some(at(350)), true), Action::WaitUntil(at(350))),
+                (
+                    going_away(Some(at(350)), true, false),
+                    Action::WaitUntil(at(350)),
+                ),
             ),
             (
-                "14: window open, a stream open: remembered",
-                going_away(Some(at(350)), false),
+                "14: a busy window while streams stay open: wait",
+                going_away(Some(at(4100)), false, true),
                 Seen {
                     active: true,
                     settled: true,
                     ..http2()
                 },
                 None,
-                (going_away(Some(at(350)), true), Action::WaitUntil(at(350))),
+                (
+                    going_away(Some(at(4100)), false, true),
+                    Action::WaitUntil(at(4100)),
+                ),
             ),
             (
                 "14 is not 16: a sleep that fired early does not end the window",
-                going_away(Some(at(350)), false),
+                going_away(Some(at(350)), false, false),
                 Seen {
                     settled: true,
                     fired: Some(at(300)),
@@ -607,13 +678,13 @@ mod tests {
                 },
                 None,
                 (
-                    going_away(Some(at(350)), false),
+                    going_away(Some(at(350)), false, false),
                     Action::WaitUntil(at(350)),
                 ),
             ),
             (
                 "15: window over, bytes arrived in it: a new window",
-                going_away(Some(at(350)), true),
+                going_away(Some(at(350)), true, false),
                 Seen {
                     settled: true,
                     fired: Some(at(350)),
@@ -621,28 +692,40 @@ mod tests {
                 },
                 Some(360),
                 (
-                    going_away(Some(at(610)), false),
+                    going_away(Some(at(610)), false, false),
                     Action::WaitUntil(at(610)),
                 ),
             ),
             (
-                "15: window over, a stream still open: a new window",
-                going_away(Some(at(350)), false),
+                "15: a stream opened in a quiet window: a busy window",
+                going_away(Some(at(350)), false, false),
                 Seen {
                     active: true,
                     settled: true,
-                    fired: Some(at(350)),
                     ..http2()
                 },
-                Some(350),
+                Some(200),
                 (
-                    going_away(Some(at(600)), false),
-                    Action::WaitUntil(at(600)),
+                    going_away(Some(at(4200)), false, true),
+                    Action::WaitUntil(at(4200)),
+                ),
+            ),
+            (
+                "15: the streams ended in a busy window: a quiet window from now",
+                going_away(Some(at(4100)), false, true),
+                Seen {
+                    settled: true,
+                    ..http2()
+                },
+                Some(700),
+                (
+                    going_away(Some(at(950)), false, false),
+                    Action::WaitUntil(at(950)),
                 ),
             ),
             (
                 "16: a whole window in silence, no stream: close (final GOAWAY)",
-                going_away(Some(at(350)), false),
+                going_away(Some(at(350)), false, false),
                 Seen {
                     settled: true,
                     fired: Some(at(350)),

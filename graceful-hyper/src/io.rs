@@ -71,7 +71,9 @@ use hyper::rt::{Read, ReadBuf, ReadBufCursor, Write};
 
 #[cfg(feature = "http2")]
 use crate::shared::HEARD;
-use crate::shared::{Close, ConnShared, CLOSING, IO_GONE, READ, SETTLED, UPGRADING};
+use crate::shared::{
+    Close, ConnShared, CLOSING, IO_GONE, READ, SENDING, SETTLED, UPGRADING, WROTE,
+};
 
 /// What a client sends first on an HTTP/2 connection with prior knowledge (RFC 9113, 3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -110,28 +112,48 @@ struct Frames {
     have: usize,
     /// Payload bytes left of the current frame.
     skip: usize,
+    /// The current frame is on a client's stream: part of a response.
+    in_response: bool,
     /// The highest client (odd) stream id the server wrote a frame for.
     last_stream: u32,
+    /// The streams whose response HEADERS went out and whose END_STREAM (or RST_STREAM) has
+    /// not: few at a time.
+    open: Vec<u32>,
+
     /// The final GOAWAY was attempted: reads return the end of the stream.
     closed: bool,
+    /// A write or a flush found no room since the last flush that went through.
+    owed: bool,
 }
 
 const FRAME_HEAD: usize = 9;
-const GOAWAY: u8 = 0x7;
+const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
+const RST_STREAM: u8 = 0x3;
 const SETTINGS: u8 = 0x4;
+const GOAWAY: u8 = 0x7;
 const ACK: u8 = 0x1;
+const END_STREAM: u8 = 0x1;
+
+/// What written bytes held: a SETTINGS frame acknowledging the client's.
+const ACKED: u8 = 1;
+/// What written bytes held: part of a response (HEADERS, DATA or RST_STREAM of a stream).
+const RESPONSE: u8 = 2;
 
 impl Frames {
-    /// Reads the frame headers in `bytes`, the next bytes written. Returns whether one of
-    /// them acknowledged the client's SETTINGS.
+    /// Reads the frame headers in `bytes`, the next bytes written. Returns what they held
+    /// ([`ACKED`], [`RESPONSE`]).
     #[inline]
-    fn observe(&mut self, mut bytes: &[u8]) -> bool {
-        let mut acked = false;
+    fn observe(&mut self, mut bytes: &[u8]) -> u8 {
+        let mut seen = 0;
         loop {
             if self.skip > 0 {
                 let n = self.skip.min(bytes.len());
                 self.skip -= n;
                 bytes = &bytes[n..];
+                if self.in_response {
+                    seen |= RESPONSE;
+                }
             }
             // A whole header in the buffer, the usual case: read in place.
             let head = match (self.have, bytes.split_first_chunk::<FRAME_HEAD>()) {
@@ -139,13 +161,13 @@ impl Frames {
                     bytes = rest;
                     *head
                 }
-                _ if bytes.is_empty() => return acked,
+                _ if bytes.is_empty() => return seen,
                 _ => match self.gather(&mut bytes) {
                     Some(head) => head,
-                    None => return acked,
+                    None => return seen,
                 },
             };
-            acked |= self.frame(head);
+            seen |= self.frame(head);
         }
     }
 
@@ -163,30 +185,51 @@ impl Frames {
         Some(self.head)
     }
 
-    /// Takes in one frame header; returns whether it acknowledges the client's SETTINGS.
+    /// Takes in one frame header; returns what it is ([`ACKED`], [`RESPONSE`]).
     #[inline]
-    fn frame(&mut self, head: [u8; FRAME_HEAD]) -> bool {
+    fn frame(&mut self, head: [u8; FRAME_HEAD]) -> u8 {
         let [l0, l1, l2, kind, flags, s0, s1, s2, s3] = head;
-        let stream = u32::from_be_bytes([s0 & 0x7f, s1, s2, s3]);
-        if stream % 2 == 1 && stream > self.last_stream {
-            self.last_stream = stream;
-        }
         self.skip = u32::from_be_bytes([0, l0, l1, l2]) as usize;
-        kind == SETTINGS && flags & ACK != 0
+        let stream = u32::from_be_bytes([s0 & 0x7f, s1, s2, s3]);
+        self.in_response = false;
+        if stream.is_multiple_of(2) {
+            // The connection's own frames (stream 0), or a push.
+            return if kind == SETTINGS && flags & ACK != 0 {
+                ACKED
+            } else {
+                0
+            };
+        }
+        self.last_stream = self.last_stream.max(stream);
+        let ends = match kind {
+            DATA | HEADERS => flags & END_STREAM != 0,
+            RST_STREAM => true,
+            // WINDOW_UPDATE, PRIORITY: about the client's side, no part of a response.
+            _ => return 0,
+        };
+        self.in_response = true;
+        match self.open.iter().position(|&open| open == stream) {
+            Some(at) if ends => {
+                self.open.swap_remove(at);
+            }
+            None if !ends => self.open.push(stream),
+            _ => {}
+        }
+        RESPONSE
     }
 
     /// Reads the frame headers in the first `n` bytes of `bufs`.
-    fn observe_vectored(&mut self, bufs: &[io::IoSlice<'_>], mut n: usize) -> bool {
-        let mut acked = false;
+    fn observe_vectored(&mut self, bufs: &[io::IoSlice<'_>], mut n: usize) -> u8 {
+        let mut seen = 0;
         for buf in bufs {
             if n == 0 {
                 break;
             }
             let take = n.min(buf.len());
-            acked |= self.observe(&buf[..take]);
+            seen |= self.observe(&buf[..take]);
             n -= take;
         }
-        acked
+        seen
     }
 
     fn at_boundary(&self) -> bool {
@@ -307,13 +350,39 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
         }
     }
 
-    /// HTTP/2: observes the `n` bytes just written (by `write`) for the final GOAWAY.
+    /// HTTP/2: observes the `n` bytes just written (by `write`): the final GOAWAY's last
+    /// stream, the handshake, the responses not ended yet (`SENDING`), and whether response
+    /// bytes went out (`WROTE`, and the result).
+    /// Returns whether response bytes went out: any byte on HTTP/1; on HTTP/2, bytes of
+    /// response frames (a PING or a WINDOW_UPDATE is no progress of a response).
     #[inline]
-    fn note_written(&mut self, n: usize, write: impl FnOnce(&mut Frames, usize) -> bool) {
-        if let (Some(frames), Link::Strong(shared)) = (&mut self.frames, &self.shared) {
-            if write(frames, n) {
-                shared.set(SETTLED);
-            }
+    fn note_written(&mut self, n: usize, write: impl FnOnce(&mut Frames, usize) -> u8) -> bool {
+        let (Some(frames), Link::Strong(shared)) = (&mut self.frames, &self.shared) else {
+            return n > 0;
+        };
+        if n == 0 {
+            return false;
+        }
+        let seen = write(frames, n);
+        let mut set = if frames.open.is_empty() { 0 } else { SENDING };
+        if seen & ACKED != 0 {
+            set |= SETTLED;
+        }
+        if seen & RESPONSE != 0 {
+            set |= WROTE;
+        }
+        // One load, and an atomic operation only when a flag changes.
+        shared.update(SENDING, set);
+        seen & RESPONSE != 0
+    }
+
+    /// Whether a flush that went through is progress of a response: on HTTP/1 always; on
+    /// HTTP/2 only if a write or a flush found no room before it (a flush after a PING is
+    /// none). Takes the `owed` mark.
+    fn flush_moves(&mut self) -> bool {
+        match &mut self.frames {
+            None => true,
+            Some(frames) => std::mem::take(&mut frames.owed),
         }
     }
 
@@ -471,10 +540,16 @@ impl<I> TrackedIo<I> {
     /// the stall. A write that went out with no stall noted costs one load. Not after an
     /// upgrade: the application owns the socket then.
     #[inline(always)]
-    fn note_write(&self, pending: bool, moved: bool) {
+    fn note_write(&mut self, pending: bool, moved: bool) {
+        if let Some(frames) = &mut self.frames {
+            frames.owed |= pending;
+        }
         if let Link::Strong(shared) = &self.shared {
             if pending {
                 shared.conn.note_write_blocked();
+            } else if moved && self.frames.is_some() {
+                // A response may still wait for room (flow control): see `note_http2_progress`.
+                shared.note_http2_progress();
             } else if moved {
                 shared.conn.note_write_progress();
             }
@@ -491,10 +566,11 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = this.poll_io(cx, Direction::Write, |io, cx| io.poll_write(cx, buf));
-        this.note_write(polled.is_pending(), matches!(polled, Poll::Ready(Ok(n)) if n > 0));
-        if let Poll::Ready(Ok(n)) = polled {
-            this.note_written(n, |frames, n| frames.observe(&buf[..n]));
-        }
+        let moved = match polled {
+            Poll::Ready(Ok(n)) => this.note_written(n, |frames, n| frames.observe(&buf[..n])),
+            _ => false,
+        };
+        this.note_write(polled.is_pending(), moved);
         polled
     }
 
@@ -502,7 +578,8 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let polled = this.poll_io(cx, Direction::Write, |io, cx| io.poll_flush(cx));
-        this.note_write(polled.is_pending(), matches!(polled, Poll::Ready(Ok(()))));
+        let moved = matches!(polled, Poll::Ready(Ok(()))) && this.flush_moves();
+        this.note_write(polled.is_pending(), moved);
         polled
     }
 
@@ -527,10 +604,13 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
         let polled = this.poll_io(cx, Direction::Write, |io, cx| {
             io.poll_write_vectored(cx, bufs)
         });
-        this.note_write(polled.is_pending(), matches!(polled, Poll::Ready(Ok(n)) if n > 0));
-        if let Poll::Ready(Ok(n)) = polled {
-            this.note_written(n, |frames, n| frames.observe_vectored(bufs, n));
-        }
+        let moved = match polled {
+            Poll::Ready(Ok(n)) => {
+                this.note_written(n, |frames, n| frames.observe_vectored(bufs, n))
+            }
+            _ => false,
+        };
+        this.note_write(polled.is_pending(), moved);
         polled
     }
 }
@@ -599,11 +679,12 @@ mod tests {
         let bytes = written();
         for size in [1, 2, 5, 8, 9, 10, 17, 4096, bytes.len()] {
             let mut frames = Frames::default();
-            let mut acked = false;
+            let mut seen = 0;
             for chunk in bytes.chunks(size) {
-                acked |= frames.observe(chunk);
+                seen |= frames.observe(chunk);
             }
-            assert!(acked, "writes of {size}");
+            assert_eq!(seen, ACKED | RESPONSE, "writes of {size}");
+            assert!(frames.open.is_empty(), "every response ended, writes of {size}");
             assert_eq!(frames.last_stream, 7, "writes of {size}");
             assert!(frames.at_boundary(), "writes of {size}");
         }
@@ -613,14 +694,17 @@ mod tests {
     fn a_write_that_stops_mid_frame_is_not_at_a_boundary() {
         let bytes = written();
         let mut frames = Frames::default();
+        // Into the body's frame header: stream 1 answered, its end not written yet.
+        assert_eq!(frames.observe(&bytes[..50]), ACKED | RESPONSE);
+        assert_eq!(frames.open, [1], "stream 1's body is on its way");
         // Into the long body; then into the next header.
-        frames.observe(&bytes[..1000]);
+        frames.observe(&bytes[50..1000]);
         assert!(!frames.at_boundary());
         let body_end = 15 + 9 + 21 + 9 + 20_000;
         frames.observe(&bytes[1000..body_end + 4]);
         assert!(!frames.at_boundary());
         assert_eq!(frames.last_stream, 1);
-        frames.observe(&bytes[body_end + 4..body_end + 12]);
+        assert_eq!(frames.observe(&bytes[body_end + 4..body_end + 12]), RESPONSE);
         assert!(frames.at_boundary());
         assert_eq!(frames.last_stream, 5);
     }
@@ -643,7 +727,7 @@ mod tests {
         let (a, b) = bytes.split_at(30);
         let mut frames = Frames::default();
         let bufs = [io::IoSlice::new(a), io::IoSlice::new(b)];
-        assert!(frames.observe_vectored(&bufs, 40));
+        assert_eq!(frames.observe_vectored(&bufs, 40), ACKED | RESPONSE);
         assert!(!frames.at_boundary());
         frames.observe(&bytes[40..]);
         assert!(frames.at_boundary());

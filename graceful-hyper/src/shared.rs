@@ -57,6 +57,12 @@ pub(crate) const SETTLED: u32 = 1 << 9;
 /// HTTP/2: the serving task closes the connection: the IO wrapper's next read writes the
 /// final GOAWAY, shuts the write side and reads the end of the stream.
 pub(crate) const CLOSING: u32 = 1 << 10;
+/// HTTP/2: a response whose HEADERS went out has not ended yet (no END_STREAM or RST_STREAM
+/// written): h2 may still hold bytes of it. A client's own reset of a stream is not seen,
+/// so this can stay raised on a stream the client gave up; the drainer bounds it.
+pub(crate) const SENDING: u32 = 1 << 11;
+/// HTTP/2: response bytes were written since the drainer last took the flag.
+pub(crate) const WROTE: u32 = 1 << 12;
 
 /// Drops a hijacked connection's socket, whoever holds the IO: the serving task's way to
 /// close an upgraded connection on a kill. Implemented by the IO wrapper's shared slot.
@@ -69,6 +75,9 @@ pub(crate) trait Close: Send + Sync {
 pub(crate) struct ConnShared {
     pub(crate) conn: Conn,
     flags: AtomicU32,
+    /// HTTP/2: how many responses handed a frame to hyper that it has not yet come back from
+    /// (it waits for room to send it: the peer's flow-control window, or the socket).
+    awaiting: AtomicU32,
     /// Where an upgraded connection's socket is, once the IO wrapper moved it there.
     hijacked: Mutex<Option<Arc<dyn Close>>>,
     /// Notified when a relay flag is set, and when this is dropped.
@@ -80,6 +89,7 @@ impl ConnShared {
         ConnShared {
             conn,
             flags: AtomicU32::new(0),
+            awaiting: AtomicU32::new(0),
             hijacked: Mutex::new(None),
             event: Event::new(),
         }
@@ -142,6 +152,18 @@ impl ConnShared {
             && self.flags.fetch_and(!flag, Ordering::AcqRel) & flag != 0
     }
 
+    /// HTTP/2: after response bytes moved (written, or a response polled again), notes on
+    /// the `Conn` whether the connection still waits for its peer to take response bytes,
+    /// from now: whether a response waits for room (`awaiting`: the peer's flow-control
+    /// window, or the socket). graceful-core's send limit cuts the connection if nothing
+    /// moves for its bound.
+    pub(crate) fn note_http2_progress(&self) {
+        self.conn.note_write_progress();
+        if self.awaiting.load(Ordering::Acquire) > 0 {
+            self.conn.note_write_blocked();
+        }
+    }
+
     /// Sets a relay flag and wakes the upgrade handles.
     pub(crate) fn relay(&self, flag: u32) {
         if self.flags.fetch_or(flag, Ordering::AcqRel) & flag == 0 {
@@ -194,6 +216,8 @@ impl fmt::Debug for ConnShared {
 pub(crate) struct WorkGuard {
     shared: Arc<ConnShared>,
     http1: bool,
+    /// HTTP/2: its response handed hyper a frame, and hyper has not come back for the next.
+    awaiting: bool,
 }
 
 impl WorkGuard {
@@ -204,7 +228,32 @@ impl WorkGuard {
             shared.clear(READ | PROMISED);
         }
         shared.conn.mark_active();
-        WorkGuard { shared, http1 }
+        WorkGuard {
+            shared,
+            http1,
+            awaiting: false,
+        }
+    }
+
+    /// HTTP/2: the response handed hyper a frame (not its last): until hyper comes back for
+    /// the next, it waits for room to send it.
+    #[inline]
+    pub(crate) fn await_peer(&mut self) {
+        if !self.http1 && !self.awaiting {
+            self.awaiting = true;
+            self.shared.awaiting.fetch_add(1, Ordering::AcqRel);
+            self.shared.conn.note_write_blocked();
+        }
+    }
+
+    /// HTTP/2: hyper came back for the next frame: the last one found room.
+    #[inline]
+    pub(crate) fn peer_took(&mut self) {
+        if self.awaiting {
+            self.awaiting = false;
+            self.shared.awaiting.fetch_sub(1, Ordering::AcqRel);
+            self.shared.note_http2_progress();
+        }
     }
 
     #[inline]
@@ -242,6 +291,11 @@ impl WorkGuard {
             self.shared.update(READ, ENDED);
         }
         self.shared.conn.mark_idle();
+        if self.awaiting {
+            self.awaiting = false;
+            self.shared.awaiting.fetch_sub(1, Ordering::AcqRel);
+            self.shared.note_http2_progress();
+        }
     }
 }
 

@@ -33,7 +33,8 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct Example {
     /// Its name.
     pub name: &'static str,
-    tls: bool,
+    /// Whether it serves over TLS.
+    pub tls: bool,
 }
 
 /// A running example with what its clients need: the certificate to trust, over TLS.

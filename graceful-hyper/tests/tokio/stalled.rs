@@ -171,10 +171,19 @@ mod http2 {
         }
     }
 
-    /// An HTTP/2 client that asks for a big response with windows wide open, and stops reading
-    /// its socket once the response's head arrived: the server's writes stall on the socket,
-    /// not on flow control.
-    async fn deaf_http2_client(server: &mut Server) -> tokio::task::JoinHandle<()> {
+    /// How an HTTP/2 client stops taking its response.
+    #[derive(Clone, Copy)]
+    enum Stall {
+        /// Windows wide open, and it stops reading its socket once the response's head
+        /// arrived: the server's writes stall on the socket.
+        Socket,
+        /// nghttp2's default window (65,535), and it reads its socket but never the body:
+        /// the window stays shut, and the server has nothing it may write.
+        Window,
+    }
+
+    /// An HTTP/2 client that asks for a big response and stops taking it, as `stall` says.
+    async fn deaf_http2_client(server: &mut Server, stall: Stall) -> tokio::task::JoinHandle<()> {
         use http_body_util::Empty;
         use hyper::client::conn::http2;
         use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -184,9 +193,13 @@ mod http2 {
             io: server.connect(),
             stopped: stopped.clone(),
         });
+        let window = match stall {
+            Stall::Socket => 1 << 30,
+            Stall::Window => 65_535,
+        };
         let (mut sender, conn) = http2::Builder::new(TokioExecutor::new())
-            .initial_stream_window_size(1 << 30)
-            .initial_connection_window_size(1 << 30)
+            .initial_stream_window_size(window)
+            .initial_connection_window_size(window)
             .handshake(io)
             .await
             .expect("handshake");
@@ -198,7 +211,9 @@ mod http2 {
             .unwrap();
         let response = sender.send_request(request).await.expect("a response");
         assert_eq!(response.status(), 200);
-        stopped.store(true, Ordering::SeqCst);
+        if let Stall::Socket = stall {
+            stopped.store(true, Ordering::SeqCst);
+        }
         tokio::spawn(async move {
             let _keep = (response, sender);
             let _ = conn.await;
@@ -207,8 +222,14 @@ mod http2 {
 
     #[tokio::test(start_paused = true)]
     async fn a_reader_that_reads_nothing_is_cut_at_the_send_timeout() {
+        for stall in [Stall::Socket, Stall::Window] {
+            cut_at_the_send_timeout(stall).await;
+        }
+    }
+
+    async fn cut_at_the_send_timeout(stall: Stall) {
         let mut server = Server::start();
-        let client = deaf_http2_client(&mut server).await;
+        let client = deaf_http2_client(&mut server, stall).await;
         settle().await;
         let start = Instant::now();
         assert_eq!(server.shutdown.counts().active, 1, "its stream is open");
@@ -225,10 +246,68 @@ mod http2 {
 
     #[tokio::test(start_paused = true)]
     async fn a_reader_that_reads_nothing_is_cut_after_the_header_grace_in_a_drain() {
+        for stall in [Stall::Socket, Stall::Window] {
+            let mut server = Server::start();
+            let client = deaf_http2_client(&mut server, stall).await;
+            settle().await;
+            stop_and_see_it_cut(server).await;
+            client.abort();
+        }
+    }
+
+    /// A client with nghttp2's default window that reads its body slowly but steadily: the
+    /// server waits on the window between reads, and must not take that for a stall.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_steady_reader_with_a_small_window_keeps_its_whole_response_across_the_drain() {
+        use http_body_util::{BodyExt, Empty};
+        use hyper::client::conn::http2;
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+
+        const SIZE: usize = 8 << 20;
         let mut server = Server::start();
-        let client = deaf_http2_client(&mut server).await;
-        settle().await;
-        stop_and_see_it_cut(server).await;
-        client.abort();
+        let (mut sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .initial_stream_window_size(65_535)
+            .initial_connection_window_size(65_535)
+            .handshake(TokioIo::new(server.connect()))
+            .await
+            .expect("handshake");
+        let conn = tokio::spawn(conn);
+        let request = http::Request::get(format!("http://test/bytes/{SIZE}"))
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let mut body = sender
+            .send_request(request)
+            .await
+            .expect("a response")
+            .into_body();
+        server.shutdown.stop();
+        // 16 KiB every 4 ms, about 4 MiB/s: 2 s for the whole, twice the header grace.
+        let start = Instant::now();
+        let mut got = 0;
+        let mut paced = 0;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.expect("a frame").into_data() {
+                got += data.len();
+            }
+            // A pause per 16 KiB taken, whatever the frames' sizes.
+            while got - paced >= 16 * 1024 {
+                paced += 16 * 1024;
+                tokio::time::sleep(Duration::from_millis(4)).await;
+            }
+        }
+        assert_eq!(got, SIZE, "every byte");
+        assert!(
+            since(start) > 2 * DEFAULT_HEADER_GRACE,
+            "slow: {:?}",
+            since(start)
+        );
+        let report = server.report().await;
+        assert_eq!(
+            (report.outcome, report.completed, report.stalled),
+            (Outcome::Drained, 1, 0),
+            "{report}"
+        );
+        drop(sender);
+        let _ = conn.await;
     }
 }

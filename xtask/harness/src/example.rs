@@ -149,14 +149,15 @@ pub struct Report {
     pub hijacked: usize,
     /// Connections killed at the end.
     pub killed: usize,
-    /// Connections cut for a stalled write (`N stalled`; 0 in a report without the count).
+    /// Connections cut for a stalled write (`; N cut for a stalled write`, 0 in a report
+    /// without it).
     pub stalled: usize,
 }
 
 impl Report {
     /// Parses `NAME: OUTCOME in ELAPSED: A completed, B idle closed, C hijacked, D killed`,
-    /// each count found by its name (a count it does not know is skipped; `stalled` may be
-    /// missing).
+    /// each count found by its name (a count it does not know is skipped), and the
+    /// `; N cut for a stalled write` that may follow.
     ///
     /// # Examples
     ///
@@ -170,18 +171,24 @@ impl Report {
     /// let line = "hello_tokio: forced in 1.0s: 0 completed, 0 idle closed, 0 hijacked, 2 killed (1 active, 1 idle); slowest 0ns";
     /// assert_eq!(Report::parse(line).unwrap().killed, 2);
     /// assert_eq!(Report::parse("hello_tokio: listening"), None);
-    /// let line = "hello_tokio: drained in 0.9s: 0 completed, 1 idle closed, 0 hijacked, 4 stalled, 0 killed";
+    /// let line = "hello_tokio: drained in 0.9s: 0 completed, 1 idle closed, 0 hijacked, 0 killed; slowest 1ms; 4 cut for a stalled write";
     /// assert_eq!(Report::parse(line).unwrap().stalled, 4);
     /// ```
     pub fn parse(line: &str) -> Option<Report> {
         let (_, rest) = line.split_once(": ")?;
         let (outcome, rest) = rest.split_once(" in ")?;
         let (_, counts) = rest.split_once(": ")?;
-        let counts = counts.split(';').next()?;
+        let mut parts = counts.split("; ");
+        let counts = parts.next()?;
         let mut report = Report {
             outcome: outcome.to_owned(),
             ..Report::default()
         };
+        for part in parts {
+            if let Some(n) = part.strip_suffix(" cut for a stalled write") {
+                report.stalled = n.parse().ok()?;
+            }
+        }
         let mut seen = 0;
         for part in counts.split(", ") {
             let (n, name) = part.trim().split_once(' ')?;
@@ -193,11 +200,10 @@ impl Report {
                 "idle closed" => &mut report.idle_closed,
                 "hijacked" => &mut report.hijacked,
                 "killed" => &mut report.killed,
-                "stalled" => &mut report.stalled,
                 _ => continue,
             };
             *count = n;
-            seen += usize::from(name != "stalled");
+            seen += 1;
         }
         (seen == 4).then_some(report)
     }

@@ -52,6 +52,31 @@ pub fn wait_answering(server: SocketAddr, clients: &[SocketAddr], bound: Duratio
     wait_until(&what, bound, || answering(server, clients));
 }
 
+/// Waits until the server on `server` is [`answering`] each of `clients` and its answers
+/// have stopped: the bytes unread on every client's socket stayed the same across three looks
+/// a tenth of a second apart (the buffers on the way are full, and the server's writes
+/// stall; the kernel may still take a trickle now and then as it packs its buffers).
+#[track_caller]
+pub fn wait_stalled(server: SocketAddr, clients: &[SocketAddr], bound: Duration) {
+    wait_answering(server, clients, bound);
+    let unread = || -> Vec<Option<u64>> {
+        clients
+            .iter()
+            .map(|&client| tcp::unread(client, server))
+            .collect()
+    };
+    let mut before = unread();
+    let mut same = 0;
+    let what = format!("the answers to the {} clients to stall", clients.len());
+    wait_until(&what, bound, || {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = unread();
+        same = if now == before { same + 1 } else { 0 };
+        before = now;
+        same >= 3
+    });
+}
+
 /// What a [`SteadyReader`] read.
 #[derive(Clone, Copy, Debug)]
 pub struct Steady {
