@@ -72,7 +72,7 @@ use hyper::rt::{Read, ReadBuf, ReadBufCursor, Write};
 #[cfg(feature = "http2")]
 use crate::shared::HEARD;
 use crate::shared::{
-    Close, ConnShared, CLOSING, IO_GONE, READ, SENDING, SETTLED, UPGRADING, WROTE,
+    Close, ConnShared, BLOCKED, CLOSING, IO_GONE, READ, SENDING, SETTLED, UPGRADING, WROTE,
 };
 
 /// What a client sends first on an HTTP/2 connection with prior knowledge (RFC 9113, 3.4).
@@ -101,6 +101,8 @@ pub(crate) struct TrackedIo<I> {
     read_flag: u32,
     /// HTTP/2: the frames written so far.
     frames: Option<Frames>,
+    /// Since a write or a flush found no room: the response bytes written.
+    since_blocked: Option<usize>,
     vectored: bool,
 }
 
@@ -122,8 +124,6 @@ struct Frames {
 
     /// The final GOAWAY was attempted: reads return the end of the stream.
     closed: bool,
-    /// A write or a flush found no room since the last flush that went through.
-    owed: bool,
 }
 
 const FRAME_HEAD: usize = 9;
@@ -331,6 +331,7 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
             shared: Link::Strong(shared),
             read_flag: READ,
             frames: None,
+            since_blocked: None,
         }
     }
 
@@ -353,15 +354,16 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
     /// HTTP/2: observes the `n` bytes just written (by `write`): the final GOAWAY's last
     /// stream, the handshake, the responses not ended yet (`SENDING`), and whether response
     /// bytes went out (`WROTE`, and the result).
-    /// Returns whether response bytes went out: any byte on HTTP/1; on HTTP/2, bytes of
-    /// response frames (a PING or a WINDOW_UPDATE is no progress of a response).
+    /// Returns how many response bytes went out: every byte on HTTP/1; on HTTP/2, the
+    /// write's if it held response frames (a PING or a WINDOW_UPDATE is no progress of a
+    /// response).
     #[inline]
-    fn note_written(&mut self, n: usize, write: impl FnOnce(&mut Frames, usize) -> u8) -> bool {
+    fn note_written(&mut self, n: usize, write: impl FnOnce(&mut Frames, usize) -> u8) -> usize {
         let (Some(frames), Link::Strong(shared)) = (&mut self.frames, &self.shared) else {
-            return n > 0;
+            return n;
         };
         if n == 0 {
-            return false;
+            return 0;
         }
         let seen = write(frames, n);
         let mut set = if frames.open.is_empty() { 0 } else { SENDING };
@@ -373,16 +375,10 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
         }
         // One load, and an atomic operation only when a flag changes.
         shared.update(SENDING, set);
-        seen & RESPONSE != 0
-    }
-
-    /// Whether a flush that went through is progress of a response: on HTTP/1 always; on
-    /// HTTP/2 only if a write or a flush found no room before it (a flush after a PING is
-    /// none). Takes the `owed` mark.
-    fn flush_moves(&mut self) -> bool {
-        match &mut self.frames {
-            None => true,
-            Some(frames) => std::mem::take(&mut frames.owed),
+        if seen & RESPONSE != 0 {
+            n
+        } else {
+            0
         }
     }
 
@@ -540,22 +536,42 @@ impl<I> TrackedIo<I> {
     /// the stall. A write that went out with no stall noted costs one load. Not after an
     /// upgrade: the application owns the socket then.
     #[inline(always)]
-    fn note_write(&mut self, pending: bool, moved: bool) {
-        if let Some(frames) = &mut self.frames {
-            frames.owed |= pending;
-        }
-        if let Link::Strong(shared) = &self.shared {
-            if pending {
-                shared.conn.note_write_blocked();
-            } else if moved && self.frames.is_some() {
-                // A response may still wait for room (flow control): see `note_http2_progress`.
-                shared.note_http2_progress();
-            } else if moved {
-                shared.conn.note_write_progress();
+    fn note_write(&mut self, pending: bool, moved: usize) {
+        let Link::Strong(shared) = &self.shared else {
+            return;
+        };
+        if pending {
+            if self.since_blocked.is_none() {
+                self.since_blocked = Some(0);
+                shared.set(BLOCKED);
             }
+            shared.conn.note_write_blocked();
+            return;
+        }
+        if let Some(taken) = &mut self.since_blocked {
+            // Blocked: a peer that takes crumbs (a kernel buffer packed, a TLS record's
+            // room) is still stalled; a whole chunk, or a flush that went through, is not.
+            *taken += moved;
+            if *taken < PROGRESS {
+                return;
+            }
+            self.since_blocked = None;
+            shared.clear(BLOCKED);
+        } else if moved == 0 {
+            return;
+        }
+        if self.frames.is_some() {
+            // A response may still wait for room (flow control): see `note_http2_progress`.
+            shared.note_http2_progress();
+        } else {
+            shared.conn.note_write_progress();
         }
     }
 }
+
+/// How many bytes a stalled connection must get out for the stall to end, unless a flush
+/// goes through: a TLS record's worth.
+const PROGRESS: usize = 16 * 1024;
 
 impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
     #[inline(always)]
@@ -568,7 +584,7 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
         let polled = this.poll_io(cx, Direction::Write, |io, cx| io.poll_write(cx, buf));
         let moved = match polled {
             Poll::Ready(Ok(n)) => this.note_written(n, |frames, n| frames.observe(&buf[..n])),
-            _ => false,
+            _ => 0,
         };
         this.note_write(polled.is_pending(), moved);
         polled
@@ -578,7 +594,11 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let polled = this.poll_io(cx, Direction::Write, |io, cx| io.poll_flush(cx));
-        let moved = matches!(polled, Poll::Ready(Ok(()))) && this.flush_moves();
+        // A flush that went through after a stall got everything out.
+        let moved = match polled {
+            Poll::Ready(Ok(())) if this.since_blocked.is_some() => PROGRESS,
+            _ => 0,
+        };
         this.note_write(polled.is_pending(), moved);
         polled
     }
@@ -586,7 +606,7 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let polled = this.poll_io(cx, Direction::Write, |io, cx| io.poll_shutdown(cx));
-        this.note_write(polled.is_pending(), matches!(polled, Poll::Ready(Ok(()))));
+        this.note_write(polled.is_pending(), 0);
         polled
     }
 
@@ -608,7 +628,7 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
             Poll::Ready(Ok(n)) => {
                 this.note_written(n, |frames, n| frames.observe_vectored(bufs, n))
             }
-            _ => false,
+            _ => 0,
         };
         this.note_write(polled.is_pending(), moved);
         polled
@@ -707,6 +727,74 @@ mod tests {
         assert_eq!(frames.observe(&bytes[body_end + 4..body_end + 12]), RESPONSE);
         assert!(frames.at_boundary());
         assert_eq!(frames.last_stream, 5);
+    }
+
+    /// A socket whose writes go as scripted: `None` finds no room, `Some(n)` takes `n` bytes.
+    struct Scripted(std::collections::VecDeque<Option<usize>>);
+
+    impl Read for Scripted {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: ReadBufCursor<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    impl Write for Scripted {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            match self.0.pop_front().flatten() {
+                Some(n) => Poll::Ready(Ok(n.min(buf.len()))),
+                None => Poll::Pending,
+            }
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    /// Writes through a [`TrackedIo`] over `script`, one write every 3 s, and looks whether
+    /// the connection is cut 10 s (the send timeout) after its first write.
+    fn cut_after(script: &[Option<usize>]) -> bool {
+        use futures::FutureExt;
+        use graceful_core::{Graceful, ManualTimer};
+        use std::time::Duration;
+
+        let timer = ManualTimer::new();
+        let graceful = Graceful::builder()
+            .send_timeout(Duration::from_secs(10))
+            .build(timer.clone())
+            .unwrap();
+        let conn = graceful.acceptor().try_reserve().unwrap().register();
+        let shared = Arc::new(ConnShared::new(conn));
+        let mut io = TrackedIo::new(Scripted(script.iter().copied().collect()), shared.clone());
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut limit = shared.conn.send_limit(Duration::from_secs(1));
+        let chunk = [0; 64 * 1024];
+        for _ in script {
+            let _ = Pin::new(&mut io).poll_write(&mut cx, &chunk);
+            assert!((&mut limit).now_or_never().is_none());
+            timer.advance(Duration::from_secs(3));
+        }
+        timer.advance(Duration::from_secs(10 - 3 * script.len() as u64));
+        limit.now_or_never().is_some()
+    }
+
+    #[test]
+    fn crumbs_taken_by_a_stalled_peer_are_no_progress_a_chunk_is() {
+        let crumbs = [None, Some(100), Some(2000)];
+        assert!(cut_after(&crumbs), "2,100 bytes in 10 s: stalled");
+        let chunk = [None, Some(100), Some(PROGRESS)];
+        assert!(!cut_after(&chunk), "16 KiB out at 6 s: the stall ended");
+        assert!(!cut_after(&[Some(100)]), "never blocked: nothing to cut");
     }
 
     #[test]

@@ -294,6 +294,14 @@ async fn drive<C: HyperConnection>(
         if killed.poll(&shared.conn, cx).is_ready() {
             return Poll::Ready(Ended::Killed);
         }
+        // Before hyper's connection is polled: that poll lets h2 try its writes again, and a
+        // peer that stopped reading may take crumbs of them (a kernel buffer packed, a TLS
+        // record's room), which must not count as the progress that saves it from the cut
+        // its limit's own wake-up brought.
+        if Pin::new(&mut send).poll(cx).is_ready() {
+            // Its peer accepted no bytes for the whole bound: counted, and closed here.
+            return Poll::Ready(Ended::Done(Ok(())));
+        }
         let current = Current::enter(lent.take());
         let polled = conn.as_mut().poll(cx);
         lent = current.leave();
@@ -306,8 +314,8 @@ async fn drive<C: HyperConnection>(
                 return Poll::Ready(Ended::Done(Ok(())));
             }
         }
+        // Again after: a write that found no room in this poll arms the limit.
         if Pin::new(&mut send).poll(cx).is_ready() {
-            // Its peer accepted no bytes for the whole bound: counted, and closed here.
             return Poll::Ready(Ended::Done(Ok(())));
         }
         note_handshake(shared, handshake);

@@ -63,6 +63,9 @@ pub(crate) const CLOSING: u32 = 1 << 10;
 pub(crate) const SENDING: u32 = 1 << 11;
 /// HTTP/2: response bytes were written since the drainer last took the flag.
 pub(crate) const WROTE: u32 = 1 << 12;
+/// A write or a flush found no room in the socket, and no real progress came since (see
+/// `TrackedIo::note_write`): a response polled again is no progress then.
+pub(crate) const BLOCKED: u32 = 1 << 13;
 
 /// Drops a hijacked connection's socket, whoever holds the IO: the serving task's way to
 /// close an upgraded connection on a kill. Implemented by the IO wrapper's shared slot.
@@ -158,6 +161,11 @@ impl ConnShared {
     /// window, or the socket). graceful-core's send limit cuts the connection if nothing
     /// moves for its bound.
     pub(crate) fn note_http2_progress(&self) {
+        if self.has(BLOCKED) {
+            // The socket takes nothing: h2 making room in its own buffers (from crumbs the
+            // socket took) is no progress of the peer.
+            return;
+        }
         self.conn.note_write_progress();
         if self.awaiting.load(Ordering::Acquire) > 0 {
             self.conn.note_write_blocked();

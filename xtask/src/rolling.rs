@@ -23,7 +23,7 @@
 //! requests by status, those it sent to a backend twice (a refused connect retried on the
 //! other), and nginx's error log lines by kind or HAProxy's termination states. Per restart:
 //! when the old listener closed and the new one listened after the signal, and when the old
-//! process exited, whose report must say `drained` with nothing killed. One table per
+//! process exited, whose report must say `drained` with nothing killed or cut. One table per
 //! balancer × runtime as it ends, a summary at the end. The task fails on any request that
 //! did not get a 200, on counts that do not add up, and on a bad report or a hang.
 //!
@@ -376,7 +376,10 @@ impl Seen {
         holds_within(Duration::from_secs(1), || report(server).is_some());
         let bad = match report(server) {
             Some(report)
-                if status.success() && report.outcome == "drained" && report.killed == 0 =>
+                if status.success()
+                    && report.outcome == "drained"
+                    && report.killed == 0
+                    && report.stalled == 0 =>
             {
                 return true
             }
