@@ -12,7 +12,7 @@
 //!   error, not a default), which is what a file meant to be copied wants.
 //! - [`Routes`]: the routes beside each HTTP example's own `GET /`: `POST /`
 //!   ([`hello_posted`]: `hello`, once the body is read), `/sleep/{ms}`, `/bytes/{n}` ([`n`
-//!   bytes streamed](bytes)), `/pid`, `/ready` and `/upgrade`; [`Body`], the body of
+//!   bytes streamed](fn@bytes)), `/pid`, `/ready` and `/upgrade`; [`Body`], the body of
 //!   their responses.
 //! - [`print_progress`]: the progress line on stderr while the server drains.
 //! - [`self_signed`]: the HTTPS examples' certificate when none is given.
@@ -361,7 +361,7 @@ impl<R: Runtime> Routes<R> {
     ///
     /// - `POST /`: `hello`, once the body is read whole ([`hello_posted`]);
     /// - `GET /sleep/{ms}`: `slept`, after `ms` milliseconds (work in flight to drain);
-    /// - `GET /bytes/{n}`: `n` bytes, streamed ([`bytes`]): a large answer for a reader that
+    /// - `GET /bytes/{n}`: `n` bytes, streamed ([`bytes`](fn@bytes)): a large answer for a reader that
     ///   is slow, or never reads;
     /// - `GET /pid`: the process's id, which tells a hot restart's new process from the old;
     /// - `GET /ready`: `ready`, or `503 draining` once the shutdown has begun, so that a

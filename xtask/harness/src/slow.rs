@@ -6,7 +6,7 @@
 //! `GET /bytes/{n}` with `n` bytes, streamed.
 //!
 //! The clients are the suites' own ([`http1::Conn`](crate::http1::Conn), the `tls`
-//! module's `TlsConn`, [`H2Conn`](crate::http2::H2Conn)): a non-reader is one that sent its
+//! module's `TlsConn`, [`H2Conn`]): a non-reader is one that sent its
 //! request and is left alone, and [`wait_answering`] waits until the server has taken each
 //! request and begun to answer it, seen from the kernel's socket table.
 
