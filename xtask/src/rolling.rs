@@ -60,13 +60,8 @@ const TIMEOUT_SECS: f64 = 5.0;
 const EXIT_BOUND: Duration = Duration::from_secs(10);
 /// How long a port may take to be free after the signal.
 const FREE_BOUND: Duration = Duration::from_secs(10);
-/// Load after the last restart.
+/// Load before the first restart, and after the last.
 const SETTLE: Duration = Duration::from_secs(1);
-/// Load before the first restart: the balancers open their keep-alive pools to the backends
-/// in the first second, and a restart then meets far more connections being opened than a
-/// deploy under steady load does (two failures in short runs of 4 restarts per runtime were
-/// both at a first restart: a connection completed on a listening socket as it closed).
-const WARM_UP: Duration = Duration::from_secs(3);
 
 /// Set by SIGINT or SIGTERM: stop at the next step.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -316,7 +311,7 @@ impl Pair {
             ..Seen::default()
         };
         let mut old: Vec<(Server, Instant)> = Vec::new();
-        let mut next = Instant::now() + WARM_UP;
+        let mut next = Instant::now() + SETTLE;
         for i in 0..self.restarts {
             sleep_until(next)?;
             next += rng.ms(1000, 2000);
