@@ -270,8 +270,8 @@ struct Limits<'a> {
 }
 
 /// Runs hyper's connection to its end, answering the drain, the kill, the header read
-/// timeout and the send timeout. Each poll of hyper's connection makes this one the thread's current connection
-/// (see `current.rs`), lending it the task's own reference.
+/// timeout and the send timeout. Each poll of hyper's connection makes this one the thread's
+/// current connection (see `current.rs`), lending it the task's own reference.
 async fn drive<C: HyperConnection>(
     mut conn: Pin<&mut C>,
     shared: &Arc<ConnShared>,

@@ -12,10 +12,11 @@
 //! - Every `mark_active` is matched by exactly one `mark_idle`: both are made by
 //!   [`WorkGuard`], on creation and on drop, so an error, a panic or a dropped future cannot
 //!   leave the connection counted `Active`.
-//! - The HTTP/1 flags (`READ`, `PROMISED`, `ENDED`) and the HTTP/2 ones (`HEARD`, `SETTLED`,
-//!   `CLOSING`) are only written from the task that polls the connection: hyper polls the
-//!   HTTP/1 service future and response body inside the connection future, and the IO
-//!   wrapper and the drainer run there. They are atomics so that the types stay `Sync`, not
+//! - The HTTP/1 flags (`READ`, `PROMISED`, `ENDED`), the HTTP/2 ones (`HEARD`, `SETTLED`,
+//!   `CLOSING`, `SENDING`, `WROTE`) and `BLOCKED` are only written from the task that polls
+//!   the connection: hyper polls the HTTP/1 service future and response body inside the
+//!   connection future, and the IO wrapper and the drainer run there. (HTTP/2 bodies run in
+//!   tasks of their own; what they share is the `awaiting` count.) They are atomics so that the types stay `Sync`, not
 //!   because of contention.
 //! - The relay flags (`DRAIN_SEEN`, `KILLED`, `SERVER_GONE`, `IO_GONE`) only ever go from 0
 //!   to 1, and every change is followed by a notification of `event`; so is the drop of the
