@@ -20,7 +20,6 @@ use axum::routing::get;
 use axum::Router;
 use contract::{Flags, StartError};
 use graceful_tokio::{Http, Server, TokioTimer};
-use tokio::net::TcpListener;
 
 const NAME: &str = "axum_tokio";
 
@@ -48,9 +47,10 @@ async fn serve() -> Result<(), StartError> {
     }
     let server = builder.build().map_err(StartError::input)?;
 
-    // The listener: tokio's, as it is.
-    let listener = TcpListener::bind(&flags.addr)
-        .await
+    // The listener: `--addr` bound by the server, which then closes it without resetting a
+    // connection that completes as it stops (on Linux).
+    let listener = server
+        .listen(&flags.addr)
         .map_err(|error| StartError::listen(&flags.addr, error))?;
     let addr = listener.local_addr().map_err(StartError::system)?;
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 use contract::{Flags, StartError};
 use graceful_smol::{Conn, Server, SmolTimer};
 use smol::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use smol::net::{TcpListener, TcpStream};
+use smol::net::TcpStream;
 use smol::Timer;
 
 const NAME: &str = "echo_smol";
@@ -45,9 +45,10 @@ async fn serve() -> Result<(), StartError> {
         .build()
         .map_err(StartError::input)?;
 
-    // The listener: smol's, as it is.
-    let listener = TcpListener::bind(&flags.addr)
-        .await
+    // The listener: `--addr` bound by the server, which then closes it without resetting a
+    // connection that completes as it stops (on Linux).
+    let listener = server
+        .listen(&flags.addr)
         .map_err(|error| StartError::listen(&flags.addr, error))?;
     let addr = listener.local_addr().map_err(StartError::system)?;
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 use contract::{Flags, StartError};
 use graceful_tokio::{Conn, Server, TokioTimer};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const NAME: &str = "echo_tokio";
 
@@ -44,9 +44,10 @@ async fn serve() -> Result<(), StartError> {
         .build()
         .map_err(StartError::input)?;
 
-    // The listener: tokio's, as it is.
-    let listener = TcpListener::bind(&flags.addr)
-        .await
+    // The listener: `--addr` bound by the server, which then closes it without resetting a
+    // connection that completes as it stops (on Linux).
+    let listener = server
+        .listen(&flags.addr)
         .map_err(|error| StartError::listen(&flags.addr, error))?;
     let addr = listener.local_addr().map_err(StartError::system)?;
 

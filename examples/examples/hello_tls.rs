@@ -28,7 +28,6 @@ use graceful_tokio::{Http, Server, Tokio, TokioTimer};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
-use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 const NAME: &str = "hello_tls";
@@ -73,10 +72,12 @@ async fn serve() -> Result<(), StartError> {
         }
     });
 
-    // The listener: TLS over tokio's TCP listener. It accepts at once; each handshake
-    // happens in its connection's task, within the handshake timeout, and is counted.
-    let tcp = TcpListener::bind(&flags.addr)
-        .await
+    // The listener: TLS over the TCP listener the server binds (which it closes without
+    // resetting a connection that completes as it stops, on Linux). It accepts at once;
+    // each handshake happens in its connection's task, within the handshake timeout, and
+    // is counted.
+    let tcp = server
+        .listen(&flags.addr)
         .map_err(|error| StartError::listen(&flags.addr, error))?;
     let addr = tcp.local_addr().map_err(StartError::system)?;
     let listener = TlsListener::new(tcp, config).handshake_timeout(flags.handshake_timeout);

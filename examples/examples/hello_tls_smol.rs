@@ -30,7 +30,6 @@ use graceful_smol::{Http, Server, Smol, SmolTimer};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
-use smol::net::TcpListener;
 
 const NAME: &str = "hello_tls_smol";
 
@@ -75,10 +74,12 @@ async fn serve() -> Result<(), StartError> {
     };
     smol::spawn(reloads).detach();
 
-    // The listener: TLS over smol's TCP listener. It accepts at once; each handshake
-    // happens in its connection's task, within the handshake timeout, and is counted.
-    let tcp = TcpListener::bind(&flags.addr)
-        .await
+    // The listener: TLS over the TCP listener the server binds (which it closes without
+    // resetting a connection that completes as it stops, on Linux). It accepts at once;
+    // each handshake happens in its connection's task, within the handshake timeout, and
+    // is counted.
+    let tcp = server
+        .listen(&flags.addr)
         .map_err(|error| StartError::listen(&flags.addr, error))?;
     let addr = tcp.local_addr().map_err(StartError::system)?;
     let listener = TlsListener::new(tcp, config).handshake_timeout(flags.handshake_timeout);

@@ -30,6 +30,11 @@ impl Listener<Smol> for async_net::TcpListener {
     fn configure(io: &Self::Io, options: &SocketOptions) -> io::Result<()> {
         options.apply_to(io)
     }
+
+    #[cfg(unix)]
+    fn listening_socket(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        Some(std::os::fd::AsFd::as_fd(self))
+    }
 }
 
 #[cfg(unix)]

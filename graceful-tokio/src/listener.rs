@@ -29,6 +29,11 @@ impl Listener<Tokio> for tokio::net::TcpListener {
     fn configure(io: &tokio::net::TcpStream, options: &SocketOptions) -> io::Result<()> {
         options.apply_to(io)
     }
+
+    #[cfg(unix)]
+    fn listening_socket(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        Some(std::os::fd::AsFd::as_fd(self))
+    }
 }
 
 #[cfg(unix)]

@@ -106,6 +106,27 @@ fn a_new_process_that_is_never_ready_is_given_up_at_the_timeout() {
     assert_eq!(status.code(), Some(0), "{:#?}", server.stderr());
 }
 
+/// An inherited socket (systemd's, which outlives the server) is left as it was when the
+/// server stops: the filter that drops new SYNs before the close goes only on a socket the
+/// server bound, so the socket still completes handshakes for the next process.
+#[test]
+fn an_inherited_socket_still_completes_handshakes_after_the_server_stops() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut server = server()
+        .env("LISTEN_FDS", "1")
+        .env("GRACEFUL_RESTART_PARENT", std::process::id().to_string())
+        .fd(3, listener.try_clone().unwrap())
+        .spawn();
+    listening(&mut server);
+    server.terminate();
+    let (_, status) = server.wait_exit(LONG);
+    assert_eq!(status.code(), Some(0), "{:#?}", server.stderr());
+    TcpStream::connect_timeout(&addr, graceful_harness::racing::DROPPED)
+        .expect("the socket systemd holds completes a handshake");
+    assert!(listener.accept().is_ok());
+}
+
 /// `LISTEN_FDS` naming a UDP socket: a clear error from `Server::listen`, no serving.
 #[test]
 fn a_socket_of_the_wrong_type_is_refused() {

@@ -42,6 +42,7 @@ use super::{
     adopt_tcp_listeners, AdoptError, Adopted, Monitor, Notifier, RestartError, RestartSignal,
     Restarter, SignalStream, DEFAULT_RESTART_TIMEOUT,
 };
+use crate::serve::OwnSockets;
 use crate::{Shutdown, Timer};
 
 /// Zero-downtime deploys for a [`Server`](crate::Server): socket activation, `sd_notify`
@@ -245,12 +246,13 @@ impl<R> Deploying<R> {
         &self.state.gate
     }
 
-    /// The listener to serve: the inherited one, or `addr` bound, made the runtime's by
-    /// `convert`; a hot restart hands it on. Nothing is kept when any step fails (no copy
-    /// of the socket left listening, and a later call may try again).
+    /// The listener to serve: the inherited one, or `addr` bound (and recorded in `own`),
+    /// made the runtime's by `convert`; a hot restart hands it on. Nothing is kept when any
+    /// step fails (no copy of the socket left listening, and a later call may try again).
     pub(crate) fn listen<T>(
         &self,
         addr: impl ToSocketAddrs,
+        own: &OwnSockets,
         convert: impl FnOnce(TcpListener) -> io::Result<T>,
     ) -> io::Result<T> {
         let state = &self.state;
@@ -260,7 +262,7 @@ impl<R> Deploying<R> {
                 "Server::listen was called already: a deploying server serves one listener",
             ));
         }
-        let listened = self.listen_once(addr, convert);
+        let listened = self.listen_once(addr, own, convert);
         if listened.is_err() {
             state.listened.store(false, Ordering::Release);
         }
@@ -270,6 +272,7 @@ impl<R> Deploying<R> {
     fn listen_once<T>(
         &self,
         addr: impl ToSocketAddrs,
+        own: &OwnSockets,
         convert: impl FnOnce(TcpListener) -> io::Result<T>,
     ) -> io::Result<T> {
         let state = &self.state;
@@ -283,7 +286,11 @@ impl<R> Deploying<R> {
         let mut inherited = adopted.listeners.into_iter();
         let (name, listener) = match (inherited.next(), count) {
             (Some(one), 1) => one,
-            (None, _) => ("graceful".to_owned(), bind(addr)?),
+            (None, _) => {
+                let listener = bind(addr)?;
+                own.record(&listener);
+                ("graceful".to_owned(), listener)
+            }
             (Some(_), _) => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,

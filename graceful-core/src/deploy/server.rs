@@ -79,6 +79,14 @@ impl<R: DeployRuntime> Server<R> {
     /// of 1024. Call it once, inside the runtime, and serve what it returns: a hot restart
     /// hands this very socket on.
     ///
+    /// A socket it bound (not one inherited) is closed, when the server stops, without
+    /// resetting a connection that completes at that moment (Linux): before the serve
+    /// loop's last look at the kernel's queue, the kernel drops new SYNs on it (a classic
+    /// BPF filter), and the loop takes the handshakes under way for 5 ms more. Closing a
+    /// listening socket resets the connections queued on it, and a balancer does not replay
+    /// a POST it sent on one. A client whose SYN was dropped sends it again a second later
+    /// and is refused (or served by the next process on the port) before it sent anything.
+    ///
     /// # Errors
     ///
     /// When `addr` cannot be bound; when `LISTEN_FDS` is not a number or names anything but
@@ -124,9 +132,16 @@ impl<R: DeployRuntime> Server<R> {
         let deploying = self
             .extension()
             .and_then(|extension| extension.as_any().downcast_ref::<Deploying<R>>());
+        let own = &self.own_sockets;
         match deploying {
-            Some(deploying) => deploying.listen(addr, |listener| runtime.tcp_listener(listener)),
-            None => runtime.tcp_listener(bind(addr)?),
+            Some(deploying) => {
+                deploying.listen(addr, own, |listener| runtime.tcp_listener(listener))
+            }
+            None => {
+                let listener = bind(addr)?;
+                own.record(&listener);
+                runtime.tcp_listener(listener)
+            }
         }
     }
 }

@@ -14,6 +14,9 @@
 //!   restart's closed gate, which leaves them to the new process), then drops the listener,
 //!   so new connections are refused from then on. Closing a listening socket resets what is
 //!   queued on it, and a balancer may not replay a request it sent there.
+//! - On a socket the server bound itself (Linux), the kernel drops new SYNs before that
+//!   last look, and the loop takes the handshakes under way for a few milliseconds more
+//!   (`closing.rs`): no connection completes between the last look and the close.
 //! - The drain neither begins nor ends while the loop holds its listener
 //!   ([`Acceptor::hold_listener`]): what the loop accepts as it stops (a connection accepted
 //!   as the stop came, those queued) is served as the connections open when the drain
@@ -41,6 +44,7 @@ use futures_util::future::{join, join_all, pending, select, Either};
 
 use crate::accept::ListenerHeld;
 use crate::serve::accept_error::{classify, AcceptErrorKind, Backoff};
+use crate::serve::closing::{OwnSockets, HANDSHAKE_LINGER};
 use crate::serve::{Handler, Listener, SocketOptions};
 use crate::{Acceptor, Graceful, Killed, ShutdownReport, Slot, Timer};
 
@@ -66,6 +70,7 @@ pub(crate) struct Setup {
     timer: Arc<dyn Timer>,
     spawn: Spawn,
     watchers: Vec<Watcher>,
+    own_sockets: OwnSockets,
 }
 
 impl Setup {
@@ -82,6 +87,7 @@ impl Setup {
             timer: Arc::new(timer),
             spawn: Arc::new(spawn),
             watchers: Vec::new(),
+            own_sockets: OwnSockets::default(),
         }
     }
 
@@ -104,6 +110,13 @@ impl Setup {
     /// [`watch`](Setup::watch) for each of `watchers`.
     pub(crate) fn watch_all(mut self, watchers: Vec<Watcher>) -> Setup {
         self.watchers.extend(watchers);
+        self
+    }
+
+    /// The listening sockets the server bound itself: the loop closes them without
+    /// resetting a connection (`closing.rs`).
+    pub(crate) fn own_sockets(mut self, own_sockets: OwnSockets) -> Setup {
+        self.own_sockets = own_sockets;
         self
     }
 }
@@ -144,6 +157,7 @@ where
         timer,
         spawn,
         watchers,
+        own_sockets,
     } = setup;
     let acceptor = graceful.acceptor();
     // Held from before the manager is first polled: a stop asked for already must not
@@ -154,6 +168,7 @@ where
         options,
         timer,
         spawn,
+        own_sockets,
     }
     .run::<R, L, H>(listener, handler, held);
     // The coarse clock `mark_idle` stamps from, for as long as the server serves.
@@ -174,6 +189,7 @@ struct AcceptLoop {
     options: SocketOptions,
     timer: Arc<dyn Timer>,
     spawn: Spawn,
+    own_sockets: OwnSockets,
 }
 
 impl AcceptLoop {
@@ -204,10 +220,49 @@ impl AcceptLoop {
             // this loop.
             self.start::<R, L, H>(slot, io, &handler);
         }
+        // On a socket the server bound, the kernel drops new SYNs from here on, so that no
+        // handshake completes between the last look at the queue and the close.
+        let refusing = self.refuse_handshakes::<R, L>(&listener);
         self.take_queued::<R, L, H>(&mut listener, &handler);
+        if refusing {
+            self.linger::<R, L, H>(&mut listener, &handler).await;
+            self.take_queued::<R, L, H>(&mut listener, &handler);
+        }
         // Dropping the listener here refuses new connections while the drain goes on.
         drop(listener);
         drop(held);
+    }
+
+    /// Has the kernel drop new SYNs on the listener, if the server bound its socket
+    /// (`closing.rs`). Returns whether it does.
+    fn refuse_handshakes<R, L: Listener<R>>(&self, listener: &L) -> bool {
+        #[cfg(unix)]
+        if let Some(socket) = listener.listening_socket() {
+            return self.own_sockets.refuse_handshakes(socket);
+        }
+        let _ = listener;
+        false
+    }
+
+    /// Once new SYNs are dropped: takes, for [`HANDSHAKE_LINGER`], the connections whose
+    /// handshakes were under way, under the listen limit.
+    async fn linger<R, L, H>(&self, listener: &mut L, handler: &H)
+    where
+        L: Listener<R>,
+        H: Handler<L::Io>,
+    {
+        let mut over = pin!(self.timer.sleep_until(self.timer.now() + HANDSHAKE_LINGER));
+        while let Some(slot) = self.acceptor.reserve_queued() {
+            match race(over.as_mut(), listener.accept()).await {
+                Either::Left(()) => return,
+                Either::Right(Ok(io)) => self.start::<R, L, H>(slot, io, handler),
+                Either::Right(Err(error)) if classify(&error) == AcceptErrorKind::Connection => {}
+                Either::Right(Err(error)) => {
+                    tracing::debug!(%error, "could not take the connections under way at the stop");
+                    return;
+                }
+            }
+        }
     }
 
     /// Serves the connections the kernel queued before the stop, under the listen limit

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::builder::sealed;
+use crate::serve::closing::OwnSockets;
 use crate::serve::extension::Extension;
 use crate::serve::server::Server;
 use crate::serve::{Runtime, SocketOptions, Watcher};
@@ -287,6 +288,7 @@ impl<R: Runtime> ServerParts<R> {
             options,
             watchers,
             extension,
+            own_sockets: OwnSockets::default(),
         }
     }
 }

@@ -98,6 +98,18 @@ impl<R: 'static, L: Listener<R>> Listener<R> for Gated<L, R> {
     fn handshake(io: &L::Io) -> Option<Handshake> {
         L::handshake(io)
     }
+
+    /// None while the extension holds accepting back: the socket is the new process's too.
+    #[cfg(unix)]
+    fn listening_socket(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        if let Some(extension) = &self.extension {
+            let mut cx = Context::from_waker(Waker::noop());
+            if extension.poll_accept(&mut cx).is_pending() {
+                return None;
+            }
+        }
+        self.inner.listening_socket()
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +186,36 @@ mod tests {
         assert_eq!(taken, Some(1));
         let mut bare = Gated::<_, ()>::new(Queued(0), None);
         assert_eq!(Listener::<()>::try_accept(&mut bare).unwrap(), Some(1));
+    }
+
+    /// A listener with a socket of its own, which never accepts.
+    #[cfg(unix)]
+    struct Socket(std::net::TcpListener);
+
+    #[cfg(unix)]
+    impl<R> Listener<R> for Socket {
+        type Io = ();
+
+        async fn accept(&mut self) -> io::Result<()> {
+            std::future::pending().await
+        }
+
+        fn listening_socket(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+            Some(std::os::fd::AsFd::as_fd(&self.0))
+        }
+    }
+
+    /// Once the gate is closed for a hot restart, the socket is the new process's too: the
+    /// stopping loop must not put its filter on it (`closing.rs`).
+    #[cfg(unix)]
+    #[test]
+    fn a_held_listener_shows_no_socket() {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let hold = Arc::new(Hold::default());
+        let listener = Gated::new(Socket(socket), Some(hold.clone()));
+        assert!(Listener::<()>::listening_socket(&listener).is_some());
+        hold.closed.store(true, Ordering::SeqCst);
+        assert!(Listener::<()>::listening_socket(&listener).is_none());
     }
 
     #[test]

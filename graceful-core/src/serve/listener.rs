@@ -6,6 +6,8 @@
 
 use std::future::Future;
 use std::io;
+#[cfg(unix)]
+use std::os::fd::BorrowedFd;
 
 use crate::serve::SocketOptions;
 use crate::Handshake;
@@ -182,6 +184,41 @@ pub trait Listener<R>: Send + 'static {
     /// ```
     fn handshake(io: &Self::Io) -> Option<Handshake> {
         let _ = io;
+        None
+    }
+
+    /// The listening socket, if it has one: a TCP listener returns its own. A serve loop
+    /// stopping on Linux then closes it without resetting a connection whose handshake
+    /// completed at the last moment, if the server bound it itself
+    /// ([`Server::listen`](crate::Server::listen)): it has the kernel drop new SYNs, takes
+    /// the connections whose handshakes were under way, and only then closes. The default:
+    /// none, and the listener closes as it always did.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::serve::Listener;
+    /// use std::io;
+    /// use std::os::fd::{AsFd, BorrowedFd};
+    ///
+    /// /// Blocking std TCP, for illustration (the adapters implement it for their runtimes).
+    /// struct Std(std::net::TcpListener);
+    ///
+    /// impl<R> Listener<R> for Std {
+    ///     type Io = std::net::TcpStream;
+    ///
+    ///     async fn accept(&mut self) -> io::Result<std::net::TcpStream> {
+    ///         self.0.accept().map(|(stream, _)| stream)
+    ///     }
+    ///
+    ///     fn listening_socket(&self) -> Option<BorrowedFd<'_>> {
+    ///         Some(self.0.as_fd())
+    ///     }
+    /// }
+    /// # let _ = Std;
+    /// ```
+    #[cfg(unix)]
+    fn listening_socket(&self) -> Option<BorrowedFd<'_>> {
         None
     }
 }

@@ -16,6 +16,7 @@
 mod accept_error;
 mod accept_loop;
 mod builder;
+mod closing;
 mod extension;
 mod handler;
 mod listener;
@@ -24,6 +25,7 @@ mod runtime;
 mod server;
 
 pub use self::accept_loop::{ConnectionTask, Watcher};
+pub(crate) use self::closing::OwnSockets;
 #[cfg(all(unix, feature = "deploy"))]
 pub(crate) use self::extension::Extension;
 pub use self::handler::Handler;

@@ -15,6 +15,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::serve::accept_loop::{self, Setup};
+use crate::serve::closing::OwnSockets;
 use crate::serve::extension::{Extension, Gated};
 use crate::serve::{Handler, Listener, Runtime, SocketOptions, Watcher};
 use crate::{Builder, Graceful, Shutdown, ShutdownReport};
@@ -94,6 +95,9 @@ pub struct Server<R: Runtime> {
     /// Signals, triggers, the extension's: registered when the server was built.
     pub(super) watchers: Vec<Watcher>,
     pub(super) extension: Option<Arc<dyn Extension<R>>>,
+    /// The listening sockets [`listen`](Server::listen) bound: their serve loop closes them
+    /// without resetting a connection (`closing.rs`).
+    pub(crate) own_sockets: OwnSockets,
 }
 
 impl<R: Runtime + Default> Server<R> {
@@ -265,11 +269,13 @@ impl<R: Runtime> Server<R> {
             options,
             watchers,
             extension,
+            own_sockets,
         } = self;
         let spawner = runtime.clone();
         let setup = Setup::new(runtime.timer(), move |task| spawner.spawn(task))
             .socket_options(options)
-            .watch_all(watchers);
+            .watch_all(watchers)
+            .own_sockets(own_sockets);
         // Behind the extension's gate (a deploy's hand-over), if there is one.
         let listener = Gated::new(listener, extension);
         accept_loop::serve::<R, _, H>(graceful, listener, handler, setup)

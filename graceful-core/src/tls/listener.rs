@@ -444,4 +444,9 @@ where
         let stream: &TlsStream<R::Io> = io.borrow();
         Some(stream.mid_handshake())
     }
+
+    #[cfg(unix)]
+    fn listening_socket(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.inner.listening_socket()
+    }
 }

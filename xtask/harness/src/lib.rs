@@ -20,7 +20,7 @@
 //!   [`line`](mod@line) (the line protocol of the conformance suite), `tls` (an HTTPS
 //!   client and certificates, with the `tls` feature), [`tools`] (curl, h2load and wrk, run
 //!   bounded), [`looping`] clients in a tight request loop across a signal, and [`slow`]
-//!   readers (none at all, or steady).
+//!   readers (none at all, or steady), and a client [`racing`] a listener's close.
 //! - [`deploy`]: zero-downtime deploys: a test-owned `NOTIFY_SOCKET`, temporary
 //!   directories, processes a hot restart started, and the hot restart scenario the
 //!   adapters share.
@@ -47,6 +47,7 @@ pub mod http2;
 pub mod line;
 pub mod looping;
 pub mod process;
+pub mod racing;
 pub mod slow;
 pub mod tcp;
 #[cfg(feature = "tls")]
