@@ -73,6 +73,7 @@ mod imp {
     impl OwnSockets {
         /// Records `socket`, just bound by the server. A socket without a cookie (a kernel
         /// older than 4.12) is left out, and closes as any other.
+        #[cfg_attr(not(feature = "deploy"), allow(dead_code))]
         pub(crate) fn record(&self, socket: &impl AsFd) {
             if let Ok(cookie) = SockRef::from(socket).cookie() {
                 self.0
@@ -118,6 +119,7 @@ mod imp {
 
     impl OwnSockets {
         #[cfg(unix)]
+        #[cfg_attr(not(feature = "deploy"), allow(dead_code))]
         pub(crate) fn record(&self, _: &impl std::os::fd::AsFd) {}
 
         #[cfg(unix)]

@@ -25,6 +25,7 @@ mod runtime;
 mod server;
 
 pub use self::accept_loop::{ConnectionTask, Watcher};
+#[cfg(all(unix, feature = "deploy"))]
 pub(crate) use self::closing::OwnSockets;
 #[cfg(all(unix, feature = "deploy"))]
 pub(crate) use self::extension::Extension;
