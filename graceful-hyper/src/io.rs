@@ -50,6 +50,16 @@
 //! the peer accepts no bytes, on HTTP/1 and HTTP/2 alike, and over TLS (whose stream is
 //! the IO wrapped here). The serving task cuts the connection when the stall lasts too long.
 //!
+//! Once blocked, bytes count as progress only while the socket has reported room since it
+//! last found none: the first write that finds no room is made again at once with a waker
+//! of the wrapper's own ([`SocketWaker`]), which the socket keeps, and gets until the stall
+//! ends. A poll that something else brought (the send limit's own timer, a read, the drain)
+//! may find room the socket never reported: Linux takes writes up to the send buffer's size
+//! but reports a socket writable only once a third of that is free, so a peer that reads
+//! nothing leaves that slack (hundreds of KiB) to any write that tries. Such bytes say
+//! nothing of the peer. (Over TLS, graceful-core's stream takes no plaintext while the
+//! socket refuses its ciphertext: rustls' buffer is no such slack.)
+//!
 //! # Invariants
 //!
 //! - Bytes are never lost or reordered: the sniffed prefix is replayed before any new read.
@@ -58,15 +68,19 @@
 //!   read or written, so before hyper hands it to the application.
 //! - An upgraded wrapper holds its connection weakly: a killed upgrade that the application
 //!   keeps does not keep the connection counted.
+//! - A write with nothing blocked polls the socket with the task's own waker, at the cost of
+//!   one branch; only a write that finds no room is made twice.
 //! - Safe code only: the wrapper cannot see how much a read filled (that would take
 //!   `ReadBufCursor::advance`), so any completed read counts as data.
 
 use std::fmt;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::task::{ready, Context, Poll, Waker};
+use std::task::{ready, Context, Poll, Wake, Waker};
 
+use graceful_core::ConnState;
 use hyper::rt::{Read, ReadBuf, ReadBufCursor, Write};
 
 #[cfg(feature = "http2")]
@@ -103,6 +117,11 @@ pub(crate) struct TrackedIo<I> {
     frames: Option<Frames>,
     /// Since a write or a flush found no room: the response bytes written.
     since_blocked: Option<usize>,
+    /// While blocked: the waker the socket is given, to tell its wake-ups from the task's
+    /// other ones.
+    socket_waker: Option<SocketWaker>,
+    /// While blocked: the socket reported room before the last call, so what it moved counts.
+    room_reported: bool,
     vectored: bool,
 }
 
@@ -332,6 +351,8 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
             read_flag: READ,
             frames: None,
             since_blocked: None,
+            socket_waker: None,
+            room_reported: false,
         }
     }
 
@@ -533,8 +554,9 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
 impl<I> TrackedIo<I> {
     /// Tells the connection how a write (or flush) went, for its send timeout: one that
     /// returned `Pending` (the peer accepts no bytes) stalls it, one that `moved` bytes ends
-    /// the stall. A write that went out with no stall noted costs one load. Not after an
-    /// upgrade: the application owns the socket then.
+    /// the stall (once blocked, only if the socket reported room: `room_reported`, see
+    /// [`poll_write_io`](TrackedIo::poll_write_io)). A write that went out with no stall
+    /// noted costs one load. Not after an upgrade: the application owns the socket then.
     #[inline(always)]
     fn note_write(&mut self, pending: bool, moved: usize) {
         let Link::Strong(shared) = &self.shared else {
@@ -549,13 +571,19 @@ impl<I> TrackedIo<I> {
             return;
         }
         if let Some(taken) = &mut self.since_blocked {
-            // Blocked: a peer that takes crumbs (a kernel buffer packed, a TLS record's
-            // room) is still stalled; a whole chunk, or a flush that went through, is not.
+            // Blocked: a peer that takes crumbs (a kernel buffer packed) is still stalled; a
+            // whole chunk, or a flush that went through, is not. Room the socket did not
+            // report is no progress at all.
+            if !self.room_reported {
+                return;
+            }
             *taken += moved;
             if *taken < PROGRESS {
                 return;
             }
             self.since_blocked = None;
+            self.socket_waker = None;
+            self.room_reported = false;
             shared.clear(BLOCKED);
         } else if moved == 0 {
             return;
@@ -569,9 +597,132 @@ impl<I> TrackedIo<I> {
     }
 }
 
-/// How many bytes a stalled connection must get out for the stall to end, unless a flush
-/// goes through: a TLS record's worth.
+impl<I> TrackedIo<I> {
+    /// A flush went through after a stall: it got everything out, so the stall is over
+    /// ([`PROGRESS`]) if the socket reported room, or if no response is left to send (the
+    /// connection is not `Active`: the last bytes of the last one went out, into room found
+    /// on a poll something else brought). Otherwise 0.
+    #[cold]
+    fn flushed_after_stall(&mut self) -> usize {
+        let all_sent = match &self.shared {
+            Link::Strong(shared) => shared.conn.state() != ConnState::Active,
+            Link::Weak(_) => false,
+        };
+        if all_sent {
+            // Counted whatever the socket reported.
+            self.room_reported = true;
+        }
+        if self.room_reported {
+            PROGRESS
+        } else {
+            0
+        }
+    }
+}
+
+/// How many bytes a stalled connection must get out, after its socket reported room, for
+/// the stall to end, unless a flush goes through: a TLS record's worth.
 const PROGRESS: usize = 16 * 1024;
+
+/// While a write is blocked, the waker the socket is given: it notes that the socket woke
+/// the task (it had room again), then wakes the task.
+struct SocketWaker {
+    own: Waker,
+    woke: Arc<Woke>,
+}
+
+/// Raised when the socket woke the task.
+struct Woke {
+    woke: AtomicBool,
+    /// The task's latest waker, woken after: the socket keeps the one waker it was given,
+    /// whichever task waker the wrapper was last polled with.
+    task: Mutex<Waker>,
+}
+
+impl Wake for Woke {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woke.store(true, Ordering::Release);
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        // No lock held while the executor runs.
+        task.wake();
+    }
+}
+
+impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
+    /// A write, flush or shutdown of the socket.
+    ///
+    /// The hot path: nothing blocked, the task's own waker, one branch more. A call that
+    /// finds no room is made again at once with the [`SocketWaker`], which the socket keeps;
+    /// from then until the stall ends the socket gets that waker, and `room_reported` says
+    /// whether the socket reported room since it last found none (only then do the bytes
+    /// moved count: see [`note_write`](TrackedIo::note_write)).
+    #[inline(always)]
+    fn poll_write_io<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut f: impl FnMut(Pin<&mut I>, &mut Context<'_>) -> Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        if self.since_blocked.is_some() {
+            return self.poll_write_blocked(cx, f);
+        }
+        let polled = self.poll_io(cx, Direction::Write, &mut f);
+        if polled.is_ready() || matches!(self.shared, Link::Weak(_)) {
+            return polled;
+        }
+        // No room: the wake-up that says there is some again must be the socket's.
+        self.poll_write_blocked(cx, f)
+    }
+
+    /// [`poll_write_io`](TrackedIo::poll_write_io) with the [`SocketWaker`]; sets
+    /// `room_reported`.
+    #[inline(never)]
+    fn poll_write_blocked<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        f: impl FnMut(Pin<&mut I>, &mut Context<'_>) -> Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        let socket = self.socket_waker.get_or_insert_with(|| {
+            let woke = Arc::new(Woke {
+                woke: AtomicBool::new(false),
+                task: Mutex::new(cx.waker().clone()),
+            });
+            SocketWaker {
+                own: Waker::from(woke.clone()),
+                woke,
+            }
+        });
+        let replaced = {
+            let mut task = socket
+                .woke
+                .task
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            (!task.will_wake(cx.waker())).then(|| std::mem::replace(&mut *task, cx.waker().clone()))
+        };
+        // The old waker is dropped with no lock held.
+        drop(replaced);
+        // Lowered before the call: a socket that finds no room may wake the waker at once.
+        let woke = socket.woke.woke.swap(false, Ordering::AcqRel);
+        let own = socket.own.clone();
+        let polled = self.poll_io(&mut Context::from_waker(&own), Direction::Write, f);
+        if woke && polled.is_ready() {
+            // The room reported stands until the socket finds none again.
+            if let Some(socket) = &self.socket_waker {
+                socket.woke.woke.store(true, Ordering::Release);
+            }
+        }
+        self.room_reported = woke;
+        polled
+    }
+}
 
 impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
     #[inline(always)]
@@ -581,7 +732,7 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let polled = this.poll_io(cx, Direction::Write, |io, cx| io.poll_write(cx, buf));
+        let polled = this.poll_write_io(cx, |io, cx| io.poll_write(cx, buf));
         let moved = match polled {
             Poll::Ready(Ok(n)) => this.note_written(n, |frames, n| frames.observe(&buf[..n])),
             _ => 0,
@@ -593,10 +744,9 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
     #[inline(always)]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let polled = this.poll_io(cx, Direction::Write, |io, cx| io.poll_flush(cx));
-        // A flush that went through after a stall got everything out.
+        let polled = this.poll_write_io(cx, |io, cx| io.poll_flush(cx));
         let moved = match polled {
-            Poll::Ready(Ok(())) if this.since_blocked.is_some() => PROGRESS,
+            Poll::Ready(Ok(())) if this.since_blocked.is_some() => this.flushed_after_stall(),
             _ => 0,
         };
         this.note_write(polled.is_pending(), moved);
@@ -605,7 +755,7 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let polled = this.poll_io(cx, Direction::Write, |io, cx| io.poll_shutdown(cx));
+        let polled = this.poll_write_io(cx, |io, cx| io.poll_shutdown(cx));
         this.note_write(polled.is_pending(), 0);
         polled
     }
@@ -621,9 +771,7 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let polled = this.poll_io(cx, Direction::Write, |io, cx| {
-            io.poll_write_vectored(cx, bufs)
-        });
+        let polled = this.poll_write_io(cx, |io, cx| io.poll_write_vectored(cx, bufs));
         let moved = match polled {
             Poll::Ready(Ok(n)) => {
                 this.note_written(n, |frames, n| frames.observe_vectored(bufs, n))
@@ -729,8 +877,35 @@ mod tests {
         assert_eq!(frames.last_stream, 5);
     }
 
-    /// A socket whose writes go as scripted: `None` finds no room, `Some(n)` takes `n` bytes.
-    struct Scripted(std::collections::VecDeque<Option<usize>>);
+    /// What a scripted socket does with a write.
+    #[derive(Clone, Copy, Debug)]
+    enum Turn {
+        /// No room: `Pending`, the writer's waker kept.
+        Full,
+        /// Reports room (wakes the writer's waker), then takes `n` bytes.
+        Room(usize),
+        /// Takes `n` bytes without having reported room: the kernel's slack, found by a
+        /// write that something else brought.
+        Slack(usize),
+    }
+
+    /// A socket whose writes go as scripted, one turn at a time.
+    struct Scripted {
+        turn: Turn,
+        writer: Option<Waker>,
+    }
+
+    impl Scripted {
+        /// The next turn; if the socket reports room in it, its writer is woken first.
+        fn next(&mut self, turn: Turn) {
+            self.turn = turn;
+            if let Turn::Room(_) = turn {
+                if let Some(writer) = self.writer.take() {
+                    writer.wake();
+                }
+            }
+        }
+    }
 
     impl Read for Scripted {
         fn poll_read(
@@ -745,12 +920,16 @@ mod tests {
     impl Write for Scripted {
         fn poll_write(
             mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
+            cx: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
-            match self.0.pop_front().flatten() {
-                Some(n) => Poll::Ready(Ok(n.min(buf.len()))),
-                None => Poll::Pending,
+            // Room, reported or not, is taken once: then the socket is full again.
+            match std::mem::replace(&mut self.turn, Turn::Full) {
+                Turn::Room(n) | Turn::Slack(n) => Poll::Ready(Ok(n.min(buf.len()))),
+                Turn::Full => {
+                    self.writer = Some(cx.waker().clone());
+                    Poll::Pending
+                }
             }
         }
         fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -763,7 +942,7 @@ mod tests {
 
     /// Writes through a [`TrackedIo`] over `script`, one write every 3 s, and looks whether
     /// the connection is cut 10 s (the send timeout) after its first write.
-    fn cut_after(script: &[Option<usize>]) -> bool {
+    fn cut_after(script: &[Turn]) -> bool {
         use futures::FutureExt;
         use graceful_core::{Graceful, ManualTimer};
         use std::time::Duration;
@@ -775,11 +954,18 @@ mod tests {
             .unwrap();
         let conn = graceful.acceptor().try_reserve().unwrap().register();
         let shared = Arc::new(ConnShared::new(conn));
-        let mut io = TrackedIo::new(Scripted(script.iter().copied().collect()), shared.clone());
+        let socket = Scripted {
+            turn: Turn::Full,
+            writer: None,
+        };
+        let mut io = TrackedIo::new(socket, shared.clone());
         let mut cx = Context::from_waker(Waker::noop());
         let mut limit = shared.conn.send_limit(Duration::from_secs(1));
         let chunk = [0; 64 * 1024];
-        for _ in script {
+        for &turn in script {
+            if let Some(socket) = &mut io.owned {
+                socket.next(turn);
+            }
             let _ = Pin::new(&mut io).poll_write(&mut cx, &chunk);
             assert!((&mut limit).now_or_never().is_none());
             timer.advance(Duration::from_secs(3));
@@ -790,11 +976,24 @@ mod tests {
 
     #[test]
     fn crumbs_taken_by_a_stalled_peer_are_no_progress_a_chunk_is() {
-        let crumbs = [None, Some(100), Some(2000)];
+        use Turn::{Full, Room};
+        let crumbs = [Full, Room(100), Room(2000)];
         assert!(cut_after(&crumbs), "2,100 bytes in 10 s: stalled");
-        let chunk = [None, Some(100), Some(PROGRESS)];
+        let chunk = [Full, Room(100), Room(PROGRESS)];
         assert!(!cut_after(&chunk), "16 KiB out at 6 s: the stall ended");
-        assert!(!cut_after(&[Some(100)]), "never blocked: nothing to cut");
+        assert!(!cut_after(&[Room(100)]), "never blocked: nothing to cut");
+    }
+
+    #[test]
+    fn room_the_socket_never_reported_is_no_progress() {
+        use Turn::{Full, Room, Slack};
+        // A peer that reads nothing: the kernel's slack, found by polls the send limit's
+        // timer brought, and more than a chunk of it.
+        let slack = [Full, Slack(PROGRESS), Slack(4 * PROGRESS)];
+        assert!(cut_after(&slack), "no room reported in 10 s: stalled");
+        // Reported room ends the stall, even after slack.
+        let room = [Full, Slack(100), Room(PROGRESS)];
+        assert!(!cut_after(&room), "room reported at 6 s: the stall ended");
     }
 
     #[test]

@@ -295,9 +295,9 @@ async fn drive<C: HyperConnection>(
             return Poll::Ready(Ended::Killed);
         }
         // Before hyper's connection is polled: that poll lets h2 try its writes again, and a
-        // peer that stopped reading may take crumbs of them (a kernel buffer packed, a TLS
-        // record's room), which must not count as the progress that saves it from the cut
-        // its limit's own wake-up brought.
+        // peer that stopped reading may take crumbs of them (a kernel buffer packed), which
+        // must not count as the progress that saves it from the cut its limit's own wake-up
+        // brought. (`TrackedIo` counts no bytes a poll like that finds room for, either.)
         if Pin::new(&mut send).poll(cx).is_ready() {
             // Its peer accepted no bytes for the whole bound: counted, and closed here.
             return Poll::Ready(Ended::Done(Ok(())));

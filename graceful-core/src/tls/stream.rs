@@ -12,6 +12,10 @@
 //!   sees them, and lowered when the handshake ends, whichever way.
 //! - After the handshake a read or a write is rustls' own work and one branch of ours: no
 //!   buffer of ours, no copy besides rustls' plaintext into the caller's buffer, no timer.
+//! - A write reports progress only as far as the socket takes it: rustls takes no plaintext
+//!   while ciphertext of earlier writes waits for the socket, and, once the socket is backed
+//!   up, no more than the ciphertext it just took (`poll_write_vectored`). rustls' buffer
+//!   never hides a peer that reads nothing from the send limit.
 //!   What only the handshake needs (the deadline, the counters, the configuration) is in one
 //!   box, freed when it ends; a failed handshake frees rustls' state as well.
 //! - Closing after the handshake queues close_notify once, writes everything rustls holds,
@@ -101,6 +105,9 @@ struct Ready {
     eof: bool,
     /// close_notify is queued.
     closing: bool,
+    /// The last write left ciphertext the socket refused, and no flush has emptied rustls
+    /// since: the socket is backed up (see [`TlsStream::poll_write_vectored`]).
+    backed_up: bool,
 }
 
 /// How a handshake ended.
@@ -405,6 +412,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// Encrypts and writes `bufs`, running the handshake first if it has not run: how many
     /// bytes of plaintext were taken.
     ///
+    /// A write reports what the socket takes, not what rustls could buffer: it is `Pending`
+    /// while the socket refuses ciphertext an earlier write left, and once the socket is
+    /// backed up like that, it takes no more plaintext than the ciphertext the socket has
+    /// just taken, until a write goes out whole or a [flush](TlsStream::poll_flush) does.
+    /// So a peer that reads nothing cannot make writes go through for up to rustls' buffer
+    /// limit (64 KiB), and a few bytes its socket takes cannot pass for a record's worth:
+    /// graceful-hyper's bound on stalled writes sees such a peer as stalled.
+    ///
     /// # Errors
     ///
     /// The handshake failed, or the socket did.
@@ -430,34 +445,45 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let Parts { io, tls, .. } = ready!(self.ready(cx))?;
+        let Parts { io, tls, state } = ready!(self.ready(cx))?;
         if bufs.iter().all(|buf| buf.is_empty()) {
             return Poll::Ready(Ok(0));
         }
-        // Twice at most: rustls takes nothing only while its buffer is full, and the first
-        // round empties it unless the socket is full too. Nothing taken from an empty buffer
-        // (after close_notify) is `Ok(0)`, not a loop.
-        for _ in 0..2 {
-            let taken = tls.writer().write_vectored(bufs)?;
-            let mut blocked = false;
-            while tls.wants_write() {
-                match write_tls(io, tls, cx) {
-                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                    Poll::Ready(Ok(_)) => {}
-                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                    Poll::Pending => {
-                        blocked = true;
-                        break;
-                    }
-                }
-            }
-            match (taken, blocked) {
-                (0, true) => return Poll::Pending,
-                (0, false) => {}
-                (taken, _) => return Poll::Ready(Ok(taken)),
+        // What earlier writes left in rustls goes out first; while the socket refuses it,
+        // rustls takes no more plaintext. Nothing is queued on the usual path: one branch.
+        let mut sent = 0;
+        while tls.wants_write() {
+            match write_tls(io, tls, cx) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => sent += n,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
             }
         }
-        Poll::Ready(Ok(0))
+        let taken = match state.backed_up && sent > 0 {
+            false => tls.writer().write_vectored(bufs)?,
+            // The socket was backed up and has just taken `sent` bytes: as much plaintext,
+            // no more, so that a few bytes it took do not pass for a whole record.
+            true => match bufs.iter().find(|buf| !buf.is_empty()) {
+                Some(buf) => tls.writer().write(&buf[..buf.len().min(sent)])?,
+                None => 0,
+            },
+        };
+        let mut blocked = false;
+        while tls.wants_write() {
+            match write_tls(io, tls, cx) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => {
+                    blocked = true;
+                    break;
+                }
+            }
+        }
+        state.backed_up = blocked;
+        // Nothing taken from an empty buffer (after close_notify) is `Ok(0)`.
+        Poll::Ready(Ok(taken))
     }
 
     /// Writes out everything rustls holds and flushes the socket. Before the handshake it
@@ -480,11 +506,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// # Ok::<(), graceful_core::tls::TlsError>(())
     /// ```
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let (Phase::Ready(_), Some(tls)) = (&self.phase, &mut self.tls) else {
+        let (Phase::Ready(state), Some(tls)) = (&mut self.phase, &mut self.tls) else {
             return Poll::Ready(Ok(()));
         };
         tls.writer().flush()?;
         ready!(write_all(&mut self.io, tls, cx))?;
+        // The socket took everything: the next write takes all the plaintext it can.
+        state.backed_up = false;
         Pin::new(&mut self.io).poll_flush(cx)
     }
 

@@ -26,6 +26,8 @@ struct Half {
     data: VecDeque<u8>,
     closed: bool,
     reader: Option<Waker>,
+    /// How many bytes may wait unread, if bounded: a socket's send buffer.
+    room: Option<usize>,
 }
 
 /// One end of an in-memory pipe: futures-io for the server, plain calls for the client.
@@ -96,8 +98,18 @@ impl AsyncWrite for End {
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.push(buf);
-        Poll::Ready(Ok(buf.len()))
+        let free = {
+            let half = self.write.lock().unwrap();
+            half.room
+                .map_or(buf.len(), |room| room.saturating_sub(half.data.len()))
+        };
+        if free == 0 {
+            // The tests poll again by hand: no waker to keep.
+            return Poll::Pending;
+        }
+        let n = free.min(buf.len());
+        self.push(&buf[..n]);
+        Poll::Ready(Ok(n))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -480,4 +492,58 @@ fn the_stream_is_a_few_words_beside_its_socket() {
         "{words} bytes beside the socket"
     );
     assert!(size_of::<rustls::ServerConnection>() > 512, "the premise");
+}
+
+#[test]
+fn a_write_reports_what_the_socket_takes_not_what_rustls_could_buffer() {
+    const ROOM: usize = 4096;
+    let setup = setup();
+    let (mut stream, mut client) = connected(&setup);
+    // A peer that reads nothing: the server's socket holds 4 KiB, then takes no more.
+    client.end.read.lock().unwrap().room = Some(ROOM);
+    let chunk = [7; 16 * 1024];
+    let write = |stream: &mut TlsStream<End>| {
+        poll(std::future::poll_fn(|cx| {
+            stream.poll_write_vectored(cx, &[IoSlice::new(&chunk)])
+        }))
+    };
+    // The socket had room: the whole chunk goes into rustls, and partly out.
+    assert!(matches!(write(&mut stream), Poll::Ready(Ok(n)) if n == chunk.len()));
+    let mut taken = chunk.len();
+    // Its record waits for the socket: rustls takes no more, however often it is asked
+    // (before, it took a record's worth each time, up to its 64 KiB).
+    for _ in 0..8 {
+        assert!(write(&mut stream).is_pending());
+    }
+    // The peer reads 4 KiB at a time. A whole chunk leaves ciphertext waiting, so the write
+    // after it takes no more than the socket has just taken; once that went out whole, the
+    // next takes a whole chunk again.
+    let mut backed_up = true;
+    let mut received = Vec::new();
+    for _ in 0..32 {
+        client.pump();
+        received.extend(client.received().0);
+        match write(&mut stream) {
+            Poll::Ready(Ok(n)) if backed_up => {
+                assert!(0 < n && n <= ROOM, "{n} bytes taken for {ROOM} read");
+                backed_up = false;
+                taken += n;
+            }
+            Poll::Ready(Ok(n)) => {
+                assert_eq!(n, chunk.len());
+                backed_up = true;
+                taken += n;
+            }
+            Poll::Pending => assert!(backed_up, "pending with nothing waiting"),
+            Poll::Ready(Err(error)) => panic!("write: {error}"),
+        }
+    }
+    assert!(taken > 2 * chunk.len(), "the peer read: writes went on");
+    // Every byte taken arrives, in order.
+    client.end.read.lock().unwrap().room = None;
+    assert!(poll(std::future::poll_fn(|cx| stream.poll_flush(cx))).is_ready());
+    client.pump();
+    received.extend(client.received().0);
+    assert_eq!(received.len(), taken);
+    assert!(received.iter().all(|&byte| byte == 7));
 }
