@@ -16,7 +16,10 @@ fn drains_work_in_flight_and_closes_the_idle(example: &str) {
     assert_eq!(idle.request("hello"), "hello", "echoed");
     let mut busy = TcpStream::connect(server.addr).expect("connect");
     busy.set_read_timeout(Some(BOUND)).expect("a read timeout");
-    busy.write_all(b"SLEEP 800\n").expect("send");
+    // Long enough to be in flight at the signal even when the wait below is slow: it reads
+    // the kernel's whole socket table, which a loaded machine can fill with tens of
+    // thousands of sockets (seen taking 1.6 s).
+    busy.write_all(b"SLEEP 2000\n").expect("send");
     let me = [busy.local_addr().expect("the client's address")];
     wait_until("the server to read the request", BOUND, || {
         tcp::taken(server.addr, &me)

@@ -69,9 +69,8 @@ impl QuietLimit {
         })
     }
 
-    /// Ready when the connection has been quiet for the whole timeout: cut it.
-    /// Ready once the connection has been quiet for the whole timeout. Inline, the look after
-    /// every poll of the connection: one comparison of wakers and one load.
+    /// Ready once the connection has been quiet for the whole timeout: cut it. Inline, the
+    /// look after every poll of the connection: one comparison of wakers and one load.
     #[inline(always)]
     pub(crate) fn poll(
         &mut self,
