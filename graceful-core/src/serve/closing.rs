@@ -90,8 +90,10 @@ mod imp {
             let Ok(cookie) = socket.cookie() else {
                 return false;
             };
-            let own = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            if !own.contains(&cookie) {
+            let bound = (self.0.lock())
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&cookie);
+            if !bound {
                 return false;
             }
             match socket.attach_filter(&DROP_SYN) {
@@ -104,7 +106,7 @@ mod imp {
         }
     }
 
-    /// Whether the kernel refuses to attach the filter: for the tests.
+    /// Attaches the filter to `socket`, whoever bound it: for the tests.
     #[cfg(test)]
     pub(crate) fn attach(socket: &impl AsFd) -> std::io::Result<()> {
         SockRef::from(socket).attach_filter(&DROP_SYN)
