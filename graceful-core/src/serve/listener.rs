@@ -189,10 +189,10 @@ pub trait Listener<R>: Send + 'static {
 
     /// The listening socket, if it has one: a TCP listener returns its own. A serve loop
     /// stopping on Linux then closes it without resetting a connection whose handshake
-    /// completed at the last moment, if the server bound it itself
-    /// ([`Server::listen`](crate::Server::listen)): it has the kernel drop new SYNs, takes
-    /// the connections whose handshakes were under way, and only then closes. The default:
-    /// none, and the listener closes as it always did.
+    /// completed at the last moment, if the server bound it itself (`Server::listen`,
+    /// feature `deploy`): it has the kernel drop new SYNs, takes the connections whose
+    /// handshakes were under way, and only then closes. The default: none, and the
+    /// listener closes as it always did.
     ///
     /// # Examples
     ///
