@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::conn::Conn;
-use crate::shared::{Permit, Shared};
+use crate::shared::{ListenerIndex, Permit, Shared};
 
 /// The accept side of a server: hands out slots under the listen limit and says when to stop
 /// accepting. Cheap to clone.
@@ -129,6 +129,12 @@ impl Acceptor {
     /// ([`hold_listener`](Acceptor::hold_listener)) takes rather than let it be reset.
     pub(crate) fn reserve_queued(&self) -> Option<Slot> {
         self.reserve_under_limit().ok()
+    }
+
+    /// Adds a listener named `name` to the report: connections registered with
+    /// [`Slot::register_from`] its index are counted on its line.
+    pub(crate) fn add_listener(&self, name: String) -> ListenerIndex {
+        self.shared.add_listener(name)
     }
 
     /// Marks a serve loop as holding its listener until the guard is dropped: the drain
@@ -248,7 +254,13 @@ impl Slot {
     /// assert_eq!(graceful.shutdown().counts().new, 1);
     /// ```
     pub fn register(self) -> Conn {
-        Conn::register(self.shared, self.permit)
+        Conn::register(self.shared, self.permit, None)
+    }
+
+    /// [`register`](Slot::register), for a connection a serve loop accepted from the
+    /// listener `listener`: the report counts it on that listener's line too.
+    pub(crate) fn register_from(self, listener: ListenerIndex) -> Conn {
+        Conn::register(self.shared, self.permit, Some(listener))
     }
 }
 

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use crate::clock;
 use crate::handshake::Handshake;
 use crate::loom::AtomicU64;
-use crate::shared::{ConnInner, Permit, Shared};
+use crate::shared::{ConnInner, ListenerIndex, Permit, Shared};
 use crate::state::{self, ConnId, ConnState, Event, DRAIN, KILL, NOTED, PROMPT};
 
 /// A tracked connection, from accept to close.
@@ -76,9 +76,14 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Registers a new connection. Called by `Slot::register`.
-    pub(crate) fn register(shared: Arc<Shared>, permit: Option<Permit>) -> Conn {
-        let (inner, key) = shared.register();
+    /// Registers a new connection, accepted from `listener` if a serve loop accepted it.
+    /// Called by `Slot::register`.
+    pub(crate) fn register(
+        shared: Arc<Shared>,
+        permit: Option<Permit>,
+        listener: Option<ListenerIndex>,
+    ) -> Conn {
+        let (inner, key) = shared.register(listener);
         Conn {
             inner,
             shared,

@@ -266,7 +266,7 @@ pub use crate::manager::Run;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use crate::manual::ManualTimer;
 pub use crate::progress::{Changed, Progress, ProgressStream, ShutdownPhase};
-pub use crate::report::{ConnCounts, Outcome, ShutdownReport};
+pub use crate::report::{ConnCounts, ListenerReport, Outcome, ShutdownReport};
 pub use crate::send_limit::SendLimit;
 pub use crate::serve::Server;
 pub use crate::settings::{

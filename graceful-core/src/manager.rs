@@ -44,7 +44,7 @@ use futures_util::future::select;
 use tracing::Instrument;
 
 use crate::drain::Drain;
-use crate::report::{ConnCounts, Outcome, ShutdownReport};
+use crate::report::{ConnCounts, Ended, ListenerReport, Outcome, ShutdownReport};
 use crate::shared::{Phase, Shared, Tally, Trigger};
 use crate::state::{ConnState, DRAIN, KILL, NOTED};
 
@@ -349,6 +349,8 @@ async fn accept_trigger(shared: &Shared) -> Accepted {
 /// What [`AbortGuard::kill_rest`] found.
 struct Killed {
     tally: Tally,
+    /// The listeners' lines, the killed counted.
+    listeners: Vec<ListenerReport>,
     count: usize,
     /// The states the killed connections were in.
     killed_in: ConnCounts,
@@ -383,8 +385,8 @@ impl AbortGuard {
     /// Kills every connection left, and takes the tally of those that ended before.
     fn kill_rest(&mut self) -> Killed {
         let shared = &self.shared;
-        let (tally, killed) = {
-            let registry = shared.registry();
+        let (tally, listeners, killed) = {
+            let mut registry = shared.registry();
             // After a drain this finds nothing, unless a connection was accepted in the last
             // instant: it is killed and counted rather than left without a manager.
             shared.finished.store(true, Ordering::SeqCst);
@@ -395,8 +397,11 @@ impl AbortGuard {
                 .collect();
             for conn in &killed {
                 conn.mark(NOTED | DRAIN | KILL);
+                if let Some(listener) = registry.listener(conn.listener) {
+                    listener.count(Ended::Killed);
+                }
             }
-            (registry.tally, killed)
+            (registry.tally, registry.listeners.clone(), killed)
         };
         // Wakers run executor code: never under the registry lock.
         let mut killed_in = ConnCounts::default();
@@ -419,6 +424,7 @@ impl AbortGuard {
         }
         Killed {
             tally,
+            listeners,
             count,
             killed_in,
         }
@@ -430,6 +436,7 @@ impl AbortGuard {
         let shared = &self.shared;
         let Killed {
             tally,
+            listeners,
             count: killed,
             killed_in,
         } = killed;
@@ -451,6 +458,7 @@ impl AbortGuard {
             slowest,
             killed_in,
             delayed: self.delayed,
+            listeners,
         };
         tracing::info!(
             outcome = %report.outcome,
@@ -464,7 +472,7 @@ impl AbortGuard {
             delayed = ?report.delayed,
             "shutdown done"
         );
-        shared.publish(report);
+        shared.publish(report.clone());
         report
     }
 }
@@ -510,7 +518,7 @@ mod tests {
         };
         let shared = Shared::new(settings, Arc::new(timer.clone()));
         let guard = AbortGuard::new(shared.clone());
-        let conn = Conn::register(shared.clone(), None);
+        let conn = Conn::register(shared.clone(), None, None);
         let mut tick = Tick::new(shared.clone());
         request(&conn);
         assert!((&mut tick).now_or_never().is_none());

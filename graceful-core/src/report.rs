@@ -23,7 +23,7 @@ use crate::state::ConnState;
 /// assert_eq!(report.total(), 0);
 /// println!("{report}");
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct ShutdownReport {
@@ -57,6 +57,11 @@ pub struct ShutdownReport {
     /// How long the server served on in the drain delay (`Builder::drain_delay`)
     /// before the drain: `ZERO` without one, less than the delay if a second trigger cut it.
     pub delayed: Duration,
+    /// The same counts for each listener the server served, in the order they were added
+    /// (`Server::add`); empty for connections registered by hand. Their sums are the
+    /// totals above.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub listeners: Vec<ListenerReport>,
 }
 
 impl ShutdownReport {
@@ -107,7 +112,140 @@ impl fmt::Display for ShutdownReport {
         if self.stalled > 0 {
             write!(f, "; {} cut for a stalled write", self.stalled)?;
         }
+        if self.listeners.len() > 1 {
+            f.write_str("; by listener: ")?;
+            for (index, listener) in self.listeners.iter().enumerate() {
+                let sep = if index == 0 { "" } else { ", " };
+                write!(f, "{sep}{listener}")?;
+            }
+        }
         Ok(())
+    }
+}
+
+/// What the drain did to one listener's connections: a line of
+/// [`ShutdownReport::listeners`].
+///
+/// # Examples
+///
+/// ```
+/// # #[path = "serve/doctest_runtime.rs"] mod rt;
+/// use graceful_core::{Conn, Server};
+/// use rt::{Numbered, Threads};
+///
+/// let server = Server::<Threads>::builder().signals(false).build()?;
+/// server.shutdown().stop();
+/// let report = futures::executor::block_on(
+///     server
+///         .add("public", Numbered::new(0), |_, _: Conn| async {})
+///         .add("admin", Numbered::new(0), |_, _: Conn| async {})
+///         .run(),
+/// );
+/// let names: Vec<_> = report.listeners.iter().map(|listener| listener.name.as_str()).collect();
+/// assert_eq!(names, ["public", "admin"]);
+/// assert_eq!(report.listeners[1].to_string(), "admin: none");
+/// # Ok::<(), graceful_core::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct ListenerReport {
+    /// The name the listener was added under.
+    pub name: String,
+    /// See [`ShutdownReport::completed`].
+    pub completed: usize,
+    /// See [`ShutdownReport::idle_closed`].
+    pub idle_closed: usize,
+    /// See [`ShutdownReport::hijacked`].
+    pub hijacked: usize,
+    /// See [`ShutdownReport::stalled`].
+    pub stalled: usize,
+    /// See [`ShutdownReport::killed`].
+    pub killed: usize,
+}
+
+impl ListenerReport {
+    /// A line for the listener `name`, nothing counted yet.
+    pub(crate) fn named(name: String) -> ListenerReport {
+        ListenerReport {
+            name,
+            ..ListenerReport::default()
+        }
+    }
+
+    /// Counts one connection that ended as `ended`.
+    pub(crate) fn count(&mut self, ended: Ended) {
+        *match ended {
+            Ended::Completed => &mut self.completed,
+            Ended::IdleClosed => &mut self.idle_closed,
+            Ended::Hijacked => &mut self.hijacked,
+            Ended::Stalled => &mut self.stalled,
+            Ended::Killed => &mut self.killed,
+        } += 1;
+    }
+
+    /// All the connections counted on this listener.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::ShutdownReport;
+    ///
+    /// fn per_listener_adds_up(report: &ShutdownReport) -> bool {
+    ///     report.listeners.iter().map(|listener| listener.total()).sum::<usize>() == report.total()
+    /// }
+    /// # let _ = per_listener_adds_up;
+    /// ```
+    pub fn total(&self) -> usize {
+        self.completed + self.idle_closed + self.hijacked + self.stalled + self.killed
+    }
+}
+
+/// `public: 3 completed, 1 killed`: the counts that are not zero, `none` if all are.
+impl fmt::Display for ListenerReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.name)?;
+        let mut first = true;
+        for (n, how) in [
+            (self.completed, "completed"),
+            (self.idle_closed, "idle closed"),
+            (self.hijacked, "hijacked"),
+            (self.stalled, "cut for a stalled write"),
+            (self.killed, "killed"),
+        ] {
+            if n > 0 {
+                let sep = if first { "" } else { ", " };
+                write!(f, "{sep}{n} {how}")?;
+                first = false;
+            }
+        }
+        if first {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
+/// How one connection ended, as a report counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    Completed,
+    IdleClosed,
+    Hijacked,
+    Stalled,
+    Killed,
+}
+
+impl Ended {
+    /// As the logs say it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Ended::Completed => "completed",
+            Ended::IdleClosed => "idle closed",
+            Ended::Hijacked => "hijacked",
+            Ended::Stalled => "cut for a stalled write",
+            Ended::Killed => "killed",
+        }
     }
 }
 

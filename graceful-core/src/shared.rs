@@ -37,7 +37,7 @@ use slab::Slab;
 
 use crate::clock::Clock;
 use crate::loom;
-use crate::report::{ConnCounts, ShutdownReport};
+use crate::report::{ConnCounts, Ended, ListenerReport, ShutdownReport};
 use crate::settings::Settings;
 use crate::stall::Stall;
 use crate::state::{self, ConnId, ConnState, DRAIN, KILL, NOTED, WORKED};
@@ -151,7 +151,22 @@ pub(crate) struct Registry {
     /// Connections registered after the drain began, for the manager to schedule.
     pub(crate) late: Vec<Arc<ConnInner>>,
     pub(crate) tally: Tally,
+    /// The listeners served, in the order they were added, with their connections' tally
+    /// (`ConnInner::listener` indexes it).
+    pub(crate) listeners: Vec<ListenerReport>,
 }
+
+impl Registry {
+    /// The report line of the listener a connection came from, if it came from one.
+    pub(crate) fn listener(&mut self, index: Option<ListenerIndex>) -> Option<&mut ListenerReport> {
+        self.listeners.get_mut(usize::try_from(index?.0).ok()?)
+    }
+}
+
+/// Which of the server's listeners a connection was accepted from: an index into
+/// [`Registry::listeners`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ListenerIndex(u32);
 
 /// How connections alive during the drain ended, before the timeout.
 #[derive(Clone, Copy, Debug, Default)]
@@ -167,27 +182,17 @@ pub(crate) struct Tally {
 
 impl Tally {
     /// Counts a connection the drain noted and did not kill, closing at `now` with its last
-    /// `word`, and `cut` if it was cut for a stalled write. Returns how it ended, for the logs.
-    pub(crate) fn count_close(&mut self, word: u64, cut: bool, now: Instant) -> &'static str {
+    /// `word`, and `cut` if it was cut for a stalled write. Returns how it ended.
+    pub(crate) fn count_close(&mut self, word: u64, cut: bool, now: Instant) -> Ended {
         self.last_close = Some(now);
-        match ConnState::from_bits(word) {
-            _ if cut => {
-                self.stalled += 1;
-                "cut for a stalled write"
-            }
-            ConnState::Hijacked => {
-                self.hijacked += 1;
-                "hijacked"
-            }
-            _ if word & WORKED != 0 => {
-                self.completed += 1;
-                "completed"
-            }
-            _ => {
-                self.idle_closed += 1;
-                "idle closed"
-            }
-        }
+        let (count, ended) = match ConnState::from_bits(word) {
+            _ if cut => (&mut self.stalled, Ended::Stalled),
+            ConnState::Hijacked => (&mut self.hijacked, Ended::Hijacked),
+            _ if word & WORKED != 0 => (&mut self.completed, Ended::Completed),
+            _ => (&mut self.idle_closed, Ended::IdleClosed),
+        };
+        *count += 1;
+        ended
     }
 }
 
@@ -249,13 +254,22 @@ impl Shared {
         self.progress_event.notify(usize::MAX);
     }
 
-    /// Enters a new connection, `New`, in the registry; returns its record and its key. One
-    /// registered during the drain is handed to the manager (`late`); one registered after
-    /// the report is killed at once.
-    pub(crate) fn register(&self) -> (Arc<ConnInner>, usize) {
+    /// Adds a listener named `name` to the report; returns its index, for
+    /// [`register`](Shared::register).
+    pub(crate) fn add_listener(&self, name: String) -> ListenerIndex {
+        let mut registry = self.registry();
+        registry.listeners.push(ListenerReport::named(name));
+        ListenerIndex(u32::try_from(registry.listeners.len() - 1).unwrap_or(u32::MAX))
+    }
+
+    /// Enters a new connection, `New`, in the registry, accepted from `listener` (if a
+    /// serve loop accepted it); returns its record and its key. One registered during the
+    /// drain is handed to the manager (`late`); one registered after the report is killed at
+    /// once.
+    pub(crate) fn register(&self, listener: Option<ListenerIndex>) -> (Arc<ConnInner>, usize) {
         let id = ConnId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let word = state::new_word(self.clock.now_ms_ceil());
-        let inner = Arc::new(ConnInner::new(id, word));
+        let inner = Arc::new(ConnInner::new(id, word, listener));
         let (key, late) = {
             let mut registry = self.registry();
             let key = registry.conns.insert(inner.clone());
@@ -292,12 +306,16 @@ impl Shared {
             let word = conn.word.load(Ordering::Acquire);
             let how = (word & NOTED != 0 && word & KILL == 0).then(|| {
                 let cut = conn.stall.was_cut();
-                registry.tally.count_close(word, cut, self.clock.now())
+                let ended = registry.tally.count_close(word, cut, self.clock.now());
+                if let Some(listener) = registry.listener(conn.listener) {
+                    listener.count(ended);
+                }
+                ended
             });
             (registry.conns.is_empty(), word & NOTED != 0, how)
         };
         if let Some(how) = how {
-            tracing::trace!(conn = %conn.id, how, "connection closed during the drain");
+            tracing::trace!(conn = %conn.id, how = how.name(), "connection closed during the drain");
         }
         if let Some(observer) = &self.settings.on_state_change {
             observer(conn.id, ConnState::Closed);
@@ -332,17 +350,20 @@ pub(crate) struct ConnInner {
     pub(crate) id: ConnId,
     /// Since when a write has made no progress, and whether that cut the connection.
     pub(crate) stall: Stall,
+    /// The listener it was accepted from, if a serve loop accepted it.
+    pub(crate) listener: Option<ListenerIndex>,
     drain: AtomicWaker,
     kill: AtomicWaker,
 }
 
 impl ConnInner {
-    /// A connection accepted with the word `word`.
-    pub(crate) fn new(id: ConnId, word: u64) -> ConnInner {
+    /// A connection accepted from `listener` with the word `word`.
+    pub(crate) fn new(id: ConnId, word: u64, listener: Option<ListenerIndex>) -> ConnInner {
         ConnInner {
             word: loom::AtomicU64::new(word),
             id,
             stall: Stall::default(),
+            listener,
             drain: AtomicWaker::new(),
             kill: AtomicWaker::new(),
         }

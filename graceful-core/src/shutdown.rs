@@ -284,7 +284,7 @@ impl Shutdown {
     /// assert_eq!(shutdown.report(), Some(report));
     /// ```
     pub fn report(&self) -> Option<ShutdownReport> {
-        self.shared.control().report
+        self.shared.control().report.clone()
     }
 
     /// Resolves with the report once the shutdown has ended (Go's `StopChan`). Any number of
@@ -301,18 +301,18 @@ impl Shutdown {
     /// let waiters = futures::future::join(shutdown.wait(), shutdown.wait());
     /// shutdown.stop();
     /// let (report, (a, b)) = futures::join!(graceful.run(), waiters);
-    /// assert_eq!((a, b), (report, report));
+    /// assert_eq!((&a, &b), (&report, &report));
     /// # });
     /// ```
     pub fn wait(&self) -> impl Future<Output = ShutdownReport> + Send + 'static {
         let shared = self.shared.clone();
         async move {
             loop {
-                if let Some(report) = shared.control().report {
+                if let Some(report) = shared.control().report.clone() {
                     return report;
                 }
                 let listener = shared.done_event.listen();
-                if let Some(report) = shared.control().report {
+                if let Some(report) = shared.control().report.clone() {
                     return report;
                 }
                 listener.await;

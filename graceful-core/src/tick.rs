@@ -111,7 +111,7 @@ mod tests {
     fn server() -> (ManualTimer, Arc<Shared>, Conn, Tick) {
         let timer = ManualTimer::new();
         let shared = registry(&timer, Settings::default());
-        let conn = Conn::register(shared.clone(), None);
+        let conn = Conn::register(shared.clone(), None, None);
         let tick = Tick::new(shared.clone());
         (timer, shared, conn, tick)
     }
@@ -159,7 +159,7 @@ mod tests {
                 ..Settings::default()
             },
         );
-        let conns = [&plain, &observed].map(|shared| Conn::register(shared.clone(), None));
+        let conns = [&plain, &observed].map(|shared| Conn::register(shared.clone(), None, None));
         let registered = changes.load(Ordering::Relaxed);
         let mut ticks = [Tick::new(plain.clone()), Tick::new(observed.clone())];
         for round in 0..3 {
@@ -217,7 +217,7 @@ mod tests {
             stale >= went_quiet,
             "never early, even while the tick is late"
         );
-        let other = Conn::register(shared.clone(), None);
+        let other = Conn::register(shared.clone(), None, None);
         other.mark_active();
         assert!((&mut tick).now_or_never().is_none());
         assert!(conn.quiet_since().unwrap() >= went_quiet, "raised");

@@ -404,8 +404,12 @@ fn check(model: &Model, real: &Real) -> Result<(), TestCaseError> {
         prop_assert_eq!(conn.is_killed(), expected.kill, "killed: {:?}", expected);
         prop_assert_eq!(conn.is_server_draining(), model.draining, "draining");
     }
-    prop_assert_eq!(real.report, model.report, "the manager's report");
-    prop_assert_eq!(real.shutdown.report(), model.report, "Shutdown::report");
+    prop_assert_eq!(&real.report, &model.report, "the manager's report");
+    prop_assert_eq!(
+        real.shutdown.report(),
+        model.report.clone(),
+        "Shutdown::report"
+    );
     prop_assert_eq!(
         real.shutdown.is_shutting_down(),
         matches!(model.phase, Phase::Draining | Phase::Stopped),
@@ -428,7 +432,7 @@ fn check(model: &Model, real: &Real) -> Result<(), TestCaseError> {
     );
     prop_assert_eq!(&*real.events.lock().unwrap(), &model.events, "observer");
     prop_assert_eq!(real.shutdown.illegal_transitions(), 0);
-    if let Some(report) = real.report {
+    if let Some(report) = real.report.clone() {
         // The report adds up: every connection alive when the drain began or registered
         // during it is counted exactly once, as completed, idle closed, hijacked or killed.
         prop_assert_eq!(report.total(), model.seen_by_drain, "report total");

@@ -46,6 +46,7 @@ use crate::accept::ListenerHeld;
 use crate::serve::accept_error::{classify, AcceptErrorKind, Backoff};
 use crate::serve::closing::{OwnSockets, HANDSHAKE_LINGER};
 use crate::serve::{Handler, Listener, SocketOptions};
+use crate::shared::ListenerIndex;
 use crate::{Acceptor, Graceful, Killed, ShutdownReport, Slot, Timer};
 
 /// The most connections a stopping loop takes from the kernel's queue: Linux's largest
@@ -130,28 +131,58 @@ impl fmt::Debug for Setup {
     }
 }
 
-/// Serves `listener` until the shutdown ends, and returns its report: the accept loop,
-/// written once, for every runtime.
+/// A listener and its handler, added to a server and not served yet: the serve loop of one
+/// listener, its types erased so that a server holds listeners of any types.
+pub(crate) struct Served {
+    name: String,
+    serve: StartLoop,
+}
+
+type StartLoop = Box<dyn FnOnce(AcceptLoop, ListenerHeld) -> BoxedLoop + Send>;
+type BoxedLoop = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl Served {
+    /// `listener`, served by `handler`, as the report names it `name`.
+    pub(crate) fn new<R, L, H>(name: String, listener: L, handler: H) -> Served
+    where
+        R: 'static,
+        L: Listener<R>,
+        H: Handler<L::Io>,
+    {
+        Served {
+            name,
+            serve: Box::new(move |accept_loop: AcceptLoop, held| {
+                Box::pin(accept_loop.run::<R, L, H>(listener, handler, held))
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for Served {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Served")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serves `listeners` until the shutdown ends, and returns its report: the accept loop,
+/// written once, for every runtime, run once per listener.
 ///
-/// It accepts under the listen limit, sets the [`SocketOptions`] on each accepted socket,
-/// and spawns `handler.call(io, conn)` for it as a [`ConnectionTask`] (raced against
-/// [`Conn::killed`](crate::Conn::killed) unless [`Handler::ENDS_ON_KILL`], panics caught and logged with
-/// `tracing`). Meanwhile it drives
-/// [`Graceful::run`] and the [watchers](Setup::watch). Accept errors never end it: errors
-/// about one connection are skipped, others back off from 5 ms, doubling up to 1 s, on the
-/// setup's timer.
+/// Each loop accepts under the listen limit (one limit for all of them), sets the
+/// [`SocketOptions`] on each accepted socket, and spawns `handler.call(io, conn)` for it as
+/// a [`ConnectionTask`] (raced against [`Conn::killed`](crate::Conn::killed) unless
+/// [`Handler::ENDS_ON_KILL`], panics caught and logged with `tracing`). Meanwhile it drives
+/// [`Graceful::run`] and the [watchers](Setup::watch). Every loop sees the one stop at once.
+/// Accept errors never end a loop: errors about one connection are skipped, others back off
+/// from 5 ms, doubling up to 1 s, on the setup's timer.
 ///
 /// Dropping the future before it resolves kills every connection left.
-pub(crate) async fn serve<R, L, H>(
+pub(crate) async fn serve(
     graceful: Graceful,
-    listener: L,
-    handler: H,
+    listeners: Vec<Served>,
     setup: Setup,
-) -> ShutdownReport
-where
-    L: Listener<R>,
-    H: Handler<L::Io>,
-{
+) -> ShutdownReport {
     let Setup {
         options,
         timer,
@@ -160,17 +191,31 @@ where
         own_sockets,
     } = setup;
     let acceptor = graceful.acceptor();
-    // Held from before the manager is first polled: a stop asked for already must not
-    // begin the drain before the loop has taken what is queued.
-    let held = acceptor.hold_listener();
-    let accepting = AcceptLoop {
-        acceptor,
-        options,
-        timer,
-        spawn,
-        own_sockets,
-    }
-    .run::<R, L, H>(listener, handler, held);
+    let own_sockets = Arc::new(own_sockets);
+    let mut loops: Vec<BoxedLoop> = listeners
+        .into_iter()
+        .map(|Served { name, serve }| {
+            let accept_loop = AcceptLoop {
+                listener: acceptor.add_listener(name),
+                acceptor: acceptor.clone(),
+                options,
+                timer: timer.clone(),
+                spawn: spawn.clone(),
+                own_sockets: own_sockets.clone(),
+            };
+            // Held from before the manager is first polled: a stop asked for already must
+            // not begin the drain before the loop has taken what is queued.
+            let held = acceptor.hold_listener();
+            serve(accept_loop, held)
+        })
+        .collect();
+    // One listener (most servers) is polled as it is; several, side by side.
+    let accepting: BoxedLoop = match loops.len() {
+        1 => loops.remove(0),
+        _ => Box::pin(async move {
+            join_all(loops).await;
+        }),
+    };
     // The coarse clock `mark_idle` stamps from, for as long as the server serves.
     let tick = graceful.tick();
     let serving = join(graceful.run(), accepting);
@@ -184,12 +229,15 @@ where
     }
 }
 
-struct AcceptLoop {
+/// One listener's serve loop, with what it shares with the others.
+pub(crate) struct AcceptLoop {
     acceptor: Acceptor,
+    /// The listener's line in the report.
+    listener: ListenerIndex,
     options: SocketOptions,
     timer: Arc<dyn Timer>,
     spawn: Spawn,
-    own_sockets: OwnSockets,
+    own_sockets: Arc<OwnSockets>,
 }
 
 impl AcceptLoop {
@@ -298,7 +346,7 @@ impl AcceptLoop {
         if let Err(error) = L::configure(&io, &self.options) {
             tracing::debug!(%error, "could not set socket options on an accepted connection");
         }
-        let mut conn = slot.register();
+        let mut conn = slot.register_from(self.listener);
         if let Some(handshake) = L::handshake(&io) {
             conn.set_handshake(handshake);
         }

@@ -289,6 +289,7 @@ impl<R: Runtime> ServerParts<R> {
             watchers,
             extension,
             own_sockets: OwnSockets::default(),
+            listeners: Vec::new(),
         }
     }
 }

@@ -14,7 +14,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::serve::accept_loop::{self, Setup};
+use crate::serve::accept_loop::{self, Served, Setup};
 use crate::serve::closing::OwnSockets;
 use crate::serve::extension::{Extension, Gated};
 use crate::serve::{Handler, Listener, Runtime, SocketOptions, Watcher};
@@ -98,6 +98,8 @@ pub struct Server<R: Runtime> {
     /// The listening sockets [`listen`](Server::listen) bound: their serve loop closes them
     /// without resetting a connection (`closing.rs`).
     pub(crate) own_sockets: OwnSockets,
+    /// The listeners [`add`](Server::add)ed, served by [`run`](Server::run).
+    pub(super) listeners: Vec<Served>,
 }
 
 impl<R: Runtime + Default> Server<R> {
@@ -202,7 +204,9 @@ impl<R: Runtime> Server<R> {
         self.extension.as_deref()
     }
 
-    /// Serves `listener` until the server has shut down, and returns the report.
+    /// Serves `listener` until the server has shut down, and returns the report: the one
+    /// call for a server with one listener. [`add`](Server::add) each listener and
+    /// [`run`](Server::run) for several.
     ///
     /// Each connection runs in its own task (the runtime's spawn) as `handler.call(io,
     /// conn)` ([`Handler`]: a closure `Fn(Io, Conn) -> impl Future<Output = ()>`, or a
@@ -263,22 +267,97 @@ impl<R: Runtime> Server<R> {
         L: Listener<R>,
         H: Handler<L::Io>,
     {
+        self.add("", listener, handler).run()
+    }
+
+    /// Adds `listener`, served by `handler`, to the listeners [`run`](Server::run) serves;
+    /// the report names it `name` ([`ShutdownReport::listeners`](crate::ShutdownReport::listeners)).
+    ///
+    /// Listeners of any types mix: TCP, Unix, TLS, each with its own handler (its protocol
+    /// and its settings). They share the one shutdown: one signal handling, one drain in
+    /// which every listener stops accepting at once, one timeout, one listen limit, one
+    /// report. Each connection is served as [`serve`](Server::serve) says.
+    ///
+    /// # Examples
+    ///
+    /// A public and an admin listener under one shutdown, the admin's first connection
+    /// stopping the server:
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::{Conn, Outcome, Server};
+    /// use rt::{Numbered, Threads};
+    ///
+    /// let server = Server::<Threads>::builder().signals(false).build()?;
+    /// let shutdown = server.shutdown();
+    /// let public = |_, conn: Conn| async move {
+    ///     conn.mark_active();
+    ///     conn.mark_idle();
+    /// };
+    /// let admin = move |_, _: Conn| {
+    ///     shutdown.stop();
+    ///     async {}
+    /// };
+    /// let server = server
+    ///     .add("public", Numbered::new(3), public)
+    ///     .add("admin", Numbered::new(1), admin);
+    /// let report = futures::executor::block_on(server.run());
+    /// assert_eq!(report.outcome, Outcome::Drained);
+    /// assert_eq!(report.listeners.len(), 2);
+    /// assert_eq!(report.listeners.iter().map(|listener| listener.total()).sum::<usize>(), report.total());
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
+    pub fn add<L, H>(mut self, name: impl Into<String>, listener: L, handler: H) -> Server<R>
+    where
+        L: Listener<R>,
+        H: Handler<L::Io>,
+    {
+        // Behind the extension's gate (a deploy's hand-over), if there is one.
+        let listener = Gated::new(listener, self.extension.clone());
+        self.listeners
+            .push(Served::new::<R, _, H>(name.into(), listener, handler));
+        self
+    }
+
+    /// Serves every listener [`add`](Server::add)ed until the server has shut down, and
+    /// returns the report. With none, it waits for the shutdown and reports it.
+    ///
+    /// Dropping the future before it resolves kills every connection left.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[path = "doctest_runtime.rs"] mod rt;
+    /// use graceful_core::{Conn, Outcome, Server};
+    /// use rt::{Numbered, Threads};
+    ///
+    /// let server = Server::<Threads>::builder().signals(false).build()?;
+    /// server.shutdown().stop();
+    /// let report = futures::executor::block_on(
+    ///     server
+    ///         .add("http", Numbered::new(0), |_, _: Conn| async {})
+    ///         .add("https", Numbered::new(0), |_, _: Conn| async {})
+    ///         .run(),
+    /// );
+    /// assert_eq!(report.outcome, Outcome::Drained);
+    /// # Ok::<(), graceful_core::ConfigError>(())
+    /// ```
+    pub fn run(self) -> impl Future<Output = ShutdownReport> {
         let Server {
             graceful,
             runtime,
             options,
             watchers,
-            extension,
+            extension: _,
             own_sockets,
+            listeners,
         } = self;
         let spawner = runtime.clone();
         let setup = Setup::new(runtime.timer(), move |task| spawner.spawn(task))
             .socket_options(options)
             .watch_all(watchers)
             .own_sockets(own_sockets);
-        // Behind the extension's gate (a deploy's hand-over), if there is one.
-        let listener = Gated::new(listener, extension);
-        accept_loop::serve::<R, _, H>(graceful, listener, handler, setup)
+        accept_loop::serve(graceful, listeners, setup)
     }
 }
 
@@ -290,6 +369,7 @@ impl<R: Runtime> fmt::Debug for Server<R> {
             .field("options", &self.options)
             .field("watchers", &self.watchers.len())
             .field("extension", &self.extension)
+            .field("listeners", &self.listeners)
             .finish()
     }
 }

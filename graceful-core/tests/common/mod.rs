@@ -178,7 +178,7 @@ impl Harness {
 
     /// The manager's result, once it has resolved.
     pub fn report(&self) -> Option<ShutdownReport> {
-        *self.report.borrow()
+        self.report.borrow().clone()
     }
 
     /// Spawns `future` on the pool; the returned cell holds its output once it is ready.

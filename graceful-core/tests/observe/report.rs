@@ -81,7 +81,7 @@ fn a_drained_report_shows_no_killed_states() {
 #[test]
 fn reports_and_progress_serialize_with_serde() {
     let report = timed_out();
-    let json = serde_json::to_value(report).unwrap();
+    let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["outcome"], "timed_out");
     assert_eq!(json["killed"], 3);
     assert_eq!(json["killed_in"]["hijacked"], 1);
@@ -139,7 +139,7 @@ fn connections_cut_for_a_stalled_write_are_counted_shown_and_serialized() {
             "drained in 0.000ns: 0 completed, 1 idle closed, 0 hijacked, 0 killed; \
              slowest 0.000ns; 1 cut for a stalled write"
         );
-        let mut json = serde_json::to_value(report).unwrap();
+        let mut json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["stalled"], 1);
         let back: ShutdownReport = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(back, report);

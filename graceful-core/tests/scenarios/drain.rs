@@ -211,7 +211,10 @@ fn dropping_the_manager_early_kills_connections_and_reports_aborted() {
 
     drop(run); // the server task is gone
     h.settle();
-    let report = waiter.borrow().expect("waiters are not left hanging");
+    let report = waiter
+        .borrow()
+        .clone()
+        .expect("waiters are not left hanging");
     assert_eq!((report.outcome, report.killed), (Outcome::Aborted, 1));
     assert_eq!(h.shutdown.report(), Some(report));
     assert!(conn.is_killed());
@@ -225,7 +228,10 @@ fn dropping_the_manager_before_its_first_poll_kills_connections_and_reports_abor
     let waiter = h.spawn(h.shutdown.wait());
     drop(h.run.take().unwrap()); // never polled
     h.settle();
-    let report = waiter.borrow().expect("waiters are not left hanging");
+    let report = waiter
+        .borrow()
+        .clone()
+        .expect("waiters are not left hanging");
     assert_eq!((report.outcome, report.killed), (Outcome::Aborted, 1));
     assert!(conn.is_killed());
     assert!(h.acceptor.is_stopped());

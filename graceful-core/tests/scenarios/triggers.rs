@@ -255,7 +255,7 @@ fn eleven_triggers_make_one_shutdown() {
     let report = h.report().unwrap();
     assert_eq!((report.outcome, report.completed), (Outcome::Drained, 1));
     for waiter in waiters {
-        assert_eq!(*waiter.borrow(), Some(report));
+        assert_eq!(*waiter.borrow(), Some(report.clone()));
     }
     h.shutdown.stop();
     h.settle();

@@ -123,13 +123,22 @@ impl Harness {
 
     /// [`serve`](Harness::serve) any listener with any handler.
     fn serve_with<L: Listener<()>, H: Handler<L::Io>>(&mut self, listener: L, handler: H) {
+        self.serve_all(vec![Served::new::<(), _, _>(
+            String::new(),
+            listener,
+            handler,
+        )]);
+    }
+
+    /// Serves several listeners under one shutdown.
+    fn serve_all(&mut self, listeners: Vec<Served>) {
         let queue = self.queue.clone();
         let setup = Setup::new(self.timer.clone(), move |task| {
             queue.lock().unwrap().push(task);
         });
         let graceful = self.graceful.take().unwrap();
         let report = self.report.clone();
-        let serving = serve::<(), _, _>(graceful, listener, handler, setup);
+        let serving = serve(graceful, listeners, setup);
         self.pool
             .spawner()
             .spawn_local(async move {
@@ -158,7 +167,7 @@ impl Harness {
     }
 
     fn report(&self) -> Option<ShutdownReport> {
-        *self.report.lock().unwrap()
+        self.report.lock().unwrap().clone()
     }
 }
 
@@ -391,7 +400,8 @@ fn watchers_run_while_serving_and_are_dropped_after() {
     });
     let graceful = server.graceful.take().unwrap();
     let report = server.report.clone();
-    let serving = serve::<(), _, _>(graceful, listener, |_, _conn| async {}, setup);
+    let served = Served::new::<(), _, _>(String::new(), listener, |_, _conn| async {});
+    let serving = serve(graceful, vec![served], setup);
     server
         .pool
         .spawner()
@@ -497,5 +507,58 @@ fn the_kill_drops_a_handlers_future_unless_it_ends_on_the_kill_itself() {
     assert!(
         !killed_with(Stubborn::<true>),
         "left to answer the kill itself: not polled for it"
+    );
+}
+
+#[test]
+fn several_listeners_stop_at_the_one_stop_and_each_has_its_line_in_the_report() {
+    let mut h = Harness::new();
+    let shutdown = h.shutdown();
+    let closed = Arc::new(AtomicUsize::new(0));
+    let listener = |id| {
+        let (mut listener, _) = Scripted::new([Step::Accept(id)]);
+        let closed = closed.clone();
+        listener.on_drop = Some(Box::new(move || {
+            closed.fetch_add(1, Ordering::SeqCst);
+        }));
+        listener
+    };
+    // The public listener's connection finishes its work when told to drain; the admin's
+    // holds on until it is killed.
+    let handler = |id: u32, conn: Conn| async move {
+        conn.mark_active();
+        if id == 1 {
+            conn.drain_requested().await;
+            conn.mark_idle();
+        } else {
+            pending::<()>().await;
+        }
+    };
+    h.serve_all(vec![
+        Served::new::<(), _, _>("public".into(), listener(1), handler),
+        Served::new::<(), _, _>("admin".into(), listener(2), handler),
+    ]);
+    h.run();
+    assert_eq!(shutdown.counts().active, 2);
+    assert_eq!(closed.load(Ordering::SeqCst), 0);
+    shutdown.stop();
+    h.run();
+    assert_eq!(
+        closed.load(Ordering::SeqCst),
+        2,
+        "both listeners closed at the stop"
+    );
+    assert!(h.report().is_none(), "the admin connection holds the drain");
+    h.advance(Duration::from_secs(31));
+    let report = h.report().expect("killed at the timeout");
+    assert_eq!(report.outcome, Outcome::TimedOut);
+    let lines: Vec<_> = report.listeners.iter().map(ToString::to_string).collect();
+    assert_eq!(lines, ["public: 1 completed", "admin: 1 killed"]);
+    assert_eq!((report.completed, report.killed), (1, 1));
+    assert!(
+        report
+            .to_string()
+            .ends_with("; by listener: public: 1 completed, admin: 1 killed"),
+        "{report}"
     );
 }
