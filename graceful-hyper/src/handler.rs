@@ -64,7 +64,8 @@ impl<R: Runtime> Http<R> {
     /// Turns `service` into the server's handler: each connection the server accepts is
     /// served with a clone of it, on these settings, until it closes (see
     /// [`serve_connection`](Http::serve_connection) for what happens to a connection, and
-    /// the crate docs for the drain). Pass it to graceful-core's `Server::serve`.
+    /// the crate docs for the drain). Pass it to graceful-core's `Server::serve`, or to
+    /// `Server::add` for each of several listeners: one `Http` makes the handlers of all.
     ///
     /// `service` is a hyper `Service` (such as `service_fn`) or a tower `Service` (such as
     /// an axum `Router`), as it is ([`MakeService`]). The runtime must say how its
@@ -102,11 +103,11 @@ impl<R: Runtime> Http<R> {
     /// }
     /// # let _ = serve_app::<graceful_tokio::Tokio, tokio::net::TcpListener>;
     /// ```
-    pub fn service<S, M>(self, service: S) -> HttpHandler<R, S, M>
+    pub fn service<S, M>(&self, service: S) -> HttpHandler<R, S, M>
     where
         S: MakeService<M>,
     {
-        HttpHandler::new(self, service)
+        HttpHandler::new(self.clone(), service)
     }
 
 }

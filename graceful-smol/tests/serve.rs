@@ -214,3 +214,97 @@ fn a_connection_queued_at_the_stop_is_served() {
     assert!(report.total() <= 1, "{report}");
     assert_eq!(report.killed, 0, "{report}");
 }
+
+/// Answers a connection's first line with `got`, holds it active until the second, and
+/// answers that with `bye`: a request in flight across a stop.
+async fn two_lines<S>(stream: S, conn: Conn)
+where
+    S: smol::io::AsyncRead + smol::io::AsyncWrite + Unpin,
+{
+    let mut stream = BufReader::new(stream);
+    let mut line = String::new();
+    if stream.read_line(&mut line).await.is_ok_and(|n| n > 0) {
+        conn.mark_active();
+        let _ = stream.get_mut().write_all(b"got\n").await;
+        line.clear();
+        if stream.read_line(&mut line).await.is_ok_and(|n| n > 0) {
+            let _ = stream.get_mut().write_all(b"bye\n").await;
+        }
+        conn.mark_idle();
+    }
+}
+
+/// Sends `line` and returns the answer's line.
+async fn ask<S>(stream: &mut BufReader<S>, line: &str) -> String
+where
+    S: smol::io::AsyncRead + smol::io::AsyncWrite + Unpin,
+{
+    stream.get_mut().write_all(line.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_line(&mut answer).await.unwrap();
+    answer
+}
+
+/// Waits (bounded) until `connect` is refused, which is when the listener has closed.
+async fn until_refused<F: std::future::Future<Output = std::io::Result<()>>>(
+    mut connect: impl FnMut() -> F,
+) {
+    for _ in 0..2_000 {
+        match connect().await {
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            _ => {
+                smol::Timer::after(Duration::from_millis(1)).await;
+            }
+        }
+    }
+    panic!("the listener was still open 2,000 connects after the stop");
+}
+
+/// A TCP and a Unix listener under one server: a request in flight on each at the stop
+/// completes; both stop accepting at the stop; one report counts both, line by line.
+#[cfg(unix)]
+#[test]
+fn a_tcp_and_a_unix_listener_share_one_drain_and_one_report() {
+    use smol::net::unix::{UnixListener, UnixStream};
+    use smol::net::{TcpListener, TcpStream};
+
+    smol::block_on(async {
+        let path =
+            std::env::temp_dir().join(format!("graceful-smol-two-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let unix = UnixListener::bind(&path).unwrap();
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let server = Server::builder().signals(false).build().unwrap();
+        let shutdown = server.shutdown();
+        let serving = smol::spawn(
+            server
+                .add("tcp", tcp, two_lines::<TcpStream>)
+                .add("unix", unix, two_lines::<UnixStream>)
+                .run(),
+        );
+
+        let mut over_tcp = BufReader::new(TcpStream::connect(addr).await.unwrap());
+        let mut over_unix = BufReader::new(UnixStream::connect(&path).await.unwrap());
+        assert_eq!(ask(&mut over_tcp, "hello\n").await, "got\n");
+        assert_eq!(ask(&mut over_unix, "hello\n").await, "got\n");
+        assert_eq!(shutdown.counts().active, 2);
+
+        shutdown.stop();
+        until_refused(|| async { TcpStream::connect(addr).await.map(drop) }).await;
+        until_refused(|| async { UnixStream::connect(&path).await.map(drop) }).await;
+        assert!(shutdown.report().is_none(), "both requests still in flight");
+
+        assert_eq!(ask(&mut over_tcp, "done\n").await, "bye\n");
+        assert_eq!(ask(&mut over_unix, "done\n").await, "bye\n");
+        drop((over_tcp, over_unix));
+        let report = serving.await;
+        assert_eq!((report.outcome, report.completed), (Outcome::Drained, 2));
+        // A probe that connected just before a listener closed is served and idle closed.
+        let lines: Vec<_> = (report.listeners.iter())
+            .map(|listener| (listener.name.as_str(), listener.completed, listener.killed))
+            .collect();
+        assert_eq!(lines, [("tcp", 1, 0), ("unix", 1, 0)]);
+        let _ = std::fs::remove_file(&path);
+    });
+}

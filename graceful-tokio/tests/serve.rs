@@ -359,3 +359,89 @@ fn a_connection_queued_at_the_stop_is_served() {
         "the queued connection, served during the drain"
     );
 }
+
+/// Answers a connection's first line with `got`, holds it active until the second, and
+/// answers that with `bye`: a request in flight across a stop.
+async fn two_lines<S>(stream: S, conn: Conn)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut stream = BufReader::new(stream);
+    let mut line = String::new();
+    if stream.read_line(&mut line).await.is_ok_and(|n| n > 0) {
+        conn.mark_active();
+        let _ = stream.get_mut().write_all(b"got\n").await;
+        line.clear();
+        if stream.read_line(&mut line).await.is_ok_and(|n| n > 0) {
+            let _ = stream.get_mut().write_all(b"bye\n").await;
+        }
+        conn.mark_idle();
+    }
+}
+
+/// Sends `line` and returns the answer's line.
+async fn ask<S>(stream: &mut BufReader<S>, line: &str) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    stream.get_mut().write_all(line.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_line(&mut answer).await.unwrap();
+    answer
+}
+
+/// Waits (bounded) until `connect` is refused, which is when the listener has closed.
+async fn until_refused<F: std::future::Future<Output = io::Result<()>>>(
+    mut connect: impl FnMut() -> F,
+) {
+    for _ in 0..2_000 {
+        match connect().await {
+            Err(error) if error.kind() == io::ErrorKind::ConnectionRefused => return,
+            _ => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
+    }
+    panic!("the listener was still open 2,000 connects after the stop");
+}
+
+/// A TCP and a Unix listener under one server: a request in flight on each at the stop
+/// completes; both stop accepting at the stop; one report counts both, line by line.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_and_a_unix_listener_share_one_drain_and_one_report() {
+    let path = std::env::temp_dir().join(format!("graceful-tokio-two-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let unix = tokio::net::UnixListener::bind(&path).unwrap();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let server = Server::builder().signals(false).build().unwrap();
+    let shutdown = server.shutdown();
+    let serving = tokio::spawn(
+        server
+            .add("tcp", tcp, two_lines::<tokio::net::TcpStream>)
+            .add("unix", unix, two_lines::<tokio::net::UnixStream>)
+            .run(),
+    );
+
+    let mut over_tcp = BufReader::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+    let mut over_unix = BufReader::new(tokio::net::UnixStream::connect(&path).await.unwrap());
+    assert_eq!(ask(&mut over_tcp, "hello\n").await, "got\n");
+    assert_eq!(ask(&mut over_unix, "hello\n").await, "got\n");
+    assert_eq!(shutdown.counts().active, 2);
+
+    shutdown.stop();
+    until_refused(|| async { tokio::net::TcpStream::connect(addr).await.map(drop) }).await;
+    until_refused(|| async { tokio::net::UnixStream::connect(&path).await.map(drop) }).await;
+    assert!(shutdown.report().is_none(), "both requests still in flight");
+
+    assert_eq!(ask(&mut over_tcp, "done\n").await, "bye\n");
+    assert_eq!(ask(&mut over_unix, "done\n").await, "bye\n");
+    drop((over_tcp, over_unix));
+    let report = serving.await.unwrap();
+    assert_eq!((report.outcome, report.completed), (Outcome::Drained, 2));
+    // A probe that connected just before a listener closed is served and idle closed.
+    let lines: Vec<_> = (report.listeners.iter())
+        .map(|listener| (listener.name.as_str(), listener.completed, listener.killed))
+        .collect();
+    assert_eq!(lines, [("tcp", 1, 0), ("unix", 1, 0)]);
+    let _ = std::fs::remove_file(&path);
+}
