@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::conn::Conn;
-use crate::shared::{ListenerIndex, Permit, Shared};
+use crate::shared::{ListenerIndex, Permit, Shared, TaskOpen};
 
 /// The accept side of a server: hands out slots under the listen limit and says when to stop
 /// accepting. Cheap to clone.
@@ -135,6 +135,12 @@ impl Acceptor {
     /// [`Slot::register_from`] its index are counted on its line.
     pub(crate) fn add_listener(&self, name: String) -> ListenerIndex {
         self.shared.add_listener(name)
+    }
+
+    /// Counts a connection task as open until the guard is dropped (the task's future's
+    /// last field): the manager waits for the killed ones to end before its report.
+    pub(crate) fn task_open(&self) -> TaskOpen {
+        TaskOpen::new(&self.shared)
     }
 
     /// Marks a serve loop as holding its listener until the guard is dropped: the drain

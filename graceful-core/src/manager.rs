@@ -210,37 +210,38 @@ async fn listeners_dropped(shared: &Shared, deadline: Option<Instant>) {
     }
 }
 
-/// How many times the manager yields, at most, for killed connections to close before it
-/// publishes the report.
-const KILL_YIELDS: usize = 16;
+/// How long, at most, the manager waits for the tasks of the connections it killed to end
+/// before it publishes the report.
+const KILL_GRACE: Duration = Duration::from_secs(1);
 
-/// Lets the tasks of the connections just killed run (they were woken before this), so that
-/// they drop their `Conn`s, and with them their sockets, before the report is out: the report
-/// does not count as killed a connection whose peer can still talk to it. Bounded: at most
-/// [`KILL_YIELDS`] turns of the executor, no timer, so a connection whose task does not run
-/// (or a test that holds its `Conn`) delays the report by no more than that.
+/// Waits until the tasks of the connections just killed have ended (they were woken before
+/// this), and with them their sockets closed, so that the report does not count as killed a
+/// connection whose peer can still talk to it: on a multi-thread runtime too, where those
+/// tasks run on other threads. Each serve-loop task holds a [`TaskOpen`](crate::shared::TaskOpen)
+/// guard, dropped after its socket; the last one wakes the manager. Bounded by
+/// [`KILL_GRACE`] on the server's clock, for a task its runtime never polls again (a runtime
+/// shutting down): those are logged. Connections registered by hand, without a serve loop,
+/// are not waited for: their owner closes them.
 async fn let_killed_close(shared: &Shared) {
-    for _ in 0..KILL_YIELDS {
-        if shared.registry().conns.is_empty() {
+    let until = shared.clock.now().checked_add(KILL_GRACE);
+    loop {
+        let listener = shared.manager_event.listen();
+        let open = shared.tasks_open.load(Ordering::Acquire);
+        if open == 0 {
             return;
         }
-        YieldNow(false).await;
-    }
-}
-
-/// Pending once, waking itself: the executor runs the other woken tasks first.
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
+        match until {
+            Some(until) if shared.clock.now() < until => {
+                select(listener, shared.clock.sleep_until(until)).await;
+            }
+            _ => {
+                tracing::warn!(
+                    open,
+                    "killed connections still open at the report: their tasks did not end within {KILL_GRACE:?}"
+                );
+                return;
+            }
         }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }
 

@@ -79,6 +79,10 @@ pub(crate) struct Shared {
     /// stop (the connections the kernel queued before the stop) is served, and connections
     /// are told to close only once new ones are refused.
     pub(crate) listeners_held: AtomicUsize,
+    /// Connection tasks a serve loop spawned that have not ended yet ([`TaskOpen`]): once
+    /// the manager has killed what was left, it waits for them, so that a connection the
+    /// report counts as killed is closed by then.
+    pub(crate) tasks_open: AtomicUsize,
     pub(crate) illegal_transitions: AtomicUsize,
     pub(crate) next_id: AtomicU64,
 }
@@ -224,6 +228,7 @@ impl Shared {
             progress_event: Event::new(),
             in_use: AtomicUsize::new(0),
             listeners_held: AtomicUsize::new(0),
+            tasks_open: AtomicUsize::new(0),
             illegal_transitions: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
         })
@@ -430,6 +435,35 @@ impl fmt::Debug for ConnInner {
             .field("id", &self.id)
             .field("state", &ConnState::from_bits(word))
             .finish()
+    }
+}
+
+/// A connection task that has not ended: the last field of the task's future, so that it is
+/// dropped after the handler's future and with it the connection's socket. The last one to
+/// go, once the manager has killed what was left, wakes the manager.
+pub(crate) struct TaskOpen(Arc<Shared>);
+
+impl TaskOpen {
+    pub(crate) fn new(shared: &Arc<Shared>) -> TaskOpen {
+        shared.tasks_open.fetch_add(1, Ordering::AcqRel);
+        TaskOpen(shared.clone())
+    }
+}
+
+impl Drop for TaskOpen {
+    fn drop(&mut self) {
+        let shared = &self.0;
+        if shared.tasks_open.fetch_sub(1, Ordering::AcqRel) == 1
+            && shared.finished.load(Ordering::Acquire)
+        {
+            shared.manager_event.notify(usize::MAX);
+        }
+    }
+}
+
+impl fmt::Debug for TaskOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TaskOpen")
     }
 }
 

@@ -445,3 +445,52 @@ async fn a_tcp_and_a_unix_listener_share_one_drain_and_one_report() {
     assert_eq!(lines, [("tcp", 1, 0), ("unix", 1, 0)]);
     let _ = std::fs::remove_file(&path);
 }
+
+/// Every connection the report counts as killed is closed when the report is out, on a
+/// multi-thread runtime, whose workers run the killed tasks beside the manager: its client
+/// reads the end of the stream (or a reset) at once, never "would block".
+#[test]
+fn killed_connections_are_closed_when_the_report_is_out() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for round in 0..20 {
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = Server::builder()
+                .signals(false)
+                .timeout(Duration::from_millis(20))
+                .quiet_period(Duration::from_millis(5))
+                .build()
+                .unwrap();
+            let shutdown = server.shutdown();
+            let serving = tokio::spawn(server.serve(listener, two_lines::<tokio::net::TcpStream>));
+            let mut clients = Vec::new();
+            for _ in 0..16 {
+                let mut client =
+                    BufReader::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+                assert_eq!(ask(&mut client, "hold\n").await, "got\n");
+                clients.push(client.into_inner().into_std().unwrap());
+            }
+            shutdown.stop();
+            let report = serving.await.unwrap();
+            assert_eq!(
+                (report.outcome, report.killed),
+                (Outcome::TimedOut, 16),
+                "round {round}"
+            );
+            for client in &mut clients {
+                client.set_nonblocking(true).unwrap();
+                let mut buf = [0u8; 16];
+                match std::io::Read::read(client, &mut buf) {
+                    Ok(0) => {}
+                    Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {}
+                    other => panic!("round {round}: a killed connection is still open: {other:?}"),
+                }
+            }
+        });
+    }
+}

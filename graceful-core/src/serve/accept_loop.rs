@@ -46,7 +46,7 @@ use crate::accept::ListenerHeld;
 use crate::serve::accept_error::{classify, AcceptErrorKind, Backoff};
 use crate::serve::closing::{OwnSockets, HANDSHAKE_LINGER};
 use crate::serve::{Handler, Listener, SocketOptions};
-use crate::shared::ListenerIndex;
+use crate::shared::{ListenerIndex, TaskOpen};
 use crate::{Acceptor, Graceful, Killed, ShutdownReport, Slot, Timer};
 
 /// The most connections a stopping loop takes from the kernel's queue: Linux's largest
@@ -351,8 +351,9 @@ impl AcceptLoop {
             conn.set_handshake(handshake);
         }
         let killed = (!H::ENDS_ON_KILL).then(|| conn.killed());
+        let open = self.acceptor.task_open();
         match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(io, conn))) {
-            Ok(work) => (self.spawn)(Box::pin(supervise(work, killed))),
+            Ok(work) => (self.spawn)(Box::pin(supervise(work, killed, open))),
             Err(panic) => {
                 tracing::error!(
                     panic = panic_message(&*panic),
@@ -400,8 +401,16 @@ impl AcceptLoop {
 /// connection: callgrind counted ~150 instructions per poll for the combinators.
 ///
 /// With no `killed`, the handler answers the kill itself: the task only catches its panics.
-fn supervise<F: Future<Output = ()>>(work: F, killed: Option<Killed>) -> Supervise<F> {
-    Supervise { work, killed }
+fn supervise<F: Future<Output = ()>>(
+    work: F,
+    killed: Option<Killed>,
+    open: TaskOpen,
+) -> Supervise<F> {
+    Supervise {
+        work,
+        killed,
+        _open: open,
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -411,6 +420,8 @@ pin_project_lite::pin_project! {
         #[pin]
         work: F,
         killed: Option<Killed>,
+        // Last: dropped after `work`, and with it the connection's socket.
+        _open: TaskOpen,
     }
 }
 

@@ -493,6 +493,9 @@ fn killed_with<H: Handler<u32>>(handler: impl FnOnce(Arc<AtomicBool>) -> H) -> b
     assert_eq!(shutdown.counts().active, 1);
     shutdown.force();
     server.run();
+    // A future that does not end on the kill, as it said it would, holds the report for
+    // the kill grace.
+    server.advance(Duration::from_secs(1));
     let report = server.report().expect("the kill ended serving");
     assert_eq!((report.outcome, report.killed), (Outcome::Forced, 1));
     dropped.load(Ordering::SeqCst)
@@ -561,4 +564,92 @@ fn several_listeners_stop_at_the_one_stop_and_each_has_its_line_in_the_report() 
             .ends_with("; by listener: public: 1 completed, admin: 1 killed"),
         "{report}"
     );
+}
+
+/// The report is out only once the tasks of the connections it counts as killed have
+/// ended, and with them their sockets: here a task the runtime does not poll again until
+/// the test drops it, as a busy worker of a multi-thread runtime might.
+#[test]
+fn the_report_waits_for_the_tasks_of_killed_connections_to_end() {
+    use std::task::{Context, Poll};
+
+    let timer = ManualTimer::new();
+    let graceful = Graceful::builder()
+        .timeout(Duration::from_secs(1))
+        .build(timer.clone())
+        .unwrap();
+    let shutdown = graceful.shutdown();
+    let parked = Arc::new(Mutex::new(Vec::<ConnectionTask>::new()));
+    let spawned = parked.clone();
+    let setup = Setup::new(timer.clone(), move |task| {
+        spawned.lock().unwrap().push(task)
+    });
+    let (listener, _) = Scripted::new([Step::Accept(1)]);
+    let handler = |_, conn: Conn| async move {
+        conn.mark_active();
+        pending::<()>().await;
+        drop(conn);
+    };
+    let served = Served::new::<(), _, _>(String::new(), listener, handler);
+    let mut serving = Box::pin(serve(graceful, vec![served], setup));
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut poll = || serving.as_mut().poll(&mut cx);
+
+    assert!(poll().is_pending());
+    assert_eq!(
+        parked.lock().unwrap().len(),
+        1,
+        "connection 1's task, never polled"
+    );
+    shutdown.stop();
+    assert!(poll().is_pending());
+    timer.advance(Duration::from_secs(1));
+    // However often the manager is polled (a busy executor's turns go by).
+    for _ in 0..100 {
+        assert!(poll().is_pending(), "killed, but its task has not ended");
+    }
+    assert!(shutdown.report().is_none());
+    parked.lock().unwrap().clear(); // the task ends: its socket is closed
+    match poll() {
+        Poll::Ready(report) => assert_eq!((report.outcome, report.killed), (Outcome::TimedOut, 1)),
+        Poll::Pending => panic!("the report waits for nothing more"),
+    }
+}
+
+/// A task that never ends does not hold the report for longer than the kill grace.
+#[test]
+fn a_killed_task_that_never_ends_holds_the_report_no_longer_than_the_grace() {
+    use std::task::{Context, Poll};
+
+    let timer = ManualTimer::new();
+    let graceful = Graceful::builder()
+        .timeout(Duration::from_secs(1))
+        .build(timer.clone())
+        .unwrap();
+    let shutdown = graceful.shutdown();
+    let parked = Arc::new(Mutex::new(Vec::<ConnectionTask>::new()));
+    let spawned = parked.clone();
+    let setup = Setup::new(timer.clone(), move |task| {
+        spawned.lock().unwrap().push(task)
+    });
+    let (listener, _) = Scripted::new([Step::Accept(1)]);
+    let handler = |_, conn: Conn| async move {
+        pending::<()>().await;
+        drop(conn);
+    };
+    let served = Served::new::<(), _, _>(String::new(), listener, handler);
+    let mut serving = Box::pin(serve(graceful, vec![served], setup));
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut poll = || serving.as_mut().poll(&mut cx);
+
+    assert!(poll().is_pending());
+    shutdown.stop();
+    assert!(poll().is_pending());
+    timer.advance(Duration::from_secs(1));
+    assert!(poll().is_pending());
+    timer.advance(Duration::from_secs(1));
+    assert!(matches!(poll(), Poll::Ready(report) if report.killed == 1));
+    assert_eq!(parked.lock().unwrap().len(), 1, "still open, and logged");
 }
