@@ -71,6 +71,9 @@ impl<'a> Drain<'a> {
         self.spreading = spread_ms.is_some();
         let mut registry = self.shared.registry();
         self.shared.draining.store(true, Ordering::SeqCst);
+        // From here on the connections are noted; those that closed since the stop count.
+        self.shared.counting_early.store(false, Ordering::SeqCst);
+        registry.count_early();
         for (_, conn) in registry.conns.iter() {
             let word = conn.word.fetch_or(NOTED, Ordering::AcqRel);
             counts.add(ConnState::from_bits(word));

@@ -329,12 +329,19 @@ async fn accept_trigger(shared: &Shared) -> Accepted {
             };
             if !control.again {
                 control.timeout = None;
+                drop(control);
+                // No shutdown: the connections that closed meanwhile are no one's business.
+                let mut registry = shared.registry();
+                shared.counting_early.store(false, Ordering::SeqCst);
+                registry.early.clear();
             }
             continue;
         }
         let delay = (!control.force && !shared.settings.drain_delay.is_zero())
             .then_some(shared.settings.drain_delay);
         control.phase = if delay.is_some() {
+            // The server serves on as before: closes in the delay are not the drain's.
+            shared.counting_early.store(false, Ordering::SeqCst);
             Phase::Delaying
         } else {
             Phase::Draining
@@ -391,6 +398,9 @@ impl AbortGuard {
             // After a drain this finds nothing, unless a connection was accepted in the last
             // instant: it is killed and counted rather than left without a manager.
             shared.finished.store(true, Ordering::SeqCst);
+            // A shutdown aborted before its drain began counts what closed since the stop.
+            shared.counting_early.store(false, Ordering::SeqCst);
+            registry.count_early();
             let killed: Vec<_> = registry
                 .conns
                 .iter()

@@ -9,7 +9,9 @@ use crate::state::ConnState;
 /// How a shutdown ended, and what it did to each connection alive during the drain.
 ///
 /// Every connection alive when the drain began (or accepted just after) is counted in exactly
-/// one of `completed`, `idle_closed`, `hijacked`, `stalled` and `killed`.
+/// one of `completed`, `idle_closed`, `hijacked`, `stalled` and `killed`; so is one that
+/// closed on its own after the stop and before the drain noted it (not one that closed while
+/// the server served on in a drain delay).
 ///
 /// # Examples
 ///

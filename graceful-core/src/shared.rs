@@ -53,6 +53,11 @@ pub(crate) struct Shared {
     pub(crate) stopping: AtomicBool,
     /// Set (under the registry lock) once connections are being drained. Never cleared.
     pub(crate) draining: AtomicBool,
+    /// Set while a connection that closes before the drain has noted it still belongs in the
+    /// report: from a stop until the manager acts on it (or the drain delay begins), and
+    /// from the stop of accepting until the drain notes every connection. Cleared under the
+    /// registry lock when the drain begins; the closes are kept in `Registry::early`.
+    pub(crate) counting_early: AtomicBool,
     /// Set (under the registry lock) once the manager has killed what was left and published
     /// the report: a connection registered after that is killed at once. Never cleared.
     pub(crate) finished: AtomicBool,
@@ -158,9 +163,24 @@ pub(crate) struct Registry {
     /// The listeners served, in the order they were added, with their connections' tally
     /// (`ConnInner::listener` indexes it).
     pub(crate) listeners: Vec<ListenerReport>,
+    /// Connections that closed on their own after the stop and before the drain noted them
+    /// (`Shared::counting_early`): counted in the tally when the drain begins, forgotten if
+    /// the stop is vetoed.
+    pub(crate) early: Vec<(Option<ListenerIndex>, Ended)>,
 }
 
 impl Registry {
+    /// Counts in the tally (and on their listeners' lines) the connections that closed
+    /// early (see `early`).
+    pub(crate) fn count_early(&mut self) {
+        for (listener, ended) in std::mem::take(&mut self.early) {
+            self.tally.count(ended);
+            if let Some(line) = self.listener(listener) {
+                line.count(ended);
+            }
+        }
+    }
+
     /// The report line of the listener a connection came from, if it came from one.
     pub(crate) fn listener(&mut self, index: Option<ListenerIndex>) -> Option<&mut ListenerReport> {
         self.listeners.get_mut(usize::try_from(index?.0).ok()?)
@@ -185,6 +205,17 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
+    /// Counts one connection that ended as `ended`.
+    pub(crate) fn count(&mut self, ended: Ended) {
+        *match ended {
+            Ended::Completed => &mut self.completed,
+            Ended::IdleClosed => &mut self.idle_closed,
+            Ended::Hijacked => &mut self.hijacked,
+            Ended::Stalled => &mut self.stalled,
+            Ended::Killed => return,
+        } += 1;
+    }
+
     /// Counts a connection the drain noted and did not kill, closing at `now` with its last
     /// `word`, and `cut` if it was cut for a stalled write. Returns how it ended.
     pub(crate) fn count_close(&mut self, word: u64, cut: bool, now: Instant) -> Ended {
@@ -207,6 +238,7 @@ impl Shared {
             settings,
             stopping: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            counting_early: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             scheduled: AtomicUsize::new(0),
             control: Mutex::new(Control {
@@ -246,6 +278,7 @@ impl Shared {
 
     /// Tells acceptors to stop, once.
     pub(crate) fn stop_accepting(&self) {
+        self.counting_early.store(true, Ordering::SeqCst);
         self.stopping.store(true, Ordering::SeqCst);
         self.accept_event.notify(usize::MAX);
     }
@@ -317,6 +350,15 @@ impl Shared {
                 }
                 ended
             });
+            if word & NOTED == 0 && self.counting_early.load(Ordering::Acquire) {
+                // Closed after the stop, before the drain noted it: counted when it begins.
+                let ended = match ConnState::from_bits(word) {
+                    ConnState::Active => Ended::Completed,
+                    ConnState::Hijacked => Ended::Hijacked,
+                    _ => Ended::IdleClosed,
+                };
+                registry.early.push((conn.listener, ended));
+            }
             (registry.conns.is_empty(), word & NOTED != 0, how)
         };
         if let Some(how) = how {

@@ -230,7 +230,12 @@ impl Shutdown {
         if control.phase == Phase::Requested && control.forced_by.is_none() {
             control.trigger = trigger;
         }
+        let requested = control.phase == Phase::Requested;
         drop(control);
+        if requested {
+            // A connection closing before the manager acts on the stop is still reported.
+            self.shared.counting_early.store(true, Ordering::SeqCst);
+        }
         self.shared.manager_event.notify(usize::MAX);
     }
 

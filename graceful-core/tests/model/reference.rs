@@ -67,6 +67,9 @@ pub struct Model {
     pub completed: usize,
     pub idle_closed: usize,
     pub hijacked: usize,
+    /// Connections that closed after a stop, before the manager acted on it: counted when
+    /// the drain begins (completed, idle closed, hijacked), forgotten on a veto.
+    pub early: [usize; 3],
     /// When the last connection the drain saw closed on its own.
     pub last_close_us: Option<u64>,
     pub report: Option<ShutdownReport>,
@@ -99,6 +102,7 @@ impl Model {
             completed: 0,
             idle_closed: 0,
             hijacked: 0,
+            early: [0; 3],
             last_close_us: None,
             report: None,
             before_shutdown_calls: 0,
@@ -189,6 +193,14 @@ impl Model {
     /// Dropping a connection: counted by how it ended if the drain saw it and did not kill it.
     pub fn close(&mut self, i: usize) {
         let conn = self.conns.remove(i);
+        if !conn.noted && self.phase == Phase::Requested {
+            let bucket = match conn.state {
+                ConnState::Active => 0,
+                ConnState::Hijacked => 2,
+                _ => 1,
+            };
+            self.early[bucket] += 1;
+        }
         if conn.noted && !conn.kill {
             self.last_close_us = Some(self.now_us);
             if conn.state == ConnState::Hijacked {
@@ -237,6 +249,7 @@ impl Model {
                 if self.veto {
                     self.phase = Phase::Serving;
                     self.requested_timeout = None;
+                    self.early = [0; 3];
                     return;
                 }
             }
@@ -281,7 +294,11 @@ impl Model {
         self.on_shutdown_calls += 1;
         self.draining = true;
         let now_ms = self.now_ms_floor();
-        self.seen_by_drain = self.conns.len();
+        let [completed, idle_closed, hijacked] = std::mem::take(&mut self.early);
+        self.completed += completed;
+        self.idle_closed += idle_closed;
+        self.hijacked += hijacked;
+        self.seen_by_drain = self.conns.len() + completed + idle_closed + hijacked;
         for i in 0..self.conns.len() {
             let conn = &mut self.conns[i];
             conn.noted = true;

@@ -265,3 +265,47 @@ fn settings_at_the_edges_are_accepted() {
         assert!(builder.build(ManualTimer::new()).is_ok(), "{debug}");
     }
 }
+
+/// A connection that closes on its own after the stop, before the manager acts on it (its
+/// first poll), is still in the report: as completed if it had work in flight, as idle
+/// closed if not; a vetoed stop forgets such closes.
+#[test]
+fn connections_closing_between_the_stop_and_the_managers_first_poll_are_counted() {
+    use graceful_core::Graceful;
+
+    let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    let acceptor = graceful.acceptor();
+    let shutdown = graceful.shutdown();
+    let busy = acceptor.try_reserve().unwrap().register();
+    let idle = acceptor.try_reserve().unwrap().register();
+    busy.mark_active();
+    shutdown.stop();
+    drop((busy, idle)); // before the manager runs
+    let report = futures::executor::block_on(graceful.run());
+    assert_eq!(report.outcome, Outcome::Drained);
+    assert_eq!(
+        (report.completed, report.idle_closed, report.total()),
+        (1, 1, 2)
+    );
+
+    // Vetoed: the closes around the stop are not the report's.
+    let allow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hook = allow.clone();
+    let graceful = Graceful::builder()
+        .before_shutdown(move || hook.load(std::sync::atomic::Ordering::SeqCst))
+        .build(ManualTimer::new())
+        .unwrap();
+    let shutdown = graceful.shutdown();
+    let gone = graceful.acceptor().try_reserve().unwrap().register();
+    let mut run = Box::pin(graceful.run());
+    shutdown.stop();
+    drop(gone);
+    assert!(
+        futures::FutureExt::now_or_never(run.as_mut()).is_none(),
+        "vetoed"
+    );
+    allow.store(true, std::sync::atomic::Ordering::SeqCst);
+    shutdown.stop();
+    let report = futures::executor::block_on(run);
+    assert_eq!((report.outcome, report.total()), (Outcome::Drained, 0));
+}
