@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use graceful_harness::deploy::pid_at;
+use graceful_harness::deploy::{pid_at, NotifySocket};
 use graceful_harness::process::{hold_spawns, stop_pid};
 use graceful_harness::{Launch, Process};
 use graceful_tokio::{graceful_core, Conn, Deploy, Server};
@@ -219,7 +219,12 @@ fn free_address() -> SocketAddr {
 /// This binary as the server of `names`, under `systemd-socket-activate` listening on
 /// `addrs` with `--fdname=fdnames`; returns once it listens (the server itself starts at
 /// the first connection, as the tool's default).
-fn socket_activated(addrs: &[SocketAddr], fdnames: &str, names: &str) -> Process {
+fn socket_activated(
+    addrs: &[SocketAddr],
+    fdnames: &str,
+    names: &str,
+    notify: &NotifySocket,
+) -> Process {
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut launch = Launch::program("systemd-socket-activate");
     for addr in addrs {
@@ -230,6 +235,10 @@ fn socket_activated(addrs: &[SocketAddr], fdnames: &str, names: &str) -> Process
         .arg(format!("--fdname={fdnames}"))
         .arg(format!("--setenv={CHILD}=1"))
         .arg(format!("--setenv={NAMES}={names}"))
+        .arg(format!(
+            "--setenv=NOTIFY_SOCKET={}",
+            notify.path().display()
+        ))
         .arg(exe)
         .args(["child", "--exact", "--nocapture", "--test-threads", "1"])
         .spawn();
@@ -248,7 +257,8 @@ fn socket_activated(addrs: &[SocketAddr], fdnames: &str, names: &str) -> Process
 fn two_named_sockets_are_served_by_name_and_handed_over_together() {
     let (http, admin) = (free_address(), free_address());
     // The names in another order than the sockets: each takes its own.
-    let mut server = socket_activated(&[http, admin], "http:admin", "admin:http");
+    let notify = NotifySocket::bind("named");
+    let mut server = socket_activated(&[http, admin], "http:admin", "admin:http", &notify);
     let old = server.id(); // the tool `exec`s the server: one pid
     assert_eq!(
         pid_at(http, LONG),
@@ -264,6 +274,11 @@ fn two_named_sockets_are_served_by_name_and_handed_over_together() {
     server.next_stdout("a second adoption", LONG, |line| {
         (line == "adopted again: Ok(0)").then_some(())
     });
+    // The service manager hears what the server listens on, then that it is ready.
+    let status = format!("STATUS=serving admin on {admin}, http on {http}");
+    let at = notify.wait_line(&status, LONG, |line| line == status);
+    let ready = notify.wait_line("READY=1", LONG, |line| line == "READY=1");
+    assert_eq!(ready, at + 1, "{:#?}", notify.lines());
 
     server.hangup();
     let (_, status) = server.wait_exit(LONG);
@@ -315,12 +330,14 @@ fn sockets_and_names_that_do_not_match_are_refused() {
     ];
     for (sockets, fdnames, names, message) in cases {
         let addrs: Vec<SocketAddr> = (0..sockets).map(|_| free_address()).collect();
-        let server = socket_activated(&addrs, fdnames, names);
+        let notify = NotifySocket::bind("unmatched");
+        let server = socket_activated(&addrs, fdnames, names, &notify);
         let starts = TcpStream::connect(addrs[0]).expect("the tool listens");
         let (_, status) = server.wait_exit(LONG);
         assert_eq!(status.code(), Some(1), "{names}: {:#?}", server.stderr());
         server.wait_stderr(&format!("cannot listen: {message}"), LONG);
         drop(starts);
+        assert_eq!(notify.count("READY=1"), 0, "never ready");
         for addr in &addrs {
             assert!(
                 TcpStream::connect(addr).is_err(),

@@ -549,6 +549,24 @@ mod tests {
     use futures::FutureExt;
 
     #[test]
+    fn the_serving_status_names_each_listener_and_its_address() {
+        let (http, admin) = (
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+        );
+        let (a, b) = (http.local_addr().unwrap(), admin.local_addr().unwrap());
+        let sockets = vec![("http".to_owned(), http), ("admin".to_owned(), admin)];
+        assert_eq!(
+            serving_status(&sockets, true),
+            format!("serving http on {a}, admin on {b}")
+        );
+        assert_eq!(
+            serving_status(&sockets[..1], false),
+            format!("serving on {a}")
+        );
+    }
+
+    #[test]
     fn the_mailbox_hands_over_in_order_and_wakes_the_receiver() {
         let mailbox = Arc::new(Mailbox::default());
         let mut first = Box::pin(mailbox.recv());
