@@ -339,7 +339,11 @@ mod tests {
             "{error}"
         );
         let file = std::fs::File::open("/dev/null").unwrap();
+        let number = std::os::fd::AsRawFd::as_raw_fd(&file);
         let error = check(5, OwnedFd::from(file)).unwrap_err();
+        // Refused, and left open: a descriptor that fails the checks may not be ours.
+        let link = std::fs::read_link(format!("/proc/self/fd/{number}"));
+        assert_eq!(link.unwrap(), std::path::Path::new("/dev/null"));
         assert!(
             error.to_string().contains("fd 5 is not a socket"),
             "{error}"
