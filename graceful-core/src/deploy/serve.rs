@@ -382,8 +382,9 @@ impl<R> Deploying<R> {
             if state.notifier.parent_waits() && !state.listened.load(Ordering::Acquire) {
                 // The parent would hand over to a process that does not serve its socket.
                 tracing::error!(
-                    "started by a hot restart, but serving another listener than the one \
-                     Server::listen returns: not ready, so the old process serves on"
+                    "started by a hot restart, but serving other listeners than those \
+                     Server::listen or Server::listen_all returns: not ready, so the old \
+                     process serves on"
                 );
             } else {
                 if !state.notifier.parent_waits() {
@@ -452,8 +453,8 @@ async fn restart_on<T: Timer>(
             Either::Left(Some(())) => {
                 let Some(restarter) = state.restarter.get() else {
                     tracing::warn!(
-                        "{signal} ignored: no listener to hand over (serve the one \
-                         Server::listen returns)"
+                        "{signal} ignored: no listener to hand over (serve what \
+                         Server::listen or Server::listen_all returns)"
                     );
                     continue;
                 };

@@ -28,8 +28,9 @@ use crate::{Builder, Server, Shutdown};
 impl<R: DeployRuntime> Builder<Server<R>> {
     /// Zero-downtime deploys: socket activation, `sd_notify`, and hot restart on SIGHUP
     /// (see [`Deploy`](crate::deploy::Deploy) for what each does and how to set it). Take
-    /// the listener from [`Server::listen`](Server::listen): it is the inherited socket when there is one,
-    /// and the one a hot restart hands over. Off by default.
+    /// the listener from [`Server::listen`](Server::listen), or several, by name, from
+    /// [`Server::listen_all`](Server::listen_all): the inherited sockets when there are
+    /// some, and those a hot restart hands over. Off by default.
     ///
     /// # Examples
     ///
