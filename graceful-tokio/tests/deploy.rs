@@ -7,14 +7,14 @@
 //! `Server::listen_all` serves two sockets by their `LISTEN_FDNAMES` names, a hot restart
 //! hands both over, and sockets and names that do not match are refused.
 
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use graceful_harness::deploy::{pid_at, NotifySocket};
-use graceful_harness::process::{hold_spawns, stop_pid};
-use graceful_harness::{Launch, Process};
-use graceful_tokio::{graceful_core, Conn, Deploy, Server};
+use graceful_harness::deploy::pid_at;
+use graceful_harness::process::hold_spawns;
+use graceful_harness::Launch;
+use graceful_tokio::{Conn, Deploy, Server};
 use tokio::io::AsyncWriteExt;
 
 /// Set in the child's environment: run the server.
@@ -63,40 +63,13 @@ fn child() {
     std::process::exit(code);
 }
 
-/// The child's server for [`NAMES`]: `Server::listen_all`, each listener added to the one
-/// server and answering with the pid. Prints what the adoption left in the environment and what a second adoption takes.
+/// The child's server for [`NAMES`]: graceful-harness's, on tokio.
 fn serve_named(names: &str) -> i32 {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     runtime.block_on(async {
         let deploy = Deploy::new().restart_timeout(Duration::from_secs(10));
         let server = Server::builder().deploy(deploy).build().expect("settings");
-        let wanted = names.split(':').map(|name| (name, "127.0.0.1:0"));
-        let listeners = match server.listen_all(wanted) {
-            Ok(listeners) => listeners,
-            Err(error) => {
-                eprintln!("cannot listen: {error}");
-                return 1;
-            }
-        };
-        let var = |name: &str| std::env::var(name).unwrap_or_default();
-        println!(
-            "environment: LISTEN_FDS={} LISTEN_PID={} LISTEN_FDNAMES={} pid={}",
-            var("LISTEN_FDS"),
-            var("LISTEN_PID"),
-            var("LISTEN_FDNAMES"),
-            std::process::id()
-        );
-        let again = graceful_core::deploy::adopt_tcp_listeners().map(|a| a.listeners.len());
-        println!("adopted again: {again:?}");
-        let mut server = server;
-        for (name, listener) in names.split(':').zip(listeners) {
-            server = server.add(name, listener, answer_pid);
-        }
-        let serving = server.run();
-        println!("listening");
-        let report = serving.await;
-        eprintln!("report: {report}");
-        0
+        graceful_harness::deploy::serve_named(server, names, answer_pid).await
     })
 }
 
@@ -209,140 +182,22 @@ fn a_listen_the_runtime_refuses_keeps_nothing() {
     assert_eq!(listener.unwrap().local_addr().unwrap(), addr);
 }
 
-/// A free address on 127.0.0.3, where no other test of this binary binds or connects.
-fn free_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.3:0")
-        .and_then(|probe| probe.local_addr())
-        .unwrap()
-}
-
-/// This binary as the server of `names`, under `systemd-socket-activate` listening on
-/// `addrs` with `--fdname=fdnames`; returns once it listens (the server itself starts at
-/// the first connection, as the tool's default).
-fn socket_activated(
-    addrs: &[SocketAddr],
-    fdnames: &str,
-    names: &str,
-    notify: &NotifySocket,
-) -> Process {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut launch = Launch::program("systemd-socket-activate");
-    for addr in addrs {
-        launch = launch.arg("-l").arg(addr.to_string());
-    }
-    // The tool passes on none of its environment but what `--setenv` says.
-    let server = launch
-        .arg(format!("--fdname={fdnames}"))
-        .arg(format!("--setenv={CHILD}=1"))
-        .arg(format!("--setenv={NAMES}={names}"))
-        .arg(format!(
-            "--setenv=NOTIFY_SOCKET={}",
-            notify.path().display()
-        ))
-        .arg(exe)
-        .args(["child", "--exact", "--nocapture", "--test-threads", "1"])
-        .spawn();
-    let last = addrs.len() + 2;
-    server.wait_stderr(
-        &format!("Listening on {} as {last}", addrs[addrs.len() - 1]),
-        LONG,
-    );
-    server
-}
-
-/// Two sockets named `http` and `admin` by the service manager: `Server::listen_all` serves
-/// each by its name, edits no environment variable, and a second adoption takes nothing;
-/// a hot restart hands both over with their names, and the new process finds them.
 #[test]
 fn two_named_sockets_are_served_by_name_and_handed_over_together() {
-    let (http, admin) = (free_address(), free_address());
-    // The names in another order than the sockets: each takes its own.
-    let notify = NotifySocket::bind("named");
-    let mut server = socket_activated(&[http, admin], "http:admin", "admin:http", &notify);
-    let old = server.id(); // the tool `exec`s the server: one pid
-    assert_eq!(
-        pid_at(http, LONG),
-        old,
-        "the first connection starts the server"
+    graceful_harness::deploy::named_sockets_are_served_and_handed_over_together(
+        "child",
+        &[(CHILD, "1")],
+        NAMES,
+        LONG,
     );
-    assert_eq!(pid_at(admin, LONG), old);
-    let environment =
-        format!("environment: LISTEN_FDS=2 LISTEN_PID={old} LISTEN_FDNAMES=http:admin pid={old}");
-    server.next_stdout("the environment, untouched", LONG, |line| {
-        line.ends_with(&environment).then_some(())
-    });
-    server.next_stdout("a second adoption", LONG, |line| {
-        (line == "adopted again: Ok(0)").then_some(())
-    });
-    // The service manager hears what the server listens on, then that it is ready.
-    let status = format!("STATUS=serving admin on {admin}, http on {http}");
-    let at = notify.wait_line(&status, LONG, |line| line == status);
-    let ready = notify.wait_line("READY=1", LONG, |line| line == "READY=1");
-    assert_eq!(ready, at + 1, "{:#?}", notify.lines());
-
-    server.hangup();
-    let (_, status) = server.wait_exit(LONG);
-    assert_eq!(status.code(), Some(0), "{:#?}", server.stderr());
-    server.wait_stderr("hot restart: process", LONG);
-    // One server, one drain: its report counts each listener.
-    let report = server.wait_stderr("report: ", LONG);
-    assert!(report.contains("; by listener: admin: "), "{report}");
-    assert!(report.contains(", http: "), "{report}");
-    let new = pid_at(http, LONG);
-    server.owns(new);
-    assert_ne!(new, old);
-    assert_eq!(pid_at(admin, LONG), new, "admin was handed over too");
-    // The new process prints to the same pipes: it found both by name, and its LISTEN_PID
-    // is its own.
-    let environment =
-        format!("environment: LISTEN_FDS=2 LISTEN_PID={new} LISTEN_FDNAMES=admin:http pid={new}");
-    server.next_stdout("the new process's environment", LONG, |line| {
-        line.ends_with(&environment).then_some(())
-    });
-    stop_pid(new, LONG);
-    for addr in [http, admin] {
-        assert!(
-            TcpStream::connect(addr).is_err(),
-            "{addr} closed with its last server"
-        );
-    }
 }
 
-/// Inherited sockets and names that do not match (an unnamed socket no name claims, a
-/// name no socket has): the server says what is wrong, exits 1, and leaves nothing
-/// listening.
 #[test]
 fn sockets_and_names_that_do_not_match_are_refused() {
-    let cases = [
-        (
-            3,
-            "http:admin",
-            "http:admin",
-            "no listener claims inherited fd 5 unnamed; LISTEN_FDS passes fd 3 \"http\", \
-             fd 4 \"admin\", fd 5 unnamed",
-        ),
-        (
-            1,
-            "http",
-            "http:admin",
-            "no inherited socket is named \"admin\"",
-        ),
-    ];
-    for (sockets, fdnames, names, message) in cases {
-        let addrs: Vec<SocketAddr> = (0..sockets).map(|_| free_address()).collect();
-        let notify = NotifySocket::bind("unmatched");
-        let server = socket_activated(&addrs, fdnames, names, &notify);
-        let starts = TcpStream::connect(addrs[0]).expect("the tool listens");
-        let (_, status) = server.wait_exit(LONG);
-        assert_eq!(status.code(), Some(1), "{names}: {:#?}", server.stderr());
-        server.wait_stderr(&format!("cannot listen: {message}"), LONG);
-        drop(starts);
-        assert_eq!(notify.count("READY=1"), 0, "never ready");
-        for addr in &addrs {
-            assert!(
-                TcpStream::connect(addr).is_err(),
-                "{names}: nothing may listen on {addr}"
-            );
-        }
-    }
+    graceful_harness::deploy::sockets_and_names_that_do_not_match_are_refused(
+        "child",
+        &[(CHILD, "1")],
+        NAMES,
+        LONG,
+    );
 }
