@@ -382,7 +382,10 @@ impl Restarter {
             .fd_mappings(mappings)
             .map_err(|error| RestartError::Setup(io::Error::other(error)))?;
         let start = Instant::now();
-        let child = command.spawn().map_err(RestartError::Spawn)?;
+        let child = command.spawn().map_err(|error| {
+            // The shell is what failed to start (a system without /bin/sh).
+            RestartError::Spawn(io::Error::new(error.kind(), format!("{SHELL}: {error}")))
+        })?;
         drop(command); // closes the parent's copies made for the mapping
         let pid = child.id();
         *self.starting_slot() = Some(child);
