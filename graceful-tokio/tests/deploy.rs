@@ -3,7 +3,9 @@
 //! connection with its pid. A test-owned `NOTIFY_SOCKET` hears its life; SIGHUP hot
 //! restarts it; a socket handed over as `LISTEN_FDS` is served; a new process that never
 //! says ready is given up at the restart timeout. The hot restart scenario is
-//! graceful-harness's, shared with graceful-smol.
+//! graceful-harness's, shared with graceful-smol. Under the real `systemd-socket-activate`,
+//! `Server::listen_all` serves two sockets by their `LISTEN_FDNAMES` names, a hot restart
+//! hands both over, and sockets and names that do not match are refused.
 
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::thread;
@@ -20,6 +22,9 @@ const CHILD: &str = "GRACEFUL_TOKIO_DEPLOY_CHILD";
 /// Set in the child's environment to the test's pid: a hot restart's new process (whose
 /// restart parent is another) never says ready.
 const HANG_WHEN_RESTARTED: &str = "GRACEFUL_TOKIO_DEPLOY_HANG";
+/// Set in the child's environment to `:`-separated names: serve listeners of these names
+/// (`Server::listen_all`) rather than one.
+const NAMES: &str = "GRACEFUL_TOKIO_DEPLOY_NAMES";
 const LONG: Duration = Duration::from_secs(30);
 
 /// The server, in three lines of deploy: plays it when re-run as a child.
@@ -35,6 +40,9 @@ fn child() {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .try_init();
+    if let Ok(names) = std::env::var(NAMES) {
+        std::process::exit(serve_named(&names));
+    }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let code = runtime.block_on(async {
         let deploy = Deploy::new().restart_timeout(Duration::from_secs(2));
@@ -46,21 +54,31 @@ fn child() {
                 return 1;
             }
         };
-        let serving = server.serve(
-            listener,
-            |mut stream: tokio::net::TcpStream, conn: Conn| async move {
-                conn.mark_active();
-                let pid = format!("{}\n", std::process::id());
-                let _ = stream.write_all(pid.as_bytes()).await;
-                conn.mark_idle();
-            },
-        );
+        let serving = server.serve(listener, answer_pid);
         println!("listening"); // the listener is bound or adopted; serving starts now
         let report = serving.await;
         eprintln!("report: {report}");
         0
     });
     std::process::exit(code);
+}
+
+/// The child's server for [`NAMES`]: graceful-harness's, on tokio.
+fn serve_named(names: &str) -> i32 {
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    runtime.block_on(async {
+        let deploy = Deploy::new().restart_timeout(Duration::from_secs(10));
+        let server = Server::builder().deploy(deploy).build().expect("settings");
+        graceful_harness::deploy::serve_named(server, names, answer_pid).await
+    })
+}
+
+/// The server's handler: the pid, and close.
+async fn answer_pid(mut stream: tokio::net::TcpStream, conn: Conn) {
+    conn.mark_active();
+    let pid = format!("{}\n", std::process::id());
+    let _ = stream.write_all(pid.as_bytes()).await;
+    conn.mark_idle();
 }
 
 /// This binary, playing the server.
@@ -162,4 +180,24 @@ fn a_listen_the_runtime_refuses_keeps_nothing() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let listener = runtime.block_on(async { server.listen(addr) });
     assert_eq!(listener.unwrap().local_addr().unwrap(), addr);
+}
+
+#[test]
+fn two_named_sockets_are_served_by_name_and_handed_over_together() {
+    graceful_harness::deploy::named_sockets_are_served_and_handed_over_together(
+        "child",
+        &[(CHILD, "1")],
+        NAMES,
+        LONG,
+    );
+}
+
+#[test]
+fn sockets_and_names_that_do_not_match_are_refused() {
+    graceful_harness::deploy::sockets_and_names_that_do_not_match_are_refused(
+        "child",
+        &[(CHILD, "1")],
+        NAMES,
+        LONG,
+    );
 }

@@ -10,6 +10,11 @@
 //!   on the listen limit, where it cannot accept either.
 //! - An open gate costs one atomic load and one waker registration per accept; a server
 //!   that does not deploy has no gate at all.
+//! - One gate serves every listener of the server (`Server::add` puts each behind the
+//!   deploy's extension). Their serve loops and the deploy's watcher, which closes the
+//!   gate, are polled in one task (the server's `run` future): no loop is in the middle of
+//!   an accept when the gate closes, and each polls the gate before its next accept, so a
+//!   loop the one waker does not wake accepts nothing either.
 //!
 //! Why it is needed: between the child's `READY=1` and the parent's stop both processes
 //! accept from the one socket. A stopping serve loop takes what the kernel queued before it

@@ -8,8 +8,9 @@
 //! # As a server setting
 //!
 //! [`Deploy`], given to [`Builder::deploy`](crate::Builder::deploy), does it
-//! all; [`Server::listen`](crate::Server::listen) gives the listener (inherited, or bound).
-//! With graceful-tokio (feature `deploy`):
+//! all; [`Server::listen`](crate::Server::listen) gives the listener (inherited, or bound),
+//! [`Server::listen_all`](crate::Server::listen_all) several, by name. With graceful-tokio
+//! (feature `deploy`):
 //!
 //! ```text
 //! let server = graceful_tokio::Server::builder().deploy(Deploy::new()).build()?;
@@ -28,15 +29,18 @@
 //! runtime's type), notifications are single datagrams, and [`Restarter::restart`] blocks
 //! its calling thread (run it on a thread of its own, never on a runtime's worker).
 //!
-//! - [`listenfd`]: [`adopt_tcp_listeners`] takes the sockets named by `LISTEN_FDS`.
+//! - [`adopt`]: [`adopt_tcp_listeners`] takes the sockets named by `LISTEN_FDS`, once per
+//!   process, and edits no environment variable.
 //! - [`notify`]: [`Notifier`] sends `READY=1`, `STOPPING=1`, `STATUS=`, `MAINPID=` and
 //!   watchdog pings; [`Monitor`] reports a drain's progress on a [`Timer`](crate::Timer).
 //! - [`restart`]: [`Restarter`], the parent side of the hand-over protocol.
 //!
 //! The parent/child protocol is in ARCHITECTURE.md ("Hot restart").
 
+pub mod adopt;
+mod claim;
 mod gate;
-pub mod listenfd;
+mod listen;
 mod monitor;
 pub mod notify;
 pub mod restart;
@@ -44,14 +48,15 @@ mod runtime;
 mod serve;
 mod server;
 
-pub use self::listenfd::{adopt_tcp_listeners, AdoptError, Adopted};
+pub use self::adopt::{adopt_tcp_listeners, AdoptError, Adopted};
 pub use self::notify::{draining_status, Monitor, Notifier};
 pub use self::restart::{Handover, RestartError, Restarter, DEFAULT_RESTART_TIMEOUT};
 pub use self::runtime::{DeployRuntime, RestartSignal, SignalStream};
 pub use self::serve::Deploy;
 
-/// Set by a restarting parent in its child's environment: the parent's process id. With
-/// `LISTEN_PID` unset, the child adopts `LISTEN_FDS` only when this names its parent.
+/// Set by a restarting parent in its child's environment: the parent's process id. The
+/// child adopts `LISTEN_FDS` by `LISTEN_PID` (its own pid) alone; this says the sockets came
+/// from a hot restart ([`Adopted::from_restart`]) rather than from systemd.
 pub const RESTART_PARENT_VAR: &str = "GRACEFUL_RESTART_PARENT";
 
 /// Set by a restarting parent in its child's environment: the service manager's

@@ -7,10 +7,13 @@
 //!    environment ([`Restarter::new`]): a binary replaced on disk since is the one started.
 //! 2. On a restart it binds a Unix datagram socket in a fresh private directory (mode
 //!    0700) and spawns the program with descriptors 3, 4, ... the listening sockets, and
-//!    `LISTEN_FDS`, `LISTEN_FDNAMES`, [`RESTART_PARENT_VAR`]`=<parent pid>`, `LISTEN_PID`
-//!    unset (std cannot know the child's pid before it runs), `NOTIFY_SOCKET=<private
-//!    socket>`, [`NOTIFY_UPSTREAM_VAR`]`=<the service manager's socket, or empty>`, and
-//!    `WATCHDOG_PID` unset.
+//!    `LISTEN_FDS`, `LISTEN_FDNAMES`, `LISTEN_PID=<the child's pid>`,
+//!    [`RESTART_PARENT_VAR`]`=<parent pid>`, `NOTIFY_SOCKET=<private socket>`,
+//!    [`NOTIFY_UPSTREAM_VAR`]`=<the service manager's socket, or empty>`, and `WATCHDOG_PID`
+//!    unset. std cannot know the child's pid before it runs, and a `pre_exec` hook is
+//!    `unsafe`: the program is started through `/bin/sh -c 'LISTEN_PID=$$; export
+//!    LISTEN_PID; exec "$0" "$@"'`, whose `exec` keeps the pid, as systemd sets
+//!    `LISTEN_PID` between `fork` and `exec`.
 //! 3. The child adopts the sockets ([`adopt_tcp_listeners`](super::adopt_tcp_listeners)),
 //!    serves them, and sends `READY=1` to the private socket ([`Notifier::ready`](super::Notifier::ready)).
 //! 4. The parent, on `READY=1`, returns the child's pid; its caller sends `MAINPID=` to the
@@ -29,11 +32,17 @@
 //!   thread of its own. It reads the wall clock (`Instant`), not a runtime [`Timer`](crate::Timer):
 //!   it waits on another process, which paused or virtual time cannot speed up.
 //!
+//! - The child's environment is the one recorded at start, with every `LISTEN_*` variable,
+//!   [`RESTART_PARENT_VAR`], `NOTIFY_SOCKET` and [`NOTIFY_UPSTREAM_VAR`] set anew and
+//!   `WATCHDOG_PID` removed: what this process inherited (its own adoption leaves the
+//!   environment untouched) never reaches the child.
+//!
 //! The descriptors are placed at 3, 4, ... in the child by the command-fds crate (`dup2`
-//! after `fork`, in a `pre_exec` hook: `unsafe` code our crates forbid).
+//! after `fork`, in a `pre_exec` hook: `unsafe` code our crates forbid). They are not
+//! close-on-exec there, so they survive the shell's `exec`.
 
 use std::error::Error;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io;
 use std::net::TcpListener;
@@ -157,7 +166,8 @@ impl Restarter {
     /// Records what a restart needs, now: the path of this program, its arguments and
     /// environment, copies of the `listeners` (with their `LISTEN_FDNAMES` names), and the
     /// service manager's socket from `notifier`. Create it at start, once the inherited
-    /// sockets are adopted (which clears their variables).
+    /// sockets are adopted. The variables that named them are recorded with the rest, and
+    /// set anew for each restart's child.
     ///
     /// # Examples
     ///
@@ -345,14 +355,21 @@ impl Restarter {
             let names: Vec<String> = listeners.iter().map(|(n, _)| n.clone()).collect();
             (mappings, names)
         };
+        // The shell would report a missing program only by its exit status.
+        executable(&self.exe).map_err(RestartError::Spawn)?;
         let private = PrivateSocket::bind().map_err(RestartError::Setup)?;
-        let mut command = Command::new(&self.exe);
+        let mut command = Command::new(SHELL);
         command
+            .arg("-c")
+            .arg(OWN_PID)
+            .arg(&self.exe)
             .args(&self.args)
             .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env_remove("LISTEN_PID")
-            .env_remove("WATCHDOG_PID")
+            .envs(
+                (self.env.iter())
+                    .filter(|(k, _)| !handed_over_variable(k))
+                    .map(|(k, v)| (k, v)),
+            )
             .env("LISTEN_FDS", names.len().to_string())
             .env("LISTEN_FDNAMES", names.join(":"))
             .env(RESTART_PARENT_VAR, std::process::id().to_string())
@@ -365,7 +382,10 @@ impl Restarter {
             .fd_mappings(mappings)
             .map_err(|error| RestartError::Setup(io::Error::other(error)))?;
         let start = Instant::now();
-        let child = command.spawn().map_err(RestartError::Spawn)?;
+        let child = command.spawn().map_err(|error| {
+            // The shell is what failed to start (a system without /bin/sh).
+            RestartError::Spawn(io::Error::new(error.kind(), format!("{SHELL}: {error}")))
+        })?;
         drop(command); // closes the parent's copies made for the mapping
         let pid = child.id();
         *self.starting_slot() = Some(child);
@@ -441,6 +461,45 @@ impl fmt::Debug for Restarter {
             .field("listeners", &self.listeners())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
+    }
+}
+
+/// The shell that starts a restart's program: POSIX sh.
+const SHELL: &str = "/bin/sh";
+
+/// The shell's script: `LISTEN_PID` is its own pid, which its `exec` keeps for the program
+/// (`$0`, with the arguments after it).
+const OWN_PID: &str = r#"LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@""#;
+
+/// Whether the recorded variable `key` is one a restart sets anew, or removes: the
+/// hand-over's own (every `LISTEN_*`, the restart's and the notification's) and
+/// `WATCHDOG_PID` (systemd's watchdog is for the main process until `MAINPID=`).
+fn handed_over_variable(key: &OsStr) -> bool {
+    let key = key.as_encoded_bytes();
+    key.starts_with(b"LISTEN_")
+        || [
+            RESTART_PARENT_VAR,
+            NOTIFY_UPSTREAM_VAR,
+            "NOTIFY_SOCKET",
+            "WATCHDOG_PID",
+        ]
+        .iter()
+        .any(|name| key == name.as_bytes())
+}
+
+/// Checks that `path` is a file someone may execute, for a clear error before the shell
+/// starts (which would only exit with status 127 or 126).
+fn executable(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata = std::fs::metadata(path)
+        .map_err(|error| io::Error::new(error.kind(), format!("{}: {error}", path.display())))?;
+    if metadata.is_file() && metadata.permissions().mode() & 0o111 != 0 {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} is not an executable file", path.display()),
+        ))
     }
 }
 
@@ -614,22 +673,43 @@ mod tests {
     }
 
     #[test]
-    fn a_child_that_says_ready_gets_the_sockets_and_the_variables() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    fn a_child_gets_every_socket_by_name_and_its_own_listen_pid() {
+        let (web, admin) = (
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+        );
         let mut restarter = Restarter::new(
-            vec![("web".into(), &listener)],
+            vec![("web".into(), &web), ("admin".into(), &admin)],
             &super::super::Notifier::disabled(),
         )
         .unwrap();
+        // What this process inherited stays in its environment (adoption edits nothing):
+        // none of it may reach the child.
+        restarter.env.extend(
+            [
+                ("LISTEN_PID", "1"),
+                ("LISTEN_FDS", "9"),
+                ("LISTEN_FDNAMES", "old"),
+                ("LISTEN_STALE", "x"),
+                (RESTART_PARENT_VAR, "1"),
+                ("WATCHDOG_PID", "1"),
+                ("KEPT", "yes"),
+            ]
+            .map(|(k, v)| (k.into(), v.into())),
+        );
         // A shell child checks what it inherited and answers with its exit code (a shell
-        // cannot send a datagram; the deploy suites in examples/ see READY=1 end to end).
+        // cannot send a datagram; the deploy suites see READY=1 end to end). It runs after
+        // the restart's own shell `exec`ed it: same pid, same descriptors.
         restarter.exe = PathBuf::from("/bin/sh");
         restarter.args = vec![
             "-c".into(),
             format!(
-                "test \"$LISTEN_FDS\" = 1 && test \"$LISTEN_FDNAMES\" = web && \
-                 test -z \"$LISTEN_PID\" && test \"${RESTART_PARENT_VAR}\" = {} && \
-                 test -S \"$NOTIFY_SOCKET\" && test -e /proc/self/fd/3 && exit 7; exit 1",
+                "test \"$LISTEN_FDS\" = 2 && test \"$LISTEN_FDNAMES\" = web:admin && \
+                 test \"$LISTEN_PID\" = $$ && test \"${RESTART_PARENT_VAR}\" = {} && \
+                 test -z \"$LISTEN_STALE\" && test -z \"$WATCHDOG_PID\" && \
+                 test \"$KEPT\" = yes && test -S \"$NOTIFY_SOCKET\" && \
+                 test -S /proc/self/fd/3 && test -S /proc/self/fd/4 && \
+                 test ! -e /proc/self/fd/5 && exit 7; exit 1",
                 std::process::id()
             )
             .into(),
@@ -637,6 +717,24 @@ mod tests {
         match restarter.restart() {
             Err(RestartError::Exited(status)) => assert_eq!(status.code(), Some(7)),
             other => panic!("expected the shell's verdict, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_recorded_hand_over_variables_are_set_anew() {
+        for key in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "LISTEN_ANY"] {
+            assert!(handed_over_variable(OsStr::new(key)), "{key}");
+        }
+        for key in [
+            RESTART_PARENT_VAR,
+            NOTIFY_UPSTREAM_VAR,
+            "NOTIFY_SOCKET",
+            "WATCHDOG_PID",
+        ] {
+            assert!(handed_over_variable(OsStr::new(key)), "{key}");
+        }
+        for key in ["WATCHDOG_USEC", "PATH", "XLISTEN_FDS"] {
+            assert!(!handed_over_variable(OsStr::new(key)), "{key}");
         }
     }
 }

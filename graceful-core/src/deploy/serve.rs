@@ -3,9 +3,12 @@
 //!
 //! A server built with [`Builder::deploy`](crate::Builder::deploy) takes its
 //! listener from [`Server::listen`](crate::Server::listen) (the socket it inherited through
-//! `LISTEN_FDS`, or the address bound), and while it serves:
+//! `LISTEN_FDS`, or the address bound), or its listeners from
+//! [`Server::listen_all`](crate::Server::listen_all) (the inherited sockets by their
+//! `LISTEN_FDNAMES` names, or the addresses bound), and while it serves:
 //!
-//! - says `READY=1` as the serve loop starts, reports its drain (`STOPPING=1` from the
+//! - says `STATUS=serving ...` (what it listens on) and `READY=1` as the serve loop
+//!   starts, reports its drain (`STOPPING=1` from the
 //!   shutdown hook, `STATUS=` every second, through [`Monitor`]) and sends watchdog pings;
 //! - on each restart signal runs [`Restarter::restart`] on a thread of its own (it blocks
 //!   until the new process is ready, up to the restart timeout), and once the new process
@@ -19,8 +22,10 @@
 //!   the serving task awaits.
 //! - The old process drains only after the new one said `READY=1`; every failure is
 //!   logged and the old process serves on.
-//! - A plain shutdown closes the restarter's copies of the socket (the shutdown hook), so
-//!   that the socket closes with the server's listener and new connections are refused.
+//! - A plain shutdown closes the restarter's copies of the sockets (the shutdown hook), so
+//!   that each socket closes with the server's listener and new connections are refused.
+//! - A server listens once (`listen` or `listen_all`), and a hot restart hands every
+//!   listener on, with its name; a call that failed kept nothing, and may be tried again.
 //! - The user's `on_shutdown` hook still runs, after the deploy's.
 
 use std::collections::VecDeque;
@@ -38,6 +43,7 @@ use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 
 use super::gate::Gate;
+use super::listen::{self, Inherited};
 use super::{
     adopt_tcp_listeners, AdoptError, Adopted, Monitor, Notifier, RestartError, RestartSignal,
     Restarter, SignalStream, DEFAULT_RESTART_TIMEOUT,
@@ -51,18 +57,21 @@ use crate::{Shutdown, Timer};
 /// - **Socket activation.** [`Server::listen`](crate::Server::listen) serves the listening
 ///   TCP socket named by `LISTEN_FDS` (systemd's, or a hot-restarting parent's) rather than
 ///   bind the address; anything else than one listening TCP socket is an error.
+///   [`Server::listen_all`](crate::Server::listen_all) serves several, each the socket of
+///   its `LISTEN_FDNAMES` name; a name without a socket or a socket without a name is an
+///   error.
 /// - **`sd_notify`**, where `NOTIFY_SOCKET` is set: `READY=1` once serving, `STOPPING=1`
 ///   when the shutdown begins, `STATUS=draining: 3 active, 0 idle, 1 hijacked, 12 s left`
 ///   every second of the drain, `MAINPID=` after a hot restart, `WATCHDOG=1` at half of
 ///   `WATCHDOG_USEC`.
 /// - **Hot restart** on SIGHUP ([`restart_on`](Deploy::restart_on) for another signal,
 ///   [`no_hot_restart`](Deploy::no_hot_restart) for none): the program is started again
-///   from its path with the listening socket; once it is ready (within the
+///   from its path with the listening sockets; once it is ready (within the
 ///   [`restart_timeout`](Deploy::restart_timeout), 60 s by default) this process drains as
 ///   on SIGTERM. If it fails, this one logs why and serves on.
 ///
-/// One server per process should deploy: the inherited socket, the restart signal and the
-/// service manager are the process's. The protocol is in ARCHITECTURE.md ("Hot restart").
+/// One server per process should deploy: the inherited sockets (taken once per process),
+/// the restart signal and the service manager are the process's. The protocol is in ARCHITECTURE.md ("Hot restart").
 ///
 /// # Examples
 ///
@@ -187,6 +196,9 @@ struct State {
     /// Set by `listen`.
     restarter: OnceLock<Restarter>,
     listened: AtomicBool,
+    /// What the server serves, for the `STATUS=` line that goes with `READY=1`: set by
+    /// `listen`.
+    serving: OnceLock<String>,
     /// The sockets `LISTEN_FDS` names, taken when the server is built (see [`Deploying::adopt`])
     /// and handed to `listen`.
     adopted: Mutex<Option<Result<Adopted, AdoptError>>>,
@@ -204,6 +216,7 @@ impl<R> Deploying<R> {
                 notifier: Notifier::from_env(),
                 restarter: OnceLock::new(),
                 listened: AtomicBool::new(false),
+                serving: OnceLock::new(),
                 adopted: Mutex::new(None),
                 gate: Arc::default(),
                 drain_bound: OnceLock::new(),
@@ -246,23 +259,53 @@ impl<R> Deploying<R> {
         &self.state.gate
     }
 
-    /// The listener to serve: the inherited one, or `addr` bound (and recorded in `own`),
-    /// made the runtime's by `convert`; a hot restart hands it on. Nothing is kept when any
-    /// step fails (no copy of the socket left listening, and a later call may try again).
+    /// `listen`'s listener: the inherited one, or `addr` bound (and recorded in `own`),
+    /// made the runtime's by `convert`; a hot restart hands it on.
     pub(crate) fn listen<T>(
         &self,
         addr: impl ToSocketAddrs,
         own: &OwnSockets,
-        convert: impl FnOnce(TcpListener) -> io::Result<T>,
+        convert: impl FnMut(TcpListener) -> io::Result<T>,
     ) -> io::Result<T> {
+        let picked = |inherited: &mut Vec<Inherited>| Ok(vec![listen::one(inherited, addr, own)?]);
+        let mut listeners = self.listen_with(picked, false, convert)?;
+        listeners
+            .pop()
+            .ok_or_else(|| io::Error::other("no listener to serve"))
+    }
+
+    /// `listen_all`'s listeners, in the order of `wanted`: the inherited ones by name, or
+    /// the addresses bound (and recorded in `own`), made the runtime's by `convert`; a hot
+    /// restart hands them all on, with their names.
+    pub(crate) fn listen_all<A: ToSocketAddrs, T>(
+        &self,
+        wanted: Vec<(String, A)>,
+        own: &OwnSockets,
+        convert: impl FnMut(TcpListener) -> io::Result<T>,
+    ) -> io::Result<Vec<T>> {
+        let picked = |inherited: &mut Vec<Inherited>| listen::named(inherited, wanted, own);
+        self.listen_with(picked, true, convert)
+    }
+
+    /// The listeners `pick` takes from the inherited sockets (or binds), once per server.
+    /// Nothing is kept when any step fails (no copy of a socket left listening, the
+    /// inherited sockets kept for the next call if the names did not match), and a later
+    /// call may try again.
+    fn listen_with<T>(
+        &self,
+        pick: impl FnOnce(&mut Vec<Inherited>) -> io::Result<Vec<(String, TcpListener)>>,
+        named: bool,
+        convert: impl FnMut(TcpListener) -> io::Result<T>,
+    ) -> io::Result<Vec<T>> {
         let state = &self.state;
         if state.listened.swap(true, Ordering::AcqRel) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                "Server::listen was called already: a deploying server serves one listener",
+                "Server::listen or Server::listen_all was called already: a deploying server \
+                 listens once",
             ));
         }
-        let listened = self.listen_once(addr, own, convert);
+        let listened = self.listen_once(pick, named, convert);
         if listened.is_err() {
             state.listened.store(false, Ordering::Release);
         }
@@ -271,50 +314,50 @@ impl<R> Deploying<R> {
 
     fn listen_once<T>(
         &self,
-        addr: impl ToSocketAddrs,
-        own: &OwnSockets,
-        convert: impl FnOnce(TcpListener) -> io::Result<T>,
-    ) -> io::Result<T> {
+        pick: impl FnOnce(&mut Vec<Inherited>) -> io::Result<Vec<(String, TcpListener)>>,
+        named: bool,
+        convert: impl FnMut(TcpListener) -> io::Result<T>,
+    ) -> io::Result<Vec<T>> {
         let state = &self.state;
-        // Taken at build; a call after one that failed finds the variables cleared.
+        // Taken at build. Adoption happens once per process: a call after one that failed
+        // finds what the names left, or nothing (and binds).
         let adopted = lock(&state.adopted)
             .take()
             .unwrap_or_else(adopt_tcp_listeners);
-        let adopted =
+        let mut adopted =
             adopted.map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
-        let count = adopted.listeners.len();
-        let mut inherited = adopted.listeners.into_iter();
-        let (name, listener) = match (inherited.next(), count) {
-            (Some(one), 1) => one,
-            (None, _) => {
-                let listener = bind(addr)?;
-                own.record(&listener);
-                ("graceful".to_owned(), listener)
-            }
-            (Some(_), _) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("LISTEN_FDS names {count} sockets; a deploying server serves one"),
-                ))
-            }
-        };
+        let picked = pick(&mut adopted.listeners);
+        if !adopted.listeners.is_empty() {
+            *lock(&state.adopted) = Some(Ok(adopted));
+        }
+        let sockets = picked?;
         let restarter = match state.settings.restart_signal {
-            Some(_) => match Restarter::new(vec![(name, &listener)], &state.notifier) {
-                Ok(restarter) => Some(restarter.timeout(state.settings.restart_timeout)),
-                Err(error) => {
-                    tracing::warn!(%error, "no hot restart: {error}");
-                    None
+            Some(_) => {
+                let handed = sockets
+                    .iter()
+                    .map(|(name, listener)| (name.clone(), listener));
+                match Restarter::new(handed.collect(), &state.notifier) {
+                    Ok(restarter) => Some(restarter.timeout(state.settings.restart_timeout)),
+                    Err(error) => {
+                        tracing::warn!(%error, "no hot restart: {error}");
+                        None
+                    }
                 }
-            },
+            }
             None => None,
         };
-        // Converted first: if the runtime refuses the socket, the restarter's copy closes
+        let status = serving_status(&sockets, named);
+        // Converted first: if the runtime refuses a socket, the restarter's copies close
         // with it, and nothing listens.
-        let listener = convert(listener)?;
+        let listeners = (sockets.into_iter())
+            .map(|(_, listener)| listener)
+            .map(convert)
+            .collect::<io::Result<Vec<T>>>()?;
         if let Some(restarter) = restarter {
             let _ = state.restarter.set(restarter);
         }
-        Ok(listener)
+        let _ = state.serving.set(status);
+        Ok(listeners)
     }
 
     /// Registers the restart signal now, and returns the future to run beside the serve
@@ -339,10 +382,19 @@ impl<R> Deploying<R> {
             if state.notifier.parent_waits() && !state.listened.load(Ordering::Acquire) {
                 // The parent would hand over to a process that does not serve its socket.
                 tracing::error!(
-                    "started by a hot restart, but serving another listener than the one \
-                     Server::listen returns: not ready, so the old process serves on"
+                    "started by a hot restart, but serving other listeners than those \
+                     Server::listen or Server::listen_all returns: not ready, so the old \
+                     process serves on"
                 );
             } else {
+                if !state.notifier.parent_waits() {
+                    // A restarted child's status would reach the manager before its parent
+                    // named it the main process (refused, and logged, under
+                    // `NotifyAccess=main`); the drain's status lines follow in any case.
+                    if let Some(serving) = state.serving.get() {
+                        state.notifier.status(serving);
+                    }
+                }
                 state.notifier.ready();
             }
             let monitor = Monitor::new(state.notifier.clone(), shutdown.clone(), timer.clone())
@@ -365,26 +417,20 @@ impl<R> fmt::Debug for Deploying<R> {
     }
 }
 
-/// Binds `addr` as tokio's `TcpListener::bind` does (each resolved address in turn,
-/// `SO_REUSEADDR`, a backlog of 1024, where std's is 128), non-blocking.
-pub(crate) fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let mut last = None;
-    for addr in addr.to_socket_addrs()? {
-        let bound = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-            .and_then(|socket| {
-                socket.set_reuse_address(true)?;
-                socket.set_nonblocking(true)?;
-                socket.bind(&addr.into())?;
-                socket.listen(1024)?;
-                Ok(socket)
-            });
-        match bound {
-            Ok(socket) => return Ok(socket.into()),
-            Err(error) => last = Some(error),
+/// The `STATUS=` line of a server that serves `sockets`: `serving http on 127.0.0.1:3000,
+/// admin on 127.0.0.1:9000` (`serving on 127.0.0.1:3000` for `listen`'s one listener).
+fn serving_status(sockets: &[(String, TcpListener)], named: bool) -> String {
+    let each = sockets.iter().map(|(name, listener)| {
+        let addr = listener.local_addr().map_or_else(
+            |_| "an inherited socket".to_owned(),
+            |addr| addr.to_string(),
+        );
+        match named {
+            true => format!("{name} on {addr}"),
+            false => format!("on {addr}"),
         }
-    }
-    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
+    });
+    format!("serving {}", each.collect::<Vec<_>>().join(", "))
 }
 
 /// Runs a restart per signal; the restarter refuses overlaps.
@@ -407,8 +453,8 @@ async fn restart_on<T: Timer>(
             Either::Left(Some(())) => {
                 let Some(restarter) = state.restarter.get() else {
                     tracing::warn!(
-                        "{signal} ignored: no listener to hand over (serve the one \
-                         Server::listen returns)"
+                        "{signal} ignored: no listener to hand over (serve what \
+                         Server::listen or Server::listen_all returns)"
                     );
                     continue;
                 };
@@ -504,6 +550,24 @@ mod tests {
     use futures::FutureExt;
 
     #[test]
+    fn the_serving_status_names_each_listener_and_its_address() {
+        let (http, admin) = (
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+        );
+        let (a, b) = (http.local_addr().unwrap(), admin.local_addr().unwrap());
+        let sockets = vec![("http".to_owned(), http), ("admin".to_owned(), admin)];
+        assert_eq!(
+            serving_status(&sockets, true),
+            format!("serving http on {a}, admin on {b}")
+        );
+        assert_eq!(
+            serving_status(&sockets[..1], false),
+            format!("serving on {a}")
+        );
+    }
+
+    #[test]
     fn the_mailbox_hands_over_in_order_and_wakes_the_receiver() {
         let mailbox = Arc::new(Mailbox::default());
         let mut first = Box::pin(mailbox.recv());
@@ -518,18 +582,5 @@ mod tests {
         assert_eq!(futures::executor::block_on(first), 1);
         assert_eq!(mailbox.recv().now_or_never(), Some(2));
         assert_eq!(mailbox.recv().now_or_never(), None);
-    }
-
-    #[test]
-    fn bind_listens_non_blocking_and_refuses_a_taken_port() {
-        let listener = bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        assert!(socket2::SockRef::from(&listener).is_listener().unwrap());
-        assert_eq!(
-            listener.accept().map(drop).unwrap_err().kind(),
-            io::ErrorKind::WouldBlock
-        );
-        assert!(bind(addr).is_err(), "the port is taken");
-        assert!(bind("definitely not an address").is_err());
     }
 }

@@ -7,7 +7,8 @@
 //! - The deploy's shutdown hook runs before the user's `on_shutdown` hook.
 //! - The sockets `LISTEN_FDS` names are taken when the server is built, before its signals
 //!   are registered (their handlers open descriptors, which would take the numbers
-//!   `LISTEN_FDS` points to when its sockets are missing); `listen` serves them.
+//!   `LISTEN_FDS` points to when its sockets are missing); `listen` or `listen_all` serves
+//!   them.
 //! - The restart signal is registered when the server is built, as the shutdown signals are.
 
 use std::any::Any;
@@ -16,7 +17,8 @@ use std::net::ToSocketAddrs;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::deploy::serve::{bind, Deploying};
+use crate::deploy::listen::{bind, bind_all};
+use crate::deploy::serve::Deploying;
 use crate::deploy::{Deploy, DeployRuntime};
 use crate::serve::{Extension, Runtime, Watcher};
 use crate::settings::Settings;
@@ -26,8 +28,9 @@ use crate::{Builder, Server, Shutdown};
 impl<R: DeployRuntime> Builder<Server<R>> {
     /// Zero-downtime deploys: socket activation, `sd_notify`, and hot restart on SIGHUP
     /// (see [`Deploy`](crate::deploy::Deploy) for what each does and how to set it). Take
-    /// the listener from [`Server::listen`](Server::listen): it is the inherited socket when there is one,
-    /// and the one a hot restart hands over. Off by default.
+    /// the listener from [`Server::listen`](Server::listen), or several, by name, from
+    /// [`Server::listen_all`](Server::listen_all): the inherited sockets when there are
+    /// some, and those a hot restart hands over. Off by default.
     ///
     /// # Examples
     ///
@@ -91,7 +94,8 @@ impl<R: DeployRuntime> Server<R> {
     ///
     /// When `addr` cannot be bound; when `LISTEN_FDS` is not a number or names anything but
     /// one listening TCP socket (serving another socket than the one meant would be wrong
-    /// in silence: refuse to start); when called a second time on a deploying server.
+    /// in silence: refuse to start; [`listen_all`](Server::listen_all) serves several);
+    /// when `listen` or `listen_all` was called already on a deploying server.
     ///
     /// # Examples
     ///
@@ -124,16 +128,12 @@ impl<R: DeployRuntime> Server<R> {
     /// // Not socket activated: the address is bound.
     /// let listener = server.listen("127.0.0.1:0")?;
     /// assert!(listener.0.local_addr()?.port() > 0);
-    /// assert!(server.listen("127.0.0.1:0").is_err(), "one listener per deploying server");
+    /// assert!(server.listen("127.0.0.1:0").is_err(), "a deploying server listens once");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn listen(&self, addr: impl ToSocketAddrs) -> io::Result<R::TcpListener> {
-        let runtime = self.runtime();
-        let deploying = self
-            .extension()
-            .and_then(|extension| extension.as_any().downcast_ref::<Deploying<R>>());
-        let own = &self.own_sockets;
-        match deploying {
+        let (runtime, own) = (self.runtime(), &self.own_sockets);
+        match self.deploying() {
             Some(deploying) => {
                 deploying.listen(addr, own, |listener| runtime.tcp_listener(listener))
             }
@@ -143,6 +143,89 @@ impl<R: DeployRuntime> Server<R> {
                 runtime.tcp_listener(listener)
             }
         }
+    }
+
+    /// Several listeners, named, as the runtime's TCP listeners, in the order given: with
+    /// [`deploy`](Builder::deploy) and sockets inherited (`LISTEN_FDS`), each name takes
+    /// the socket its `LISTEN_FDNAMES` name matches (systemd's `FileDescriptorName=`;
+    /// `systemd-socket-activate --fdname=http:admin`), and the addresses are not used;
+    /// else each address is bound, as [`listen`](Server::listen) binds its one. A hot
+    /// restart hands every listener on with its name, so that the new process's
+    /// `listen_all` finds them all. Call it once, inside the runtime, and serve all it
+    /// returns; for one listener, `listen` is simpler (it serves the one inherited socket
+    /// whatever its name).
+    ///
+    /// # Errors
+    ///
+    /// All or nothing: on an error nothing is left listening, and a later call may try
+    /// again. When an address cannot be bound (the message names the listener, and the
+    /// other one bound there if any); when a name is given twice, or no listener is given;
+    /// when a name has no inherited socket, an inherited socket (named or not) is claimed by
+    /// no name, or two inherited sockets have the name asked for (the message says what
+    /// `LISTEN_FDS` passes); when an inherited socket is not a listening TCP socket; when
+    /// called a second time on a deploying server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use graceful_core::serve::{ConnectionTask, Listener, Runtime, Watcher};
+    /// # use graceful_core::deploy::{DeployRuntime, SignalStream};
+    /// # use graceful_core::{ManualTimer, Shutdown};
+    /// # #[derive(Clone, Debug, Default)]
+    /// # struct Threads(ManualTimer);
+    /// # impl Runtime for Threads {
+    /// #     type Timer = ManualTimer;
+    /// #     fn timer(&self) -> ManualTimer { self.0.clone() }
+    /// #     fn spawn(&self, task: ConnectionTask) { std::thread::spawn(move || futures::executor::block_on(task)); }
+    /// #     fn signals(&self, _: Shutdown) -> std::io::Result<Watcher> { Err(std::io::ErrorKind::Unsupported.into()) }
+    /// # }
+    /// # struct Blocking(std::net::TcpListener);
+    /// # impl Listener<Threads> for Blocking {
+    /// #     type Io = std::net::TcpStream;
+    /// #     async fn accept(&mut self) -> std::io::Result<std::net::TcpStream> { self.0.accept().map(|(s, _)| s) }
+    /// # }
+    /// # impl DeployRuntime for Threads {
+    /// #     type TcpListener = Blocking;
+    /// #     fn tcp_listener(&self, l: std::net::TcpListener) -> std::io::Result<Blocking> { Ok(Blocking(l)) }
+    /// #     fn restart_signals(&self, _: graceful_core::deploy::RestartSignal) -> std::io::Result<SignalStream> { Err(std::io::ErrorKind::Unsupported.into()) }
+    /// # }
+    /// use graceful_core::deploy::Deploy;
+    /// use graceful_core::Server;
+    ///
+    /// let server = Server::<Threads>::builder().deploy(Deploy::new()).build()?;
+    /// // Not socket activated: each address is bound.
+    /// let listeners = server.listen_all([("http", "127.0.0.1:0"), ("admin", "127.0.0.1:0")])?;
+    /// assert_eq!(listeners.len(), 2);
+    /// assert_ne!(listeners[0].0.local_addr()?, listeners[1].0.local_addr()?);
+    /// assert!(server.listen("127.0.0.1:0").is_err(), "a deploying server listens once");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn listen_all<N, A>(
+        &self,
+        listeners: impl IntoIterator<Item = (N, A)>,
+    ) -> io::Result<Vec<R::TcpListener>>
+    where
+        N: Into<String>,
+        A: ToSocketAddrs,
+    {
+        let (runtime, own) = (self.runtime(), &self.own_sockets);
+        let wanted: Vec<(String, A)> = (listeners.into_iter())
+            .map(|(name, addr)| (name.into(), addr))
+            .collect();
+        match self.deploying() {
+            Some(deploying) => {
+                deploying.listen_all(wanted, own, |listener| runtime.tcp_listener(listener))
+            }
+            None => (bind_all(wanted, own)?.into_iter())
+                .map(|(_, listener)| runtime.tcp_listener(listener))
+                .collect(),
+        }
+    }
+
+    /// The deploy machinery, if the server was built with [`deploy`](Builder::deploy).
+    fn deploying(&self) -> Option<&Deploying<R>> {
+        self.extension()
+            .and_then(|extension| extension.as_any().downcast_ref::<Deploying<R>>())
     }
 }
 

@@ -13,6 +13,9 @@
 //!   of every descriptor of the test process, listening sockets included.
 //! - A child starts without the service manager's variables (`NOTIFY_SOCKET`,
 //!   `LISTEN_FDS`, ...) of the environment the tests run in: a test sets those it means.
+//! - A child given `LISTEN_FDS` and no `LISTEN_PID` gets `LISTEN_PID` = its own pid, as
+//!   systemd sets it between `fork` and `exec`: it starts through `/bin/sh`, whose `exec`
+//!   keeps the pid and the descriptors (as a hot restart starts its child).
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -160,8 +163,14 @@ impl Launch {
         self
     }
 
-    /// Starts the child.
+    /// Starts the child (with `LISTEN_PID` its own pid, if it is given `LISTEN_FDS` and
+    /// no `LISTEN_PID`).
     pub fn spawn(mut self) -> Process {
+        let sets =
+            |key: &str| (self.command.get_envs()).any(|(k, v)| k == OsStr::new(key) && v.is_some());
+        if sets("LISTEN_FDS") && !sets("LISTEN_PID") {
+            self.command = with_own_listen_pid(&self.command);
+        }
         let stdin = if self.stdin {
             Stdio::piped()
         } else {
@@ -211,6 +220,26 @@ impl Launch {
             successors: Vec::new(),
         }
     }
+}
+
+/// `command` started through `/bin/sh -c 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"'`.
+fn with_own_listen_pid(command: &Command) -> Command {
+    let mut shell = Command::new("/bin/sh");
+    shell
+        .arg("-c")
+        .arg(r#"LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@""#)
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => shell.env(key, value),
+            None => shell.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        shell.current_dir(dir);
+    }
+    shell
 }
 
 /// What a child printed, and how it ended.
