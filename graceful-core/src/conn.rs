@@ -32,6 +32,7 @@ use crate::handshake::Handshake;
 use crate::loom::AtomicU64;
 use crate::shared::{ConnInner, ListenerIndex, Permit, Shared};
 use crate::state::{self, ConnId, ConnState, Event, DRAIN, KILL, NOTED, PROMPT};
+use crate::work::Describe;
 
 /// A tracked connection, from accept to close.
 ///
@@ -239,6 +240,64 @@ impl Conn {
             }
             _ => None,
         }
+    }
+
+    /// Says how the connection's protocol tells what it is doing: the drain's progress
+    /// (`Progress::holders`) and its report (`ShutdownReport::kills`) name the work
+    /// in flight through it. `describer` is called only when they ask, never on the request
+    /// path. Once per connection: a later call is ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Describe, Graceful, ManualTimer, Work};
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// struct Publishing(Instant);
+    ///
+    /// impl Describe for Publishing {
+    ///     fn describe(&self, now: Instant, work: &mut Vec<Work>) {
+    ///         work.push(Work::since("PUBLISH news", self.0, now));
+    ///     }
+    /// }
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().build(timer.clone()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active();
+    /// conn.describe_with(Arc::new(Publishing(conn.coarse_now())));
+    /// let shutdown = graceful.shutdown();
+    /// shutdown.stop();
+    /// let mut run = Box::pin(graceful.run());
+    /// assert!(futures::FutureExt::now_or_never(run.as_mut()).is_none());
+    /// timer.advance(Duration::from_secs(2));
+    /// let progress = shutdown.progress();
+    /// assert_eq!(progress.holders[0].work.what, "PUBLISH news");
+    /// # drop(conn);
+    /// ```
+    pub fn describe_with(&self, describer: Arc<dyn Describe>) {
+        let _ = self.inner.describer.set(describer);
+    }
+
+    /// The server's clock, coarsely and cheaply (one atomic load while the server serves):
+    /// an instant up to some 12 ms after now. For stamping when a unit of work began, to
+    /// say how long it has run ([`describe_with`](Conn::describe_with)); never for a
+    /// deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, Timer};
+    ///
+    /// let timer = ManualTimer::new();
+    /// let graceful = Graceful::builder().build(timer.clone()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// assert!(conn.coarse_now() >= timer.now());
+    /// ```
+    #[inline]
+    pub fn coarse_now(&self) -> Instant {
+        self.shared.clock.coarse_now()
     }
 
     /// A unit of work started: a request head was read, or an HTTP/2 stream opened.

@@ -218,6 +218,7 @@ mod handshake;
 mod loom;
 mod state;
 mod timer;
+mod work;
 
 #[cfg(feature = "test-util")]
 mod manual;
@@ -265,8 +266,8 @@ pub use crate::manager::Run;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use crate::manual::ManualTimer;
-pub use crate::progress::{Changed, Progress, ProgressStream, ShutdownPhase};
-pub use crate::report::{ConnCounts, ListenerReport, Outcome, ShutdownReport};
+pub use crate::progress::{Changed, Holder, Progress, ProgressStream, ShutdownPhase};
+pub use crate::report::{ConnCounts, Kill, ListenerReport, Outcome, ShutdownReport};
 pub use crate::send_limit::SendLimit;
 pub use crate::serve::Server;
 pub use crate::settings::{
@@ -276,6 +277,7 @@ pub use crate::shutdown::Shutdown;
 pub use crate::state::{ConnId, ConnState};
 pub use crate::tick::Tick;
 pub use crate::timer::{Sleep, Timer};
+pub use crate::work::{Describe, Work};
 
 /// The README's code blocks, compiled as doctests so they cannot rot.
 #[cfg(doctest)]

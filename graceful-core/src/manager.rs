@@ -44,7 +44,7 @@ use futures_util::future::select;
 use tracing::Instrument;
 
 use crate::drain::Drain;
-use crate::report::{ConnCounts, Ended, ListenerReport, Outcome, ShutdownReport};
+use crate::report::{ConnCounts, Ended, Kill, ListenerReport, Outcome, ShutdownReport};
 use crate::shared::{Phase, Shared, Tally, Trigger};
 use crate::state::{ConnState, DRAIN, KILL, NOTED};
 
@@ -359,6 +359,8 @@ struct Killed {
     tally: Tally,
     /// The listeners' lines, the killed counted.
     listeners: Vec<ListenerReport>,
+    /// What each killed connection was doing.
+    kills: Vec<Kill>,
     count: usize,
     /// The states the killed connections were in.
     killed_in: ConnCounts,
@@ -414,18 +416,35 @@ impl AbortGuard {
             }
             (registry.tally, registry.listeners.clone(), killed)
         };
-        // Wakers run executor code: never under the registry lock.
+        // Wakers and describers run other code: never under the registry lock.
         let mut killed_in = ConnCounts::default();
+        let mut kills = Vec::with_capacity(killed.len());
+        let now = shared.clock.now();
         for conn in &killed {
             let state = ConnState::from_bits(conn.word.load(Ordering::Acquire));
             killed_in.add(state);
-            tracing::debug!(conn = %conn.id, state = %state, "connection killed");
+            let mut work = Vec::new();
+            conn.describe(now, &mut work);
+            let kill = Kill {
+                conn: conn.id,
+                state,
+                work,
+            };
+            tracing::debug!(conn = %conn.id, state = %state, doing = %kill, "connection killed");
+            kills.push(kill);
             conn.wake(KILL);
         }
         let count = killed.len();
         if count > 0 {
+            // The first few that their protocols described, for the operator's question.
+            let doing: Vec<String> = (kills.iter())
+                .filter(|kill| !kill.work.is_empty())
+                .take(5)
+                .map(ToString::to_string)
+                .collect();
             tracing::warn!(
                 killed = count,
+                doing = %doing.join(", "),
                 new = killed_in.new,
                 active = killed_in.active,
                 idle = killed_in.idle,
@@ -436,6 +455,7 @@ impl AbortGuard {
         Killed {
             tally,
             listeners,
+            kills,
             count,
             killed_in,
         }
@@ -448,6 +468,7 @@ impl AbortGuard {
         let Killed {
             tally,
             listeners,
+            kills,
             count: killed,
             killed_in,
         } = killed;
@@ -470,6 +491,7 @@ impl AbortGuard {
             killed_in,
             delayed: self.delayed,
             listeners,
+            kills,
         };
         tracing::info!(
             outcome = %report.outcome,

@@ -25,13 +25,15 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use event_listener::EventListener;
 use futures_util::stream::Stream;
 
 use crate::report::ConnCounts;
-use crate::shared::{Phase, Shared};
+use crate::shared::{ConnInner, Phase, Shared};
+use crate::state::{ConnId, ConnState};
+use crate::work::Work;
 
 /// Where a shutdown is, as [`Progress`] reports it.
 ///
@@ -85,7 +87,7 @@ pub enum ShutdownPhase {
 /// # drop(conn);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Progress {
@@ -103,6 +105,61 @@ pub struct Progress {
     pub scheduled: usize,
     /// While draining with a close spread: how long until its last slot.
     pub spread_left: Option<Duration>,
+    /// During the drain delay and the drain: what holds it, named by the connections'
+    /// protocols ([`Conn::describe_with`](crate::Conn::describe_with)): the oldest units of
+    /// work in flight, at most [`Progress::HOLDERS_SHOWN`] for each state (active, then
+    /// hijacked), oldest first. Empty otherwise.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub holders: Vec<Holder>,
+    /// How many more units of work were described than `holders` lists.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub holders_left: usize,
+}
+
+/// A unit of work that holds a drain: on which connection, in which state, doing what.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{ConnState, Describe, Graceful, ManualTimer, Work};
+/// use std::sync::Arc;
+/// use std::time::{Duration, Instant};
+///
+/// struct Sleeping;
+///
+/// impl Describe for Sleeping {
+///     fn describe(&self, _: Instant, work: &mut Vec<Work>) {
+///         work.push(Work::new("GET /sleep/9000", Duration::from_millis(2_100)));
+///     }
+/// }
+///
+/// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+/// let conn = graceful.acceptor().try_reserve().unwrap().register();
+/// conn.mark_active();
+/// conn.describe_with(Arc::new(Sleeping));
+/// let shutdown = graceful.shutdown();
+/// shutdown.stop();
+/// let mut run = Box::pin(graceful.run());
+/// assert!(futures::FutureExt::now_or_never(run.as_mut()).is_none());
+/// let holder = &shutdown.progress().holders[0];
+/// assert_eq!((holder.state, holder.work.to_string().as_str()), (ConnState::Active, "GET /sleep/9000 2.1 s"));
+/// # drop(conn);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Holder {
+    /// The connection.
+    pub conn: ConnId,
+    /// Its state: active, or hijacked.
+    pub state: ConnState,
+    /// The work.
+    pub work: Work,
+}
+
+impl Progress {
+    /// How many units of work [`holders`](Progress::holders) lists at most for each state.
+    pub const HOLDERS_SHOWN: usize = 3;
 }
 
 impl Progress {
@@ -126,7 +183,14 @@ impl Progress {
         let left = until.map(|until| until.saturating_duration_since(now));
         let delaying = phase == ShutdownPhase::DrainDelay;
         let draining = phase == ShutdownPhase::Draining;
+        let (holders, holders_left) = if delaying || draining {
+            holders(shared, now)
+        } else {
+            (Vec::new(), 0)
+        };
         Progress {
+            holders,
+            holders_left,
             phase,
             counts: shared.counts(),
             time_left: left.filter(|_| !delaying),
@@ -141,6 +205,52 @@ impl Progress {
                 .filter(|left| !left.is_zero()),
         }
     }
+}
+
+/// The oldest units of work in flight at `now`, at most [`Progress::HOLDERS_SHOWN`] for
+/// each state, oldest first, and how many more there are. One walk under the registry lock
+/// to take the connections that can say what they do; their describers run after it.
+fn holders(shared: &Shared, now: Instant) -> (Vec<Holder>, usize) {
+    let described: Vec<(ConnState, Arc<ConnInner>)> = {
+        let registry = shared.registry();
+        (registry.conns.iter())
+            .filter(|(_, conn)| conn.describer.get().is_some())
+            .filter_map(|(_, conn)| {
+                let state = ConnState::from_bits(conn.word.load(Ordering::Acquire));
+                matches!(state, ConnState::Active | ConnState::Hijacked)
+                    .then(|| (state, conn.clone()))
+            })
+            .collect()
+    };
+    let mut all = Vec::new();
+    let mut work = Vec::new();
+    for (state, conn) in &described {
+        conn.describe(now, &mut work);
+        all.extend(work.drain(..).map(|work| Holder {
+            conn: conn.id,
+            state: *state,
+            work,
+        }));
+    }
+    let total = all.len();
+    // Active first, then hijacked; the oldest first in each.
+    all.sort_unstable_by(|a, b| {
+        (a.state == ConnState::Hijacked)
+            .cmp(&(b.state == ConnState::Hijacked))
+            .then(b.work.age.cmp(&a.work.age))
+    });
+    let mut shown = 0;
+    let mut last = None;
+    all.retain(|holder| {
+        if last != Some(holder.state) {
+            last = Some(holder.state);
+            shown = 0;
+        }
+        shown += 1;
+        shown <= Progress::HOLDERS_SHOWN
+    });
+    let left = total - all.len();
+    (all, left)
 }
 
 /// Future returned by `Shutdown::changed`: resolves at the next change of the shutdown's

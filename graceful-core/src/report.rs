@@ -4,7 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::state::ConnState;
+use crate::state::{ConnId, ConnState};
+use crate::work::Work;
 
 /// How a shutdown ended, and what it did to each connection alive during the drain.
 ///
@@ -64,6 +65,71 @@ pub struct ShutdownReport {
     /// totals above.
     #[cfg_attr(feature = "serde", serde(default))]
     pub listeners: Vec<ListenerReport>,
+    /// Each connection killed, with what it was doing as its protocol described it
+    /// (`Conn::describe_with`): `killed` of them.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub kills: Vec<Kill>,
+}
+
+/// A connection the shutdown killed, and what it was doing: a line of
+/// [`ShutdownReport::kills`].
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{ConnState, Describe, Graceful, ManualTimer, Work};
+/// use std::sync::Arc;
+/// use std::time::{Duration, Instant};
+///
+/// struct Sleeping;
+///
+/// impl Describe for Sleeping {
+///     fn describe(&self, _: Instant, work: &mut Vec<Work>) {
+///         work.push(Work::new("GET /sleep/9000", Duration::from_secs(2)));
+///     }
+/// }
+///
+/// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+/// let conn = graceful.acceptor().try_reserve().unwrap().register();
+/// conn.mark_active();
+/// conn.describe_with(Arc::new(Sleeping));
+/// graceful.shutdown().force();
+/// let report = futures::executor::block_on(graceful.run());
+/// assert_eq!(report.kills[0].state, ConnState::Active);
+/// assert_eq!(report.kills[0].to_string(), "GET /sleep/9000 2.0 s");
+/// assert!(report.to_string().contains("; killed: GET /sleep/9000 2.0 s"), "{report}");
+/// # drop(conn);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Kill {
+    /// The connection.
+    pub conn: ConnId,
+    /// The state it was in.
+    pub state: ConnState,
+    /// What it was doing; empty if its protocol does not say.
+    pub work: Vec<Work>,
+}
+
+/// What it was doing (`GET /sleep/9000 2.0 s`, several joined by `, `), or its state
+/// (`idle`) when its protocol does not say.
+impl fmt::Display for Kill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.work.is_empty() {
+            return write!(f, "{} connection", self.state);
+        }
+        for (index, work) in self.work.iter().enumerate() {
+            let sep = if index == 0 { "" } else { ", " };
+            write!(f, "{sep}{work}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ShutdownReport {
+    /// How many kills [`Display`](fmt::Display) names, at most.
+    const KILLS_SHOWN: usize = 5;
 }
 
 impl ShutdownReport {
@@ -106,6 +172,15 @@ impl fmt::Display for ShutdownReport {
         )?;
         if self.killed_in.total() > 0 {
             write!(f, " ({})", self.killed_in)?;
+        }
+        let described = self.kills.iter().filter(|kill| !kill.work.is_empty());
+        for (index, kill) in described.clone().take(Self::KILLS_SHOWN).enumerate() {
+            let sep = if index == 0 { "; killed: " } else { ", " };
+            write!(f, "{sep}{kill}")?;
+        }
+        let more = described.count().saturating_sub(Self::KILLS_SHOWN);
+        if more > 0 {
+            write!(f, " and {more} more")?;
         }
         write!(f, "; slowest {:.3?}", self.slowest)?;
         if !self.delayed.is_zero() {

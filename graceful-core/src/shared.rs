@@ -27,7 +27,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,7 @@ use crate::settings::Settings;
 use crate::stall::Stall;
 use crate::state::{self, ConnId, ConnState, DRAIN, KILL, NOTED, WORKED};
 use crate::timer::Timer;
+use crate::work::{Describe, Work};
 
 pub(crate) struct Shared {
     /// The timer, the epoch, and the coarse clock `mark_idle` stamps from.
@@ -399,6 +400,8 @@ pub(crate) struct ConnInner {
     pub(crate) stall: Stall,
     /// The listener it was accepted from, if a serve loop accepted it.
     pub(crate) listener: Option<ListenerIndex>,
+    /// How its protocol says what it is doing (`Conn::describe_with`), if it does.
+    pub(crate) describer: OnceLock<Arc<dyn Describe>>,
     drain: AtomicWaker,
     kill: AtomicWaker,
 }
@@ -411,6 +414,7 @@ impl ConnInner {
             id,
             stall: Stall::default(),
             listener,
+            describer: OnceLock::new(),
             drain: AtomicWaker::new(),
             kill: AtomicWaker::new(),
         }
@@ -468,6 +472,16 @@ fn poll_bit(
         return Poll::Ready(());
     }
     Poll::Pending
+}
+
+impl ConnInner {
+    /// Appends what the connection is doing at `now` to `work`, if its protocol says. Never
+    /// under a lock of the registry's: a describer is protocol code.
+    pub(crate) fn describe(&self, now: Instant, work: &mut Vec<Work>) {
+        if let Some(describer) = self.describer.get() {
+            describer.describe(now, work);
+        }
+    }
 }
 
 impl fmt::Debug for ConnInner {

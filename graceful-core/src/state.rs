@@ -55,6 +55,8 @@ use crate::loom::AtomicU64;
 /// assert_eq!(ConnState::Hijacked.to_string(), "hijacked");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum ConnState {
     /// Accepted, nothing received yet. Counts as idle, but fresh.
     New,
@@ -112,6 +114,8 @@ impl fmt::Display for ConnState {
 
 /// A connection's identity, unique within one server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct ConnId(pub(crate) u64);
 
 impl ConnId {

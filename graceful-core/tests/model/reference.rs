@@ -70,6 +70,8 @@ pub struct Model {
     /// Connections that closed after a stop, before the manager acted on it: counted when
     /// the drain begins (completed, idle closed, hijacked), forgotten on a veto.
     pub early: [usize; 3],
+    /// The states of the connections the report killed.
+    pub killed_states: Vec<ConnState>,
     /// When the last connection the drain saw closed on its own.
     pub last_close_us: Option<u64>,
     pub report: Option<ShutdownReport>,
@@ -103,6 +105,7 @@ impl Model {
             idle_closed: 0,
             hijacked: 0,
             early: [0; 3],
+            killed_states: Vec::new(),
             last_close_us: None,
             report: None,
             before_shutdown_calls: 0,
@@ -327,6 +330,7 @@ impl Model {
 
     fn finish(&mut self, outcome: Outcome) {
         self.finished = true;
+        self.killed_states = self.conns.iter().map(|conn| conn.state).collect();
         for conn in &mut self.conns {
             conn.noted = true;
             conn.drain = true;

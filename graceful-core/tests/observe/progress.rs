@@ -190,3 +190,66 @@ fn the_progress_stream_sees_the_drain_delay() {
         (ShutdownPhase::Draining, 1)
     );
 }
+
+/// A unit of work that began at a given instant, as a protocol keeps it.
+struct Doing(&'static str, std::time::Instant);
+
+impl graceful_core::Describe for Doing {
+    fn describe(&self, now: std::time::Instant, work: &mut Vec<graceful_core::Work>) {
+        work.push(graceful_core::Work::since(self.0, self.1, now));
+    }
+}
+
+/// While the drain runs, the progress names what holds it: the oldest units of work first,
+/// a few per state (active, then hijacked), and how many more; the report names the killed.
+#[test]
+fn progress_and_report_name_what_holds_the_drain() {
+    use graceful_core::{ConnState, Timer};
+    use std::sync::Arc;
+
+    let mut h = Harness::running(builder().timeout(Duration::from_secs(30)));
+    let now = h.timer.now();
+    let conns: Vec<_> = (0..5u64)
+        .map(|n| {
+            let conn = h.open();
+            conn.mark_active();
+            let path = ["GET /a", "GET /b", "GET /c", "GET /d", "GET /e"][n as usize];
+            conn.describe_with(Arc::new(Doing(path, now - Duration::from_secs(n))));
+            conn
+        })
+        .collect();
+    let ws = h.open();
+    ws.mark_hijacked();
+    ws.describe_with(Arc::new(Doing("GET /ws", now - Duration::from_secs(31))));
+    let silent = h.open();
+    silent.mark_active(); // its protocol says nothing
+
+    assert!(
+        h.shutdown.progress().holders.is_empty(),
+        "nothing is named while serving"
+    );
+    h.shutdown.stop();
+    h.settle();
+    h.advance(ms(2000));
+    let progress = h.shutdown.progress();
+    let named: Vec<_> = (progress.holders.iter())
+        .map(|holder| (holder.state, holder.work.to_string()))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            (ConnState::Active, "GET /e 6.0 s".to_owned()),
+            (ConnState::Active, "GET /d 5.0 s".to_owned()),
+            (ConnState::Active, "GET /c 4.0 s".to_owned()),
+            (ConnState::Hijacked, "GET /ws 33.0 s".to_owned()),
+        ]
+    );
+    assert_eq!(progress.holders_left, 2, "GET /b and GET /a");
+
+    h.advance(Duration::from_secs(28));
+    let report = h.report().expect("killed at the timeout");
+    assert_eq!(report.kills.len(), 7);
+    let text = report.to_string();
+    assert!(text.contains("; killed: GET /a 30.0 s, GET /b 31.0 s, GET /c 32.0 s, GET /d 33.0 s, GET /e 34.0 s and 1 more"), "{text}");
+    drop((conns, ws, silent));
+}

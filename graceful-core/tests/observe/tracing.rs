@@ -179,13 +179,16 @@ fn a_timeout_logs_what_it_killed() {
         let each: Vec<_> = records
             .iter()
             .filter(|r| r.message == "connection killed")
-            .map(|r| (r.level, r.field("conn").unwrap(), r.field("state").unwrap()))
+            .map(|r| {
+                let field = |name| r.field(name).unwrap();
+                (r.level, field("conn"), field("state"), field("doing"))
+            })
             .collect();
         assert_eq!(
             each,
             [
-                (Level::DEBUG, "conn#0", "active"),
-                (Level::DEBUG, "conn#1", "hijacked")
+                (Level::DEBUG, "conn#0", "active", "active connection"),
+                (Level::DEBUG, "conn#1", "hijacked", "hijacked connection")
             ]
         );
         assert_eq!(
