@@ -111,17 +111,18 @@ impl Clock {
         ms_ceil(self.timer.now().saturating_duration_since(self.epoch))
     }
 
-    /// The time, coarsely: while the tick runs, its bound (one atomic load; up to [`LEAD`]
-    /// ms plus the tick's lateness after now), else the timer's reading. For stamps that are
-    /// only shown (how long a request has run), never for deadlines.
-    pub(crate) fn coarse_now(&self) -> Instant {
+    /// The time, coarsely, in ms since the epoch: while the tick runs, its bound (one
+    /// atomic load; up to [`LEAD`] ms plus the tick's lateness after now), else the timer's
+    /// reading. For stamps that are only shown (how long a request has run), never for
+    /// deadlines.
+    #[inline]
+    pub(crate) fn coarse_ms(&self) -> u64 {
         let clock = self.word.load(Ordering::Acquire);
-        let ms = if clock & TICKING != 0 {
+        if clock & TICKING != 0 {
             clock >> SHIFT
         } else {
             self.now_ms_ceil()
-        };
-        self.instant_at_ms(ms)
+        }
     }
 
     /// Milliseconds since the epoch, rounded down.

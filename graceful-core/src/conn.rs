@@ -32,7 +32,7 @@ use crate::handshake::Handshake;
 use crate::loom::AtomicU64;
 use crate::shared::{ConnInner, ListenerIndex, Permit, Shared};
 use crate::state::{self, ConnId, ConnState, Event, DRAIN, KILL, NOTED, PROMPT};
-use crate::work::Describe;
+use crate::work::{Describe, Stamp};
 
 /// A tracked connection, from accept to close.
 ///
@@ -250,14 +250,14 @@ impl Conn {
     /// # Examples
     ///
     /// ```
-    /// use graceful_core::{Describe, Graceful, ManualTimer, Work};
+    /// use graceful_core::{Describe, Graceful, ManualTimer, Stamp, Work};
     /// use std::sync::Arc;
-    /// use std::time::{Duration, Instant};
+    /// use std::time::Duration;
     ///
-    /// struct Publishing(Instant);
+    /// struct Publishing(Stamp);
     ///
     /// impl Describe for Publishing {
-    ///     fn describe(&self, now: Instant, work: &mut Vec<Work>) {
+    ///     fn describe(&self, now: Stamp, work: &mut Vec<Work>) {
     ///         work.push(Work::since("PUBLISH news", self.0, now));
     ///     }
     /// }
@@ -266,7 +266,7 @@ impl Conn {
     /// let graceful = Graceful::builder().build(timer.clone()).unwrap();
     /// let conn = graceful.acceptor().try_reserve().unwrap().register();
     /// conn.mark_active();
-    /// conn.describe_with(Arc::new(Publishing(conn.coarse_now())));
+    /// conn.describe_with(Arc::new(Publishing(conn.stamp())));
     /// let shutdown = graceful.shutdown();
     /// shutdown.stop();
     /// let mut run = Box::pin(graceful.run());
@@ -280,24 +280,26 @@ impl Conn {
         let _ = self.inner.describer.set(describer);
     }
 
-    /// The server's clock, coarsely and cheaply (one atomic load while the server serves):
-    /// an instant up to some 12 ms after now. For stamping when a unit of work began, to
-    /// say how long it has run ([`describe_with`](Conn::describe_with)); never for a
-    /// deadline.
+    /// The server's coarse clock, cheaply (one atomic load while the server serves): a
+    /// [`Stamp`] up to some 12 ms after now. For stamping when a unit of work began, to say
+    /// how long it has run ([`describe_with`](Conn::describe_with)); never for a deadline.
     ///
     /// # Examples
     ///
     /// ```
-    /// use graceful_core::{Graceful, ManualTimer, Timer};
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use std::time::Duration;
     ///
     /// let timer = ManualTimer::new();
     /// let graceful = Graceful::builder().build(timer.clone()).unwrap();
     /// let conn = graceful.acceptor().try_reserve().unwrap().register();
-    /// assert!(conn.coarse_now() >= timer.now());
+    /// let began = conn.stamp();
+    /// timer.advance(Duration::from_secs(2));
+    /// assert_eq!(began.elapsed_until(conn.stamp()), Duration::from_secs(2));
     /// ```
     #[inline]
-    pub fn coarse_now(&self) -> Instant {
-        self.shared.clock.coarse_now()
+    pub fn stamp(&self) -> Stamp {
+        Stamp::from_millis(self.shared.clock.coarse_ms())
     }
 
     /// A unit of work started: a request head was read, or an HTTP/2 stream opened.

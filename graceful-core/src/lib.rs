@@ -277,7 +277,7 @@ pub use crate::shutdown::Shutdown;
 pub use crate::state::{ConnId, ConnState};
 pub use crate::tick::Tick;
 pub use crate::timer::{Sleep, Timer};
-pub use crate::work::{Describe, Work};
+pub use crate::work::{Describe, Stamp, Work};
 
 /// The README's code blocks, compiled as doctests so they cannot rot.
 #[cfg(doctest)]

@@ -47,6 +47,7 @@ use crate::drain::Drain;
 use crate::report::{ConnCounts, Ended, Kill, ListenerReport, Outcome, ShutdownReport};
 use crate::shared::{Phase, Shared, Tally, Trigger};
 use crate::state::{ConnState, DRAIN, KILL, NOTED};
+use crate::work::Stamp;
 
 /// The manager future returned by `Graceful::run`: drives the shutdown and resolves with its
 /// report.
@@ -419,7 +420,7 @@ impl AbortGuard {
         // Wakers and describers run other code: never under the registry lock.
         let mut killed_in = ConnCounts::default();
         let mut kills = Vec::with_capacity(killed.len());
-        let now = shared.clock.now();
+        let now = Stamp::from_millis(shared.clock.ms_floor(shared.clock.now()));
         for conn in &killed {
             let state = ConnState::from_bits(conn.word.load(Ordering::Acquire));
             killed_in.add(state);

@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use event_listener::EventListener;
 use futures_util::stream::Stream;
@@ -33,7 +33,7 @@ use futures_util::stream::Stream;
 use crate::report::ConnCounts;
 use crate::shared::{ConnInner, Phase, Shared};
 use crate::state::{ConnId, ConnState};
-use crate::work::Work;
+use crate::work::{Stamp, Work};
 
 /// Where a shutdown is, as [`Progress`] reports it.
 ///
@@ -121,14 +121,14 @@ pub struct Progress {
 /// # Examples
 ///
 /// ```
-/// use graceful_core::{ConnState, Describe, Graceful, ManualTimer, Work};
+/// use graceful_core::{ConnState, Describe, Graceful, ManualTimer, Stamp, Work};
 /// use std::sync::Arc;
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 ///
 /// struct Sleeping;
 ///
 /// impl Describe for Sleeping {
-///     fn describe(&self, _: Instant, work: &mut Vec<Work>) {
+///     fn describe(&self, _: Stamp, work: &mut Vec<Work>) {
 ///         work.push(Work::new("GET /sleep/9000", Duration::from_millis(2_100)));
 ///     }
 /// }
@@ -184,7 +184,7 @@ impl Progress {
         let delaying = phase == ShutdownPhase::DrainDelay;
         let draining = phase == ShutdownPhase::Draining;
         let (holders, holders_left) = if delaying || draining {
-            holders(shared, now)
+            holders(shared, Stamp::from_millis(shared.clock.ms_floor(now)))
         } else {
             (Vec::new(), 0)
         };
@@ -210,7 +210,7 @@ impl Progress {
 /// The oldest units of work in flight at `now`, at most [`Progress::HOLDERS_SHOWN`] for
 /// each state, oldest first, and how many more there are. One walk under the registry lock
 /// to take the connections that can say what they do; their describers run after it.
-fn holders(shared: &Shared, now: Instant) -> (Vec<Holder>, usize) {
+fn holders(shared: &Shared, now: Stamp) -> (Vec<Holder>, usize) {
     let described: Vec<(ConnState, Arc<ConnInner>)> = {
         let registry = shared.registry();
         (registry.conns.iter())

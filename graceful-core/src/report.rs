@@ -77,14 +77,14 @@ pub struct ShutdownReport {
 /// # Examples
 ///
 /// ```
-/// use graceful_core::{ConnState, Describe, Graceful, ManualTimer, Work};
+/// use graceful_core::{ConnState, Describe, Graceful, ManualTimer, Stamp, Work};
 /// use std::sync::Arc;
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 ///
 /// struct Sleeping;
 ///
 /// impl Describe for Sleeping {
-///     fn describe(&self, _: Instant, work: &mut Vec<Work>) {
+///     fn describe(&self, _: Stamp, work: &mut Vec<Work>) {
 ///         work.push(Work::new("GET /sleep/9000", Duration::from_secs(2)));
 ///     }
 /// }

@@ -42,7 +42,7 @@ use crate::settings::Settings;
 use crate::stall::Stall;
 use crate::state::{self, ConnId, ConnState, DRAIN, KILL, NOTED, WORKED};
 use crate::timer::Timer;
-use crate::work::{Describe, Work};
+use crate::work::{Describe, Stamp, Work};
 
 pub(crate) struct Shared {
     /// The timer, the epoch, and the coarse clock `mark_idle` stamps from.
@@ -477,7 +477,7 @@ fn poll_bit(
 impl ConnInner {
     /// Appends what the connection is doing at `now` to `work`, if its protocol says. Never
     /// under a lock of the registry's: a describer is protocol code.
-    pub(crate) fn describe(&self, now: Instant, work: &mut Vec<Work>) {
+    pub(crate) fn describe(&self, now: Stamp, work: &mut Vec<Work>) {
         if let Some(describer) = self.describer.get() {
             describer.describe(now, work);
         }

@@ -10,7 +10,37 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// A moment on the server's coarse clock, in milliseconds since the server began: cheap to
+/// take (`Conn::stamp`: one atomic load while the server serves), for saying how long a
+/// unit of work has run. Never earlier than the truth, and at most some 12 ms later.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::Stamp;
+/// use std::time::Duration;
+///
+/// let started = Stamp::from_millis(1_000);
+/// let now = Stamp::from_millis(3_100);
+/// assert_eq!(started.elapsed_until(now), Duration::from_millis(2_100));
+/// assert_eq!(now.elapsed_until(started), Duration::ZERO);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Stamp(u64);
+
+impl Stamp {
+    /// The moment `ms` milliseconds after the server began.
+    pub fn from_millis(ms: u64) -> Stamp {
+        Stamp(ms)
+    }
+
+    /// How long from this moment to `now`: zero if `now` is not later.
+    pub fn elapsed_until(self, now: Stamp) -> Duration {
+        Duration::from_millis(now.0.saturating_sub(self.0))
+    }
+}
 
 /// One unit of work in flight on a connection (a request, a stream, a message), or what a
 /// hijacked connection was upgraded from: what the drain's progress and its report name.
@@ -58,16 +88,14 @@ impl Work {
     /// # Examples
     ///
     /// ```
-    /// use graceful_core::Work;
-    /// use std::time::{Duration, Instant};
+    /// use graceful_core::{Stamp, Work};
+    /// use std::time::Duration;
     ///
-    /// let now = Instant::now();
-    /// let work = Work::since("GET /", now - Duration::from_secs(3), now);
+    /// let work = Work::since("GET /", Stamp::from_millis(2_000), Stamp::from_millis(5_000));
     /// assert_eq!(work.age, Duration::from_secs(3));
-    /// assert_eq!(Work::since("GET /", now + Duration::from_millis(5), now).age, Duration::ZERO);
     /// ```
-    pub fn since(what: impl Into<String>, started: Instant, now: Instant) -> Work {
-        Work::new(what, now.saturating_duration_since(started))
+    pub fn since(what: impl Into<String>, started: Stamp, now: Stamp) -> Work {
+        Work::new(what, started.elapsed_until(now))
     }
 
     /// Says which protocol the work runs on.
@@ -103,15 +131,14 @@ impl fmt::Display for Work {
 /// A line protocol that names the command it is running:
 ///
 /// ```
-/// use graceful_core::{Describe, Work};
+/// use graceful_core::{Describe, Stamp, Work};
 /// use std::sync::Mutex;
-/// use std::time::Instant;
 ///
 /// #[derive(Default)]
-/// struct Running(Mutex<Option<(String, Instant)>>);
+/// struct Running(Mutex<Option<(String, Stamp)>>);
 ///
 /// impl Describe for Running {
-///     fn describe(&self, now: Instant, work: &mut Vec<Work>) {
+///     fn describe(&self, now: Stamp, work: &mut Vec<Work>) {
 ///         if let Some((command, started)) = &*self.0.lock().unwrap() {
 ///             work.push(Work::since(command.clone(), *started, now).protocol("lines"));
 ///         }
@@ -119,15 +146,15 @@ impl fmt::Display for Work {
 /// }
 ///
 /// let running = Running::default();
-/// let started = Instant::now();
-/// *running.0.lock().unwrap() = Some(("PUBLISH news".into(), started));
+/// // From `conn.stamp()` as the command began:
+/// *running.0.lock().unwrap() = Some(("PUBLISH news".into(), Stamp::from_millis(500)));
 /// let mut work = Vec::new();
-/// running.describe(started, &mut work);
-/// assert_eq!(work[0].to_string(), "PUBLISH news 0.0 s");
+/// running.describe(Stamp::from_millis(2_600), &mut work);
+/// assert_eq!(work[0].to_string(), "PUBLISH news 2.1 s");
 /// ```
 pub trait Describe: Send + Sync + 'static {
-    /// Appends to `work` what the connection is doing at `now` (on the server's clock):
-    /// each unit of work in flight, or, for a hijacked connection, what it was upgraded
-    /// from. Nothing when it is doing nothing.
-    fn describe(&self, now: Instant, work: &mut Vec<Work>);
+    /// Appends to `work` what the connection is doing at `now` (on the server's coarse
+    /// clock, as `Conn::stamp` reads it): each unit of work in flight, or, for a hijacked
+    /// connection, what it was upgraded from. Nothing when it is doing nothing.
+    fn describe(&self, now: Stamp, work: &mut Vec<Work>);
 }

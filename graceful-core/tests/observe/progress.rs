@@ -192,10 +192,10 @@ fn the_progress_stream_sees_the_drain_delay() {
 }
 
 /// A unit of work that began at a given instant, as a protocol keeps it.
-struct Doing(&'static str, std::time::Instant);
+struct Doing(&'static str, graceful_core::Stamp);
 
 impl graceful_core::Describe for Doing {
-    fn describe(&self, now: std::time::Instant, work: &mut Vec<graceful_core::Work>) {
+    fn describe(&self, now: graceful_core::Stamp, work: &mut Vec<graceful_core::Work>) {
         work.push(graceful_core::Work::since(self.0, self.1, now));
     }
 }
@@ -204,23 +204,24 @@ impl graceful_core::Describe for Doing {
 /// a few per state (active, then hijacked), and how many more; the report names the killed.
 #[test]
 fn progress_and_report_name_what_holds_the_drain() {
-    use graceful_core::{ConnState, Timer};
+    use graceful_core::{ConnState, Stamp};
     use std::sync::Arc;
 
     let mut h = Harness::running(builder().timeout(Duration::from_secs(30)));
-    let now = h.timer.now();
+    h.advance(Duration::from_secs(40));
+    let at = |secs_ago: u64| Stamp::from_millis(40_000 - secs_ago * 1000);
     let conns: Vec<_> = (0..5u64)
         .map(|n| {
             let conn = h.open();
             conn.mark_active();
             let path = ["GET /a", "GET /b", "GET /c", "GET /d", "GET /e"][n as usize];
-            conn.describe_with(Arc::new(Doing(path, now - Duration::from_secs(n))));
+            conn.describe_with(Arc::new(Doing(path, at(n))));
             conn
         })
         .collect();
     let ws = h.open();
     ws.mark_hijacked();
-    ws.describe_with(Arc::new(Doing("GET /ws", now - Duration::from_secs(31))));
+    ws.describe_with(Arc::new(Doing("GET /ws", at(31))));
     let silent = h.open();
     silent.mark_active(); // its protocol says nothing
 
