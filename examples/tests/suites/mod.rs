@@ -20,6 +20,7 @@ macro_rules! scenarios {
             s6_silent_and_half_heads,
             s7_http2,
             s8_upgrades,
+            m3_bad_listeners_are_refused,
         );
     };
     (http, $example:ident, light) => {
@@ -30,6 +31,7 @@ macro_rules! scenarios {
             s6_silent_and_half_heads,
             s7_http2,
             s8_upgrades,
+            m3_bad_listeners_are_refused,
         );
     };
     (https, $example:ident) => {
@@ -48,6 +50,7 @@ macro_rules! scenarios {
             t12_http2_in_flight,
             t13_handshake_across_the_drain,
             t14_http2_streams_counted,
+            r1_plain_http_redirects_to_https,
         );
     };
     (stalls, $example:ident) => {
