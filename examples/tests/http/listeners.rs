@@ -239,9 +239,27 @@ pub fn m2_every_listener_stops_at_once(example: &str) {
         "a listener seen accepting after another seen stopped for",
         overlap,
     );
+    // Per listener, after the signal: when its last probe that found it accepting began,
+    // and when its first that found it stopped ended.
+    let seen: Vec<String> = (0..targets.len())
+        .map(|index| {
+            let mine = probes.iter().filter(|probe| probe.0 == index);
+            let after = |at: Instant| at.saturating_duration_since(signaled);
+            let accepted = (mine.clone().filter(|probe| probe.3 == Probe::Accepted))
+                .map(|probe| after(probe.1))
+                .max();
+            let stopped = (mine.filter(|probe| probe.3 == Probe::Stopped))
+                .map(|probe| after(probe.2))
+                .min();
+            format!(
+                "{:?}: accepting at {accepted:?}, stopped at {stopped:?}",
+                targets[index]
+            )
+        })
+        .collect();
     assert!(
         overlap < Duration::from_millis(20),
-        "{overlap:?}: {probes:?}"
+        "{overlap:?}: {seen:#?}"
     );
     server.wait_success(SOON);
 }
