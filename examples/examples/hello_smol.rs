@@ -59,16 +59,30 @@ async fn serve() -> Result<(), StartError> {
     let server = builder.build().map_err(StartError::input)?;
 
     // The listeners: each TCP `--addr` the socket inherited from systemd or from the
-    // process this one replaces, else bound; each `unix:` path bound here, its file
-    // removed when `socket_files` drops, after the report (a hot restart hands TCP sockets
-    // on, not these).
-    let mut tcp = Vec::new();
-    for (name, addr) in flags.tcp() {
-        let listener = server
-            .listen(addr)
-            .map_err(|error| StartError::listen(addr, error))?;
-        tcp.push((name, listener));
-    }
+    // process this one replaces, else bound. `listen` serves the one inherited socket
+    // whatever its name; `listen_all` finds each by its name (`LISTEN_FDNAMES`: systemd's
+    // `FileDescriptorName=`, or the names a hot restart hands them on with). Each `unix:`
+    // path is bound here, its file removed when `socket_files` drops, after the report (a
+    // hot restart hands TCP sockets on, not these).
+    let tcp = match flags.tcp()[..] {
+        [] => Vec::new(),
+        [(name, addr)] => {
+            let listener = server.listen(addr);
+            vec![(
+                name,
+                listener.map_err(|error| StartError::listen(addr, error))?,
+            )]
+        }
+        ref several => {
+            let listeners = server.listen_all(several.iter().copied());
+            let listeners = listeners.map_err(StartError::system)?;
+            several
+                .iter()
+                .map(|(name, _)| *name)
+                .zip(listeners)
+                .collect()
+        }
+    };
     let unix = flags.bind_unix(UnixListener::bind)?;
 
     // The service, any hyper service: `GET /` says hello, the contract answers the rest.

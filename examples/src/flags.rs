@@ -233,7 +233,9 @@ pub struct Listen {
     /// The listener's name in the report's `by listener:` part, and the `LISTEN_FDNAMES`
     /// name a deploy finds its inherited socket by when there are several (systemd's
     /// `FileDescriptorName=`; a hot restart hands each on by its name). `NAME=` when
-    /// given (no `:` nor `/` in it), else the address as given.
+    /// given (no `:` nor `/` in it), else the address as given, which suits the report but
+    /// not a deploy of several TCP listeners: `LISTEN_FDNAMES` separates names with `:`, so
+    /// name them (`web=0.0.0.0:80`) where a hot restart or systemd must tell them apart.
     pub name: String,
     /// Where it listens.
     pub addr: Addr,
@@ -314,7 +316,10 @@ fn distinct(listeners: &[Listen]) -> Result<(), String> {
                 return Err(format!("{} is given twice", listener.addr));
             }
             if earlier.name == listener.name {
-                return Err(format!("two listeners named {:?}", listener.name));
+                return Err(format!(
+                    "two listeners named {:?} (name each: --addr NAME=ADDR)",
+                    listener.name
+                ));
             }
         }
     }

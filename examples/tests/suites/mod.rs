@@ -20,6 +20,8 @@ macro_rules! scenarios {
             s6_silent_and_half_heads,
             s7_http2,
             s8_upgrades,
+            m1_in_flight_on_every_listener,
+            m2_every_listener_stops_at_once,
             m3_bad_listeners_are_refused,
         );
     };
@@ -31,6 +33,8 @@ macro_rules! scenarios {
             s6_silent_and_half_heads,
             s7_http2,
             s8_upgrades,
+            m1_in_flight_on_every_listener,
+            m2_every_listener_stops_at_once,
             m3_bad_listeners_are_refused,
         );
     };
