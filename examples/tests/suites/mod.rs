@@ -93,6 +93,9 @@ macro_rules! scenarios {
             the_socket_closes_with_the_drain,
             the_drain_delay_serves_on_while_not_ready,
             a_second_signal_ends_the_drain_delay,
+            hot_restart_moves_every_listener,
+            socket_activation_by_name,
+            a_unix_listener_stays_with_its_process,
         );
     };
     ($suite:ident, $example:ident: $($scenario:ident),+ $(,)?) => {
