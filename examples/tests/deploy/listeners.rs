@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -13,23 +13,29 @@ use graceful_harness::build::example_binary;
 use graceful_harness::deploy::TempDir;
 use graceful_harness::http1::{get, pid_of};
 use graceful_harness::process::{alive, signal_pid, stop_pid};
+use graceful_harness::tools::Wrk;
 use graceful_harness::{wait_until, Launch, Process};
 use rustix::process::Signal;
 
 const LONG: Duration = Duration::from_secs(30);
 
 /// Fresh connections to `addr`, one after another, each `GET /`, until `running` is
-/// cleared: how many were answered `200`, and what became of the others.
-fn churn(addr: SocketAddr, running: Arc<AtomicBool>) -> thread::JoinHandle<(u64, Vec<String>)> {
+/// cleared, counting in `answered` those answered `200`; returns what became of the
+/// others.
+fn churn(
+    addr: SocketAddr,
+    running: Arc<AtomicBool>,
+    answered: Arc<AtomicU64>,
+) -> thread::JoinHandle<Vec<String>> {
     thread::spawn(move || {
-        let (mut ok, mut failed) = (0, Vec::new());
+        let mut failed = Vec::new();
         while running.load(Ordering::Relaxed) {
             match get(addr, "/") {
-                Ok((200, _)) => ok += 1,
+                Ok((200, _)) => drop(answered.fetch_add(1, Ordering::Relaxed)),
                 other => failed.push(format!("{other:?}")),
             }
         }
-        (ok, failed)
+        failed
     })
 }
 
@@ -40,9 +46,11 @@ fn free_addr() -> SocketAddr {
         .expect("a free port")
 }
 
-/// Two TCP listeners, `web` and `admin`, each under a stream of fresh connections: SIGHUP
-/// twice in a row; each time the new process serves both (`/pid` answers its pid on each),
-/// the old one drains and exits, and no connection to either is refused or fails.
+/// Two TCP listeners, `web` and `admin`, each under wrk's keep-alive load and a stream
+/// of fresh connections: SIGHUP twice in a row, each once the process has served both
+/// listeners' fresh connections for a while; each time the new process serves both
+/// (`/pid` answers its pid on each), the old one drains and exits; no connection to
+/// either is refused or fails, no request of wrk's.
 pub fn hot_restart_moves_every_listener(example: &str) {
     const RESTARTS: usize = 2;
     let args = [
@@ -59,14 +67,28 @@ pub fn hot_restart_moves_every_listener(example: &str) {
     for addr in addrs {
         assert_eq!(pid_of(addr), pid, "{addr}");
     }
-    let running = Arc::new(AtomicBool::new(true));
-    let churns: Vec<_> = addrs
+    let wrks: Vec<Wrk> = addrs
         .iter()
-        .map(|&addr| churn(addr, running.clone()))
+        .map(|addr| Wrk::start(&format!("http://{addr}/"), 1, 8, 4))
         .collect();
+    for (wrk, addr) in wrks.iter().zip(addrs) {
+        wrk.wait_connected(addr, LONG);
+    }
+    let running = Arc::new(AtomicBool::new(true));
+    let answered: Vec<Arc<AtomicU64>> = addrs.iter().map(|_| Arc::default()).collect();
+    let churns: Vec<_> = (addrs.iter().zip(&answered))
+        .map(|(&addr, answered)| churn(addr, running.clone(), answered.clone()))
+        .collect();
+    let served_a_while = |answered: &[Arc<AtomicU64>]| {
+        let from: Vec<u64> = answered.iter().map(|n| n.load(Ordering::Relaxed)).collect();
+        wait_until("each listener to serve 100 fresh connections", LONG, || {
+            (answered.iter().zip(&from)).all(|(n, from)| n.load(Ordering::Relaxed) >= from + 100)
+        });
+    };
 
     let mut to_serving = Vec::new();
     for restart in 0..RESTARTS {
+        served_a_while(&answered);
         let old = pid;
         let sighup = Instant::now();
         signal_pid(old, Signal::HUP);
@@ -87,30 +109,40 @@ pub fn hot_restart_moves_every_listener(example: &str) {
                 !alive(old)
             });
         }
-        // Served on by the new one alone (the old one gone), for a while under the churn.
         for addr in addrs {
-            for _ in 0..20 {
-                assert_eq!(pid_of(addr), pid, "{addr}");
-            }
+            assert_eq!(pid_of(addr), pid, "{addr}: the old process is gone");
         }
     }
+    served_a_while(&answered);
     running.store(false, Ordering::Relaxed);
-    let results: Vec<(u64, Vec<String>)> = churns
+    let failed: Vec<Vec<String>> = churns
         .into_iter()
         .map(|churn| churn.join().unwrap())
         .collect();
+    let reports: Vec<_> = wrks.into_iter().map(Wrk::finish).collect();
     println!(
-        "measured: {example}: {RESTARTS} hot restarts of two listeners under fresh \
-         connections: {:?} answered, failures {:?}; SIGHUP to new process serving: {to_serving:?}",
-        results.iter().map(|(ok, _)| ok).collect::<Vec<_>>(),
-        results
+        "measured: {example}: {RESTARTS} hot restarts of two listeners: wrk -t1 -c8 -d4s on \
+         each: {:?} requests, socket errors {:?}; fresh connections: {:?} answered, {:?} \
+         failed; SIGHUP to new process serving: {to_serving:?}",
+        reports
             .iter()
-            .map(|(_, failed)| failed.len())
+            .map(|report| report.requests)
             .collect::<Vec<_>>(),
+        reports
+            .iter()
+            .map(|report| report.socket_errors)
+            .collect::<Vec<_>>(),
+        answered
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect::<Vec<_>>(),
+        failed.iter().map(Vec::len).collect::<Vec<_>>(),
     );
-    for ((ok, failed), addr) in results.iter().zip(addrs) {
+    for ((failed, report), addr) in failed.iter().zip(&reports).zip(addrs) {
         assert!(failed.is_empty(), "{addr}: {failed:?}");
-        assert!(*ok > 10, "{addr}: {ok} answered");
+        assert!(report.socket_errors.is_none(), "{addr}: {}", report.output);
+        assert_eq!(report.non_2xx, 0, "{addr}: {}", report.output);
+        assert!(report.requests > 100, "{addr}: {}", report.output);
     }
     stop_pid(pid, LONG);
 }
