@@ -10,6 +10,10 @@
 //! close at once and busy ones finish. SIGTERM or Ctrl-C drains, a second signal stops at
 //! once. The flags and the progress line are plumbing the examples share
 //! (`src/contract.rs`).
+//!
+//! `--addr` may come more than once, `NAME=` before it names the listener, `unix:/PATH` is a
+//! Unix socket (`--addr web=127.0.0.1:3000 --addr admin=unix:/tmp/admin.sock`): one server
+//! serves them all, one drain stops them all at once, one report counts each.
 
 use std::io;
 use std::process::ExitCode;
@@ -20,6 +24,7 @@ use axum::routing::get;
 use axum::Router;
 use contract::{Flags, StartError};
 use graceful_tokio::{Http, Server, TokioTimer};
+use tokio::net::UnixListener;
 
 const NAME: &str = "axum_tokio";
 
@@ -47,12 +52,17 @@ async fn serve() -> Result<(), StartError> {
     }
     let server = builder.build().map_err(StartError::input)?;
 
-    // The listener: `--addr` bound by the server, which then closes it without resetting a
-    // connection that completes as it stops (on Linux).
-    let listener = server
-        .listen(&flags.addr)
-        .map_err(|error| StartError::listen(&flags.addr, error))?;
-    let addr = listener.local_addr().map_err(StartError::system)?;
+    // The listeners: each TCP `--addr` bound by the server, which then closes it without
+    // resetting a connection that completes as it stops (on Linux); each `unix:` path
+    // bound here, its file removed when `socket_files` drops, after the report.
+    let mut tcp = Vec::new();
+    for (name, addr) in flags.tcp() {
+        let listener = server
+            .listen(addr)
+            .map_err(|error| StartError::listen(addr, error))?;
+        tcp.push((name, listener));
+    }
+    let unix = flags.bind_unix(UnixListener::bind)?;
 
     // The service: the router, its handlers made into routes once (as `axum::serve` does).
     // `POST /` is the contract's (`hello`, once the body is read), and so is `/bytes/{n}`
@@ -66,20 +76,32 @@ async fn serve() -> Result<(), StartError> {
         .route("/bytes/{n}", get(bytes))
         .with_state(());
 
-    // Serving, with a line of progress on stderr while draining. The signal handlers were
-    // registered when the server was built, so a signal sent as soon as the line below is
-    // out drains. graceful-hyper's `Http` turns the service into the server's handler.
+    // Serving every listener under one shutdown (one drain, in which they all stop
+    // accepting at once; one report, by listener), with a line of progress on stderr while
+    // draining. The signal handlers were registered when the server was built, so a signal
+    // sent as soon as the lines below are out drains. graceful-hyper's `Http` turns the
+    // service into each listener's handler.
     tokio::spawn(contract::print_progress(
         server.shutdown(),
         TokioTimer,
         io::stderr(),
     ));
     let http = Http::new(server.runtime());
-    let serving = server.serve(listener, http.service(app));
-    println!("listening on http://{addr}");
+    let mut server = server;
+    for (name, listener) in tcp {
+        let addr = listener.local_addr().map_err(StartError::system)?;
+        println!("listening on http://{addr}");
+        server = server.add(name, listener, http.service(app.clone()));
+    }
+    let mut socket_files = Vec::new();
+    for (name, listener, file) in unix {
+        println!("listening on {file}");
+        socket_files.push(file);
+        server = server.add(name, listener, http.service(app.clone()));
+    }
 
     // The report: what became of every connection.
-    let report = serving.await;
+    let report = server.run().await;
     eprintln!("{NAME}: {report}");
     Ok(())
 }

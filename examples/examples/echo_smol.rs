@@ -47,9 +47,10 @@ async fn serve() -> Result<(), StartError> {
 
     // The listener: `--addr` bound by the server, which then closes it without resetting a
     // connection that completes as it stops (on Linux).
+    let addr = flags.one_tcp()?;
     let listener = server
-        .listen(&flags.addr)
-        .map_err(|error| StartError::listen(&flags.addr, error))?;
+        .listen(addr)
+        .map_err(|error| StartError::listen(addr, error))?;
     let addr = listener.local_addr().map_err(StartError::system)?;
 
     // Serving: `echo` on every connection, with a line of progress on stderr while

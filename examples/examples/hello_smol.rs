@@ -12,6 +12,12 @@
 //! served instead of `--addr`, and `NOTIFY_SOCKET` hears when the server is ready and how
 //! its drain goes. The flags, the routes besides `/` and the progress line are plumbing the
 //! examples share (`src/contract.rs`).
+//!
+//! `--addr` may come more than once, `NAME=` before it names the listener, `unix:/PATH` is a
+//! Unix socket (`--addr web=127.0.0.1:3000 --addr admin=unix:/tmp/admin.sock`): one server
+//! serves them all, one drain stops them all at once, one report counts each. A deploy
+//! hands the TCP ones over (under systemd, several are told apart by their
+//! `FileDescriptorName=`, the `NAME=`), never a Unix one.
 
 use std::convert::Infallible;
 use std::io;
@@ -22,6 +28,7 @@ use graceful_smol::{Deploy, Http, Server, Smol, SmolTimer};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
+use smol::net::unix::UnixListener;
 
 const NAME: &str = "hello_smol";
 
@@ -51,28 +58,60 @@ async fn serve() -> Result<(), StartError> {
     }
     let server = builder.build().map_err(StartError::input)?;
 
-    // The listener: the socket inherited from systemd or from the process this one
-    // replaces, else `--addr` bound.
-    let listener = server
-        .listen(&flags.addr)
-        .map_err(|error| StartError::listen(&flags.addr, error))?;
-    let addr = listener.local_addr().map_err(StartError::system)?;
+    // The listeners: each TCP `--addr` the socket inherited from systemd or from the
+    // process this one replaces, else bound. `listen` serves the one inherited socket
+    // whatever its name; `listen_all` finds each by its name (`LISTEN_FDNAMES`: systemd's
+    // `FileDescriptorName=`, or the names a hot restart hands them on with). Each `unix:`
+    // path is bound here, its file removed when `socket_files` drops, after the report (a
+    // hot restart hands TCP sockets on, not these).
+    let tcp = match flags.tcp()[..] {
+        [] => Vec::new(),
+        [(name, addr)] => {
+            let listener = server.listen(addr);
+            vec![(
+                name,
+                listener.map_err(|error| StartError::listen(addr, error))?,
+            )]
+        }
+        ref several => {
+            let listeners = server.listen_all(several.iter().copied());
+            let listeners = listeners.map_err(StartError::system)?;
+            several
+                .iter()
+                .map(|(name, _)| *name)
+                .zip(listeners)
+                .collect()
+        }
+    };
+    let unix = flags.bind_unix(UnixListener::bind)?;
 
     // The service, any hyper service: `GET /` says hello, the contract answers the rest.
     let routes = Routes::new(Smol::default(), server.shutdown());
     let service = service_fn(move |request| hello(request, routes));
 
-    // Serving, with a line of progress on stderr while draining. The signal handlers were
-    // registered when the server was built, so a signal sent as soon as the line below is
-    // out drains. graceful-hyper's `Http` turns the service into the server's handler.
+    // Serving every listener under one shutdown (one drain, in which they all stop
+    // accepting at once; one report, by listener), with a line of progress on stderr while
+    // draining. The signal handlers were registered when the server was built, so a signal
+    // sent as soon as the lines below are out drains. graceful-hyper's `Http` turns the
+    // service into each listener's handler.
     let progress = contract::print_progress(server.shutdown(), SmolTimer, io::stderr());
     smol::spawn(progress).detach();
     let http = Http::new(server.runtime());
-    let serving = server.serve(listener, http.service(service));
-    println!("listening on http://{addr}");
+    let mut server = server;
+    for (name, listener) in tcp {
+        let addr = listener.local_addr().map_err(StartError::system)?;
+        println!("listening on http://{addr}");
+        server = server.add(name, listener, http.service(service));
+    }
+    let mut socket_files = Vec::new();
+    for (name, listener, file) in unix {
+        println!("listening on {file}");
+        socket_files.push(file);
+        server = server.add(name, listener, http.service(service));
+    }
 
     // The report: what became of every connection.
-    let report = serving.await;
+    let report = server.run().await;
     eprintln!("{NAME}: {report}");
     Ok(())
 }

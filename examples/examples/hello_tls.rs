@@ -15,6 +15,12 @@
 //! connections keep theirs. After the report, the handshake counters. The flags, the
 //! routes besides `/` and the progress line are plumbing the examples share
 //! (`src/contract.rs`).
+//!
+//! `--addr` may come more than once, `NAME=` before it names the listener, `unix:/PATH` is a
+//! Unix socket: one server serves them all, one drain stops them all at once, one report
+//! counts each. `--redirect-addr HOST:PORT` adds a plain-HTTP listener to the same server
+//! that redirects every request to HTTPS (`308`, the same host and path on the first
+//! `--addr`'s port): `curl -i localhost:8080/x` with `--redirect-addr 127.0.0.1:8080`.
 
 use std::convert::Infallible;
 use std::io;
@@ -28,6 +34,7 @@ use graceful_tokio::{Http, Server, Tokio, TokioTimer};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
+use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 const NAME: &str = "hello_tls";
@@ -72,41 +79,80 @@ async fn serve() -> Result<(), StartError> {
         }
     });
 
-    // The listener: TLS over the TCP listener the server binds (which it closes without
-    // resetting a connection that completes as it stops, on Linux). It accepts at once;
-    // each handshake happens in its connection's task, within the handshake timeout, and
-    // is counted.
-    let tcp = server
-        .listen(&flags.addr)
-        .map_err(|error| StartError::listen(&flags.addr, error))?;
-    let addr = tcp.local_addr().map_err(StartError::system)?;
-    let listener = TlsListener::new(tcp, config).handshake_timeout(flags.handshake_timeout);
-    let handshakes = listener.counters();
+    // The listeners: each TCP `--addr` the server binds (and closes without resetting a
+    // connection that completes as it stops, on Linux), each `unix:` path bound here (its
+    // file removed when `socket_files` drops, after the report), TLS over each; and
+    // `--redirect-addr`, plain HTTP.
+    let mut tcp = Vec::new();
+    for (name, addr) in flags.tcp() {
+        let listener = server
+            .listen(addr)
+            .map_err(|error| StartError::listen(addr, error))?;
+        tcp.push((name, listener));
+    }
+    let unix = flags.bind_unix(UnixListener::bind)?;
+    let mut plain = None;
+    if let Some((name, addr)) = &flags.redirect {
+        let listener = server
+            .listen(addr)
+            .map_err(|error| StartError::listen(addr, error))?;
+        plain = Some((name, listener));
+    }
 
-    // The service, any hyper service: `GET /` says hello, the contract answers the rest.
+    // The services, any hyper services: `GET /` says hello, the contract answers the rest;
+    // on plain HTTP, every request is redirected to the same path on the first HTTPS port.
     let routes = Routes::new(Tokio, server.shutdown());
     let service = service_fn(move |request| hello(request, routes));
+    let https_port = match tcp.first() {
+        Some((_, listener)) => listener.local_addr().map_err(StartError::system)?.port(),
+        None => 443,
+    };
+    let to_https = service_fn(move |request: Request<Incoming>| async move {
+        Ok::<_, Infallible>(contract::redirect(&request, https_port))
+    });
 
-    // Serving, with a line of progress on stderr while draining. The signal handlers were
-    // registered when the server was built, so a signal sent as soon as the line below is
-    // out drains. graceful-hyper's `Http` turns the service into the server's handler.
+    // Serving every listener under one shutdown (one drain, in which they all stop
+    // accepting at once; one report, by listener), with a line of progress on stderr while
+    // draining. The signal handlers were registered when the server was built, so a signal
+    // sent as soon as the lines below are out drains. A TLS listener accepts at once; each
+    // handshake happens in its connection's task, within the handshake timeout, and is
+    // counted. graceful-hyper's `Http` turns a service into a listener's handler.
     tokio::spawn(contract::print_progress(
         server.shutdown(),
         TokioTimer,
         io::stderr(),
     ));
     let http = Http::new(server.runtime());
-    let serving = server.serve(listener, http.service(service));
-    println!("listening on https://{addr}");
+    let (mut server, mut handshakes) = (server, Vec::new());
+    for (name, listener) in tcp {
+        let addr = listener.local_addr().map_err(StartError::system)?;
+        let listener = TlsListener::new(listener, config.clone());
+        let listener = listener.handshake_timeout(flags.handshake_timeout);
+        handshakes.push(listener.counters());
+        println!("listening on https://{addr}");
+        server = server.add(name, listener, http.service(service));
+    }
+    let mut socket_files = Vec::new();
+    for (name, listener, file) in unix {
+        let listener = TlsListener::new(listener, config.clone());
+        let listener = listener.handshake_timeout(flags.handshake_timeout);
+        handshakes.push(listener.counters());
+        println!("listening on {file}");
+        socket_files.push(file);
+        server = server.add(name, listener, http.service(service));
+    }
+    if let Some((name, listener)) = plain {
+        let addr = listener.local_addr().map_err(StartError::system)?;
+        println!("listening on http://{addr}");
+        server = server.add(name, listener, http.service(to_https));
+    }
 
     // The report: what became of every connection, then of every handshake.
-    let report = serving.await;
+    let report = server.run().await;
     eprintln!("{NAME}: {report}");
     eprintln!(
-        "{NAME}: TLS handshakes: {} completed, {} failed, {} timed out",
-        handshakes.completed(),
-        handshakes.failed(),
-        handshakes.timed_out()
+        "{NAME}: TLS handshakes: {}",
+        contract::handshakes(&handshakes)
     );
     Ok(())
 }

@@ -2,14 +2,19 @@
 //! that the suites, the drills, the bench and the soak hold every example to.
 //!
 //! Each file in `examples/` is one program that shows graceful's API in the order a reader
-//! needs it: the server's settings, the listener, the service, serving, the report. Copy it
-//! with this file (declared as `mod contract;`) and it runs. What lives here instead:
+//! needs it: the server's settings, the listeners, the service, serving, the report. Copy it
+//! with this file (declared as `mod contract;`) and its two modules (`flags.rs` and
+//! `listen.rs`, in a `contract/` folder beside it) and it runs. What lives here instead:
 //!
-//! - [`Flags`]: `--addr HOST:PORT` (default [`DEFAULT_ADDR`]), `--timeout SECS` (default
-//!   30), `--drain-delay SECS` (default none), `--close-spread SECS` (default none); the
-//!   HTTPS examples add `--cert PEM --key PEM` and `--handshake-timeout SECS`. They are parsed with [lexopt]: a tiny parser with no
-//!   dependencies that is strict (an unknown flag, a missing value or a bad number is an
-//!   error, not a default), which is what a file meant to be copied wants.
+//! - [`Flags`]: `--addr [NAME=]HOST:PORT` or `--addr [NAME=]unix:/PATH`, once per listener
+//!   ([`Listen`]; default one, [`DEFAULT_ADDR`]), `--timeout SECS` (default 30),
+//!   `--drain-delay SECS` (default none), `--close-spread SECS` (default none); the HTTPS
+//!   examples add `--cert PEM --key PEM`, `--handshake-timeout SECS` and `--redirect-addr
+//!   HOST:PORT` (a plain-HTTP listener that redirects to HTTPS: [`redirect`]). They are
+//!   parsed with [lexopt]: a tiny parser with no dependencies that is strict (an unknown
+//!   flag, a missing value, a bad number, a name or an address given twice is an error, not
+//!   a default), which is what a file meant to be copied wants.
+//! - [`SocketFile`]: a Unix listener's file, removed when the server is done.
 //! - [`Routes`]: the routes beside each HTTP example's own `GET /`: `POST /`
 //!   ([`hello_posted`]: `hello`, once the body is read), `/sleep/{ms}`, `/bytes/{n}` ([`n`
 //!   bytes streamed](fn@bytes)), `/pid`, `/ready` and `/upgrade`; [`Body`], the body of
@@ -20,14 +25,17 @@
 //!   [`init_tracing`].
 //!
 //! What every example does in its own file: `listening on http://ADDR` (`https://` for the
-//! HTTPS examples, no scheme for the line protocol) on stdout once it accepts; SIGTERM or
-//! SIGINT drains, a second signal stops at once; the report on stderr
-//! (`NAME: drained in 1.2s: 1 completed, 0 idle closed, 0 hijacked, 0 killed`), then exit 0.
+//! HTTPS examples, no scheme for the line protocol; `listening on unix:/PATH` for a Unix
+//! socket) on stdout once it accepts, a line per listener, in the order of the `--addr`
+//! flags among those of a kind, TCP first; SIGTERM or SIGINT drains, a second signal stops
+//! at once; the report on stderr (`NAME: drained in 1.2s: 1 completed, 0 idle closed, 0
+//! hijacked, 0 killed`, with `; by listener: web: 1 completed, admin: none` when there are
+//! several), then exit 0.
 //!
-//! This file uses lexopt, futures, bytes, http, http-body-util, hyper (its `Body` trait),
-//! hyper-util (`tokio`), tokio
-//! (`io-util`, only for its IO traits), graceful-core (`tls`), graceful-hyper, rcgen, ring
-//! and tracing-subscriber (`env-filter`); `examples/Cargo.toml` has them all.
+//! These files use lexopt, futures, bytes, http, http-body-util, hyper (its `Body` trait),
+//! hyper-util (`tokio`), tokio (`io-util`, only for its IO traits), graceful-core (`tls`),
+//! graceful-hyper, rcgen, ring and tracing-subscriber (`env-filter`); `examples/Cargo.toml`
+//! has them all.
 //!
 //! [lexopt]: https://docs.rs/lexopt
 
@@ -35,7 +43,6 @@ use std::convert::Infallible;
 use std::fmt::Display;
 use std::future::{pending, Future};
 use std::io::Write;
-use std::path::PathBuf;
 use std::pin::{pin, Pin};
 use std::process::ExitCode;
 use std::task::{Context, Poll};
@@ -45,7 +52,7 @@ use bytes::Bytes;
 use futures::future::{select, Either};
 use futures::StreamExt;
 use graceful_core::serve::Runtime;
-use graceful_core::tls::{load_pem, CertResolver, DEFAULT_HANDSHAKE_TIMEOUT};
+use graceful_core::tls::{load_pem, CertResolver};
 use graceful_core::{Progress, Shutdown, ShutdownPhase, Timer};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -53,125 +60,10 @@ use hyper::body::{Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Where the examples listen unless told otherwise.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
-
-/// The flags of the HTTP and line-protocol examples, for error messages.
-pub const USAGE: &str =
-    "usage: [--addr HOST:PORT] [--timeout SECS] [--drain-delay SECS] [--close-spread SECS]";
-
-/// The flags of the HTTPS examples, for error messages.
-pub const TLS_USAGE: &str = "usage: [--addr HOST:PORT] [--timeout SECS] [--drain-delay SECS] \
-                             [--close-spread SECS] [--cert PEM --key PEM] \
-                             [--handshake-timeout SECS]";
-
-/// An example's command line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Flags {
-    /// `--addr`: where to listen (unless a socket is inherited, in the examples that deploy).
-    pub addr: String,
-    /// `--timeout`: how long the drain may last before what is left is killed (default 30 s).
-    pub timeout: Duration,
-    /// `--drain-delay`: how long to serve on, `/ready` answering 503, before draining.
-    pub drain_delay: Duration,
-    /// `--close-spread`: spread the closes of idle connections (and HTTP/2's GOAWAYs) over
-    /// this long from the drain's start, so that their clients do not all reconnect at
-    /// once; `None` (the default): all at once.
-    pub close_spread: Option<Duration>,
-    /// HTTPS: `--cert` and `--key`, the certificate chain and its private key (PEM files);
-    /// `None`: [`self_signed`].
-    pub cert: Option<(PathBuf, PathBuf)>,
-    /// HTTPS: `--handshake-timeout`, the deadline of each TLS handshake (default 10 s).
-    pub handshake_timeout: Duration,
-}
-
-impl Flags {
-    /// The process's flags, as the HTTP and line-protocol examples take them.
-    ///
-    /// # Errors
-    ///
-    /// A command line [`parse`](Flags::parse) refuses, with [`USAGE`].
-    pub fn from_env() -> Result<Flags, StartError> {
-        Flags::parse(std::env::args_os().skip(1), false)
-            .map_err(|error| StartError::input(format!("{error}\n{USAGE}")))
-    }
-
-    /// The process's flags, as the HTTPS examples take them.
-    ///
-    /// # Errors
-    ///
-    /// A command line [`parse`](Flags::parse) refuses, with [`TLS_USAGE`].
-    pub fn from_env_tls() -> Result<Flags, StartError> {
-        Flags::parse(std::env::args_os().skip(1), true)
-            .map_err(|error| StartError::input(format!("{error}\n{TLS_USAGE}")))
-    }
-
-    /// Parses `args` (the program's name left out); `tls` allows the HTTPS flags.
-    ///
-    /// # Errors
-    ///
-    /// An unknown flag or argument, a flag without its value, a `--timeout` or a
-    /// `--close-spread` that is not a positive number of seconds, another duration that is
-    /// not a number of seconds, or only one of `--cert` and `--key`.
-    pub fn parse<A>(args: impl IntoIterator<Item = A>, tls: bool) -> Result<Flags, lexopt::Error>
-    where
-        A: Into<std::ffi::OsString>,
-    {
-        use lexopt::prelude::*;
-        let mut flags = Flags {
-            addr: DEFAULT_ADDR.to_owned(),
-            timeout: graceful_core::DEFAULT_TIMEOUT,
-            drain_delay: Duration::ZERO,
-            close_spread: None,
-            cert: None,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-        };
-        let (mut cert, mut key) = (None, None);
-        let mut parser = lexopt::Parser::from_args(args);
-        while let Some(arg) = parser.next()? {
-            match arg {
-                Long("addr") => flags.addr = parser.value()?.string()?,
-                Long("timeout") => flags.timeout = parser.value()?.parse_with(positive_secs)?,
-                Long("drain-delay") => flags.drain_delay = parser.value()?.parse_with(secs)?,
-                Long("close-spread") => {
-                    flags.close_spread = Some(parser.value()?.parse_with(positive_secs)?);
-                }
-                Long("cert") if tls => cert = Some(parser.value()?.into()),
-                Long("key") if tls => key = Some(parser.value()?.into()),
-                Long("handshake-timeout") if tls => {
-                    flags.handshake_timeout = parser.value()?.parse_with(secs)?;
-                }
-                _ => return Err(arg.unexpected()),
-            }
-        }
-        flags.cert = match (cert, key) {
-            (Some(cert), Some(key)) => Some((cert, key)),
-            (None, None) => None,
-            _ => return Err("--cert and --key go together".into()),
-        };
-        Ok(flags)
-    }
-
-    /// The quiet period: graceful's default (250 ms), or half the timeout when that is
-    /// shorter, so that any `--timeout` makes valid settings.
-    pub fn quiet_period(&self) -> Duration {
-        graceful_core::DEFAULT_QUIET_PERIOD.min(self.timeout / 2)
-    }
-}
-
-/// A number of seconds, zero or more: `2.5`.
-fn secs(value: &str) -> Result<Duration, String> {
-    let secs: f64 = value.parse().map_err(|_| "expected seconds, like 2.5")?;
-    Duration::try_from_secs_f64(secs).map_err(|_| "expected seconds, like 2.5".to_owned())
-}
-
-/// A number of seconds above zero.
-fn positive_secs(value: &str) -> Result<Duration, String> {
-    match secs(value)? {
-        zero if zero.is_zero() => Err("expected a positive number of seconds".to_owned()),
-        secs => Ok(secs),
-    }
-}
+mod flags;
+mod listen;
+pub use flags::{Addr, Flags, Listen, DEFAULT_ADDR, TLS_USAGE, USAGE};
+pub use listen::{handshakes, redirect, SocketFile};
 
 /// Why an example stopped before serving: bad input (flags, settings, certificate files),
 /// exit code 2; or a refusal of the system (a port in use, no runtime), exit code 1.

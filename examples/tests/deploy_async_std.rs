@@ -10,4 +10,5 @@ suites::scenarios!(deploy, hello_async_std:
     notify_socket_hears_the_life,
     hot_restart_hands_mainpid_on,
     the_socket_closes_with_the_drain,
+    hot_restart_moves_every_listener,
 );

@@ -15,6 +15,9 @@ suites::scenarios!(http, axum_tokio:
     s4_keep_alive_loop_loses_nothing,
     s6_silent_and_half_heads,
     s7_http2,
+    m1_in_flight_on_every_listener,
+    m2_every_listener_stops_at_once,
+    m3_bad_listeners_are_refused,
 );
 
 /// The stalls suite in a module of its own: `stalled::EXAMPLE::SCENARIO`.

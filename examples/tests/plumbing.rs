@@ -24,7 +24,8 @@ fn ms(n: u64) -> Duration {
 #[test]
 fn flags_have_defaults_and_values() {
     let flags = Flags::parse::<&str>([], false).unwrap();
-    assert_eq!(flags.addr, "127.0.0.1:3000");
+    assert_eq!(flags.tcp(), [("127.0.0.1:3000", "127.0.0.1:3000")]);
+    assert!(flags.unix().is_empty() && flags.redirect.is_none());
     assert_eq!(
         (flags.timeout, flags.drain_delay, flags.quiet_period()),
         (Duration::from_secs(30), Duration::ZERO, ms(250))
@@ -36,7 +37,7 @@ fn flags_have_defaults_and_values() {
 
     let given = ["--addr", "[::1]:0", "--timeout", "0.1", "--drain-delay=2.5"];
     let flags = Flags::parse(given, false).unwrap();
-    assert_eq!(flags.addr, "[::1]:0");
+    assert_eq!(flags.tcp(), [("[::1]:0", "[::1]:0")]);
     assert_eq!((flags.timeout, flags.drain_delay), (ms(100), ms(2500)));
     assert_eq!(flags.quiet_period(), ms(50), "half of a short timeout");
     let flags = Flags::parse(["--close-spread", "1.5"], false).unwrap();
@@ -53,6 +54,54 @@ fn flags_have_defaults_and_values() {
     let flags = Flags::parse(tls, true).unwrap();
     assert_eq!(flags.cert, Some(("c.pem".into(), "k.pem".into())));
     assert_eq!(flags.handshake_timeout, ms(500));
+}
+
+#[test]
+fn addr_is_given_once_per_listener() {
+    let given = [
+        "--addr=web=127.0.0.1:0",
+        "--addr",
+        "unix:/tmp/a=b.sock",
+        "--addr",
+        "127.0.0.1:0",
+        "--addr",
+        "admin=unix:/run/admin.sock",
+    ];
+    let flags = Flags::parse(given, false).unwrap();
+    assert_eq!(
+        flags.tcp(),
+        [("web", "127.0.0.1:0"), ("127.0.0.1:0", "127.0.0.1:0")],
+        "named, else named for the address; port 0 twice is two ports"
+    );
+    let unix: Vec<_> = (flags.unix().into_iter())
+        .map(|(name, path)| (name.to_owned(), path.to_owned()))
+        .collect();
+    assert_eq!(
+        unix,
+        [
+            ("unix:/tmp/a=b.sock".to_owned(), "/tmp/a=b.sock".into()),
+            ("admin".to_owned(), "/run/admin.sock".into()),
+        ],
+        "a `=` after a `:` or a `/` is the path's"
+    );
+    assert!(flags.one_tcp().is_err(), "the line protocol serves one");
+    let one = Flags::parse(["--addr", "127.0.0.1:7"], false).unwrap();
+    assert_eq!(one.one_tcp().unwrap(), "127.0.0.1:7");
+
+    let tls = [
+        "--addr",
+        "https=127.0.0.1:0",
+        "--redirect-addr",
+        "127.0.0.1:0",
+    ];
+    let flags = Flags::parse(tls, true).unwrap();
+    assert_eq!(flags.redirect, Some(("http".into(), "127.0.0.1:0".into())));
+    let tls = ["--redirect-addr", "plain=127.0.0.1:80"];
+    let flags = Flags::parse(tls, true).unwrap();
+    assert_eq!(
+        flags.redirect,
+        Some(("plain".into(), "127.0.0.1:80".into()))
+    );
 }
 
 #[test]
@@ -97,11 +146,78 @@ fn bad_command_lines_are_refused() {
         ),
         (&["--close-spread", "soon"], true, "expected seconds"),
         (&["--cert", "c.pem"], true, "--cert and --key go together"),
+        (
+            &["--addr", "a=:1", "--addr", "a=:2"],
+            false,
+            "two listeners named \"a\"",
+        ),
+        (
+            &["--addr", ":1", "--addr", "b=:1"],
+            false,
+            ":1 is given twice",
+        ),
+        (
+            &["--addr", "unix:/x", "--addr", "unix:/x"],
+            false,
+            "unix:/x is given twice",
+        ),
+        (&["--addr", "=:1"], false, "a name before `=`"),
+        (&["--addr", "unix:"], false, "expected unix:/PATH"),
+        (&["--addr", "a="], false, "expected HOST:PORT"),
+        (
+            &["--redirect-addr", ":80"],
+            false,
+            "invalid option '--redirect-addr'",
+        ),
+        (
+            &["--redirect-addr", "unix:/x"],
+            true,
+            "--redirect-addr takes HOST:PORT",
+        ),
+        (
+            &["--addr", "http=:1", "--redirect-addr", ":2"],
+            true,
+            "two listeners named \"http\"",
+        ),
     ];
     for (args, tls, expected) in cases {
         let error = Flags::parse(args.iter(), *tls).unwrap_err().to_string();
         assert!(error.contains(expected), "{args:?}: {error}");
     }
+}
+
+#[test]
+fn redirects_keep_the_host_and_the_path_on_the_https_port() {
+    let location = |uri: &str, host: Option<&str>, port: u16| {
+        let mut request = http::Request::get(uri);
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        let response = contract::redirect(&request.body(()).unwrap(), port);
+        let location = response.headers().get("location");
+        let location = location.map(|value| value.to_str().unwrap().to_owned());
+        (response.status().as_u16(), location)
+    };
+    let to = |location: &str| (308, Some(location.to_owned()));
+    assert_eq!(
+        location("/a/b?c=d", Some("example.com:8080"), 8443),
+        to("https://example.com:8443/a/b?c=d")
+    );
+    assert_eq!(
+        location("/", Some("example.com"), 443),
+        to("https://example.com/")
+    );
+    assert_eq!(
+        location("/x", Some("[::1]:80"), 8443),
+        to("https://[::1]:8443/x")
+    );
+    assert_eq!(
+        location("http://h2.example:80/p?q", None, 8443),
+        to("https://h2.example:8443/p?q"),
+        "HTTP/2's :authority"
+    );
+    assert_eq!(location("/", None, 8443), (400, None), "no host");
+    assert_eq!(location("/", Some("a b"), 8443), (400, None), "no host");
 }
 
 #[test]

@@ -9,6 +9,7 @@
 
 #![allow(dead_code)] // Each test binary runs some of the scenarios.
 
+pub mod listeners;
 pub mod scenarios;
 
 /// Runs one scenario against `example`. The scenarios take turns: wrk's load would skew

@@ -14,6 +14,9 @@ use graceful_harness::tools::Wrk;
 use graceful_harness::{wait_until, Launch, Process, Server};
 use rustix::process::Signal;
 
+// The scenarios of several listeners, beside these: `suites::scenarios!` names them here.
+pub use super::listeners::*;
+
 const LONG: Duration = Duration::from_secs(30);
 
 /// The flags every scenario starts the example with (a port of its own; a drain that ends

@@ -11,6 +11,9 @@ use graceful_harness::process::raise_descriptor_limit;
 use graceful_harness::tcp::wait_taken;
 use graceful_harness::{measured, one_at_a_time, Server};
 
+// The scenarios of several listeners, beside these: `suites::scenarios!` names them here.
+pub use super::listeners::*;
+
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bounds for what must happen "soon": they catch hangs, not slowness.
 const SOON: Duration = Duration::from_secs(10);

@@ -9,6 +9,7 @@
 
 #![allow(dead_code)] // Each test binary runs some of the scenarios.
 
+pub mod redirect;
 pub mod scenarios;
 
 use std::net::SocketAddr;

@@ -15,6 +15,9 @@ use rustls::ClientConfig;
 
 use super::url;
 
+// The plain-HTTP listener's scenario, beside these: `suites::scenarios!` names it here.
+pub use super::redirect::*;
+
 /// Runs curl with `args` (and `-sS`, and the HTTP version after the body), bounded;
 /// returns what it printed, once it succeeded.
 #[track_caller]

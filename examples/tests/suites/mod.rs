@@ -20,6 +20,9 @@ macro_rules! scenarios {
             s6_silent_and_half_heads,
             s7_http2,
             s8_upgrades,
+            m1_in_flight_on_every_listener,
+            m2_every_listener_stops_at_once,
+            m3_bad_listeners_are_refused,
         );
     };
     (http, $example:ident, light) => {
@@ -30,6 +33,9 @@ macro_rules! scenarios {
             s6_silent_and_half_heads,
             s7_http2,
             s8_upgrades,
+            m1_in_flight_on_every_listener,
+            m2_every_listener_stops_at_once,
+            m3_bad_listeners_are_refused,
         );
     };
     (https, $example:ident) => {
@@ -48,6 +54,7 @@ macro_rules! scenarios {
             t12_http2_in_flight,
             t13_handshake_across_the_drain,
             t14_http2_streams_counted,
+            r1_plain_http_redirects_to_https,
         );
     };
     (stalls, $example:ident) => {
@@ -86,6 +93,9 @@ macro_rules! scenarios {
             the_socket_closes_with_the_drain,
             the_drain_delay_serves_on_while_not_ready,
             a_second_signal_ends_the_drain_delay,
+            hot_restart_moves_every_listener,
+            socket_activation_by_name,
+            a_unix_listener_stays_with_its_process,
         );
     };
     ($suite:ident, $example:ident: $($scenario:ident),+ $(,)?) => {
