@@ -118,11 +118,11 @@ impl Flags {
                     let Addr::Tcp(at) = at else {
                         return Err("--redirect-addr takes HOST:PORT".into());
                     };
-                    let name = if name == addr {
-                        "http".to_owned()
-                    } else {
-                        name
-                    };
+                    // Unless named, the redirecting listener is `http`.
+                    let named = addr
+                        .split_once('=')
+                        .is_some_and(|(n, _)| !n.contains([':', '/']));
+                    let name = if named { name } else { "http".to_owned() };
                     flags.redirect = Some((name, at));
                 }
                 _ => return Err(arg.unexpected()),
@@ -233,9 +233,9 @@ pub struct Listen {
     /// The listener's name in the report's `by listener:` part, and the `LISTEN_FDNAMES`
     /// name a deploy finds its inherited socket by when there are several (systemd's
     /// `FileDescriptorName=`; a hot restart hands each on by its name). `NAME=` when
-    /// given (no `:` nor `/` in it), else the address as given, which suits the report but
-    /// not a deploy of several TCP listeners: `LISTEN_FDNAMES` separates names with `:`, so
-    /// name them (`web=0.0.0.0:80`) where a hot restart or systemd must tell them apart.
+    /// given (no `:` nor `/` in it), else the address as given, its `:`s made `_`s for a
+    /// TCP address (`127.0.0.1_3000`): `LISTEN_FDNAMES` separates names with `:`. Name
+    /// them (`web=0.0.0.0:80`) where systemd passes them.
     pub name: String,
     /// Where it listens.
     pub addr: Addr,
@@ -277,6 +277,7 @@ impl Listen {
     ///
     /// let web = Listen::parse("web=127.0.0.1:8080")?;
     /// assert_eq!((web.name.as_str(), web.addr), ("web", Addr::Tcp("127.0.0.1:8080".into())));
+    /// assert_eq!(Listen::parse("127.0.0.1:8080")?.name, "127.0.0.1_8080");
     /// let admin = Listen::parse("unix:/run/admin.sock")?;
     /// assert_eq!(admin.name, "unix:/run/admin.sock");
     /// assert_eq!(admin.addr, Addr::Unix("/run/admin.sock".into()));
@@ -285,8 +286,10 @@ impl Listen {
     /// ```
     pub fn parse(value: &str) -> Result<Listen, String> {
         let (name, addr) = match value.split_once('=') {
-            Some((name, addr)) if !name.contains([':', '/']) => (name, addr),
-            _ => (value, value),
+            Some((name, addr)) if !name.contains([':', '/']) => (name.to_owned(), addr),
+            // A TCP address's name goes into `LISTEN_FDNAMES`, which a `:` would split.
+            _ if !value.starts_with("unix:") => (value.replace(':', "_"), value),
+            _ => (value.to_owned(), value),
         };
         let addr = match addr.strip_prefix("unix:") {
             Some("") => return Err(format!("--addr {value}: expected unix:/PATH")),
@@ -299,10 +302,7 @@ impl Listen {
                 "--addr {value}: expected NAME=ADDR, a name before `=`"
             ));
         }
-        Ok(Listen {
-            name: name.to_owned(),
-            addr,
-        })
+        Ok(Listen { name, addr })
     }
 }
 

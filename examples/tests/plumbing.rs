@@ -24,7 +24,7 @@ fn ms(n: u64) -> Duration {
 #[test]
 fn flags_have_defaults_and_values() {
     let flags = Flags::parse::<&str>([], false).unwrap();
-    assert_eq!(flags.tcp(), [("127.0.0.1:3000", "127.0.0.1:3000")]);
+    assert_eq!(flags.tcp(), [("127.0.0.1_3000", "127.0.0.1:3000")]);
     assert!(flags.unix().is_empty() && flags.redirect.is_none());
     assert_eq!(
         (flags.timeout, flags.drain_delay, flags.quiet_period()),
@@ -37,7 +37,7 @@ fn flags_have_defaults_and_values() {
 
     let given = ["--addr", "[::1]:0", "--timeout", "0.1", "--drain-delay=2.5"];
     let flags = Flags::parse(given, false).unwrap();
-    assert_eq!(flags.tcp(), [("[::1]:0", "[::1]:0")]);
+    assert_eq!(flags.tcp(), [("[__1]_0", "[::1]:0")]);
     assert_eq!((flags.timeout, flags.drain_delay), (ms(100), ms(2500)));
     assert_eq!(flags.quiet_period(), ms(50), "half of a short timeout");
     let flags = Flags::parse(["--close-spread", "1.5"], false).unwrap();
@@ -70,7 +70,7 @@ fn addr_is_given_once_per_listener() {
     let flags = Flags::parse(given, false).unwrap();
     assert_eq!(
         flags.tcp(),
-        [("web", "127.0.0.1:0"), ("127.0.0.1:0", "127.0.0.1:0")],
+        [("web", "127.0.0.1:0"), ("127.0.0.1_0", "127.0.0.1:0")],
         "named, else named for the address; port 0 twice is two ports"
     );
     let unix: Vec<_> = (flags.unix().into_iter())

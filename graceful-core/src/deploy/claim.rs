@@ -21,6 +21,10 @@ use std::io;
 pub(crate) enum Mismatch {
     /// `listen_all` was given this name twice.
     Duplicate(String),
+    /// `listen_all` was given a name `LISTEN_FDNAMES` cannot carry: empty, with a `:` (its
+    /// separator) or a control character, or longer than 255 bytes (systemd's rules for
+    /// `FileDescriptorName=`).
+    BadName(String),
     /// `LISTEN_FDNAMES` gives this name, which is asked for, to more than one socket.
     Ambiguous(String),
     /// Names no inherited socket has, and inherited sockets (by index) no name claims.
@@ -63,9 +67,16 @@ pub(crate) fn claim(wanted: &[&str], inherited: &[Option<&str>]) -> Result<Vec<u
     }
 }
 
-/// Checks that no name is given twice.
+/// Checks that every name can be handed on in `LISTEN_FDNAMES`, and that none is given
+/// twice.
 pub(crate) fn distinct(wanted: &[&str]) -> Result<(), Mismatch> {
     for (i, name) in wanted.iter().enumerate() {
+        let carried = !name.is_empty()
+            && name.len() <= 255
+            && !name.chars().any(|c| c == ':' || c.is_control());
+        if !carried {
+            return Err(Mismatch::BadName((*name).to_owned()));
+        }
         if wanted[..i].contains(name) {
             return Err(Mismatch::Duplicate((*name).to_owned()));
         }
@@ -91,6 +102,11 @@ impl Mismatch {
             Mismatch::Duplicate(name) => {
                 format!("Server::listen_all was given the name {name:?} twice")
             }
+            Mismatch::BadName(name) => format!(
+                "Server::listen_all was given the name {name:?}, which LISTEN_FDNAMES cannot \
+                 carry: a name is 1 to 255 characters, with no `:` (its separator) nor \
+                 control character, as systemd's FileDescriptorName= is"
+            ),
             Mismatch::NoListener => "Server::listen_all was given no listener".to_owned(),
             Mismatch::Ambiguous(name) => format!(
                 "LISTEN_FDS passes more than one socket named {name:?}: give each its own \
@@ -219,6 +235,14 @@ mod tests {
             ),
             // Nothing asked for.
             (&[], &[Some("http")], Err(Mismatch::NoListener)),
+            // Names LISTEN_FDNAMES cannot carry, refused before anything is looked at.
+            (
+                &["127.0.0.1:80"],
+                &[],
+                Err(Mismatch::BadName("127.0.0.1:80".into())),
+            ),
+            (&[""], &[], Err(Mismatch::BadName(String::new()))),
+            (&["a\nb"], &[], Err(Mismatch::BadName("a\nb".into()))),
         ];
         for (wanted, inherited, expected) in cases {
             assert_eq!(
