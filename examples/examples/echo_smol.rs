@@ -14,10 +14,11 @@
 
 use std::io;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use contract::{Flags, StartError};
-use graceful_smol::{Conn, Server, SmolTimer};
+use graceful_smol::{Conn, Describe, Server, SmolTimer, Stamp, Work};
 use smol::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use smol::net::TcpStream;
 use smol::Timer;
@@ -74,6 +75,10 @@ async fn serve() -> Result<(), StartError> {
 async fn echo(stream: TcpStream, conn: Conn) {
     let mut stream = BufReader::new(stream);
     let mut line = String::new();
+    // What the connection is doing, for a drain that asks: its progress line and its report
+    // name the request a connection holds it with.
+    let running = Arc::new(Running::default());
+    conn.describe_with(running.clone());
     loop {
         // Idle: wait for a request, or for the order to close. A request that has begun to
         // arrive wins over the drain.
@@ -93,6 +98,7 @@ async fn echo(stream: TcpStream, conn: Conn) {
         if stream.read_line(&mut line).await.is_err() {
             return;
         }
+        running.began(line.trim_end(), conn.stamp());
         let answer = match line.trim_end().strip_prefix("SLEEP ").map(str::parse) {
             Some(Ok(ms)) => {
                 Timer::after(Duration::from_millis(ms)).await;
@@ -104,6 +110,27 @@ async fn echo(stream: TcpStream, conn: Conn) {
         conn.mark_idle();
         if written.is_err() || conn.is_server_draining() {
             return;
+        }
+    }
+}
+
+/// The request a connection runs and when it began: what it tells a drain that asks
+/// (`Conn::describe_with`). Written once a request, read only by the drain.
+#[derive(Default)]
+struct Running(Mutex<Option<(String, Stamp)>>);
+
+impl Running {
+    fn began(&self, request: &str, at: Stamp) {
+        let mut running = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *running = Some((request.to_owned(), at));
+    }
+}
+
+impl Describe for Running {
+    fn describe(&self, now: Stamp, work: &mut Vec<Work>) {
+        let running = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((request, began)) = &*running {
+            work.push(Work::since(request.clone(), *began, now).protocol("lines"));
         }
     }
 }

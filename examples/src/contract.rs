@@ -53,7 +53,7 @@ use futures::future::{select, Either};
 use futures::StreamExt;
 use graceful_core::serve::Runtime;
 use graceful_core::tls::{load_pem, CertResolver};
-use graceful_core::{Progress, Shutdown, ShutdownPhase, Timer};
+use graceful_core::{ConnState, Progress, Shutdown, ShutdownPhase, Timer};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::{Frame, SizeHint};
@@ -443,7 +443,7 @@ pub fn progress_line(progress: &Progress) -> Option<String> {
     };
     let counts = match progress.counts.total() {
         0 => "no connection left".to_owned(),
-        _ => progress.counts.to_string(),
+        _ => named_counts(progress),
     };
     let spread = match progress.spread_left {
         Some(left) if progress.scheduled > 0 => format!(
@@ -456,6 +456,37 @@ pub fn progress_line(progress: &Progress) -> Option<String> {
     Some(format!(
         "{what}: {counts}{spread}, {time} (signal again to stop now)"
     ))
+}
+
+/// `2 active (GET /sleep/9000 2.1 s, GET /sleep/1200 0.9 s), 1 idle`: the counts by state,
+/// each busy state with what holds the drain there, oldest first, as the connections'
+/// protocols name it ([`Progress::holders`]), and how many more units of work there are.
+fn named_counts(progress: &Progress) -> String {
+    let counts = progress.counts;
+    let mut parts = Vec::new();
+    for (n, state, name) in [
+        (counts.new, ConnState::New, "new"),
+        (counts.active, ConnState::Active, "active"),
+        (counts.idle, ConnState::Idle, "idle"),
+        (counts.hijacked, ConnState::Hijacked, "hijacked"),
+    ] {
+        if n == 0 {
+            continue;
+        }
+        let held: Vec<String> = (progress.holders.iter())
+            .filter(|holder| holder.state == state)
+            .map(|holder| holder.work.to_string())
+            .collect();
+        parts.push(match held.is_empty() {
+            true => format!("{n} {name}"),
+            false => format!("{n} {name} ({})", held.join(", ")),
+        });
+    }
+    let mut line = parts.join(", ");
+    if progress.holders_left > 0 {
+        line.push_str(&format!(" and {} more at work", progress.holders_left));
+    }
+    line
 }
 
 /// A certificate for `localhost` made now, for an HTTPS example given no `--cert` and

@@ -120,8 +120,8 @@ pub use graceful_core;
 pub use graceful_core::deploy::{Deploy, RestartSignal};
 pub use graceful_core::serve::{Handler, Listener, Runtime, SocketOptions};
 pub use graceful_core::{
-    ConfigError, Conn, ConnCounts, ConnId, ConnState, DrainRequested, Killed, Outcome, Shutdown,
-    ShutdownReport, Sleep, Timer,
+    ConfigError, Conn, ConnCounts, ConnId, ConnState, Describe, DrainRequested, Killed, Outcome,
+    Shutdown, ShutdownReport, Sleep, Stamp, Timer, Work,
 };
 #[cfg(any(feature = "http1", feature = "http2"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "http1", feature = "http2"))))]
