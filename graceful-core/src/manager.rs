@@ -459,6 +459,7 @@ impl AbortGuard {
             killed_in,
             delayed: self.delayed,
             listeners,
+            streams_ended: shared.streams_ended.load(Ordering::Acquire),
         };
         tracing::info!(
             outcome = %report.outcome,
@@ -470,6 +471,7 @@ impl AbortGuard {
             killed = report.killed,
             slowest = ?report.slowest,
             delayed = ?report.delayed,
+            streams_ended = report.streams_ended,
             "shutdown done"
         );
         shared.publish(report.clone());

@@ -80,6 +80,9 @@ pub(crate) struct Shared {
     /// are told to close only once new ones are refused.
     pub(crate) listeners_held: AtomicUsize,
     pub(crate) illegal_transitions: AtomicUsize,
+    /// Responses a protocol ended itself after its stream grace (`Conn::note_stream_ended`),
+    /// for the report. Written only during a drain.
+    pub(crate) streams_ended: AtomicUsize,
     pub(crate) next_id: AtomicU64,
 }
 
@@ -225,6 +228,7 @@ impl Shared {
             in_use: AtomicUsize::new(0),
             listeners_held: AtomicUsize::new(0),
             illegal_transitions: AtomicUsize::new(0),
+            streams_ended: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
         })
     }

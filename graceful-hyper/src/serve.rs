@@ -41,7 +41,7 @@ use hyper::server::conn::http1;
 use hyper::server::conn::http2;
 use hyper::service::Service;
 
-use crate::config::{Config, Protocols};
+use crate::config::{Config, Protocols, StreamGrace};
 use crate::current::Current;
 use crate::drain::{Drainer, Step};
 use crate::error::Error;
@@ -83,7 +83,11 @@ where
 {
     // Raised by a TLS stream while its client is part way through the handshake.
     let mid_handshake = conn.handshake().cloned();
-    let shared = Arc::new(ConnShared::new(conn));
+    let stream_grace = config.stream_grace.map(|grace| StreamGrace {
+        timer: config.timer.clone(),
+        grace,
+    });
+    let shared = Arc::new(ConnShared::new(conn).with_stream_grace(stream_grace));
     let _gone = Gone(shared.clone());
     let mut killed = Kill::new(&shared.conn);
     // The linger waits as long as the manager does: the server's quiet period.
