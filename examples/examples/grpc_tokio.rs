@@ -15,7 +15,7 @@
 //! routing here first; then the drain: GOAWAY on every connection, calls in flight complete,
 //! and streams still open get graceful-hyper's stream grace (1 s), then end with trailers
 //! `grpc-status: 14` (UNAVAILABLE: a client retries elsewhere). A second signal stops at
-//! once. The flags and the progress line are plumbing the examples share (`src/contract.rs`).
+//! once; SIGHUP is a hot restart, as in `hello_tokio`. The flags and the progress line are plumbing the examples share (`src/contract.rs`).
 
 use std::io;
 use std::process::ExitCode;
@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use contract::ticker::{self, TickerServer};
 use contract::{Flags, StartError};
 use graceful_tokio::graceful_core::Shutdown;
-use graceful_tokio::{Http, Server, TokioTimer};
+use graceful_tokio::{Deploy, Http, Server, TokioTimer};
 use tonic::service::Routes;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
@@ -43,15 +43,20 @@ async fn serve() -> Result<(), StartError> {
     contract::init_tracing();
 
     // The settings: how long the drain may last, how long to serve on (NOT_SERVING) before
-    // draining.
+    // draining; and zero-downtime deploys (socket activation, sd_notify, hot restart on
+    // SIGHUP).
     let server = Server::builder()
         .timeout(flags.timeout)
         .quiet_period(flags.quiet_period())
         .drain_delay(flags.drain_delay)
+        .deploy(Deploy::new())
         .build()
         .map_err(StartError::input)?;
-    let listener = tokio::net::TcpListener::bind(&flags.addr)
-        .await
+    // The listener: the socket inherited from systemd or from the process this one
+    // replaces, else `--addr` bound (a socket the server bound itself closes without
+    // resetting a connection that completes as it closes).
+    let listener = server
+        .listen(&flags.addr)
         .map_err(|error| StartError::listen(&flags.addr, error))?;
     let addr = listener.local_addr().map_err(StartError::system)?;
 

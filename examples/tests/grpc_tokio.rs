@@ -264,3 +264,51 @@ fn the_drain_delay_serves_with_not_serving_health() {
     );
     server.drained();
 }
+
+/// A peer that still writes after the final GOAWAY (as a balancer opening a stream while the
+/// GOAWAY crosses it does) gets a clean end of the connection, not a reset: the server reads
+/// and drops what comes after it until the peer closes (for the header grace at most), since
+/// a close with bytes unread would reset the connection, and the reset would make the peer's
+/// kernel drop the end of the responses it had not read yet.
+#[test]
+fn a_peer_writing_after_the_final_goaway_is_not_reset() {
+    use graceful_harness::http2::{kind, H2Conn, Window};
+
+    /// A PING frame (`ack`: its acknowledgement) with `payload`.
+    fn ping(ack: bool, payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0, 0, 8, kind::PING, u8::from(ack), 0, 0, 0, 0];
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    for _ in 0..ROUNDS {
+        let server = Server::start(EXAMPLE, &["--timeout", "10"]);
+        let mut peer = H2Conn::connect(server.addr, Duration::from_secs(10)).expect("connected");
+        peer.preface(Window::Default).expect("a preface");
+        peer.get(1, "/").expect("a request");
+        peer.read_answer(1).expect("an answer");
+        server.terminate();
+        // The first GOAWAY comes with a PING; its ACK brings the final GOAWAY.
+        let mut last = None;
+        while last.is_none() {
+            let frame = peer
+                .read_frame()
+                .expect("a frame")
+                .expect("not the end yet");
+            if frame.kind == kind::PING && frame.flags & 1 == 0 {
+                peer.send(&ping(true, &frame.payload))
+                    .expect("the PING's ACK");
+            }
+            last = frame.last_stream_id().filter(|&id| id != 0x7fff_ffff);
+        }
+        assert_eq!(last, Some(1), "the final GOAWAY names the one stream");
+        // Bytes the server will not act on, written as the connection ends.
+        peer.send(&ping(false, b"late....")).expect("a late PING");
+        while peer.read_frame().expect("frames, then the end").is_some() {}
+        assert!(!peer.received.reset, "a clean end, not a reset");
+        let error = peer.socket_error().expect("the socket's error");
+        assert!(error.is_none(), "no reset after the end either: {error:?}");
+        server.wait_success(Duration::from_secs(5));
+        server.drained();
+    }
+}

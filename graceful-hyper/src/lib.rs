@@ -53,6 +53,13 @@
 //!   processed, so that the client may retry any later one) and is closed; one whose
 //!   handshake (the client's preface and SETTINGS) is not done gets the header grace. The
 //!   report counts it idle closed.
+//! - **HTTP/2 closes without a reset**: once h2 has written the final GOAWAY and shut its
+//!   side, the connection reads and drops what the client still sends until the client
+//!   closes, for the header grace at most (Go's HTTP/2 server waits 1 s the same way). A
+//!   close with bytes unread would make the kernel reset the connection, and a peer that
+//!   sees the reset may drop the end of the responses it had not read: HAProxy in front of
+//!   gRPC backends failed a few calls per restart so (trailers lost, streams refused) until
+//!   this was added.
 //! - **Upgrades** (WebSocket, CONNECT), however they are taken (`hyper::upgrade::on`, axum's
 //!   `WebSocketUpgrade`, [`upgrade::on`]): counted `Hijacked` until the upgraded IO is
 //!   dropped, told of the drain through the connection's [`Watch`] so they can close politely,
