@@ -47,7 +47,8 @@ pub type Body = BoxBody<Bytes, Infallible>;
 ///   `body=<id>` twice, then the end
 /// - `/forever/{grpc,sse,plain}`: one chunk (`first`), then a body that never ends, as a gRPC
 ///   response (content-type `application/grpc`), as Server-Sent Events that opted in to the
-///   stream grace (`StreamEnd::Clean`), or as plain text
+///   stream grace (`StreamEnd::Clean`), or as plain text; `/forever/grpc-watch`: a gRPC one
+///   that ends itself with `bye` when its `Watch` sees the drain
 pub async fn route(
     req: Request<Incoming>,
     chunks: Arc<tokio::sync::Mutex<Option<mpsc::Receiver<Bytes>>>>,
@@ -86,10 +87,20 @@ pub async fn route(
         Response::new(BodyExt::boxed(StreamBody::new(frames)))
     } else if let Some(kind) = path.strip_prefix("/forever/") {
         let first = futures::stream::iter([Ok::<_, Infallible>(Frame::data(Bytes::from("first")))]);
-        let body = StreamBody::new(first.chain(futures::stream::pending()));
+        // `grpc-watch`: a handler that ends its stream itself, with a last message, on the
+        // drain; the others never end.
+        let until = match (kind, Watch::current()) {
+            ("grpc-watch", Some(watch)) => futures::future::Either::Left(watch.drain_requested()),
+            _ => futures::future::Either::Right(futures::future::pending()),
+        };
+        let last = Ok(Frame::data(Bytes::from("bye")));
+        let rest = futures::stream::pending()
+            .take_until(until)
+            .chain(futures::stream::iter([last]));
+        let body = StreamBody::new(first.chain(rest));
         let mut response = Response::new(BodyExt::boxed(body));
         let content_type = match kind {
-            "grpc" => "application/grpc",
+            "grpc" | "grpc-watch" => "application/grpc",
             "sse" => {
                 response
                     .extensions_mut()

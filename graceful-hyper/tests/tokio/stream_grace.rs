@@ -182,3 +182,28 @@ async fn other_streams_are_left_to_the_timeout() {
     }
     settle().await;
 }
+
+/// A handler that watches the drain ends its stream itself, before the grace: its last
+/// message and its own end go out, and nothing is counted as ended by graceful-hyper.
+#[cfg(feature = "http2")]
+#[tokio::test(start_paused = true)]
+async fn a_handler_watching_the_drain_ends_its_stream_first() {
+    let mut server = Server::start();
+    let stream = open(&mut server, "/forever/grpc-watch", false).await;
+
+    let start = Instant::now();
+    server.shutdown.stop();
+    let ended = stream.await.unwrap();
+    assert!(ended.clean && ended.trailers.is_none(), "{ended:?}");
+    assert_eq!(ended.data, b"bye");
+    assert!(
+        since(start) < Duration::from_millis(10),
+        "{:?}",
+        since(start)
+    );
+    let report = server.report().await;
+    assert_eq!(
+        (report.outcome, report.completed, report.streams_ended),
+        (Outcome::Drained, 1, 0)
+    );
+}
