@@ -5,7 +5,8 @@
 //! the server did not take), each `Watch` sees NOT_SERVING then ends with OK or UNAVAILABLE,
 //! and with `--timeout 10` the server exits within 1.5 s of SIGTERM, its report saying it
 //! drained, killed nothing and ended its open streams after their grace. During a drain
-//! delay, `Check` answers NOT_SERVING while other calls still succeed.
+//! delay, `Check` answers NOT_SERVING while other calls still succeed. And an HTTP/2 peer
+//! that writes after the final GOAWAY is not reset.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -97,7 +97,8 @@ impl ShutdownReport {
 /// end: the killed connections by state, when any were, the slowest connection, the drain
 /// delay, when there was one, then the connections cut for a stalled write, when any were
 /// (`; 2 cut for a stalled write`), the listeners' lines, when there are several, then the
-/// streams ended after their grace, when any were (`; 2 streams ended after their grace`).
+/// streams ended after their grace, when any were (`; 2 streams ended after their grace`,
+/// `; 1 stream ended after its grace`).
 impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -127,12 +128,10 @@ impl fmt::Display for ShutdownReport {
                 write!(f, "{sep}{listener}")?;
             }
         }
-        if self.streams_ended > 0 {
-            write!(
-                f,
-                "; {} streams ended after their grace",
-                self.streams_ended
-            )?;
+        match self.streams_ended {
+            0 => {}
+            1 => f.write_str("; 1 stream ended after its grace")?,
+            n => write!(f, "; {n} streams ended after their grace")?,
         }
         Ok(())
     }
