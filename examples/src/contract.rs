@@ -522,3 +522,6 @@ pub fn fingerprint(der: &[u8]) -> String {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The gRPC example's own service (`grpc_tokio`), and its client for the suites.
+pub mod ticker;

@@ -73,9 +73,13 @@ fn names_what_holds_the_drain(example: &str) {
         line.contains("SLEEP 2500 ") && line.contains("SLEEP 60000 "),
         "the progress line names both requests: {line}"
     );
-    finishing.set_read_timeout(Some(BOUND)).expect("a read timeout");
+    finishing
+        .set_read_timeout(Some(BOUND))
+        .expect("a read timeout");
     let mut done = String::new();
-    BufReader::new(&finishing).read_line(&mut done).expect("an answer");
+    BufReader::new(&finishing)
+        .read_line(&mut done)
+        .expect("an answer");
     assert_eq!(done, "DONE\n", "the work in flight finishes");
     let report = server.report();
     assert_eq!(

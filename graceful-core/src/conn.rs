@@ -572,6 +572,36 @@ impl Conn {
         }
     }
 
+    /// Counts, in the report's [`streams_ended`](crate::ShutdownReport::streams_ended), a
+    /// long response of this connection that the protocol ended itself once its stream grace
+    /// after the drain ran out (graceful-hyper's gRPC and Server-Sent Events streams). Call it
+    /// once per response so ended; outside a drain it counts nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    /// use futures::FutureExt;
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active(); // a stream that would go on for ever
+    /// graceful.shutdown().stop();
+    /// let mut run = Box::pin(graceful.run());
+    /// assert!(run.as_mut().now_or_never().is_none(), "the drain waits for the stream");
+    /// // Its grace is over: the protocol ends the stream itself, and says so.
+    /// conn.note_stream_ended();
+    /// conn.mark_idle();
+    /// drop(conn);
+    /// let report = run.now_or_never().unwrap();
+    /// assert_eq!((report.completed, report.streams_ended), (1, 1));
+    /// ```
+    pub fn note_stream_ended(&self) {
+        if self.is_server_draining() {
+            self.shared.streams_ended.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
     /// The connection's record in the registry: its word and its stall word.
     #[inline]
     pub(crate) fn inner(&self) -> &ConnInner {

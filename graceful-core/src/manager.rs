@@ -493,6 +493,7 @@ impl AbortGuard {
             delayed: self.delayed,
             listeners,
             kills,
+            streams_ended: shared.streams_ended.load(Ordering::Acquire),
         };
         tracing::info!(
             outcome = %report.outcome,
@@ -504,6 +505,7 @@ impl AbortGuard {
             killed = report.killed,
             slowest = ?report.slowest,
             delayed = ?report.delayed,
+            streams_ended = report.streams_ended,
             "shutdown done"
         );
         shared.publish(report.clone());

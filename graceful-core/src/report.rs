@@ -69,6 +69,13 @@ pub struct ShutdownReport {
     /// (`Conn::describe_with`): `killed` of them.
     #[cfg_attr(feature = "serde", serde(default))]
     pub kills: Vec<Kill>,
+    /// Long responses (a gRPC stream, Server-Sent Events) still streaming when their stream
+    /// grace after the drain's start ran out, which the protocol hook ended itself (with a
+    /// status the client may retry, or a clean end of stream) rather than leave them to the
+    /// timeout. Responses, not connections: their connections are counted above as well.
+    /// graceful-hyper's `Http::stream_grace` sets the grace.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub streams_ended: usize,
 }
 
 /// A connection the shutdown killed, and what it was doing: a line of
@@ -157,7 +164,9 @@ impl ShutdownReport {
 /// The text up to `killed` is stable (scripts parse it); what follows only ever grows at the
 /// end: the killed connections by state, when any were, the slowest connection, the drain
 /// delay, when there was one, then the connections cut for a stalled write, when any were
-/// (`; 2 cut for a stalled write`).
+/// (`; 2 cut for a stalled write`), the listeners' lines, when there are several, then the
+/// streams ended after their grace, when any were (`; 2 streams ended after their grace`,
+/// `; 1 stream ended after its grace`).
 impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -195,6 +204,11 @@ impl fmt::Display for ShutdownReport {
                 let sep = if index == 0 { "" } else { ", " };
                 write!(f, "{sep}{listener}")?;
             }
+        }
+        match self.streams_ended {
+            0 => {}
+            1 => f.write_str("; 1 stream ended after its grace")?,
+            n => write!(f, "; {n} streams ended after their grace")?,
         }
         Ok(())
     }

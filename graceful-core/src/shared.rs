@@ -90,6 +90,9 @@ pub(crate) struct Shared {
     /// report counts as killed is closed by then.
     pub(crate) tasks_open: AtomicUsize,
     pub(crate) illegal_transitions: AtomicUsize,
+    /// Responses a protocol ended itself after its stream grace (`Conn::note_stream_ended`),
+    /// for the report. Written only during a drain.
+    pub(crate) streams_ended: AtomicUsize,
     pub(crate) next_id: AtomicU64,
 }
 
@@ -263,6 +266,7 @@ impl Shared {
             listeners_held: AtomicUsize::new(0),
             tasks_open: AtomicUsize::new(0),
             illegal_transitions: AtomicUsize::new(0),
+            streams_ended: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
         })
     }

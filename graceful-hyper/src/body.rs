@@ -9,6 +9,9 @@
 //! - HTTP/2: between a data frame handed to hyper and hyper's next poll, the response waits
 //!   for room to send it (the peer's flow-control window, or the socket): the connection's
 //!   send limit counts that as a write the peer does not take (`WorkGuard::await_peer`).
+//! - A response with a stream grace (`grace.rs`) looks at its grace before each poll of the
+//!   application's body; once the grace is over it yields its ending (trailers, or the end)
+//!   instead, counts it on the connection, and the body is done.
 
 use std::fmt;
 use std::pin::Pin;
@@ -18,6 +21,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::current;
+use crate::grace::Ending;
 use crate::shared::WorkGuard;
 
 pin_project! {
@@ -30,12 +34,22 @@ pin_project! {
         #[pin]
         inner: B,
         guard: Option<WorkGuard>,
+        // Boxed: most responses have none, and pay one pointer for it.
+        ending: Option<Box<Ending>>,
     }
 }
 
 impl<B> ResponseBody<B> {
-    pub(crate) fn new(inner: B, guard: Option<WorkGuard>) -> ResponseBody<B> {
-        ResponseBody { inner, guard }
+    pub(crate) fn new(
+        inner: B,
+        guard: Option<WorkGuard>,
+        ending: Option<Box<Ending>>,
+    ) -> ResponseBody<B> {
+        ResponseBody {
+            inner,
+            guard,
+            ending,
+        }
     }
 }
 
@@ -52,6 +66,14 @@ impl<B: Body> Body for ResponseBody<B> {
         if let Some(guard) = this.guard.as_mut() {
             // hyper is back for the next frame: the last one found room.
             guard.peer_took();
+        }
+        if let Some(ending) = this.ending.as_deref_mut() {
+            if this.inner.size_hint().exact().is_some() && !ending.is_over() {
+                // Its length went out with its head: never cut short.
+                *this.ending = None;
+            } else if let Poll::Ready(last) = ending.poll_end(cx) {
+                return Poll::Ready(end_here(this.guard, last));
+            }
         }
         let current = current::enter_stream(this.guard.as_ref());
         let polled = this.inner.as_mut().poll_frame(cx);
@@ -74,7 +96,7 @@ impl<B: Body> Body for ResponseBody<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.ending.as_ref().is_some_and(|ending| ending.is_over()) || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -82,10 +104,24 @@ impl<B: Body> Body for ResponseBody<B> {
     }
 }
 
+/// The grace is over: the response ends with `last` (its trailers, or `None`), counted on
+/// its connection, and its unit of work with it.
+#[cold]
+fn end_here<D, E>(
+    guard: &mut Option<WorkGuard>,
+    last: Option<Frame<D>>,
+) -> Option<Result<Frame<D>, E>> {
+    if let Some(guard) = guard.take() {
+        guard.shared().conn.note_stream_ended();
+    }
+    last.map(Ok)
+}
+
 impl<B> fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseBody")
             .field("in_flight", &self.guard.is_some())
+            .field("ending", &self.ending)
             .finish()
     }
 }

@@ -6,6 +6,7 @@
 use hyper::server::conn::http1;
 #[cfg(feature = "http2")]
 use hyper::server::conn::http2;
+use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,26 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a connection that has sent part of a request head when the drain reaches it has
 /// to complete it.
 pub const DEFAULT_HEADER_GRACE: Duration = Duration::from_secs(1);
+
+/// The stream grace: how long a long response may go on once the drain reached its
+/// connection. See `Http::stream_grace`.
+pub const DEFAULT_STREAM_GRACE: Duration = Duration::from_secs(1);
+
+/// The stream grace of an `Http`, as each connection keeps it (plain data: `grace.rs` acts
+/// on it).
+#[derive(Clone)]
+pub(crate) struct StreamGrace {
+    pub(crate) timer: SharedTimer,
+    pub(crate) grace: Duration,
+}
+
+impl fmt::Debug for StreamGrace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamGrace")
+            .field("grace", &self.grace)
+            .finish()
+    }
+}
 
 /// Which protocols connections may speak: one of those compiled in, or (with both) either.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +77,9 @@ pub(crate) struct Config<R> {
     /// Also bounds the wait for the first bytes in automatic mode, before hyper reads.
     pub(crate) header_read_timeout: Option<Duration>,
     pub(crate) header_grace: Duration,
+    /// How long a long response (gRPC, or opted in) may go on once the drain reached its
+    /// connection; `None`: until it ends, or the timeout.
+    pub(crate) stream_grace: Option<Duration>,
     pub(crate) watch_in_extensions: bool,
 }
 
@@ -88,6 +112,7 @@ impl<R: Runtime> Config<R> {
             protocols: Protocols::ALL,
             header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
             header_grace: DEFAULT_HEADER_GRACE,
+            stream_grace: Some(DEFAULT_STREAM_GRACE),
             watch_in_extensions: false,
         }
     }
@@ -105,6 +130,7 @@ impl<R: Clone> Clone for Config<R> {
             protocols: self.protocols,
             header_read_timeout: self.header_read_timeout,
             header_grace: self.header_grace,
+            stream_grace: self.stream_grace,
             watch_in_extensions: self.watch_in_extensions,
         }
     }

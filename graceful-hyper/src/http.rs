@@ -221,6 +221,53 @@ impl<R: Clone> Http<R> {
         self
     }
 
+    /// How long a long response may go on once the drain reached its connection before
+    /// graceful-hyper ends it itself: a gRPC response (HTTP/2, content-type
+    /// `application/grpc…`) with trailers `grpc-status: 14` (UNAVAILABLE, which a client may
+    /// retry on another server) and a `grpc-message`, a response that opted in with a
+    /// [`StreamEnd`](crate::StreamEnd) in its extensions (Server-Sent Events) as it says.
+    /// Such a response is neither held to the drain's timeout nor cut by a reset; the report
+    /// counts it in [`streams_ended`](graceful_core::ShutdownReport::streams_ended). Other
+    /// responses are not concerned. Default: 1 s
+    /// ([`DEFAULT_STREAM_GRACE`](crate::DEFAULT_STREAM_GRACE)). Durations above
+    /// [`MAX_DURATION`] count as `MAX_DURATION`.
+    ///
+    /// A handler that watches the drain through its [`Watch`](crate::Watch) can end its
+    /// stream earlier, with a message of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Http;
+    /// use graceful_tokio::Tokio;
+    /// use std::time::Duration;
+    ///
+    /// // Streams whose clients reconnect slowly: give them 5 s to finish.
+    /// let http = Http::new(&Tokio).stream_grace(Duration::from_secs(5));
+    /// # let _ = http;
+    /// ```
+    pub fn stream_grace(mut self, grace: Duration) -> Self {
+        self.config_mut().stream_grace = Some(grace.min(MAX_DURATION));
+        self
+    }
+
+    /// No stream grace: long responses, gRPC's included, go on until they end by themselves
+    /// or the drain's timeout kills their connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::Http;
+    /// use graceful_tokio::Tokio;
+    ///
+    /// let http = Http::new(&Tokio).no_stream_grace();
+    /// # let _ = http;
+    /// ```
+    pub fn no_stream_grace(mut self) -> Self {
+        self.config_mut().stream_grace = None;
+        self
+    }
+
     /// Whether every request also carries its connection's [`Watch`](crate::Watch) in its
     /// extensions (`request.extensions().get::<Watch>()`, axum's `Extension<Watch>`).
     /// Default: off.

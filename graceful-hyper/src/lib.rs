@@ -15,6 +15,7 @@
 //!   `server.serve(listener, http.service(service))`.
 //! - [`serve_http`]: that, with the default settings, in one call.
 //! - [`Watch`]: the drain and the kill, seen from a handler.
+//! - [`StreamEnd`]: how a long response ends once its stream grace is over.
 //! - [`HttpRuntime`]: how a runtime hands its connections to hyper (the adapters implement
 //!   it); [`HyperIo`]: any futures-io stream as hyper's IO, for runtimes that have one.
 //!
@@ -52,11 +53,28 @@
 //!   processed, so that the client may retry any later one) and is closed; one whose
 //!   handshake (the client's preface and SETTINGS) is not done gets the header grace. The
 //!   report counts it idle closed.
+//! - **HTTP/2 closes without a reset**: once h2 has written the final GOAWAY and shut its
+//!   side, the connection reads and drops what the client still sends until the client
+//!   closes, for the header grace at most (Go's HTTP/2 server waits 1 s the same way). A
+//!   close with bytes unread would make the kernel reset the connection, and a peer that
+//!   sees the reset may drop the end of the responses it had not read: HAProxy in front of
+//!   gRPC backends failed a few calls per restart so (trailers lost, streams refused) until
+//!   this was added.
 //! - **Upgrades** (WebSocket, CONNECT), however they are taken (`hyper::upgrade::on`, axum's
 //!   `WebSocketUpgrade`, [`upgrade::on`]): counted `Hijacked` until the upgraded IO is
 //!   dropped, told of the drain through the connection's [`Watch`] so they can close politely,
 //!   waited for until the timeout, then closed at the socket; the report counts them. See
 //!   [`upgrade`].
+//! - **Long responses** (a gRPC server stream, Server-Sent Events) may never end on their
+//!   own. A gRPC response (HTTP/2, content-type `application/grpc…`) still streaming when
+//!   the drain reaches its connection gets the [stream grace](Http::stream_grace) (1 s),
+//!   then graceful-hyper ends it itself, between two messages, with trailers
+//!   `grpc-status: 14` (UNAVAILABLE, which a gRPC client may retry on another server) and a
+//!   `grpc-message`: not a reset, and not held to the timeout. Other long responses opt in
+//!   with a [`StreamEnd`] in their extensions (`StreamEnd::Clean` for Server-Sent Events).
+//!   The report counts them in
+//!   [`streams_ended`](graceful_core::ShutdownReport::streams_ended). A handler may end its
+//!   stream sooner through its [`Watch`].
 //! - **Stalled writes**: a connection whose client accepts no bytes of a response (it stopped
 //!   reading) for the server's [send timeout](graceful_core::Builder::send_timeout) is
 //!   closed, drain or not: 60 s by default, as nginx's `send_timeout`. During a drain the
@@ -207,6 +225,7 @@ cfg_proto! {
     mod current;
     mod drain;
     mod error;
+    mod grace;
     mod handler;
     mod http;
     mod io;
@@ -220,8 +239,9 @@ cfg_proto! {
     pub mod upgrade;
     pub mod watch;
 
-    pub use crate::config::{DEFAULT_HEADER_GRACE, DEFAULT_HEADER_READ_TIMEOUT};
+    pub use crate::config::{DEFAULT_HEADER_GRACE, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_STREAM_GRACE};
     pub use crate::error::Error;
+    pub use crate::grace::StreamEnd;
     pub use crate::handler::{serve_http, HttpHandler};
     pub use crate::http::Http;
     pub use crate::make::MakeService;

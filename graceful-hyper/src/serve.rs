@@ -13,6 +13,10 @@
 //!   ended) the task marks the connection `Hijacked` and lives until the upgraded IO is
 //!   dropped (`IO_GONE`), relaying the drain to the watchers; on a kill it drops the socket
 //!   itself (`close_hijacked`).
+//! - HTTP/2: hyper's connection borrows the IO, so that once h2 ended the connection on the
+//!   drain (the final GOAWAY written, its side shut) the task reads and drops what the peer
+//!   still sends until it closes, for the header grace at most (`linger`): a close with
+//!   bytes unread would reset the connection. Not after a cut (`Ended::Cut`).
 //! - When this future ends or is dropped, watchers are told (`SERVER_GONE`) and wait on
 //!   graceful-core directly from then on; an upgraded socket still open is closed: the
 //!   future owns the connection, upgraded or not.
@@ -41,7 +45,7 @@ use hyper::server::conn::http1;
 use hyper::server::conn::http2;
 use hyper::service::Service;
 
-use crate::config::{Config, Protocols};
+use crate::config::{Config, Protocols, StreamGrace};
 use crate::current::Current;
 use crate::drain::{Drainer, Step};
 use crate::error::Error;
@@ -58,6 +62,9 @@ use crate::timer::SharedTimer;
 enum Ended {
     /// hyper's connection finished, or the drain closed it before any protocol started.
     Done(Result<(), Error>),
+    /// The serving task closed the connection itself: a stalled write, the header read
+    /// timeout, or the drain's close of a silent HTTP/2 peer.
+    Cut,
     /// The connection was killed.
     Killed,
 }
@@ -83,7 +90,11 @@ where
 {
     // Raised by a TLS stream while its client is part way through the handshake.
     let mid_handshake = conn.handshake().cloned();
-    let shared = Arc::new(ConnShared::new(conn));
+    let stream_grace = config.stream_grace.map(|grace| StreamGrace {
+        timer: config.timer.clone(),
+        grace,
+    });
+    let shared = Arc::new(ConnShared::new(conn).with_stream_grace(stream_grace));
     let _gone = Gone(shared.clone());
     let mut killed = Kill::new(&shared.conn);
     // The linger waits as long as the manager does: the server's quiet period.
@@ -141,7 +152,8 @@ where
             shared.conn.skip_quiet_period();
             // Boxed: hyper's HTTP/2 connection is twice the size of its HTTP/1 one, and
             // inline it would make every connection's task that large.
-            let mut conn = Box::pin(config.h2.serve_connection(io, service));
+            // The IO lent, not given: after the last GOAWAY it lingers (`linger`).
+            let mut conn = Box::pin(config.h2.serve_connection(&mut io, service));
             // hyper has no header read timeout for HTTP/2 either: streams, not heads.
             let limits = Limits {
                 killed: &mut killed,
@@ -151,13 +163,19 @@ where
                 handshake: None,
                 send_drain_bound: config.header_grace,
             };
-            drive(conn.as_mut(), &shared, limits, protocol).await
+            let ended = drive(conn.as_mut(), &shared, limits, protocol).await;
+            drop(conn);
+            // Only after h2 itself ended the connection on the drain: not after a cut.
+            if matches!(ended, Ended::Done(Ok(()))) && shared.conn.is_server_draining() {
+                linger(&mut io, &shared, &mut killed, &config.timer, config.header_grace).await;
+            }
+            ended
         }
         // Only sniffing tells a protocol not compiled in, and it runs only with both.
         #[cfg(not(all(feature = "http1", feature = "http2")))]
         _ => Ended::Done(Ok(())),
     };
-    if let Ended::Done(_) = ended {
+    if let Ended::Done(_) | Ended::Cut = ended {
         if !outlive_upgrade(&shared).await {
             return out(finish(&shared, Ended::Killed));
         }
@@ -168,6 +186,7 @@ where
 fn finish(shared: &ConnShared, ended: Ended) -> Result<(), Error> {
     match ended {
         Ended::Done(result) => result,
+        Ended::Cut => Ok(()),
         Ended::Killed => {
             shared.relay(KILLED);
             Ok(())
@@ -220,6 +239,45 @@ fn note_handshake(shared: &ConnShared, mid_handshake: Option<&Handshake>) {
             shared.set(READ);
         }
     }
+}
+
+/// HTTP/2, after h2 ended the connection on the drain (the final GOAWAY written, the write
+/// side shut): reads and drops what the peer still sends until it closes its side, for the
+/// header grace at most (Go's HTTP/2 server waits 1 s for the client to close after its
+/// GOAWAY). Closing a socket with bytes unread makes the kernel reset the connection, and a
+/// reset makes the peer's kernel drop what it had received and not yet read: the end of the
+/// last responses. A balancer that opens a stream as the final GOAWAY crosses it (HAProxy
+/// does) then loses those responses' trailers.
+#[cfg(feature = "http2")]
+async fn linger<I>(
+    io: &mut TrackedIo<I>,
+    shared: &ConnShared,
+    killed: &mut Kill,
+    timer: &SharedTimer,
+    bound: Duration,
+) where
+    I: Read + Write + Unpin + Send + 'static,
+{
+    let mut sleep = match timer.now().checked_add(bound) {
+        Some(deadline) => timer.sleep_until(deadline),
+        None => return,
+    };
+    let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); 512];
+    poll_fn(|cx| {
+        if killed.poll(&shared.conn, cx).is_ready() || sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        loop {
+            let mut buf = hyper::rt::ReadBuf::uninit(&mut scratch);
+            match Pin::new(&mut *io).poll_read(cx, buf.unfilled()) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => continue,
+                // The end of the stream, or an error: nothing more to wait for.
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await
 }
 
 /// A hyper connection that can be asked to finish gracefully.
@@ -300,7 +358,7 @@ async fn drive<C: HyperConnection>(
         // brought. (`TrackedIo` counts no bytes a poll like that finds room for, either.)
         if Pin::new(&mut send).poll(cx).is_ready() {
             // Its peer accepted no bytes for the whole bound: counted, and closed here.
-            return Poll::Ready(Ended::Done(Ok(())));
+            return Poll::Ready(Ended::Cut);
         }
         let current = Current::enter(lent.take());
         let polled = conn.as_mut().poll(cx);
@@ -311,12 +369,12 @@ async fn drive<C: HyperConnection>(
         if let Some(quiet) = &mut quiet {
             if quiet.poll(cx, &shared.conn, timer).is_ready() {
                 // Quiet for the whole header read timeout: silent, or stuck in a head.
-                return Poll::Ready(Ended::Done(Ok(())));
+                return Poll::Ready(Ended::Cut);
             }
         }
         // Again after: a write that found no room in this poll arms the limit.
         if Pin::new(&mut send).poll(cx).is_ready() {
-            return Poll::Ready(Ended::Done(Ok(())));
+            return Poll::Ready(Ended::Cut);
         }
         note_handshake(shared, handshake);
         loop {
@@ -342,7 +400,7 @@ async fn drive<C: HyperConnection>(
                         let _ = conn.as_mut().poll(cx);
                         lent = current.leave();
                     }
-                    return Poll::Ready(Ended::Done(Ok(())));
+                    return Poll::Ready(Ended::Cut);
                 }
                 Poll::Pending => return Poll::Pending,
             }

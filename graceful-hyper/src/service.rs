@@ -35,6 +35,7 @@ use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
 use crate::current;
+use crate::grace::{self, Ending};
 use crate::shared::{ConnShared, WorkGuard, PROMISED, UPGRADING};
 use crate::watch::Watch;
 
@@ -198,8 +199,23 @@ where
                 }
             }
         }
-        Poll::Ready(Ok(response.map(|body| ResponseBody::new(body, guard))))
+        let ending = match &guard {
+            Some(guard) => ending(&mut response, guard),
+            None => None,
+        };
+        Poll::Ready(Ok(
+            response.map(|body| ResponseBody::new(body, guard, ending))
+        ))
     }
+}
+
+/// The response's stream grace, if it gets one (see `grace.rs`).
+#[inline]
+fn ending<B>(response: &mut Response<B>, guard: &WorkGuard) -> Option<Box<Ending>> {
+    let shared = guard.conn();
+    let stream_grace = shared.stream_grace.as_ref()?;
+    let end = grace::stream_end(response, !guard.is_http1())?;
+    Some(Box::new(Ending::new(end, stream_grace, shared)))
 }
 
 impl<F> fmt::Debug for ResponseFuture<F> {

@@ -32,6 +32,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use event_listener::{Event, EventListener};
 use graceful_core::Conn;
 
+use crate::config::StreamGrace;
+
 /// HTTP/1: bytes (or the end of the stream) were read since the last request boundary: the
 /// client has started a request head that hyper has not finished parsing.
 pub(crate) const READ: u32 = 1 << 0;
@@ -86,6 +88,8 @@ pub(crate) struct ConnShared {
     hijacked: Mutex<Option<Arc<dyn Close>>>,
     /// Notified when a relay flag is set, and when this is dropped.
     event: Event,
+    /// The `Http`'s stream grace, for the long responses that get one (`grace.rs`).
+    pub(crate) stream_grace: Option<StreamGrace>,
 }
 
 impl ConnShared {
@@ -96,7 +100,14 @@ impl ConnShared {
             awaiting: AtomicU32::new(0),
             hijacked: Mutex::new(None),
             event: Event::new(),
+            stream_grace: None,
         }
+    }
+
+    /// With the `Http`'s stream grace (none: long responses are left to the timeout).
+    pub(crate) fn with_stream_grace(mut self, grace: Option<StreamGrace>) -> ConnShared {
+        self.stream_grace = grace;
+        self
     }
 
     /// All the flags, for a caller that tests several at once.

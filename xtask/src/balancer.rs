@@ -10,6 +10,10 @@
 //! the other backend (nginx `max_fails=0`, so that a backend is never marked down for 10 s,
 //! longer than between two restarts; HAProxy `retries 3` with `option redispatch 1`).
 //!
+//! For gRPC backends (`nginx-grpc`, `haproxy-grpc`) both speak HTTP/2 on both sides: nginx
+//! `listen … http2` and `grpc_pass` (with `keepalive`), HAProxy `bind … proto h2` and
+//! `server … proto h2`.
+//!
 //! # Invariants
 //!
 //! - A started balancer is a [`Balancer`], and dropping it stops the process (nginx's
@@ -37,10 +41,25 @@ pub(crate) enum Kind {
     Haproxy,
     /// HAProxy with HTTP/2 (prior knowledge) to the backends.
     HaproxyH2,
+    /// nginx in front of gRPC backends: HTTP/2 from the clients, `grpc_pass` to the backends.
+    NginxGrpc,
+    /// HAProxy in front of gRPC backends: HTTP/2 on both sides.
+    HaproxyGrpc,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 3] = [Kind::Nginx, Kind::Haproxy, Kind::HaproxyH2];
+    pub(crate) const ALL: [Kind; 5] = [
+        Kind::Nginx,
+        Kind::Haproxy,
+        Kind::HaproxyH2,
+        Kind::NginxGrpc,
+        Kind::HaproxyGrpc,
+    ];
+
+    /// Whether it is in front of gRPC backends (and its clients speak gRPC).
+    pub(crate) fn is_grpc(self) -> bool {
+        matches!(self, Kind::NginxGrpc | Kind::HaproxyGrpc)
+    }
 
     /// The name `--balancer` takes.
     pub(crate) fn name(self) -> &'static str {
@@ -48,6 +67,8 @@ impl Kind {
             Kind::Nginx => "nginx",
             Kind::Haproxy => "haproxy",
             Kind::HaproxyH2 => "haproxy-h2",
+            Kind::NginxGrpc => "nginx-grpc",
+            Kind::HaproxyGrpc => "haproxy-grpc",
         }
     }
 
@@ -57,13 +78,15 @@ impl Kind {
             Kind::Nginx => "nginx, HTTP/1.1 keep-alive to the backends",
             Kind::Haproxy => "HAProxy, HTTP/1.1 keep-alive to the backends (http-reuse always)",
             Kind::HaproxyH2 => "HAProxy, HTTP/2 to the backends (proto h2, http-reuse always)",
+            Kind::NginxGrpc => "nginx, gRPC (HTTP/2 from the clients, grpc_pass with keepalive)",
+            Kind::HaproxyGrpc => "HAProxy, gRPC (HTTP/2 on both sides, proto h2)",
         }
     }
 
     fn program(self) -> &'static str {
         match self {
-            Kind::Nginx => "nginx",
-            Kind::Haproxy | Kind::HaproxyH2 => "haproxy",
+            Kind::Nginx | Kind::NginxGrpc => "nginx",
+            Kind::Haproxy | Kind::HaproxyH2 | Kind::HaproxyGrpc => "haproxy",
         }
     }
 }
@@ -136,17 +159,17 @@ impl Balancer {
         };
         let mut command = Command::new(program);
         let output = match kind {
-            Kind::Nginx => {
+            Kind::Nginx | Kind::NginxGrpc => {
                 let config = dir.join("nginx.conf");
-                write(&config, &nginx_config(dir, port, backends))?;
+                write(&config, &nginx_config(dir, port, backends, kind.is_grpc()))?;
                 command.arg("-p").arg(dir).arg("-c").arg(&config);
                 command.arg("-e").arg(dir.join("error.log"));
                 dir.join("nginx.out")
             }
-            Kind::Haproxy | Kind::HaproxyH2 => {
+            Kind::Haproxy | Kind::HaproxyH2 | Kind::HaproxyGrpc => {
                 let config = dir.join("haproxy.cfg");
-                let h2 = kind == Kind::HaproxyH2;
-                write(&config, &haproxy_config(port, backends, h2))?;
+                let h2 = kind != Kind::Haproxy;
+                write(&config, &haproxy_config(port, backends, h2, kind.is_grpc()))?;
                 command.arg("-db").arg("-f").arg(&config);
                 // Its log, and its warnings, on stderr.
                 dir.join("haproxy.log")
@@ -204,8 +227,8 @@ impl Balancer {
     pub(crate) fn finish(mut self) -> Result<Logged, String> {
         self.stop()?;
         match self.kind {
-            Kind::Nginx => Ok(read_nginx(&self.dir)),
-            Kind::Haproxy | Kind::HaproxyH2 => Ok(read_haproxy(&self.dir)),
+            Kind::Nginx | Kind::NginxGrpc => Ok(read_nginx(&self.dir)),
+            Kind::Haproxy | Kind::HaproxyH2 | Kind::HaproxyGrpc => Ok(read_haproxy(&self.dir)),
         }
     }
 
@@ -219,8 +242,8 @@ impl Balancer {
         let pid = Pid::from_child(&child);
         let workers = children(pid);
         let gentle = match self.kind {
-            Kind::Nginx => Signal::QUIT,
-            Kind::Haproxy | Kind::HaproxyH2 => Signal::USR1,
+            Kind::Nginx | Kind::NginxGrpc => Signal::QUIT,
+            Kind::Haproxy | Kind::HaproxyH2 | Kind::HaproxyGrpc => Signal::USR1,
         };
         for signal in [gentle, Signal::TERM] {
             let _ = rustix::process::kill_process(pid, signal);
@@ -264,7 +287,7 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|err| format!("cannot write {}: {err}", path.display()))
 }
 
-fn nginx_config(dir: &Path, port: u16, [a, b]: [u16; 2]) -> String {
+fn nginx_config(dir: &Path, port: u16, [a, b]: [u16; 2], grpc: bool) -> String {
     let dir = dir.display();
     // As root, nginx's workers would become `nobody` unless told otherwise; as anyone else
     // it cannot switch and the directive would only warn.
@@ -272,6 +295,16 @@ fn nginx_config(dir: &Path, port: u16, [a, b]: [u16; 2]) -> String {
         "user root;\n"
     } else {
         ""
+    };
+    let (listen, pass) = if grpc {
+        (" http2", "grpc_pass grpc://backends;")
+    } else {
+        (
+            "",
+            "proxy_pass http://backends;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";",
+        )
     };
     format!(
         "# Written by `cargo xtask rolling`.
@@ -294,11 +327,9 @@ http {{
         keepalive 32;
     }}
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{listen};
         location / {{
-            proxy_pass http://backends;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
+            {pass}
         }}
     }}
 }}
@@ -306,8 +337,9 @@ http {{
     )
 }
 
-fn haproxy_config(port: u16, [a, b]: [u16; 2], h2: bool) -> String {
+fn haproxy_config(port: u16, [a, b]: [u16; 2], h2: bool, grpc: bool) -> String {
     let proto = if h2 { " proto h2" } else { "" };
+    let front = if grpc { " proto h2" } else { "" };
     format!(
         "# Written by `cargo xtask rolling`.
 global
@@ -324,7 +356,7 @@ defaults
     retries 3
     option redispatch 1
 frontend front
-    bind 127.0.0.1:{port}
+    bind 127.0.0.1:{port}{front}
     default_backend backends
 backend backends
     balance roundrobin

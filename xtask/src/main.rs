@@ -14,6 +14,8 @@
 //!   (see `soak.rs`); `chaos`: the same with resetting clients and EMFILE.
 //! - `rolling`: rolling restarts behind nginx and HAProxy under a POST load, with exact
 //!   counts from the clients and the balancers' logs (see `rolling.rs`).
+//! - `grpc`: the gRPC drill: health, `Watch` streams and unary calls across a SIGTERM, graceful
+//!   before and after its stream grace and tonic's own server (see `grpc.rs`).
 //! - `idle`: exit time after SIGTERM with many idle connections (see `idle.rs`).
 //! - `fuzz`: long runs of graceful-hyper's fuzz test (see `fuzz.rs`).
 //! - `load`: the bench's load generator alone, against a server started by hand (see
@@ -29,6 +31,7 @@ mod client;
 mod docs_audit;
 mod drill;
 mod fuzz;
+mod grpc;
 mod idle;
 mod instructions;
 mod loadgen;
@@ -60,12 +63,13 @@ fn main() -> ExitCode {
         Some("chaos") => soak::run(&args[1..], true),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("docs-audit") => docs_audit::run(&args[1..]),
+        Some("grpc") => grpc::run(&args[1..]),
         Some("idle") => idle::run(&args[1..]),
         Some("rolling") => rolling::run(&args[1..]),
         Some("stall") => stall::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|bench|drill|stall|idle|matrix|micro|instructions|load|soak|chaos|rolling|fuzz|docs-audit> [flags]"
+                "usage: cargo xtask <ci|bench|drill|stall|idle|matrix|micro|instructions|load|soak|chaos|rolling|grpc|fuzz|docs-audit> [flags]"
             );
             return ExitCode::from(2);
         }

@@ -1,10 +1,13 @@
 //! `cargo xtask rolling`: rolling restarts behind real load balancers, with exact counts.
 //!
 //! ```text
-//! cargo xtask rolling [--restarts 100] [--runtime tokio,tokio_current,smol,async_std,axum]
-//!                     [--balancer nginx,haproxy,haproxy-h2] [--connections 32] [--seed S]
-//!                     [--profile release|debug]
+//! cargo xtask rolling [--restarts 100] [--runtime tokio,tokio_current,smol,async_std,axum,grpc]
+//!                     [--balancer nginx,haproxy,haproxy-h2,nginx-grpc,haproxy-grpc]
+//!                     [--connections 32] [--seed S] [--profile release|debug]
 //! ```
+//!
+//! `grpc` (the `grpc_tokio` example) runs behind the gRPC balancers only, and they in front
+//! of it only: HTTP/2 on both sides, and a gRPC load (`Health/Check` calls) instead of POSTs.
 //!
 //! For each balancer and each runtime: two backends, processes of the runtime's example
 //! server (`--timeout 5`; started, built when missing or older than the sources, and
@@ -53,6 +56,8 @@ const RUNTIMES: &[(&str, &str)] = &[
     ("smol", "hello_smol"),
     ("async_std", "hello_async_std"),
     ("axum", "axum_tokio"),
+    // gRPC backends, behind the gRPC balancers only (`nginx-grpc`, `haproxy-grpc`).
+    ("grpc", "grpc_tokio"),
 ];
 /// The backends' drain timeout.
 const TIMEOUT_SECS: f64 = 5.0;
@@ -129,6 +134,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut failed = false;
     for kind in &kinds {
         for (runtime, example) in &runtimes {
+            if kind.is_grpc() != (*runtime == "grpc") {
+                // gRPC backends behind gRPC balancers, HTTP ones behind the others.
+                continue;
+            }
             let pair = Pair {
                 kind: *kind,
                 runtime,
@@ -304,7 +313,7 @@ impl Pair {
             &step,
             &format!("{} restarts; logs in {}", self.restarts, dir.display()),
         );
-        let load = Load::start(rt, balancer.addr(), self.connections);
+        let load = Load::start(rt, balancer.addr(), self.connections, self.kind.is_grpc());
         let mut rng = self.rng();
         let mut seen = Seen {
             dir,
@@ -419,7 +428,16 @@ impl Seen {
                 c.connect, c.write, c.read, c.truncated, c.malformed, c.timeout
             ),
         );
-        row("failed (client: not a 200)", c.failed().to_string());
+        if pair.kind.is_grpc() {
+            row(
+                "gRPC statuses other than OK, by code (client)",
+                tally(&c.grpc),
+            );
+        }
+        row(
+            "failed (client: not a 200, or not grpc-status 0)",
+            c.failed().to_string(),
+        );
         row(
             "requests logged (balancer)",
             self.logged.requests.to_string(),
@@ -433,8 +451,10 @@ impl Seen {
             self.logged.retried.to_string(),
         );
         let events = match pair.kind {
-            Kind::Nginx => "error log lines by kind (nginx)",
-            Kind::Haproxy | Kind::HaproxyH2 => "termination states other than -- (HAProxy)",
+            Kind::Nginx | Kind::NginxGrpc => "error log lines by kind (nginx)",
+            Kind::Haproxy | Kind::HaproxyH2 | Kind::HaproxyGrpc => {
+                "termination states other than -- (HAProxy)"
+            }
         };
         row(events, tally(&self.logged.events));
         row(

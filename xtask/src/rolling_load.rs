@@ -9,6 +9,14 @@
 //! a write error, a close before the response (read), a response cut short (truncated), a
 //! malformed one, or no response within [`IO_BOUND`] (timeout).
 //!
+//! The gRPC load (`Load::start` with `grpc`) calls `grpc.health.v1.Health/Check` in a loop,
+//! each client on an HTTP/2 connection of its own (hyper's client, prior knowledge), one call
+//! at a time: a call counts as a `200` when its `grpc-status` is 0, under `grpc` by its code
+//! when it is another, and as the HTTP/1 load's errors otherwise. A call hyper's client
+//! cancels before writing it (its connection had just closed) was not sent: it is not
+//! counted, and the client sends it again on a new connection, as gRPC's transparent retry
+//! does.
+//!
 //! # Invariants
 //!
 //! - `sent` is the sum of the other counts but `connect`: each request is counted once
@@ -47,6 +55,8 @@ pub(crate) struct Counts {
     pub truncated: u64,
     pub malformed: u64,
     pub timeout: u64,
+    /// gRPC: calls answered with a `grpc-status` other than 0, by code.
+    pub grpc: BTreeMap<u32, u64>,
 }
 
 impl Counts {
@@ -58,6 +68,7 @@ impl Counts {
     /// Every request sent has exactly one outcome.
     pub(crate) fn adds_up(&self) -> bool {
         let ended: u64 = self.statuses.values().sum::<u64>()
+            + self.grpc.values().sum::<u64>()
             + self.write
             + self.read
             + self.truncated
@@ -79,6 +90,9 @@ impl AddAssign<&Counts> for Counts {
         self.truncated += other.truncated;
         self.malformed += other.malformed;
         self.timeout += other.timeout;
+        for (code, count) in &other.grpc {
+            *self.grpc.entry(*code).or_default() += count;
+        }
     }
 }
 
@@ -90,12 +104,15 @@ pub(crate) struct Load {
 }
 
 impl Load {
-    /// Starts `connections` clients against `addr` on `rt`.
-    pub(crate) fn start(rt: &Runtime, addr: SocketAddr, connections: usize) -> Load {
+    /// Starts `connections` clients against `addr` on `rt`: HTTP/1.1 POSTs, or gRPC calls.
+    pub(crate) fn start(rt: &Runtime, addr: SocketAddr, connections: usize, grpc: bool) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let mut clients = JoinSet::new();
         for _ in 0..connections {
-            clients.spawn_on(client(addr, stop.clone()), rt.handle());
+            match grpc {
+                true => clients.spawn_on(grpc_client(addr, stop.clone()), rt.handle()),
+                false => clients.spawn_on(client(addr, stop.clone()), rt.handle()),
+            };
         }
         Load { stop, clients }
     }
@@ -149,6 +166,112 @@ async fn client(addr: SocketAddr, stop: Arc<AtomicBool>) -> Counts {
         }
     }
     counts
+}
+
+/// How a gRPC call failed.
+enum CallError {
+    /// hyper's client cancelled it before writing it: not sent.
+    NotSent,
+    /// The connection failed before the response head.
+    Read,
+    /// An HTTP status other than 200.
+    Status(u16),
+    /// The response body failed after its head.
+    Truncated,
+    /// No `grpc-status`.
+    Malformed,
+}
+
+/// One gRPC client: `Health/Check` in a loop on an HTTP/2 connection, a new one after an
+/// error or once the connection closed.
+async fn grpc_client(addr: SocketAddr, stop: Arc<AtomicBool>) -> Counts {
+    let mut counts = Counts::default();
+    'connect: while !stop.load(Ordering::SeqCst) {
+        let connected = tokio::time::timeout(IO_BOUND, async {
+            let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+            // A call is two writes (HEADERS, DATA): Nagle would hold the second for an ACK.
+            stream.set_nodelay(true).ok()?;
+            let io = hyper_util::rt::TokioIo::new(stream);
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                .await
+                .ok()
+        })
+        .await;
+        let mut sender = match connected {
+            Ok(Some((sender, conn))) => {
+                tokio::spawn(conn);
+                sender
+            }
+            _ => {
+                counts.connect += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        while !stop.load(Ordering::SeqCst) {
+            if sender.ready().await.is_err() {
+                continue 'connect; // closed (a GOAWAY): nothing was sent on it
+            }
+            counts.sent += 1;
+            match tokio::time::timeout(IO_BOUND, grpc_call(&mut sender, addr)).await {
+                Ok(Ok(0)) => *counts.statuses.entry(200).or_default() += 1,
+                Ok(Ok(code)) => *counts.grpc.entry(code).or_default() += 1,
+                Ok(Err(CallError::NotSent)) => {
+                    counts.sent -= 1;
+                    continue 'connect;
+                }
+                Ok(Err(CallError::Status(status))) => {
+                    *counts.statuses.entry(status).or_default() += 1
+                }
+                Ok(Err(CallError::Read)) => counts.read += 1,
+                Ok(Err(CallError::Truncated)) => counts.truncated += 1,
+                Ok(Err(CallError::Malformed)) => counts.malformed += 1,
+                Err(_) => counts.timeout += 1,
+            }
+        }
+    }
+    counts
+}
+
+/// `grpc.health.v1.Health/Check` for the server as a whole (an empty request); its
+/// `grpc-status`.
+async fn grpc_call(
+    sender: &mut hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    addr: SocketAddr,
+) -> Result<u32, CallError> {
+    use http_body_util::BodyExt;
+    // A gRPC message: not compressed, 0 bytes long (the empty `HealthCheckRequest`).
+    const EMPTY: &[u8] = &[0, 0, 0, 0, 0];
+    let request = hyper::Request::post(format!("http://{addr}/grpc.health.v1.Health/Check"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(EMPTY)))
+        .map_err(|_| CallError::Malformed)?;
+    let response = sender.send_request(request).await.map_err(|err| {
+        if err.is_canceled() {
+            CallError::NotSent
+        } else {
+            CallError::Read
+        }
+    })?;
+    if response.status() != 200 {
+        return Err(CallError::Status(response.status().as_u16()));
+    }
+    let code = |headers: &hyper::HeaderMap| {
+        headers
+            .get("grpc-status")
+            .and_then(|value| value.to_str().ok()?.parse().ok())
+    };
+    // Trailers-only: the status in the head.
+    if let Some(code) = code(response.headers()) {
+        return Ok(code);
+    }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|_| CallError::Truncated)?;
+    body.trailers().and_then(code).ok_or(CallError::Malformed)
 }
 
 #[cfg(test)]

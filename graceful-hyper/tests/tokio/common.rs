@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use graceful_core::{ConnId, Graceful, Shutdown, ShutdownReport, Sleep, Timer};
 use graceful_hyper::{Http, Watch};
 use http::{Request, Response, StatusCode};
@@ -44,6 +45,10 @@ pub type Body = BoxBody<Bytes, Infallible>;
 /// - `/watch/panic`: the response future panics
 /// - `/watch/stream`: a body whose every frame is made in its poll, from `Watch::current`:
 ///   `body=<id>` twice, then the end
+/// - `/forever/{grpc,sse,plain}`: one chunk (`first`), then a body that never ends, as a gRPC
+///   response (content-type `application/grpc`), as Server-Sent Events that opted in to the
+///   stream grace (`StreamEnd::Clean`), or as plain text; `/forever/grpc-watch`: a gRPC one
+///   that ends itself with `bye` when its `Watch` sees the drain
 pub async fn route(
     req: Request<Incoming>,
     chunks: Arc<tokio::sync::Mutex<Option<mpsc::Receiver<Bytes>>>>,
@@ -80,6 +85,35 @@ pub async fn route(
             std::task::Poll::Ready(Some(Ok::<_, Infallible>(frame)))
         });
         Response::new(BodyExt::boxed(StreamBody::new(frames)))
+    } else if let Some(kind) = path.strip_prefix("/forever/") {
+        let first = futures::stream::iter([Ok::<_, Infallible>(Frame::data(Bytes::from("first")))]);
+        // `grpc-watch`: a handler that ends its stream itself, with a last message, on the
+        // drain; the others never end.
+        let until = match (kind, Watch::current()) {
+            ("grpc-watch", Some(watch)) => futures::future::Either::Left(watch.drain_requested()),
+            _ => futures::future::Either::Right(futures::future::pending()),
+        };
+        let last = Ok(Frame::data(Bytes::from("bye")));
+        let rest = futures::stream::pending()
+            .take_until(until)
+            .chain(futures::stream::iter([last]));
+        let body = StreamBody::new(first.chain(rest));
+        let mut response = Response::new(BodyExt::boxed(body));
+        let content_type = match kind {
+            "grpc" | "grpc-watch" => "application/grpc",
+            "sse" => {
+                response
+                    .extensions_mut()
+                    .insert(graceful_hyper::StreamEnd::Clean);
+                "text/event-stream"
+            }
+            _ => "text/plain",
+        };
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(content_type),
+        );
+        response
     } else if path == "/" {
         Response::new(full("hello"))
     } else if let Some(ms) = path.strip_prefix("/sleep/") {

@@ -16,6 +16,7 @@ mod http1;
 mod http2;
 mod protocols;
 mod stalled;
+mod stream_grace;
 #[cfg(feature = "http1")]
 mod upgrade;
 mod watch;

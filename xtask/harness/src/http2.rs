@@ -95,6 +95,8 @@ pub struct Received {
     pub answered: bool,
     /// The connection ended (end of stream, or an error other than a read timeout).
     pub closed: bool,
+    /// It ended with a reset (`ECONNRESET`), not a clean end of stream.
+    pub reset: bool,
 }
 
 impl Received {
@@ -158,6 +160,8 @@ impl<T: Read + Write + Send + Debug> Transport for T {}
 #[derive(Debug)]
 pub struct H2Conn {
     io: Box<dyn Transport>,
+    /// The TCP socket under `io`, for its pending error.
+    tcp: TcpStream,
     local: SocketAddr,
     scheme: &'static str,
     /// What the server sent so far.
@@ -175,6 +179,7 @@ impl H2Conn {
         let tcp = tcp(addr, read_timeout)?;
         Ok(H2Conn {
             local: tcp.local_addr()?,
+            tcp: tcp.try_clone()?,
             io: Box::new(tcp),
             scheme: "http",
             received: Received::default(),
@@ -205,11 +210,23 @@ impl H2Conn {
             return Err(io::Error::other("the server did not choose h2 by ALPN"));
         }
         Ok(H2Conn {
+            tcp: tcp.try_clone()?,
             io: Box::new(rustls::StreamOwned::new(tls, tcp)),
             local,
             scheme: "https",
             received: Received::default(),
         })
+    }
+
+    /// The socket's pending error, taken (`SO_ERROR`): `ECONNRESET` once the server reset
+    /// the connection, even after a clean end of stream was read (a reset that comes after
+    /// the server's FIN does not change what reads return).
+    ///
+    /// # Errors
+    ///
+    /// The option could not be read.
+    pub fn socket_error(&self) -> io::Result<Option<io::Error>> {
+        self.tcp.take_error()
     }
 
     /// The client's own address (the server sees it as the peer's).
@@ -308,6 +325,7 @@ impl H2Conn {
             Ok(()) => {}
             Err(err) if is_end(&err) => {
                 self.received.closed = true;
+                self.received.reset |= err.kind() == io::ErrorKind::ConnectionReset;
                 return Ok(None);
             }
             Err(err) => return Err(err),
@@ -319,6 +337,7 @@ impl H2Conn {
         if let Err(err) = self.io.read_exact(&mut payload) {
             if is_end(&err) {
                 self.received.closed = true;
+                self.received.reset |= err.kind() == io::ErrorKind::ConnectionReset;
             }
             return Err(err);
         }
