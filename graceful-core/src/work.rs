@@ -32,11 +32,29 @@ pub struct Stamp(u64);
 
 impl Stamp {
     /// The moment `ms` milliseconds after the server began.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::Stamp;
+    ///
+    /// assert!(Stamp::from_millis(1) < Stamp::from_millis(2));
+    /// ```
     pub fn from_millis(ms: u64) -> Stamp {
         Stamp(ms)
     }
 
     /// How long from this moment to `now`: zero if `now` is not later.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::Stamp;
+    /// use std::time::Duration;
+    ///
+    /// let began = Stamp::from_millis(250);
+    /// assert_eq!(began.elapsed_until(Stamp::from_millis(1_250)), Duration::from_secs(1));
+    /// ```
     pub fn elapsed_until(self, now: Stamp) -> Duration {
         Duration::from_millis(now.0.saturating_sub(self.0))
     }
@@ -73,6 +91,16 @@ pub struct Work {
 
 impl Work {
     /// A unit of work named `what` that has run for `age`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::Work;
+    /// use std::time::Duration;
+    ///
+    /// let work = Work::new("PUBLISH news", Duration::from_millis(300));
+    /// assert_eq!((work.what.as_str(), work.protocol, work.sent), ("PUBLISH news", None, None));
+    /// ```
     pub fn new(what: impl Into<String>, age: Duration) -> Work {
         Work {
             what: what.into(),
@@ -99,12 +127,32 @@ impl Work {
     }
 
     /// Says which protocol the work runs on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::Work;
+    /// use std::time::Duration;
+    ///
+    /// let work = Work::new("GET /ws", Duration::from_secs(31)).protocol("websocket");
+    /// assert_eq!(work.protocol.as_deref(), Some("websocket"));
+    /// ```
     pub fn protocol(mut self, protocol: impl Into<Cow<'static, str>>) -> Work {
         self.protocol = Some(protocol.into());
         self
     }
 
     /// Says how many bytes were sent for it so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::Work;
+    /// use std::time::Duration;
+    ///
+    /// let work = Work::new("GET /bytes/1000000", Duration::from_secs(2)).sent(65_536);
+    /// assert_eq!(work.sent, Some(65_536));
+    /// ```
     pub fn sent(mut self, bytes: u64) -> Work {
         self.sent = Some(bytes);
         self
@@ -156,5 +204,21 @@ pub trait Describe: Send + Sync + 'static {
     /// Appends to `work` what the connection is doing at `now` (on the server's coarse
     /// clock, as `Conn::stamp` reads it): each unit of work in flight, or, for a hijacked
     /// connection, what it was upgraded from. Nothing when it is doing nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Describe, Stamp, Work};
+    ///
+    /// struct Idle;
+    ///
+    /// impl Describe for Idle {
+    ///     fn describe(&self, _: Stamp, _: &mut Vec<Work>) {}
+    /// }
+    ///
+    /// let mut work = Vec::new();
+    /// Idle.describe(Stamp::from_millis(0), &mut work);
+    /// assert!(work.is_empty(), "doing nothing, it says nothing");
+    /// ```
     fn describe(&self, now: Stamp, work: &mut Vec<Work>);
 }
