@@ -475,6 +475,9 @@ impl AbortGuard {
         let elapsed = self.start.map_or(Duration::ZERO, |start| {
             shared.clock.now().saturating_duration_since(start)
         });
+        // Read now, not with the tally: a killed connection hands its streams over as its
+        // task ends, which `let_killed_close` waited for.
+        let streams = shared.registry().tally.streams;
         let slowest = match (self.start, tally.last_close) {
             (Some(start), Some(last)) => last.saturating_duration_since(start),
             _ => Duration::ZERO,
@@ -492,6 +495,7 @@ impl AbortGuard {
             delayed: self.delayed,
             listeners,
             kills,
+            streams,
         };
         tracing::info!(
             outcome = %report.outcome,

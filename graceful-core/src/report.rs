@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::state::{ConnId, ConnState};
+use crate::streams::StreamCounts;
 use crate::work::Work;
 
 /// How a shutdown ended, and what it did to each connection alive during the drain.
@@ -69,6 +70,10 @@ pub struct ShutdownReport {
     /// (`Conn::describe_with`): `killed` of them.
     #[cfg_attr(feature = "serde", serde(default))]
     pub kills: Vec<Kill>,
+    /// How the streams of multiplexed connections (HTTP/2) ended during the drain:
+    /// completed, refused (safe to retry) or cut. Zero where no protocol counts them.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub streams: StreamCounts,
 }
 
 /// A connection the shutdown killed, and what it was doing: a line of
@@ -157,7 +162,8 @@ impl ShutdownReport {
 /// The text up to `killed` is stable (scripts parse it); what follows only ever grows at the
 /// end: the killed connections by state, when any were, the slowest connection, the drain
 /// delay, when there was one, then the connections cut for a stalled write, when any were
-/// (`; 2 cut for a stalled write`).
+/// (`; 2 cut for a stalled write`), the listeners, then the streams, when any were counted
+/// (`; streams: 8 completed, 2 refused, 1 cut`).
 impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -195,6 +201,9 @@ impl fmt::Display for ShutdownReport {
                 let sep = if index == 0 { "" } else { ", " };
                 write!(f, "{sep}{listener}")?;
             }
+        }
+        if self.streams.total() > 0 {
+            write!(f, "; streams: {}", self.streams)?;
         }
         Ok(())
     }

@@ -41,6 +41,7 @@ use crate::report::{ConnCounts, Ended, ListenerReport, ShutdownReport};
 use crate::settings::Settings;
 use crate::stall::Stall;
 use crate::state::{self, ConnId, ConnState, DRAIN, KILL, NOTED, WORKED};
+use crate::streams::StreamCounts;
 use crate::timer::Timer;
 use crate::work::{Describe, Work};
 
@@ -203,6 +204,8 @@ pub(crate) struct Tally {
     pub(crate) stalled: usize,
     /// When the last of them closed: the slowest, as closes come in order.
     pub(crate) last_close: Option<Instant>,
+    /// The streams the protocols counted (`Conn::count_streams`), killed connections' too.
+    pub(crate) streams: StreamCounts,
 }
 
 impl Tally {
