@@ -113,7 +113,7 @@ async fn protocols_can_be_pinned() {
 }
 
 /// A raw HTTP/2 client that sees every frame: the peers that never answer.
-mod raw {
+pub(crate) mod raw {
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
     pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
