@@ -476,6 +476,11 @@ impl Conn {
     /// not yet matched by a [`mark_idle`](Conn::mark_idle) (HTTP/2: the streams whose
     /// response has not ended). Zero unless `Active`.
     ///
+    /// Once graceful-core has ended the connection (killed it, or cut it for a stalled
+    /// write: [`is_killed`](Conn::is_killed), `SendLimit`), how many were in flight then,
+    /// before anything serving it heard of it: the units its end cut, however soon their
+    /// tasks end afterwards (on other threads, say) and mark them idle.
+    ///
     /// # Examples
     ///
     /// ```
@@ -488,8 +493,16 @@ impl Conn {
     /// assert_eq!(conn.in_flight(), 2);
     /// conn.mark_idle();
     /// assert_eq!(conn.in_flight(), 1);
+    ///
+    /// graceful.shutdown().force();
+    /// futures::executor::block_on(graceful.run());
+    /// conn.mark_idle(); // its handler ends after the kill
+    /// assert_eq!(conn.in_flight(), 1, "cut by the kill");
     /// ```
     pub fn in_flight(&self) -> usize {
+        if let Some(units) = self.inner.ended_in_flight() {
+            return units;
+        }
         let word = self.inner.word.load(Ordering::Acquire);
         match ConnState::from_bits(word) {
             ConnState::Active => usize::try_from(state::in_flight(word)).unwrap_or(usize::MAX),

@@ -410,6 +410,7 @@ impl AbortGuard {
                 .collect();
             for conn in &killed {
                 conn.mark(NOTED | DRAIN | KILL);
+                conn.note_end();
                 if let Some(listener) = registry.listener(conn.listener) {
                     listener.count(Ended::Killed);
                 }

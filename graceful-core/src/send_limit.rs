@@ -332,6 +332,7 @@ impl SendLimit<'_> {
         self.cut = true;
         let conn = self.conn;
         conn.inner().stall.cut();
+        conn.inner().note_end();
         tracing::warn!(
             conn = %conn.id(),
             draining = conn.is_server_draining(),

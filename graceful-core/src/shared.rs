@@ -26,7 +26,7 @@
 //!   it closes ([`Shared::deregister`]).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -405,6 +405,9 @@ pub(crate) struct ConnInner {
     pub(crate) listener: Option<ListenerIndex>,
     /// How its protocol says what it is doing (`Conn::describe_with`), if it does.
     pub(crate) describer: OnceLock<Arc<dyn Describe>>,
+    /// The units of work in flight when graceful-core ended the connection (killed it, or
+    /// cut it for a stalled write), plus one; zero until then.
+    ended_in_flight: AtomicU32,
     drain: AtomicWaker,
     kill: AtomicWaker,
 }
@@ -418,6 +421,7 @@ impl ConnInner {
             stall: Stall::default(),
             listener,
             describer: OnceLock::new(),
+            ended_in_flight: AtomicU32::new(0),
             drain: AtomicWaker::new(),
             kill: AtomicWaker::new(),
         }
@@ -443,6 +447,25 @@ impl ConnInner {
         if bits & KILL != 0 {
             self.kill.wake();
         }
+    }
+
+    /// Notes the units of work in flight as graceful-core ends the connection (its kill, a
+    /// stalled write's cut), before anyone serving it hears of it: the first end counts.
+    pub(crate) fn note_end(&self) {
+        let word = self.word.load(Ordering::Acquire);
+        let units = match ConnState::from_bits(word) {
+            ConnState::Active => state::in_flight(word),
+            _ => 0,
+        };
+        let noted = u32::try_from(units).unwrap_or(u32::MAX - 1) + 1;
+        let _ =
+            (self.ended_in_flight).compare_exchange(0, noted, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The units of work in flight when graceful-core ended the connection, if it did.
+    pub(crate) fn ended_in_flight(&self) -> Option<usize> {
+        let noted = self.ended_in_flight.load(Ordering::Acquire);
+        (noted > 0).then(|| (noted - 1) as usize)
     }
 
     /// Ready once the connection is told to drain (or killed); otherwise registers the task

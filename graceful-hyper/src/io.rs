@@ -49,9 +49,11 @@
 //! a copy of every read. The client knows them from the GOAWAY, and may retry them. Nor
 //! streams the client reset itself, whose fate it knows (unless their handler still runs as
 //! the connection closes: then they are cut); nor, after a cut, a response whose body ended
-//! but whose END_STREAM h2 still held for flow control. The streams in flight are read as
-//! the wrapper drops, after h2 woke their tasks with the connection's end: on a
-//! multi-thread runtime one of them may end on another thread first, and be missed.
+//! but whose END_STREAM h2 still held for flow control. When graceful-core ended the
+//! connection (a kill, a stalled write's cut), `Conn::in_flight` says what was in flight at
+//! that moment; when the connection ended otherwise (a protocol error, the client's close),
+//! what is still in flight as the wrapper drops, after h2 woke their tasks: on a multi-thread
+//! runtime one of them may end on another thread first, and be missed.
 //!
 //! # Upgrades
 //!
