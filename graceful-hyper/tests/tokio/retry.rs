@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use graceful_core::{Outcome, StreamCounts};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::common::{route, settle, Server};
-use crate::http2::raw::{self, Frame};
+use crate::http2::raw::{self, read, send, Frame};
 
 const RST_STREAM: u8 = 0x3;
 const END_STREAM: u8 = 0x1;
@@ -46,26 +46,6 @@ struct Ledger {
     last_stream: Option<u32>,
     /// The shutdown PING's payload, until acknowledged.
     ping: Option<Vec<u8>>,
-}
-
-/// The next frame, or `None` at the end of the stream (or a reset).
-async fn read(io: &mut (impl AsyncRead + Unpin)) -> Option<Frame> {
-    let mut head = [0; 9];
-    io.read_exact(&mut head).await.ok()?;
-    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-    let mut payload = vec![0; len];
-    io.read_exact(&mut payload).await.ok()?;
-    let stream = u32::from_be_bytes(head[5..9].try_into().unwrap()) & 0x7fff_ffff;
-    Some(Frame {
-        kind: head[3],
-        flags: head[4],
-        stream,
-        payload,
-    })
-}
-
-async fn send(io: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) {
-    io.write_all(bytes).await.unwrap();
 }
 
 impl Ledger {
