@@ -32,6 +32,7 @@ use crate::handshake::Handshake;
 use crate::loom::AtomicU64;
 use crate::shared::{ConnInner, ListenerIndex, Permit, Shared};
 use crate::state::{self, ConnId, ConnState, Event, DRAIN, KILL, NOTED, PROMPT};
+use crate::streams::StreamCounts;
 use crate::work::{Describe, Stamp};
 
 /// A tracked connection, from accept to close.
@@ -432,6 +433,82 @@ impl Conn {
             // keeps its slot.)
             self.shared.registry().late.push(self.inner.clone());
             self.shared.manager_event.notify(usize::MAX);
+        }
+    }
+
+    /// Hands the report what this connection's streams did during the drain:
+    /// [`ShutdownReport::streams`](crate::ShutdownReport::streams) sums it over the
+    /// connections. A multiplexing protocol's hook counts them itself (graceful-hyper reads
+    /// the frames HTTP/2 writes) and calls this once, as the connection ends: before its
+    /// `Conn` drops, and for a killed one before its task ends. Ignored for a connection the
+    /// drain never reached: only the drain's streams are counted.
+    ///
+    /// One lock of the registry, as the connection's close takes: never on the request path.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer, StreamCounts};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active(); // two streams open
+    /// conn.mark_active();
+    /// graceful.shutdown().stop();
+    /// let mut run = Box::pin(graceful.run());
+    /// assert!(futures::FutureExt::now_or_never(run.as_mut()).is_none()); // the drain begins
+    /// // After the GOAWAY: 3 streams answered, 1 refused; the connection dies with 2 open.
+    /// conn.count_streams(StreamCounts::new(3, 1, conn.in_flight()));
+    /// drop(conn);
+    /// let report = futures::executor::block_on(run);
+    /// assert_eq!(report.streams, StreamCounts::new(3, 1, 2));
+    /// ```
+    pub fn count_streams(&self, counts: StreamCounts) {
+        if counts.total() == 0 {
+            return;
+        }
+        let mut registry = self.shared.registry();
+        // Read under the lock: the drain notes connections under it.
+        if self.inner.word.load(Ordering::Acquire) & NOTED != 0 {
+            registry.tally.streams.add(counts);
+        }
+    }
+
+    /// How many units of work are in flight: the [`mark_active`](Conn::mark_active) calls
+    /// not yet matched by a [`mark_idle`](Conn::mark_idle) (HTTP/2: the streams whose
+    /// response has not ended). Zero unless `Active`.
+    ///
+    /// Once graceful-core has ended the connection (killed it, or cut it for a stalled
+    /// write: [`is_killed`](Conn::is_killed), `SendLimit`), how many were in flight then,
+    /// before anything serving it heard of it: the units its end cut, however soon their
+    /// tasks end afterwards (on other threads, say) and mark them idle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::{Graceful, ManualTimer};
+    ///
+    /// let graceful = Graceful::builder().build(ManualTimer::new()).unwrap();
+    /// let conn = graceful.acceptor().try_reserve().unwrap().register();
+    /// conn.mark_active();
+    /// conn.mark_active();
+    /// assert_eq!(conn.in_flight(), 2);
+    /// conn.mark_idle();
+    /// assert_eq!(conn.in_flight(), 1);
+    ///
+    /// graceful.shutdown().force();
+    /// futures::executor::block_on(graceful.run());
+    /// conn.mark_idle(); // its handler ends after the kill
+    /// assert_eq!(conn.in_flight(), 1, "cut by the kill");
+    /// ```
+    pub fn in_flight(&self) -> usize {
+        if let Some(units) = self.inner.ended_in_flight() {
+            return units;
+        }
+        let word = self.inner.word.load(Ordering::Acquire);
+        match ConnState::from_bits(word) {
+            ConnState::Active => usize::try_from(state::in_flight(word)).unwrap_or(usize::MAX),
+            _ => 0,
         }
     }
 

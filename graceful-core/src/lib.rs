@@ -225,6 +225,7 @@ mod manual;
 
 mod clock;
 mod stall;
+mod streams;
 
 mod report;
 mod settings;
@@ -275,6 +276,7 @@ pub use crate::settings::{
 };
 pub use crate::shutdown::Shutdown;
 pub use crate::state::{ConnId, ConnState};
+pub use crate::streams::StreamCounts;
 pub use crate::tick::Tick;
 pub use crate::timer::{Sleep, Timer};
 pub use crate::work::{Describe, Stamp, Work};

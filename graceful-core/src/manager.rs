@@ -411,6 +411,7 @@ impl AbortGuard {
                 .collect();
             for conn in &killed {
                 conn.mark(NOTED | DRAIN | KILL);
+                conn.note_end();
                 if let Some(listener) = registry.listener(conn.listener) {
                     listener.count(Ended::Killed);
                 }
@@ -476,6 +477,9 @@ impl AbortGuard {
         let elapsed = self.start.map_or(Duration::ZERO, |start| {
             shared.clock.now().saturating_duration_since(start)
         });
+        // Read now, not with the tally: a killed connection hands its streams over as its
+        // task ends, which `let_killed_close` waited for.
+        let streams = shared.registry().tally.streams;
         let slowest = match (self.start, tally.last_close) {
             (Some(start), Some(last)) => last.saturating_duration_since(start),
             _ => Duration::ZERO,
@@ -494,6 +498,7 @@ impl AbortGuard {
             listeners,
             kills,
             streams_ended: shared.streams_ended.load(Ordering::Acquire),
+            streams,
         };
         tracing::info!(
             outcome = %report.outcome,

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::state::{ConnId, ConnState};
+use crate::streams::StreamCounts;
 use crate::work::Work;
 
 /// How a shutdown ended, and what it did to each connection alive during the drain.
@@ -76,6 +77,10 @@ pub struct ShutdownReport {
     /// graceful-hyper's `Http::stream_grace` sets the grace.
     #[cfg_attr(feature = "serde", serde(default))]
     pub streams_ended: usize,
+    /// How the streams of multiplexed connections (HTTP/2) ended during the drain:
+    /// completed, refused (safe to retry) or cut. Zero where no protocol counts them.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub streams: StreamCounts,
 }
 
 /// A connection the shutdown killed, and what it was doing: a line of
@@ -164,9 +169,10 @@ impl ShutdownReport {
 /// The text up to `killed` is stable (scripts parse it); what follows only ever grows at the
 /// end: the killed connections by state, when any were, the slowest connection, the drain
 /// delay, when there was one, then the connections cut for a stalled write, when any were
-/// (`; 2 cut for a stalled write`), the listeners' lines, when there are several, then the
+/// (`; 2 cut for a stalled write`), the listeners' lines, when there are several, the
 /// streams ended after their grace, when any were (`; 2 streams ended after their grace`,
-/// `; 1 stream ended after its grace`).
+/// `; 1 stream ended after its grace`), then how the drain's multiplexed streams ended, when
+/// any were counted (`; streams: 8 completed, 2 refused, 1 cut`).
 impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -209,6 +215,9 @@ impl fmt::Display for ShutdownReport {
             0 => {}
             1 => f.write_str("; 1 stream ended after its grace")?,
             n => write!(f, "; {n} streams ended after their grace")?,
+        }
+        if self.streams.total() > 0 {
+            write!(f, "; streams: {}", self.streams)?;
         }
         Ok(())
     }

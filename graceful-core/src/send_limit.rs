@@ -157,6 +157,8 @@ impl Conn {
     /// assert!((&mut limit).now_or_never().is_none());
     /// timer.advance(Duration::from_secs(1));
     /// assert!(limit.now_or_never().is_some(), "cut after 1 s, not 60 s");
+    /// conn.mark_idle(); // the response's task ends as the connection closes
+    /// assert_eq!(conn.in_flight(), 1, "what the cut cut");
     /// drop(conn);
     /// assert_eq!(run.now_or_never().unwrap().stalled, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -332,6 +334,7 @@ impl SendLimit<'_> {
         self.cut = true;
         let conn = self.conn;
         conn.inner().stall.cut();
+        conn.inner().note_end();
         tracing::warn!(
             conn = %conn.id(),
             draining = conn.is_server_draining(),

@@ -26,7 +26,7 @@
 //!   it closes ([`Shared::deregister`]).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -41,6 +41,7 @@ use crate::report::{ConnCounts, Ended, ListenerReport, ShutdownReport};
 use crate::settings::Settings;
 use crate::stall::Stall;
 use crate::state::{self, ConnId, ConnState, DRAIN, KILL, NOTED, WORKED};
+use crate::streams::StreamCounts;
 use crate::timer::Timer;
 use crate::work::{Describe, Stamp, Work};
 
@@ -206,6 +207,8 @@ pub(crate) struct Tally {
     pub(crate) stalled: usize,
     /// When the last of them closed: the slowest, as closes come in order.
     pub(crate) last_close: Option<Instant>,
+    /// The streams the protocols counted (`Conn::count_streams`), killed connections' too.
+    pub(crate) streams: StreamCounts,
 }
 
 impl Tally {
@@ -406,6 +409,9 @@ pub(crate) struct ConnInner {
     pub(crate) listener: Option<ListenerIndex>,
     /// How its protocol says what it is doing (`Conn::describe_with`), if it does.
     pub(crate) describer: OnceLock<Arc<dyn Describe>>,
+    /// The units of work in flight when graceful-core ended the connection (killed it, or
+    /// cut it for a stalled write), plus one; zero until then.
+    ended_in_flight: AtomicU32,
     drain: AtomicWaker,
     kill: AtomicWaker,
 }
@@ -419,6 +425,7 @@ impl ConnInner {
             stall: Stall::default(),
             listener,
             describer: OnceLock::new(),
+            ended_in_flight: AtomicU32::new(0),
             drain: AtomicWaker::new(),
             kill: AtomicWaker::new(),
         }
@@ -444,6 +451,25 @@ impl ConnInner {
         if bits & KILL != 0 {
             self.kill.wake();
         }
+    }
+
+    /// Notes the units of work in flight as graceful-core ends the connection (its kill, a
+    /// stalled write's cut), before anyone serving it hears of it: the first end counts.
+    pub(crate) fn note_end(&self) {
+        let word = self.word.load(Ordering::Acquire);
+        let units = match ConnState::from_bits(word) {
+            ConnState::Active => state::in_flight(word),
+            _ => 0,
+        };
+        let noted = u32::try_from(units).unwrap_or(u32::MAX - 1) + 1;
+        let _ =
+            (self.ended_in_flight).compare_exchange(0, noted, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The units of work in flight when graceful-core ended the connection, if it did.
+    pub(crate) fn ended_in_flight(&self) -> Option<usize> {
+        let noted = self.ended_in_flight.load(Ordering::Acquire);
+        (noted > 0).then(|| (noted - 1) as usize)
     }
 
     /// Ready once the connection is told to drain (or killed); otherwise registers the task

@@ -30,6 +30,31 @@
 //! were never read, so it may retry them. Nothing waits: a peer that accepts no byte gets the
 //! close alone.
 //!
+//! # HTTP/2: what became of each stream
+//!
+//! The same frame headers say how the client's streams ended, for the report's
+//! `ShutdownReport::streams`: an END_STREAM (DATA or HEADERS) is a response completed; a
+//! RST_STREAM, whose 4-byte error code is read as its payload goes by (a rare frame, off
+//! the common path), is a stream refused (REFUSED_STREAM: h2 never processed it, RFC 9113
+//! 8.7) or cut (any other code but NO_ERROR, which h2 writes after a complete response whose
+//! request body it did not read). Counts start at the first GOAWAY written, where the drain
+//! reached the connection; the streams still in flight when the wrapper is dropped (the
+//! connection's units of work, `Conn::in_flight`) are cut. The counts go to graceful-core
+//! once, as the wrapper drops: before the socket closes, and before a killed connection's
+//! task ends, which the manager waits for.
+//!
+//! What the server cannot count: streams the client opened above the final GOAWAY's last
+//! stream id. h2 drops their frames without a reply (h2 0.4, `Streams::recv_headers`:
+//! "ignoring HEADERS" once the id is above `max_stream_id`), and seeing them here would take
+//! a copy of every read. The client knows them from the GOAWAY, and may retry them. Nor
+//! streams the client reset itself, whose fate it knows (unless their handler still runs as
+//! the connection closes: then they are cut); nor, after a cut, a response whose body ended
+//! but whose END_STREAM h2 still held for flow control. When graceful-core ended the
+//! connection (a kill, a stalled write's cut), `Conn::in_flight` says what was in flight at
+//! that moment; when the connection ended otherwise (a protocol error, the client's close),
+//! what is still in flight as the wrapper drops, after h2 woke their tasks: on a multi-thread
+//! runtime one of them may end on another thread first, and be missed.
+//!
 //! # Upgrades
 //!
 //! hyper hands the very IO it was given to an upgrade (`hyper::upgrade::Upgraded` wraps this
@@ -80,7 +105,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{ready, Context, Poll, Wake, Waker};
 
-use graceful_core::ConnState;
+use graceful_core::{ConnState, StreamCounts};
 use hyper::rt::{Read, ReadBuf, ReadBufCursor, Write};
 
 #[cfg(feature = "http2")]
@@ -140,6 +165,13 @@ struct Frames {
     /// The streams whose response HEADERS went out and whose END_STREAM (or RST_STREAM) has
     /// not: few at a time.
     open: Vec<u32>,
+    /// How the client's streams ended, over the connection's life.
+    ended: Ended,
+    /// `ended` when the drain reached the connection: its first GOAWAY.
+    at_drain: Option<Ended>,
+    /// A RST_STREAM's error code: bytes of it still to read, and the bytes read.
+    code_left: u8,
+    code: u32,
 
     /// The final GOAWAY was attempted: reads return the end of the stream.
     closed: bool,
@@ -153,6 +185,20 @@ const SETTINGS: u8 = 0x4;
 const GOAWAY: u8 = 0x7;
 const ACK: u8 = 0x1;
 const END_STREAM: u8 = 0x1;
+/// RST_STREAM's error codes (RFC 9113, 7).
+const NO_ERROR: u32 = 0x0;
+const REFUSED_STREAM: u32 = 0x7;
+
+/// How the client's streams ended, as the server's frames say: counts that only grow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Ended {
+    /// An END_STREAM went out (DATA or HEADERS).
+    completed: u32,
+    /// Reset with REFUSED_STREAM: not processed.
+    refused: u32,
+    /// Reset with another error code than NO_ERROR (which follows a complete response).
+    reset: u32,
+}
 
 /// What written bytes held: a SETTINGS frame acknowledging the client's.
 const ACKED: u8 = 1;
@@ -168,6 +214,9 @@ impl Frames {
         loop {
             if self.skip > 0 {
                 let n = self.skip.min(bytes.len());
+                if self.code_left > 0 {
+                    self.read_code(&bytes[..n]);
+                }
                 self.skip -= n;
                 bytes = &bytes[n..];
                 if self.in_response {
@@ -213,16 +262,26 @@ impl Frames {
         self.in_response = false;
         if stream.is_multiple_of(2) {
             // The connection's own frames (stream 0), or a push.
-            return if kind == SETTINGS && flags & ACK != 0 {
-                ACKED
-            } else {
-                0
+            return match kind {
+                SETTINGS if flags & ACK != 0 => ACKED,
+                GOAWAY => {
+                    self.going_away();
+                    0
+                }
+                _ => 0,
             };
         }
         self.last_stream = self.last_stream.max(stream);
         let ends = match kind {
-            DATA | HEADERS => flags & END_STREAM != 0,
-            RST_STREAM => true,
+            DATA | HEADERS => {
+                let ends = flags & END_STREAM != 0;
+                self.ended.completed += u32::from(ends);
+                ends
+            }
+            RST_STREAM => {
+                self.reset_begins();
+                true
+            }
             // WINDOW_UPDATE, PRIORITY: about the client's side, no part of a response.
             _ => return 0,
         };
@@ -249,6 +308,60 @@ impl Frames {
             n -= take;
         }
         seen
+    }
+
+    /// A GOAWAY went out: the first one is where the drain reached the connection (or an
+    /// error ends it), and the streams are counted from here.
+    #[cold]
+    fn going_away(&mut self) {
+        self.at_drain.get_or_insert(self.ended);
+    }
+
+    /// A RST_STREAM's header: its error code is the payload's 4 bytes.
+    #[cold]
+    fn reset_begins(&mut self) {
+        self.code = 0;
+        self.code_left = 4;
+        if self.skip < 4 {
+            // Malformed (h2 never writes one): counted as a reset with no code.
+            self.code_left = 0;
+            self.ended.reset += 1;
+        }
+    }
+
+    /// Reads bytes of a RST_STREAM's error code from `payload`, the frame's next bytes; with
+    /// the last one, counts the reset by its code.
+    #[cold]
+    fn read_code(&mut self, payload: &[u8]) {
+        let n = payload.len().min(usize::from(self.code_left));
+        for &byte in &payload[..n] {
+            self.code = (self.code << 8) | u32::from(byte);
+        }
+        self.code_left -= n as u8;
+        if self.code_left == 0 {
+            match self.code {
+                NO_ERROR => {}
+                REFUSED_STREAM => self.ended.refused += 1,
+                _ => self.ended.reset += 1,
+            }
+        }
+    }
+
+    /// How the client's streams ended since the drain reached the connection, with
+    /// `in_flight` streams whose response had not ended as it closed: `None` if the drain
+    /// never reached it (`drained`: told to drain, or killed, with no GOAWAY written).
+    fn streams(&self, drained: bool, in_flight: usize) -> Option<StreamCounts> {
+        let from = match self.at_drain {
+            Some(from) => from,
+            None if drained => self.ended,
+            None => return None,
+        };
+        let since = |now: u32, then: u32| now.saturating_sub(then) as usize;
+        Some(StreamCounts::new(
+            since(self.ended.completed, from.completed),
+            since(self.ended.refused, from.refused),
+            since(self.ended.reset, from.reset) + in_flight,
+        ))
     }
 
     fn at_boundary(&self) -> bool {
@@ -785,6 +898,13 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
 
 impl<I> Drop for TrackedIo<I> {
     fn drop(&mut self) {
+        // HTTP/2: what became of the streams, handed over before the peer sees the close.
+        if let (Some(frames), Link::Strong(shared)) = (&self.frames, &self.shared) {
+            let conn = &shared.conn;
+            if let Some(streams) = frames.streams(conn.is_drain_requested(), conn.in_flight()) {
+                conn.count_streams(streams);
+            }
+        }
         // The socket closes before the serving task hears of it.
         drop(self.owned.take());
         if let Some(hijacked) = self.hijacked.take() {
@@ -856,6 +976,52 @@ mod tests {
             assert_eq!(frames.last_stream, 7, "writes of {size}");
             assert!(frames.at_boundary(), "writes of {size}");
         }
+    }
+
+    #[test]
+    fn streams_are_counted_by_how_they_ended_however_the_writes_split_them() {
+        let reset = |stream: u32, code: u32| {
+            let mut bytes = frame(RST_STREAM, 0, stream, 0);
+            bytes[2] = 4;
+            bytes.extend(code.to_be_bytes());
+            bytes
+        };
+        let bytes = [
+            // Before the drain: stream 1 answered, stream 3 refused.
+            frame(HEADERS, 0x5, 1, 3),
+            reset(3, REFUSED_STREAM),
+            frame(GOAWAY, 0, 0, 8),
+            // During it: 5 answered then reset with NO_ERROR (a request body left unread),
+            // 7 refused, 9 reset with CANCEL, 11's response under way.
+            frame(HEADERS, 0x4, 5, 3),
+            frame(DATA, 0x1, 5, 100),
+            reset(5, NO_ERROR),
+            reset(7, REFUSED_STREAM),
+            reset(9, 0x8),
+            frame(HEADERS, 0x4, 11, 3),
+        ]
+        .concat();
+        for size in [1, 2, 3, 5, 9, 13, bytes.len()] {
+            let mut frames = Frames::default();
+            for chunk in bytes.chunks(size) {
+                frames.observe(chunk);
+            }
+            let ended = Ended {
+                completed: 2,
+                refused: 2,
+                reset: 1,
+            };
+            assert_eq!(frames.ended, ended, "writes of {size}");
+            // Stream 11 in flight as the connection closes.
+            let drain = frames.streams(true, 1);
+            assert_eq!(drain, Some(StreamCounts::new(1, 1, 2)), "writes of {size}");
+        }
+        // No GOAWAY and never told to drain: nothing to count.
+        let mut frames = Frames::default();
+        frames.observe(&frame(HEADERS, 0x5, 1, 3));
+        assert_eq!(frames.streams(false, 0), None);
+        // Killed before any GOAWAY: only the streams in flight, cut.
+        assert_eq!(frames.streams(true, 2), Some(StreamCounts::new(0, 0, 2)));
     }
 
     #[test]

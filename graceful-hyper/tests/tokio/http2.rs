@@ -113,8 +113,8 @@ async fn protocols_can_be_pinned() {
 }
 
 /// A raw HTTP/2 client that sees every frame: the peers that never answer.
-mod raw {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+pub(crate) mod raw {
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 
     pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     pub const DATA: u8 = 0x0;
@@ -166,7 +166,7 @@ mod raw {
     }
 
     /// The next frame, or `None` at the end of the stream.
-    pub async fn read(io: &mut DuplexStream) -> Option<Frame> {
+    pub async fn read(io: &mut (impl AsyncRead + Unpin)) -> Option<Frame> {
         let mut head = [0; 9];
         io.read_exact(&mut head).await.ok()?;
         let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
@@ -201,7 +201,7 @@ mod raw {
         frames
     }
 
-    pub async fn send(io: &mut DuplexStream, bytes: &[u8]) {
+    pub async fn send(io: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) {
         io.write_all(bytes).await.unwrap();
     }
 }

@@ -15,6 +15,8 @@ mod http1;
 #[cfg(feature = "http2")]
 mod http2;
 mod protocols;
+#[cfg(feature = "http2")]
+mod retry;
 mod stalled;
 mod stream_grace;
 #[cfg(feature = "http1")]
