@@ -40,6 +40,15 @@ pub struct StreamCounts {
 
 impl StreamCounts {
     /// The counts `completed`, `refused` and `cut`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::StreamCounts;
+    ///
+    /// let streams = StreamCounts::new(1, 2, 3);
+    /// assert_eq!((streams.completed, streams.refused, streams.cut), (1, 2, 3));
+    /// ```
     pub fn new(completed: usize, refused: usize, cut: usize) -> StreamCounts {
         StreamCounts {
             completed,
@@ -49,6 +58,15 @@ impl StreamCounts {
     }
 
     /// Every stream counted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::StreamCounts;
+    ///
+    /// assert_eq!(StreamCounts::default().total(), 0);
+    /// assert_eq!(StreamCounts::new(8, 2, 1).total(), 11);
+    /// ```
     pub fn total(&self) -> usize {
         self.completed + self.refused + self.cut
     }
