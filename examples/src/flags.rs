@@ -39,7 +39,7 @@ pub struct Flags {
     /// once; `None` (the default): all at once.
     pub close_spread: Option<Duration>,
     /// HTTPS: `--cert` and `--key`, the certificate chain and its private key (PEM files);
-    /// `None`: [`self_signed`].
+    /// `None`: [`self_signed`](crate::self_signed).
     pub cert: Option<(PathBuf, PathBuf)>,
     /// HTTPS: `--handshake-timeout`, the deadline of each TLS handshake (default 10 s).
     pub handshake_timeout: Duration,
