@@ -580,14 +580,19 @@ pub fn t14_http2_streams_counted(example: &str) {
         server.terminate();
         let mut total = Streams::default();
         for each in loops {
-            let seen = each.await.expect("a stream loop panicked");
+            // Each loop ends by its own deadline; a bound on the wait names a hang.
+            let seen = tokio::time::timeout(Duration::from_secs(30), each)
+                .await
+                .expect("a stream loop still waiting 30 s after the signal")
+                .expect("a stream loop panicked");
             total.answered += seen.answered;
             total.refused += seen.refused;
             total.not_sent += seen.not_sent;
             total.lost.extend(seen.lost);
         }
+        // The client's connections end with the server's; what they say is not counted.
         for conn in conns {
-            let _ = conn.await;
+            let _ = tokio::time::timeout(SOON, conn).await;
         }
         total
     });
