@@ -227,13 +227,13 @@ impl Tally {
     /// `word`, and `cut` if it was cut for a stalled write. Returns how it ended.
     pub(crate) fn count_close(&mut self, word: u64, cut: bool, now: Instant) -> Ended {
         self.last_close = Some(now);
-        let (count, ended) = match ConnState::from_bits(word) {
-            _ if cut => (&mut self.stalled, Ended::Stalled),
-            ConnState::Hijacked => (&mut self.hijacked, Ended::Hijacked),
-            _ if word & WORKED != 0 => (&mut self.completed, Ended::Completed),
-            _ => (&mut self.idle_closed, Ended::IdleClosed),
+        let ended = match ConnState::from_bits(word) {
+            _ if cut => Ended::Stalled,
+            ConnState::Hijacked => Ended::Hijacked,
+            _ if word & WORKED != 0 => Ended::Completed,
+            _ => Ended::IdleClosed,
         };
-        *count += 1;
+        self.count(ended);
         ended
     }
 }
