@@ -44,6 +44,19 @@ impl Stamp {
         Stamp(ms)
     }
 
+    /// The milliseconds since the server began.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::Stamp;
+    ///
+    /// assert_eq!(Stamp::from_millis(1_250).as_millis(), 1_250);
+    /// ```
+    pub fn as_millis(self) -> u64 {
+        self.0
+    }
+
     /// How long from this moment to `now`: zero if `now` is not later.
     ///
     /// # Examples

@@ -493,6 +493,10 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
     /// response).
     #[inline]
     fn note_written(&mut self, n: usize, write: impl FnOnce(&mut Frames, usize) -> u8) -> usize {
+        if let Link::Strong(shared) = &self.shared {
+            // For the drain to say how much of a request's response went out.
+            shared.in_flight.wrote(n);
+        }
         let (Some(frames), Link::Strong(shared)) = (&mut self.frames, &self.shared) else {
             return n;
         };

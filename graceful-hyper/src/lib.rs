@@ -228,6 +228,7 @@ cfg_proto! {
     mod grace;
     mod handler;
     mod http;
+    mod in_flight;
     mod io;
     pub mod make;
     mod notice;

@@ -110,9 +110,9 @@ fn start<S>(service: &TrackedService<S>, req: &mut Request<Incoming>) -> Started
         req.version(),
         Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
     );
-    let guard = WorkGuard::start(service.shared.clone(), http1);
     // hyper offers an upgrade on exactly these requests; the others carry no extensions.
     let upgradable = http1 && !req.extensions().is_empty() && offers_upgrade(req);
+    let guard = WorkGuard::start(service.shared.clone(), req, http1, upgradable);
     if let Some(extensions) = &service.extensions {
         add_extensions(req, extensions);
     }

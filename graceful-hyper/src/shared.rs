@@ -31,6 +31,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use event_listener::{Event, EventListener};
 use graceful_core::Conn;
+use http::Request;
+
+use crate::in_flight::{InFlight, Slot, HTTP1};
 
 use crate::config::StreamGrace;
 
@@ -80,6 +83,8 @@ pub(crate) trait Close: Send + Sync {
 /// The state of one connection, shared by everything that serves it.
 pub(crate) struct ConnShared {
     pub(crate) conn: Conn,
+    /// The requests in flight, which the drain asks the connection to name.
+    pub(crate) in_flight: Arc<InFlight>,
     flags: AtomicU32,
     /// HTTP/2: how many responses handed a frame to hyper that it has not yet come back from
     /// (it waits for room to send it: the peer's flow-control window, or the socket).
@@ -94,8 +99,11 @@ pub(crate) struct ConnShared {
 
 impl ConnShared {
     pub(crate) fn new(conn: Conn) -> ConnShared {
+        let in_flight = Arc::new(InFlight::default());
+        conn.describe_with(in_flight.clone());
         ConnShared {
             conn,
+            in_flight,
             flags: AtomicU32::new(0),
             awaiting: AtomicU32::new(0),
             hijacked: Mutex::new(None),
@@ -236,21 +244,36 @@ impl fmt::Debug for ConnShared {
 pub(crate) struct WorkGuard {
     shared: Arc<ConnShared>,
     http1: bool,
+    /// Its entry among the requests in flight.
+    slot: Slot,
     /// HTTP/2: its response handed hyper a frame, and hyper has not come back for the next.
     awaiting: bool,
 }
 
 impl WorkGuard {
     #[inline]
-    pub(crate) fn start(shared: Arc<ConnShared>, http1: bool) -> WorkGuard {
+    pub(crate) fn start<B>(
+        shared: Arc<ConnShared>,
+        req: &Request<B>,
+        http1: bool,
+        upgradable: bool,
+    ) -> WorkGuard {
         if http1 {
             // A request head was parsed: what was read so far belongs to it.
             shared.clear(READ | PROMISED);
         }
+        let started = shared.conn.stamp();
+        let slot = if http1 {
+            shared.in_flight.begin_http1(req, upgradable, started);
+            HTTP1
+        } else {
+            shared.in_flight.begin_stream(req, started)
+        };
         shared.conn.mark_active();
         WorkGuard {
             shared,
             http1,
+            slot,
             awaiting: false,
         }
     }
@@ -307,8 +330,11 @@ impl WorkGuard {
     #[inline(never)]
     fn end(&mut self) {
         if self.http1 {
-            // The response ended: a byte read from now on starts the next request head.
+            // The response ended: a byte read from now on starts the next request head. Its
+            // record among the requests in flight stays until the next request's.
             self.shared.update(READ, ENDED);
+        } else {
+            self.shared.in_flight.end_stream(self.slot);
         }
         self.shared.conn.mark_idle();
         if self.awaiting {
