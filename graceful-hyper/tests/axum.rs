@@ -16,7 +16,9 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
 use futures::{SinkExt, StreamExt};
-use graceful_core::{Graceful, Outcome, Shutdown, ShutdownReport, Sleep, Timer};
+use graceful_core::{
+    ConnState, Graceful, Outcome, Shutdown, ShutdownPhase, ShutdownReport, Sleep, Timer, Work,
+};
 use graceful_hyper::{Http, Watch};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -260,6 +262,48 @@ async fn stubborn_websocket_is_closed_at_the_timeout_and_the_client_sees_the_end
     .await;
 }
 
+/// A WebSocket held open through the drain is named by the request it was upgraded from,
+/// its protocol the `Upgrade` header the client sent (`websocket`): in the drain's progress
+/// while it holds the drain, and in the report once killed.
+async fn a_held_websocket_is_named_by_its_request() {
+    let app = App::start(Duration::from_secs(10)).await;
+    let mut client = ws_client(app.addr, "/ws/stubborn").await;
+    echo(&mut client, "ping").await;
+    app.wait_counts(|counts| counts.hijacked == 1).await;
+
+    app.shutdown.stop();
+    let progress = within(async {
+        loop {
+            let progress = app.shutdown.progress();
+            if progress.phase == ShutdownPhase::Draining {
+                return progress;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    fn named(state: ConnState, work: &Work) -> (ConnState, &str, Option<&str>) {
+        (state, &work.what, work.protocol.as_deref())
+    }
+    let holders: Vec<_> = (progress.holders.iter())
+        .map(|holder| named(holder.state, &holder.work))
+        .collect();
+    let websocket = (ConnState::Hijacked, "GET /ws/stubborn", Some("websocket"));
+    assert_eq!(holders, [websocket]);
+
+    app.shutdown.force();
+    let report = app.report().await;
+    assert_eq!((report.outcome, report.killed), (Outcome::Forced, 1));
+    let kills: Vec<_> = (report.kills.iter())
+        .flat_map(|kill| kill.work.iter().map(|work| named(kill.state, work)))
+        .collect();
+    assert_eq!(kills, [websocket]);
+    assert!(
+        report.to_string().contains("; killed: GET /ws/stubborn "),
+        "{report}"
+    );
+}
+
 async fn sse_stream_ends_itself_on_the_drain() {
     let app = App::start(Duration::from_secs(10)).await;
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
@@ -328,6 +372,7 @@ macro_rules! on_both_runtimes {
 on_both_runtimes!(
     polite_websocket_closes_with_a_close_frame_and_is_counted_hijacked,
     stubborn_websocket_is_closed_at_the_timeout_and_the_client_sees_the_end,
+    a_held_websocket_is_named_by_its_request,
     sse_stream_ends_itself_on_the_drain,
 );
 

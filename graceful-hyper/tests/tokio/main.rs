@@ -10,6 +10,7 @@
 mod common;
 #[cfg(feature = "http1")]
 mod header_timeout;
+mod holders;
 #[cfg(feature = "http1")]
 mod http1;
 #[cfg(feature = "http2")]
