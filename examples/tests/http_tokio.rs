@@ -15,6 +15,8 @@ suites::scenarios!(http, axum_tokio:
     s4_keep_alive_loop_loses_nothing,
     s6_silent_and_half_heads,
     s7_http2,
+    s9_named_and_killed,
+    s10_http2_streams_named,
     m1_in_flight_on_every_listener,
     m2_every_listener_stops_at_once,
     m3_bad_listeners_are_refused,

@@ -328,13 +328,17 @@ fn upgraded(addr: SocketAddr, path: &str) -> Conn {
 }
 
 /// 8. Upgraded connections: one is told of the drain, says goodbye, closes and is counted
-///    hijacked; one ignores the notice and is killed at the timeout, and counted.
+///    hijacked; one ignores the notice and is killed at the timeout, and counted. The
+///    progress line names the one that holds the drain, hijacked, by the request it was
+///    upgraded from; the report names it among the killed.
 pub fn s8_upgrades(example: &str) {
     let server = Server::start(example, &["--timeout", "1"]);
     let mut polite = upgraded(server.addr, "/upgrade");
     let mut stubborn = upgraded(server.addr, "/upgrade?stubborn");
 
     let signaled = server.terminate();
+    let line = progress_naming(&server, &[" hijacked (", "GET /upgrade?stubborn "]);
+    assert!(!line.contains(" active"), "no request is in flight: {line}");
     assert_eq!(polite.read_exact(4).expect("a goodbye"), b"bye\n");
     assert!(polite.closed_within(Duration::from_secs(2)));
     let polite_closed = signaled.elapsed();
@@ -365,4 +369,156 @@ pub fn s8_upgrades(example: &str) {
     let report = server.report();
     assert_eq!(report.outcome, "timed out");
     assert_eq!((report.hijacked, report.killed), (1, 1));
+    let killed = killed_after(&server, "GET /upgrade?stubborn");
+    assert!(
+        (0.9..5.0).contains(&killed),
+        "killed at the 1 s timeout, after {killed} s"
+    );
+}
+
+/// The first progress line (`draining: ...`) on the server's stderr that contains each of
+/// `names`; fails after [`SOON`], showing the output.
+#[track_caller]
+fn progress_naming(server: &Server, names: &[&str]) -> String {
+    server.wait_output(
+        &format!("a progress line naming {names:?}"),
+        SOON,
+        |output| {
+            (output.stderr.iter())
+                .find(|line| {
+                    line.starts_with("draining: ") && names.iter().all(|name| line.contains(name))
+                })
+                .cloned()
+        },
+    )
+}
+
+/// How long the report's kill of `what` says it ran, in seconds: the report line names
+/// each killed connection's work (`; killed: GET /sleep/9000 2.0 s`, several joined by
+/// `, `). Call it once the report is out.
+#[track_caller]
+fn killed_after(server: &Server, what: &str) -> f64 {
+    let line = server.wait_stderr(": timed out in ", SOON);
+    let (_, kills) = line
+        .split_once("; killed: ")
+        .unwrap_or_else(|| panic!("the report names what it killed: {line}"));
+    let needle = format!("{what} ");
+    let age = (kills.split(", "))
+        .find_map(|kill| kill.strip_prefix(needle.as_str()))
+        .unwrap_or_else(|| panic!("the report names {what:?} among the killed: {line}"));
+    let age = age.split(" s").next().unwrap_or(age);
+    age.parse()
+        .unwrap_or_else(|_| panic!("how long {what:?} ran, in seconds: {line}"))
+}
+
+/// 9. The drain names what holds it: `--timeout 2`, and a `GET /sleep/9000` and a `GET
+///    /sleep/1200` in flight at SIGTERM. A progress line names both while they run; the
+///    1200 one is answered; the 9000 one is killed at the timeout (its client sees the
+///    connection end with no answer), and the report names it with how long it ran.
+pub fn s9_named_and_killed(example: &str) {
+    let server = Server::start(example, &["--timeout", "2"]);
+    let mut stuck = connect(server.addr);
+    let mut finishing = connect(server.addr);
+    stuck.send_get("/sleep/9000").expect("send");
+    let clients = [stuck.local_addr(), finishing.local_addr()];
+    wait_taken(server.addr, &clients, SOON);
+    // The short request is sent on a connection the server holds, and the signal at once:
+    // waiting for the server to read it would read the kernel's whole TCP table, which
+    // takes longer than the request on a machine that holds many sockets. The server reads
+    // it in well under a millisecond, and the drain begins more than 5 ms after the signal
+    // (the serve loop's last look at the handshakes under way): the drain's first progress
+    // line has it; or, at the latest, the line a second later (1.2 s: it still runs).
+    finishing.send_get("/sleep/1200").expect("send");
+    let signaled = server.terminate();
+    let line = progress_naming(
+        &server,
+        &["2 active (", "GET /sleep/9000 ", "GET /sleep/1200 "],
+    );
+    let response = finishing.response().expect("the short request is answered");
+    assert_eq!(
+        (response.status, response.body.as_slice(), response.close),
+        (200, &b"slept"[..], true),
+        "answered during the drain, with `Connection: close`"
+    );
+    assert!(
+        matches!(stuck.response(), Err(Failure::Closed)),
+        "killed at the timeout: the connection ends with no answer"
+    );
+    let exit = server.wait_success(READ_TIMEOUT) - signaled;
+    measured(example, "9", "exit after the signal (--timeout 2) in", exit);
+    let report = server.report();
+    assert_eq!(
+        (report.outcome.as_str(), report.completed, report.killed),
+        ("timed out", 1, 1),
+        "{line}"
+    );
+    let killed = killed_after(&server, "GET /sleep/9000");
+    assert!(
+        (1.9..9.0).contains(&killed),
+        "killed at the 2 s timeout, after it ran {killed} s"
+    );
+}
+
+/// 10. HTTP/2 (prior knowledge, hyper's client): two streams in flight on one connection
+///     at SIGTERM, `GET /sleep/1000` and `GET /sleep/1500`. A progress line names both,
+///     on the one active connection; both complete, and nothing is killed.
+pub fn s10_http2_streams_named(example: &str) {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let server = Server::start(example, &[]);
+    let addr = server.addr;
+    let get = |path: &str| {
+        http::Request::get(format!("http://{addr}{path}"))
+            .body(Empty::<bytes::Bytes>::new())
+            .expect("a request")
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .expect("HTTP/2 handshake");
+        let conn = tokio::spawn(conn);
+        let streams: Vec<_> = ["/sleep/1000", "/sleep/1500"]
+            .into_iter()
+            .map(|path| {
+                let sent = sender.send_request(get(path));
+                tokio::spawn(async move {
+                    let response = sent.await?;
+                    let status = response.status();
+                    let body = response.into_body().collect().await?.to_bytes();
+                    Ok::<_, hyper::Error>((status, body))
+                })
+            })
+            .collect();
+        // Sent after them on the one connection: once it is answered, the server runs both.
+        let probe = sender.send_request(get("/")).await.expect("the probe");
+        assert_eq!(probe.status(), 200);
+
+        server.terminate();
+        for stream in streams {
+            let (status, body) = stream.await.expect("task").expect("the stream completes");
+            assert_eq!((status.as_u16(), body.as_ref()), (200, &b"slept"[..]));
+        }
+        conn.await
+            .expect("task")
+            .expect("the connection ends cleanly");
+    });
+    // Looked for in what the server printed while the streams ran (the client's runtime
+    // is not blocked on it meanwhile).
+    let line = progress_naming(
+        &server,
+        &["1 active (", "GET /sleep/1000 ", "GET /sleep/1500 "],
+    );
+    let report = server.report();
+    assert_eq!(
+        (report.outcome.as_str(), report.completed, report.killed),
+        ("drained", 1, 0),
+        "{line}"
+    );
 }

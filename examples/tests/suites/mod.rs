@@ -6,7 +6,8 @@
 
 /// Instantiates the scenarios of suite `$suite` (a module of the test binary) for
 /// `$example`: all of them, the `light` ones of the HTTP suite (all but the timeout and
-/// the 5,000 connections, which depend on the adapter alone), the `tls` ones of the stalls
+/// the 5,000 connections, which depend on the adapter alone; what holds the drain, named
+/// per request, is in both), the `tls` ones of the stalls
 /// suite (all but the 2,000 idle connections of the close spread, HTTP/1 without TLS), or
 /// those named.
 macro_rules! scenarios {
@@ -20,6 +21,8 @@ macro_rules! scenarios {
             s6_silent_and_half_heads,
             s7_http2,
             s8_upgrades,
+            s9_named_and_killed,
+            s10_http2_streams_named,
             m1_in_flight_on_every_listener,
             m2_every_listener_stops_at_once,
             m3_bad_listeners_are_refused,
@@ -33,6 +36,8 @@ macro_rules! scenarios {
             s6_silent_and_half_heads,
             s7_http2,
             s8_upgrades,
+            s9_named_and_killed,
+            s10_http2_streams_named,
             m1_in_flight_on_every_listener,
             m2_every_listener_stops_at_once,
             m3_bad_listeners_are_refused,
