@@ -27,6 +27,8 @@
 //! 4. Instructions per request (`cargo xtask instructions`: valgrind's callgrind around each
 //!    server, `--instructions` keep-alive requests from `h2load --h1 -c4`, an idle run
 //!    subtracted): the headline ratio, steady where wall time on a shared machine is not.
+//!    Then the same for a new connection per request (`Connection: close`, a quarter as
+//!    many) and for HTTP/2, each in a table of its own after the report.
 //!    `--instructions 0` skips it; without valgrind or h2load the table says so.
 //!
 //! It runs from the release build of xtask (re-executing itself if needed), builds every
@@ -170,13 +172,38 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     progress("micro", "cargo xtask micro (graceful-core hot path)");
     let micro = micro();
     let instructions = counted(&specs, config.instructions);
+    let other_loads = other_loads(&specs, config.instructions);
     progress(
         "done",
         &format!("in {:.0} s", started.elapsed().as_secs_f64()),
     );
 
     print_report(&results, config, &micro, &instructions);
+    for (counts, requests, protocol) in &other_loads {
+        instructions::print(counts, *requests, *protocol);
+    }
     write_json(&results, config, &micro, &instructions)
+}
+
+/// Instructions under the loads other than keep-alive HTTP/1.1 (a new connection per
+/// request, and HTTP/2), so that what graceful already costs there is seen to stay.
+fn other_loads(
+    specs: &[&'static Spec],
+    requests: u64,
+) -> Vec<(Vec<instructions::Count>, u64, instructions::Protocol)> {
+    let mut tables = Vec::new();
+    if requests == 0 {
+        return tables;
+    }
+    for protocol in [instructions::Protocol::Close, instructions::Protocol::Http2] {
+        let n = protocol.requests(requests);
+        progress("instructions", &format!("valgrind --tool=callgrind, {protocol:?}"));
+        match instructions::measure(specs, n, protocol) {
+            Ok(counts) => tables.push((counts, n, protocol)),
+            Err(why) => eprintln!("instructions ({protocol:?}): {why}"),
+        }
+    }
+    tables
 }
 
 /// Instruction counts per server, or why there are none.

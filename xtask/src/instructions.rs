@@ -2,15 +2,27 @@
 //!
 //! Wall-clock figures on shared machines vary by 10 to 30 % from run to run; instruction
 //! counts do not. Each server runs twice under `valgrind --tool=callgrind`: once serving
-//! nothing (started, then SIGTERM), once serving `--requests` keep-alive HTTP/1.1 requests
-//! from `h2load --h1 -c4` (nghttp2's load generator); the difference over the requests is
-//! the cost of one request, start-up and shutdown subtracted. Needs `valgrind` and `h2load`.
+//! nothing (started, then SIGTERM), once serving a load from `h2load` (nghttp2's load
+//! generator); the difference over the requests is the cost of one request, start-up and
+//! shutdown subtracted. Needs `valgrind` and `h2load`.
+//!
+//! ```text
+//! cargo xtask instructions [--servers NAME,NAME...] [--requests 20000]
+//!                          [--protocol h1|close|h2|all]
+//! ```
+//!
+//! The loads, every one by default (`--protocol all`), each a table of its own:
+//! - `h1`: `--requests` keep-alive HTTP/1.1 requests (`h2load --h1 -c4`), the cost of a
+//!   request;
+//! - `close`: a quarter as many HTTP/1.1 requests with `Connection: close`, each on a new
+//!   connection (h2load opens the next when the server closes one), the cost of a
+//!   connection: its accept, its registration, its close;
+//! - `h2`: `--requests` HTTP/2 requests, one stream at a time on each of 4 connections (h2c
+//!   with prior knowledge on plain ports, ALPN `h2` on TLS ones).
 //!
 //! HTTPS servers (`hyper-tls`, `hello_tls`) are loaded over TLS (h2load negotiates
-//! `http/1.1` by ALPN with `--h1`); `--protocol h2` loads every server over HTTP/2 instead
-//! (h2c with prior knowledge on plain ports, ALPN `h2` on TLS ones), one stream at a time on
-//! each of the 4 connections. Comparing a server's gap to its baseline on HTTP with the gap
-//! on HTTPS tells what the TLS layer itself adds.
+//! `http/1.1` by ALPN with `--h1`). Comparing a server's gap to its baseline on HTTP with the
+//! gap on HTTPS tells what the TLS layer itself adds.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,16 +50,27 @@ const DEFAULT: &[&str] = &[
 /// How h2load speaks to the servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Protocol {
+    /// Keep-alive HTTP/1.1: the cost of a request.
     Http1,
+    /// HTTP/2, one stream at a time on each connection.
     Http2,
+    /// HTTP/1.1 with `Connection: close`: the cost of a connection (h2load opens the next
+    /// one when the server closes the last).
+    Close,
 }
 
 impl Protocol {
-    fn parse(flags: &Flags) -> Result<Protocol, String> {
-        match flags.str("--protocol").unwrap_or("h1") {
-            "h1" => Ok(Protocol::Http1),
-            "h2" => Ok(Protocol::Http2),
-            other => Err(format!("--protocol takes h1 or h2, not {other:?}")),
+    /// Every load, in the order the tables print.
+    pub(crate) const ALL: [Protocol; 3] = [Protocol::Http1, Protocol::Close, Protocol::Http2];
+
+    /// `--protocol`: one load, or `all` (the default).
+    fn parse(flags: &Flags) -> Result<Vec<Protocol>, String> {
+        match flags.str("--protocol").unwrap_or("all") {
+            "h1" => Ok(vec![Protocol::Http1]),
+            "h2" => Ok(vec![Protocol::Http2]),
+            "close" => Ok(vec![Protocol::Close]),
+            "all" => Ok(Protocol::ALL.to_vec()),
+            other => Err(format!("--protocol takes h1, h2, close or all, not {other:?}")),
         }
     }
 
@@ -55,6 +78,16 @@ impl Protocol {
         match self {
             Protocol::Http1 => &["--h1", "-c4"],
             Protocol::Http2 => &["-c4", "-m1"],
+            Protocol::Close => &["--h1", "-c4", "-H", "Connection: close"],
+        }
+    }
+
+    /// The requests of a loaded run, `requests` being those of a keep-alive one: a new
+    /// connection costs some four times a request, so a quarter as many.
+    pub(crate) fn requests(self, requests: u64) -> u64 {
+        match self {
+            Protocol::Close => (requests / 4).max(1),
+            Protocol::Http1 | Protocol::Http2 => requests,
         }
     }
 
@@ -62,6 +95,9 @@ impl Protocol {
         match self {
             Protocol::Http1 => "keep-alive HTTP/1.1 requests from h2load --h1 -c4",
             Protocol::Http2 => "HTTP/2 requests from h2load -c4 -m1",
+            Protocol::Close => {
+                "HTTP/1.1 requests with Connection: close, a new connection each, from h2load --h1 -c4"
+            }
         }
     }
 }
@@ -82,13 +118,19 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let flags = Flags::parse(args, &["--servers", "--requests", "--protocol"])?;
     let requests: u64 = flags.num("--requests", 20_000)?;
-    let protocol = Protocol::parse(&flags)?;
+    let protocols = Protocol::parse(&flags)?;
     let names = flags
         .str("--servers")
         .map_or_else(|| DEFAULT.join(","), str::to_string);
     let specs = server::build(&server::select(Some(&names))?)?;
-    let counts = measure(&specs, requests, protocol)?;
-    print(&counts, requests, protocol);
+    let mut tables = Vec::new();
+    for protocol in protocols {
+        let n = protocol.requests(requests);
+        tables.push((measure(&specs, n, protocol)?, n, protocol));
+    }
+    for (counts, n, protocol) in &tables {
+        print(counts, *n, *protocol);
+    }
     Ok(())
 }
 
