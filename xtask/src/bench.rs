@@ -197,7 +197,10 @@ fn other_loads(
     }
     for protocol in [instructions::Protocol::Close, instructions::Protocol::Http2] {
         let n = protocol.requests(requests);
-        progress("instructions", &format!("valgrind --tool=callgrind, {protocol:?}"));
+        progress(
+            "instructions",
+            &format!("valgrind --tool=callgrind, {protocol:?}"),
+        );
         match instructions::measure(specs, n, protocol) {
             Ok(counts) => tables.push((counts, n, protocol)),
             Err(why) => eprintln!("instructions ({protocol:?}): {why}"),

@@ -70,7 +70,9 @@ impl Protocol {
             "h2" => Ok(vec![Protocol::Http2]),
             "close" => Ok(vec![Protocol::Close]),
             "all" => Ok(Protocol::ALL.to_vec()),
-            other => Err(format!("--protocol takes h1, h2, close or all, not {other:?}")),
+            other => Err(format!(
+                "--protocol takes h1, h2, close or all, not {other:?}"
+            )),
         }
     }
 
