@@ -16,7 +16,8 @@
 //!   counts from the clients and the balancers' logs (see `rolling.rs`).
 //! - `grpc`: the gRPC drill: health, `Watch` streams and unary calls across a SIGTERM, graceful
 //!   before and after its stream grace and tonic's own server (see `grpc.rs`).
-//! - `idle`: exit time after SIGTERM with many idle connections (see `idle.rs`).
+//! - `idle`: exit time after SIGTERM with many idle connections, and memory per connection
+//!   (see `idle.rs`); `idle-clients` is its client processes.
 //! - `fuzz`: long runs of graceful-hyper's fuzz test (see `fuzz.rs`).
 //! - `load`: the bench's load generator alone, against a server started by hand (see
 //!   `loadgen.rs`).
@@ -65,6 +66,8 @@ fn main() -> ExitCode {
         Some("docs-audit") => docs_audit::run(&args[1..]),
         Some("grpc") => grpc::run(&args[1..]),
         Some("idle") => idle::run(&args[1..]),
+        // `idle`'s client processes.
+        Some("idle-clients") => idle::clients(&args[1..]),
         Some("rolling") => rolling::run(&args[1..]),
         Some("stall") => stall::run(&args[1..]),
         _ => {
