@@ -20,6 +20,11 @@
 //! - A quiet connection is told no earlier than the end of its quiet period, counted from
 //!   its stamp as the clock lets a reader trust it (`Clock::trusted_stamp`).
 //! - `scheduled` stays sorted by due time; wakers run after the registry lock is released.
+//! - A quiet connection its protocol offered (`Conn::offer_close`, `closable.rs`) that
+//!   [`Drain::begin`] tells to drain at once is claimed there, under the registry lock:
+//!   counted closed idle and taken out of the registry, so the drain does not wait for its
+//!   task, which is still told (and woken) and closes the socket without another byte. Not
+//!   with a close spread (its point is to pace the closes), nor later in [`Drain::step`].
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -68,13 +73,15 @@ impl<'a> Drain<'a> {
         // With a spread: the connections to spread, and when each may be told at the earliest.
         let mut spread = Vec::new();
         let mut counts = ConnCounts::default();
+        // Offered by their protocols and told now: counted closed here (`closable.rs`).
+        let mut claimed = Vec::new();
         self.spreading = spread_ms.is_some();
         let mut registry = self.shared.registry();
         self.shared.draining.store(true, Ordering::SeqCst);
         // From here on the connections are noted; those that closed since the stop count.
         self.shared.counting_early.store(false, Ordering::SeqCst);
         registry.count_early();
-        for (_, conn) in registry.conns.iter() {
+        for (key, conn) in registry.conns.iter() {
             let word = conn.word.fetch_or(NOTED, Ordering::AcqRel);
             counts.add(ConnState::from_bits(word));
             let state = word & state::STATE_MASK;
@@ -110,8 +117,22 @@ impl<'a> Drain<'a> {
                     }
                 }
             };
+            if bits == DRAIN && conn.try_claim(word) {
+                claimed.push((key, word | NOTED, conn.listener));
+            }
             conn.mark(bits);
             told.push(conn.clone());
+        }
+        if !claimed.is_empty() {
+            let at = self.shared.clock.instant_at_ms(now_ms);
+            for &(key, word, listener) in &claimed {
+                registry.conns.try_remove(key);
+                let ended = registry.tally.count_close(word, false, at);
+                if let Some(line) = registry.listener(listener) {
+                    line.count(ended);
+                }
+            }
+            tracing::debug!(claimed = claimed.len(), "idle connections offered to the drain counted closed");
         }
         let n = spread.len() as u64;
         for (k, (earliest, conn)) in (0..).zip(spread) {

@@ -4,7 +4,8 @@
 //! # Invariants
 //!
 //! - A kill wins over everything: it is checked first on every poll, and drops hyper's
-//!   connection (and with it the socket) at once.
+//!   connection (and with it the socket) at once. Then a claim: a connection the drain
+//!   counted closed idle (offered by `TrackedIo`) is dropped the same way, unpolled.
 //! - The drainer looks at the connection after every poll of hyper's connection (see
 //!   `drain.rs` for what it decides), and so do the header read timeout and the send limit
 //!   (graceful-core's `SendLimit`, fed by `TrackedIo`): a write stalled past its bound ends
@@ -351,6 +352,10 @@ async fn drive<C: HyperConnection>(
     poll_fn(|cx| {
         if killed.poll(&shared.conn, cx).is_ready() {
             return Poll::Ready(Ended::Killed);
+        }
+        if shared.conn.is_drain_requested() && shared.conn.is_claimed() {
+            // The drain counted it closed idle (`TrackedIo` offered it): not another byte.
+            return Poll::Ready(Ended::Cut);
         }
         // Before hyper's connection is polled: that poll lets h2 try its writes again, and a
         // peer that stopped reading may take crumbs of them (a kernel buffer packed), which
