@@ -181,15 +181,25 @@ mod tests {
         let shutdown = Shutdown::new(shared.clone());
         let mut run = Box::pin(Run::new(guard));
         shutdown.stop();
-        assert!(run.as_mut().now_or_never().is_none(), "the busy one holds it");
+        assert!(
+            run.as_mut().now_or_never().is_none(),
+            "the busy one holds it"
+        );
         assert!(offered.is_claimed());
         // The registry hands out the key the claim freed.
         let late = Conn::register(shared.clone(), None, None);
         drop(offered);
-        assert_eq!(shutdown.counts().total(), 2, "busy and late are still there");
+        assert_eq!(
+            shutdown.counts().total(),
+            2,
+            "busy and late are still there"
+        );
         busy.mark_idle();
         drop(busy);
-        assert!(run.as_mut().now_or_never().is_none(), "the late one holds it");
+        assert!(
+            run.as_mut().now_or_never().is_none(),
+            "the late one holds it"
+        );
         drop(late);
         let report = run.now_or_never().expect("all closed");
         assert_eq!((report.idle_closed, report.completed), (2, 1));
@@ -202,7 +212,10 @@ mod tests {
         conn.mark_active();
         conn.mark_idle();
         conn.offer_close();
-        assert!(conn.withdraw_close(), "bytes read: the connection stays ours");
+        assert!(
+            conn.withdraw_close(),
+            "bytes read: the connection stays ours"
+        );
         timer.advance(Duration::from_millis(200));
         graceful.shutdown().stop();
         let mut run = graceful.run();
@@ -223,10 +236,16 @@ mod tests {
         graceful.shutdown().stop();
         let mut run = graceful.run();
         assert!((&mut run).now_or_never().is_none());
-        assert!(!conn.is_claimed() && !conn.is_drain_requested(), "told later");
+        assert!(
+            !conn.is_claimed() && !conn.is_drain_requested(),
+            "told later"
+        );
         timer.advance(Duration::from_millis(100));
         assert!((&mut run).now_or_never().is_none());
-        assert!(conn.is_drain_requested() && !conn.is_claimed(), "told, not claimed");
+        assert!(
+            conn.is_drain_requested() && !conn.is_claimed(),
+            "told, not claimed"
+        );
         drop(conn);
         assert_eq!(run.now_or_never().unwrap().idle_closed, 1);
     }

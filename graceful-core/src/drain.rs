@@ -132,7 +132,10 @@ impl<'a> Drain<'a> {
                     line.count(ended);
                 }
             }
-            tracing::debug!(claimed = claimed.len(), "idle connections offered to the drain counted closed");
+            tracing::debug!(
+                claimed = claimed.len(),
+                "idle connections offered to the drain counted closed"
+            );
         }
         let n = spread.len() as u64;
         for (k, (earliest, conn)) in (0..).zip(spread) {

@@ -485,14 +485,14 @@ impl ConnInner {
     /// Its protocol offers it to the drain: idle, nothing unsent, nothing read since (see
     /// `closable.rs`). Nothing once claimed.
     pub(crate) fn offer_close(&self) {
-        let _ = (self.closable).compare_exchange(KEPT, OFFERED, Ordering::AcqRel, Ordering::Acquire);
+        let _ =
+            (self.closable).compare_exchange(KEPT, OFFERED, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// Its protocol takes the offer back (it read bytes): `false` if the drain claimed the
     /// connection first.
     pub(crate) fn withdraw_close(&self) -> bool {
-        match (self.closable).compare_exchange(OFFERED, KEPT, Ordering::AcqRel, Ordering::Acquire)
-        {
+        match (self.closable).compare_exchange(OFFERED, KEPT, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => true,
             Err(now) => now != CLAIMED,
         }
