@@ -135,7 +135,8 @@ impl<'a> Drain<'a> {
             told.push(conn.clone());
         }
         if !claimed.is_empty() {
-            let at = self.shared.clock.instant_at_ms(now_ms);
+            // The timer, not `now_ms` (rounded): the report's `slowest` counts from the start.
+            let at = self.shared.clock.now();
             for &(key, word, listener) in &claimed {
                 registry.conns.try_remove(key);
                 let ended = registry.tally.count_close(word, false, at);

@@ -347,6 +347,13 @@ impl Shared {
     /// not kill) is counted in the tally. One the drain claimed (`closable.rs`) left the
     /// registry and was counted then: its key may be another connection's by now.
     pub(crate) fn deregister(&self, key: usize, conn: &ConnInner) {
+        if conn.is_claimed() {
+            // Claimed under the lock, never unclaimed: no lock to take, nothing to count.
+            if let Some(observer) = &self.settings.on_state_change {
+                observer(conn.id, ConnState::Closed);
+            }
+            return;
+        }
         let (last, noted, how) = {
             let mut registry = self.registry();
             // Read under the lock: the drain claims under it.
