@@ -95,8 +95,10 @@
 //! without another poll of hyper (`serve.rs`). The next read that returns data takes the offer
 //! back before hyper sees the data; if the drain claimed the connection first, the read fails
 //! instead and the bytes are dropped with the connection, as bytes sent to a connection as
-//! it closed. Not over TLS (the connection has a handshake, `Conn::handshake`): its task
-//! writes close_notify. Not on HTTP/2, whose GOAWAY its task writes.
+//! it closed. Only on a socket that closes plainly, served from a listener
+//! (`HttpRuntime::closes_plainly`, and no handshake on the `Conn`): a TLS stream's task
+//! writes close_notify, and a stream handed to `Http::serve_connection` by hand may be
+//! anything. Not on HTTP/2, whose GOAWAY its task writes.
 //!
 //! # Invariants
 //!
@@ -163,7 +165,8 @@ pub(crate) struct TrackedIo<I> {
     room_reported: bool,
     vectored: bool,
     /// The connection may be offered to the drain (see "Idle connections the drain claims"):
-    /// no TLS handshake, whose close_notify the serving task must write.
+    /// its socket closes plainly (`HttpRuntime::closes_plainly`: no TLS stream, whose
+    /// close_notify the serving task must write), and no handshake came before HTTP.
     may_offer: bool,
     /// Offered to the drain since the last response was flushed (`Conn::offer_close`).
     offered: bool,
@@ -481,7 +484,9 @@ fn killed() -> io::Error {
 }
 
 impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
-    pub(crate) fn new(inner: I, shared: Arc<ConnShared>) -> TrackedIo<I> {
+    /// `offers`: the connection may be offered to the drain (a plain socket, see "Idle
+    /// connections the drain claims").
+    pub(crate) fn new(inner: I, shared: Arc<ConnShared>, offers: bool) -> TrackedIo<I> {
         TrackedIo {
             vectored: inner.is_write_vectored(),
             owned: Some(inner),
@@ -494,7 +499,7 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
             since_blocked: None,
             socket_waker: None,
             room_reported: false,
-            may_offer: shared.conn.handshake().is_none(),
+            may_offer: offers,
             offered: false,
             shared: Link::Strong(shared),
         }
@@ -1192,7 +1197,7 @@ mod tests {
             turn: Turn::Full,
             writer: None,
         };
-        let mut io = TrackedIo::new(socket, shared.clone());
+        let mut io = TrackedIo::new(socket, shared.clone(), false);
         let mut cx = Context::from_waker(Waker::noop());
         let mut limit = shared.conn.send_limit(Duration::from_secs(1));
         let chunk = [0; 64 * 1024];

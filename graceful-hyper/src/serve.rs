@@ -72,12 +72,15 @@ enum Ended {
 
 /// Serves one connection to its end; `out` turns the result into the future's output (the
 /// handler drops it: a future of `()` needs no `map` around it, a layer polled on every wake).
+/// `plain`: dropping `io` owes the peer nothing, so an idle connection may be offered to the
+/// drain (`TrackedIo`), unless its listener spoke a handshake (TLS) before the protocol.
 pub(crate) async fn serve<R, I, S, B, O>(
     config: Arc<Config<R>>,
     io: I,
     conn: Conn,
     service: S,
     out: impl FnOnce(Result<(), Error>) -> O,
+    plain: bool,
 ) -> O
 where
     R: Runtime,
@@ -101,7 +104,8 @@ where
     // The linger waits as long as the manager does: the server's quiet period.
     let quiet_period = shared.conn.quiet_period();
     let mut drainer = Drainer::new(config.timer.clone(), config.header_grace, quiet_period);
-    let mut io = TrackedIo::new(io, shared.clone());
+    let offers = plain && shared.conn.handshake().is_none();
+    let mut io = TrackedIo::new(io, shared.clone(), offers);
     let service = TrackedService::new(service, shared.clone(), config.watch_in_extensions);
     // One timer for the connection's life, not one per request (see `quiet.rs`).
     let mut quiet = QuietLimit::new(config.header_read_timeout, &shared.conn);
