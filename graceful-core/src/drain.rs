@@ -19,8 +19,19 @@
 //!   otherwise.
 //! - A quiet connection is told no earlier than the end of its quiet period, counted from
 //!   its stamp as the clock lets a reader trust it (`Clock::trusted_stamp`).
-//! - `scheduled` stays sorted by due time; wakers run after the registry lock is released.
+//! - `scheduled` yields connections by due time, in the order they were scheduled among
+//!   equal ones; wakers run after the registry lock is released.
+//! - Scheduling and telling cost O(log n) each (a heap): a late connection is not an insert
+//!   into a sorted list of every scheduled one, nor is a step a shift of all those left (with a
+//!   close spread of S connections over T ms, that was O(S × min(S, T)) in all).
+//! - A quiet connection its protocol offered (`Conn::offer_close`, `closable.rs`) that
+//!   [`Drain::begin`] tells to drain at once is claimed there, under the registry lock:
+//!   counted closed idle and taken out of the registry, so the drain does not wait for its
+//!   task, which is still told (and woken) and closes the socket without another byte. Not
+//!   with a close spread (its point is to pace the closes), nor later in [`Drain::step`].
 
+use std::cmp::{Ordering as Order, Reverse};
+use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,8 +56,10 @@ pub(crate) struct Begun {
 pub(crate) struct Drain<'a> {
     shared: &'a Shared,
     quiet_ms: u64,
-    /// Sorted by due time, in ms since the epoch.
-    scheduled: Vec<(u64, Arc<ConnInner>)>,
+    /// By due time, in ms since the epoch: the earliest on top.
+    scheduled: BinaryHeap<Due>,
+    /// How many were ever scheduled: the order among equal due times.
+    seq: u64,
     /// The drain began with a close spread.
     spreading: bool,
 }
@@ -56,7 +69,8 @@ impl<'a> Drain<'a> {
         Drain {
             shared,
             quiet_ms: ms_ceil(shared.settings.quiet_period),
-            scheduled: Vec::new(),
+            scheduled: BinaryHeap::new(),
+            seq: 0,
             spreading: false,
         }
     }
@@ -65,16 +79,21 @@ impl<'a> Drain<'a> {
     /// prompt ones get their slots in the close spread.
     pub(crate) fn begin(&mut self, now_ms: u64, spread_ms: Option<u64>) -> Begun {
         let mut told = Vec::new();
+        // Due later, in registry order: heaped once below (one by one would be O(n log n) too,
+        // but this is O(n)).
+        let mut later = Vec::new();
         // With a spread: the connections to spread, and when each may be told at the earliest.
         let mut spread = Vec::new();
         let mut counts = ConnCounts::default();
+        // Offered by their protocols and told now: counted closed here (`closable.rs`).
+        let mut claimed = Vec::new();
         self.spreading = spread_ms.is_some();
         let mut registry = self.shared.registry();
         self.shared.draining.store(true, Ordering::SeqCst);
         // From here on the connections are noted; those that closed since the stop count.
         self.shared.counting_early.store(false, Ordering::SeqCst);
         registry.count_early();
-        for (_, conn) in registry.conns.iter() {
+        for (key, conn) in registry.conns.iter() {
             let word = conn.word.fetch_or(NOTED, Ordering::AcqRel);
             counts.add(ConnState::from_bits(word));
             let state = word & state::STATE_MASK;
@@ -102,16 +121,33 @@ impl<'a> Drain<'a> {
                     match due {
                         Some(due) => {
                             tracing::trace!(conn = %conn.id, due_ms = due - now_ms, "drain scheduled");
-                            // Sorted once below: inserting in order would be quadratic.
-                            self.scheduled.push((due, conn.clone()));
+                            later.push((due, conn.clone()));
                             continue;
                         }
                         None => DRAIN,
                     }
                 }
             };
+            if bits == DRAIN && conn.try_claim(word) {
+                claimed.push((key, word | NOTED, conn.listener));
+            }
             conn.mark(bits);
             told.push(conn.clone());
+        }
+        if !claimed.is_empty() {
+            // The timer, not `now_ms` (rounded): the report's `slowest` counts from the start.
+            let at = self.shared.clock.now();
+            for &(key, word, listener) in &claimed {
+                registry.conns.try_remove(key);
+                let ended = registry.tally.count_close(word, false, at);
+                if let Some(line) = registry.listener(listener) {
+                    line.count(ended);
+                }
+            }
+            tracing::debug!(
+                claimed = claimed.len(),
+                "idle connections offered to the drain counted closed"
+            );
         }
         let n = spread.len() as u64;
         for (k, (earliest, conn)) in (0..).zip(spread) {
@@ -119,7 +155,7 @@ impl<'a> Drain<'a> {
             let due = earliest.max(slot);
             if due > now_ms {
                 tracing::trace!(conn = %conn.id, due_ms = due - now_ms, "drain scheduled: close spread");
-                self.scheduled.push((due, conn));
+                later.push((due, conn));
             } else {
                 conn.mark(DRAIN);
                 told.push(conn);
@@ -133,7 +169,11 @@ impl<'a> Drain<'a> {
             tracing::trace!(conn = %conn.id, "told to drain");
             conn.wake(DRAIN);
         }
-        self.scheduled.sort_by_key(|(due, _)| *due);
+        let mut due: Vec<Due> = Vec::with_capacity(later.len());
+        for (at, conn) in later {
+            due.push(self.due_entry(at, conn));
+        }
+        self.scheduled.extend(due);
         self.publish();
         Begun {
             counts,
@@ -160,8 +200,8 @@ impl<'a> Drain<'a> {
         match self.due(quiet_since_ms, now_ms) {
             None => conn.signal(DRAIN),
             Some(due) => {
-                let at = self.scheduled.partition_point(|(d, _)| *d <= due);
-                self.scheduled.insert(at, (due, conn.clone()));
+                let entry = self.due_entry(due, conn.clone());
+                self.scheduled.push(entry);
             }
         }
     }
@@ -194,8 +234,12 @@ impl<'a> Drain<'a> {
                 _ => conn.signal(DRAIN),
             }
         }
-        let due = self.scheduled.partition_point(|(d, _)| *d <= now_ms);
-        for (_, conn) in self.scheduled.drain(..due) {
+        let mut due = 0;
+        while self.scheduled.peek().is_some_and(|next| next.at <= now_ms) {
+            let Some(Due { conn, .. }) = self.scheduled.pop() else {
+                break;
+            };
+            due += 1;
             if self.spreading {
                 tracing::trace!(conn = %conn.id, "told to drain: its slot in the close spread came");
             } else {
@@ -219,7 +263,51 @@ impl<'a> Drain<'a> {
 
     pub(crate) fn next_due(&self) -> Option<Instant> {
         self.scheduled
-            .first()
-            .map(|(due, _)| self.shared.clock.instant_at_ms(*due))
+            .peek()
+            .map(|due| self.shared.clock.instant_at_ms(due.at))
+    }
+
+    /// An entry of `scheduled`, after every one made before it among equal due times.
+    fn due_entry(&mut self, at: u64, conn: Arc<ConnInner>) -> Due {
+        self.seq += 1;
+        Due {
+            at,
+            seq: self.seq,
+            conn,
+        }
+    }
+}
+
+/// A connection to tell at `at` (ms since the epoch); `seq` orders equal due times.
+struct Due {
+    at: u64,
+    seq: u64,
+    conn: Arc<ConnInner>,
+}
+
+impl Due {
+    /// The heap's order: the greatest is the earliest due, the first scheduled among equals.
+    fn key(&self) -> Reverse<(u64, u64)> {
+        Reverse((self.at, self.seq))
+    }
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Due) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Due {}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Due) -> Option<Order> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Due {
+    fn cmp(&self, other: &Due) -> Order {
+        self.key().cmp(&other.key())
     }
 }

@@ -234,6 +234,7 @@ mod builder;
 
 mod shared;
 
+mod closable;
 mod conn;
 mod send_limit;
 

@@ -26,7 +26,7 @@
 //!   it closes ([`Shared::deregister`]).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -224,7 +224,8 @@ impl Tally {
     }
 
     /// Counts a connection the drain noted and did not kill, closing at `now` with its last
-    /// `word`, and `cut` if it was cut for a stalled write. Returns how it ended.
+    /// `word`, and `cut` if it was cut for a stalled write (or claimed by the drain,
+    /// `closable.rs`: idle then). Returns how it ended.
     pub(crate) fn count_close(&mut self, word: u64, cut: bool, now: Instant) -> Ended {
         self.last_close = Some(now);
         let ended = match ConnState::from_bits(word) {
@@ -343,14 +344,26 @@ impl Shared {
     }
 
     /// Removes a closing connection from the registry: `Closed`. One the drain noted (and did
-    /// not kill) is counted in the tally.
+    /// not kill) is counted in the tally. One the drain claimed (`closable.rs`) left the
+    /// registry and was counted then: its key may be another connection's by now.
     pub(crate) fn deregister(&self, key: usize, conn: &ConnInner) {
+        if conn.is_claimed() {
+            // Claimed under the lock, never unclaimed: no lock to take, nothing to count.
+            if let Some(observer) = &self.settings.on_state_change {
+                observer(conn.id, ConnState::Closed);
+            }
+            return;
+        }
         let (last, noted, how) = {
             let mut registry = self.registry();
-            registry.conns.try_remove(key);
+            // Read under the lock: the drain claims under it.
+            let claimed = conn.is_claimed();
+            if !claimed {
+                registry.conns.try_remove(key);
+            }
             // Read under the lock: the manager marks and kills under it too.
             let word = conn.word.load(Ordering::Acquire);
-            let how = (word & NOTED != 0 && word & KILL == 0).then(|| {
+            let how = (!claimed && word & NOTED != 0 && word & KILL == 0).then(|| {
                 let cut = conn.stall.was_cut();
                 let ended = registry.tally.count_close(word, cut, self.clock.now());
                 if let Some(listener) = registry.listener(conn.listener) {
@@ -412,6 +425,9 @@ pub(crate) struct ConnInner {
     /// The units of work in flight when graceful-core ended the connection (killed it, or
     /// cut it for a stalled write), plus one; zero until then.
     ended_in_flight: AtomicU32,
+    /// Whether its protocol offered it to the drain to close (`closable.rs`): [`KEPT`],
+    /// [`OFFERED`] or [`CLAIMED`].
+    closable: AtomicU8,
     drain: AtomicWaker,
     kill: AtomicWaker,
 }
@@ -426,6 +442,7 @@ impl ConnInner {
             listener,
             describer: OnceLock::new(),
             ended_in_flight: AtomicU32::new(0),
+            closable: AtomicU8::new(KEPT),
             drain: AtomicWaker::new(),
             kill: AtomicWaker::new(),
         }
@@ -472,6 +489,37 @@ impl ConnInner {
         (noted > 0).then(|| (noted - 1) as usize)
     }
 
+    /// Its protocol offers it to the drain: idle, nothing unsent, nothing read since (see
+    /// `closable.rs`). Nothing once claimed.
+    pub(crate) fn offer_close(&self) {
+        let _ =
+            (self.closable).compare_exchange(KEPT, OFFERED, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// Its protocol takes the offer back (it read bytes): `false` if the drain claimed the
+    /// connection first.
+    pub(crate) fn withdraw_close(&self) -> bool {
+        match (self.closable).compare_exchange(OFFERED, KEPT, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(now) => now != CLAIMED,
+        }
+    }
+
+    /// The drain takes an offered connection, under the registry lock: `true` if it was
+    /// offered and quiet (`New` or `Idle` in `word`).
+    pub(crate) fn try_claim(&self, word: u64) -> bool {
+        ConnState::from_bits(word).is_quiet()
+            && (self.closable)
+                .compare_exchange(OFFERED, CLAIMED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    /// Whether the drain claimed the connection: counted closed, out of the registry.
+    #[inline]
+    pub(crate) fn is_claimed(&self) -> bool {
+        self.closable.load(Ordering::Acquire) == CLAIMED
+    }
+
     /// Ready once the connection is told to drain (or killed); otherwise registers the task
     /// to be woken then. Only the last task to poll is woken.
     #[inline]
@@ -486,6 +534,14 @@ impl ConnInner {
         poll_bit(&self.word, &self.kill, KILL, cx)
     }
 }
+
+/// `ConnInner::closable`: its protocol keeps the connection to close itself.
+const KEPT: u8 = 0;
+/// `ConnInner::closable`: offered to the drain to close (`Conn::offer_close`).
+const OFFERED: u8 = 1;
+/// `ConnInner::closable`: the drain claimed it: counted as closed idle, and out of the
+/// registry; its protocol closes it without reading or writing another byte.
+const CLAIMED: u8 = 2;
 
 fn poll_bit(
     word: &loom::AtomicU64,

@@ -123,7 +123,8 @@ where
     #[inline]
     fn call(&self, io: Io, conn: Conn) -> impl Future<Output = ()> + Send + 'static {
         let service = self.service.make_service();
-        self.http.serve_handled(R::hyper_io(io), conn, service)
+        let plain = R::closes_plainly();
+        self.http.serve_handled(R::hyper_io(io), conn, service, plain)
     }
 }
 

@@ -427,17 +427,20 @@ impl<R: Runtime> Http<R> {
         B::Data: Send,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        crate::serve::serve(self.config.clone(), io, conn, service, identity)
+        // By hand, `io` may be anything (a TLS stream owing close_notify): never offered.
+        crate::serve::serve(self.config.clone(), io, conn, service, identity, false)
     }
 
     /// [`serve_connection`](Http::serve_connection) as a handler's future: its result
     /// dropped (a connection that fails concerns only itself), with no layer polled around
-    /// it to do so.
+    /// it to do so. `plain`: dropping `io` owes the peer nothing
+    /// ([`HttpRuntime::closes_plainly`](crate::HttpRuntime::closes_plainly)).
     pub(crate) fn serve_handled<I, S, B>(
         &self,
         io: I,
         conn: Conn,
         service: S,
+        plain: bool,
     ) -> impl Future<Output = ()> + Send + 'static
     where
         I: Read + Write + Unpin + Send + 'static,
@@ -448,7 +451,7 @@ impl<R: Runtime> Http<R> {
         B::Data: Send,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        crate::serve::serve(self.config.clone(), io, conn, service, drop)
+        crate::serve::serve(self.config.clone(), io, conn, service, drop, plain)
     }
 }
 

@@ -85,6 +85,21 @@
 //! nothing of the peer. (Over TLS, graceful-core's stream takes no plaintext while the
 //! socket refuses its ciphertext: rustls' buffer is no such slack.)
 //!
+//! # Idle connections the drain claims
+//!
+//! When a flush goes through on an HTTP/1 connection that is idle after a keep-alive response
+//! (`PROMISED`) with nothing read since (`READ` low), no write blocked and no upgrade under
+//! way, the wrapper offers the connection to the drain (`Conn::offer_close`): a drain that
+//! begins then counts it closed idle at once, without waiting for the serving task
+//! (graceful-core's `closable.rs`), and the serving task, told to drain, drops the socket
+//! without another poll of hyper (`serve.rs`). The next read that returns data takes the offer
+//! back before hyper sees the data; if the drain claimed the connection first, the read fails
+//! instead and the bytes are dropped with the connection, as bytes sent to a connection as
+//! it closed. Only on a socket that closes plainly, served from a listener
+//! (`HttpRuntime::closes_plainly`, and no handshake on the `Conn`): a TLS stream's task
+//! writes close_notify, and a stream handed to `Http::serve_connection` by hand may be
+//! anything. Not on HTTP/2, whose GOAWAY its task writes.
+//!
 //! # Invariants
 //!
 //! - Bytes are never lost or reordered: the sniffed prefix is replayed before any new read.
@@ -111,7 +126,8 @@ use hyper::rt::{Read, ReadBuf, ReadBufCursor, Write};
 #[cfg(feature = "http2")]
 use crate::shared::HEARD;
 use crate::shared::{
-    Close, ConnShared, BLOCKED, CLOSING, IO_GONE, READ, SENDING, SETTLED, UPGRADING, WROTE,
+    Close, ConnShared, BLOCKED, CLOSING, IO_GONE, PROMISED, READ, SENDING, SETTLED, UPGRADING,
+    WROTE,
 };
 
 /// What a client sends first on an HTTP/2 connection with prior knowledge (RFC 9113, 3.4).
@@ -148,6 +164,12 @@ pub(crate) struct TrackedIo<I> {
     /// While blocked: the socket reported room before the last call, so what it moved counts.
     room_reported: bool,
     vectored: bool,
+    /// The connection may be offered to the drain (see "Idle connections the drain claims"):
+    /// its socket closes plainly (`HttpRuntime::closes_plainly`: no TLS stream, whose
+    /// close_notify the serving task must write), and no handshake came before HTTP.
+    may_offer: bool,
+    /// Offered to the drain since the last response was flushed (`Conn::offer_close`).
+    offered: bool,
 }
 
 /// What the server wrote on an HTTP/2 connection, frame header by frame header.
@@ -444,6 +466,16 @@ impl<I> Hijacked<I> {
     }
 }
 
+/// A read on a connection the drain claimed (counted closed) before its bytes came: they are
+/// dropped with it, as bytes sent to a connection as it closes.
+#[cold]
+fn claimed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "the connection was closed idle by the graceful shutdown",
+    )
+}
+
 fn killed() -> io::Error {
     io::Error::new(
         io::ErrorKind::ConnectionAborted,
@@ -452,7 +484,9 @@ fn killed() -> io::Error {
 }
 
 impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
-    pub(crate) fn new(inner: I, shared: Arc<ConnShared>) -> TrackedIo<I> {
+    /// `offers`: the connection may be offered to the drain (a plain socket, see "Idle
+    /// connections the drain claims").
+    pub(crate) fn new(inner: I, shared: Arc<ConnShared>, offers: bool) -> TrackedIo<I> {
         TrackedIo {
             vectored: inner.is_write_vectored(),
             owned: Some(inner),
@@ -460,12 +494,14 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
             prefix: [0; PREFACE.len()],
             start: 0,
             end: 0,
-            shared: Link::Strong(shared),
             read_flag: READ,
             frames: None,
             since_blocked: None,
             socket_waker: None,
             room_reported: false,
+            may_offer: offers,
+            offered: false,
+            shared: Link::Strong(shared),
         }
     }
 
@@ -475,6 +511,34 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
     pub(crate) fn switch_to_http2(&mut self) {
         self.read_flag = HEARD;
         self.frames = Some(Frames::default());
+    }
+
+    /// HTTP/1, a flush went through: if the connection is idle after a keep-alive response
+    /// and nothing was read since, offers it to the drain, once per response.
+    #[inline(never)]
+    fn offer(&mut self) {
+        let (Link::Strong(shared), None) = (&self.shared, &self.frames) else {
+            return;
+        };
+        let flags = shared.flags();
+        if flags & (READ | UPGRADING | BLOCKED | CLOSING) == 0
+            && flags & PROMISED != 0
+            && shared.conn.state() == ConnState::Idle
+        {
+            shared.conn.offer_close();
+            self.offered = true;
+        }
+    }
+
+    /// Bytes were read: takes the offer back. `false` if the drain claimed the connection
+    /// first: the bytes are dropped with it.
+    #[cold]
+    fn withdraw(&mut self) -> bool {
+        self.offered = false;
+        match &self.shared {
+            Link::Strong(shared) => shared.conn.withdraw_close(),
+            Link::Weak(_) => true,
+        }
     }
 
     fn note_read(&self, n: usize) {
@@ -628,6 +692,9 @@ impl<I: Read + Write + Unpin + Send + 'static> Read for TrackedIo<I> {
                     && matches!(polled, Poll::Ready(Ok(())))
                 {
                     shared.set(this.read_flag);
+                    if this.offered && !this.withdraw() {
+                        return Poll::Ready(Err(claimed()));
+                    }
                 }
                 return polled;
             }
@@ -663,6 +730,9 @@ impl<I: Read + Write + Unpin + Send + 'static> TrackedIo<I> {
             // that returned is taken as data. The one exception, the end of the stream, makes
             // hyper close the connection anyway (and at worst costs the header grace).
             this.note_read(room);
+            if room > 0 && this.offered && !this.withdraw() {
+                return Poll::Ready(Err(claimed()));
+            }
         }
         polled
     }
@@ -867,6 +937,9 @@ impl<I: Read + Write + Unpin + Send + 'static> Write for TrackedIo<I> {
             _ => 0,
         };
         this.note_write(polled.is_pending(), moved);
+        if this.may_offer && !this.offered && matches!(polled, Poll::Ready(Ok(()))) {
+            this.offer();
+        }
         polled
     }
 
@@ -1128,7 +1201,7 @@ mod tests {
             turn: Turn::Full,
             writer: None,
         };
-        let mut io = TrackedIo::new(socket, shared.clone());
+        let mut io = TrackedIo::new(socket, shared.clone(), false);
         let mut cx = Context::from_waker(Waker::noop());
         let mut limit = shared.conn.send_limit(Duration::from_secs(1));
         let chunk = [0; 64 * 1024];

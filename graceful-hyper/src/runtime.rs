@@ -87,6 +87,28 @@ pub trait HttpRuntime<Io>: Runtime {
     /// # let _ = for_hyper::<graceful_tokio::Tokio, tokio::net::TcpStream>;
     /// ```
     fn hyper_io(io: Io) -> impl Read + Write + Unpin + Send + 'static;
+
+    /// Whether dropping an `Io` closes its connection with nothing owed to the peer: a plain
+    /// socket, which sends what was written and then the end of the stream. Then the drain
+    /// may count an idle HTTP/1 connection closed without waiting for its task, once its
+    /// last response was flushed and nothing was read since (graceful-core's
+    /// `Conn::offer_close`): a drain of many idle connections is as fast as dropping them.
+    /// `false`, the default, for a stream that owes its peer a close handshake, such as
+    /// TLS's close_notify, which the connection's task writes. graceful-tokio and
+    /// graceful-smol say `true` for their runtimes' TCP and Unix streams.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_hyper::HttpRuntime;
+    /// use graceful_tokio::Tokio;
+    ///
+    /// assert!(<Tokio as HttpRuntime<tokio::net::TcpStream>>::closes_plainly());
+    /// assert!(!<Tokio as HttpRuntime<tokio::io::DuplexStream>>::closes_plainly());
+    /// ```
+    fn closes_plainly() -> bool {
+        false
+    }
 }
 
 /// hyper's executor (it runs HTTP/2 streams), made of a runtime's

@@ -4,7 +4,8 @@
 //! # Invariants
 //!
 //! - A kill wins over everything: it is checked first on every poll, and drops hyper's
-//!   connection (and with it the socket) at once.
+//!   connection (and with it the socket) at once. Then a claim: a connection the drain
+//!   counted closed idle (offered by `TrackedIo`) is dropped the same way, unpolled.
 //! - The drainer looks at the connection after every poll of hyper's connection (see
 //!   `drain.rs` for what it decides), and so do the header read timeout and the send limit
 //!   (graceful-core's `SendLimit`, fed by `TrackedIo`): a write stalled past its bound ends
@@ -71,12 +72,15 @@ enum Ended {
 
 /// Serves one connection to its end; `out` turns the result into the future's output (the
 /// handler drops it: a future of `()` needs no `map` around it, a layer polled on every wake).
+/// `plain`: dropping `io` owes the peer nothing, so an idle connection may be offered to the
+/// drain (`TrackedIo`), unless its listener spoke a handshake (TLS) before the protocol.
 pub(crate) async fn serve<R, I, S, B, O>(
     config: Arc<Config<R>>,
     io: I,
     conn: Conn,
     service: S,
     out: impl FnOnce(Result<(), Error>) -> O,
+    plain: bool,
 ) -> O
 where
     R: Runtime,
@@ -100,7 +104,8 @@ where
     // The linger waits as long as the manager does: the server's quiet period.
     let quiet_period = shared.conn.quiet_period();
     let mut drainer = Drainer::new(config.timer.clone(), config.header_grace, quiet_period);
-    let mut io = TrackedIo::new(io, shared.clone());
+    let offers = plain && shared.conn.handshake().is_none();
+    let mut io = TrackedIo::new(io, shared.clone(), offers);
     let service = TrackedService::new(service, shared.clone(), config.watch_in_extensions);
     // One timer for the connection's life, not one per request (see `quiet.rs`).
     let mut quiet = QuietLimit::new(config.header_read_timeout, &shared.conn);
@@ -351,6 +356,10 @@ async fn drive<C: HyperConnection>(
     poll_fn(|cx| {
         if killed.poll(&shared.conn, cx).is_ready() {
             return Poll::Ready(Ended::Killed);
+        }
+        if shared.conn.is_drain_requested() && shared.conn.is_claimed() {
+            // The drain counted it closed idle (`TrackedIo` offered it): not another byte.
+            return Poll::Ready(Ended::Cut);
         }
         // Before hyper's connection is polled: that poll lets h2 try its writes again, and a
         // peer that stopped reading may take crumbs of them (a kernel buffer packed), which

@@ -40,4 +40,14 @@ where
     fn hyper_io(io: Io) -> impl hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static {
         HyperIo::new(ServeIo::new(io))
     }
+
+    /// smol's TCP and Unix streams: dropping one sends what was written, then the end.
+    fn closes_plainly() -> bool {
+        let io = std::any::TypeId::of::<Io>();
+        #[cfg(unix)]
+        if io == std::any::TypeId::of::<async_net::unix::UnixStream>() {
+            return true;
+        }
+        io == std::any::TypeId::of::<async_net::TcpStream>()
+    }
 }

@@ -40,4 +40,14 @@ where
     fn hyper_io(io: Io) -> impl hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static {
         TokioIo::new(io)
     }
+
+    /// tokio's TCP and Unix streams: dropping one sends what was written, then the end.
+    fn closes_plainly() -> bool {
+        let io = std::any::TypeId::of::<Io>();
+        #[cfg(unix)]
+        if io == std::any::TypeId::of::<tokio::net::UnixStream>() {
+            return true;
+        }
+        io == std::any::TypeId::of::<tokio::net::TcpStream>()
+    }
 }

@@ -53,7 +53,7 @@ const IDLE_SETTLE: Duration = Duration::from_millis(500);
 pub(crate) const EXIT_BOUND: Duration = Duration::from_secs(10);
 /// Concurrent connects while opening idle connections: below the listen backlog of a
 /// tokio `TcpListener::bind` (128), so that no SYN is dropped and retried a second later.
-const CONNECT_BATCH: usize = 100;
+pub(crate) const CONNECT_BATCH: usize = 100;
 
 #[derive(Debug, Clone, Copy)]
 struct Config {
@@ -309,13 +309,28 @@ pub(crate) fn idle_round(
     idle: usize,
     step: &str,
 ) -> Result<IdleRound, String> {
+    idle_round_with(rt, spec, idle, step, |addr| {
+        loadgen::open_idle(rt, addr, idle, CONNECT_BATCH, step)
+    })
+}
+
+/// [`idle_round`], the `idle` connections opened by `open` (given the server's address):
+/// in this process, or in client processes of their own (`idle.rs`), whose descriptors do
+/// not count against this one's limit. What `open` returns holds them open until the server
+/// has exited.
+pub(crate) fn idle_round_with<T>(
+    rt: &tokio::runtime::Runtime,
+    spec: &Spec,
+    idle: usize,
+    step: &str,
+    open: impl FnOnce(std::net::SocketAddr) -> Result<T, String>,
+) -> Result<IdleRound, String> {
     let server = Server::start(spec, 30.0)?;
     // Warm the server up (threads, allocator) before the baseline.
     drop(loadgen::open_idle(rt, server.addr(), 8, 8, step)?);
     std::thread::sleep(Duration::from_millis(200));
     let before = server.rss()?;
-    let clients = loadgen::open_idle(rt, server.addr(), idle, CONNECT_BATCH, step)
-        .map_err(|err| server.failure(&err))?;
+    let clients = open(server.addr()).map_err(|err| server.failure(&err))?;
     std::thread::sleep(IDLE_SETTLE);
     let after = server.rss()?;
     let signalled = server.signal(Signal::TERM)?;

@@ -50,7 +50,7 @@ impl Flags {
 }
 
 /// Set in the environment of the release xtask started by [`in_release`].
-const RELEASE_MARK: &str = "XTASK_IN_RELEASE";
+pub(crate) const RELEASE_MARK: &str = "XTASK_IN_RELEASE";
 
 /// Whether this process is the release xtask started by [`in_release`] (which has built
 /// xtask's binaries already).

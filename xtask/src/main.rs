@@ -16,7 +16,10 @@
 //!   counts from the clients and the balancers' logs (see `rolling.rs`).
 //! - `grpc`: the gRPC drill: health, `Watch` streams and unary calls across a SIGTERM, graceful
 //!   before and after its stream grace and tonic's own server (see `grpc.rs`).
-//! - `idle`: exit time after SIGTERM with many idle connections (see `idle.rs`).
+//! - `idle`: exit time after SIGTERM with many idle connections, and memory per connection
+//!   (see `idle.rs`); `idle-clients` is its client processes.
+//! - `walks`: graceful-core's walks over every connection, timed at a million connections
+//!   (see `walks.rs`).
 //! - `fuzz`: long runs of graceful-hyper's fuzz test (see `fuzz.rs`).
 //! - `load`: the bench's load generator alone, against a server started by hand (see
 //!   `loadgen.rs`).
@@ -46,6 +49,7 @@ mod soak;
 mod soak_clients;
 mod stall;
 mod tls;
+mod walks;
 
 use std::process::ExitCode;
 
@@ -65,11 +69,14 @@ fn main() -> ExitCode {
         Some("docs-audit") => docs_audit::run(&args[1..]),
         Some("grpc") => grpc::run(&args[1..]),
         Some("idle") => idle::run(&args[1..]),
+        // `idle`'s client processes.
+        Some("idle-clients") => idle::clients(&args[1..]),
         Some("rolling") => rolling::run(&args[1..]),
         Some("stall") => stall::run(&args[1..]),
+        Some("walks") => walks::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|bench|drill|stall|idle|matrix|micro|instructions|load|soak|chaos|rolling|grpc|fuzz|docs-audit> [flags]"
+                "usage: cargo xtask <ci|bench|drill|stall|idle|walks|matrix|micro|instructions|load|soak|chaos|rolling|grpc|fuzz|docs-audit> [flags]"
             );
             return ExitCode::from(2);
         }

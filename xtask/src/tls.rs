@@ -22,10 +22,28 @@ pub(crate) struct BenchCert {
     pub der: CertificateDer<'static>,
 }
 
+static CERT: OnceLock<Result<BenchCert, String>> = OnceLock::new();
+
 /// The certificate, made (and written under `target/bench/tls/`) on first use.
 pub(crate) fn bench_cert() -> Result<&'static BenchCert, String> {
-    static CERT: OnceLock<Result<BenchCert, String>> = OnceLock::new();
     CERT.get_or_init(make).as_ref().map_err(Clone::clone)
+}
+
+/// In a client process of the parent's (`idle.rs`): trusts the certificate the parent
+/// made and wrote, rather than making one, and speaks TLS to `addr`.
+pub(crate) fn adopt(cert: PathBuf, key: PathBuf, addr: SocketAddr) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    let der =
+        CertificateDer::from_pem_file(&cert).map_err(|err| format!("{}: {err}", cert.display()))?;
+    let connector = connector(der.clone())?;
+    let _ = CERT.set(Ok(BenchCert {
+        cert,
+        key,
+        connector,
+        der,
+    }));
+    register(addr);
+    Ok(())
 }
 
 fn make() -> Result<BenchCert, String> {
@@ -40,10 +58,20 @@ fn make() -> Result<BenchCert, String> {
     ] {
         std::fs::write(path, pem).map_err(|err| format!("{}: {err}", path.display()))?;
     }
-    let mut roots = RootCertStore::empty();
     let der = CertificateDer::from(made.cert.der().to_vec());
+    Ok(BenchCert {
+        cert,
+        key,
+        connector: connector(der.clone())?,
+        der,
+    })
+}
+
+/// A client that trusts `der` alone.
+fn connector(der: CertificateDer<'static>) -> Result<TlsConnector, String> {
+    let mut roots = RootCertStore::empty();
     roots
-        .add(der.clone())
+        .add(der)
         .map_err(|err| format!("the bench's certificate: {err}"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
@@ -52,12 +80,7 @@ fn make() -> Result<BenchCert, String> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(BenchCert {
-        cert,
-        key,
-        connector: TlsConnector::from(Arc::new(config)),
-        der,
-    })
+    Ok(TlsConnector::from(Arc::new(config)))
 }
 
 fn servers() -> &'static Mutex<Vec<SocketAddr>> {

@@ -271,3 +271,41 @@ fn dropping_the_manager_during_the_drain_reports_what_was_done() {
     assert_eq!(report.elapsed, ms(20));
     assert!(stuck.is_killed());
 }
+
+#[test]
+fn scheduled_connections_are_told_in_due_order_late_ones_among_them() {
+    let mut h = Harness::running(builder().quiet_period(ms(250)));
+    let busy = h.open();
+    busy.mark_active();
+    let a = h.open(); // quiet since 0: due at 250
+    h.advance(ms(100));
+    let b = h.open(); // quiet since 100: due at 350
+    let slots = [
+        h.acceptor.try_reserve().unwrap(),
+        h.acceptor.try_reserve().unwrap(),
+    ];
+    h.advance(ms(50));
+    h.shutdown.stop();
+    h.settle();
+    let [c_slot, d_slot] = slots;
+    h.advance(ms(130)); // 280
+    let d = d_slot.register(); // late, quiet since 280: due at 530
+    h.settle();
+    h.advance(ms(10)); // 290
+    let c = c_slot.register(); // late, quiet since 290: due at 540
+    h.settle();
+    let told = |conns: [&graceful_core::Conn; 4]| conns.map(|conn| conn.is_drain_requested());
+    assert_eq!(told([&a, &b, &d, &c]), [true, false, false, false]);
+    h.advance(ms(60)); // 350
+    assert_eq!(told([&a, &b, &d, &c]), [true, true, false, false]);
+    h.advance(ms(180)); // 530
+    assert_eq!(told([&a, &b, &d, &c]), [true, true, true, false]);
+    h.advance(ms(10)); // 540
+    assert_eq!(told([&a, &b, &d, &c]), [true, true, true, true]);
+    drop((a, b, c, d));
+    busy.mark_idle();
+    drop(busy);
+    h.settle();
+    let report = h.report().unwrap();
+    assert_eq!((report.completed, report.idle_closed), (1, 4));
+}

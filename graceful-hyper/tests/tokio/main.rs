@@ -6,6 +6,8 @@
 //! `protocols` runs in every build and checks that what is served is what was compiled in.
 
 // A single-protocol build leaves some of the harness unused.
+#[cfg(feature = "http1")]
+mod claim;
 #[cfg_attr(not(all(feature = "http1", feature = "http2")), allow(dead_code))]
 mod common;
 #[cfg(feature = "http1")]
