@@ -14,7 +14,8 @@
 //! (`--h1 -c4`, 20,000 requests), recording costs 89 instructions a request, 0.94 % of the
 //! 9,430 a keep-alive request costs. An HTTP/2 stream takes a lock at its start and at its
 //! end, and copies its path in place (no allocation): some 200 instructions of a stream's
-//! 30,000.
+//! 30,000. A connection's record is one allocation of 128 bytes; what few connections need
+//! (HTTP/2's streams, a method of the application's own, an upgrade) is boxed on first use.
 //!
 //! # Invariants
 //!
@@ -38,8 +39,9 @@ use http::{HeaderValue, Method, Request};
 #[derive(Debug, Default)]
 pub(crate) struct InFlight {
     http1: Http1,
-    /// HTTP/2: the streams in flight.
-    streams: Mutex<Streams>,
+    /// What few connections need, made when one first does (so that a connection costs
+    /// one small allocation): HTTP/2's streams, methods of the application's own, upgrades.
+    rare: Mutex<Option<Box<Rare>>>,
     /// Bytes written on the connection so far: an HTTP/1 request's are those since it
     /// began.
     written: AtomicU64,
@@ -64,10 +66,21 @@ struct Http1 {
     written: AtomicU64,
     /// The start of the path and query, in little-endian words.
     path: [AtomicU64; WORDS],
-    /// A method of the application's own (rare): kept whole, under a lock.
-    other_method: Mutex<Option<Method>>,
-    /// What an upgradable request asked to be upgraded to.
-    upgrade: Mutex<Option<HeaderValue>>,
+}
+
+/// See [`InFlight::rare`].
+#[derive(Debug, Default)]
+struct Rare {
+    /// HTTP/1: the request's method, if one of the application's own.
+    other_method: Option<Method>,
+    /// HTTP/1: what an upgradable request asked to be upgraded to.
+    upgrade: Option<HeaderValue>,
+    streams: Streams,
+}
+
+/// The rare part of `rare`, made if it was not.
+fn rare(rare: &mut Option<Box<Rare>>) -> &mut Rare {
+    rare.get_or_insert_with(Box::default)
 }
 
 const UPGRADABLE: u64 = 1 << 8;
@@ -97,7 +110,14 @@ struct Http1Request {
 impl Http1 {
     /// Records `req`, begun at `started` with `written` bytes written on the connection.
     #[inline]
-    fn write<B>(&self, req: &Request<B>, upgradable: bool, started: Stamp, written: u64) {
+    fn write<B>(
+        &self,
+        rare: &Mutex<Option<Box<Rare>>>,
+        req: &Request<B>,
+        upgradable: bool,
+        started: Stamp,
+        written: u64,
+    ) {
         let path = path_of(req).as_bytes();
         let mut head = u64::from(method_code(req.method())) | (path.len() as u64) << 32;
         if upgradable {
@@ -125,25 +145,14 @@ impl Http1 {
             word.store(last, Ordering::Relaxed);
         }
         if head & 0xff == 0 || upgradable {
-            self.write_rare(req, upgradable);
+            write_rare(rare, req, upgradable);
         }
         // Never back to 0, which says no request was seen.
         self.seq.store(seq.wrapping_add(2).max(2), Ordering::Release);
     }
 
-    /// A method of the application's own, or what an upgradable request asks for.
-    #[inline(never)]
-    fn write_rare<B>(&self, req: &Request<B>, upgradable: bool) {
-        if method_code(req.method()) == 0 {
-            *lock(&self.other_method) = Some(req.method().clone());
-        }
-        if upgradable {
-            *lock(&self.upgrade) = req.headers().get(UPGRADE).cloned();
-        }
-    }
-
     /// A copy of the record, if there is one and the writer let it be read whole.
-    fn read(&self) -> Option<Http1Request> {
+    fn read(&self, rare: &Mutex<Option<Box<Rare>>>) -> Option<Http1Request> {
         // The writer rewrites the record once a request: a reader that keeps missing it
         // sees a connection busier than it can describe.
         for _ in 0..64 {
@@ -163,12 +172,12 @@ impl Http1 {
                 chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
             }
             let method = match (head & 0xff) as usize {
-                0 => lock(&self.other_method).clone(),
+                0 => lock(rare).as_ref().and_then(|rare| rare.other_method.clone()),
                 code => METHODS.get(code - 1).cloned(),
             };
             let upgrade = match head & UPGRADABLE {
                 0 => None,
-                _ => lock(&self.upgrade).clone(),
+                _ => lock(rare).as_ref().and_then(|rare| rare.upgrade.clone()),
             };
             fence(Ordering::Acquire);
             if self.seq.load(Ordering::Relaxed) != seq {
@@ -192,6 +201,19 @@ fn path_text(kept: &[u8; PATH_KEPT], len: usize) -> String {
     match len > PATH_KEPT {
         true => format!("{text}..."),
         false => text.into_owned(),
+    }
+}
+
+/// A method of the application's own, or what an upgradable request asks for.
+#[inline(never)]
+fn write_rare<B>(rare_part: &Mutex<Option<Box<Rare>>>, req: &Request<B>, upgradable: bool) {
+    let mut locked = lock(rare_part);
+    let rare = rare(&mut locked);
+    if method_code(req.method()) == 0 {
+        rare.other_method = Some(req.method().clone());
+    }
+    if upgradable {
+        rare.upgrade = req.headers().get(UPGRADE).cloned();
     }
 }
 
@@ -242,7 +264,7 @@ impl InFlight {
     #[inline]
     pub(crate) fn begin_http1<B>(&self, req: &Request<B>, upgradable: bool, started: Stamp) {
         let written = self.written.load(Ordering::Relaxed);
-        self.http1.write(req, upgradable, started, written);
+        self.http1.write(&self.rare, req, upgradable, started, written);
     }
 
     /// An HTTP/2 stream's request begins at `started`: its entry, to end it with.
@@ -256,7 +278,8 @@ impl InFlight {
             started,
         };
         stream.path[..kept].copy_from_slice(&path[..kept]);
-        let mut streams = lock(&self.streams);
+        let mut locked = lock(&self.rare);
+        let streams = &mut rare(&mut locked).streams;
         // Stream entries count from 1: 0 is HTTP/1's.
         let slot = streams.last.checked_add(1).unwrap_or(1);
         streams.last = slot;
@@ -268,7 +291,8 @@ impl InFlight {
     #[inline(never)]
     pub(crate) fn end_stream(&self, slot: Slot) {
         let ended = {
-            let mut streams = lock(&self.streams);
+            let mut locked = lock(&self.rare);
+            let streams = &mut rare(&mut locked).streams;
             let at = streams.open.iter().position(|(open, _)| *open == slot);
             at.map(|at| streams.open.swap_remove(at))
         };
@@ -299,7 +323,7 @@ fn path_of<B>(req: &Request<B>) -> &str {
 
 impl Describe for InFlight {
     fn describe(&self, now: Stamp, work: &mut Vec<Work>) {
-        if let Some(http1) = self.http1.read() {
+        if let Some(http1) = self.http1.read(&self.rare) {
             let what = format!("{} {}", http1.method, http1.path);
             let sent = self.written.load(Ordering::Relaxed).saturating_sub(http1.written);
             let unit = Work::since(what, http1.started, now).sent(sent);
@@ -308,8 +332,9 @@ impl Describe for InFlight {
                 None => unit.protocol("HTTP/1"),
             });
         }
-        let streams = lock(&self.streams);
-        for (_, stream) in &streams.open {
+        let rare = lock(&self.rare);
+        let open = rare.as_ref().map_or(&[][..], |rare| &rare.streams.open[..]);
+        for (_, stream) in open {
             let what = format!("{} {}", stream.method, path_text(&stream.path, stream.len));
             work.push(Work::since(what, stream.started, now).protocol("h2"));
         }
