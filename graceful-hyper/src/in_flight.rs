@@ -119,7 +119,8 @@ impl Http1 {
         written: u64,
     ) {
         let path = path_of(req).as_bytes();
-        let mut head = u64::from(method_code(req.method())) | (path.len() as u64) << 32;
+        let code = method_code(req.method());
+        let mut head = u64::from(code) | (path.len() as u64) << 32;
         if upgradable {
             head |= UPGRADABLE;
         }
@@ -144,8 +145,8 @@ impl Http1 {
             let last = (rest.iter().rev()).fold(0, |last, byte| last << 8 | u64::from(*byte));
             word.store(last, Ordering::Relaxed);
         }
-        if head & 0xff == 0 || upgradable {
-            write_rare(rare, req, upgradable);
+        if code == 0 || upgradable {
+            write_rare(rare, req, code == 0, upgradable);
         }
         // Never back to 0, which says no request was seen.
         self.seq.store(seq.wrapping_add(2).max(2), Ordering::Release);
@@ -206,10 +207,15 @@ fn path_text(kept: &[u8; PATH_KEPT], len: usize) -> String {
 
 /// A method of the application's own, or what an upgradable request asks for.
 #[inline(never)]
-fn write_rare<B>(rare_part: &Mutex<Option<Box<Rare>>>, req: &Request<B>, upgradable: bool) {
+fn write_rare<B>(
+    rare_part: &Mutex<Option<Box<Rare>>>,
+    req: &Request<B>,
+    other_method: bool,
+    upgradable: bool,
+) {
     let mut locked = lock(rare_part);
     let rare = rare(&mut locked);
-    if method_code(req.method()) == 0 {
+    if other_method {
         rare.other_method = Some(req.method().clone());
     }
     if upgradable {
