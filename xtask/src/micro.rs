@@ -7,9 +7,7 @@
 //! nanoseconds per request: the median of several rounds. `+ tick` rows run the server's
 //! clock tick (`Graceful::tick`, which every `serve` drives) on a thread of its own, as a
 //! server does: `mark_idle` then stamps from the coarse clock instead of reading the timer.
-//! It also prints what tracking one connection costs in memory, and what a progress snapshot
-//! costs while the drain waits on 1,000 and 10,000 requests that their protocol names
-//! (`Progress::holders`: a walk of the registry, every describer, a sort).
+//! It also prints what tracking one connection costs in memory.
 //!
 //! The figures only mean something in a release build: built otherwise, `micro` runs itself
 //! again with `cargo run --release -p xtask -- micro --inner`.
@@ -22,11 +20,8 @@ use std::task::Waker;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use graceful_core::{
-    Conn, ConnId, Describe, Graceful, ManualTimer, Progress, Sleep, Stamp, Timer, Work,
-};
+use graceful_core::{Conn, ConnId, Graceful, ManualTimer, Sleep, Timer};
 use graceful_harness::build::cargo_command;
-use std::future::Future;
 
 /// Rounds per figure; the median is reported.
 const ROUNDS: usize = 9;
@@ -101,57 +96,6 @@ fn measure() {
     row("ManualTimer", false, ManualTimer::new);
     println!();
     memory();
-    println!();
-    holders();
-}
-
-/// A describer as HTTP's: a request's method and path, formatted when asked.
-struct Request(Stamp);
-
-impl Describe for Request {
-    fn describe(&self, now: Stamp, work: &mut Vec<Work>) {
-        let what = format!("{} {}", "GET", "/sleep/9000");
-        work.push(Work::since(what, self.0, now).protocol("HTTP/1").sent(0));
-    }
-}
-
-/// What a progress snapshot costs while the drain waits on many named requests: the walk
-/// of the registry, every describer, and the sort of what they name.
-fn holders() {
-    for n in [1_000, 10_000] {
-        let timer = ManualTimer::new();
-        let graceful = Graceful::builder()
-            .listen_limit(n + 1)
-            .build(timer.clone())
-            .expect("a valid configuration");
-        let conns: Vec<Conn> = (0..n)
-            .map(|i| {
-                let conn = graceful.acceptor().try_reserve().expect("room").register();
-                conn.mark_active();
-                conn.describe_with(Arc::new(Request(Stamp::from_millis(i as u64))));
-                conn
-            })
-            .collect();
-        let shutdown = graceful.shutdown();
-        shutdown.stop();
-        let mut run = Box::pin(graceful.run());
-        let waker = Waker::noop();
-        let _ = run
-            .as_mut()
-            .poll(&mut std::task::Context::from_waker(waker));
-        let ns = median((0..ROUNDS).map(|_| {
-            let started = Instant::now();
-            let progress = black_box(shutdown.progress());
-            assert_eq!(progress.holders.len(), Progress::HOLDERS_SHOWN);
-            started.elapsed().as_nanos() as f64
-        }));
-        println!(
-            "progress snapshot, draining, {n} active connections named: {:.2} ms ({:.0} ns a connection)",
-            ns / 1e6,
-            ns / n as f64
-        );
-        drop(conns);
-    }
 }
 
 /// One line per thread count for servers built on `timer()`.

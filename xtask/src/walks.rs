@@ -14,7 +14,11 @@
 //! - the drain's start (`Drain::begin`: every word marked, the connections told or claimed,
 //!   under the registry lock; no task registered, so no waker runs: an executor's wake-up
 //!   comes on top), with and without the connections offered (`Conn::offer_close`);
-//! - closing them all after (each `Conn` dropped: the registry lock once per connection).
+//! - closing them all after (each `Conn` dropped: the registry lock once per connection);
+//! - `Shutdown::progress` while draining, every connection active and named by its
+//!   protocol (`Conn::describe_with`, a describer that formats a request line as HTTP's
+//!   does): the walk, every describer, and the sort of what they name
+//!   (`Progress::holders`).
 //!
 //! Each figure is the cost on an otherwise idle server: every walk holds the registry lock,
 //! so connections opening and closing wait for it meanwhile.
@@ -24,7 +28,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use graceful_core::{Conn, Graceful, ManualTimer};
+use std::sync::Arc;
+
+use graceful_core::{Conn, Describe, Graceful, ManualTimer, Progress, Stamp, Work};
 
 use crate::cli::Flags;
 use crate::report::median;
@@ -42,7 +48,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let mut figures: Vec<(&'static str, Vec<Duration>)> = Vec::new();
     for _ in 0..rounds {
-        for (name, took) in round(conns, false)?.into_iter().chain(round(conns, true)?) {
+        let named = (
+            "Shutdown::progress, draining, all named",
+            progress_named(conns)?,
+        );
+        let figures_of_round = round(conns, false)?.into_iter().chain(round(conns, true)?);
+        for (name, took) in figures_of_round.chain([named]) {
             match figures.iter_mut().find(|(known, _)| *known == name) {
                 Some((_, all)) => all.push(took),
                 None => figures.push((name, vec![took])),
@@ -153,4 +164,47 @@ fn round(n: usize, offered: bool) -> Result<Vec<(&'static str, Duration)>, Strin
     }
     drop(tick);
     Ok(figures)
+}
+
+/// A describer as HTTP's: a request's method and path, formatted when asked.
+struct Request(Stamp);
+
+impl Describe for Request {
+    fn describe(&self, now: Stamp, work: &mut Vec<Work>) {
+        let what = format!("{} {}", "GET", "/sleep/9000");
+        work.push(Work::since(what, self.0, now).protocol("HTTP/1").sent(0));
+    }
+}
+
+/// A progress snapshot while the drain waits on `n` active connections, each named.
+fn progress_named(n: usize) -> Result<Duration, String> {
+    let timer = ManualTimer::new();
+    let graceful = Graceful::builder()
+        .build(timer.clone())
+        .map_err(|err| err.to_string())?;
+    let acceptor = graceful.acceptor();
+    let mut conns: Vec<Conn> = Vec::with_capacity(n);
+    for i in 0..n {
+        let conn = acceptor
+            .try_reserve()
+            .map_err(|err| format!("cannot register: {err}"))?
+            .register();
+        conn.mark_active();
+        conn.describe_with(Arc::new(Request(Stamp::from_millis(i as u64))));
+        conns.push(conn);
+    }
+    let shutdown = graceful.shutdown();
+    shutdown.stop();
+    let mut run = Box::pin(graceful.run());
+    if poll_once(run.as_mut()).is_ready() {
+        return Err("the drain ended with every connection active".into());
+    }
+    let start = Instant::now();
+    let progress = shutdown.progress();
+    let took = start.elapsed();
+    if progress.holders.len() != Progress::HOLDERS_SHOWN.min(n) {
+        return Err(format!("{} holders named", progress.holders.len()));
+    }
+    drop(conns);
+    Ok(took)
 }
