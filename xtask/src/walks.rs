@@ -7,8 +7,8 @@
 //! graceful-core alone, on its test clock (`ManualTimer`), no sockets and no tasks: `--conns`
 //! idle connections registered, then each O(n) walk timed, as a whole and per connection
 //! (the median of `--rounds`):
-//! - `Shutdown::counts` and `Shutdown::progress` (a snapshot: the counts and the holders,
-//!   two walks), under the registry lock;
+//! - `Shutdown::counts` and `Shutdown::progress` while serving (its counts: no holders are
+//!   named before the drain), under the registry lock;
 //! - the late clock tick (`Graceful::tick` refreshing after its bound passed: every
 //!   connection's word read with a read-modify-write, under the registry lock);
 //! - the drain's start (`Drain::begin`: every word marked, the connections told or claimed,
@@ -122,7 +122,7 @@ fn round(n: usize, offered: bool) -> Result<Vec<(&'static str, Duration)>, Strin
         }
         let start = Instant::now();
         let progress = shutdown.progress();
-        figures.push(("Shutdown::progress (snapshot)", start.elapsed()));
+        figures.push(("Shutdown::progress, serving (no holders)", start.elapsed()));
         std::hint::black_box(progress);
     } else {
         for conn in &conns {
