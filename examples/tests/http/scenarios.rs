@@ -232,45 +232,70 @@ pub fn s6_silent_and_half_heads(example: &str) {
     );
 }
 
+type H2Body = http_body_util::Empty<bytes::Bytes>;
+type H2Stream = tokio::task::JoinHandle<Result<(http::StatusCode, bytes::Bytes), hyper::Error>>;
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// `GET path` on `addr`, for hyper's HTTP/2 client.
+fn h2_get(addr: SocketAddr, path: &str) -> http::Request<H2Body> {
+    http::Request::get(format!("http://{addr}{path}"))
+        .body(H2Body::new())
+        .expect("a request")
+}
+
+/// One HTTP/2 connection (prior knowledge, hyper's client) to `addr` with a stream for each
+/// of `paths` in flight: sent in order on the one connection (hyper queues a request when it
+/// is handed over), then a probe (`GET /`), so once the probe is answered, the server runs
+/// them all. Returns the sender, the connection's task and each stream's status and body.
+async fn h2_streams_in_flight(
+    addr: SocketAddr,
+    paths: &[&str],
+) -> (
+    hyper::client::conn::http2::SendRequest<H2Body>,
+    tokio::task::JoinHandle<Result<(), hyper::Error>>,
+    Vec<H2Stream>,
+) {
+    use http_body_util::BodyExt;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("HTTP/2 handshake");
+    let conn = tokio::spawn(conn);
+    let streams = (paths.iter())
+        .map(|path| {
+            let sent = sender.send_request(h2_get(addr, path));
+            tokio::spawn(async move {
+                let response = sent.await?;
+                let status = response.status();
+                let body = response.into_body().collect().await?.to_bytes();
+                Ok::<_, hyper::Error>((status, body))
+            })
+        })
+        .collect();
+    let probe = sender
+        .send_request(h2_get(addr, "/"))
+        .await
+        .expect("the probe");
+    assert_eq!(probe.status(), 200);
+    (sender, conn, streams)
+}
+
 /// 7. HTTP/2 with prior knowledge (hyper's client): streams in flight complete, GOAWAY
 ///    refuses new ones within 100 ms of the signal, the process exits when they are done.
 pub fn s7_http2(example: &str) {
-    use http_body_util::{BodyExt, Empty};
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-
     let server = Server::start(example, &[]);
     let addr = server.addr;
-    let get = |path: &str| {
-        http::Request::get(format!("http://{addr}{path}"))
-            .body(Empty::<bytes::Bytes>::new())
-            .expect("a request")
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    let (signaled, done) = runtime.block_on(async {
-        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let (mut sender, conn) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                .await
-                .expect("HTTP/2 handshake");
-        let conn = tokio::spawn(conn);
-        // Sent in order on the one connection (hyper queues a request when it is handed
-        // over), so once a probe sent after them is answered, the server has the three.
-        let streams: Vec<_> = (0..3)
-            .map(|_| {
-                let sent = sender.send_request(get("/sleep/1000"));
-                tokio::spawn(async move {
-                    let response = sent.await?;
-                    let status = response.status();
-                    let body = response.into_body().collect().await?.to_bytes();
-                    Ok::<_, hyper::Error>((status, body))
-                })
-            })
-            .collect();
-        let probe = sender.send_request(get("/")).await.expect("the probe");
-        assert_eq!(probe.status(), 200);
+    let (signaled, done) = current_thread().block_on(async {
+        let (mut sender, conn, streams) = h2_streams_in_flight(addr, &["/sleep/1000"; 3]).await;
         let signaled = server.terminate();
         // A stream sent before the client has the final GOAWAY is still served (the point
         // of the two-phase GOAWAY); one sent after it is refused. Ask until one is.
@@ -278,7 +303,7 @@ pub fn s7_http2(example: &str) {
         let refused_by = signaled + Duration::from_millis(100);
         loop {
             let sent = Instant::now();
-            if sender.send_request(get("/")).await.is_err() {
+            if sender.send_request(h2_get(addr, "/")).await.is_err() {
                 break;
             }
             assert!(
@@ -463,43 +488,11 @@ pub fn s9_named_and_killed(example: &str) {
 ///     at SIGTERM, `GET /sleep/1000` and `GET /sleep/1500`. A progress line names both,
 ///     on the one active connection; both complete, and nothing is killed.
 pub fn s10_http2_streams_named(example: &str) {
-    use http_body_util::{BodyExt, Empty};
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-
     let server = Server::start(example, &[]);
     let addr = server.addr;
-    let get = |path: &str| {
-        http::Request::get(format!("http://{addr}{path}"))
-            .body(Empty::<bytes::Bytes>::new())
-            .expect("a request")
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(async {
-        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let (mut sender, conn) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                .await
-                .expect("HTTP/2 handshake");
-        let conn = tokio::spawn(conn);
-        let streams: Vec<_> = ["/sleep/1000", "/sleep/1500"]
-            .into_iter()
-            .map(|path| {
-                let sent = sender.send_request(get(path));
-                tokio::spawn(async move {
-                    let response = sent.await?;
-                    let status = response.status();
-                    let body = response.into_body().collect().await?.to_bytes();
-                    Ok::<_, hyper::Error>((status, body))
-                })
-            })
-            .collect();
-        // Sent after them on the one connection: once it is answered, the server runs both.
-        let probe = sender.send_request(get("/")).await.expect("the probe");
-        assert_eq!(probe.status(), 200);
-
+    current_thread().block_on(async {
+        let (_sender, conn, streams) =
+            h2_streams_in_flight(addr, &["/sleep/1000", "/sleep/1500"]).await;
         server.terminate();
         for stream in streams {
             let (status, body) = stream.await.expect("task").expect("the stream completes");
